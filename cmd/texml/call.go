@@ -1,0 +1,201 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/texml/texml/fetcher"
+	"github.com/texml/texml/interpreter"
+	"github.com/texml/texml/sim"
+)
+
+// listFlag collects a repeatable flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// callFlags are the flags of `texml call`.
+type callFlags struct {
+	from, to, method, fallback, statusCB, statusEvents string
+	accountSid, authToken, trace                       string
+	realtime                                           bool
+	inputs, outcomes                                   listFlag
+}
+
+func (f *callFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.from, "from", "+15005550006", "caller number (From)")
+	fs.StringVar(&f.to, "to", "+15005550001", "called number (To)")
+	fs.StringVar(&f.method, "method", "POST", "method for the voice URL: GET or POST")
+	fs.StringVar(&f.fallback, "fallback-url", "", "URL requested when the app fails")
+	fs.StringVar(&f.statusCB, "status-callback", "", "URL for call status callbacks")
+	fs.StringVar(&f.statusEvents, "status-callback-event", "completed", "space-separated events: initiated ringing answered completed")
+	fs.StringVar(&f.accountSid, "account-sid", "", "AccountSid sent to the app (default AC000…0)")
+	fs.StringVar(&f.authToken, "auth-token", "", "sign requests with X-Twilio-Signature using this token")
+	fs.StringVar(&f.trace, "trace", "", `"json" prints one JSON event per line instead of a transcript`)
+	fs.BoolVar(&f.realtime, "realtime", false, "wait in real time (Pause 30 takes 30 s)")
+	fs.Var(&f.inputs, "input", "caller input, repeatable: dtmf:KEYS, speech:TEXT, silence, hangup, audio:SECONDS[:KEY], each optionally @MS")
+	fs.Var(&f.outcomes, "dial-outcome", "Dial/Enqueue/Connect outcome, repeatable: completed:SECONDS, busy, no-answer, failed, canceled, ...")
+}
+
+// parseInterleaved parses flags that may come before or after the one
+// positional argument, as users type them.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+// target turns a CLI target into a URL the fetcher understands.
+func target(t string) (string, error) {
+	if u, err := url.Parse(t); err == nil && (u.Scheme == "http" || u.Scheme == "https" || u.Scheme == "file") {
+		return t, nil
+	}
+	return fetcher.FileURL(t)
+}
+
+func runCall(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("texml call", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: texml call TARGET [flags]\n\nRuns a simulated call against TARGET, an http(s) URL or a file path.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	var f callFlags
+	f.register(fs)
+	pos, err := parseInterleaved(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		return 2
+	}
+	if len(pos) != 1 {
+		fmt.Fprintln(stderr, "texml call: need exactly one TARGET (a URL or a file path)")
+		fs.Usage()
+		return 2
+	}
+	opts, cfg, err := f.build(pos[0])
+	if err != nil {
+		fmt.Fprintln(stderr, "texml call:", err)
+		return 2
+	}
+
+	out := newPrinter(stdout, f.trace == "json")
+	opts.Tracer = out
+	if len(f.inputs) == 0 && isTerminal(stdin) {
+		opts.Ask = terminalAsker(stdin, stderr) // questions stay out of a JSON trace
+	}
+	fe := fetcher.New(fetcher.Options{AuthToken: f.authToken, UserAgent: "texml/" + version})
+	defer fe.Close()
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	cbs := interpreter.NewDispatcher(fe, interpreter.DispatcherOptions{Logger: log})
+
+	leg := sim.New(opts)
+	cfg.Clock, cfg.Tracer, cfg.Logger = leg, out, log
+	call := interpreter.New(leg, fe, cbs, cfg)
+	res := call.Run(ctx)
+
+	drain, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := cbs.Close(drain); err != nil {
+		fmt.Fprintln(stderr, "texml call: some status callbacks were not delivered:", err)
+	}
+	out.end(res, leg.Now().Sub(opts.Start))
+	return 0
+}
+
+// build validates the flags into the leg options and call config.
+func (f *callFlags) build(t string) (sim.Options, interpreter.Config, error) {
+	var opts sim.Options
+	var cfg interpreter.Config
+	u, err := target(t)
+	if err != nil {
+		return opts, cfg, err
+	}
+	m := strings.ToUpper(f.method)
+	if m != "GET" && m != "POST" {
+		return opts, cfg, fmt.Errorf("--method must be GET or POST, not %q", f.method)
+	}
+	if f.trace != "" && f.trace != "json" {
+		return opts, cfg, fmt.Errorf(`--trace takes "json", not %q`, f.trace)
+	}
+	for _, v := range f.inputs {
+		in, err := sim.ParseInput(v)
+		if err != nil {
+			return opts, cfg, err
+		}
+		opts.Inputs = append(opts.Inputs, in)
+	}
+	for _, v := range f.outcomes {
+		o, err := sim.ParseOutcome(v)
+		if err != nil {
+			return opts, cfg, err
+		}
+		opts.Outcomes = append(opts.Outcomes, o)
+	}
+	events := strings.Fields(f.statusEvents)
+	for _, e := range events {
+		switch e {
+		case "initiated", "ringing", "answered", "completed":
+		default:
+			return opts, cfg, fmt.Errorf("--status-callback-event: unknown event %q (want initiated ringing answered completed)", e)
+		}
+	}
+	if f.fallback != "" {
+		if f.fallback, err = target(f.fallback); err != nil {
+			return opts, cfg, err
+		}
+	}
+	opts.Start = time.Now()
+	opts.Realtime = f.realtime
+	cfg = interpreter.Config{
+		URL: u, Method: m, FallbackURL: f.fallback,
+		StatusCallback: f.statusCB, StatusCallbackEvents: events,
+		AccountSid: f.accountSid, From: f.from, To: f.to,
+		RecordingBaseURL: "http://localhost:8080",
+	}
+	return opts, cfg, nil
+}
+
+func isTerminal(r io.Reader) bool {
+	file, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := file.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// terminalAsker reads the caller's input from a person at the terminal.
+func terminalAsker(in io.Reader, out io.Writer) sim.Asker {
+	sc := bufio.NewScanner(in)
+	var mu sync.Mutex
+	return func(ctx context.Context, q string) (string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(out, "? %s: ", q)
+		if !sc.Scan() {
+			return "", io.EOF
+		}
+		return sc.Text(), nil
+	}
+}

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/texml/texml/interpreter"
+)
+
+// printer writes a call's events as they happen: a transcript for people,
+// or one JSON object per line with --trace json.
+type printer struct {
+	mu   sync.Mutex
+	w    io.Writer
+	json bool
+}
+
+func newPrinter(w io.Writer, asJSON bool) *printer { return &printer{w: w, json: asJSON} }
+
+// Trace implements interpreter.Tracer.
+func (p *printer) Trace(e interpreter.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.json {
+		obj := make(map[string]any, len(e.Fields)+2)
+		for k, v := range e.Fields {
+			obj[k] = v
+		}
+		obj["event"] = e.Name
+		obj["t_ms"] = e.T.Milliseconds()
+		b, err := json.Marshal(obj)
+		if err != nil {
+			b = []byte(fmt.Sprintf(`{"event":"error","message":%q}`, err.Error()))
+		}
+		fmt.Fprintf(p.w, "%s\n", b)
+		return
+	}
+	line := describe(e)
+	if line == "" {
+		return
+	}
+	fmt.Fprintf(p.w, "[%7.2fs] %s\n", e.T.Seconds(), line)
+}
+
+// end prints the closing line of a transcript (JSON traces end with the
+// hangup event already).
+func (p *printer) end(res interpreter.Result, length time.Duration) {
+	if p.json {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, "call ended: status %s, reason %s, duration %ds (virtual call length %.1fs)\n",
+		res.Status, res.Reason, int(res.Duration.Seconds()), length.Seconds())
+}
+
+func describe(e interpreter.Event) string {
+	f := e.Fields
+	s := func(k string) string { return fmt.Sprint(f[k]) }
+	switch e.Name {
+	case "request":
+		line := fmt.Sprintf("→ %s %s", s("method"), s("url"))
+		if st, ok := f["status"]; ok && st != 0 {
+			line += fmt.Sprintf(" (%v)", st)
+		}
+		if c, ok := f["code"]; ok {
+			line += fmt.Sprintf(" error %v", c)
+		}
+		if params, ok := f["params"].(map[string]string); ok {
+			line += verbParams(params)
+		}
+		return line
+	case "say":
+		return fmt.Sprintf("Say (%s, %s): %q", s("voice"), s("language"), s("text"))
+	case "play":
+		return "Play " + s("url")
+	case "pause":
+		return fmt.Sprintf("Pause %vs", f["seconds"])
+	case "digits":
+		return "Send DTMF " + s("digits")
+	case "beep":
+		return "beep"
+	case "answer":
+		return "answered"
+	case "input":
+		return "caller: " + s("value")
+	case "barge-in":
+		return "caller input interrupts the prompt"
+	case "gather":
+		if t := s("speech"); t != "" {
+			return fmt.Sprintf("Gather collected speech %q", t)
+		}
+		return fmt.Sprintf("Gather collected digits %q", s("digits"))
+	case "record":
+		return fmt.Sprintf("Record %ss (ended by %q)", s("duration"), s("digits"))
+	case "dial", "enqueue", "connect", "refer", "start", "stop":
+		return fmt.Sprintf("%s %v → %v", strings.ToUpper(e.Name[:1])+e.Name[1:], f["targets"], f["outcome"])
+	case "hangup":
+		return "hangup: " + s("reason")
+	case "reject":
+		return "reject: " + s("reason")
+	case "update":
+		return fmt.Sprintf("live update: %v", f)
+	case "callback":
+		line := fmt.Sprintf("callback %s %s %s", s("kind"), s("method"), s("url"))
+		if errText, ok := f["error"]; ok {
+			line += fmt.Sprintf(" failed: %v", errText)
+		}
+		return line
+	case "warning", "error":
+		line := e.Name + ": " + s("message")
+		if c, ok := f["code"]; ok {
+			line += fmt.Sprintf(" [%v]", c)
+		}
+		return line
+	}
+	return fmt.Sprintf("%s %v", e.Name, f)
+}
+
+// standard request parameters are left out of the transcript; only the
+// verb's own parameters (Digits, DialCallStatus, ...) are worth a look.
+var standard = map[string]bool{"CallSid": true, "AccountSid": true, "From": true, "To": true, "Caller": true,
+	"Called": true, "CallStatus": true, "Direction": true, "ApiVersion": true, "ParentCallSid": true}
+
+func verbParams(p map[string]string) string {
+	var keys []string
+	for k := range p {
+		if !standard[k] {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return ""
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + p[k]
+	}
+	return " " + strings.Join(parts, " ")
+}

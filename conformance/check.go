@@ -1,0 +1,229 @@
+package conformance
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/texml/texml/fetcher"
+	"github.com/texml/texml/interpreter"
+)
+
+// Check compares an outcome with the scenario's expectations and returns
+// one message per mismatch; none means the scenario passed.
+func Check(s *Scenario, o *Outcome) []string {
+	var errs []string
+	fail := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
+	e := s.Expect
+
+	docs, cbs := o.split(s)
+	if e.Requests != nil {
+		if len(docs) != len(e.Requests) {
+			fail("got %d document requests, want %d:\n%s", len(docs), len(e.Requests), listCaptured(docs))
+		}
+		for i := 0; i < len(docs) && i < len(e.Requests); i++ {
+			if msg := matchReq(e.Requests[i], docs[i], s.Config.AuthToken); msg != "" {
+				fail("request %d (%s %s): %s", i+1, docs[i].Method, docs[i].Path, msg)
+			}
+		}
+	}
+	used := make([]bool, len(cbs))
+	for _, want := range e.Callbacks {
+		found, why := false, ""
+		for i, got := range cbs {
+			if used[i] {
+				continue
+			}
+			msg := matchReq(want, got, s.Config.AuthToken)
+			if msg == "" {
+				used[i], found = true, true
+				break
+			}
+			if got.Path == want.Path && why == "" {
+				why = msg
+			}
+		}
+		if !found {
+			fail("callback %s %s %v not received (closest mismatch: %s); got:\n%s", want.Method, want.Path, want.Params, why, listCaptured(cbs))
+		}
+	}
+	if e.CallbacksExact && len(cbs) != len(e.Callbacks) {
+		fail("got %d callbacks, want exactly %d:\n%s", len(cbs), len(e.Callbacks), listCaptured(cbs))
+	}
+
+	next := 0
+	for _, want := range e.Trace {
+		for next < len(o.Events) && !matchEvent(want, o.Events[next]) {
+			next++
+		}
+		if next == len(o.Events) {
+			fail("trace: %v not found in order; events:\n%s", want, listEvents(o.Events))
+			break
+		}
+		next++
+	}
+	for _, not := range e.NoTrace {
+		for _, ev := range o.Events {
+			if matchEvent(not, ev) {
+				fail("trace: unexpected %v", not)
+			}
+		}
+	}
+	if e.Says != nil {
+		var says []string
+		for _, ev := range o.Events {
+			if ev.Name == "say" {
+				says = append(says, fmt.Sprint(ev.Fields["text"]))
+			}
+		}
+		if strings.Join(says, "\x00") != strings.Join(*e.Says, "\x00") {
+			fail("says = %q, want %q", says, *e.Says)
+		}
+	}
+	if e.Status != "" && o.Result.Status != e.Status {
+		fail("final status %q, want %q", o.Result.Status, e.Status)
+	}
+	if e.Reason != "" && o.Result.Reason != e.Reason {
+		fail("end reason %q, want %q", o.Result.Reason, e.Reason)
+	}
+	return errs
+}
+
+// split separates document requests from callbacks: a callback is a
+// request to a path that the scenario lists under callbacks or configures
+// as the status callback.
+func (o *Outcome) split(s *Scenario) (docs, cbs []Captured) {
+	cbPaths := map[string]bool{}
+	for _, c := range s.Expect.Callbacks {
+		cbPaths[c.Path] = true
+	}
+	if p := s.Config.StatusCallback; p != "" {
+		cbPaths[p] = true
+	}
+	all := o.Captured
+	if s.Files {
+		all = o.fromTrace()
+	}
+	for _, c := range all {
+		if cbPaths[c.Path] {
+			cbs = append(cbs, c)
+		} else {
+			docs = append(docs, c)
+		}
+	}
+	return docs, cbs
+}
+
+// fromTrace rebuilds the requests of a file-served app from the trace.
+func (o *Outcome) fromTrace() []Captured {
+	var out []Captured
+	for _, ev := range o.Events {
+		if ev.Name != "request" && ev.Name != "callback" {
+			continue
+		}
+		raw := fmt.Sprint(ev.Fields["url"])
+		u, err := url.Parse(raw)
+		if err != nil {
+			continue
+		}
+		params := url.Values{}
+		if m, ok := ev.Fields["params"].(map[string]string); ok {
+			for k, v := range m {
+				params.Set(k, v)
+			}
+		}
+		path := strings.TrimPrefix(raw, o.base)
+		if i := strings.IndexAny(path, "?#"); i >= 0 {
+			path = path[:i]
+		}
+		out = append(out, Captured{Method: fmt.Sprint(ev.Fields["method"]), Path: path, Query: u.Query(), Params: params, URL: raw})
+	}
+	return out
+}
+
+func matchReq(want ReqExpect, got Captured, token string) string {
+	if want.Method != "" && !strings.EqualFold(want.Method, got.Method) {
+		return fmt.Sprintf("method %s, want %s", got.Method, want.Method)
+	}
+	if want.Path != "" && want.Path != got.Path {
+		return fmt.Sprintf("path %s, want %s", got.Path, want.Path)
+	}
+	for k, v := range want.Query {
+		if got.Query.Get(k) != v {
+			return fmt.Sprintf("query %s=%q, want %q", k, got.Query.Get(k), v)
+		}
+	}
+	for k, v := range want.Params {
+		vs, ok := got.Params[k]
+		if !ok {
+			return fmt.Sprintf("param %s missing", k)
+		}
+		if v != "*" && vs[0] != v {
+			return fmt.Sprintf("param %s=%q, want %q", k, vs[0], v)
+		}
+	}
+	for _, k := range want.Absent {
+		if _, ok := got.Params[k]; ok {
+			return fmt.Sprintf("param %s present (%q), want absent", k, got.Params.Get(k))
+		}
+	}
+	if want.Signed {
+		sig := got.Header.Get("X-Twilio-Signature")
+		var form url.Values
+		if got.Method == "POST" {
+			form = url.Values{}
+			for k, vs := range got.Params {
+				if !got.Query.Has(k) {
+					form[k] = vs
+				}
+			}
+		}
+		if sig == "" || !fetcher.ValidateSignature(token, got.URL, form, sig) {
+			return fmt.Sprintf("X-Twilio-Signature %q does not validate", sig)
+		}
+	}
+	if want.Cookie != "" && !strings.Contains(got.Header.Get("Cookie"), want.Cookie) {
+		return fmt.Sprintf("Cookie %q, want it to contain %q", got.Header.Get("Cookie"), want.Cookie)
+	}
+	if want.NoCookie && got.Header.Get("Cookie") != "" {
+		return fmt.Sprintf("Cookie %q sent, want none", got.Header.Get("Cookie"))
+	}
+	return ""
+}
+
+func matchEvent(want map[string]any, ev interpreter.Event) bool {
+	for k, v := range want {
+		switch k {
+		case "event":
+			if fmt.Sprint(v) != ev.Name {
+				return false
+			}
+		case "t_ms":
+			if fmt.Sprint(v) != fmt.Sprint(ev.T.Milliseconds()) {
+				return false
+			}
+		default:
+			got, ok := ev.Fields[k]
+			if !ok || fmt.Sprint(got) != fmt.Sprint(v) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func listCaptured(cs []Captured) string {
+	var b strings.Builder
+	for _, c := range cs {
+		fmt.Fprintf(&b, "  %s %s %v\n", c.Method, c.Path, c.Params)
+	}
+	return b.String()
+}
+
+func listEvents(evs []interpreter.Event) string {
+	var b strings.Builder
+	for _, e := range evs {
+		fmt.Fprintf(&b, "  %6dms %s %v\n", e.T.Milliseconds(), e.Name, e.Fields)
+	}
+	return b.String()
+}

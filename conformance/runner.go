@@ -1,0 +1,208 @@
+package conformance
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/texml/texml/fetcher"
+	"github.com/texml/texml/interpreter"
+	"github.com/texml/texml/sim"
+)
+
+// Captured is one request the app received.
+type Captured struct {
+	Method string
+	Path   string
+	Query  url.Values
+	Params url.Values // form body merged with the query
+	Header http.Header
+	URL    string // full URL as requested, for signature checks
+}
+
+// Outcome is everything a scenario run produced.
+type Outcome struct {
+	Captured []Captured
+	Events   []interpreter.Event
+	Result   interpreter.Result
+	base     string
+}
+
+// app serves a scenario's documents and records every request.
+type app struct {
+	s   *Scenario
+	mu  sync.Mutex
+	got []Captured
+}
+
+func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	params, _ := url.ParseQuery(string(body))
+	if params == nil {
+		params = url.Values{}
+	}
+	for k, vs := range r.URL.Query() {
+		params[k] = append(params[k], vs...)
+	}
+	a.mu.Lock()
+	a.got = append(a.got, Captured{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Params: params,
+		Header: r.Header.Clone(), URL: "http://" + r.Host + r.URL.RequestURI()})
+	a.mu.Unlock()
+
+	route := a.route(r.URL.Path, params)
+	if route == nil {
+		http.NotFound(w, r)
+		return
+	}
+	if route.DelayMS > 0 {
+		select {
+		case <-time.After(time.Duration(route.DelayMS) * time.Millisecond):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	if route.SetCookie != "" {
+		w.Header().Add("Set-Cookie", route.SetCookie)
+	}
+	if route.Location != "" {
+		w.Header().Set("Location", route.Location)
+	}
+	ct := route.ContentType
+	if ct == "" {
+		ct = "text/xml"
+	}
+	if ct != "none" {
+		w.Header().Set("Content-Type", ct)
+	}
+	status := route.Status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, route.Body)
+}
+
+func (a *app) route(path string, params url.Values) *Route {
+	routes, ok := a.s.App[path]
+	if !ok {
+		return nil
+	}
+	for i := range routes {
+		r := &routes[i]
+		match := true
+		for k, v := range r.When {
+			if params.Get(k) != v {
+				match = false
+			}
+		}
+		if match {
+			return r
+		}
+	}
+	return nil
+}
+
+// Run runs one scenario to its end and returns what happened.
+func Run(ctx context.Context, s *Scenario) (*Outcome, error) {
+	a := &app{s: s}
+	srv := httptest.NewServer(a)
+	defer srv.Close()
+	base := srv.URL
+	if s.Files {
+		dir, err := os.MkdirTemp("", "texml-conformance-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		for p, routes := range s.App {
+			if len(routes) != 1 {
+				return nil, fmt.Errorf("%s: files mode serves one body per path", p)
+			}
+			f := filepath.Join(dir, filepath.FromSlash(strings.TrimPrefix(p, "/")))
+			if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+				return nil, err
+			}
+			if err := os.WriteFile(f, []byte(routes[0].Body), 0o644); err != nil {
+				return nil, err
+			}
+		}
+		if base, err = fetcher.FileURL(dir); err != nil {
+			return nil, err
+		}
+	}
+	abs := func(p string) string {
+		if p == "" || strings.Contains(p, "://") {
+			return p
+		}
+		return strings.TrimRight(base, "/") + p
+	}
+	c := s.Config
+	voice := c.VoiceURL
+	if voice == "" {
+		voice = "/voice"
+		if s.Files {
+			voice = "/voice.xml"
+		}
+	}
+
+	rec := &interpreter.Recorder{}
+	opts := sim.Options{Start: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC), Tracer: rec}
+	for _, v := range s.Inputs {
+		in, err := sim.ParseInput(v)
+		if err != nil {
+			return nil, err
+		}
+		opts.Inputs = append(opts.Inputs, in)
+	}
+	for _, v := range s.Outcomes {
+		o, err := sim.ParseOutcome(v)
+		if err != nil {
+			return nil, err
+		}
+		opts.Outcomes = append(opts.Outcomes, o)
+	}
+	var call *interpreter.Call
+	for _, u := range s.Updates {
+		opts.Updates = append(opts.Updates, sim.ScheduledUpdate{At: time.Duration(u.AtMS) * time.Millisecond,
+			Update: interpreter.Update{URL: abs(u.URL), Method: u.Method, Twiml: u.Twiml, Hangup: u.Hangup}})
+	}
+	opts.OnUpdate = func(u interpreter.Update) error { return call.Update(u) }
+
+	fe := fetcher.New(fetcher.Options{AuthToken: c.AuthToken, ReadTimeout: 2 * time.Second})
+	defer fe.Close()
+	cbs := interpreter.NewDispatcher(fe, interpreter.DispatcherOptions{Backoff: 10 * time.Millisecond, Timeout: 2 * time.Second})
+	leg := sim.New(opts)
+	call = interpreter.New(leg, fe, cbs, interpreter.Config{
+		URL: abs(voice), Method: c.Method, FallbackURL: abs(c.FallbackURL), FallbackMethod: c.FallbackMethod,
+		StatusCallback: abs(c.StatusCallback), StatusCallbackMethod: c.StatusCallbackMethod,
+		StatusCallbackEvents: c.StatusCallbackEvents,
+		From:                 or(c.From, "+15005550006"), To: or(c.To, "+15005550001"), AccountSid: c.AccountSid,
+		RecordingBaseURL: "http://recordings.test", MaxFetches: c.MaxFetches,
+		MaxDuration: time.Duration(c.MaxDurationS) * time.Second,
+		Clock:       leg, Tracer: rec,
+	})
+	res := call.Run(ctx)
+	drain, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := cbs.Close(drain); err != nil {
+		return nil, fmt.Errorf("callbacks not drained: %w", err)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return &Outcome{Captured: a.got, Events: rec.Events(), Result: res, base: base}, nil
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}

@@ -1,0 +1,189 @@
+// Package conformance runs scenario files against the interpreter on the
+// simulated leg: each scenario is an app (documents keyed by path, served
+// over loopback HTTP or from files), a scripted caller, and the expected
+// trace. Scenario files live under fixtures/conformance/ (YAML).
+package conformance
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Scenario is one conformance case.
+type Scenario struct {
+	Name        string `yaml:"name"`
+	Ref         string `yaml:"ref"` // the reference section it checks, e.g. "§10.2"
+	Description string `yaml:"description"`
+	// Files serves the app from a temporary folder with file: URLs instead
+	// of HTTP; paths become file names.
+	Files bool `yaml:"files"`
+
+	Config   Config            `yaml:"config"`
+	App      map[string]Routes `yaml:"app"`
+	Inputs   []string          `yaml:"inputs"`
+	Outcomes []string          `yaml:"outcomes"`
+	Updates  []TimedUpdate     `yaml:"updates"`
+	Expect   Expect            `yaml:"expect"`
+
+	file string
+}
+
+// Config is the call's configuration. URLs given as paths ("/voice") are
+// resolved against the scenario's app server.
+type Config struct {
+	VoiceURL             string   `yaml:"voice_url"` // default /voice
+	Method               string   `yaml:"method"`
+	FallbackURL          string   `yaml:"fallback_url"`
+	FallbackMethod       string   `yaml:"fallback_method"`
+	StatusCallback       string   `yaml:"status_callback"`
+	StatusCallbackMethod string   `yaml:"status_callback_method"`
+	StatusCallbackEvents []string `yaml:"status_callback_events"`
+	From                 string   `yaml:"from"`
+	To                   string   `yaml:"to"`
+	AccountSid           string   `yaml:"account_sid"`
+	AuthToken            string   `yaml:"auth_token"`
+	MaxFetches           int      `yaml:"max_fetches"`
+	MaxDurationS         int      `yaml:"max_duration_s"`
+}
+
+// Route is one way the app answers a path. The first route whose When
+// matches the request's parameters answers; a route without When matches
+// any request.
+type Route struct {
+	When        map[string]string `yaml:"when"`
+	Status      int               `yaml:"status"`       // default 200
+	ContentType string            `yaml:"content_type"` // default text/xml
+	Body        string            `yaml:"body"`
+	Location    string            `yaml:"location"`   // for 3xx
+	SetCookie   string            `yaml:"set_cookie"` // Set-Cookie header
+	DelayMS     int               `yaml:"delay_ms"`   // answer slowly
+}
+
+// Routes is a path's list of routes; a plain string in YAML is one route
+// whose body is the string.
+type Routes []Route
+
+// UnmarshalYAML accepts a string, one route, or a list of routes.
+func (r *Routes) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		*r = Routes{{Body: n.Value}}
+		return nil
+	case yaml.MappingNode:
+		var one Route
+		if err := n.Decode(&one); err != nil {
+			return err
+		}
+		*r = Routes{one}
+		return nil
+	}
+	var many []Route
+	if err := n.Decode(&many); err != nil {
+		return err
+	}
+	*r = many
+	return nil
+}
+
+// TimedUpdate is a live update applied at a virtual time.
+type TimedUpdate struct {
+	AtMS   int    `yaml:"at_ms"`
+	URL    string `yaml:"url"`
+	Method string `yaml:"method"`
+	Twiml  string `yaml:"twiml"`
+	Hangup bool   `yaml:"hangup"`
+}
+
+// Expect is what the call must do.
+type Expect struct {
+	// Requests are the document requests in order (not callbacks); the
+	// count must match exactly.
+	Requests []ReqExpect `yaml:"requests"`
+	// Callbacks are asynchronous requests (status, recording status,
+	// partial results), matched in any order; with CallbacksExact the
+	// count must match too.
+	Callbacks      []ReqExpect `yaml:"callbacks"`
+	CallbacksExact bool        `yaml:"callbacks_exact"`
+	// Trace entries must appear in this order (other events may come in
+	// between). Each is an event name plus fields that must be equal.
+	Trace []map[string]any `yaml:"trace"`
+	// NoTrace entries must not appear at all.
+	NoTrace []map[string]any `yaml:"no_trace"`
+	// Says is the exact list of texts spoken, in order, when given.
+	Says   *[]string `yaml:"says"`
+	Status string    `yaml:"status"` // final CallStatus
+	Reason string    `yaml:"reason"` // hangup reason
+}
+
+// ReqExpect is one expected request.
+type ReqExpect struct {
+	Method    string            `yaml:"method"`
+	Path      string            `yaml:"path"`
+	Query     map[string]string `yaml:"query"`  // URL query parameters that must be present with these values
+	Params    map[string]string `yaml:"params"` // request parameters (form or query) that must be equal; "*" = present
+	Absent    []string          `yaml:"absent"` // parameters that must not be sent
+	Signed    bool              `yaml:"signed"` // X-Twilio-Signature must validate with the auth token
+	Cookie    string            `yaml:"cookie"` // a substring of the Cookie header
+	NoCookie  bool              `yaml:"no_cookie"`
+	Unordered bool              `yaml:"-"`
+}
+
+// Load reads every *.yaml file under dir (recursively), sorted by path.
+func Load(dir string) ([]*Scenario, error) {
+	var files []string
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && (strings.HasSuffix(p, ".yaml") || strings.HasSuffix(p, ".yml")) {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load scenarios: %w", err)
+	}
+	sort.Strings(files)
+	var out []*Scenario
+	for _, f := range files {
+		ss, err := loadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ss...)
+	}
+	return out, nil
+}
+
+// loadFile reads one file, which may hold several YAML documents.
+func loadFile(path string) ([]*Scenario, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", path, err)
+	}
+	defer f.Close()
+	dec := yaml.NewDecoder(f)
+	dec.KnownFields(true)
+	var out []*Scenario
+	for {
+		var s Scenario
+		if err := dec.Decode(&s); err != nil {
+			if errors.Is(err, io.EOF) {
+				return out, nil
+			}
+			return nil, fmt.Errorf("%s: scenario %d: %w", path, len(out)+1, err)
+		}
+		if s.Name == "" || s.Ref == "" {
+			return nil, fmt.Errorf("%s: scenario %d needs a name and a ref", path, len(out)+1)
+		}
+		s.file = path
+		out = append(out, &s)
+	}
+}

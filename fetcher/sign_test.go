@@ -1,0 +1,169 @@
+package fetcher
+
+import (
+	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/base64"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// Inputs and outputs published with Twilio's request validator tests.
+const (
+	twilioToken = "12345"
+	twilioURL   = "https://mycompany.com/myapp.php?foo=1&bar=2"
+)
+
+func twilioParams() url.Values {
+	return url.Values{
+		"CallSid": {"CA1234567890ABCDE"},
+		"Caller":  {"+14158675309"},
+		"Digits":  {"1234"},
+		"From":    {"+14158675309"},
+		"To":      {"+18005551212"},
+	}
+}
+
+func TestSignatureKnownVectors(t *testing.T) {
+	tests := []struct {
+		name   string
+		url    string
+		params url.Values
+		want   string
+	}{
+		{"docs example", twilioURL, twilioParams(), "RSOYDt4T1cUTdK1PDd93/VVr8B8="},
+		{"repeated names sort values", twilioURL, url.Values{
+			"Sid":        {"CA123"},
+			"SidAccount": {"AC123"},
+			"Digits":     {"5678", "1234"},
+		}, "IK+Dwps556ElfBT0I3Rgjkr1wJU="},
+		{"https with :443", strings.Replace(twilioURL, ".com", ".com:443", 1), twilioParams(), "kvajT1Ptam85bY51eRf/AJRuM3w="},
+		{"http with :80", strings.Replace(strings.Replace(twilioURL, "https", "http", 1), ".com", ".com:80", 1), twilioParams(), "0ZXoZLH/DfblKGATFgpif+LLRf4="},
+		{"http with :1234", strings.Replace(strings.Replace(twilioURL, "https", "http", 1), ".com", ".com:1234", 1), twilioParams(), "Zmvh+3yNM1Phv2jhDCwEM3q5ebU="},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Signature(twilioToken, tt.url, tt.params); got != tt.want {
+				t.Errorf("Signature = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestSignatureIndependent recomputes the documented algorithm by hand: URL,
+// then names in byte order, each repeated name's values in byte order.
+func TestSignatureIndependent(t *testing.T) {
+	token := "s3cr3t"
+	u := "https://example.com:8443/ivr/menu?step=2"
+	params := url.Values{"b": {"2", "10"}, "B": {"x"}, "a": {""}, "Digits": {"#"}}
+	msg := u + "B" + "x" + "Digits" + "#" + "a" + "" + "b" + "10" + "b" + "2"
+	mac := hmac.New(sha1.New, []byte(token))
+	mac.Write([]byte(msg))
+	want := base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	if got := Signature(token, u, params); got != want {
+		t.Fatalf("Signature = %q, want %q", got, want)
+	}
+	// GET: nil params sign the URL alone.
+	mac = hmac.New(sha1.New, []byte(token))
+	mac.Write([]byte(u))
+	if got, want := Signature(token, u, nil), base64.StdEncoding.EncodeToString(mac.Sum(nil)); got != want {
+		t.Fatalf("GET Signature = %q, want %q", got, want)
+	}
+}
+
+func TestValidateSignature(t *testing.T) {
+	httpURL := strings.Replace(twilioURL, "https", "http", 1)
+	tests := []struct {
+		name string
+		url  string
+		sig  string
+		want bool
+	}{
+		{"exact", twilioURL, "RSOYDt4T1cUTdK1PDd93/VVr8B8=", true},
+		{"signed with :443, validated without", twilioURL, "kvajT1Ptam85bY51eRf/AJRuM3w=", true},
+		{"signed without port, validated with :443", strings.Replace(twilioURL, ".com", ".com:443", 1), "RSOYDt4T1cUTdK1PDd93/VVr8B8=", true},
+		{"http signed with :80, validated without", httpURL, "0ZXoZLH/DfblKGATFgpif+LLRf4=", true},
+		{"http non-default port exact", strings.Replace(httpURL, ".com", ".com:1234", 1), "Zmvh+3yNM1Phv2jhDCwEM3q5ebU=", true},
+		// Only the scheme's default port is toggled, never an arbitrary one.
+		{"https non-default port is not stripped", strings.Replace(twilioURL, ".com", ".com:1234", 1), "RSOYDt4T1cUTdK1PDd93/VVr8B8=", false},
+		{"wrong signature", twilioURL, "AAAAAAAAAAAAAAAAAAAAAAAAAAA=", false},
+		{"empty signature", twilioURL, "", false},
+		{"other URL", twilioURL + "&x=1", "RSOYDt4T1cUTdK1PDd93/VVr8B8=", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ValidateSignature(twilioToken, tt.url, twilioParams(), tt.sig); got != tt.want {
+				t.Errorf("ValidateSignature = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestPortVariants(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []string
+	}{
+		{"https://a.com/x", []string{"https://a.com/x", "https://a.com:443/x"}},
+		{"https://a.com:443/x?y=1", []string{"https://a.com:443/x?y=1", "https://a.com/x?y=1"}},
+		{"http://a.com", []string{"http://a.com", "http://a.com:80"}},
+		{"http://u:p@a.com:80?q", []string{"http://u:p@a.com:80?q", "http://u:p@a.com?q"}},
+		{"https://[::1]/x", []string{"https://[::1]/x", "https://[::1]:443/x"}},
+		{"https://[::1]:443/x", []string{"https://[::1]:443/x", "https://[::1]/x"}},
+		{"https://a.com:8443/x", []string{"https://a.com:8443/x"}},
+		{"ftp://a.com/x", []string{"ftp://a.com/x"}},
+		{"not a url", []string{"not a url"}},
+	}
+	for _, tt := range tests {
+		got := portVariants(tt.in)
+		if strings.Join(got, " | ") != strings.Join(tt.want, " | ") {
+			t.Errorf("portVariants(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestEd25519RoundTrip(t *testing.T) {
+	seed := make([]byte, ed25519.SeedSize)
+	for i := range seed {
+		seed[i] = byte(i)
+	}
+	key := ed25519.NewKeyFromSeed(seed)
+	pub := key.Public().(ed25519.PublicKey)
+	body := []byte("CallSid=v3%3Aabc&Digits=1")
+	sig := SignEd25519(key, "1700000000", body)
+	if sig == "" {
+		t.Fatal("SignEd25519 returned empty signature")
+	}
+	tests := []struct {
+		name string
+		pub  ed25519.PublicKey
+		ts   string
+		body []byte
+		sig  string
+		want bool
+	}{
+		{"valid", pub, "1700000000", body, sig, true},
+		{"other timestamp", pub, "1700000001", body, sig, false},
+		{"other body", pub, "1700000000", []byte("CallSid=x"), sig, false},
+		{"not base64", pub, "1700000000", body, "%%%", false},
+		{"short signature", pub, "1700000000", body, base64.StdEncoding.EncodeToString([]byte("short")), false},
+		{"bad public key", ed25519.PublicKey{1, 2, 3}, "1700000000", body, sig, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := VerifyEd25519(tt.pub, tt.ts, tt.body, tt.sig); got != tt.want {
+				t.Errorf("VerifyEd25519 = %v, want %v", got, tt.want)
+			}
+		})
+	}
+	// The message is "<timestamp>|<body>": check against the primitive.
+	raw, _ := base64.StdEncoding.DecodeString(sig)
+	if !ed25519.Verify(pub, []byte("1700000000|"+string(body)), raw) {
+		t.Error("signature does not cover \"<timestamp>|<body>\"")
+	}
+	if got := SignEd25519(ed25519.PrivateKey{1}, "1", nil); got != "" {
+		t.Errorf("SignEd25519 with bad key = %q, want empty", got)
+	}
+}

@@ -1,0 +1,276 @@
+// Package interpreter runs one call's TwiML: it fetches documents, runs their
+// verbs against a Leg, follows action/Redirect/fallback URLs and sends
+// status callbacks, with the semantics Twilio documents.
+package interpreter
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/texml/texml/fetcher"
+)
+
+// Defaults for Config fields left zero.
+const (
+	DefaultMaxDuration = 4 * time.Hour // Twilio's default call time limit
+	// DefaultMaxFetches bounds documents fetched in a row without the call
+	// spending any time with the caller (a Redirect loop). Twilio gives no
+	// number; 50 is far above any real app's chain of redirects.
+	DefaultMaxFetches = 50
+	APIVersion        = "2010-04-01"
+)
+
+// Config describes one call.
+type Config struct {
+	URL            string // voice URL: http(s) or file URL
+	Method         string // default POST
+	FallbackURL    string
+	FallbackMethod string // default POST
+
+	StatusCallback       string
+	StatusCallbackMethod string   // default POST
+	StatusCallbackEvents []string // default [completed]
+
+	CallSid       string // default: a new CA… sid
+	AccountSid    string // default: AC + 32 zeros
+	From, To      string
+	Direction     string // default inbound
+	ParentCallSid string
+	APIVersion    string     // default 2010-04-01
+	ExtraParams   url.Values // sent with every request (SipCallId, SipHeader_X-…)
+
+	// RecordingBaseURL prefixes RecordingUrl, e.g. "http://host:8080".
+	RecordingBaseURL string
+	MaxDuration      time.Duration
+	MaxFetches       int
+
+	Clock  Clock
+	Tracer Tracer
+	Logger *slog.Logger
+}
+
+// Fetcher fetches documents; *fetcher.Fetcher implements it.
+type Fetcher interface {
+	Fetch(ctx context.Context, r fetcher.Request) (*fetcher.Response, error)
+}
+
+// Result is how a call ended.
+type Result struct {
+	Status   string        // final CallStatus: completed, busy, failed, no-answer, canceled
+	Reason   string        // hangup reason (see README: trace events)
+	Duration time.Duration // answered time, zero when never answered
+	Err      error         // the application error that ended the call, if any
+}
+
+// Update is a live change to a running call (Twilio's POST /Calls/{Sid}).
+type Update struct {
+	URL    string // fetch a new document
+	Method string
+	Twiml  string // or run this document
+	Hangup bool   // or end the call (Status=completed)
+}
+
+// Call is one running call. Create it with New, run it with Run; Update
+// may be called from any goroutine while Run runs.
+type Call struct {
+	cfg   Config
+	leg   Leg
+	fetch Fetcher
+	cbs   *Dispatcher
+	log   *slog.Logger
+	jar   http.CookieJar
+
+	start    time.Time
+	answered time.Time
+	status   string
+	hungUp   bool // the caller is gone: actions are posted, their documents ignored
+	turn     int
+	seq      int // status callback SequenceNumber
+	fetches  int // documents fetched since the caller last spent time on the call
+
+	mu      sync.Mutex
+	cancel  context.CancelCauseFunc // cancels the running verb
+	pending *Update
+}
+
+var (
+	errUpdated   = errors.New("call updated")
+	errTimeLimit = errors.New("call time limit reached")
+)
+
+// New prepares a call. cbs may be nil when no callbacks are configured.
+func New(leg Leg, f Fetcher, cbs *Dispatcher, cfg Config) *Call {
+	cfg.Method = methodOr(cfg.Method)
+	cfg.FallbackMethod = methodOr(cfg.FallbackMethod)
+	cfg.StatusCallbackMethod = methodOr(cfg.StatusCallbackMethod)
+	if len(cfg.StatusCallbackEvents) == 0 {
+		cfg.StatusCallbackEvents = []string{"completed"}
+	}
+	if cfg.CallSid == "" {
+		cfg.CallSid = NewSid("CA")
+	}
+	if cfg.AccountSid == "" {
+		cfg.AccountSid = "AC" + strings.Repeat("0", 32)
+	}
+	if cfg.Direction == "" {
+		cfg.Direction = "inbound"
+	}
+	if cfg.APIVersion == "" {
+		cfg.APIVersion = APIVersion
+	}
+	if cfg.MaxDuration <= 0 {
+		cfg.MaxDuration = DefaultMaxDuration
+	}
+	if cfg.MaxFetches <= 0 {
+		cfg.MaxFetches = DefaultMaxFetches
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = SystemClock{}
+	}
+	if cfg.Tracer == nil {
+		cfg.Tracer = TracerFunc(func(Event) {})
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Call{
+		cfg:    cfg,
+		leg:    leg,
+		fetch:  f,
+		cbs:    cbs,
+		log:    cfg.Logger.With("call_sid", cfg.CallSid),
+		jar:    fetcher.NewJar(),
+		status: "ringing",
+	}
+}
+
+// Sid returns the call's CallSid.
+func (c *Call) Sid() string { return c.cfg.CallSid }
+
+// NewSid returns prefix + 32 random hex digits, the shape of Twilio SIDs.
+func NewSid(prefix string) string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return prefix + hex.EncodeToString(b[:])
+}
+
+func methodOr(m string) string {
+	m = strings.ToUpper(strings.TrimSpace(m))
+	if m == "" {
+		return http.MethodPost
+	}
+	return m
+}
+
+// Update interrupts the current verb and applies u: a new document or a
+// hangup. It returns an error when the call is not running a verb that can
+// be interrupted (it has ended).
+func (c *Call) Update(u Update) error {
+	if u.URL == "" && u.Twiml == "" && !u.Hangup {
+		return errors.New("update: need a URL, TwiML or hangup")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cancel == nil {
+		return errors.New("update: call is not running")
+	}
+	c.pending = &u
+	c.cancel(errUpdated)
+	return nil
+}
+
+func (c *Call) takeUpdate() *Update {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	u := c.pending
+	c.pending = nil
+	return u
+}
+
+// verbContext derives a context for one step that Update can cancel.
+func (c *Call) verbContext(ctx context.Context) (context.Context, func()) {
+	vctx, cancel := context.WithCancelCause(ctx)
+	c.mu.Lock()
+	c.cancel = cancel
+	pending := c.pending != nil
+	c.mu.Unlock()
+	if pending {
+		cancel(errUpdated)
+	}
+	return vctx, func() { cancel(nil) }
+}
+
+func (c *Call) elapsed() time.Duration { return c.cfg.Clock.Now().Sub(c.start) }
+
+func (c *Call) trace(name string, fields map[string]any) {
+	c.cfg.Tracer.Trace(Event{Name: name, T: c.elapsed(), Fields: fields})
+}
+
+func (c *Call) warn(msg string, code int) {
+	f := map[string]any{"message": msg}
+	if code != 0 {
+		f["code"] = code
+	}
+	c.trace("warning", f)
+	c.log.Warn(msg, "code", code)
+}
+
+func (c *Call) fail(msg string, code int) {
+	f := map[string]any{"message": msg}
+	if code != 0 {
+		f["code"] = code
+	}
+	c.trace("error", f)
+	c.log.Error(msg, "code", code)
+}
+
+// baseParams are the standard request parameters (reference §1.2).
+func (c *Call) baseParams() url.Values {
+	p := url.Values{}
+	p.Set("CallSid", c.cfg.CallSid)
+	p.Set("AccountSid", c.cfg.AccountSid)
+	p.Set("From", c.cfg.From)
+	p.Set("To", c.cfg.To)
+	p.Set("Caller", c.cfg.From)
+	p.Set("Called", c.cfg.To)
+	p.Set("CallStatus", c.status)
+	p.Set("Direction", c.cfg.Direction)
+	p.Set("ApiVersion", c.cfg.APIVersion)
+	if c.cfg.ParentCallSid != "" {
+		p.Set("ParentCallSid", c.cfg.ParentCallSid)
+	}
+	for k, vs := range c.cfg.ExtraParams {
+		p[k] = append([]string(nil), vs...)
+	}
+	return p
+}
+
+func merge(dst, src url.Values) url.Values {
+	for k, vs := range src {
+		dst[k] = append([]string(nil), vs...)
+	}
+	return dst
+}
+
+func (c *Call) ensureAnswered(ctx context.Context) error {
+	if !c.answered.IsZero() {
+		return nil
+	}
+	if err := c.leg.Answer(ctx); err != nil {
+		return fmt.Errorf("answer: %w", err)
+	}
+	c.answered = c.cfg.Clock.Now()
+	c.status = "in-progress"
+	c.trace("answer", nil)
+	c.statusEvent("answered")
+	return nil
+}

@@ -1,0 +1,151 @@
+package interpreter
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"time"
+
+	"github.com/texml/texml/verbs"
+)
+
+// Leg is one call leg as the interpreter sees it: the media and signaling
+// capabilities that verbs need. The interpreter owns verb semantics (Gather
+// timing, action defaults, fall-through); a Leg only performs primitives.
+// Implementations: the simulated leg (package sim) and the SIP/RTP leg.
+//
+// Every blocking method returns promptly when ctx is done. When the caller
+// hangs up, methods return an error that matches ErrHangup.
+type Leg interface {
+	// Answer answers the call; calling it again is a no-op.
+	Answer(ctx context.Context) error
+	// Reject refuses an unanswered call; reason is "rejected" or "busy".
+	Reject(ctx context.Context, reason string) error
+	// Hangup ends the call from our side.
+	Hangup(ctx context.Context) error
+
+	// Say, Play and Pause render one prompt. When p.Interrupt is set, caller
+	// input matching it stops the prompt at once and is returned; otherwise
+	// the returned Input is nil.
+	Say(ctx context.Context, s Speech, p Prompt) (*Input, error)
+	Play(ctx context.Context, url string, p Prompt) (*Input, error)
+	Pause(ctx context.Context, d time.Duration, p Prompt) (*Input, error)
+	// SendDigits sends DTMF into the call ("w" = 0.5 s pause, "W" = 1 s).
+	SendDigits(ctx context.Context, digits string) error
+
+	// WaitInput waits for one input event: a DTMF digit, a final speech
+	// result, or a Timeout event when nothing starts within spec.Timeout.
+	WaitInput(ctx context.Context, spec InputSpec) (*Input, error)
+
+	// Record captures the caller's audio into the recording named r.Sid.
+	Record(ctx context.Context, r RecordSpec) (Recording, error)
+
+	// Dial, Enqueue, Connect and Refer hand a whole verb to the leg; the
+	// outcome's Params become the verb's action parameters.
+	Dial(ctx context.Context, d *verbs.Dial) (Outcome, error)
+	Enqueue(ctx context.Context, e *verbs.Enqueue) (Outcome, error)
+	Connect(ctx context.Context, c *verbs.Connect) (Outcome, error)
+	Refer(ctx context.Context, r *verbs.Refer) (Outcome, error)
+	// Start begins a media fork (Stream, Siprec, Transcription, Recording)
+	// and returns at once; Stop ends forks by name.
+	Start(ctx context.Context, s *verbs.Start) error
+	Stop(ctx context.Context, s *verbs.Stop) error
+}
+
+// Errors a Leg returns.
+var (
+	// ErrHangup means the caller hung up; the call's context is done.
+	ErrHangup = errors.New("caller hung up")
+	// ErrUnsupported means the leg cannot run this verb or noun yet.
+	ErrUnsupported = errors.New("not supported by this leg")
+)
+
+// Speech is one text-to-speech request.
+type Speech struct {
+	Text     string // plain text
+	SSML     string // inner SSML markup, "" for plain text
+	Voice    string
+	Language string
+}
+
+// Prompt says how a prompt may be interrupted.
+type Prompt struct {
+	// Interrupt, when non-nil, lets matching caller input stop the prompt
+	// (Gather bargeIn). Nil means the prompt plays to its end.
+	Interrupt *InputSpec
+	// Iteration counts repeats of a looping prompt (0 = first play).
+	Iteration int
+}
+
+// InputKind tells what an Input carries.
+type InputKind int
+
+// Input kinds.
+const (
+	Timeout      InputKind = iota // nothing started within InputSpec.Timeout
+	Digit                         // one DTMF key in Input.Digit
+	SpeechResult                  // a final transcript in Input.Text
+)
+
+// Input is one event from the caller.
+type Input struct {
+	Kind       InputKind
+	Digit      byte
+	Text       string
+	Confidence float64
+}
+
+// InputSpec describes what the interpreter is listening for.
+type InputSpec struct {
+	// Turn numbers the interpreter's listening turns: each Gather or Record
+	// is a new turn. A scripted caller answers one turn with one input.
+	Turn          int
+	DTMF          bool
+	Speech        bool
+	Timeout       time.Duration // wait for input to start (or the next digit)
+	SpeechTimeout time.Duration // silence that ends speech; 0 with SpeechAuto
+	SpeechAuto    bool          // speechTimeout="auto": end at a natural pause
+	MaxSpeechTime time.Duration
+	Language      string
+	Hints         string
+	Model         string
+	// OnPartial, when set, receives interim transcripts. It may be called
+	// from another goroutine and must not block.
+	OnPartial func(Partial)
+}
+
+// Partial is an interim speech result.
+type Partial struct {
+	Stable   string
+	Unstable string
+}
+
+// RecordSpec is what Record captures.
+type RecordSpec struct {
+	Turn        int    // see InputSpec.Turn
+	Sid         string // RE…; the leg stores the audio under it
+	Timeout     time.Duration
+	FinishOnKey string
+	MaxLength   time.Duration
+	PlayBeep    bool
+	Trim        bool
+}
+
+// Recording is the result of Record.
+type Recording struct {
+	Duration time.Duration
+	// Digits is the key that ended the recording, "hangup" when the
+	// caller hung up, or "" when silence or maxLength ended it.
+	Digits string
+	// Empty means nothing was captured: Twilio then skips the action.
+	Empty bool
+}
+
+// Outcome is the result of a verb handed to the leg.
+type Outcome struct {
+	// Params are the verb's action parameters (DialCallStatus, ...).
+	Params url.Values
+	// CallerHungUp means the caller hung up during the verb; the action is
+	// still requested but its document is not run.
+	CallerHungUp bool
+}

@@ -1,0 +1,253 @@
+package interpreter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+
+	"github.com/texml/texml/fetcher"
+	"github.com/texml/texml/verbs"
+)
+
+// appErrorText is what Twilio says when an app fails with no working
+// fallback (reference §1.4).
+const appErrorText = "An application error has occurred."
+
+// request is the next document to fetch.
+type request struct {
+	url    string
+	method string
+	params url.Values // verb parameters on top of the standard ones
+	kind   verbs.Kind
+	twiml  string // inline document (live update), instead of url
+}
+
+// document is a fetched, parsed document ready to run.
+type document struct {
+	url   string // what relative references resolve against
+	verbs []verbs.Verb
+}
+
+// Run executes the call until it ends and returns how it ended. It blocks;
+// cancelling ctx ends the call as a hangup from our side.
+func (c *Call) Run(ctx context.Context) Result {
+	c.start = c.cfg.Clock.Now()
+	c.log.Info("call started", "from", c.cfg.From, "to", c.cfg.To, "url", c.cfg.URL)
+	c.statusEvent("initiated")
+	c.statusEvent("ringing")
+
+	res := c.loop(ctx, &request{url: c.cfg.URL, method: c.cfg.Method})
+
+	c.mu.Lock()
+	c.cancel = nil
+	c.mu.Unlock()
+	if !c.answered.IsZero() {
+		res.Duration = c.cfg.Clock.Now().Sub(c.answered)
+	}
+	if res.Status == "" {
+		res.Status = "completed"
+		if c.answered.IsZero() {
+			// Hung up before answer: the caller canceled, or the app did.
+			res.Status = "canceled"
+			if !c.hungUp {
+				res.Status = "completed"
+			}
+		}
+	}
+	c.status = res.Status
+	c.statusEvent("completed")
+	c.log.Info("call ended", "status", res.Status, "reason", res.Reason)
+	return res
+}
+
+func (c *Call) loop(ctx context.Context, req *request) Result {
+	for req != nil {
+		vctx, done := c.verbContext(ctx)
+		doc, err := c.load(vctx, req)
+		done()
+		if u := c.takeUpdate(); u != nil {
+			if next, res := c.applyUpdate(ctx, u); next != nil || res != nil {
+				if res != nil {
+					return *res
+				}
+				req = next
+				continue
+			}
+		}
+		if err != nil {
+			return c.endOnError(ctx, err)
+		}
+		var res *Result
+		req, res = c.runDocument(ctx, doc)
+		if res != nil {
+			return *res
+		}
+	}
+	return c.hangup(ctx, "end-of-document")
+}
+
+// applyUpdate turns a live update into the next request, or the end.
+func (c *Call) applyUpdate(ctx context.Context, u *Update) (*request, *Result) {
+	c.trace("update", map[string]any{"url": u.URL, "method": u.Method, "twiml": u.Twiml, "hangup": u.Hangup})
+	if u.Hangup {
+		r := c.hangup(ctx, "api-hangup")
+		return nil, &r
+	}
+	if u.Twiml != "" {
+		return &request{twiml: u.Twiml}, nil
+	}
+	return &request{url: u.URL, method: methodOr(u.Method)}, nil
+}
+
+// endOnError ends the call after an application error or a hangup.
+func (c *Call) endOnError(ctx context.Context, err error) Result {
+	switch {
+	case errors.Is(err, ErrHangup) || c.hungUp:
+		c.hungUp = true
+		return c.callerHangup()
+	case errors.Is(err, errTimeLimit):
+		return c.hangup(ctx, "time-limit")
+	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+		return Result{Reason: "canceled", Err: err}
+	}
+	var le *loopError
+	if errors.As(err, &le) {
+		c.fail(le.Error(), 0)
+		r := c.hangup(ctx, "loop-limit")
+		r.Err = err
+		return r
+	}
+	return c.appError(ctx, err)
+}
+
+// appError speaks Twilio's stock message and hangs up (reference §1.4).
+func (c *Call) appError(ctx context.Context, err error) Result {
+	if c.ensureAnswered(ctx) == nil {
+		_, _ = c.leg.Say(ctx, Speech{Text: appErrorText, Voice: "woman", Language: "en-US"}, Prompt{})
+	}
+	r := c.hangup(ctx, "app-error")
+	r.Err = err
+	return r
+}
+
+func (c *Call) callerHangup() Result {
+	c.trace("hangup", map[string]any{"reason": "caller-hangup"})
+	return Result{Reason: "caller-hangup"}
+}
+
+// hangup ends the call from our side.
+func (c *Call) hangup(ctx context.Context, reason string) Result {
+	if c.hungUp {
+		return c.callerHangup()
+	}
+	c.trace("hangup", map[string]any{"reason": reason})
+	if err := c.leg.Hangup(context.WithoutCancel(ctx)); err != nil {
+		c.log.Warn("hangup", "err", err)
+	}
+	return Result{Reason: reason}
+}
+
+type loopError struct{ n int }
+
+func (e *loopError) Error() string {
+	return fmt.Sprintf("fetched %d documents in a row without any time spent with the caller; ending the call to stop a redirect loop", e.n)
+}
+
+// load fetches and parses a document, going to the fallback URL on a
+// fetch or parse failure (reference §1.4).
+func (c *Call) load(ctx context.Context, req *request) (*document, error) {
+	if req.twiml != "" {
+		return c.parse([]byte(req.twiml), c.cfg.URL, verbs.Main)
+	}
+	c.fetches++
+	if c.fetches > c.cfg.MaxFetches {
+		return nil, &loopError{n: c.fetches - 1}
+	}
+	if c.elapsed() >= c.cfg.MaxDuration {
+		return nil, errTimeLimit
+	}
+	doc, err := c.fetchDocument(ctx, req)
+	if err == nil || ctx.Err() != nil {
+		return doc, err
+	}
+	code := errorCode(err)
+	c.fail(err.Error(), code)
+	if c.cfg.FallbackURL == "" {
+		return nil, err
+	}
+	fb := &request{url: c.cfg.FallbackURL, method: c.cfg.FallbackMethod, kind: req.kind,
+		params: url.Values{"ErrorCode": {fmt.Sprint(code)}, "ErrorUrl": {req.url}}}
+	doc, ferr := c.fetchDocument(ctx, fb)
+	if ferr != nil {
+		c.fail(ferr.Error(), errorCode(ferr))
+		return nil, fmt.Errorf("fallback after %w: %w", err, ferr)
+	}
+	return doc, nil
+}
+
+// errorCode maps a load error to its Twilio code.
+func errorCode(err error) int {
+	var fe *fetcher.Error
+	if errors.As(err, &fe) {
+		return fe.Code
+	}
+	var pe *verbs.ParseError
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return 11200
+}
+
+func (c *Call) fetchDocument(ctx context.Context, req *request) (*document, error) {
+	params := merge(c.baseParams(), req.params)
+	resp, err := c.fetch.Fetch(ctx, fetcher.Request{URL: req.url, Method: req.method, Params: params, Jar: c.jar})
+	ev := map[string]any{"method": req.method, "url": req.url, "params": flatten(params)}
+	if resp != nil {
+		ev["status"] = resp.Status
+	}
+	var fe *fetcher.Error
+	if errors.As(err, &fe) {
+		ev["status"] = fe.Status
+		ev["code"] = fe.Code
+	}
+	c.trace("request", ev)
+	if err != nil {
+		return nil, fmt.Errorf("fetch %s: %w", req.url, err)
+	}
+	switch resp.Kind {
+	case fetcher.Audio:
+		// Audio is played, then the call hangs up.
+		return &document{url: resp.URL, verbs: []verbs.Verb{&verbs.Play{URL: resp.URL, Loop: 1}, &verbs.Hangup{}}}, nil
+	case fetcher.Text:
+		return &document{url: resp.URL, verbs: []verbs.Verb{&verbs.Say{Text: string(resp.Body), Voice: "man", Language: "en-US", Loop: 1}, &verbs.Hangup{}}}, nil
+	}
+	return c.parse(resp.Body, resp.URL, req.kind)
+}
+
+func (c *Call) parse(body []byte, base string, kind verbs.Kind) (*document, error) {
+	d, err := verbs.Parse(body, kind)
+	if err != nil {
+		return nil, fmt.Errorf("parse %s: %w", base, err)
+	}
+	for _, diag := range d.Diagnostics {
+		if diag.Severity == verbs.Error {
+			c.fail(fmt.Sprintf("%s:%s", base, diag), diag.Code)
+		} else {
+			c.warn(fmt.Sprintf("%s:%s", base, diag), diag.Code)
+		}
+	}
+	return &document{url: base, verbs: d.Verbs}, nil
+}
+
+// flatten turns params into a JSON-friendly object; repeated keys keep
+// their first value, which is all Twilio's parameters ever need.
+func flatten(p url.Values) map[string]string {
+	m := make(map[string]string, len(p))
+	for k, vs := range p {
+		if len(vs) > 0 {
+			m[k] = vs[0]
+		}
+	}
+	return m
+}
