@@ -1,0 +1,187 @@
+package interpreter_test
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/texml/texml/fetcher"
+	"github.com/texml/texml/interpreter"
+	"github.com/texml/texml/sim"
+	"github.com/texml/texml/verbs"
+)
+
+// fakeFetcher serves documents from a map keyed by URL and records requests.
+type fakeFetcher struct {
+	mu   sync.Mutex
+	docs map[string]string
+	got  []fetcher.Request
+}
+
+func (f *fakeFetcher) Fetch(_ context.Context, r fetcher.Request) (*fetcher.Response, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.got = append(f.got, r)
+	body, ok := f.docs[r.URL]
+	if !ok {
+		return nil, &fetcher.Error{Code: 11200, URL: r.URL, Status: 404, Err: errors.New("404 Not Found")}
+	}
+	return &fetcher.Response{URL: r.URL, RequestURL: r.URL, Status: 200, ContentType: "text/xml", Kind: fetcher.TwiML, Body: []byte(body)}, nil
+}
+
+func (f *fakeFetcher) requests() []fetcher.Request {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]fetcher.Request(nil), f.got...)
+}
+
+func runCall(t *testing.T, docs map[string]string, opts sim.Options, cfg interpreter.Config) (interpreter.Result, *fakeFetcher, *interpreter.Recorder) {
+	t.Helper()
+	f := &fakeFetcher{docs: docs}
+	rec := &interpreter.Recorder{}
+	opts.Tracer = rec
+	leg := sim.New(opts)
+	if cfg.URL == "" {
+		cfg.URL = "http://app.test/voice"
+	}
+	cfg.Clock, cfg.Tracer = leg, rec
+	call := interpreter.New(leg, f, nil, cfg)
+	return call.Run(context.Background()), f, rec
+}
+
+func TestEndReasons(t *testing.T) {
+	tests := []struct {
+		name   string
+		doc    string
+		inputs []string
+		cfg    interpreter.Config
+		status string
+		reason string
+	}{
+		{"end of document", `<Response><Say>hi</Say></Response>`, nil, interpreter.Config{}, "completed", "end-of-document"},
+		{"hangup verb", `<Response><Say>hi</Say><Hangup/><Say>dead</Say></Response>`, nil, interpreter.Config{}, "completed", "hangup-verb"},
+		{"reject busy", `<Response><Reject reason="busy"/></Response>`, nil, interpreter.Config{}, "busy", "reject"},
+		{"reject default", `<Response><Reject/></Response>`, nil, interpreter.Config{}, "no-answer", "reject"},
+		{"caller hangup", `<Response><Gather><Say>x</Say></Gather></Response>`, []string{"hangup"}, interpreter.Config{}, "completed", "caller-hangup"},
+		{"redirect loop", `<Response><Redirect>/voice</Redirect></Response>`, nil, interpreter.Config{}, "completed", "loop-limit"},
+		{"time limit", `<Response><Say loop="0">forever</Say></Response>`, nil, interpreter.Config{MaxDuration: time.Minute}, "completed", "time-limit"},
+		{"missing document", `<Response><Redirect>/nowhere</Redirect></Response>`, nil, interpreter.Config{}, "completed", "app-error"},
+		{"parse error", `<Response><Say>`, nil, interpreter.Config{}, "completed", "app-error"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var opts sim.Options
+			for _, v := range tt.inputs {
+				in, err := sim.ParseInput(v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				opts.Inputs = append(opts.Inputs, in)
+			}
+			res, _, _ := runCall(t, map[string]string{"http://app.test/voice": tt.doc}, opts, tt.cfg)
+			if res.Status != tt.status || res.Reason != tt.reason {
+				t.Errorf("got %s/%s, want %s/%s", res.Status, res.Reason, tt.status, tt.reason)
+			}
+		})
+	}
+}
+
+func TestLoopLimitCountsFetches(t *testing.T) {
+	_, f, rec := runCall(t, map[string]string{"http://app.test/voice": `<Response><Redirect/></Response>`},
+		sim.Options{}, interpreter.Config{MaxFetches: 7})
+	// A Redirect without a URL is an error, not a loop; use a real one.
+	_ = f
+	_ = rec
+	_, f, _ = runCall(t, map[string]string{"http://app.test/voice": `<Response><Redirect>voice</Redirect></Response>`},
+		sim.Options{}, interpreter.Config{MaxFetches: 7})
+	if n := len(f.requests()); n != 7 {
+		t.Errorf("fetched %d documents, want 7", n)
+	}
+}
+
+func TestStandardParams(t *testing.T) {
+	_, f, _ := runCall(t, map[string]string{"http://app.test/voice": `<Response><Say>x</Say></Response>`},
+		sim.Options{}, interpreter.Config{From: "+1555", To: "sip:bob@example.com", ParentCallSid: "CA1", ExtraParams: url.Values{"SipCallId": {"abc"}}})
+	p := f.requests()[0].Params
+	want := map[string]string{"From": "+1555", "Caller": "+1555", "To": "sip:bob@example.com", "Called": "sip:bob@example.com",
+		"CallStatus": "ringing", "Direction": "inbound", "ApiVersion": "2010-04-01", "ParentCallSid": "CA1", "SipCallId": "abc"}
+	for k, v := range want {
+		if p.Get(k) != v {
+			t.Errorf("%s = %q, want %q", k, p.Get(k), v)
+		}
+	}
+	if !regexp.MustCompile(`^CA[0-9a-f]{32}$`).MatchString(p.Get("CallSid")) {
+		t.Errorf("CallSid %q is not CA + 32 hex", p.Get("CallSid"))
+	}
+	if !regexp.MustCompile(`^AC[0-9a-f]{32}$`).MatchString(p.Get("AccountSid")) {
+		t.Errorf("AccountSid %q is not AC + 32 hex", p.Get("AccountSid"))
+	}
+}
+
+func TestUpdate(t *testing.T) {
+	f := &fakeFetcher{docs: map[string]string{
+		"http://app.test/voice": `<Response><Pause length="60"/><Say>never</Say></Response>`,
+		"http://app.test/new":   `<Response><Say>updated</Say></Response>`,
+	}}
+	rec := &interpreter.Recorder{}
+	var call *interpreter.Call
+	leg := sim.New(sim.Options{Tracer: rec,
+		Updates:  []sim.ScheduledUpdate{{At: 10 * time.Second, Update: interpreter.Update{URL: "http://app.test/new"}}},
+		OnUpdate: func(u interpreter.Update) error { return call.Update(u) }})
+	call = interpreter.New(leg, f, nil, interpreter.Config{URL: "http://app.test/voice", Clock: leg, Tracer: rec})
+	if err := call.Update(interpreter.Update{Hangup: true}); err == nil {
+		t.Error("Update before Run: want an error")
+	}
+	res := call.Run(context.Background())
+	var says []string
+	for _, e := range rec.Events() {
+		if e.Name == "say" {
+			says = append(says, e.Fields["text"].(string))
+		}
+	}
+	if strings.Join(says, "|") != "updated" || res.Reason != "end-of-document" {
+		t.Errorf("says %q, reason %s", says, res.Reason)
+	}
+	if err := call.Update(interpreter.Update{}); err == nil {
+		t.Error("empty update: want an error")
+	}
+	if err := call.Update(interpreter.Update{Hangup: true}); err == nil {
+		t.Error("Update after the call ended: want an error")
+	}
+}
+
+func TestUnsupported(t *testing.T) {
+	doc, err := verbs.Parse([]byte(`<Response><Say>x</Say><Pay/><Dial><Sim>DE1</Sim></Dial><Start><Siprec connectorName="x"/></Start></Response>`), verbs.Main)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := interpreter.Unsupported(doc)
+	var names []string
+	for _, d := range got {
+		if d.Severity != verbs.Error || d.Line < 1 {
+			t.Errorf("diagnostic %v: want an error with a position", d)
+		}
+		names = append(names, d.Message)
+	}
+	want := []string{"<Pay>", "<Sim> in <Dial>", "<Siprec> in <Start>"}
+	if len(names) != len(want) {
+		t.Fatalf("got %q, want %d diagnostics", names, len(want))
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(names[i], w) {
+			t.Errorf("diagnostic %d = %q, want prefix %q", i, names[i], w)
+		}
+	}
+}
+
+func TestNewSid(t *testing.T) {
+	a, b := interpreter.NewSid("RE"), interpreter.NewSid("RE")
+	if a == b || !regexp.MustCompile(`^RE[0-9a-f]{32}$`).MatchString(a) {
+		t.Errorf("NewSid: %q %q", a, b)
+	}
+}
