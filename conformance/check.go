@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"crypto/ed25519"
 	"fmt"
 	"net/url"
 	"strings"
@@ -22,7 +23,7 @@ func Check(s *Scenario, o *Outcome) []string {
 			fail("got %d document requests, want %d:\n%s", len(docs), len(e.Requests), listCaptured(docs))
 		}
 		for i := 0; i < len(docs) && i < len(e.Requests); i++ {
-			if msg := matchReq(e.Requests[i], docs[i], s.Config.AuthToken); msg != "" {
+			if msg := matchReq(e.Requests[i], docs[i], s.Config); msg != "" {
 				fail("request %d (%s %s): %s", i+1, docs[i].Method, docs[i].Path, msg)
 			}
 		}
@@ -34,7 +35,7 @@ func Check(s *Scenario, o *Outcome) []string {
 			if used[i] {
 				continue
 			}
-			msg := matchReq(want, got, s.Config.AuthToken)
+			msg := matchReq(want, got, s.Config)
 			if msg == "" {
 				used[i], found = true, true
 				break
@@ -141,7 +142,8 @@ func (o *Outcome) fromTrace() []Captured {
 	return out
 }
 
-func matchReq(want ReqExpect, got Captured, token string) string {
+func matchReq(want ReqExpect, got Captured, cfg Config) string {
+	token := cfg.AuthToken
 	if want.Method != "" && !strings.EqualFold(want.Method, got.Method) {
 		return fmt.Sprintf("method %s, want %s", got.Method, want.Method)
 	}
@@ -180,6 +182,16 @@ func matchReq(want ReqExpect, got Captured, token string) string {
 		}
 		if sig == "" || !fetcher.ValidateSignature(token, got.URL, form, sig) {
 			return fmt.Sprintf("X-Twilio-Signature %q does not validate", sig)
+		}
+	}
+	if want.TelnyxSigned {
+		key, err := seedKey(cfg.SigningSeed)
+		if err != nil || key == nil {
+			return "telnyx_signed needs config.signing_seed"
+		}
+		ts, sig := got.Header.Get("Telnyx-Timestamp"), got.Header.Get("Telnyx-Signature-Ed25519")
+		if ts == "" || !fetcher.VerifyEd25519(key.Public().(ed25519.PublicKey), ts, got.Body, sig) {
+			return fmt.Sprintf("telnyx-signature-ed25519 %q does not verify (timestamp %q)", sig, ts)
 		}
 	}
 	if want.Cookie != "" && !strings.Contains(got.Header.Get("Cookie"), want.Cookie) {

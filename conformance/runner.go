@@ -2,6 +2,8 @@ package conformance
 
 import (
 	"context"
+	"crypto/ed25519"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
@@ -26,6 +28,7 @@ type Captured struct {
 	Params url.Values // form body merged with the query
 	Header http.Header
 	URL    string // full URL as requested, for signature checks
+	Body   []byte
 }
 
 // Outcome is everything a scenario run produced.
@@ -54,7 +57,7 @@ func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	a.mu.Lock()
 	a.got = append(a.got, Captured{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Params: params,
-		Header: r.Header.Clone(), URL: "http://" + r.Host + r.URL.RequestURI()})
+		Header: r.Header.Clone(), URL: "http://" + r.Host + r.URL.RequestURI(), Body: body})
 	a.mu.Unlock()
 
 	route := a.route(r.URL.Path, params)
@@ -176,7 +179,11 @@ func Run(ctx context.Context, s *Scenario) (*Outcome, error) {
 	}
 	opts.OnUpdate = func(u interpreter.Update) error { return call.Update(u) }
 
-	fe := fetcher.New(fetcher.Options{AuthToken: c.AuthToken, ReadTimeout: 2 * time.Second})
+	key, err := seedKey(c.SigningSeed)
+	if err != nil {
+		return nil, err
+	}
+	fe := fetcher.New(fetcher.Options{AuthToken: c.AuthToken, SigningKey: key, ReadTimeout: 2 * time.Second})
 	defer fe.Close()
 	cbs := interpreter.NewDispatcher(fe, interpreter.DispatcherOptions{Backoff: 10 * time.Millisecond, Timeout: 2 * time.Second})
 	leg := sim.New(opts)
@@ -205,4 +212,16 @@ func or(v, def string) string {
 		return def
 	}
 	return v
+}
+
+// seedKey decodes a base64 Ed25519 seed; "" means no signing.
+func seedKey(seed string) (ed25519.PrivateKey, error) {
+	if seed == "" {
+		return nil, nil
+	}
+	b, err := base64.StdEncoding.DecodeString(seed)
+	if err != nil || len(b) != ed25519.SeedSize {
+		return nil, fmt.Errorf("signing_seed: want base64 of %d bytes", ed25519.SeedSize)
+	}
+	return ed25519.NewKeyFromSeed(b), nil
 }

@@ -49,6 +49,7 @@ type Config struct {
 	To                   string   `yaml:"to"`
 	AccountSid           string   `yaml:"account_sid"`
 	AuthToken            string   `yaml:"auth_token"`
+	SigningSeed          string   `yaml:"signing_seed"` // base64 32-byte Ed25519 seed: Telnyx-style signing
 	MaxFetches           int      `yaml:"max_fetches"`
 	MaxDurationS         int      `yaml:"max_duration_s"`
 }
@@ -124,15 +125,18 @@ type Expect struct {
 
 // ReqExpect is one expected request.
 type ReqExpect struct {
-	Method    string            `yaml:"method"`
-	Path      string            `yaml:"path"`
-	Query     map[string]string `yaml:"query"`  // URL query parameters that must be present with these values
-	Params    map[string]string `yaml:"params"` // request parameters (form or query) that must be equal; "*" = present
-	Absent    []string          `yaml:"absent"` // parameters that must not be sent
-	Signed    bool              `yaml:"signed"` // X-Twilio-Signature must validate with the auth token
-	Cookie    string            `yaml:"cookie"` // a substring of the Cookie header
-	NoCookie  bool              `yaml:"no_cookie"`
-	Unordered bool              `yaml:"-"`
+	Method string            `yaml:"method"`
+	Path   string            `yaml:"path"`
+	Query  map[string]string `yaml:"query"`  // URL query parameters that must be present with these values
+	Params map[string]string `yaml:"params"` // request parameters (form or query) that must be equal; "*" = present
+	Absent []string          `yaml:"absent"` // parameters that must not be sent
+	Signed bool              `yaml:"signed"` // X-Twilio-Signature must validate with the auth token
+	// TelnyxSigned: telnyx-signature-ed25519 must verify over
+	// "<telnyx-timestamp>|<body>" with the public key of signing_seed.
+	TelnyxSigned bool   `yaml:"telnyx_signed"`
+	Cookie       string `yaml:"cookie"` // a substring of the Cookie header
+	NoCookie     bool   `yaml:"no_cookie"`
+	Unordered    bool   `yaml:"-"`
 }
 
 // Load reads every *.yaml file under dir (recursively), sorted by path.

@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -28,7 +30,7 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 // callFlags are the flags of `texml call`.
 type callFlags struct {
 	from, to, method, fallback, statusCB, statusEvents string
-	accountSid, authToken, trace                       string
+	accountSid, authToken, trace, signingKey           string
 	realtime                                           bool
 	inputs, outcomes                                   listFlag
 }
@@ -42,6 +44,7 @@ func (f *callFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.statusEvents, "status-callback-event", "completed", "space-separated events: initiated ringing answered completed")
 	fs.StringVar(&f.accountSid, "account-sid", "", "AccountSid sent to the app (default AC000…0)")
 	fs.StringVar(&f.authToken, "auth-token", "", "sign requests with X-Twilio-Signature using this token")
+	fs.StringVar(&f.signingKey, "signing-key", "", "Telnyx-style signing: base64 Ed25519 seed (32 bytes) or private key (64 bytes); adds telnyx-signature-ed25519 and telnyx-timestamp")
 	fs.StringVar(&f.trace, "trace", "", `"json" prints one JSON event per line instead of a transcript`)
 	fs.BoolVar(&f.realtime, "realtime", false, "wait in real time (Pause 30 takes 30 s)")
 	fs.Var(&f.inputs, "input", "caller input, repeatable: dtmf:KEYS, speech:TEXT, silence, hangup, audio:SECONDS[:KEY], each optionally @MS")
@@ -104,7 +107,12 @@ func runCall(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if len(f.inputs) == 0 && isTerminal(stdin) {
 		opts.Ask = terminalAsker(stdin, stderr) // questions stay out of a JSON trace
 	}
-	fe := fetcher.New(fetcher.Options{AuthToken: f.authToken, UserAgent: "texml/" + version})
+	key, err := signingKey(f.signingKey)
+	if err != nil {
+		fmt.Fprintln(stderr, "texml call:", err)
+		return 2
+	}
+	fe := fetcher.New(fetcher.Options{AuthToken: f.authToken, SigningKey: key, UserAgent: "texml/" + version})
 	defer fe.Close()
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	cbs := interpreter.NewDispatcher(fe, interpreter.DispatcherOptions{Logger: log})
@@ -198,4 +206,22 @@ func terminalAsker(in io.Reader, out io.Writer) sim.Asker {
 		}
 		return sc.Text(), nil
 	}
+}
+
+// signingKey decodes --signing-key: a base64 Ed25519 seed or private key.
+func signingKey(v string) (ed25519.PrivateKey, error) {
+	if v == "" {
+		return nil, nil
+	}
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
+	if err != nil {
+		return nil, fmt.Errorf("--signing-key: not base64: %w", err)
+	}
+	switch len(b) {
+	case ed25519.SeedSize:
+		return ed25519.NewKeyFromSeed(b), nil
+	case ed25519.PrivateKeySize:
+		return ed25519.PrivateKey(b), nil
+	}
+	return nil, fmt.Errorf("--signing-key: %d bytes; want a 32-byte seed or a 64-byte private key", len(b))
 }

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func texml(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, strings.NewReader(""), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestUsageErrors(t *testing.T) {
+	tests := [][]string{
+		{},
+		{"nope"},
+		{"call"},
+		{"call", "a.xml", "b.xml"},
+		{"call", "../../fixtures/apps/hello.xml", "--method", "PUT"},
+		{"call", "../../fixtures/apps/hello.xml", "--input", "keys:1"},
+		{"call", "../../fixtures/apps/hello.xml", "--dial-outcome", "ringing"},
+		{"call", "../../fixtures/apps/hello.xml", "--trace", "xml"},
+		{"call", "../../fixtures/apps/hello.xml", "--status-callback-event", "started"},
+		{"call", "--bogus"},
+		{"call", "../../fixtures/apps/hello.xml", "--signing-key", "AAAA"},
+		{"lint"},
+		{"lint", "--format", "yaml", "x.xml"},
+		{"serve"},
+	}
+	for _, args := range tests {
+		if code, _, stderr := texml(t, args...); code != 2 || stderr == "" {
+			t.Errorf("texml %q: exit %d, stderr %q; want 2 and a message", args, code, stderr)
+		}
+	}
+}
+
+func TestCallQuickStart(t *testing.T) {
+	code, out, stderr := texml(t, "call", "../../fixtures/apps/hello.xml", "--input", "dtmf:1", "--dial-outcome", "completed:42")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{
+		`Say (woman, en-US): "Hello from texml. This is a simulated call."`,
+		`Gather collected digits "1"`,
+		"menu.xml (200) Digits=1",
+		"DialCallDuration=42",
+		"call ended: status completed, reason hangup-verb",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("transcript lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestCallTraceJSON(t *testing.T) {
+	code, out, stderr := texml(t, "call", "../../fixtures/apps/hello.xml", "--trace", "json", "--input", "silence")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var names []string
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		var ev map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			t.Fatalf("line %q is not JSON: %v", sc.Text(), err)
+		}
+		if _, ok := ev["t_ms"].(float64); !ok {
+			t.Errorf("line %q has no numeric t_ms", sc.Text())
+		}
+		names = append(names, ev["event"].(string))
+	}
+	got := strings.Join(names, " ")
+	want := "request answer say say input gather say hangup"
+	if got != want {
+		t.Errorf("events %q, want %q", got, want)
+	}
+}
+
+func TestLint(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.xml")
+	if err := os.WriteFile(bad, []byte("<Response>\n  <Gather><Redirect>/x</Redirect></Gather>\n  <Pay/>\n</Response>\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	broken := filepath.Join(dir, "broken.xml")
+	if err := os.WriteFile(broken, []byte("<Response><Say>"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := texml(t, "lint", "../../fixtures/apps/hello.xml")
+	if code != 0 || out != "" {
+		t.Errorf("clean file: exit %d, output %q", code, out)
+	}
+	code, out, _ = texml(t, "lint", bad, broken)
+	if code != 1 {
+		t.Errorf("bad files: exit %d, want 1", code)
+	}
+	for _, want := range []string{bad + ":2:11: error:", "[13320]", bad + ":3:3: error: <Pay> is not supported", broken + ":1:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("lint output lacks %q:\n%s", want, out)
+		}
+	}
+	code, out, _ = texml(t, "lint", "--format", "json", bad)
+	var fs []finding
+	if err := json.Unmarshal([]byte(out), &fs); err != nil || code != 1 || len(fs) < 2 {
+		t.Errorf("json lint: exit %d, %v, %s", code, err, out)
+	}
+}
