@@ -42,9 +42,14 @@ type Dispatcher struct {
 	o    DispatcherOptions
 	q    chan Callback
 	wg   sync.WaitGroup
-	mu   sync.RWMutex // guards closed against Send racing Close
+	mu   sync.RWMutex // guards done against Send racing Close
 	done bool
 	stop chan struct{}
+	once sync.Once // closes stop
+	// base parents every delivery; Close cancels it when its deadline
+	// passes so that in-flight requests end too.
+	base  context.Context
+	abort context.CancelFunc
 }
 
 // NewDispatcher starts the delivery workers.
@@ -68,6 +73,7 @@ func NewDispatcher(f Fetcher, o DispatcherOptions) *Dispatcher {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	d := &Dispatcher{f: f, o: o, q: make(chan Callback, o.Queue), stop: make(chan struct{})}
+	d.base, d.abort = context.WithCancel(context.Background())
 	for range o.Workers {
 		d.wg.Add(1)
 		go d.work()
@@ -106,9 +112,11 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 	go func() { d.wg.Wait(); close(finished) }()
 	select {
 	case <-finished:
+		d.abort()
 		return nil
 	case <-ctx.Done():
-		close(d.stop) // abandon retries; workers exit after their attempt
+		d.once.Do(func() { close(d.stop) }) // abandon retries
+		d.abort()                           // and the requests in flight
 		<-finished
 		return ctx.Err()
 	}
@@ -126,7 +134,7 @@ func (d *Dispatcher) deliver(cb Callback) {
 	var err error
 	attempt := 0
 	for attempt = 1; attempt <= d.o.Attempts; attempt++ {
-		ctx, cancel := context.WithTimeout(context.Background(), d.o.Timeout)
+		ctx, cancel := context.WithTimeout(d.base, d.o.Timeout)
 		var resp *fetcher.Response
 		resp, err = d.f.Fetch(ctx, fetcher.Request{URL: cb.URL, Method: cb.Method, Params: cb.Params})
 		cancel()
