@@ -102,10 +102,18 @@ type Call struct {
 	pending *Update
 }
 
-var (
-	errUpdated   = errors.New("call updated")
-	errTimeLimit = errors.New("call time limit reached")
-)
+var errUpdated = errors.New("call updated")
+
+// ErrTimeLimit ends a call that reached Config.MaxDuration. A Leg that
+// keeps its own clock (Limiter) returns it from the verb that was running.
+var ErrTimeLimit = errors.New("call time limit reached")
+
+// Limiter is implemented by legs whose clock is not the wall clock (the
+// simulated leg): they end a verb at the call's time limit themselves,
+// returning ErrTimeLimit. Other legs get a context deadline.
+type Limiter interface {
+	LimitAt(t time.Time)
+}
 
 // New prepares a call. cbs may be nil when no callbacks are configured.
 func New(leg Leg, f Fetcher, cbs *Dispatcher, cfg Config) *Call {
@@ -268,9 +276,14 @@ func (c *Call) ensureAnswered(ctx context.Context) error {
 	if err := c.leg.Answer(ctx); err != nil {
 		return fmt.Errorf("answer: %w", err)
 	}
-	c.answered = c.cfg.Clock.Now()
-	c.status = "in-progress"
-	c.trace("answer", nil)
-	c.statusEvent("answered")
+	c.markAnswered(c.cfg.Clock.Now())
 	return nil
+}
+
+// markAnswered records that the caller was answered at time at.
+func (c *Call) markAnswered(at time.Time) {
+	c.answered = at
+	c.status = "in-progress"
+	c.cfg.Tracer.Trace(Event{Name: "answer", T: at.Sub(c.start)})
+	c.statusEvent("answered", at)
 }

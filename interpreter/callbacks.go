@@ -199,7 +199,7 @@ func (d *Dispatcher) report(cb Callback, attempts, status int, err error) {
 
 // statusEvent sends a call status callback when the app subscribed to
 // event (reference §5): initiated, ringing, answered or completed.
-func (c *Call) statusEvent(event string) {
+func (c *Call) statusEvent(event string, at time.Time) {
 	if c.cfg.StatusCallback == "" {
 		return
 	}
@@ -223,12 +223,12 @@ func (c *Call) statusEvent(event string) {
 	case "completed":
 		p.Set("CallDuration", "0")
 		if !c.answered.IsZero() {
-			p.Set("CallDuration", strconv.Itoa(wholeSeconds(c.cfg.Clock.Now().Sub(c.answered))))
+			p.Set("CallDuration", strconv.Itoa(wholeSeconds(at.Sub(c.answered))))
 		}
 	}
 	p.Set("CallbackSource", "call-progress-events")
 	p.Set("SequenceNumber", strconv.Itoa(c.seq))
-	p.Set("Timestamp", c.cfg.Clock.Now().UTC().Format(time.RFC1123Z))
+	p.Set("Timestamp", at.UTC().Format(time.RFC1123Z))
 	c.seq++
 	c.post("status", c.cfg.StatusCallback, c.cfg.StatusCallbackMethod, p)
 }

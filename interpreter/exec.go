@@ -58,7 +58,7 @@ func (c *Call) runVerb(ctx context.Context, doc *document, v verbs.Verb) (step, 
 				return step{}, err
 			}
 		}
-		_, err := c.prompt(ctx, v, nil)
+		_, err := c.prompt(ctx, doc, v, nil)
 		return step{}, err
 	case *verbs.Gather:
 		c.fetches = 0
@@ -107,8 +107,9 @@ func (c *Call) unsupported(v verbs.Verb) {
 
 // prompt plays one Say, Play or Pause with its loop count. interrupt, when
 // set, lets caller input stop it (Gather bargeIn); the input is returned.
-func (c *Call) prompt(ctx context.Context, v verbs.Verb, interrupt *InputSpec) (*Input, error) {
+func (c *Call) prompt(ctx context.Context, doc *document, v verbs.Verb, interrupt *InputSpec) (*Input, error) {
 	loop := 1
+	var media string // Play's URL, resolved against the document (§10.14)
 	switch v := v.(type) {
 	case *verbs.Say:
 		loop = v.Loop
@@ -118,10 +119,17 @@ func (c *Call) prompt(ctx context.Context, v verbs.Verb, interrupt *InputSpec) (
 			c.trace("digits", map[string]any{"digits": v.Digits})
 			return nil, c.leg.SendDigits(ctx, v.Digits)
 		}
+		u, err := c.resolve(doc, v.URL)
+		if err != nil || v.URL == "" {
+			p := v.Position()
+			c.fail(fmt.Sprintf("%d:%d: <Play> has no valid URL %q; skipped", p.Line, p.Col, v.URL), 0)
+			return nil, nil
+		}
+		media = u
 	}
 	for i := 0; loop == 0 || i < loop; i++ {
 		if i > 0 && c.elapsed() >= c.cfg.MaxDuration {
-			return nil, errTimeLimit
+			return nil, ErrTimeLimit
 		}
 		p := Prompt{Interrupt: interrupt, Iteration: i}
 		var in *Input
@@ -130,7 +138,7 @@ func (c *Call) prompt(ctx context.Context, v verbs.Verb, interrupt *InputSpec) (
 		case *verbs.Say:
 			in, err = c.leg.Say(ctx, Speech{Text: v.Text, SSML: v.SSML, Voice: v.Voice, Language: v.Language}, p)
 		case *verbs.Play:
-			in, err = c.leg.Play(ctx, v.URL, p)
+			in, err = c.leg.Play(ctx, media, p)
 		case *verbs.Pause:
 			in, err = c.leg.Pause(ctx, time.Duration(v.Length)*time.Second, p)
 		default:
@@ -207,11 +215,10 @@ func (c *Call) handOff(ctx context.Context, doc *document, v verbs.Verb, action,
 	if out.CallerHungUp {
 		c.hungUp = true
 		c.status = "completed"
-	} else if st := out.Params.Get("DialCallStatus"); c.answered.IsZero() && (st == "completed" || st == "answered") {
+	}
+	if c.answered.IsZero() && !out.Answered.IsZero() {
 		// answerOnBridge: the leg answered when the callee did.
-		c.answered = c.cfg.Clock.Now()
-		c.status = "in-progress"
-		c.statusEvent("answered")
+		c.markAnswered(out.Answered)
 	}
 	if action == "" {
 		if out.CallerHungUp {

@@ -113,7 +113,7 @@ func (c *Call) gather(ctx context.Context, doc *document, g *verbs.Gather) (step
 	}
 	done := false
 	for _, p := range g.Prompts {
-		in, err := c.prompt(ctx, p, interrupt)
+		in, err := c.prompt(ctx, doc, p, interrupt)
 		if err != nil {
 			return step{}, err
 		}

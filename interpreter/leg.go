@@ -148,4 +148,7 @@ type Outcome struct {
 	// CallerHungUp means the caller hung up during the verb; the action is
 	// still requested but its document is not run.
 	CallerHungUp bool
+	// Answered is when the leg answered the caller during the verb
+	// (Dial answerOnBridge: when the callee answered); zero if it did not.
+	Answered time.Time
 }

@@ -34,9 +34,17 @@ type document struct {
 func (c *Call) Run(ctx context.Context) Result {
 	c.start = c.cfg.Clock.Now()
 	c.log.Info("call started", "from", c.cfg.From, "to", c.cfg.To, "url", c.cfg.URL)
-	c.statusEvent("initiated")
-	c.statusEvent("ringing")
+	c.statusEvent("initiated", c.start)
+	c.statusEvent("ringing", c.start)
 
+	limit := c.start.Add(c.cfg.MaxDuration)
+	if l, ok := c.leg.(Limiter); ok {
+		l.LimitAt(limit)
+	} else {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadlineCause(ctx, limit, ErrTimeLimit)
+		defer cancel()
+	}
 	res := c.loop(ctx, &request{url: c.cfg.URL, method: c.cfg.Method})
 
 	c.mu.Lock()
@@ -56,7 +64,7 @@ func (c *Call) Run(ctx context.Context) Result {
 		}
 	}
 	c.status = res.Status
-	c.statusEvent("completed")
+	c.statusEvent("completed", c.cfg.Clock.Now())
 	c.log.Info("call ended", "status", res.Status, "reason", res.Reason)
 	return res
 }
@@ -106,7 +114,7 @@ func (c *Call) endOnError(ctx context.Context, err error) Result {
 	case errors.Is(err, ErrHangup) || c.hungUp:
 		c.hungUp = true
 		return c.callerHangup()
-	case errors.Is(err, errTimeLimit):
+	case errors.Is(err, ErrTimeLimit) || errors.Is(context.Cause(ctx), ErrTimeLimit):
 		return c.hangup(ctx, "time-limit")
 	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
 		return Result{Reason: "canceled", Err: err}
@@ -165,7 +173,7 @@ func (c *Call) load(ctx context.Context, req *request) (*document, error) {
 		return nil, &loopError{n: c.fetches - 1}
 	}
 	if c.elapsed() >= c.cfg.MaxDuration {
-		return nil, errTimeLimit
+		return nil, ErrTimeLimit
 	}
 	doc, err := c.fetchDocument(ctx, req)
 	if err == nil || ctx.Err() != nil {

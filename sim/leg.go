@@ -64,13 +64,18 @@ type Leg struct {
 	spent   int    // last turn whose input was used up: further waits time out
 
 	answered bool
-	gone     bool // the caller hung up
+	gone     bool          // the caller hung up
+	limit    time.Duration // call time limit since start; 0 = none
 }
 
 var (
-	_ interpreter.Leg   = (*Leg)(nil)
-	_ interpreter.Clock = (*Leg)(nil)
+	_ interpreter.Leg     = (*Leg)(nil)
+	_ interpreter.Clock   = (*Leg)(nil)
+	_ interpreter.Limiter = (*Leg)(nil)
 )
+
+// LimitAt implements interpreter.Limiter: the verb running at t ends there.
+func (l *Leg) LimitAt(t time.Time) { l.limit = t.Sub(l.start) }
 
 // New returns a simulated leg.
 func New(o Options) *Leg {
@@ -109,6 +114,12 @@ func (l *Leg) advance(ctx context.Context, d time.Duration) error {
 		return context.Cause(ctx)
 	}
 	end := l.elapsed() + d
+	if l.limit > 0 && end > l.limit {
+		if err := l.advance(ctx, max(l.limit-l.elapsed(), 0)); err != nil {
+			return err
+		}
+		return interpreter.ErrTimeLimit
+	}
 	if len(l.o.Updates) > 0 && l.o.Updates[0].At <= end {
 		u := l.o.Updates[0]
 		l.o.Updates = l.o.Updates[1:]

@@ -63,9 +63,11 @@ func (l *Leg) Record(ctx context.Context, r interpreter.RecordSpec) (interpreter
 		err := l.advance(ctx, r.MaxLength)
 		return interpreter.Recording{Duration: r.MaxLength}, err
 	}
+	began := l.Now()
 	if err := l.advance(ctx, talk); err != nil {
 		if errors.Is(err, interpreter.ErrHangup) {
-			return interpreter.Recording{Duration: talk, Digits: "hangup"}, nil
+			// A timed hangup cut the caller off: keep what was recorded.
+			return interpreter.Recording{Duration: l.Now().Sub(began), Digits: "hangup"}, nil
 		}
 		return rec, err
 	}
@@ -129,9 +131,11 @@ func (l *Leg) Dial(ctx context.Context, d *verbs.Dial) (interpreter.Outcome, err
 	sid := interpreter.NewSid("CA")
 	switch o.Status {
 	case "completed", "answered", "hangup", "bridged":
-		if d.AnswerOnBridge {
-			l.answered = true
+		if !l.answered {
+			l.answered = true // answerOnBridge: the caller is answered with the callee
+			out.Answered = l.Now()
 		}
+		bridged := l.Now()
 		hung, err := l.connected(ctx, o)
 		if err != nil {
 			return out, err
@@ -141,7 +145,7 @@ func (l *Leg) Dial(ctx context.Context, d *verbs.Dial) (interpreter.Outcome, err
 			status = "answered"
 		}
 		out.CallerHungUp = hung
-		p.Set("DialCallDuration", strconv.Itoa(o.Seconds))
+		p.Set("DialCallDuration", strconv.Itoa(int(l.Now().Sub(bridged).Round(time.Second).Seconds())))
 		p.Set("DialBridged", "true")
 	case "no-answer":
 		if err := l.advance(ctx, time.Duration(d.Timeout)*time.Second); err != nil {
