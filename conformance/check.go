@@ -184,6 +184,13 @@ func matchReq(want ReqExpect, got Captured, cfg Config) string {
 			return fmt.Sprintf("X-Twilio-Signature %q does not validate", sig)
 		}
 	}
+	if want.Unsigned {
+		for _, h := range []string{"X-Twilio-Signature", "Telnyx-Signature-Ed25519", "Telnyx-Timestamp"} {
+			if v := got.Header.Get(h); v != "" {
+				return fmt.Sprintf("%s %q sent, want no signature", h, v)
+			}
+		}
+	}
 	if want.TelnyxSigned {
 		key, err := seedKey(cfg.SigningSeed)
 		if err != nil || key == nil {

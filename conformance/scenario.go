@@ -133,10 +133,11 @@ type ReqExpect struct {
 	Signed bool              `yaml:"signed"` // X-Twilio-Signature must validate with the auth token
 	// TelnyxSigned: telnyx-signature-ed25519 must verify over
 	// "<telnyx-timestamp>|<body>" with the public key of signing_seed.
-	TelnyxSigned bool   `yaml:"telnyx_signed"`
-	Cookie       string `yaml:"cookie"` // a substring of the Cookie header
-	NoCookie     bool   `yaml:"no_cookie"`
-	Unordered    bool   `yaml:"-"`
+	TelnyxSigned bool `yaml:"telnyx_signed"`
+	// Unsigned: no signature header of either kind may be sent.
+	Unsigned bool   `yaml:"unsigned"`
+	Cookie   string `yaml:"cookie"` // a substring of the Cookie header
+	NoCookie bool   `yaml:"no_cookie"`
 }
 
 // Load reads every *.yaml file under dir (recursively), sorted by path.

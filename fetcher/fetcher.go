@@ -253,7 +253,12 @@ func (f *Fetcher) Fetch(ctx context.Context, r Request) (*Response, error) {
 		if u.Host == "" {
 			return nil, &Error{Code: CodeHTTPRetrieval, URL: base, Err: fmt.Errorf("%w: no host", ErrBadURL)}
 		}
-		return f.fetchHTTP(ctx, r, base, parseOverrides(fragment, f.defaults))
+		// Apps write URLs with raw spaces (action="/menu?name=two words");
+		// a browser sends them percent-encoded, and so do we: a raw space
+		// would make an invalid request line. The path is escaped by
+		// String; the query keeps its other characters as written.
+		u.RawQuery = strings.ReplaceAll(u.RawQuery, " ", "%20")
+		return f.fetchHTTP(ctx, r, u.String(), parseOverrides(fragment, f.defaults))
 	case strings.EqualFold(u.Scheme, "file"):
 		return f.fetchFile(ctx, base, u)
 	}

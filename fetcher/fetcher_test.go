@@ -397,3 +397,20 @@ func TestBodyLimit(t *testing.T) {
 		})
 	}
 }
+
+func TestRawSpaceInQueryIsEncoded(t *testing.T) {
+	var got string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.URL.Query().Get("b")
+		w.Header().Set("Content-Type", "text/xml")
+		_, _ = io.WriteString(w, "<Response/>")
+	}))
+	defer srv.Close()
+	resp, err := New(Options{}).Fetch(context.Background(), Request{URL: srv.URL + "/menu?a=1&b=two words", Method: "GET"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != "two words" || !strings.Contains(resp.RequestURL, "two%20words") {
+		t.Errorf("server saw b=%q, request URL %q", got, resp.RequestURL)
+	}
+}

@@ -43,7 +43,7 @@ func (c *Call) runDocument(ctx context.Context, doc *document) (*request, *Resul
 			return st.next, nil
 		}
 	}
-	r := c.hangup(ctx, "end-of-document")
+	r := c.hangupAnswered(ctx, "end-of-document")
 	return nil, &r
 }
 
@@ -67,7 +67,7 @@ func (c *Call) runVerb(ctx context.Context, doc *document, v verbs.Verb) (step, 
 		c.fetches = 0
 		return c.record(ctx, doc, v)
 	case *verbs.Hangup:
-		r := c.hangup(ctx, "hangup-verb")
+		r := c.hangupAnswered(ctx, "hangup-verb")
 		return step{end: &r}, nil
 	case *verbs.Reject:
 		return c.reject(ctx, v)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 
 	"github.com/texml/texml/fetcher"
 	"github.com/texml/texml/verbs"
@@ -92,7 +93,7 @@ func (c *Call) loop(ctx context.Context, req *request) Result {
 			return *res
 		}
 	}
-	return c.hangup(ctx, "end-of-document")
+	return c.hangupAnswered(ctx, "end-of-document")
 }
 
 // applyUpdate turns a live update into the next request, or the end.
@@ -156,6 +157,19 @@ func (c *Call) hangup(ctx context.Context, reason string) Result {
 	return Result{Reason: reason}
 }
 
+// hangupAnswered ends the call the way a Hangup verb or the end of a
+// document does on Twilio: an unanswered call is answered first, because
+// only <Reject> keeps a call from being answered (Twilio's Hangup and
+// Reject pages).
+func (c *Call) hangupAnswered(ctx context.Context, reason string) Result {
+	if !c.hungUp {
+		if err := c.ensureAnswered(ctx); err != nil {
+			c.log.Warn("answer before hangup", "err", err)
+		}
+	}
+	return c.hangup(ctx, reason)
+}
+
 type loopError struct{ n int }
 
 func (e *loopError) Error() string {
@@ -184,8 +198,11 @@ func (c *Call) load(ctx context.Context, req *request) (*document, error) {
 	if c.cfg.FallbackURL == "" {
 		return nil, err
 	}
+	// ErrorUrl is the URL that failed, without a connection-override
+	// fragment, which is never part of a requested URL (§1.1).
+	errURL, _, _ := strings.Cut(req.url, "#")
 	fb := &request{url: c.cfg.FallbackURL, method: c.cfg.FallbackMethod, kind: req.kind,
-		params: url.Values{"ErrorCode": {fmt.Sprint(code)}, "ErrorUrl": {req.url}}}
+		params: url.Values{"ErrorCode": {fmt.Sprint(code)}, "ErrorUrl": {errURL}}}
 	doc, ferr := c.fetchDocument(ctx, fb)
 	if ferr != nil {
 		c.fail(ferr.Error(), errorCode(ferr))

@@ -3,6 +3,7 @@ package verbs
 import (
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/beevik/etree"
 )
@@ -26,15 +27,44 @@ func attrName(a *etree.Attr) string {
 	return a.Space + ":" + a.Key
 }
 
+// attrCursor remembers where the last attribute lookup ended. Attributes
+// are reported in document order, so resuming from there keeps lookups on
+// an element with thousands of attributes linear.
+type attrCursor struct {
+	idx   int    // record index; off is 0 until a lookup succeeds
+	off   int    // offset just past the last attribute found
+	pos   Pos    // position of off
+	name  string // the last attribute found, at found
+	found Pos
+}
+
 // attrPos returns the position of attribute name in the start tag of
 // record idx, or the element position when it cannot be found.
 func (p *parser) attrPos(idx int, name string) Pos {
 	r := p.rec(idx)
-	src := p.src
-	if r.nameEnd <= 0 || r.tagEnd > len(src) || r.nameEnd > r.tagEnd {
+	if r.nameEnd <= 0 || r.tagEnd > len(p.src) || r.nameEnd > r.tagEnd {
 		return r.pos
 	}
-	i := r.nameEnd
+	if c := &p.cursor; c.idx == idx && c.off >= r.nameEnd && c.off <= r.tagEnd {
+		if c.name == name {
+			return c.found
+		}
+		if pos, ok := p.findAttr(idx, name, c.off, c.pos); ok {
+			return pos
+		}
+	}
+	if pos, ok := p.findAttr(idx, name, r.nameEnd, posAfter(p.src, r.pos, r.start, r.nameEnd)); ok {
+		return pos
+	}
+	return r.pos
+}
+
+// findAttr scans the start tag of record idx from offset from (at position
+// base) for an attribute called name.
+func (p *parser) findAttr(idx int, name string, from int, base Pos) (Pos, bool) {
+	r := p.rec(idx)
+	src := p.src
+	i := from
 	for i < r.tagEnd {
 		for i < r.tagEnd && (isXMLSpace(src[i]) || src[i] == '/' || src[i] == '>') {
 			i++
@@ -43,13 +73,11 @@ func (p *parser) attrPos(idx int, name string) Pos {
 		for i < r.tagEnd && !isXMLSpace(src[i]) && src[i] != '=' && src[i] != '>' && src[i] != '/' {
 			i++
 		}
-		if i > a && string(src[a:i]) == name {
-			return posAfter(src, r.pos, r.start, a)
-		}
 		if i == a {
 			i++
 			continue
 		}
+		found := string(src[a:i]) == name
 		for i < r.tagEnd && isXMLSpace(src[i]) {
 			i++
 		}
@@ -67,24 +95,50 @@ func (p *parser) attrPos(idx int, name string) Pos {
 				i++
 			}
 		}
+		if found {
+			pos := posAfter(src, base, from, a)
+			end := min(i, r.tagEnd)
+			p.cursor = attrCursor{idx: idx, off: end, pos: posAfter(src, pos, a, end), name: name, found: pos}
+			return pos, true
+		}
 	}
-	return r.pos
+	return Pos{}, false
 }
 
 // badValue reports an invalid attribute value.
 func (p *parser) badValue(idx int, who string, a *etree.Attr, code int, want, used string) {
-	msg := who + ": invalid " + attrName(a) + " value " + strconv.Quote(a.Value) + ": " + want
+	if p.full() {
+		return
+	}
+	msg := who + ": invalid " + attrName(a) + " value " + quote(a.Value) + ": " + want
 	if used != "" {
 		msg += "; using " + used
 	}
 	p.report(p.attrPos(idx, attrName(a)), Error, code, msg)
 }
 
+// quote quotes a value for a message, shortening long ones so a hostile
+// attribute cannot blow up every diagnostic that mentions it.
+func quote(v string) string {
+	const max = 64
+	if len(v) <= max {
+		return strconv.Quote(v)
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(v[cut]) {
+		cut--
+	}
+	return strconv.Quote(v[:cut]) + "…"
+}
+
 // unknownAttr reports an attribute the element does not define. It is a
 // Warning: Twilio ignores it and the call behaves as if it were absent.
 func (p *parser) unknownAttr(idx int, who string, a *etree.Attr) {
+	if p.full() {
+		return
+	}
 	p.report(p.attrPos(idx, attrName(a)), Warning, codeSchema,
-		who+": unknown attribute "+strconv.Quote(attrName(a)))
+		who+": unknown attribute "+quote(attrName(a)))
 }
 
 // intAttr parses an integer in [lo, hi]; hi < lo means no upper bound.
@@ -185,7 +239,7 @@ func (p *parser) listAttr(idx int, who string, a *etree.Attr, code int, allowed 
 	for _, f := range fields {
 		c, ok := canonical(f, allowed)
 		if !ok {
-			p.badValue(idx, who, a, code, strconv.Quote(f)+" is not one of "+strings.Join(allowed, ", "), "")
+			p.badValue(idx, who, a, code, quote(f)+" is not one of "+strings.Join(allowed, ", "), "")
 			continue
 		}
 		dup := false

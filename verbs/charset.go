@@ -30,7 +30,14 @@ func detectCharset(data []byte) (charset, string) {
 		return csUTF16BE, "UTF-16"
 	}
 	name := declaredEncoding(data)
-	return charsetByName(name), name
+	cs := charsetByName(name)
+	if cs == csUTF16LE || cs == csUTF16BE {
+		// The declaration was readable as ASCII, so the bytes are not
+		// UTF-16 whatever the label says; servers that mislabel UTF-8
+		// this way exist, and UTF-8 is the only reading that can work.
+		cs = csUTF8
+	}
+	return cs, name
 }
 
 // charsetByName maps an encoding label to a charset. US-ASCII is decoded as

@@ -350,7 +350,7 @@ func (p *parser) sip(e *etree.Element, idx int, who string) *Sip {
 	case s.URI == "":
 		p.report(s.Pos, Error, codeNone, who+": no SIP URI")
 	case !strings.HasPrefix(low, "sip:") && !strings.HasPrefix(low, "sips:"):
-		p.report(s.Pos, Error, codeNone, who+": URI "+strconv.Quote(s.URI)+" does not start with sip: or sips:")
+		p.report(s.Pos, Error, codeNone, who+": URI "+quote(s.URI)+" does not start with sip: or sips:")
 	}
 	return s
 }

@@ -1,6 +1,9 @@
 package verbs
 
 import (
+	"strconv"
+	"strings"
+
 	"github.com/beevik/etree"
 )
 
@@ -20,7 +23,9 @@ type elemSpec struct {
 	check func(p *parser, idx int, who string, a *etree.Attr) bool
 }
 
-var none = []string{}
+// noNames is an empty, non-nil list: "nothing allowed", as opposed to nil,
+// "anything goes".
+var noNames = []string{}
 
 // elementSpecs is a read-only table built at package initialisation.
 var elementSpecs = map[string]*elemSpec{
@@ -38,35 +43,35 @@ var elementSpecs = map[string]*elemSpec{
 		verbs:    true,
 		check:    checkPrompt,
 	},
-	"Sms":           {attrs: []string{"to", "from", "action", "method", "statusCallback"}, children: none, check: checkMethods},
-	"Echo":          {attrs: none, children: none},
+	"Sms":           {attrs: []string{"to", "from", "action", "method", "statusCallback"}, children: noNames, check: checkMethods},
+	"Echo":          {attrs: noNames, children: noNames},
 	"Siprec":        {attrs: []string{"name", "connectorName", "track", "statusCallback", "statusCallbackMethod"}, children: []string{"Parameter"}, check: checkFork},
 	"Transcription": {attrs: transcriptionAttrs, children: []string{"Config", "Parameter"}, check: checkFork},
 	"Recording": {
 		attrs: []string{"recordingStatusCallback", "recordingStatusCallbackMethod", "recordingStatusCallbackEvent",
 			"trim", "track", "channels", "recordingConfigurationId"},
-		children: none,
+		children: noNames,
 		check:    checkFork,
 	},
-	"Suppression": {children: none},
+	"Suppression": {children: noNames},
 	"VirtualAgent": {
 		attrs:    []string{"connectorName", "language", "sentimentAnalysis", "statusCallback", "statusCallbackMethod"},
 		children: []string{"Config", "Parameter"},
 		check:    checkMethods,
 	},
-	"Room": {attrs: []string{"participantIdentity"}, children: none},
+	"Room": {attrs: []string{"participantIdentity"}, children: noNames},
 	"Conversation": {
 		attrs: []string{"serviceInstanceSid", "inboundAutocreation", "routingAssignmentTimeout", "inboundTimeout",
 			"url", "method", "record", "trim", "recordingStatusCallback", "recordingStatusCallbackMethod",
 			"recordingStatusCallbackEvent", "statusCallback", "statusCallbackMethod", "statusCallbackEvent"},
-		children: none,
+		children: noNames,
 		check:    checkMethods,
 	},
-	"AiSession":                {attrs: []string{"aiConnector", "aiSessionConfiguration"}, children: none},
-	"ConversationRelaySession": {attrs: []string{"connector", "sessionConfiguration"}, children: none},
+	"AiSession":                {attrs: []string{"aiConnector", "aiSessionConfiguration"}, children: noNames},
+	"ConversationRelaySession": {attrs: []string{"connector", "sessionConfiguration"}, children: noNames},
 	"HttpRequest":              {check: checkHTTPRequest},
-	"Parameter":                {attrs: []string{"name", "value"}, children: none},
-	"Config":                   {attrs: []string{"name", "value"}, children: none},
+	"Parameter":                {attrs: []string{"name", "value"}, children: noNames},
+	"Config":                   {attrs: []string{"name", "value"}, children: noNames},
 }
 
 // transcriptionAttrs covers Twilio's real-time transcription attributes and
@@ -127,31 +132,17 @@ func checkPrompt(p *parser, idx int, who string, a *etree.Attr) bool {
 	case "cardType":
 		return len(p.listAttr(idx, who, a, codeNone, cardTypes)) > 0
 	case "attempt":
-		return len(p.listAttr(idx, who, a, codeNone, attemptValues(a.Value))) > 0
+		for _, f := range strings.Fields(a.Value) {
+			if n, err := strconv.Atoi(f); err != nil || n < 1 {
+				p.badValue(idx, who, a, codeNone, "want attempt numbers from 1", "every attempt")
+				return false
+			}
+		}
+		return true
 	case "requireMatchingInputs":
 		return p.checkEnum(idx, who, a, boolValues)
 	}
 	return true
-}
-
-// attemptValues accepts the positive integers written in v, so listAttr
-// flags only the non-numeric items.
-func attemptValues(v string) []string {
-	var out []string
-	start := -1
-	for i := 0; i <= len(v); i++ {
-		if i < len(v) && v[i] >= '0' && v[i] <= '9' {
-			if start < 0 {
-				start = i
-			}
-			continue
-		}
-		if start >= 0 && (i == len(v) || isXMLSpace(v[i])) && v[start] != '0' {
-			out = append(out, v[start:i])
-		}
-		start = -1
-	}
-	return out
 }
 
 // checkFork validates Siprec, Transcription and Recording attributes.

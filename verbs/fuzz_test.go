@@ -56,5 +56,25 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("verb without a position: %#v", v)
 			}
 		}
+		// The byte scanner must agree with the decoder on every document
+		// Parse accepts; otherwise positions come from the slow fallback.
+		cs, _ := detectCharset(data)
+		src := toUTF8(data, cs)
+		res, _ := scan(src)
+		if dec, ok := decoderRecs(src); ok && !sameRecs(res.recs, dec) {
+			t.Fatalf("scanner and decoder disagree:\n%+v\n%+v", res.recs, dec)
+		}
 	})
+}
+
+func sameRecs(a, b []elemRec) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }

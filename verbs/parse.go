@@ -18,8 +18,16 @@ type parser struct {
 	recs  []elemRec
 	kind  Kind
 	diags []Diagnostic
-	zero  elemRec // returned for out-of-range indices so lookups never panic
+	// dropped counts diagnostics beyond maxDiagnostics.
+	dropped int
+	zero    elemRec // returned for out-of-range indices so lookups never panic
+	cursor  attrCursor
 }
+
+// maxDiagnostics bounds the findings kept for one document. Past it a
+// hostile or generated document would only cost memory and time; one final
+// warning says how many more there were.
+const maxDiagnostics = 1000
 
 // Parse parses a TwiML/TeXML voice document fetched in the given context.
 //
@@ -35,7 +43,7 @@ func Parse(data []byte, kind Kind) (*Document, error) {
 	}
 	cs, csName := detectCharset(data)
 	if cs == csUnknown {
-		return nil, fatal(Pos{1, 1}, "unsupported encoding "+strconv.Quote(csName), nil)
+		return nil, fatal(Pos{1, 1}, "unsupported encoding "+quote(csName), nil)
 	}
 	src := toUTF8(data, cs)
 	if onlySpace(src, true) {
@@ -67,13 +75,17 @@ func Parse(data []byte, kind Kind) (*Document, error) {
 	if root == nil {
 		return nil, fatal(Pos{1, 1}, "malformed XML: no root element", nil)
 	}
-	p := &parser{src: src, recs: res.recs, kind: kind}
+	p := &parser{src: src, recs: res.recs, kind: kind, zero: elemRec{pos: Pos{1, 1}}}
 	if !p.consistent(root) {
 		p.recs = p.rebuildRecs(root)
 	}
-	p.zero = elemRec{pos: Pos{1, 1}}
 	doc := &Document{}
 	doc.Verbs = p.response(root)
+	if p.dropped > 0 {
+		last := p.diags[len(p.diags)-1].Pos
+		p.diags = append(p.diags, Diagnostic{Pos: last, Severity: Warning,
+			Message: strconv.Itoa(p.dropped) + " more diagnostics were not reported"})
+	}
 	doc.Diagnostics = p.diags
 	return doc, nil
 }
@@ -86,15 +98,12 @@ func fatal(pos Pos, msg string, cause error) *ParseError {
 	return &ParseError{Pos: pos, Code: codeParse, Message: msg, Err: cause}
 }
 
-// checkRoot rejects documents without exactly one <Response> root and with
-// text outside it, before any tree is built.
+// checkRoot rejects documents without a root element or with text outside
+// it, before any tree is built. The scanner has already checked the root's
+// name and that there is only one.
 func checkRoot(src []byte, res *scanResult) *ParseError {
 	if len(res.recs) == 0 {
 		return fatal(Pos{1, 1}, "malformed XML: no root element", nil)
-	}
-	r := &res.recs[0]
-	if name := r.name(src); string(name) != "Response" {
-		return fatal(r.pos, "root element is <"+string(name)+">, want <Response>", nil)
 	}
 	if res.stray >= 0 {
 		c := newLineCursor(src)
@@ -274,8 +283,22 @@ func (p *parser) next(i int) int {
 // pos returns the position of element i.
 func (p *parser) pos(i int) Pos { return p.rec(i).pos }
 
+// full reports whether the diagnostic limit is reached; callers check it
+// to skip computing positions and messages nobody will see.
+func (p *parser) full() bool {
+	if len(p.diags) >= maxDiagnostics {
+		p.dropped++
+		return true
+	}
+	return false
+}
+
 // report adds a diagnostic.
 func (p *parser) report(pos Pos, sev Severity, code int, msg string) {
+	if len(p.diags) >= maxDiagnostics {
+		p.dropped++
+		return
+	}
 	if pos.Line < 1 {
 		pos = Pos{1, 1}
 	}

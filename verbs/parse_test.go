@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/beevik/etree"
 )
 
 func TestFatalErrors(t *testing.T) {
@@ -212,4 +214,114 @@ func sayText(want string, pos Pos) func(*testing.T, *Document) {
 			t.Errorf("first verb %s, want Say %q at %v", show(d.Verbs[0]), want, pos)
 		}
 	}
+}
+
+func TestRootChecks(t *testing.T) {
+	html := "<!DOCTYPE html>\n<html><head><meta charset=utf-8><title>502</title></head><body><br></body></html>"
+	_, err := Parse([]byte(html), Main)
+	var pe *ParseError
+	if !errors.As(err, &pe) || pe.Line != 2 || pe.Col != 1 || !strings.Contains(pe.Message, "root element is <html>") {
+		t.Errorf("HTML error page: %v", err)
+	}
+	// A UTF-8 document mislabelled as UTF-16 is read as UTF-8.
+	doc, err := Parse([]byte(`<?xml version="1.0" encoding="UTF-16"?><Response><Say>ok</Say></Response>`), Main)
+	if err != nil || doc.Verbs[0].(*Say).Text != "ok" {
+		t.Errorf("mislabelled UTF-16: %v", err)
+	}
+	if pe.Error() != "2:1: root element is <html>, want <Response> [12100]" {
+		t.Errorf("Error() = %q", pe.Error())
+	}
+}
+
+func TestKinds(t *testing.T) {
+	all := "<Response><Say>a</Say><Play>u</Play><Pause/><Redirect>/r</Redirect><Hangup/><Leave/>" +
+		"<Gather/><Dial>1</Dial><Record/></Response>"
+	tests := []struct {
+		kind Kind
+		want string
+	}{
+		{Main, "Say,Play,Pause,Redirect,Hangup,Gather,Dial,Record"},
+		{Whisper, "Say,Play,Pause,Redirect,Hangup,Gather,Record"},
+		{QueueURL, "Say,Play,Pause,Redirect"},
+		{EnqueueWait, "Say,Play,Pause,Redirect,Hangup,Leave,Gather"},
+		{ConferenceWait, "Say,Play,Pause,Redirect"},
+	}
+	for _, tt := range tests {
+		doc, err := Parse([]byte(all), tt.kind)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, v := range doc.Verbs {
+			names = append(names, v.Name())
+		}
+		if got := strings.Join(names, ","); got != tt.want {
+			t.Errorf("kind %d: %s, want %s", tt.kind, got, tt.want)
+		}
+		for _, d := range doc.Diagnostics {
+			if d.Severity != Error {
+				t.Errorf("kind %d: %v", tt.kind, d)
+			}
+		}
+	}
+}
+
+// TestRecordSources checks that the fast byte scanner and the decoder-based
+// fallback agree on every fixture, so the fallback is a faithful substitute.
+func TestRecordSources(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "fixtures", "verbs", "*.xml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("fixtures: %v", err)
+	}
+	for _, f := range files {
+		data, _ := os.ReadFile(f)
+		cs, _ := detectCharset(data)
+		src := toUTF8(data, cs)
+		res, perr := scan(src)
+		dec, ok := decoderRecs(src)
+		if perr != nil || !ok {
+			continue
+		}
+		if len(res.recs) != len(dec) {
+			t.Errorf("%s: %d vs %d records", f, len(res.recs), len(dec))
+			continue
+		}
+		for i := range dec {
+			if res.recs[i] != dec[i] {
+				t.Errorf("%s: record %d: scan %+v decoder %+v", f, i, res.recs[i], dec[i])
+			}
+		}
+	}
+}
+
+// TestDegradedPositions forces the last-resort path, where neither record
+// source matches the tree, and checks that conversion still works.
+func TestDegradedPositions(t *testing.T) {
+	src := []byte("<Response><Gather><Redirect>/x</Redirect></Gather><Foo/></Response>")
+	doc, err := Parse(src, Main)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, _ := scan(src)
+	p := &parser{src: []byte("<Response/>"), recs: res.recs, zero: elemRec{pos: Pos{1, 1}}}
+	tree := etreeOf(t, src)
+	p.recs = p.rebuildRecs(tree)
+	verbs := p.response(tree)
+	if len(verbs) != 2 || len(p.diags) != len(doc.Diagnostics) {
+		t.Fatalf("verbs %d diags %v", len(verbs), p.diags)
+	}
+	for _, d := range p.diags {
+		if d.Pos != (Pos{1, 1}) {
+			t.Errorf("degraded diagnostic at %v", d.Pos)
+		}
+	}
+}
+
+func etreeOf(t *testing.T, src []byte) *etree.Element {
+	t.Helper()
+	d := etree.NewDocument()
+	if err := d.ReadFromBytes(src); err != nil {
+		t.Fatal(err)
+	}
+	return d.Root()
 }

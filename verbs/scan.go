@@ -127,15 +127,17 @@ type scanner struct {
 }
 
 // scan records every element of src and rejects, before any tree is built,
-// documents nested deeper than MaxDepth, with more than one root element,
-// with text outside the root or with a repeated attribute. It is tolerant of
+// documents whose root is not <Response>, nested deeper than MaxDepth, with
+// more than one root element or with a repeated attribute; text outside
+// the root is left in res.stray for the caller. It is tolerant of
 // other malformations: etree reports those.
 func scan(src []byte) (scanResult, *ParseError) {
 	s := scanner{src: src, cur: newLineCursor(src)}
 	s.res.stray = -1
-	// Every element starts with '<', so this bounds the record count and
-	// lets the slice be allocated once.
-	s.res.recs = make([]elemRec, 0, bytes.Count(src, []byte{'<'}))
+	// Most elements have a start and an end tag, so half the '<' count
+	// usually sizes the slice exactly; the cap stops a hostile document
+	// full of '<' from reserving memory it will never use.
+	s.res.recs = make([]elemRec, 0, min(bytes.Count(src, []byte{'<'})/2+1, 4096))
 	n := len(src)
 	i := 0
 	for i < n {
@@ -375,13 +377,16 @@ func (s *scanner) startTag(i int) (int, *ParseError) {
 	if s.depth == 0 {
 		s.roots++
 		if s.roots > 1 {
-			return -1, &ParseError{Pos: r.pos, Code: codeParse,
-				Message: "malformed XML: more than one root element"}
+			return -1, fatal(r.pos, "malformed XML: more than one root element", nil)
+		}
+		// Checked here, before anything else, so that an HTML error page
+		// is reported as such rather than by its first oddity.
+		if name := src[i+1 : r.nameEnd]; string(name) != "Response" {
+			return -1, fatal(r.pos, "root element is <"+string(name)+">, want <Response>", nil)
 		}
 	}
 	if s.depth+1 > MaxDepth {
-		return -1, &ParseError{Pos: r.pos, Code: codeParse,
-			Message: "document nested deeper than the limit of " + itoa(MaxDepth) + " elements"}
+		return -1, fatal(r.pos, "document nested deeper than the limit of "+itoa(MaxDepth)+" elements", nil)
 	}
 	idx := len(s.res.recs)
 	if selfClose {
