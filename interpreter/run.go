@@ -118,7 +118,10 @@ func (c *Call) endOnError(ctx context.Context, err error) Result {
 	case errors.Is(err, ErrTimeLimit) || errors.Is(context.Cause(ctx), ErrTimeLimit):
 		return c.hangup(ctx, "time-limit")
 	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
-		return Result{Reason: "canceled", Err: err}
+		// Our side ended the call (shutdown, Ctrl-C): hang the leg up.
+		r := c.hangup(ctx, "canceled")
+		r.Err = err
+		return r
 	}
 	var le *loopError
 	if errors.As(err, &le) {
