@@ -3,6 +3,7 @@ package verbs
 import (
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/beevik/etree"
 )
@@ -77,7 +78,7 @@ func (p *parser) dial(e *etree.Element, idx int) *Dial {
 			d.Events = a.Value
 		case "fromDisplayName":
 			d.FromDisplayName = a.Value
-			if len([]rune(a.Value)) > 128 {
+			if utf8.RuneCountInString(a.Value) > 128 {
 				p.report(p.attrPos(idx, a.Key), Warning, codeNone, "Dial: fromDisplayName is longer than 128 characters")
 			}
 		case "recordingConfigurationId", "passports":

@@ -63,7 +63,8 @@ func (p *parser) say(e *etree.Element, idx int, inGather bool) *Say {
 	return s
 }
 
-// ssmlTags are the SSML elements Twilio documents inside <Say>.
+// ssmlTag reports whether name is an SSML element Twilio documents inside
+// <Say>; Amazon's namespaced extensions pass too, since Polly voices use them.
 func ssmlTag(name string) bool {
 	switch name {
 	case "break", "emphasis", "lang", "p", "phoneme", "prosody", "s", "say-as", "sub", "w":

@@ -248,7 +248,14 @@ func (s *scanner) bang(i int) int {
 		}
 		return end
 	}
-	return skipDirective(s.src, i+2)
+	// The decoder takes the byte after "<!" as part of the directive
+	// keyword without interpreting it, so a quote or '>' there neither
+	// opens a string nor ends the directive; matching that keeps the two
+	// readings of the document in step.
+	if i+3 > len(s.src) {
+		return -1
+	}
+	return skipDirective(s.src, i+3)
 }
 
 // skipDirective skips a <!DOCTYPE ...> style directive, which may nest

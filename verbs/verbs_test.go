@@ -279,3 +279,32 @@ func TestTeXMLExtras(t *testing.T) {
 		t.Errorf("stop %#v", stop)
 	}
 }
+
+func TestElementAttributeChecks(t *testing.T) {
+	doc := parseOne(t, `<Pay timeout="x" paymentMethod="cash" foo="1" statusCallbackMethod="get"/><Sms to="+1" method="PUT">hi</Sms>`)
+	checkDiags(t, doc.Diagnostics, []wantDiag{
+		{1, 16, Error, 0, "invalid timeout"},
+		{1, 28, Error, 0, "invalid paymentMethod"},
+		{1, 49, Warning, 12200, `unknown attribute "foo"`},
+		{1, 98, Error, 0, "invalid method"},
+	})
+	pay := doc.Verbs[0].(*Element)
+	want := map[string]string{"foo": "1", "statusCallbackMethod": "get"}
+	if !reflect.DeepEqual(pay.Attrs, want) {
+		t.Errorf("Pay attrs %v, want %v", pay.Attrs, want)
+	}
+	if sms := doc.Verbs[1].(*Element); sms.Text != "hi" || sms.Attrs["to"] != "+1" {
+		t.Errorf("Sms %s", show(sms))
+	}
+}
+
+func TestUTF16BigEndianWithoutBOM(t *testing.T) {
+	var b []byte
+	for _, r := range `<?xml version="1.0" encoding="UTF-16BE"?><Response><Say>hé</Say></Response>` {
+		b = append(b, byte(r>>8), byte(r))
+	}
+	doc, err := Parse(b, Main)
+	if err != nil || doc.Verbs[0].(*Say).Text != "hé" {
+		t.Fatalf("UTF-16BE: %v", err)
+	}
+}
