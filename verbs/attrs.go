@@ -1,6 +1,7 @@
 package verbs
 
 import (
+	"iter"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -17,6 +18,26 @@ import (
 // which are legal on any element and carry no TwiML meaning.
 func nsAttr(a *etree.Attr) bool {
 	return a.Space == "xmlns" || a.Space == "xml" || (a.Space == "" && a.Key == "xmlns")
+}
+
+// plainAttrs yields e's unprefixed attributes for a verb's switch. It
+// skips namespace declarations and xml:* and warns about other prefixed
+// ones, which no TwiML verb defines.
+func (p *parser) plainAttrs(e *etree.Element, idx int, who string) iter.Seq[*etree.Attr] {
+	return func(yield func(*etree.Attr) bool) {
+		for i := range e.Attr {
+			a := &e.Attr[i]
+			switch {
+			case nsAttr(a):
+			case a.Space != "":
+				p.unknownAttr(idx, who, a)
+			default:
+				if !yield(a) {
+					return
+				}
+			}
+		}
+	}
 }
 
 // attrName is the attribute name as written.

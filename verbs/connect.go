@@ -24,11 +24,9 @@ func (p *parser) actionMethod(idx int, who string, a *etree.Attr, action, method
 func (p *parser) connect(e *etree.Element, idx int) *Connect {
 	c := &Connect{Pos: p.pos(idx), Method: "POST"}
 	const who = "Connect"
-	for i := range e.Attr {
-		a := &e.Attr[i]
+	for a := range p.plainAttrs(e, idx, who) {
 		switch {
-		case nsAttr(a):
-		case a.Space == "" && p.actionMethod(idx, who, a, &c.Action, &c.Method, codeNone):
+		case p.actionMethod(idx, who, a, &c.Action, &c.Method, codeNone):
 		default:
 			p.unknownAttr(idx, who, a)
 		}
@@ -82,11 +80,9 @@ func (p *parser) connect(e *etree.Element, idx int) *Connect {
 // start converts <Start>.
 func (p *parser) start(e *etree.Element, idx int) *Start {
 	s := &Start{Pos: p.pos(idx), Method: "POST"}
-	for i := range e.Attr {
-		a := &e.Attr[i]
+	for a := range p.plainAttrs(e, idx, "Start") {
 		switch {
-		case nsAttr(a):
-		case a.Space == "" && p.actionMethod(idx, "Start", a, &s.Action, &s.Method, codeNone):
+		case p.actionMethod(idx, "Start", a, &s.Action, &s.Method, codeNone):
 		default:
 			p.unknownAttr(idx, "Start", a)
 		}
@@ -142,15 +138,7 @@ func (p *parser) forkNouns(e *etree.Element, idx int, who string) []Noun {
 func (p *parser) stream(e *etree.Element, idx int, ctx string) *Stream {
 	s := &Stream{Pos: p.pos(idx), Track: "inbound_track", StatusCallbackMethod: "POST"}
 	who := ctx + "->Stream"
-	for i := range e.Attr {
-		a := &e.Attr[i]
-		if nsAttr(a) {
-			continue
-		}
-		if a.Space != "" {
-			p.unknownAttr(idx, who, a)
-			continue
-		}
+	for a := range p.plainAttrs(e, idx, who) {
 		switch a.Key {
 		case "url":
 			s.URL = strings.TrimSpace(a.Value)
@@ -196,11 +184,9 @@ func (p *parser) stream(e *etree.Element, idx int, ctx string) *Stream {
 // refer converts <Refer>.
 func (p *parser) refer(e *etree.Element, idx int) *Refer {
 	r := &Refer{Pos: p.pos(idx), Method: "POST"}
-	for i := range e.Attr {
-		a := &e.Attr[i]
+	for a := range p.plainAttrs(e, idx, "Refer") {
 		switch {
-		case nsAttr(a):
-		case a.Space == "" && p.actionMethod(idx, "Refer", a, &r.Action, &r.Method, codeNone):
+		case p.actionMethod(idx, "Refer", a, &r.Action, &r.Method, codeNone):
 		default:
 			p.unknownAttr(idx, "Refer", a)
 		}
@@ -232,15 +218,7 @@ func (p *parser) refer(e *etree.Element, idx int) *Refer {
 func (p *parser) enqueue(e *etree.Element, idx int) *Enqueue {
 	q := &Enqueue{Pos: p.pos(idx), Method: "POST", WaitURLMethod: "POST"}
 	const who = "Enqueue"
-	for i := range e.Attr {
-		a := &e.Attr[i]
-		if nsAttr(a) {
-			continue
-		}
-		if a.Space != "" {
-			p.unknownAttr(idx, who, a)
-			continue
-		}
+	for a := range p.plainAttrs(e, idx, who) {
 		switch a.Key {
 		case "action":
 			q.Action = strings.TrimSpace(a.Value)
@@ -284,13 +262,11 @@ func (p *parser) enqueue(e *etree.Element, idx int) *Enqueue {
 // task handles the TaskRouter <Task> child of <Enqueue>.
 func (p *parser) task(q *Enqueue, e *etree.Element, idx int) {
 	const who = "Enqueue->Task"
-	for i := range e.Attr {
-		a := &e.Attr[i]
+	for a := range p.plainAttrs(e, idx, who) {
 		switch {
-		case nsAttr(a):
-		case a.Space == "" && a.Key == "priority":
+		case a.Key == "priority":
 			q.TaskPriority = p.intAttr(idx, who, a, codeNone, 0, -1, 0)
-		case a.Space == "" && a.Key == "timeout":
+		case a.Key == "timeout":
 			q.TaskTimeout = p.intAttr(idx, who, a, codeNone, 1, -1, 0)
 		default:
 			p.unknownAttr(idx, who, a)

@@ -19,15 +19,7 @@ func (p *parser) dial(e *etree.Element, idx int) *Dial {
 		Trim: "do-not-trim", RingTone: "us", ReferMethod: "POST",
 	}
 	const who = "Dial"
-	for i := range e.Attr {
-		a := &e.Attr[i]
-		if nsAttr(a) {
-			continue
-		}
-		if a.Space != "" {
-			p.unknownAttr(idx, who, a)
-			continue
-		}
+	for a := range p.plainAttrs(e, idx, who) {
 		switch a.Key {
 		case "action":
 			d.Action = strings.TrimSpace(a.Value)
@@ -226,12 +218,8 @@ func finishEndpoint(ep *Endpoint) {
 func (p *parser) number(e *etree.Element, idx int) *Number {
 	n := &Number{Pos: p.pos(idx), Endpoint: defaultEndpoint()}
 	const who = "Dial->Number"
-	for i := range e.Attr {
-		a := &e.Attr[i]
+	for a := range p.plainAttrs(e, idx, who) {
 		switch {
-		case nsAttr(a):
-		case a.Space != "":
-			p.unknownAttr(idx, who, a)
 		case p.endpointAttr(idx, who, a, &n.Endpoint, codeNumberMethod, true):
 		case a.Key == "sendDigits":
 			if v := strings.TrimSpace(a.Value); digitsOK(v, "0123456789*#wW") {
@@ -258,19 +246,24 @@ func (p *parser) number(e *etree.Element, idx int) *Number {
 func (p *parser) client(e *etree.Element, idx int) *Client {
 	c := &Client{Pos: p.pos(idx), Endpoint: defaultEndpoint()}
 	const who = "Dial->Client"
-	for i := range e.Attr {
-		a := &e.Attr[i]
+	for a := range p.plainAttrs(e, idx, who) {
 		switch {
-		case nsAttr(a):
-		case a.Space != "":
-			p.unknownAttr(idx, who, a)
 		case p.endpointAttr(idx, who, a, &c.Endpoint, codeNone, false):
 		default:
 			p.unknownAttr(idx, who, a)
 		}
 	}
 	finishEndpoint(&c.Endpoint)
-	c.Identity = text(e)
+	c.Identity, c.Params = p.idAndParams(e, idx, who, "Identity", "no client identity")
+	return c
+}
+
+// idAndParams reads what <Client> and <Application> share: an id that is
+// the body or the first idTag child, and <Parameter> children. A missing
+// id is reported with missing.
+func (p *parser) idAndParams(e *etree.Element, idx int, who, idTag, missing string) (string, []Param) {
+	id := text(e)
+	var params []Param
 	ci := idx + 1
 	for _, t := range e.Child {
 		ch, ok := t.(*etree.Element)
@@ -278,35 +271,31 @@ func (p *parser) client(e *etree.Element, idx int) *Client {
 			continue
 		}
 		switch name := elemName(ch); name {
-		case "Identity":
-			p.onlyNS(ch, ci, who+"->Identity")
-			p.noChildren(ch, ci, who+"->Identity")
-			if c.Identity == "" {
-				c.Identity = text(ch)
+		case idTag:
+			p.onlyNS(ch, ci, who+"->"+idTag)
+			p.noChildren(ch, ci, who+"->"+idTag)
+			if id == "" {
+				id = text(ch)
 			}
 		case "Parameter":
-			c.Params = append(c.Params, p.param(ch, ci, who))
+			params = append(params, p.param(ch, ci, who))
 		default:
 			p.report(p.pos(ci), Error, codeSchema, who+": <"+name+"> cannot be nested here")
 		}
 		ci = p.next(ci)
 	}
-	if c.Identity == "" {
-		p.report(c.Pos, Error, codeNone, who+": no client identity")
+	if id == "" {
+		p.report(p.pos(idx), Error, codeNone, who+": "+missing)
 	}
-	return c
+	return id, params
 }
 
 // sip converts <Sip>, in <Dial> or <Refer>. The URI is the body or the
 // first <Uri> child; headers come from <Headers><Header name value/>.
 func (p *parser) sip(e *etree.Element, idx int, who string) *Sip {
 	s := &Sip{Pos: p.pos(idx), Endpoint: defaultEndpoint()}
-	for i := range e.Attr {
-		a := &e.Attr[i]
+	for a := range p.plainAttrs(e, idx, who) {
 		switch {
-		case nsAttr(a):
-		case a.Space != "":
-			p.unknownAttr(idx, who, a)
 		case p.endpointAttr(idx, who, a, &s.Endpoint, codeSipMethod, true):
 		case a.Key == "username":
 			s.Username = a.Value
@@ -360,19 +349,17 @@ func (p *parser) sip(e *etree.Element, idx int, who string) *Sip {
 func (p *parser) sipURI(s *Sip, e *etree.Element, idx int, who string) {
 	who += "->Uri"
 	first := s.URI == ""
-	for i := range e.Attr {
-		a := &e.Attr[i]
+	for a := range p.plainAttrs(e, idx, who) {
 		switch {
-		case nsAttr(a):
-		case a.Space == "" && a.Key == "username":
+		case a.Key == "username":
 			if first && s.Username == "" {
 				s.Username = a.Value
 			}
-		case a.Space == "" && a.Key == "password":
+		case a.Key == "password":
 			if first && s.Password == "" {
 				s.Password = a.Value
 			}
-		case a.Space == "" && (a.Key == "priority" || a.Key == "weight"):
+		case (a.Key == "priority" || a.Key == "weight"):
 			p.intAttr(idx, who, a, codeNone, 0, -1, 0)
 		default:
 			p.unknownAttr(idx, who, a)

@@ -16,15 +16,7 @@ func (p *parser) gather(e *etree.Element, idx int) *Gather {
 	}
 	const who = "Gather"
 	speechTimeoutSet := false
-	for i := range e.Attr {
-		a := &e.Attr[i]
-		if nsAttr(a) {
-			continue
-		}
-		if a.Space != "" {
-			p.unknownAttr(idx, who, a)
-			continue
-		}
+	for a := range p.plainAttrs(e, idx, who) {
 		switch a.Key {
 		case "action":
 			g.Action = strings.TrimSpace(a.Value)
@@ -133,15 +125,7 @@ func (p *parser) record(e *etree.Element, idx int) *Record {
 		RecordingStatusCallbackMethod: "POST",
 	}
 	const who = "Record"
-	for i := range e.Attr {
-		a := &e.Attr[i]
-		if nsAttr(a) {
-			continue
-		}
-		if a.Space != "" {
-			p.unknownAttr(idx, who, a)
-			continue
-		}
+	for a := range p.plainAttrs(e, idx, who) {
 		switch a.Key {
 		case "action":
 			r.Action = strings.TrimSpace(a.Value)

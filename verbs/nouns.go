@@ -16,15 +16,7 @@ func (p *parser) conference(e *etree.Element, idx int) *Conference {
 		JitterBufferSize: "large",
 	}
 	const who = "Dial->Conference"
-	for i := range e.Attr {
-		a := &e.Attr[i]
-		if nsAttr(a) {
-			continue
-		}
-		if a.Space != "" {
-			p.unknownAttr(idx, who, a)
-			continue
-		}
+	for a := range p.plainAttrs(e, idx, who) {
 		switch a.Key {
 		case "muted":
 			c.Muted = p.boolAttr(idx, who, a, codeConfMuted, false)
@@ -90,12 +82,8 @@ func (p *parser) conference(e *etree.Element, idx int) *Conference {
 func (p *parser) queue(e *etree.Element, idx int) *Queue {
 	q := &Queue{Pos: p.pos(idx), Method: "POST"}
 	const who = "Dial->Queue"
-	for i := range e.Attr {
-		a := &e.Attr[i]
+	for a := range p.plainAttrs(e, idx, who) {
 		switch {
-		case nsAttr(a):
-		case a.Space != "":
-			p.unknownAttr(idx, who, a)
 		case a.Key == "url":
 			q.URL = strings.TrimSpace(a.Value)
 		case a.Key == "method":
@@ -119,12 +107,8 @@ func (p *parser) queue(e *etree.Element, idx int) *Queue {
 func (p *parser) application(e *etree.Element, idx int) *Application {
 	ap := &Application{Pos: p.pos(idx), Endpoint: defaultEndpoint()}
 	const who = "Dial->Application"
-	for i := range e.Attr {
-		a := &e.Attr[i]
+	for a := range p.plainAttrs(e, idx, who) {
 		switch {
-		case nsAttr(a):
-		case a.Space != "":
-			p.unknownAttr(idx, who, a)
 		case p.endpointAttr(idx, who, a, &ap.Endpoint, codeNone, false):
 		case a.Key == "customerId":
 			ap.CustomerID = a.Value
@@ -138,30 +122,7 @@ func (p *parser) application(e *etree.Element, idx int) *Application {
 		}
 	}
 	finishEndpoint(&ap.Endpoint)
-	ap.ApplicationSid = text(e)
-	ci := idx + 1
-	for _, t := range e.Child {
-		ch, ok := t.(*etree.Element)
-		if !ok {
-			continue
-		}
-		switch name := elemName(ch); name {
-		case "ApplicationSid":
-			p.onlyNS(ch, ci, who+"->ApplicationSid")
-			p.noChildren(ch, ci, who+"->ApplicationSid")
-			if ap.ApplicationSid == "" {
-				ap.ApplicationSid = text(ch)
-			}
-		case "Parameter":
-			ap.Params = append(ap.Params, p.param(ch, ci, who))
-		default:
-			p.report(p.pos(ci), Error, codeSchema, who+": <"+name+"> cannot be nested here")
-		}
-		ci = p.next(ci)
-	}
-	if ap.ApplicationSid == "" {
-		p.report(ap.Pos, Error, codeNone, who+": no application SID")
-	}
+	ap.ApplicationSid, ap.Params = p.idAndParams(e, idx, who, "ApplicationSid", "no application SID")
 	return ap
 }
 
@@ -181,12 +142,8 @@ func (p *parser) sim(e *etree.Element, idx int) *Sim {
 func (p *parser) whatsApp(e *etree.Element, idx int) *WhatsApp {
 	w := &WhatsApp{Pos: p.pos(idx), Endpoint: defaultEndpoint()}
 	const who = "Dial->WhatsApp"
-	for i := range e.Attr {
-		a := &e.Attr[i]
+	for a := range p.plainAttrs(e, idx, who) {
 		switch {
-		case nsAttr(a):
-		case a.Space != "":
-			p.unknownAttr(idx, who, a)
 		case p.endpointAttr(idx, who, a, &w.Endpoint, codeNone, false):
 		default:
 			p.unknownAttr(idx, who, a)

@@ -14,15 +14,7 @@ func (p *parser) say(e *etree.Element, idx int, inGather bool) *Say {
 	if inGather {
 		who, loopCode = "Gather->Say", codeGatherSayLoop
 	}
-	for i := range e.Attr {
-		a := &e.Attr[i]
-		if nsAttr(a) {
-			continue
-		}
-		if a.Space != "" {
-			p.unknownAttr(idx, who, a)
-			continue
-		}
+	for a := range p.plainAttrs(e, idx, who) {
 		switch a.Key {
 		case "voice":
 			if v := strings.TrimSpace(a.Value); v != "" {
@@ -154,12 +146,8 @@ func collapse(s string) string {
 // play converts <Play>.
 func (p *parser) play(e *etree.Element, idx int) *Play {
 	pl := &Play{Pos: p.pos(idx), Loop: 1}
-	for i := range e.Attr {
-		a := &e.Attr[i]
+	for a := range p.plainAttrs(e, idx, "Play") {
 		switch {
-		case nsAttr(a):
-		case a.Space != "":
-			p.unknownAttr(idx, "Play", a)
 		case a.Key == "loop":
 			pl.Loop = p.intAttr(idx, "Play", a, codePlayLoop, 0, -1, 1)
 		case a.Key == "digits":
@@ -187,11 +175,9 @@ func (p *parser) play(e *etree.Element, idx int) *Play {
 // pause converts <Pause>.
 func (p *parser) pause(e *etree.Element, idx int) *Pause {
 	ps := &Pause{Pos: p.pos(idx), Length: 1}
-	for i := range e.Attr {
-		a := &e.Attr[i]
+	for a := range p.plainAttrs(e, idx, "Pause") {
 		switch {
-		case nsAttr(a):
-		case a.Space == "" && a.Key == "length":
+		case a.Key == "length":
 			ps.Length = p.intAttr(idx, "Pause", a, codePauseLength, 1, -1, 1)
 		default:
 			p.unknownAttr(idx, "Pause", a)

@@ -29,13 +29,11 @@ func (p *parser) param(e *etree.Element, idx int, who string) Param {
 	var pr Param
 	who += "->" + elemName(e)
 	hasName := false
-	for i := range e.Attr {
-		a := &e.Attr[i]
+	for a := range p.plainAttrs(e, idx, who) {
 		switch {
-		case nsAttr(a):
-		case a.Space == "" && a.Key == "name":
+		case a.Key == "name":
 			pr.Name, hasName = a.Value, true
-		case a.Space == "" && a.Key == "value":
+		case a.Key == "value":
 			pr.Value = a.Value
 		default:
 			p.unknownAttr(idx, who, a)
@@ -60,11 +58,9 @@ func (p *parser) hangup(e *etree.Element, idx int) *Hangup {
 // reject converts <Reject>.
 func (p *parser) reject(e *etree.Element, idx int) *Reject {
 	r := &Reject{Pos: p.pos(idx), Reason: "rejected"}
-	for i := range e.Attr {
-		a := &e.Attr[i]
+	for a := range p.plainAttrs(e, idx, "Reject") {
 		switch {
-		case nsAttr(a):
-		case a.Space == "" && a.Key == "reason":
+		case a.Key == "reason":
 			r.Reason = p.enumAttr(idx, "Reject", a, codeNone, rejectReasons, "rejected")
 		default:
 			p.unknownAttr(idx, "Reject", a)
@@ -78,11 +74,9 @@ func (p *parser) reject(e *etree.Element, idx int) *Reject {
 // redirect converts <Redirect>.
 func (p *parser) redirect(e *etree.Element, idx int) *Redirect {
 	r := &Redirect{Pos: p.pos(idx), Method: "POST"}
-	for i := range e.Attr {
-		a := &e.Attr[i]
+	for a := range p.plainAttrs(e, idx, "Redirect") {
 		switch {
-		case nsAttr(a):
-		case a.Space == "" && a.Key == "method":
+		case a.Key == "method":
 			r.Method = p.methodAttr(idx, "Redirect", a, codeRedirectMethod, "POST")
 		default:
 			p.unknownAttr(idx, "Redirect", a)
