@@ -33,7 +33,7 @@ func TestScenarios(t *testing.T) {
 				t.Fatalf("%s: %v", s.file, err)
 			}
 			if errs := Check(s, out); len(errs) > 0 {
-				t.Errorf("%s (%s, %s):\n%s", s.Name, s.file, s.Ref, strings.Join(errs, "\n"))
+				t.Errorf("%s (%s, %s):\n%s\n%s", s.Name, s.file, s.Ref, strings.TrimSpace(s.Description), strings.Join(errs, "\n"))
 			}
 		})
 	}

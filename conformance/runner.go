@@ -120,23 +120,11 @@ func Run(ctx context.Context, s *Scenario) (*Outcome, error) {
 	defer srv.Close()
 	base := srv.URL
 	if s.Files {
-		dir, err := os.MkdirTemp("", "texml-conformance-")
+		dir, err := writeFiles(s)
 		if err != nil {
 			return nil, err
 		}
 		defer os.RemoveAll(dir)
-		for p, routes := range s.App {
-			if len(routes) != 1 {
-				return nil, fmt.Errorf("%s: files mode serves one body per path", p)
-			}
-			f := filepath.Join(dir, filepath.FromSlash(strings.TrimPrefix(p, "/")))
-			if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
-				return nil, err
-			}
-			if err := os.WriteFile(f, []byte(routes[0].Body), 0o644); err != nil {
-				return nil, err
-			}
-		}
 		if base, err = fetcher.FileURL(dir); err != nil {
 			return nil, err
 		}
@@ -147,38 +135,14 @@ func Run(ctx context.Context, s *Scenario) (*Outcome, error) {
 		}
 		return strings.TrimRight(base, "/") + p
 	}
-	c := s.Config
-	voice := c.VoiceURL
-	if voice == "" {
-		voice = "/voice"
-		if s.Files {
-			voice = "/voice.xml"
-		}
-	}
 
 	rec := &interpreter.Recorder{}
-	opts := sim.Options{Start: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC), Tracer: rec}
-	for _, v := range s.Inputs {
-		in, err := sim.ParseInput(v)
-		if err != nil {
-			return nil, err
-		}
-		opts.Inputs = append(opts.Inputs, in)
-	}
-	for _, v := range s.Outcomes {
-		o, err := sim.ParseOutcome(v)
-		if err != nil {
-			return nil, err
-		}
-		opts.Outcomes = append(opts.Outcomes, o)
-	}
 	var call *interpreter.Call
-	for _, u := range s.Updates {
-		opts.Updates = append(opts.Updates, sim.ScheduledUpdate{At: time.Duration(u.AtMS) * time.Millisecond,
-			Update: interpreter.Update{URL: abs(u.URL), Method: u.Method, Twiml: u.Twiml, Hangup: u.Hangup}})
+	opts, err := legOptions(s, abs, rec, func(u interpreter.Update) error { return call.Update(u) })
+	if err != nil {
+		return nil, err
 	}
-	opts.OnUpdate = func(u interpreter.Update) error { return call.Update(u) }
-
+	c := s.Config
 	key, err := seedKey(c.SigningSeed)
 	if err != nil {
 		return nil, err
@@ -187,15 +151,9 @@ func Run(ctx context.Context, s *Scenario) (*Outcome, error) {
 	defer fe.Close()
 	cbs := interpreter.NewDispatcher(fe, interpreter.DispatcherOptions{Backoff: 10 * time.Millisecond, Timeout: 2 * time.Second})
 	leg := sim.New(opts)
-	call = interpreter.New(leg, fe, cbs, interpreter.Config{
-		URL: abs(voice), Method: c.Method, FallbackURL: abs(c.FallbackURL), FallbackMethod: c.FallbackMethod,
-		StatusCallback: abs(c.StatusCallback), StatusCallbackMethod: c.StatusCallbackMethod,
-		StatusCallbackEvents: c.StatusCallbackEvents,
-		From:                 or(c.From, "+15005550006"), To: or(c.To, "+15005550001"), AccountSid: c.AccountSid,
-		RecordingBaseURL: "http://recordings.test", MaxFetches: c.MaxFetches,
-		MaxDuration: time.Duration(c.MaxDurationS) * time.Second,
-		Clock:       leg, Tracer: rec,
-	})
+	cfg := callConfig(s, abs)
+	cfg.Clock, cfg.Tracer = leg, rec
+	call = interpreter.New(leg, fe, cbs, cfg)
 	res := call.Run(ctx)
 	drain, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
@@ -205,6 +163,82 @@ func Run(ctx context.Context, s *Scenario) (*Outcome, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return &Outcome{Captured: a.got, Events: rec.Events(), Result: res, base: base}, nil
+}
+
+// writeFiles puts a files-mode app into a new temporary folder.
+func writeFiles(s *Scenario) (string, error) {
+	dir, err := os.MkdirTemp("", "texml-conformance-")
+	if err != nil {
+		return "", err
+	}
+	for p, routes := range s.App {
+		if len(routes) != 1 {
+			os.RemoveAll(dir)
+			return "", fmt.Errorf("%s: files mode serves one body per path", p)
+		}
+		f := filepath.Join(dir, filepath.FromSlash(strings.TrimPrefix(p, "/")))
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			os.RemoveAll(dir)
+			return "", err
+		}
+		if err := os.WriteFile(f, []byte(routes[0].Body), 0o644); err != nil {
+			os.RemoveAll(dir)
+			return "", err
+		}
+	}
+	return dir, nil
+}
+
+// legOptions builds the scripted caller from the scenario.
+func legOptions(s *Scenario, abs func(string) string, rec interpreter.Tracer, update func(interpreter.Update) error) (sim.Options, error) {
+	opts := sim.Options{Start: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC), Tracer: rec, OnUpdate: update}
+	for _, v := range s.Inputs {
+		in, err := sim.ParseInput(v)
+		if err != nil {
+			return opts, err
+		}
+		opts.Inputs = append(opts.Inputs, in)
+	}
+	for _, v := range s.Outcomes {
+		o, err := sim.ParseOutcome(v)
+		if err != nil {
+			return opts, err
+		}
+		opts.Outcomes = append(opts.Outcomes, o)
+	}
+	for _, u := range s.Updates {
+		opts.Updates = append(opts.Updates, sim.ScheduledUpdate{At: time.Duration(u.AtMS) * time.Millisecond,
+			Update: interpreter.Update{URL: abs(u.URL), Method: u.Method, Twiml: u.Twiml, Hangup: u.Hangup}})
+	}
+	return opts, nil
+}
+
+// callConfig is the interpreter configuration a scenario asks for.
+func callConfig(s *Scenario, abs func(string) string) interpreter.Config {
+	c := s.Config
+	voice := c.VoiceURL
+	if voice == "" {
+		voice = "/voice"
+		if s.Files {
+			voice = "/voice.xml"
+		}
+	}
+	var extra url.Values
+	for k, v := range c.Params {
+		if extra == nil {
+			extra = url.Values{}
+		}
+		extra.Set(k, v)
+	}
+	return interpreter.Config{
+		URL: abs(voice), Method: c.Method, FallbackURL: abs(c.FallbackURL), FallbackMethod: c.FallbackMethod,
+		StatusCallback: abs(c.StatusCallback), StatusCallbackMethod: c.StatusCallbackMethod,
+		StatusCallbackEvents: c.StatusCallbackEvents,
+		From:                 or(c.From, "+15005550006"), To: or(c.To, "+15005550001"), AccountSid: c.AccountSid,
+		Direction: c.Direction, ParentCallSid: c.ParentCallSid, ExtraParams: extra,
+		RecordingBaseURL: "http://recordings.test", MaxFetches: c.MaxFetches,
+		MaxDuration: time.Duration(c.MaxDurationS) * time.Second,
+	}
 }
 
 func or(v, def string) string {

@@ -38,20 +38,23 @@ type Scenario struct {
 // Config is the call's configuration. URLs given as paths ("/voice") are
 // resolved against the scenario's app server.
 type Config struct {
-	VoiceURL             string   `yaml:"voice_url"` // default /voice
-	Method               string   `yaml:"method"`
-	FallbackURL          string   `yaml:"fallback_url"`
-	FallbackMethod       string   `yaml:"fallback_method"`
-	StatusCallback       string   `yaml:"status_callback"`
-	StatusCallbackMethod string   `yaml:"status_callback_method"`
-	StatusCallbackEvents []string `yaml:"status_callback_events"`
-	From                 string   `yaml:"from"`
-	To                   string   `yaml:"to"`
-	AccountSid           string   `yaml:"account_sid"`
-	AuthToken            string   `yaml:"auth_token"`
-	SigningSeed          string   `yaml:"signing_seed"` // base64 32-byte Ed25519 seed: Telnyx-style signing
-	MaxFetches           int      `yaml:"max_fetches"`
-	MaxDurationS         int      `yaml:"max_duration_s"`
+	VoiceURL             string            `yaml:"voice_url"` // default /voice
+	Method               string            `yaml:"method"`
+	FallbackURL          string            `yaml:"fallback_url"`
+	FallbackMethod       string            `yaml:"fallback_method"`
+	StatusCallback       string            `yaml:"status_callback"`
+	StatusCallbackMethod string            `yaml:"status_callback_method"`
+	StatusCallbackEvents []string          `yaml:"status_callback_events"`
+	From                 string            `yaml:"from"`
+	To                   string            `yaml:"to"`
+	AccountSid           string            `yaml:"account_sid"`
+	AuthToken            string            `yaml:"auth_token"`
+	SigningSeed          string            `yaml:"signing_seed"` // base64 32-byte Ed25519 seed: Telnyx-style signing
+	Direction            string            `yaml:"direction"`    // default inbound
+	ParentCallSid        string            `yaml:"parent_call_sid"`
+	Params               map[string]string `yaml:"params"` // extra parameters on every request (SipHeader_X-…)
+	MaxFetches           int               `yaml:"max_fetches"`
+	MaxDurationS         int               `yaml:"max_duration_s"`
 }
 
 // Route is one way the app answers a path. The first route whose When

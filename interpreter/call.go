@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/texml/texml/fetcher"
+	"github.com/texml/texml/verbs"
 )
 
 // Defaults for Config fields left zero.
@@ -91,14 +92,15 @@ type Call struct {
 
 	start    time.Time
 	answered time.Time
-	status   string
-	hungUp   bool // the caller is gone: actions are posted, their documents ignored
+	hungUp   bool   // the caller is gone: actions are posted, their documents ignored
+	final    string // the final CallStatus, once the call has ended
 	turn     int
 	seq      int // status callback SequenceNumber
 	fetches  int // documents fetched since the caller last spent time on the call
 
 	mu      sync.Mutex
-	cancel  context.CancelCauseFunc // cancels the running verb
+	running bool                    // Run has started and the call can still change course
+	cancel  context.CancelCauseFunc // cancels the running step, nil between steps
 	pending *Update
 }
 
@@ -151,14 +153,27 @@ func New(leg Leg, f Fetcher, cbs *Dispatcher, cfg Config) *Call {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Call{
-		cfg:    cfg,
-		leg:    leg,
-		fetch:  f,
-		cbs:    cbs,
-		log:    cfg.Logger.With("call_sid", cfg.CallSid),
-		jar:    fetcher.NewJar(),
-		status: "ringing",
+		cfg:   cfg,
+		leg:   leg,
+		fetch: f,
+		cbs:   cbs,
+		log:   cfg.Logger.With("call_sid", cfg.CallSid),
+		jar:   fetcher.NewJar(),
 	}
+}
+
+// status is the CallStatus the app sees now. It is derived from the call's
+// state so that it can never disagree with it.
+func (c *Call) status() string {
+	switch {
+	case c.final != "":
+		return c.final
+	case c.hungUp:
+		return "completed"
+	case !c.answered.IsZero():
+		return "in-progress"
+	}
+	return "ringing"
 }
 
 // Sid returns the call's CallSid.
@@ -180,20 +195,30 @@ func methodOr(m string) string {
 }
 
 // Update interrupts the current verb and applies u: a new document or a
-// hangup. It returns an error when the call is not running a verb that can
-// be interrupted (it has ended).
+// hangup. It returns an error when the call has not started, has ended or
+// is ending (hanging up, speaking the application error), because the
+// update could no longer be applied.
 func (c *Call) Update(u Update) error {
 	if u.URL == "" && u.Twiml == "" && !u.Hangup {
 		return errors.New("update: need a URL, TwiML or hangup")
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.cancel == nil {
-		return errors.New("update: call is not running")
+	if !c.running {
+		return errors.New("update: the call is not running")
 	}
 	c.pending = &u
-	c.cancel(errUpdated)
+	if c.cancel != nil {
+		c.cancel(errUpdated)
+	}
 	return nil
+}
+
+// setRunning opens or closes the call to live updates.
+func (c *Call) setRunning(on bool) {
+	c.mu.Lock()
+	c.running = on
+	c.mu.Unlock()
 }
 
 func (c *Call) takeUpdate() *Update {
@@ -214,7 +239,12 @@ func (c *Call) verbContext(ctx context.Context) (context.Context, func()) {
 	if pending {
 		cancel(errUpdated)
 	}
-	return vctx, func() { cancel(nil) }
+	return vctx, func() {
+		c.mu.Lock()
+		c.cancel = nil
+		c.mu.Unlock()
+		cancel(nil)
+	}
 }
 
 func (c *Call) elapsed() time.Duration { return c.cfg.Clock.Now().Sub(c.start) }
@@ -223,22 +253,22 @@ func (c *Call) trace(name string, fields map[string]any) {
 	c.cfg.Tracer.Trace(Event{Name: name, T: c.elapsed(), Fields: fields})
 }
 
-func (c *Call) warn(msg string, code int) {
-	f := map[string]any{"message": msg}
-	if code != 0 {
-		f["code"] = code
-	}
-	c.trace("warning", f)
-	c.log.Warn(msg, "code", code)
-}
+func (c *Call) warn(msg string, code int) { c.report(verbs.Warning, msg, code) }
 
-func (c *Call) fail(msg string, code int) {
+func (c *Call) fail(msg string, code int) { c.report(verbs.Error, msg, code) }
+
+// report traces a "warning" or "error" event and logs it.
+func (c *Call) report(sev verbs.Severity, msg string, code int) {
 	f := map[string]any{"message": msg}
 	if code != 0 {
 		f["code"] = code
 	}
-	c.trace("error", f)
-	c.log.Error(msg, "code", code)
+	c.trace(sev.String(), f)
+	level := slog.LevelWarn
+	if sev == verbs.Error {
+		level = slog.LevelError
+	}
+	c.log.Log(context.Background(), level, msg, "code", code)
 }
 
 // baseParams are the standard request parameters (reference §1.2).
@@ -250,7 +280,7 @@ func (c *Call) baseParams() url.Values {
 	p.Set("To", c.cfg.To)
 	p.Set("Caller", c.cfg.From)
 	p.Set("Called", c.cfg.To)
-	p.Set("CallStatus", c.status)
+	p.Set("CallStatus", c.status())
 	p.Set("Direction", c.cfg.Direction)
 	p.Set("ApiVersion", c.cfg.APIVersion)
 	if c.cfg.ParentCallSid != "" {
@@ -283,7 +313,6 @@ func (c *Call) ensureAnswered(ctx context.Context) error {
 // markAnswered records that the caller was answered at time at.
 func (c *Call) markAnswered(at time.Time) {
 	c.answered = at
-	c.status = "in-progress"
 	c.cfg.Tracer.Trace(Event{Name: "answer", T: at.Sub(c.start)})
 	c.statusEvent("answered", at)
 }

@@ -17,6 +17,17 @@ type step struct {
 	end  *Result  // the call ends
 }
 
+// mediaTime is how long a verb must keep the caller busy to count as time
+// spent with them; below it, a document that only redirects is a loop.
+const mediaTime = 100 * time.Millisecond
+
+// maxSeconds caps durations written in documents (Pause length, timeouts)
+// so that absurd values cannot overflow time.Duration; it is far above
+// any call's time limit.
+const maxSeconds = 7 * 24 * 3600
+
+func secs(n int) time.Duration { return time.Duration(min(max(n, 0), maxSeconds)) * time.Second }
+
 // runDocument runs doc's verbs top to bottom. It returns the next request,
 // or the end of the call; (nil, nil) cannot happen: the end of a document
 // hangs up.
@@ -26,9 +37,16 @@ func (c *Call) runDocument(ctx context.Context, doc *document) (*request, *Resul
 			r := c.hangup(ctx, "time-limit")
 			return nil, &r
 		}
+		for _, d := range gaps(v) {
+			c.report(d.Severity, fmt.Sprintf("%s:%d:%d: %s", doc.url, d.Line, d.Col, d.Message), d.Code)
+		}
+		began := c.elapsed()
 		vctx, done := c.verbContext(ctx)
 		st, err := c.runVerb(vctx, doc, v)
 		done()
+		if c.elapsed()-began >= mediaTime {
+			c.fetches = 0 // the caller spent time with the app: not a redirect loop
+		}
 		if u := c.takeUpdate(); u != nil {
 			return c.applyUpdate(ctx, u)
 		}
@@ -47,12 +65,10 @@ func (c *Call) runDocument(ctx context.Context, doc *document) (*request, *Resul
 	return nil, &r
 }
 
-// runVerb runs one verb. A media verb that ran resets the redirect-loop
-// counter: the caller spent time with the app.
+// runVerb runs one verb.
 func (c *Call) runVerb(ctx context.Context, doc *document, v verbs.Verb) (step, error) {
 	switch v := v.(type) {
 	case *verbs.Say, *verbs.Play, *verbs.Pause:
-		c.fetches = 0
 		if _, ok := v.(*verbs.Pause); !ok {
 			if err := c.ensureAnswered(ctx); err != nil {
 				return step{}, err
@@ -61,10 +77,8 @@ func (c *Call) runVerb(ctx context.Context, doc *document, v verbs.Verb) (step, 
 		_, err := c.prompt(ctx, doc, v, nil)
 		return step{}, err
 	case *verbs.Gather:
-		c.fetches = 0
 		return c.gather(ctx, doc, v)
 	case *verbs.Record:
-		c.fetches = 0
 		return c.record(ctx, doc, v)
 	case *verbs.Hangup:
 		r := c.hangupAnswered(ctx, "hangup-verb")
@@ -72,46 +86,64 @@ func (c *Call) runVerb(ctx context.Context, doc *document, v verbs.Verb) (step, 
 	case *verbs.Reject:
 		return c.reject(ctx, v)
 	case *verbs.Redirect:
-		return c.redirect(doc, v)
+		return step{next: c.target(doc, v.Name(), v.URL, v.Method)}, nil
 	case *verbs.Dial:
-		c.fetches = 0
-		return c.handOff(ctx, doc, v, v.Action, v.Method, !v.AnswerOnBridge, func(ctx context.Context) (Outcome, error) { return c.leg.Dial(ctx, v) })
+		return c.dial(ctx, doc, v)
 	case *verbs.Enqueue:
-		c.fetches = 0
 		return c.handOff(ctx, doc, v, v.Action, v.Method, true, func(ctx context.Context) (Outcome, error) { return c.leg.Enqueue(ctx, v) })
 	case *verbs.Connect:
-		c.fetches = 0
-		return c.handOff(ctx, doc, v, v.Action, v.Method, true, func(ctx context.Context) (Outcome, error) { return c.leg.Connect(ctx, v) })
+		if len(supported(v.Nouns)) == 0 {
+			return step{}, nil // reported by gaps; nothing to connect to
+		}
+		w := *v
+		w.Nouns = supported(v.Nouns)
+		return c.handOff(ctx, doc, v, v.Action, v.Method, true, func(ctx context.Context) (Outcome, error) { return c.leg.Connect(ctx, &w) })
 	case *verbs.Refer:
-		c.fetches = 0
 		return c.handOff(ctx, doc, v, v.Action, v.Method, true, func(ctx context.Context) (Outcome, error) { return c.leg.Refer(ctx, v) })
 	case *verbs.Start:
-		return c.fork(ctx, v, func(ctx context.Context) error { return c.leg.Start(ctx, v) })
+		w := *v
+		w.Nouns = supported(v.Nouns)
+		return c.fork(ctx, v, func(ctx context.Context) error { return c.leg.Start(ctx, &w) })
 	case *verbs.Stop:
-		return c.fork(ctx, v, func(ctx context.Context) error { return c.leg.Stop(ctx, v) })
+		w := *v
+		w.Nouns = supported(v.Nouns)
+		return c.fork(ctx, v, func(ctx context.Context) error { return c.leg.Stop(ctx, &w) })
 	case *verbs.Leave:
 		// Leave only means something inside an Enqueue waitUrl document.
 		c.warn("<Leave> outside a queue wait document is ignored", 0)
 		return step{}, nil
 	}
-	c.unsupported(v)
+	// *verbs.Element: reported by gaps and skipped, never silently.
 	return step{}, nil
 }
 
-// unsupported reports a verb this runtime cannot run and moves on, so a
-// caller is never left in silence without a trace of why.
-func (c *Call) unsupported(v verbs.Verb) {
-	p := v.Position()
-	c.fail(fmt.Sprintf("%d:%d: <%s> is not supported by texml yet; skipped", p.Line, p.Col, v.Name()), 0)
+// dial runs <Dial> on the supported nouns. When none is left (all were
+// reported as unsupported), the dial fails at once, as a dial to an
+// unreachable party does: DialCallStatus=failed.
+func (c *Call) dial(ctx context.Context, doc *document, d *verbs.Dial) (step, error) {
+	w := *d
+	w.Nouns = supported(d.Nouns)
+	run := func(ctx context.Context) (Outcome, error) { return c.leg.Dial(ctx, &w) }
+	if len(w.Nouns) == 0 {
+		run = func(context.Context) (Outcome, error) {
+			return Outcome{Params: url.Values{"DialCallStatus": {"failed"}, "DialBridged": {"false"}}}, nil
+		}
+	}
+	return c.handOff(ctx, doc, d, d.Action, d.Method, !d.AnswerOnBridge, run)
 }
 
 // prompt plays one Say, Play or Pause with its loop count. interrupt, when
 // set, lets caller input stop it (Gather bargeIn); the input is returned.
+// A Say with nothing to say and a Play without a usable URL take no time
+// and are skipped, so that loop="0" on them cannot spin.
 func (c *Call) prompt(ctx context.Context, doc *document, v verbs.Verb, interrupt *InputSpec) (*Input, error) {
 	loop := 1
 	var media string // Play's URL, resolved against the document (§10.14)
 	switch v := v.(type) {
 	case *verbs.Say:
+		if v.Text == "" && v.SSML == "" {
+			return nil, nil
+		}
 		loop = v.Loop
 	case *verbs.Play:
 		loop = v.Loop
@@ -119,10 +151,13 @@ func (c *Call) prompt(ctx context.Context, doc *document, v verbs.Verb, interrup
 			c.trace("digits", map[string]any{"digits": v.Digits})
 			return nil, c.leg.SendDigits(ctx, v.Digits)
 		}
-		u, err := c.resolve(doc, v.URL)
-		if err != nil || v.URL == "" {
+		u, err := fetcher.Resolve(doc.url, v.URL)
+		if v.URL == "" && err == nil {
+			err = errors.New("empty URL")
+		}
+		if err != nil {
 			p := v.Position()
-			c.fail(fmt.Sprintf("%d:%d: <Play> has no valid URL %q; skipped", p.Line, p.Col, v.URL), 0)
+			c.fail(fmt.Sprintf("%d:%d: %v; skipped", p.Line, p.Col, &urlError{verb: "Play", url: v.URL, err: err}), 11100)
 			return nil, nil
 		}
 		media = u
@@ -140,7 +175,7 @@ func (c *Call) prompt(ctx context.Context, doc *document, v verbs.Verb, interrup
 		case *verbs.Play:
 			in, err = c.leg.Play(ctx, media, p)
 		case *verbs.Pause:
-			in, err = c.leg.Pause(ctx, time.Duration(v.Length)*time.Second, p)
+			in, err = c.leg.Pause(ctx, secs(v.Length), p)
 		default:
 			return nil, fmt.Errorf("<%s> cannot be a prompt", v.Name())
 		}
@@ -157,8 +192,11 @@ func (c *Call) reject(ctx context.Context, v *verbs.Reject) (step, error) {
 		r := c.hangup(ctx, "reject")
 		return step{end: &r}, nil
 	}
+	c.setRunning(false)
 	c.trace("reject", map[string]any{"reason": v.Reason})
-	if err := c.leg.Reject(context.WithoutCancel(ctx), v.Reason); err != nil {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	if err := c.leg.Reject(cctx, v.Reason); err != nil {
 		c.log.Warn("reject", "err", err)
 	}
 	status := "no-answer"
@@ -168,33 +206,32 @@ func (c *Call) reject(ctx context.Context, v *verbs.Reject) (step, error) {
 	return step{end: &Result{Status: status, Reason: "reject"}}, nil
 }
 
-func (c *Call) redirect(doc *document, v *verbs.Redirect) (step, error) {
-	u, err := fetcher.Resolve(doc.url, v.URL)
-	if err != nil || v.URL == "" {
-		c.fail(fmt.Sprintf("<Redirect> has no valid URL %q", v.URL), 0)
-		return step{}, nil
+// target resolves a URL written in doc (Redirect body, action) into the
+// next request. An empty ref means the current document (Gather and Record
+// actions). A URL that cannot be used still makes a request: loading it
+// fails with 11100, which takes the fallback path.
+func (c *Call) target(doc *document, verb, ref, method string) *request {
+	req := &request{url: doc.url, method: methodOr(method)}
+	if ref == "" && verb != "Redirect" {
+		return req
 	}
-	return step{next: &request{url: u, method: methodOr(v.Method)}}, nil
-}
-
-// action builds the request for a verb's action URL; an empty action
-// resolves to the current document URL (Gather, Record).
-func (c *Call) action(doc *document, action, method string, params url.Values) (*request, error) {
-	u := doc.url
-	if action != "" {
-		var err error
-		if u, err = fetcher.Resolve(doc.url, action); err != nil {
-			return nil, fmt.Errorf("action %q: %w", action, err)
-		}
+	u, err := fetcher.Resolve(doc.url, ref)
+	if ref == "" && err == nil {
+		err = errors.New("empty URL")
 	}
-	return &request{url: u, method: methodOr(method), params: params}, nil
+	if err != nil {
+		req.url, req.bad = ref, &urlError{verb: verb, url: ref, err: err}
+		return req
+	}
+	req.url = u
+	return req
 }
 
 // handOff runs a verb the leg performs whole (Dial, Enqueue, Connect,
 // Refer). With an action, the action is requested with the outcome's
 // parameters; without one, the next verb runs (reference §10.3). When the
 // caller hung up during the verb, the action is still requested, but its
-// document is ignored (§10.9).
+// document is not run (§10.9).
 func (c *Call) handOff(ctx context.Context, doc *document, v verbs.Verb, action, method string, answer bool, run func(context.Context) (Outcome, error)) (step, error) {
 	if answer {
 		if err := c.ensureAnswered(ctx); err != nil {
@@ -212,26 +249,21 @@ func (c *Call) handOff(ctx context.Context, doc *document, v verbs.Verb, action,
 	if err != nil {
 		return step{}, err
 	}
-	if out.CallerHungUp {
-		c.hungUp = true
-		c.status = "completed"
-	}
 	if c.answered.IsZero() && !out.Answered.IsZero() {
 		// answerOnBridge: the leg answered when the callee did.
 		c.markAnswered(out.Answered)
 	}
+	c.hungUp = c.hungUp || out.CallerHungUp
 	if action == "" {
-		if out.CallerHungUp {
+		if c.hungUp {
 			r := c.callerHangup()
 			return step{end: &r}, nil
 		}
 		return step{}, nil
 	}
-	req, err := c.action(doc, action, method, out.Params)
-	if err != nil {
-		return step{}, err
-	}
-	if out.CallerHungUp {
+	req := c.target(doc, v.Name(), action, method)
+	req.params = out.Params
+	if c.hungUp {
 		c.postIgnored(ctx, req)
 		r := c.callerHangup()
 		return step{end: &r}, nil
@@ -242,7 +274,12 @@ func (c *Call) handOff(ctx context.Context, doc *document, v verbs.Verb, action,
 // postIgnored requests an action after the caller hung up; Twilio makes
 // the request and ignores the TwiML it returns (reference §10.9).
 func (c *Call) postIgnored(ctx context.Context, req *request) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	c.setRunning(false)
+	if req.bad != nil {
+		c.fail(req.bad.Error(), 11100)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
 	if _, err := c.fetchDocument(ctx, req); err != nil {
 		c.log.Warn("action after hangup", "url", req.url, "err", err)

@@ -2,17 +2,14 @@ package interpreter
 
 import (
 	"context"
-	"errors"
-	"math"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/texml/texml/verbs"
 )
-
-func secs(n int) time.Duration { return time.Duration(n) * time.Second }
 
 func hasInput(inputs []string, kind string) bool {
 	for _, in := range inputs {
@@ -45,7 +42,7 @@ func (c *Call) gatherSpec(g *verbs.Gather) InputSpec {
 		spec.SpeechTimeout = spec.Timeout
 	default:
 		f, err := strconv.ParseFloat(st, 64)
-		if err != nil || f < 0 {
+		if err != nil || f < 0 || f > maxSeconds {
 			f = float64(g.Timeout)
 		}
 		spec.SpeechTimeout = time.Duration(f * float64(time.Second))
@@ -65,205 +62,115 @@ func (c *Call) gather(ctx context.Context, doc *document, g *verbs.Gather) (step
 	c.turn++
 	spec := c.gatherSpec(g)
 	if spec.Speech && g.PartialResultCallback != "" {
-		if u, err := c.resolve(doc, g.PartialResultCallback); err == nil {
-			seq := 0
-			method := methodOr(g.PartialResultCallbackMethod)
-			spec.OnPartial = func(p Partial) {
-				params := c.baseParams()
-				params.Set("UnstableSpeechResult", p.Unstable)
-				params.Set("StableSpeechResult", p.Stable)
-				params.Set("SequenceNumber", strconv.Itoa(seq))
-				seq++
-				c.post("partial", u, method, params)
-			}
+		spec.OnPartial = c.partials(doc, g)
+	}
+	var got gathered
+	if err := c.collect(ctx, doc, g, spec, &got); err != nil {
+		return step{}, err
+	}
+	said := ""
+	if got.speech != nil {
+		said = strings.TrimSpace(got.speech.Text)
+	}
+	c.trace("gather", map[string]any{"digits": string(got.digits), "speech": said, "finished_on_key": got.finished})
+	if len(got.digits) == 0 && said == "" && !g.ActionOnEmptyResult {
+		return step{}, nil // fall through (§10.4); an empty transcript is no input
+	}
+	params := url.Values{}
+	if said != "" {
+		params.Set("SpeechResult", got.speech.Text)
+		params.Set("Confidence", strconv.FormatFloat(got.speech.Confidence, 'f', -1, 64))
+		if g.Language != "" {
+			params.Set("Language", g.Language)
+		}
+	} else {
+		params.Set("Digits", string(got.digits))
+		if spec.DTMF {
+			params.Set("FinishedOnKey", got.finished)
 		}
 	}
+	req := c.target(doc, g.Name(), g.Action, g.Method)
+	req.params = params
+	return step{next: req}, nil
+}
 
-	var (
-		digits   []byte
-		finished string
-		speech   *Input
-	)
-	// take applies one input and reports whether collection is over.
-	take := func(in *Input) bool {
-		switch in.Kind {
-		case Digit:
-			if !spec.DTMF {
-				return false
-			}
-			if g.FinishOnKey != "" && strings.IndexByte(g.FinishOnKey, in.Digit) == 0 {
-				finished = string(in.Digit)
-				return true
-			}
-			digits = append(digits, in.Digit)
-			return g.NumDigits > 0 && len(digits) >= g.NumDigits
-		case SpeechResult:
-			if !spec.Speech {
-				return false
-			}
-			speech = in
+// gathered is what a Gather collected.
+type gathered struct {
+	digits   []byte
+	finished string // the finishOnKey pressed, "" when another rule ended it
+	speech   *Input
+}
+
+// take applies one input and reports whether collection is over.
+func (got *gathered) take(g *verbs.Gather, spec InputSpec, in *Input) bool {
+	switch in.Kind {
+	case Digit:
+		if !spec.DTMF {
+			return false
+		}
+		if g.FinishOnKey != "" && strings.IndexByte(g.FinishOnKey, in.Digit) == 0 {
+			got.finished = string(in.Digit)
 			return true
 		}
-		return true // Timeout
+		got.digits = append(got.digits, in.Digit)
+		return g.NumDigits > 0 && len(got.digits) >= g.NumDigits
+	case SpeechResult:
+		if !spec.Speech {
+			return false
+		}
+		got.speech = in
+		return true
 	}
+	return true // Timeout
+}
 
+// collect plays the prompts, interruptible when bargeIn, then waits for
+// input until a completion rule fires.
+func (c *Call) collect(ctx context.Context, doc *document, g *verbs.Gather, spec InputSpec, got *gathered) error {
 	var interrupt *InputSpec
 	if g.BargeIn {
 		interrupt = &spec
 	}
-	done := false
 	for _, p := range g.Prompts {
 		in, err := c.prompt(ctx, doc, p, interrupt)
 		if err != nil {
-			return step{}, err
+			return err
 		}
 		if in != nil {
-			done = take(in)
+			if got.take(g, spec, in) {
+				return nil
+			}
 			break // input stops the remaining prompts
 		}
 	}
-	for !done {
+	for {
 		in, err := c.leg.WaitInput(ctx, spec)
 		if err != nil {
-			return step{}, err
+			return err
 		}
-		done = take(in)
-	}
-
-	params := url.Values{}
-	switch {
-	case speech != nil:
-		params.Set("SpeechResult", speech.Text)
-		params.Set("Confidence", strconv.FormatFloat(speech.Confidence, 'f', -1, 64))
-		if g.Language != "" {
-			params.Set("Language", g.Language)
-		}
-	default:
-		params.Set("Digits", string(digits))
-		if spec.DTMF {
-			params.Set("FinishedOnKey", finished)
+		if got.take(g, spec, in) {
+			return nil
 		}
 	}
-	c.trace("gather", map[string]any{"digits": string(digits), "speech": speechText(speech), "finished_on_key": finished})
-	if len(digits) == 0 && speech == nil && !g.ActionOnEmptyResult {
-		return step{}, nil // fall through (§10.4)
-	}
-	req, err := c.action(doc, g.Action, g.Method, params)
-	if err != nil {
-		return step{}, err
-	}
-	return step{next: req}, nil
 }
 
-func speechText(in *Input) string {
-	if in == nil {
-		return ""
+// partials returns the OnPartial hook that posts partialResultCallback
+// requests. The leg may call it from its recognizer's goroutine, so it
+// works on a snapshot of the call's parameters taken now and touches no
+// call state.
+func (c *Call) partials(doc *document, g *verbs.Gather) func(Partial) {
+	req := c.target(doc, g.Name(), g.PartialResultCallback, g.PartialResultCallbackMethod)
+	if req.bad != nil {
+		c.fail(req.bad.Error(), 11100)
+		return nil
 	}
-	return in.Text
-}
-
-func (c *Call) resolve(doc *document, ref string) (string, error) {
-	r, err := c.action(doc, ref, "", nil)
-	if err != nil {
-		return "", err
+	base := c.baseParams()
+	var seq atomic.Int64
+	return func(p Partial) {
+		params := merge(url.Values{}, base)
+		params.Set("UnstableSpeechResult", p.Unstable)
+		params.Set("StableSpeechResult", p.Stable)
+		params.Set("SequenceNumber", strconv.FormatInt(seq.Add(1)-1, 10))
+		c.post("partial", req.url, req.method, params)
 	}
-	return r.url, nil
-}
-
-// record runs <Record> (reference §3.6, §10.9, §10.10).
-func (c *Call) record(ctx context.Context, doc *document, r *verbs.Record) (step, error) {
-	if err := c.ensureAnswered(ctx); err != nil {
-		return step{}, err
-	}
-	c.turn++
-	sid := NewSid("RE")
-	if r.Transcribe || r.TranscribeCallback != "" {
-		c.warn("<Record transcribe> is not supported by texml yet; recording without transcription", 0)
-	}
-	events := map[string]bool{}
-	for _, e := range r.RecordingStatusCallbackEvent {
-		events[e] = true
-	}
-	if len(events) == 0 {
-		events["completed"] = true
-	}
-	cbURL := ""
-	if r.RecordingStatusCallback != "" {
-		if u, err := c.resolve(doc, r.RecordingStatusCallback); err == nil {
-			cbURL = u
-		}
-	}
-	recURL := strings.TrimRight(c.cfg.RecordingBaseURL, "/") + "/2010-04-01/Accounts/" + c.cfg.AccountSid + "/Recordings/" + sid
-	started := c.cfg.Clock.Now()
-	recStatus := func(status string, dur time.Duration) {
-		if cbURL == "" || !events[status] {
-			return
-		}
-		p := c.baseParams()
-		p.Set("RecordingSid", sid)
-		p.Set("RecordingUrl", recURL)
-		p.Set("RecordingStatus", status)
-		p.Set("RecordingChannels", "1")
-		p.Set("RecordingSource", "RecordVerb")
-		p.Set("RecordingStartTime", started.UTC().Format(time.RFC1123Z))
-		if status == "completed" {
-			p.Set("RecordingDuration", strconv.Itoa(wholeSeconds(dur)))
-		}
-		c.post("recording-status", cbURL, methodOr(r.RecordingStatusCallbackMethod), p)
-	}
-	recStatus("in-progress", 0)
-
-	rec, err := c.leg.Record(ctx, RecordSpec{
-		Turn: c.turn, Sid: sid, Timeout: secs(r.Timeout), FinishOnKey: r.FinishOnKey,
-		MaxLength: secs(r.MaxLength), PlayBeep: r.PlayBeep, Trim: r.Trim != "do-not-trim",
-	})
-	if errors.Is(err, ErrHangup) {
-		rec.Digits, err = "hangup", nil
-	}
-	if err != nil {
-		return step{}, err
-	}
-	hung := rec.Digits == "hangup"
-	c.trace("record", map[string]any{"sid": sid, "duration": wholeSeconds(rec.Duration), "digits": rec.Digits, "empty": rec.Empty})
-	if rec.Empty {
-		recStatus("absent", 0)
-		if hung {
-			c.hungUp = true
-			r := c.callerHangup()
-			return step{end: &r}, nil
-		}
-		return step{}, nil // empty recordings skip the action (§10.10)
-	}
-	recStatus("completed", rec.Duration)
-	params := url.Values{}
-	params.Set("RecordingUrl", recURL)
-	params.Set("RecordingDuration", strconv.Itoa(wholeSeconds(rec.Duration)))
-	params.Set("RecordingSid", sid)
-	if rec.Digits != "" {
-		params.Set("Digits", rec.Digits)
-	}
-	req, err := c.action(doc, r.Action, r.Method, params)
-	if err != nil {
-		return step{}, err
-	}
-	if hung {
-		c.hungUp = true
-		c.status = "completed"
-		c.postIgnored(ctx, req)
-		r := c.callerHangup()
-		return step{end: &r}, nil
-	}
-	return step{next: req}, nil
-}
-
-func wholeSeconds(d time.Duration) int { return int(math.Round(d.Seconds())) }
-
-// post queues an asynchronous callback; it never blocks the call.
-func (c *Call) post(kind, u, method string, params url.Values) {
-	if c.cbs == nil {
-		c.log.Warn("callback dropped: no dispatcher", "kind", kind, "url", u)
-		return
-	}
-	c.cbs.Send(Callback{Kind: kind, URL: u, Method: method, Params: params, CallSid: c.cfg.CallSid,
-		Tracer: c.cfg.Tracer, T: c.elapsed()})
 }

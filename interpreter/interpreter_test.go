@@ -72,6 +72,12 @@ func TestEndReasons(t *testing.T) {
 		{"time limit", `<Response><Say loop="0">forever</Say></Response>`, nil, interpreter.Config{MaxDuration: time.Minute}, "completed", "time-limit"},
 		{"missing document", `<Response><Redirect>/nowhere</Redirect></Response>`, nil, interpreter.Config{}, "completed", "app-error"},
 		{"parse error", `<Response><Say>`, nil, interpreter.Config{}, "completed", "app-error"},
+		// Verbs that take no time cannot hide a redirect loop.
+		{"empty play loop", `<Response><Play></Play><Redirect>voice</Redirect></Response>`, nil, interpreter.Config{}, "completed", "loop-limit"},
+		{"empty say loop", `<Response><Say loop="0"></Say><Redirect>voice</Redirect></Response>`, nil, interpreter.Config{}, "completed", "loop-limit"},
+		// A Pause longer than time.Duration can hold is clamped, not negative.
+		{"huge pause", `<Response><Pause length="9300000000"/><Say>never</Say></Response>`, nil, interpreter.Config{}, "completed", "time-limit"},
+		{"outbound call", `<Response><Say>hi</Say></Response>`, nil, interpreter.Config{Direction: "outbound-api"}, "completed", "end-of-document"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -183,5 +189,59 @@ func TestNewSid(t *testing.T) {
 	a, b := interpreter.NewSid("RE"), interpreter.NewSid("RE")
 	if a == b || !regexp.MustCompile(`^RE[0-9a-f]{32}$`).MatchString(a) {
 		t.Errorf("NewSid: %q %q", a, b)
+	}
+}
+
+// lateLeg delivers partial speech results from another goroutine after the
+// Gather has moved on, as a recognizer may.
+type lateLeg struct {
+	*sim.Leg
+	wg *sync.WaitGroup
+}
+
+func (l lateLeg) WaitInput(ctx context.Context, spec interpreter.InputSpec) (*interpreter.Input, error) {
+	if spec.OnPartial != nil {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for i := range 50 {
+				spec.OnPartial(interpreter.Partial{Stable: "book", Unstable: strings.Repeat("a", i)})
+			}
+		}()
+		return &interpreter.Input{Kind: interpreter.SpeechResult, Text: "book a flight", Confidence: 0.8}, nil
+	}
+	return l.Leg.WaitInput(ctx, spec)
+}
+
+// TestPartialsFromAnotherGoroutine fails under -race if the partial result
+// hook touches call state that the run loop changes.
+func TestPartialsFromAnotherGoroutine(t *testing.T) {
+	f := &fakeFetcher{docs: map[string]string{
+		"http://app.test/voice": `<Response><Gather input="speech" partialResultCallback="/partial" action="/next"/></Response>`,
+		"http://app.test/next":  `<Response><Say>one</Say><Hangup/></Response>`,
+	}}
+	var wg sync.WaitGroup
+	leg := lateLeg{Leg: sim.New(sim.Options{}), wg: &wg}
+	d := interpreter.NewDispatcher(f, interpreter.DispatcherOptions{Queue: 100})
+	call := interpreter.New(leg, f, d, interpreter.Config{URL: "http://app.test/voice", Clock: leg})
+	res := call.Run(context.Background())
+	wg.Wait()
+	if err := d.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if res.Reason != "hangup-verb" {
+		t.Fatalf("reason %s", res.Reason)
+	}
+	partials := 0
+	for _, r := range f.requests() {
+		if r.URL == "http://app.test/partial" {
+			partials++
+			if r.Params.Get("CallStatus") != "in-progress" || r.Params.Get("UnstableSpeechResult") == "" && r.Params.Get("SequenceNumber") != "0" {
+				t.Errorf("partial params %v", r.Params)
+			}
+		}
+	}
+	if partials != 50 {
+		t.Errorf("%d partial callbacks, want 50", partials)
 	}
 }

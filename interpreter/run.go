@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/texml/texml/fetcher"
 	"github.com/texml/texml/verbs"
@@ -22,7 +23,25 @@ type request struct {
 	params url.Values // verb parameters on top of the standard ones
 	kind   verbs.Kind
 	twiml  string // inline document (live update), instead of url
+	// bad is set when the URL written in the document is unusable; loading
+	// the request fails with 11100 and takes the fallback path.
+	bad error
 }
+
+// cleanupTimeout bounds signaling done after the call's context ended
+// (hangup, reject): the peer may be gone.
+const cleanupTimeout = 10 * time.Second
+
+// urlError is Twilio's 11100: a URL in a verb that cannot be used.
+type urlError struct {
+	verb, url string
+	err       error
+}
+
+func (e *urlError) Error() string {
+	return fmt.Sprintf("<%s>: invalid URL %q: %v", e.verb, e.url, e.err)
+}
+func (e *urlError) Unwrap() error { return e.err }
 
 // document is a fetched, parsed document ready to run.
 type document struct {
@@ -34,6 +53,11 @@ type document struct {
 // cancelling ctx ends the call as a hangup from our side.
 func (c *Call) Run(ctx context.Context) Result {
 	c.start = c.cfg.Clock.Now()
+	if strings.HasPrefix(c.cfg.Direction, "outbound") {
+		// An outbound call fetches its TwiML once the callee answered.
+		c.answered = c.start
+	}
+	c.setRunning(true)
 	c.log.Info("call started", "from", c.cfg.From, "to", c.cfg.To, "url", c.cfg.URL)
 	c.statusEvent("initiated", c.start)
 	c.statusEvent("ringing", c.start)
@@ -48,9 +72,7 @@ func (c *Call) Run(ctx context.Context) Result {
 	}
 	res := c.loop(ctx, &request{url: c.cfg.URL, method: c.cfg.Method})
 
-	c.mu.Lock()
-	c.cancel = nil
-	c.mu.Unlock()
+	c.setRunning(false)
 	if !c.answered.IsZero() {
 		res.Duration = c.cfg.Clock.Now().Sub(c.answered)
 	}
@@ -64,7 +86,7 @@ func (c *Call) Run(ctx context.Context) Result {
 			}
 		}
 	}
-	c.status = res.Status
+	c.final = res.Status
 	c.statusEvent("completed", c.cfg.Clock.Now())
 	c.log.Info("call ended", "status", res.Status, "reason", res.Reason)
 	return res
@@ -76,13 +98,12 @@ func (c *Call) loop(ctx context.Context, req *request) Result {
 		doc, err := c.load(vctx, req)
 		done()
 		if u := c.takeUpdate(); u != nil {
-			if next, res := c.applyUpdate(ctx, u); next != nil || res != nil {
-				if res != nil {
-					return *res
-				}
-				req = next
-				continue
+			next, res := c.applyUpdate(ctx, u)
+			if res != nil {
+				return *res
 			}
+			req = next
+			continue
 		}
 		if err != nil {
 			return c.endOnError(ctx, err)
@@ -135,6 +156,7 @@ func (c *Call) endOnError(ctx context.Context, err error) Result {
 
 // appError speaks Twilio's stock message and hangs up (reference §1.4).
 func (c *Call) appError(ctx context.Context, err error) Result {
+	c.setRunning(false) // the call is ending: a live update can no longer apply
 	if c.ensureAnswered(ctx) == nil {
 		_, _ = c.leg.Say(ctx, Speech{Text: appErrorText, Voice: "woman", Language: "en-US"}, Prompt{})
 	}
@@ -153,8 +175,11 @@ func (c *Call) hangup(ctx context.Context, reason string) Result {
 	if c.hungUp {
 		return c.callerHangup()
 	}
+	c.setRunning(false)
 	c.trace("hangup", map[string]any{"reason": reason})
-	if err := c.leg.Hangup(context.WithoutCancel(ctx)); err != nil {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	if err := c.leg.Hangup(cctx); err != nil {
 		c.log.Warn("hangup", "err", err)
 	}
 	return Result{Reason: reason}
@@ -185,6 +210,9 @@ func (c *Call) load(ctx context.Context, req *request) (*document, error) {
 	if req.twiml != "" {
 		return c.parse([]byte(req.twiml), c.cfg.URL, verbs.Main)
 	}
+	if req.bad != nil {
+		return c.fallback(ctx, req, req.bad)
+	}
 	c.fetches++
 	if c.fetches > c.cfg.MaxFetches {
 		return nil, &loopError{n: c.fetches - 1}
@@ -196,6 +224,12 @@ func (c *Call) load(ctx context.Context, req *request) (*document, error) {
 	if err == nil || ctx.Err() != nil {
 		return doc, err
 	}
+	return c.fallback(ctx, req, err)
+}
+
+// fallback reports a failed document and fetches the fallback URL once,
+// with ErrorCode and ErrorUrl (reference §1.4, §10.17).
+func (c *Call) fallback(ctx context.Context, req *request, err error) (*document, error) {
 	code := errorCode(err)
 	c.fail(err.Error(), code)
 	if c.cfg.FallbackURL == "" {
@@ -223,6 +257,10 @@ func errorCode(err error) int {
 	var pe *verbs.ParseError
 	if errors.As(err, &pe) {
 		return pe.Code
+	}
+	var ue *urlError
+	if errors.As(err, &ue) {
+		return 11100
 	}
 	return 11200
 }
@@ -259,11 +297,7 @@ func (c *Call) parse(body []byte, base string, kind verbs.Kind) (*document, erro
 		return nil, fmt.Errorf("parse %s: %w", base, err)
 	}
 	for _, diag := range d.Diagnostics {
-		if diag.Severity == verbs.Error {
-			c.fail(fmt.Sprintf("%s:%s", base, diag), diag.Code)
-		} else {
-			c.warn(fmt.Sprintf("%s:%s", base, diag), diag.Code)
-		}
+		c.report(diag.Severity, fmt.Sprintf("%s:%d:%d: %s", base, diag.Line, diag.Col, diag.Message), diag.Code)
 	}
 	return &document{url: base, verbs: d.Verbs}, nil
 }

@@ -125,7 +125,9 @@ func (l *Leg) advance(ctx context.Context, d time.Duration) error {
 		l.o.Updates = l.o.Updates[1:]
 		l.sleep(ctx, max(u.At-l.elapsed(), 0))
 		if l.o.OnUpdate != nil {
-			if err := l.o.OnUpdate(u.Update); err == nil {
+			// An accepted update cancels the running verb's context; one
+			// the call refused (it is ending) leaves the verb running.
+			if err := l.o.OnUpdate(u.Update); err == nil && ctx.Err() != nil {
 				return context.Cause(ctx)
 			}
 		}
@@ -133,8 +135,8 @@ func (l *Leg) advance(ctx context.Context, d time.Duration) error {
 	}
 	if len(l.inputs) > 0 && l.inputs[0].Action == Hangup && l.inputs[0].Timed && l.inputs[0].At <= end {
 		l.sleep(ctx, max(l.inputs[0].At-l.elapsed(), 0))
+		l.hangUp(l.inputs[0].String())
 		l.inputs = l.inputs[1:]
-		l.hangUp()
 		return interpreter.ErrHangup
 	}
 	l.sleep(ctx, d)
@@ -149,11 +151,13 @@ func (l *Leg) sleep(ctx context.Context, d time.Duration) {
 		return
 	}
 	if l.o.Realtime {
+		began := time.Now()
 		t := time.NewTimer(d)
 		select {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
+			d = time.Since(began) // the clock moves only as far as time did
 		}
 	}
 	l.mu.Lock()
@@ -161,10 +165,15 @@ func (l *Leg) sleep(ctx context.Context, d time.Duration) {
 	l.mu.Unlock()
 }
 
-func (l *Leg) hangUp() {
-	if !l.gone {
-		l.gone = true
-		l.trace("input", map[string]any{"type": "hangup"})
+// hangUp marks the caller gone. what, when not empty, is traced as the
+// caller's input; callers that already traced the input pass "".
+func (l *Leg) hangUp(what string) {
+	if l.gone {
+		return
+	}
+	l.gone = true
+	if what != "" {
+		l.trace("input", map[string]any{"type": "hangup", "value": what})
 	}
 }
 
@@ -296,22 +305,24 @@ func (l *Leg) take(ctx context.Context, spec interpreter.InputSpec) (*interprete
 	l.trace("input", map[string]any{"type": actionName(in.Action), "value": in.String()})
 	switch in.Action {
 	case Hangup:
-		l.hangUp()
+		l.hangUp("")
 		return nil, interpreter.ErrHangup
 	case DTMF:
-		if !spec.DTMF {
-			break
+		if spec.DTMF {
+			l.cur, l.curTurn, l.keys = &in, spec.Turn, in.Keys
+			return l.nextKey(ctx, 0)
 		}
-		l.cur, l.curTurn, l.keys = &in, spec.Turn, in.Keys
-		return l.nextKey(ctx, 0)
 	case Speak:
-		if !spec.Speech {
-			break
+		if spec.Speech {
+			return l.speak(ctx, spec, in.Text)
 		}
-		return l.speak(ctx, spec, in.Text)
+	case Silence:
+		l.spent = spec.Turn
+		return l.timeout(ctx, spec.Timeout)
 	}
-	l.spent = spec.Turn
-	return l.timeout(ctx, spec.Timeout)
+	// Input the Gather does not listen for (speech during a DTMF-only
+	// Gather, audio) is ignored: the caller may still answer in this turn.
+	return l.WaitInput(ctx, spec)
 }
 
 func (l *Leg) nextKey(ctx context.Context, gap time.Duration) (*interpreter.Input, error) {
@@ -356,7 +367,7 @@ func (l *Leg) ask(ctx context.Context, q string) error {
 	for {
 		v, err := l.o.Ask(ctx, q)
 		if err != nil {
-			l.hangUp()
+			l.hangUp("end of input")
 			return interpreter.ErrHangup
 		}
 		v = strings.TrimSpace(v)

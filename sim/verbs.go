@@ -34,17 +34,28 @@ func (l *Leg) Record(ctx context.Context, r interpreter.RecordSpec) (interpreter
 	if silence <= 0 || silence > r.MaxLength {
 		silence = r.MaxLength // timeout 0 disables silence detection
 	}
-	var in Input
+	in := Input{Action: Silence}
 	if len(l.inputs) > 0 {
-		in = l.inputs[0]
+		next := l.inputs[0]
+		if wait := next.At - l.elapsed(); next.Timed && wait > 0 {
+			// The caller acts later. Until then the line is silent: a
+			// wait longer than the silence timeout ends the recording
+			// empty and leaves the input for what comes next (a timed
+			// hangup is applied by advance when its time comes).
+			if wait >= silence || next.Action == Hangup {
+				return interpreter.Recording{Empty: true}, l.advance(ctx, silence)
+			}
+			if err := l.advance(ctx, wait); err != nil {
+				return rec, err
+			}
+		}
+		in = next
 		l.inputs = l.inputs[1:]
 		l.trace("input", map[string]any{"type": actionName(in.Action), "value": in.String()})
-	} else {
-		in.Action = Silence
 	}
 	switch in.Action {
 	case Hangup:
-		l.hangUp()
+		l.hangUp("")
 		return interpreter.Recording{Empty: true, Digits: "hangup"}, nil
 	case DTMF:
 		if strings.Contains(r.FinishOnKey, in.Keys[:1]) {
@@ -73,7 +84,7 @@ func (l *Leg) Record(ctx context.Context, r interpreter.RecordSpec) (interpreter
 	}
 	switch {
 	case in.Key == "hangup":
-		l.hangUp()
+		l.hangUp("hangup after talking")
 		return interpreter.Recording{Duration: talk, Digits: "hangup"}, nil
 	case in.Key != "" && strings.Contains(r.FinishOnKey, in.Key):
 		return interpreter.Recording{Duration: talk, Digits: in.Key}, nil
@@ -112,10 +123,42 @@ func (l *Leg) connected(ctx context.Context, o Outcome) (hungUp bool, err error)
 		return false, err
 	}
 	if o.Status == "hangup" {
-		l.hangUp()
+		l.hangUp("hangup")
 		return true, nil
 	}
 	return false, nil
+}
+
+// bridge runs a Dial's connected time: the scripted seconds, cut short by
+// timeLimit, or by the caller pressing '*' (a timed dtmf:*@MS input) when
+// hangupOnStar is set, which drops the callee and returns the caller to
+// the document.
+func (l *Leg) bridge(ctx context.Context, d *verbs.Dial, o Outcome) (hungUp bool, err error) {
+	talk := time.Duration(o.Seconds) * time.Second
+	status := o.Status
+	if d.TimeLimit > 0 && talk > time.Duration(d.TimeLimit)*time.Second {
+		talk, status = time.Duration(d.TimeLimit)*time.Second, "completed"
+	}
+	if len(l.inputs) > 0 && d.HangupOnStar {
+		in := l.inputs[0]
+		if in.Action == DTMF && strings.HasPrefix(in.Keys, "*") && in.Timed && in.At-l.elapsed() < talk {
+			wait := max(in.At-l.elapsed(), 0)
+			if err := l.advance(ctx, wait); err != nil {
+				return errors.Is(err, interpreter.ErrHangup), ignoreHangup(err)
+			}
+			l.inputs = l.inputs[1:]
+			l.trace("input", map[string]any{"type": "dtmf", "value": in.String()})
+			return false, nil
+		}
+	}
+	return l.connected(ctx, Outcome{Status: status, Seconds: int(talk / time.Second)})
+}
+
+func ignoreHangup(err error) error {
+	if errors.Is(err, interpreter.ErrHangup) {
+		return nil
+	}
+	return err
 }
 
 // Dial implements interpreter.Leg with the next scripted outcome:
@@ -136,7 +179,7 @@ func (l *Leg) Dial(ctx context.Context, d *verbs.Dial) (interpreter.Outcome, err
 			out.Answered = l.Now()
 		}
 		bridged := l.Now()
-		hung, err := l.connected(ctx, o)
+		hung, err := l.bridge(ctx, d, o)
 		if err != nil {
 			return out, err
 		}
@@ -154,7 +197,7 @@ func (l *Leg) Dial(ctx context.Context, d *verbs.Dial) (interpreter.Outcome, err
 		p.Set("DialBridged", "false")
 	case "canceled":
 		// The caller gave up while the callee was ringing.
-		l.hangUp()
+		l.hangUp("hangup while ringing")
 		out.CallerHungUp = true
 		p.Set("DialBridged", "false")
 	case "busy", "failed":
@@ -173,7 +216,7 @@ func (l *Leg) Dial(ctx context.Context, d *verbs.Dial) (interpreter.Outcome, err
 func (l *Leg) Enqueue(ctx context.Context, e *verbs.Enqueue) (interpreter.Outcome, error) {
 	var out interpreter.Outcome
 	o := l.nextOutcome("Enqueue", Outcome{Status: "hangup"})
-	l.trace("enqueue", map[string]any{"queue": e.Queue, "outcome": o.Status, "seconds": o.Seconds})
+	l.trace("enqueue", map[string]any{"queue": e.Queue, "targets": []string{"Queue:" + e.Queue}, "outcome": o.Status, "seconds": o.Seconds})
 	result := o.Status
 	switch o.Status {
 	case "bridged", "completed", "answered":

@@ -114,7 +114,9 @@ func runCall(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	fe := fetcher.New(fetcher.Options{AuthToken: f.authToken, SigningKey: key, UserAgent: "texml/" + version})
 	defer fe.Close()
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	// Every warning and error is already an event in the transcript or the
+	// JSON trace; logging them too would print each twice.
+	log := slog.New(slog.DiscardHandler)
 	cbs := interpreter.NewDispatcher(fe, interpreter.DispatcherOptions{Logger: log})
 
 	leg := sim.New(opts)
@@ -194,17 +196,33 @@ func isTerminal(r io.Reader) bool {
 }
 
 // terminalAsker reads the caller's input from a person at the terminal.
+// Lines are read by one goroutine so that a question can be abandoned
+// when ctx ends (Ctrl-C); that goroutine ends with stdin.
 func terminalAsker(in io.Reader, out io.Writer) sim.Asker {
-	sc := bufio.NewScanner(in)
-	var mu sync.Mutex
+	lines := make(chan string)
+	var once sync.Once
+	start := func() {
+		go func() {
+			defer close(lines)
+			sc := bufio.NewScanner(in)
+			for sc.Scan() {
+				lines <- sc.Text()
+			}
+		}()
+	}
 	return func(ctx context.Context, q string) (string, error) {
-		mu.Lock()
-		defer mu.Unlock()
+		once.Do(start)
 		fmt.Fprintf(out, "? %s: ", q)
-		if !sc.Scan() {
-			return "", io.EOF
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				return "", io.EOF
+			}
+			return line, nil
+		case <-ctx.Done():
+			fmt.Fprintln(out)
+			return "", ctx.Err()
 		}
-		return sc.Text(), nil
 	}
 }
 

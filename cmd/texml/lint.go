@@ -52,13 +52,13 @@ func runLint(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var all []finding
 	failed := false
 	for _, name := range pos {
-		fs := lintOne(ctx, fe, name)
-		for _, f := range fs {
+		found := lintOne(ctx, fe, name)
+		for _, f := range found {
 			if f.Severity == verbs.Error.String() {
 				failed = true
 			}
 		}
-		all = append(all, fs...)
+		all = append(all, found...)
 	}
 	if *format == "json" {
 		if all == nil {

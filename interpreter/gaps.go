@@ -1,0 +1,106 @@
+package interpreter
+
+import (
+	"fmt"
+
+	"github.com/texml/texml/verbs"
+)
+
+// Unsupported lists what texml cannot do yet in doc: errors for verbs and
+// nouns it cannot run (the interpreter reports and skips them), warnings
+// for attributes it ignores. `texml lint` prints the same list that a call
+// reports at run time, so nothing is skipped silently.
+func Unsupported(doc *verbs.Document) []verbs.Diagnostic {
+	var out []verbs.Diagnostic
+	for _, v := range doc.Verbs {
+		out = append(out, gaps(v)...)
+	}
+	return out
+}
+
+// named is what verbs and nouns have in common.
+type named interface {
+	Name() string
+	Position() verbs.Pos
+}
+
+func gap(sev verbs.Severity, n named, format string, args ...any) verbs.Diagnostic {
+	return verbs.Diagnostic{Pos: n.Position(), Severity: sev, Message: fmt.Sprintf(format, args...)}
+}
+
+// gaps lists the unsupported parts of one verb.
+func gaps(v verbs.Verb) []verbs.Diagnostic {
+	var out []verbs.Diagnostic
+	switch v := v.(type) {
+	case *verbs.Element:
+		out = append(out, gap(verbs.Error, v, "<%s> is not supported by texml yet", v.Name()))
+	case *verbs.Record:
+		if v.Transcribe || v.TranscribeCallback != "" {
+			out = append(out, gap(verbs.Warning, v, "<Record> transcription is not supported by texml yet; the recording is made without it"))
+		}
+	case *verbs.Dial:
+		if v.Record != "" && v.Record != "do-not-record" {
+			out = append(out, gap(verbs.Warning, v, "<Dial record=%q> is not supported by texml yet; the call is not recorded", v.Record))
+		}
+		if v.ReferURL != "" {
+			out = append(out, gap(verbs.Warning, v, "<Dial referUrl> is not supported by texml yet"))
+		}
+		for _, n := range v.Nouns {
+			out = append(out, nounGaps(n, "Dial")...)
+		}
+	case *verbs.Connect:
+		for _, n := range v.Nouns {
+			out = append(out, nounGaps(n, "Connect")...)
+		}
+	case *verbs.Start:
+		for _, n := range v.Nouns {
+			out = append(out, nounGaps(n, "Start")...)
+		}
+	case *verbs.Stop:
+		for _, n := range v.Nouns {
+			out = append(out, nounGaps(n, "Stop")...)
+		}
+	}
+	return out
+}
+
+func nounGaps(n verbs.Noun, parent string) []verbs.Diagnostic {
+	var ep *verbs.Endpoint
+	switch n := n.(type) {
+	case *verbs.Application, *verbs.Sim, *verbs.WhatsApp, *verbs.Element:
+		return []verbs.Diagnostic{gap(verbs.Error, n, "<%s> in <%s> is not supported by texml yet", n.Name(), parent)}
+	case *verbs.Number:
+		ep = &n.Endpoint
+	case *verbs.Client:
+		ep = &n.Endpoint
+	case *verbs.Sip:
+		ep = &n.Endpoint
+	}
+	if ep == nil {
+		return nil
+	}
+	var out []verbs.Diagnostic
+	if ep.URL != "" {
+		out = append(out, gap(verbs.Warning, n, "<%s url> (the whisper document run on the callee) is not supported by texml yet; it is not requested", n.Name()))
+	}
+	if ep.StatusCallback != "" {
+		out = append(out, gap(verbs.Warning, n, "<%s statusCallback> (the dialed leg's status callbacks) is not supported by texml yet; none are sent", n.Name()))
+	}
+	if ep.MachineDetection != "" {
+		out = append(out, gap(verbs.Warning, n, "<%s machineDetection> is not supported by texml yet", n.Name()))
+	}
+	return out
+}
+
+// supported returns the nouns texml can run; the rest were reported by gaps.
+func supported(nouns []verbs.Noun) []verbs.Noun {
+	out := make([]verbs.Noun, 0, len(nouns))
+	for _, n := range nouns {
+		switch n.(type) {
+		case *verbs.Application, *verbs.Sim, *verbs.WhatsApp, *verbs.Element:
+		default:
+			out = append(out, n)
+		}
+	}
+	return out
+}
