@@ -179,6 +179,12 @@ func (c *Call) prompt(ctx context.Context, doc *document, v verbs.Verb, interrup
 		default:
 			return nil, fmt.Errorf("<%s> cannot be a prompt", v.Name())
 		}
+		var me *MediaError
+		if errors.As(err, &me) {
+			p := v.Position()
+			c.fail(fmt.Sprintf("%d:%d: <%s>: %v; skipped", p.Line, p.Col, v.Name(), me.Err), me.Code)
+			return nil, nil
+		}
 		if err != nil || in != nil {
 			return in, err
 		}

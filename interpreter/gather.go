@@ -120,6 +120,8 @@ func (got *gathered) take(g *verbs.Gather, spec InputSpec, in *Input) bool {
 		}
 		got.speech = in
 		return true
+	case SpeechStarted:
+		return false // the prompts stop; the utterance is still being heard
 	}
 	return true // Timeout
 }

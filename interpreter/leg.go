@@ -60,6 +60,20 @@ var (
 	ErrUnsupported = errors.New("not supported by this leg")
 )
 
+// MediaError is a failure that a verb survives: the interpreter reports it
+// with its Twilio code (11200 for a Play URL that is not audio) and goes on
+// with the next verb, as Twilio does.
+type MediaError struct {
+	Code int // Twilio error code, 0 when none applies
+	Err  error
+}
+
+// Error implements error.
+func (e *MediaError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *MediaError) Unwrap() error { return e.Err }
+
 // Speech is one text-to-speech request.
 type Speech struct {
 	Text     string // plain text
@@ -85,6 +99,9 @@ const (
 	Timeout      InputKind = iota // nothing started within InputSpec.Timeout
 	Digit                         // one DTMF key in Input.Digit
 	SpeechResult                  // a final transcript in Input.Text
+	// SpeechStarted: the caller began to speak during a prompt, which
+	// stopped; the transcript comes from the next WaitInput.
+	SpeechStarted
 )
 
 // Input is one event from the caller.
