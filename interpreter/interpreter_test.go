@@ -245,3 +245,29 @@ func TestPartialsFromAnotherGoroutine(t *testing.T) {
 		t.Errorf("%d partial callbacks, want 50", partials)
 	}
 }
+
+// badAudioLeg fails every Play as a real leg does when the URL is not audio.
+type badAudioLeg struct{ *sim.Leg }
+
+func (badAudioLeg) Play(context.Context, string, interpreter.Prompt) (*interpreter.Input, error) {
+	return nil, &interpreter.MediaError{Code: 11200, Err: errors.New("text/html is not audio")}
+}
+
+func TestMediaErrorSkipsTheVerb(t *testing.T) {
+	f := &fakeFetcher{docs: map[string]string{"http://app.test/voice": `<Response><Play>/page.html</Play><Say>after</Say></Response>`}}
+	rec := &interpreter.Recorder{}
+	leg := badAudioLeg{sim.New(sim.Options{Tracer: rec})}
+	res := interpreter.New(leg, f, nil, interpreter.Config{URL: "http://app.test/voice", Clock: leg, Tracer: rec}).Run(context.Background())
+	var sawError, saidAfter bool
+	for _, e := range rec.Events() {
+		if e.Name == "error" && e.Fields["code"] == 11200 {
+			sawError = true
+		}
+		if e.Name == "say" && e.Fields["text"] == "after" {
+			saidAfter = sawError
+		}
+	}
+	if !saidAfter || res.Reason != "end-of-document" {
+		t.Errorf("error reported %v, next verb ran after it %v, reason %s", sawError, saidAfter, res.Reason)
+	}
+}
