@@ -19,13 +19,23 @@ const usage = `texml runs TwiML/TeXML voice applications.
 Usage:
   texml call TARGET [flags]     run a simulated call against an app (URL or file)
   texml lint FILE|URL ...       check documents; exit 1 on errors
-  texml serve                   answer real SIP calls (not available yet)
+  texml serve [flags]           answer SIP calls and run their app on real RTP media
   texml version                 print the version
 
 Run "texml COMMAND -h" for a command's flags.
 `
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "serve" {
+		// SIGTERM drains (new calls refused, active calls go on); SIGINT
+		// hangs up every call and exits.
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		term := make(chan os.Signal, 1)
+		signal.Notify(term, syscall.SIGTERM)
+		code := runServe(ctx, os.Args[2:], os.Stdout, os.Stderr, term)
+		stop()
+		os.Exit(code)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
@@ -44,8 +54,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "lint":
 		return runLint(ctx, args[1:], stdout, stderr)
 	case "serve":
-		fmt.Fprintln(stderr, "texml serve: real SIP calls are not available in this version yet; use `texml call` to run an app on a simulated call")
-		return 2
+		return runServe(ctx, args[1:], stdout, stderr, nil)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "texml", version)
 		return 0

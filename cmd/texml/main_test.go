@@ -34,6 +34,7 @@ func TestUsageErrors(t *testing.T) {
 		{"lint"},
 		{"lint", "--format", "yaml", "x.xml"},
 		{"serve"},
+		{"serve", "--rtp-ports", "5-4", "--voice-url", "x.xml"},
 	}
 	for _, args := range tests {
 		if code, _, stderr := texml(t, args...); code != 2 || stderr == "" {

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// needTool skips a test whose tool is missing, except in CI (CI=true),
+// where a missing tool is a failure: CI must run every test.
+func needTool(t *testing.T, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s is not installed (CI installs it in .ci/run)", tool)
+			}
+			t.Skipf("%s is not installed", tool)
+		}
+	}
+}
+
+// app is a TwiML app on a loopback HTTP server for e2e tests: documents by
+// path, and a log of the requests (parameters) it received.
+type app struct {
+	mu   sync.Mutex
+	docs map[string]string
+	got  []url.Values
+	path []string
+	srv  *httptest.Server
+}
+
+func newApp(t *testing.T, docs map[string]string) *app {
+	a := &app{docs: docs}
+	a.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		a.mu.Lock()
+		a.got = append(a.got, r.PostForm)
+		a.path = append(a.path, r.URL.Path)
+		doc, ok := a.docs[r.URL.Path]
+		a.mu.Unlock()
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		if strings.HasSuffix(r.URL.Path, ".wav") {
+			w.Header().Set("Content-Type", "audio/wav")
+			_, _ = io.WriteString(w, doc)
+			return
+		}
+		w.Header().Set("Content-Type", "text/xml")
+		_, _ = io.WriteString(w, doc)
+	}))
+	t.Cleanup(a.srv.Close)
+	return a
+}
+
+// request returns the parameters of the first request to path.
+func (a *app) request(path string) (url.Values, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for i, p := range a.path {
+		if p == path {
+			return a.got[i], true
+		}
+	}
+	return nil, false
+}
+
+// freePort finds a port free for both UDP and TCP on 127.0.0.1.
+func freePort(t *testing.T) int {
+	t.Helper()
+	for range 20 {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := c.LocalAddr().(*net.UDPAddr).Port
+		c.Close()
+		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			l.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port")
+	return 0
+}
+
+// startServe runs a texml service in this process, as `texml serve`
+// would, answering calls with the app at voiceURL.
+func startServe(t *testing.T, voiceURL string, extra ...string) *service {
+	t.Helper()
+	needTool(t, "espeak-ng")
+	sipPort := freePort(t)
+	rtpLo := 20000 + (sipPort%400)*100
+	args := []string{
+		"--sip-listen", fmt.Sprintf("127.0.0.1:%d", sipPort), "--http-listen", "127.0.0.1:0",
+		"--rtp-ports", fmt.Sprintf("%d-%d", rtpLo, rtpLo+98), "--voice-url", voiceURL,
+		"--recordings-dir", t.TempDir(), "--stt", "none", "--rtp-timeout", "10s",
+	}
+	args = append(args, extra...)
+	var f serveFlags
+	fs := newServeFlagSet(&f)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	s, err := newService(&f, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.start(); err != nil {
+		s.close()
+		t.Fatal(err)
+	}
+	t.Cleanup(s.close)
+	return s
+}
+
+// sipp runs one SIPp scenario from fixtures/sipp against the service.
+func sipp(t *testing.T, s *service, scenario, service string, extra ...string) (string, error) {
+	t.Helper()
+	needTool(t, "sipp")
+	dir := t.TempDir()
+	args := append([]string{
+		"-sf", filepath.Join("..", "..", "fixtures", "sipp", scenario),
+		"-m", "1", "-s", service, "-i", "127.0.0.1", "-p", fmt.Sprint(freePort(t)),
+		"-mp", fmt.Sprint(freePort(t)), "-timeout", "30s", "-timeout_error", "-nostdin",
+		"-trace_err", "-error_file", filepath.Join(dir, "errors.log"),
+	}, extra...)
+	args = append(args, s.sipAddr)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "sipp", args...).CombinedOutput()
+	if err != nil {
+		errs, _ := os.ReadFile(filepath.Join(dir, "errors.log"))
+		return string(out) + string(errs), err
+	}
+	return string(out), nil
+}
+
+func TestSIPpScenarios(t *testing.T) {
+	a := newApp(t, map[string]string{
+		"/say":    `<Response><Say>Hello from the SIP test. Goodbye.</Say><Hangup/></Response>`,
+		"/busy":   `<Response><Reject reason="busy"/></Response>`,
+		"/reject": `<Response><Reject/></Response>`,
+		"/gather": `<Response><Gather action="/digits" numDigits="2" timeout="8"><Say>Enter two digits.</Say></Gather><Say>nothing</Say></Response>`,
+		"/digits": `<Response><Say>Thank you.</Say><Hangup/></Response>`,
+		"/slow":   `<Response><Pause length="20"/><Say>too late</Say></Response>`,
+		"/long":   `<Response><Say loop="0">This prompt goes on and on until the caller hangs up.</Say></Response>`,
+	})
+	tests := []struct {
+		scenario, path string
+		check          func(t *testing.T)
+	}{
+		{"say_bye.xml", "/say", nil},
+		{"reject_486.xml", "/busy", nil},
+		{"reject_603.xml", "/reject", nil},
+		{"gather_dtmf.xml", "/gather", func(t *testing.T) {
+			p, ok := a.request("/digits")
+			if !ok || p.Get("Digits") != "12" {
+				t.Errorf("Gather action: %v (requested: %v), want Digits=12", p, ok)
+			}
+		}},
+		{"cancel.xml", "/slow", nil},
+		{"bye_during_prompt.xml", "/long", nil},
+	}
+	for _, tt := range tests {
+		t.Run(strings.TrimSuffix(tt.scenario, ".xml"), func(t *testing.T) {
+			s := startServe(t, a.srv.URL+tt.path)
+			if out, err := sipp(t, s, tt.scenario, "test"); err != nil {
+				t.Fatalf("sipp %s: %v\n%s", tt.scenario, err, out)
+			}
+			if tt.check != nil {
+				tt.check(t)
+			}
+			waitIdle(t, s)
+		})
+	}
+}
+
+// waitIdle waits until the service has no call left.
+func waitIdle(t *testing.T, s *service) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.sip.Active() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d calls still active", s.sip.Active())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

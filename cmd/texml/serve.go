@@ -1,0 +1,268 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/texml/texml/fetcher"
+	"github.com/texml/texml/interpreter"
+	"github.com/texml/texml/media"
+	"github.com/texml/texml/media/audio"
+	"github.com/texml/texml/media/stt"
+	"github.com/texml/texml/media/tts"
+	"github.com/texml/texml/signaling"
+)
+
+// runServe answers SIP calls until ctx ends (hang up everything) or a
+// SIGTERM arrives on sigs (drain: refuse new calls, let active ones end).
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
+	var f serveFlags
+	fs := newServeFlagSet(&f)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: texml serve [flags]\n\nAnswers SIP calls and runs their TwiML app on real RTP media.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	srv, err := newService(&f, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "texml serve:", err)
+		return 2
+	}
+	defer srv.close()
+	if err := srv.start(); err != nil {
+		fmt.Fprintln(stderr, "texml serve:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "texml serve: SIP on %s (udp, tcp), HTTP on %s, RTP %s, public %s\n",
+		srv.sipAddr, srv.httpLn.Addr(), f.rtpPorts, srv.public)
+	select {
+	case <-ctx.Done():
+		log.Info("stopping: hanging up active calls", "active", srv.sip.Active())
+	case sig := <-sigs:
+		log.Info("draining", "signal", sig.String(), "active", srv.sip.Active(), "timeout", f.drain.String())
+		srv.draining.Store(true)
+		dctx, cancel := context.WithTimeout(context.Background(), f.drain)
+		if err := srv.sip.Drain(dctx); err != nil {
+			log.Warn("drain timed out; remaining calls hung up", "err", err)
+		}
+		cancel()
+	}
+	return 0
+}
+
+// newServeFlagSet returns the flags of `texml serve` bound to f.
+func newServeFlagSet(f *serveFlags) *flag.FlagSet {
+	fs := flag.NewFlagSet("texml serve", flag.ContinueOnError)
+	f.register(fs)
+	return fs
+}
+
+// service is one running `texml serve`.
+type service struct {
+	f        *serveFlags
+	log      *slog.Logger
+	reg      *prometheus.Registry
+	fetch    *fetcher.Fetcher
+	cbs      *interpreter.Dispatcher
+	pacer    *media.Pacer
+	ports    *media.Ports
+	sip      *signaling.Server
+	public   net.IP
+	sipAddr  string
+	udp      net.PacketConn
+	tcp      net.Listener
+	httpLn   net.Listener
+	http     *http.Server
+	draining atomic.Bool
+}
+
+// newService checks the configuration and builds every part; nothing
+// listens yet. Missing Debian packages are reported here, by name.
+func newService(f *serveFlags, log *slog.Logger) (*service, error) {
+	routes, err := f.routes()
+	if err != nil {
+		return nil, err
+	}
+	lo, hi, err := portRange(f.rtpPorts)
+	if err != nil {
+		return nil, err
+	}
+	host, _, err := net.SplitHostPort(f.sipListen)
+	if err != nil {
+		return nil, fmt.Errorf("--sip-listen %q: %w", f.sipListen, err)
+	}
+	public, err := publicAddr(f.publicIP, host)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(f.recordingsDir, 0o755); err != nil {
+		return nil, fmt.Errorf("--recordings-dir: %w", err)
+	}
+	synth, err := tts.NewEspeak(tts.EspeakOptions{})
+	if err != nil {
+		return nil, err
+	}
+	var rec stt.Recognizer
+	switch f.stt {
+	case "pocketsphinx":
+		if rec, err = stt.NewSphinx(stt.SphinxOptions{}); err != nil {
+			return nil, fmt.Errorf("%w (or run with --stt none to go without speech recognition)", err)
+		}
+	case "none":
+	default:
+		return nil, fmt.Errorf(`--stt %q: want "pocketsphinx" or "none"`, f.stt)
+	}
+	ip := host
+	if net.ParseIP(host) == nil || net.ParseIP(host).IsUnspecified() {
+		ip = "0.0.0.0"
+	}
+	ports, err := media.NewPorts(ip, lo, hi)
+	if err != nil {
+		return nil, err
+	}
+
+	routes.RecordingBaseURL = f.publicURL
+	if routes.RecordingBaseURL == "" {
+		routes.RecordingBaseURL = "http://" + net.JoinHostPort(public.String(), fmt.Sprint(portOf(f.httpListen)))
+	}
+	s := &service{f: f, log: log, reg: prometheus.NewRegistry(), public: public, sipAddr: f.sipListen, ports: ports}
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.fetch = fetcher.New(fetcher.Options{AuthToken: f.authToken, UserAgent: "texml/" + version})
+	s.cbs = interpreter.NewDispatcher(s.fetch, interpreter.DispatcherOptions{Logger: log})
+	s.pacer = media.NewPacer(media.PacerOptions{})
+	cacheDir := func(sub string) string {
+		if f.cacheDir == "" {
+			return ""
+		}
+		return filepath.Join(f.cacheDir, sub)
+	}
+	s.sip, err = signaling.New(signaling.Config{
+		PublicIP: public, SIPPort: portOf(f.sipListen), UserAgent: "texml/" + version,
+		Router: routes, Fetcher: s.fetch, Callbacks: s.cbs, Logger: log,
+		Metrics: signaling.NewMetrics(s.reg),
+		Media: signaling.MediaConfig{
+			Ports: ports, Pacer: s.pacer, Metrics: media.NewMetrics(s.reg),
+			Synth:             tts.NewCache(synth, "espeak-ng", tts.CacheOptions{Dir: cacheDir("tts")}),
+			Recognizer:        rec,
+			Audio:             audio.NewCache(s.fetch, audio.CacheOptions{Dir: cacheDir("audio")}),
+			RecordingsDir:     f.recordingsDir,
+			InactivityTimeout: f.rtpTimeout, InbandDTMF: f.inbandDTMF,
+		},
+	})
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func portOf(addr string) int {
+	_, p, _ := net.SplitHostPort(addr)
+	var n int
+	fmt.Sscan(p, &n)
+	return n
+}
+
+// start opens the SIP (UDP and TCP) and HTTP sockets and serves them.
+func (s *service) start() error {
+	var err error
+	if s.udp, err = net.ListenPacket("udp", s.f.sipListen); err != nil {
+		return fmt.Errorf("SIP UDP %s: %w", s.f.sipListen, err)
+	}
+	if s.tcp, err = net.Listen("tcp", s.f.sipListen); err != nil {
+		return fmt.Errorf("SIP TCP %s: %w", s.f.sipListen, err)
+	}
+	s.sipAddr = s.udp.LocalAddr().String()
+	if s.httpLn, err = net.Listen("tcp", s.f.httpListen); err != nil {
+		return fmt.Errorf("HTTP %s: %w", s.f.httpListen, err)
+	}
+	go func() { _ = s.sip.ServeUDP(s.udp) }()
+	go func() { _ = s.sip.ServeTCP(s.tcp) }()
+	s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = s.http.Serve(s.httpLn) }()
+	return nil
+}
+
+// close stops everything; safe on a partly started service.
+func (s *service) close() {
+	if s.sip != nil {
+		_ = s.sip.Close()
+	}
+	if s.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = s.http.Shutdown(ctx)
+		cancel()
+	}
+	for _, c := range []io.Closer{s.udp, s.tcp} {
+		if c != nil {
+			_ = c.Close()
+		}
+	}
+	if s.cbs != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_ = s.cbs.Close(ctx)
+		cancel()
+	}
+	if s.pacer != nil {
+		s.pacer.Close()
+	}
+	if s.fetch != nil {
+		s.fetch.Close()
+	}
+}
+
+// recordingPath matches Twilio's recording resource URL.
+var recordingPath = regexp.MustCompile(`^/2010-04-01/Accounts/[^/]+/Recordings/(RE[0-9a-f]{32})(\.wav|\.mp3)?$`)
+
+func (s *service) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if s.draining.Load() {
+			http.Error(w, "draining", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintf(w, "ok %d active calls\n", s.sip.Active())
+	})
+	mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/2010-04-01/", func(w http.ResponseWriter, r *http.Request) {
+		m := recordingPath.FindStringSubmatch(r.URL.Path)
+		if m == nil {
+			http.NotFound(w, r)
+			return
+		}
+		if m[2] == ".mp3" {
+			http.Error(w, "texml stores recordings as WAV; request the URL without an extension or with .wav", http.StatusNotAcceptable)
+			return
+		}
+		path := signaling.RecordingPath(s.f.recordingsDir, m[1])
+		if _, err := os.Stat(path); err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "audio/x-wav")
+		http.ServeFile(w, r, path)
+	})
+	return mux
+}

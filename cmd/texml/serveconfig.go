@@ -1,0 +1,160 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/texml/texml/signaling"
+)
+
+// serveFlags are the flags of `texml serve`; each has an environment
+// variable TEXML_<NAME> (upper case, dashes as underscores) that sets its
+// default.
+type serveFlags struct {
+	sipListen, httpListen, rtpPorts, publicIP, publicURL       string
+	voiceURL, voiceMethod, fallbackURL, statusCB, statusEvents string
+	accountSid, authToken, recordingsDir, cacheDir, config     string
+	stt                                                        string
+	drain, rtpTimeout                                          time.Duration
+	inbandDTMF                                                 bool
+}
+
+func (f *serveFlags) register(fs *flag.FlagSet) {
+	str := func(p *string, name, def, usage string) {
+		fs.StringVar(p, name, env(name, def), usage+" (env "+envName(name)+")")
+	}
+	str(&f.sipListen, "sip-listen", "0.0.0.0:5060", "SIP address, UDP and TCP")
+	str(&f.httpListen, "http-listen", ":8080", "HTTP address: recordings, /healthz, /metrics")
+	str(&f.rtpPorts, "rtp-ports", "10000-20000", "RTP port range")
+	str(&f.publicIP, "public-ip", "", "address written into SDP and Contact (default: the SIP listen address, or this host's first non-loopback address)")
+	str(&f.publicURL, "public-url", "", "base of RecordingUrl (default http://PUBLIC-IP:HTTP-PORT)")
+	str(&f.voiceURL, "voice-url", "", "the app for every call: an http(s) URL or a file path")
+	str(&f.voiceMethod, "voice-method", "POST", "method for the voice URL")
+	str(&f.fallbackURL, "fallback-url", "", "URL requested when the app fails")
+	str(&f.statusCB, "status-callback", "", "URL for call status callbacks")
+	str(&f.statusEvents, "status-callback-event", "completed", "space-separated status callback events")
+	str(&f.accountSid, "account-sid", "", "AccountSid sent to apps (default AC000…0)")
+	str(&f.authToken, "auth-token", "", "sign requests with X-Twilio-Signature")
+	str(&f.recordingsDir, "recordings-dir", "recordings", "where <Record> files are written")
+	str(&f.cacheDir, "cache-dir", "", "disk cache for fetched audio and speech (default: memory only)")
+	str(&f.config, "config", "", "YAML file with routes (see README)")
+	str(&f.stt, "stt", "pocketsphinx", `speech recognizer for <Gather input="speech">: "pocketsphinx" or "none"`)
+	dur := func(p *time.Duration, name string, def time.Duration, usage string) {
+		d := def
+		if v := os.Getenv(envName(name)); v != "" {
+			if parsed, err := time.ParseDuration(v); err == nil {
+				d = parsed
+			}
+		}
+		fs.DurationVar(p, name, d, usage+" (env "+envName(name)+")")
+	}
+	dur(&f.drain, "drain-timeout", 5*time.Minute, "on SIGTERM, how long active calls may go on")
+	dur(&f.rtpTimeout, "rtp-timeout", 60*time.Second, "hang up after this long without RTP (not while on hold)")
+	inband, _ := strconv.ParseBool(env("inband-dtmf", "false"))
+	fs.BoolVar(&f.inbandDTMF, "inband-dtmf", inband, "also detect DTMF tones in the audio (env "+envName("inband-dtmf")+")")
+}
+
+func envName(flagName string) string {
+	return "TEXML_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func env(flagName, def string) string {
+	if v, ok := os.LookupEnv(envName(flagName)); ok {
+		return v
+	}
+	return def
+}
+
+// fileConfig is the --config YAML file.
+type fileConfig struct {
+	AccountSid string            `yaml:"account_sid"`
+	AuthToken  string            `yaml:"auth_token"`
+	Routes     []signaling.Route `yaml:"routes"`
+}
+
+// routes builds the router: the config file's routes in order, then
+// --voice-url as the route for every other call.
+func (f *serveFlags) routes() (*signaling.Routes, error) {
+	r := &signaling.Routes{AccountSid: f.accountSid}
+	if f.config != "" {
+		data, err := os.ReadFile(f.config)
+		if err != nil {
+			return nil, fmt.Errorf("--config: %w", err)
+		}
+		var fc fileConfig
+		dec := yaml.NewDecoder(strings.NewReader(string(data)))
+		dec.KnownFields(true)
+		if err := dec.Decode(&fc); err != nil {
+			return nil, fmt.Errorf("--config %s: %w", f.config, err)
+		}
+		r.Routes = fc.Routes
+		if r.AccountSid == "" {
+			r.AccountSid = fc.AccountSid
+		}
+		if f.authToken == "" {
+			f.authToken = fc.AuthToken
+		}
+	}
+	if f.voiceURL != "" {
+		r.Routes = append(r.Routes, signaling.Route{Match: "*", App: signaling.App{
+			VoiceURL: f.voiceURL, VoiceMethod: f.voiceMethod, FallbackURL: f.fallbackURL,
+			StatusCallback: f.statusCB, StatusCallbackEvents: strings.Fields(f.statusEvents)}})
+	}
+	for i := range r.Routes {
+		a := &r.Routes[i].App
+		for _, u := range []*string{&a.VoiceURL, &a.FallbackURL} {
+			if *u == "" {
+				continue
+			}
+			t, err := target(*u)
+			if err != nil {
+				return nil, fmt.Errorf("route %q: %w", r.Routes[i].Match, err)
+			}
+			*u = t
+		}
+	}
+	return r, r.Validate()
+}
+
+// portRange parses "10000-20000".
+func portRange(s string) (int, int, error) {
+	lo, hi, ok := strings.Cut(s, "-")
+	a, err1 := strconv.Atoi(strings.TrimSpace(lo))
+	b, err2 := strconv.Atoi(strings.TrimSpace(hi))
+	if !ok || err1 != nil || err2 != nil || a < 1024 || b > 65535 || a >= b {
+		return 0, 0, fmt.Errorf("--rtp-ports %q: want LOW-HIGH within 1024-65535", s)
+	}
+	return a, b, nil
+}
+
+// publicAddr picks the address peers reach us at.
+func publicAddr(flagValue, listenHost string) (net.IP, error) {
+	if flagValue != "" {
+		ip := net.ParseIP(flagValue)
+		if ip == nil {
+			return nil, fmt.Errorf("--public-ip %q is not an IP address", flagValue)
+		}
+		return ip, nil
+	}
+	if ip := net.ParseIP(listenHost); ip != nil && !ip.IsUnspecified() {
+		return ip, nil
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, fmt.Errorf("finding this host's address: %w", err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil {
+			return n.IP, nil
+		}
+	}
+	return nil, errors.New("no non-loopback address found: set --public-ip")
+}

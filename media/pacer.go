@@ -1,0 +1,212 @@
+package media
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// PacerOptions configures a Pacer. The zero value is ready to use.
+type PacerOptions struct {
+	// Interval is the packet time. Frames always hold 20 ms of audio,
+	// so anything but the default 20 ms changes the playback speed;
+	// other values are for tests.
+	Interval time.Duration
+	// Shards is the number of sending goroutines; sessions are spread
+	// over them. Default: GOMAXPROCS.
+	Shards int
+	// Manual starts no goroutines: packets go out only when Tick is
+	// called. For deterministic tests and simulations.
+	Manual bool
+	// Now is the clock read at each tick (inactivity, send-gap metric).
+	// Default: time.Now.
+	Now func() time.Time
+}
+
+// maxCatchUp bounds how many packets a session sends back to back when
+// its shard woke up late (a GC pause, an overloaded host). Beyond that the
+// missed packet times are skipped, and the RTP timestamp still advances
+// by them, so the timestamp keeps tracking real time (RFC 3550 §5.1).
+const maxCatchUp = 3
+
+// Pacer is the shared clock that sends every session's packets: a few
+// goroutines for all calls instead of a timer per call per packet.
+// Sessions are spread over shards; each shard's goroutine wakes every
+// Interval and runs one tick of each of its sessions. The shards' phases
+// are staggered across the interval so that the sends of many sessions do
+// not all hit the network at the same instant.
+type Pacer struct {
+	interval time.Duration
+	now      func() time.Time
+	manual   bool
+	shards   []*shard
+
+	closed atomic.Bool
+	quit   chan struct{}
+	wg     sync.WaitGroup
+}
+
+// shard is one sending goroutine and its sessions. The session list is
+// guarded by mu; the goroutine ticks a private snapshot of it, refreshed
+// only when the list changed, so no lock is held while packets are sent.
+type shard struct {
+	mu       sync.Mutex
+	sessions []*Session
+	dirty    atomic.Bool
+	count    atomic.Int32
+
+	snap []*Session // owned by the shard goroutine (or Tick's caller)
+}
+
+// NewPacer starts a pacer (unless opt.Manual is set).
+func NewPacer(opt PacerOptions) *Pacer {
+	if opt.Interval <= 0 {
+		opt.Interval = FrameDuration
+	}
+	if opt.Shards <= 0 {
+		opt.Shards = runtime.GOMAXPROCS(0)
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	p := &Pacer{
+		interval: opt.Interval,
+		now:      opt.Now,
+		manual:   opt.Manual,
+		shards:   make([]*shard, opt.Shards),
+		quit:     make(chan struct{}),
+	}
+	for i := range p.shards {
+		p.shards[i] = &shard{}
+	}
+	if !p.manual {
+		start := time.Now()
+		for i, sh := range p.shards {
+			offset := p.interval * time.Duration(i) / time.Duration(len(p.shards))
+			p.wg.Add(1)
+			go p.run(sh, start.Add(offset))
+		}
+	}
+	return p
+}
+
+// Close stops the pacer's goroutines and waits for them. Sessions still
+// registered stop sending; close them first. Close is idempotent.
+func (p *Pacer) Close() {
+	if p.closed.CompareAndSwap(false, true) {
+		close(p.quit)
+	}
+	p.wg.Wait()
+}
+
+// Tick runs one packet time of every session, on the caller's goroutine.
+// It only works on a manual pacer (it does nothing otherwise) and must not
+// be called concurrently with itself.
+func (p *Pacer) Tick() {
+	if !p.manual || p.closed.Load() {
+		return
+	}
+	now := p.now()
+	for _, sh := range p.shards {
+		sh.tick(now, 0)
+	}
+}
+
+// Sessions returns how many sessions are registered.
+func (p *Pacer) Sessions() int {
+	n := 0
+	for _, sh := range p.shards {
+		n += int(sh.count.Load())
+	}
+	return n
+}
+
+// run is a shard's goroutine. It sleeps until the next packet time with
+// one reusable timer and exits when the pacer closes.
+func (p *Pacer) run(sh *shard, next time.Time) {
+	defer p.wg.Done()
+	timer := time.NewTimer(time.Until(next))
+	defer timer.Stop()
+	for {
+		select {
+		case <-p.quit:
+			return
+		case <-timer.C:
+		}
+		late := time.Since(next)
+		due := 1
+		if late > 0 {
+			due += int(late / p.interval)
+		}
+		run := min(due, maxCatchUp)
+		skipped := uint32(due - run)
+		for i := range run {
+			if i > 0 {
+				skipped = 0
+			}
+			sh.tick(p.now(), skipped)
+		}
+		next = next.Add(time.Duration(due) * p.interval)
+		timer.Reset(time.Until(next))
+	}
+}
+
+// register adds s to the least loaded shard.
+func (p *Pacer) register(s *Session) bool {
+	if p.closed.Load() {
+		return false
+	}
+	best := p.shards[0]
+	for _, sh := range p.shards[1:] {
+		if sh.count.Load() < best.count.Load() {
+			best = sh
+		}
+	}
+	best.mu.Lock()
+	s.shard = best
+	s.shardIdx = len(best.sessions)
+	best.sessions = append(best.sessions, s)
+	best.count.Add(1)
+	best.dirty.Store(true)
+	best.mu.Unlock()
+	return true
+}
+
+// unregister removes s from its shard. The shard may still tick s once
+// from its current snapshot; the session ignores ticks after it ended.
+func (p *Pacer) unregister(s *Session) {
+	sh := s.shard
+	if sh == nil {
+		return
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	i := s.shardIdx
+	if i < 0 || i >= len(sh.sessions) || sh.sessions[i] != s {
+		return
+	}
+	last := len(sh.sessions) - 1
+	sh.sessions[i] = sh.sessions[last]
+	sh.sessions[i].shardIdx = i
+	sh.sessions[last] = nil
+	sh.sessions = sh.sessions[:last]
+	s.shardIdx = -1
+	sh.count.Add(-1)
+	sh.dirty.Store(true)
+}
+
+// tick sends one packet for each session of the shard. skipped packet
+// times (see maxCatchUp) only advance the sessions' timestamps.
+func (sh *shard) tick(now time.Time, skipped uint32) {
+	if sh.dirty.Load() {
+		sh.mu.Lock()
+		sh.dirty.Store(false)
+		clear(sh.snap) // drop references to removed sessions
+		sh.snap = append(sh.snap[:0], sh.sessions...)
+		sh.mu.Unlock()
+	}
+	for _, s := range sh.snap {
+		s.tick(now, skipped)
+	}
+}

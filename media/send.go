@@ -1,0 +1,189 @@
+package media
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/pion/rtp"
+)
+
+// rtpHeaderLen is the fixed RTP header without CSRCs or extensions
+// (RFC 3550 §5.1); we never send either.
+const rtpHeaderLen = 12
+
+// txState is the sending half of a session. Only the pacer goroutine
+// that ticks the session touches it, so it needs no synchronization.
+type txState struct {
+	hdr     rtp.Header
+	seq     uint16
+	ts      uint32
+	buf     [rtpHeaderLen + FrameSamples]byte // the one packet buffer
+	frame   [FrameSamples]int16
+	talking bool // the previous packet carried audio from a Source
+	job     *dtmfJob
+
+	lastSend   time.Time // for the send-gap histogram; zero after a pause
+	lastAlive  uint64    // receive counter seen at the previous tick
+	lastActive time.Time // when packets were last seen arriving (or held)
+}
+
+// init draws the random starting points that RFC 3550 §5.1 asks for
+// (they make known-plaintext attacks on encrypted media harder and let a
+// receiver tell a restarted sender from a continuing one).
+func (tx *txState) init(rnd func() uint32) {
+	tx.hdr.Version = 2
+	tx.hdr.SSRC = rnd()
+	tx.seq = uint16(rnd())
+	tx.ts = rnd()
+}
+
+// tick sends this packet time's packet: DTMF if a SendDTMF is running,
+// else the current playback's next frame, else silence. A session keeps
+// sending while nothing plays so that NATs stay open and the peer's
+// jitter buffer keeps a steady clock. It never allocates.
+func (s *Session) tick(now time.Time, skipped uint32) {
+	if s.ended.Load() {
+		return
+	}
+	tx := &s.tx
+	tx.ts += skipped * FrameSamples
+	held := s.held.Load()
+	if s.inactive(now, held) {
+		s.end(ErrInactive)
+		return
+	}
+	if held {
+		// Nothing goes out, but the timestamp follows the clock so the
+		// first packet after the hold reads as a pause (RFC 3550 §5.1).
+		tx.ts += FrameSamples
+		tx.talking = false
+		tx.lastSend = time.Time{}
+		return
+	}
+	pr := s.peer.Load()
+	if tx.job == nil && s.dtmfReq.Load() != nil {
+		tx.job = s.dtmfReq.Swap(nil)
+	}
+	var (
+		pkt packet
+		eof *playback
+	)
+	if tx.job != nil {
+		var ok bool
+		if pkt, ok = s.dtmfStep(pr); !ok {
+			tx.job.finish(nil)
+			tx.job = nil
+		}
+		tx.talking = false // audio that resumes starts a talkspurt
+	}
+	if tx.job == nil {
+		pkt, eof = s.audioPacket(pr)
+	}
+	s.send(pr, pkt)
+	tx.ts += FrameSamples
+	if eof != nil && s.play.CompareAndSwap(eof, nil) {
+		eof.finish(nil) // its last samples just left
+	}
+	if tx.job != nil && tx.job.over() {
+		tx.job.finish(nil)
+		tx.job = nil
+	}
+}
+
+// audioPacket fills the payload with the next frame of the playback, or
+// with silence. eof is set when the playback ended with this frame.
+func (s *Session) audioPacket(pr *peer) (pkt packet, eof *playback) {
+	tx := &s.tx
+	payload := tx.buf[rtpHeaderLen:]
+	if p := s.play.Load(); p != nil {
+		got, err := p.read(tx.frame[:])
+		got = max(0, min(got, FrameSamples))
+		switch {
+		case err == nil:
+		case err == errFinished:
+			got = 0
+		case errors.Is(err, io.EOF):
+			if got == 0 && s.play.CompareAndSwap(p, nil) {
+				p.finish(nil) // the previous packet was its last
+			}
+			eof = p
+		default:
+			if s.play.CompareAndSwap(p, nil) {
+				p.finish(fmt.Errorf("media: source: %w", err))
+			}
+		}
+		if got > 0 {
+			clear(tx.frame[got:])
+			pr.law.encode(payload, tx.frame[:])
+			// RFC 3551 §4.1: the marker flags the first packet of a
+			// talkspurt, so a receiver may re-adjust its playout delay.
+			marker := !tx.talking
+			tx.talking = true
+			return packet{n: FrameSamples, pt: pr.codec.PayloadType, marker: marker, ts: tx.ts}, eof
+		}
+	}
+	tx.talking = false
+	return s.silencePacket(pr), eof
+}
+
+// send writes the header in front of the payload and sends the packet
+// to the peer's current address.
+func (s *Session) send(pr *peer, pkt packet) {
+	tx := &s.tx
+	if !pr.addr.IsValid() {
+		return // nowhere to send until the peer's first packet latches
+	}
+	tx.hdr.PayloadType = pkt.pt
+	tx.hdr.Marker = pkt.marker
+	tx.hdr.SequenceNumber = tx.seq
+	tx.hdr.Timestamp = pkt.ts
+	if _, err := tx.hdr.MarshalTo(tx.buf[:rtpHeaderLen]); err != nil {
+		s.sendErrors.Add(1)
+		return
+	}
+	tx.seq++
+	_, err := s.conn.WriteToUDPAddrPort(tx.buf[:rtpHeaderLen+pkt.n], pr.addr)
+	if err != nil {
+		if !errors.Is(err, net.ErrClosed) {
+			s.sendErrors.Add(1)
+		}
+		return
+	}
+	s.sent.Add(1)
+	if m := s.metrics; m != nil {
+		now := s.pacer.now()
+		var gap time.Duration
+		if !tx.lastSend.IsZero() {
+			gap = now.Sub(tx.lastSend)
+		}
+		m.packetSent(gap)
+		tx.lastSend = now
+	}
+}
+
+// inactive reports whether the inactivity timeout expired. It compares
+// the receive goroutine's packet counter between ticks instead of taking
+// a timestamp per received packet.
+func (s *Session) inactive(now time.Time, held bool) bool {
+	if s.timeout < 0 {
+		return false
+	}
+	tx := &s.tx
+	alive := s.alive.Load()
+	if alive != tx.lastAlive || held || tx.lastActive.IsZero() {
+		tx.lastAlive = alive
+		tx.lastActive = now
+		return false
+	}
+	return now.Sub(tx.lastActive) >= s.timeout
+}
+
+func fillSilence(payload []byte, l law) {
+	b := l.silence()
+	for i := range payload {
+		payload[i] = b
+	}
+}

@@ -1,0 +1,323 @@
+package signaling
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/texml/texml/interpreter"
+)
+
+// Router finds the app for an inbound call: the interpreter configuration
+// (voice URL, method, fallback, status callback, From/To, SIP parameters).
+// An error rejects the call with 404.
+type Router interface {
+	Route(req *sip.Request) (interpreter.Config, error)
+}
+
+// Config is what a Server needs; every field but the optional ones must
+// be set.
+type Config struct {
+	PublicIP  net.IP // written into SDP and Contact
+	SIPPort   int    // our SIP port, for Contact
+	UserAgent string
+
+	Router    Router
+	Fetcher   interpreter.Fetcher
+	Callbacks *interpreter.Dispatcher // optional
+	Media     MediaConfig
+
+	Logger  *slog.Logger // optional
+	Metrics *Metrics     // optional
+}
+
+// Server answers inbound calls. One Server serves all of a process's
+// calls; each call's INVITE handler goroutine owns that call (sipgo ends
+// the INVITE transaction when the handler returns, so it blocks for the
+// whole call).
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	ua     *sipgo.UserAgent
+	srv    *sipgo.Server
+	client *sipgo.Client
+	dua    sipgo.DialogUA
+
+	draining atomic.Bool
+	wg       sync.WaitGroup // one per call in progress
+	mu       sync.Mutex
+	calls    map[string]*Leg // by dialog ID
+	base     context.Context // parent of every call; canceled by Close
+	stop     context.CancelFunc
+	version  sessionVersion
+}
+
+// New creates a server; call ServeUDP/ServeTCP to accept requests.
+func New(cfg Config) (*Server, error) {
+	if cfg.Router == nil || cfg.Fetcher == nil || cfg.PublicIP == nil {
+		return nil, errors.New("signaling: Router, Fetcher and PublicIP are required")
+	}
+	if err := cfg.Media.check(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = "texml"
+	}
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent))
+	if err != nil {
+		return nil, fmt.Errorf("signaling: user agent: %w", err)
+	}
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(cfg.Logger))
+	if err != nil {
+		ua.Close()
+		return nil, fmt.Errorf("signaling: server: %w", err)
+	}
+	client, err := sipgo.NewClient(ua)
+	if err != nil {
+		ua.Close()
+		return nil, fmt.Errorf("signaling: client: %w", err)
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, ua: ua, srv: srv, client: client, calls: map[string]*Leg{}}
+	s.base, s.stop = context.WithCancel(context.Background())
+	s.dua = sipgo.DialogUA{Client: client, ContactHDR: sip.ContactHeader{
+		Address: sip.Uri{Scheme: "sip", User: "texml", Host: cfg.PublicIP.String(), Port: cfg.SIPPort}}}
+	srv.OnInvite(s.onInvite)
+	srv.OnAck(s.onAck)
+	srv.OnBye(s.onBye)
+	srv.OnOptions(s.onOptions)
+	srv.OnInfo(s.onInfo)
+	return s, nil
+}
+
+// ServeUDP serves SIP over UDP on conn until the server closes.
+func (s *Server) ServeUDP(conn net.PacketConn) error { return s.srv.ServeUDP(conn) }
+
+// ServeTCP serves SIP over TCP on l until the server closes.
+func (s *Server) ServeTCP(l net.Listener) error { return s.srv.ServeTCP(l) }
+
+// Active is the number of calls in progress.
+func (s *Server) Active() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.calls)
+}
+
+// Drain stops accepting calls (new INVITEs get 503) and waits for the
+// active ones to end, or for ctx; then it hangs up whatever is left.
+func (s *Server) Drain(ctx context.Context) error {
+	s.draining.Store(true)
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.stop() // hang up the calls still running
+		<-done
+		return ctx.Err()
+	}
+}
+
+// Close hangs up every call, waits for them to end and closes the sockets.
+func (s *Server) Close() error {
+	s.draining.Store(true)
+	s.stop()
+	s.wg.Wait()
+	return s.ua.Close()
+}
+
+func (s *Server) lookup(req *sip.Request) *Leg {
+	id, err := sip.DialogIDFromRequestUAS(req)
+	if err != nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[id]
+}
+
+func respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string) {
+	_ = tx.Respond(sip.NewResponseFromRequest(req, code, reason, nil))
+}
+
+// onInvite answers a new call, or a re-INVITE within a call.
+func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	if to := req.To(); to != nil && to.Params.Has("tag") {
+		s.onReinvite(req, tx)
+		return
+	}
+	if s.draining.Load() {
+		respond(tx, req, 503, "Service Unavailable")
+		return
+	}
+	offer, err := ParseOffer(req.Body())
+	switch {
+	case errors.Is(err, ErrNoCodec):
+		s.cfg.Metrics.rejected("488")
+		respond(tx, req, 488, "Not Acceptable Here")
+		return
+	case err != nil:
+		s.cfg.Metrics.rejected("400")
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 400, "Bad Request: "+err.Error(), nil))
+		return
+	}
+	cfg, err := s.cfg.Router.Route(req)
+	if err != nil {
+		s.cfg.Metrics.rejected("404")
+		respond(tx, req, 404, "Not Found")
+		return
+	}
+	dlg, err := s.dua.ReadInvite(req, tx)
+	if err != nil {
+		s.cfg.Metrics.rejected("400")
+		respond(tx, req, 400, "Bad Request")
+		return
+	}
+	defer dlg.Close()
+	s.wg.Add(1)
+	defer s.wg.Done()
+	_ = dlg.Respond(100, "Trying", nil)
+
+	leg, err := s.newLeg(dlg, offer, cfg.CallSid)
+	if err != nil {
+		s.log.Error("media setup failed", "err", err)
+		s.cfg.Metrics.rejected("503")
+		_ = dlg.Respond(503, "Service Unavailable", nil)
+		return
+	}
+	defer leg.close()
+	s.mu.Lock()
+	s.calls[dlg.ID] = leg
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.calls, dlg.ID)
+		s.mu.Unlock()
+	}()
+	_ = dlg.Respond(180, "Ringing", nil)
+	s.run(dlg, leg, cfg)
+}
+
+// run executes the app for one call on the handler goroutine.
+func (s *Server) run(dlg *sipgo.DialogServerSession, leg *Leg, cfg interpreter.Config) {
+	ctx, cancel := context.WithCancel(dlg.Context())
+	defer cancel()
+	stop := context.AfterFunc(s.base, cancel) // Close hangs up
+	defer stop()
+
+	cfg.Logger = leg.log
+	s.cfg.Metrics.started()
+	began := time.Now()
+	res := interpreter.New(leg, s.cfg.Fetcher, s.cfg.Callbacks, cfg).Run(ctx)
+	s.cfg.Metrics.ended(res.Status, time.Since(began))
+	leg.log.Info("call finished", "status", res.Status, "reason", res.Reason, "rtp", leg.sess.Stats())
+}
+
+// onReinvite answers a re-INVITE (hold, unhold, a new address) with our
+// current SDP (RFC 3264 §8).
+func (s *Server) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
+	leg := s.lookup(req)
+	if leg == nil {
+		respond(tx, req, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	offer, err := ParseOffer(req.Body())
+	if errors.Is(err, ErrNoCodec) {
+		respond(tx, req, 488, "Not Acceptable Here")
+		return
+	}
+	if err != nil {
+		respond(tx, req, 400, "Bad Request")
+		return
+	}
+	body := leg.update(offer, s.version.next())
+	res := sip.NewSDPResponseFromRequest(req, body)
+	res.AppendHeader(sip.HeaderClone(&s.dua.ContactHDR))
+	_ = tx.Respond(res)
+}
+
+func (s *Server) onAck(req *sip.Request, tx sip.ServerTransaction) {
+	// An ACK for an unknown dialog is dropped: answering it is forbidden
+	// (RFC 3261 §17.2.1), and sipgo's default handler would send 405.
+	if leg := s.lookup(req); leg != nil {
+		_ = leg.dlg.ReadAck(req, tx)
+	}
+}
+
+func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
+	leg := s.lookup(req)
+	if leg == nil {
+		respond(tx, req, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	if err := leg.dlg.ReadBye(req, tx); err != nil {
+		leg.log.Warn("BYE", "err", err)
+	}
+}
+
+func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
+	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+	res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO"))
+	res.AppendHeader(sip.NewHeader("Accept", "application/sdp, application/dtmf-relay, application/dtmf"))
+	_ = tx.Respond(res)
+}
+
+// onInfo takes DTMF sent as SIP INFO: application/dtmf-relay
+// ("Signal=5\r\nDuration=160") or application/dtmf ("5").
+func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
+	leg := s.lookup(req)
+	if leg == nil {
+		respond(tx, req, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	ct := ""
+	if h := req.ContentType(); h != nil {
+		ct = strings.ToLower(strings.TrimSpace(h.Value()))
+	}
+	digit, ok := infoDigit(ct, string(req.Body()))
+	if !ok {
+		respond(tx, req, 415, "Unsupported Media Type")
+		return
+	}
+	respond(tx, req, 200, "OK")
+	leg.digit(digit)
+}
+
+func infoDigit(contentType, body string) (byte, bool) {
+	contentType, _, _ = strings.Cut(contentType, ";")
+	var sig string
+	switch strings.TrimSpace(contentType) {
+	case "application/dtmf-relay":
+		for _, line := range strings.Split(body, "\n") {
+			k, v, ok := strings.Cut(line, "=")
+			if ok && strings.EqualFold(strings.TrimSpace(k), "signal") {
+				sig = strings.TrimSpace(v)
+			}
+		}
+	case "application/dtmf":
+		sig = strings.TrimSpace(body)
+	default:
+		return 0, false
+	}
+	switch {
+	case len(sig) == 1 && strings.Contains("0123456789*#ABCDabcd", sig):
+		return strings.ToUpper(sig)[0], true
+	case sig == "10":
+		return '*', true
+	case sig == "11":
+		return '#', true
+	}
+	return 0, false
+}

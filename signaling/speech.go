@@ -1,0 +1,177 @@
+package signaling
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/texml/texml/interpreter"
+	"github.com/texml/texml/media"
+	"github.com/texml/texml/media/audio"
+	"github.com/texml/texml/media/stt"
+)
+
+// Endpointing constants for speech input.
+const (
+	// autoEndSilence is the pause that ends speech with speechTimeout="auto".
+	autoEndSilence = 800 * time.Millisecond
+	// preRoll keeps the audio just before the detector fired, so that the
+	// recognizer hears the first sound of the first word.
+	preRoll = 15 // frames (300 ms)
+)
+
+// utterance captures one spoken answer from the session's receive
+// goroutine: voice activity detection marks its start and end, and the
+// samples in between (plus pre-roll) go to the recognizer. Write never
+// blocks.
+type utterance struct {
+	turn     int
+	endAfter int // silent frames that end speech
+	maxFrame int // frames of speech at most
+
+	started chan struct{} // closed when speech starts
+	ended   chan struct{} // closed when speech ends
+
+	mu      sync.Mutex
+	vad     *audio.VAD
+	ring    [][media.FrameSamples]int16 // pre-roll, before speech starts
+	samples []int16
+	state   int // 0 waiting, 1 speaking, 2 ended
+	silent  int
+	frames  int
+}
+
+func newUtterance(spec interpreter.InputSpec) *utterance {
+	end := spec.SpeechTimeout
+	if spec.SpeechAuto || end <= 0 {
+		end = autoEndSilence
+	}
+	maxT := spec.MaxSpeechTime
+	if maxT <= 0 {
+		maxT = 60 * time.Second
+	}
+	return &utterance{
+		turn: spec.Turn, endAfter: int(end / media.FrameDuration), maxFrame: int(maxT / media.FrameDuration),
+		started: make(chan struct{}), ended: make(chan struct{}),
+		vad: audio.NewVAD(audio.VADOptions{}),
+	}
+}
+
+// Write implements media.Sink.
+func (u *utterance) Write(frame []int16) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	voiced := u.vad.Push(frame)
+	switch u.state {
+	case 0:
+		var f [media.FrameSamples]int16
+		copy(f[:], frame)
+		u.ring = append(u.ring, f)
+		if len(u.ring) > preRoll {
+			u.ring = u.ring[1:]
+		}
+		if voiced {
+			for _, r := range u.ring {
+				u.samples = append(u.samples, r[:]...)
+			}
+			u.ring = nil
+			u.state = 1
+			close(u.started)
+		}
+	case 1:
+		u.samples = append(u.samples, frame...)
+		u.frames++
+		if voiced {
+			u.silent = 0
+		} else {
+			u.silent++
+		}
+		if u.silent >= u.endAfter || u.frames >= u.maxFrame {
+			u.state = 2
+			close(u.ended)
+		}
+	}
+}
+
+// audio returns what was captured.
+func (u *utterance) audio() []int16 {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]int16(nil), u.samples...)
+}
+
+// listen returns the open utterance of this turn, or starts one and
+// attaches it to the session.
+func (l *Leg) listen(spec interpreter.InputSpec) *utterance {
+	if l.utt != nil && l.utt.turn == spec.Turn {
+		return l.utt
+	}
+	l.utt = newUtterance(spec)
+	l.sess.SetSink(l.utt)
+	return l.utt
+}
+
+// stopListening detaches the utterance, if any.
+func (l *Leg) stopListening() {
+	if l.utt != nil {
+		l.sess.SetSink(nil)
+		l.utt = nil
+	}
+}
+
+// WaitInput implements interpreter.Leg: the first of a DTMF key, the end
+// of an utterance (recognized), or the timeout when nothing started.
+func (l *Leg) WaitInput(ctx context.Context, spec interpreter.InputSpec) (*interpreter.Input, error) {
+	l.newTurn(spec.Turn)
+	var rtpDigits, infoDigits <-chan byte
+	if spec.DTMF {
+		rtpDigits, infoDigits = l.sess.DTMF(), l.info
+	}
+	var started, ended <-chan struct{}
+	if spec.Speech && l.m.Recognizer != nil {
+		u := l.listen(spec)
+		started, ended = u.started, u.ended
+	} else if spec.Speech {
+		l.log.Warn("speech input requested but no recognizer is configured; listening for DTMF only")
+	}
+	timer := time.NewTimer(spec.Timeout)
+	defer timer.Stop()
+	for {
+		select {
+		case d := <-rtpDigits:
+			l.stopListening()
+			return &interpreter.Input{Kind: interpreter.Digit, Digit: d}, nil
+		case d := <-infoDigits:
+			l.stopListening()
+			return &interpreter.Input{Kind: interpreter.Digit, Digit: d}, nil
+		case <-started:
+			timer.Stop() // the caller is talking: the no-input timeout no longer applies
+			started = nil
+		case <-ended:
+			return l.recognize(ctx, spec)
+		case <-timer.C:
+			l.stopListening()
+			return &interpreter.Input{Kind: interpreter.Timeout}, nil
+		case <-l.sess.Done():
+			return nil, interpreter.ErrHangup
+		case <-ctx.Done():
+			l.stopListening()
+			return nil, l.ctxErr(ctx)
+		}
+	}
+}
+
+// recognize turns the finished utterance into text.
+func (l *Leg) recognize(ctx context.Context, spec interpreter.InputSpec) (*interpreter.Input, error) {
+	samples := l.utt.audio()
+	l.stopListening()
+	res, err := l.m.Recognizer.Recognize(ctx, stt.Request{Samples: samples, Language: spec.Language, Hints: spec.Hints})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, l.ctxErr(ctx)
+		}
+		l.log.Warn("speech recognition failed", "err", err)
+		return &interpreter.Input{Kind: interpreter.SpeechResult}, nil // an empty result: no input
+	}
+	return &interpreter.Input{Kind: interpreter.SpeechResult, Text: res.Text, Confidence: res.Confidence}, nil
+}
