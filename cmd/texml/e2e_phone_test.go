@@ -2,14 +2,14 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"strings"
 	"encoding/binary"
+	"fmt"
 	"math"
 	"net"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
