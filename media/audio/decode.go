@@ -106,14 +106,24 @@ func rawG711(ct string) (sampleFormat, bool) {
 // resampling.
 func expandG711(data []byte, enc sampleFormat) []int16 {
 	out := make([]int16, len(data))
-	for i, b := range data {
-		if enc == fmtALaw {
-			out[i] = alawToLinear(b)
-		} else {
-			out[i] = ulawToLinear(b)
-		}
-	}
+	g711(enc).Decode(out, data)
 	return out
+}
+
+// g711 is the engine's codec for a G.711 sample format, so that files and
+// RTP share one implementation of the laws.
+func g711(enc sampleFormat) media.Codec {
+	if enc == fmtALaw {
+		return media.PCMA
+	}
+	return media.PCMU
+}
+
+// expand1 expands one G.711 byte.
+func expand1(enc sampleFormat, b byte) int16 {
+	var out [1]int16
+	g711(enc).Decode(out[:], []byte{b})
+	return out[0]
 }
 
 // looksLikeMarkup reports whether data is HTML or XML: what the WHATWG
@@ -224,10 +234,8 @@ func (f sampleFormat) sample(b []byte) int32 {
 			}
 		}
 		return floatSample(math.Float64frombits(u))
-	case fmtULaw:
-		return int32(ulawToLinear(b[0]))
-	case fmtALaw:
-		return int32(alawToLinear(b[0]))
+	case fmtULaw, fmtALaw:
+		return int32(expand1(f, b[0]))
 	}
 	return 0
 }

@@ -173,15 +173,15 @@ func TestG711MatchesReference(t *testing.T) {
 	// two zeros (0x7F and 0xFF both mean 0).
 	for i := range 256 {
 		b := byte(i)
-		if got := linearToULaw(ulawToLinear(b)); got != b && !(b == 0x7F && got == 0xFF) {
-			t.Errorf("µ-law %#02x → %d → %#02x", b, ulawToLinear(b), got)
+		if got := linearToULaw(expand1(fmtULaw, b)); got != b && !(b == 0x7F && got == 0xFF) {
+			t.Errorf("µ-law %#02x → %d → %#02x", b, expand1(fmtULaw, b), got)
 		}
-		if got := linearToALaw(alawToLinear(b)); got != b {
-			t.Errorf("A-law %#02x → %d → %#02x", b, alawToLinear(b), got)
+		if got := linearToALaw(expand1(fmtALaw, b)); got != b {
+			t.Errorf("A-law %#02x → %d → %#02x", b, expand1(fmtALaw, b), got)
 		}
 	}
-	if ulawToLinear(0x00) != -32124 || ulawToLinear(0x80) != 32124 || alawToLinear(0xAA) != 32256 {
-		t.Errorf("extremes: %d %d %d", ulawToLinear(0x00), ulawToLinear(0x80), alawToLinear(0xAA))
+	if expand1(fmtULaw, 0x00) != -32124 || expand1(fmtULaw, 0x80) != 32124 || expand1(fmtALaw, 0xAA) != 32256 {
+		t.Errorf("extremes: %d %d %d", expand1(fmtULaw, 0x00), expand1(fmtULaw, 0x80), expand1(fmtALaw, 0xAA))
 	}
 }
 
