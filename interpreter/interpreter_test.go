@@ -271,3 +271,25 @@ func TestMediaErrorSkipsTheVerb(t *testing.T) {
 		t.Errorf("error reported %v, next verb ran after it %v, reason %s", sawError, saidAfter, res.Reason)
 	}
 }
+
+// TestHangupDuringFetch: the caller leaves while the first document is
+// being fetched; the leg cancels the call's context with cause ErrHangup.
+func TestHangupDuringFetch(t *testing.T) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	f := fetchFunc(func(ctx context.Context, r fetcher.Request) (*fetcher.Response, error) {
+		cancel(interpreter.ErrHangup)
+		<-ctx.Done()
+		return nil, &fetcher.Error{Code: 11200, URL: r.URL, Err: ctx.Err()}
+	})
+	leg := sim.New(sim.Options{})
+	res := interpreter.New(leg, f, nil, interpreter.Config{URL: "http://app.test/voice", Clock: leg}).Run(ctx)
+	if res.Status != "canceled" || res.Reason != "caller-hangup" {
+		t.Errorf("got %s/%s, want canceled/caller-hangup", res.Status, res.Reason)
+	}
+}
+
+type fetchFunc func(context.Context, fetcher.Request) (*fetcher.Response, error)
+
+func (f fetchFunc) Fetch(ctx context.Context, r fetcher.Request) (*fetcher.Response, error) {
+	return f(ctx, r)
+}

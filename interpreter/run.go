@@ -133,7 +133,9 @@ func (c *Call) applyUpdate(ctx context.Context, u *Update) (*request, *Result) {
 // endOnError ends the call after an application error or a hangup.
 func (c *Call) endOnError(ctx context.Context, err error) Result {
 	switch {
-	case errors.Is(err, ErrHangup) || c.hungUp:
+	case errors.Is(err, ErrHangup) || c.hungUp || errors.Is(context.Cause(ctx), ErrHangup):
+		// A leg cancels the call's context with cause ErrHangup when the
+		// caller leaves, so that a fetch cut short counts as a hangup too.
 		c.hungUp = true
 		return c.callerHangup()
 	case errors.Is(err, ErrTimeLimit) || errors.Is(context.Cause(ctx), ErrTimeLimit):
