@@ -57,6 +57,12 @@ type Config struct {
 	Clock  Clock
 	Tracer Tracer
 	Logger *slog.Logger
+
+	// Observe, when set, is told how long each verb of a document ran,
+	// by verb name ("Say", "Gather"), so that a server can keep verb
+	// duration metrics without the interpreter knowing about them. It
+	// runs on the call's goroutine and must not block.
+	Observe func(verb string, d time.Duration)
 }
 
 // Fetcher fetches documents; *fetcher.Fetcher implements it.

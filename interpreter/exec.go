@@ -44,6 +44,9 @@ func (c *Call) runDocument(ctx context.Context, doc *document) (*request, *Resul
 		vctx, done := c.verbContext(ctx)
 		st, err := c.runVerb(vctx, doc, v)
 		done()
+		if c.cfg.Observe != nil {
+			c.cfg.Observe(v.Name(), c.elapsed()-began)
+		}
 		if c.elapsed()-began >= mediaTime {
 			c.fetches = 0 // the caller spent time with the app: not a redirect loop
 		}

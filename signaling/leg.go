@@ -51,7 +51,10 @@ type Leg struct {
 	log  *slog.Logger
 	sid  uint64 // SDP session id
 
-	mu       sync.Mutex // guards offer against re-INVITEs
+	// mu guards offer and answered against re-INVITEs (update, on a SIP
+	// handler goroutine). The call goroutine is their only other user and
+	// the only writer of answered, so it reads answered without mu.
+	mu       sync.Mutex
 	offer    *Offer
 	answered bool
 
@@ -146,7 +149,6 @@ func (l *Leg) Answer(ctx context.Context) error {
 	}
 	l.mu.Lock()
 	body := Answer(l.offer, l.srv.cfg.PublicIP, l.sess.LocalAddr().Port, l.sid, l.srv.version.next())
-	hold := l.offer.Hold
 	l.mu.Unlock()
 	if err := l.dlg.RespondSDP(body); err != nil {
 		if l.dlg.Context().Err() != nil {
@@ -154,8 +156,13 @@ func (l *Leg) Answer(ctx context.Context) error {
 		}
 		return fmt.Errorf("200 OK: %w", err)
 	}
+	// Under mu, with the offer as it is now: a re-INVITE that came in
+	// meanwhile (update, on another goroutine) may have put the call on
+	// hold.
+	l.mu.Lock()
 	l.answered = true
-	l.sess.Hold(hold)
+	l.sess.Hold(l.offer.Hold)
+	l.mu.Unlock()
 	return nil
 }
 
@@ -176,7 +183,9 @@ func (l *Leg) Hangup(ctx context.Context) error {
 		return l.dlg.Respond(603, "Decline", nil)
 	}
 	err := l.dlg.Bye(ctx)
+	l.mu.Lock()
 	l.answered = false // close must not send a second BYE
+	l.mu.Unlock()
 	return err
 }
 
@@ -225,7 +234,27 @@ func (l *Leg) Play(ctx context.Context, url string, p interpreter.Prompt) (*inte
 // Pause implements interpreter.Leg: silence, which the session sends when
 // nothing plays.
 func (l *Leg) Pause(ctx context.Context, d time.Duration, p interpreter.Prompt) (*interpreter.Input, error) {
+	if !l.answered {
+		// A leading Pause delays the answer. The session is held until
+		// then (no RTP before the 200 OK), and a held playback does not
+		// advance, so the pause is timed by the clock instead.
+		return nil, l.wait(ctx, d)
+	}
 	return l.play(ctx, audio.Silence(d).Source(), p)
+}
+
+// wait lets d pass, or returns why the call ended first.
+func (l *Leg) wait(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-l.sess.Done():
+		return interpreter.ErrHangup
+	case <-ctx.Done():
+		return l.ctxErr(ctx)
+	}
 }
 
 // play runs src to its end, or until ctx ends, or until input that p

@@ -116,13 +116,23 @@ func (l *Leg) Record(ctx context.Context, spec interpreter.RecordSpec) (interpre
 func (l *Leg) recordLoop(ctx context.Context, spec interpreter.RecordSpec, rec *recording, frames frameSink) (string, error) {
 	maxLen := time.NewTimer(spec.MaxLength)
 	defer maxLen.Stop()
+	// A peer that suppresses silence (DTX), or sends nothing at all,
+	// delivers no silent frames: time without frames counts as silence too.
+	idle := time.NewTicker(idleCheck)
+	defer idle.Stop()
+	lastFrame := time.Now()
 	for {
 		select {
 		case fr := <-frames:
+			lastFrame = time.Now()
 			if err := rec.add(&fr); err != nil {
 				return "", err
 			}
 			if spec.Timeout > 0 && rec.silentMS >= spec.Timeout {
+				return "", nil
+			}
+		case now := <-idle.C:
+			if gap := now.Sub(lastFrame); spec.Timeout > 0 && gap > idleCheck && rec.silentMS+gap >= spec.Timeout {
 				return "", nil
 			}
 		case d := <-l.sess.DTMF():

@@ -218,6 +218,9 @@ func (s *Server) run(dlg *sipgo.DialogServerSession, leg *Leg, cfg interpreter.C
 	defer stop()
 
 	cfg.Logger = leg.log
+	if s.cfg.Metrics != nil {
+		cfg.Observe = s.cfg.Metrics.verb
+	}
 	s.cfg.Metrics.started()
 	began := time.Now()
 	res := interpreter.New(leg, s.cfg.Fetcher, s.cfg.Callbacks, cfg).Run(ctx)

@@ -18,6 +18,9 @@ const (
 	// preRoll keeps the audio just before the detector fired, so that the
 	// recognizer hears the first sound of the first word.
 	preRoll = 15 // frames (300 ms)
+	// idleCheck is how often a silent peer (no packets) is looked for:
+	// a pause is timed to within this.
+	idleCheck = 100 * time.Millisecond
 )
 
 // utterance captures one spoken answer from the session's receive
@@ -28,6 +31,10 @@ type utterance struct {
 	turn     int
 	endAfter int // silent frames that end speech
 	maxFrame int // frames of speech at most
+	// endIdle is endAfter as a duration: a peer that suppresses silence
+	// (DTX) sends no packets at all once the caller stops talking, so no
+	// silent frame ever arrives and the pause is timed by the clock.
+	endIdle time.Duration
 
 	started chan struct{} // closed when speech starts
 	ended   chan struct{} // closed when speech ends
@@ -39,6 +46,7 @@ type utterance struct {
 	state   int // 0 waiting, 1 speaking, 2 ended
 	silent  int
 	frames  int
+	last    time.Time // when the last frame arrived
 }
 
 func newUtterance(spec interpreter.InputSpec) *utterance {
@@ -51,7 +59,7 @@ func newUtterance(spec interpreter.InputSpec) *utterance {
 		maxT = 60 * time.Second
 	}
 	return &utterance{
-		turn: spec.Turn, endAfter: int(end / media.FrameDuration), maxFrame: int(maxT / media.FrameDuration),
+		turn: spec.Turn, endAfter: int(end / media.FrameDuration), maxFrame: int(maxT / media.FrameDuration), endIdle: end,
 		started: make(chan struct{}), ended: make(chan struct{}),
 		vad: audio.NewVAD(audio.VADOptions{}),
 	}
@@ -61,6 +69,7 @@ func newUtterance(spec interpreter.InputSpec) *utterance {
 func (u *utterance) Write(frame []int16) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	u.last = time.Now()
 	voiced := u.vad.Push(frame)
 	switch u.state {
 	case 0:
@@ -91,6 +100,19 @@ func (u *utterance) Write(frame []int16) {
 			close(u.ended)
 		}
 	}
+}
+
+// endIfIdle ends speech in progress when no frame has arrived for the
+// end-of-speech pause, and reports whether it did.
+func (u *utterance) endIfIdle(now time.Time) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.state != 1 || now.Sub(u.last) < u.endIdle {
+		return false
+	}
+	u.state = 2
+	close(u.ended)
+	return true
 }
 
 // audio returns what was captured.
@@ -128,14 +150,24 @@ func (l *Leg) WaitInput(ctx context.Context, spec interpreter.InputSpec) (*inter
 		rtpDigits, infoDigits = l.sess.DTMF(), l.info
 	}
 	var started, ended <-chan struct{}
+	var u *utterance
 	if spec.Speech && l.m.Recognizer != nil {
-		u := l.listen(spec)
+		u = l.listen(spec)
 		started, ended = u.started, u.ended
 	} else if spec.Speech {
 		l.log.Warn("speech input requested but no recognizer is configured; listening for DTMF only")
 	}
 	timer := time.NewTimer(spec.Timeout)
 	defer timer.Stop()
+	// While the caller talks, idle ticks to check that the peer still
+	// sends packets.
+	var idle <-chan time.Time
+	var idleTicker *time.Ticker
+	defer func() {
+		if idleTicker != nil {
+			idleTicker.Stop()
+		}
+	}()
 	for {
 		select {
 		case d := <-rtpDigits:
@@ -147,6 +179,10 @@ func (l *Leg) WaitInput(ctx context.Context, spec interpreter.InputSpec) (*inter
 		case <-started:
 			timer.Stop() // the caller is talking: the no-input timeout no longer applies
 			started = nil
+			idleTicker = time.NewTicker(idleCheck)
+			idle = idleTicker.C
+		case now := <-idle:
+			u.endIfIdle(now) // closes ended, which the next turn of the loop takes
 		case <-ended:
 			return l.recognize(ctx, spec)
 		case <-timer.C:

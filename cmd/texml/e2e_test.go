@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -99,28 +100,21 @@ func freePort(t *testing.T) int {
 }
 
 // startServe runs a texml service in this process, as `texml serve`
-// would, answering calls with the app at voiceURL.
+// would, answering calls with the app at voiceURL. extra flags come last
+// and so override the defaults (the flag package keeps a flag's last
+// value).
 func startServe(t *testing.T, voiceURL string, extra ...string) *service {
 	t.Helper()
+	s, _ := startServeLogged(t, voiceURL, extra...)
+	return s
+}
+
+// startServeLogged is startServe that also returns the service's log.
+func startServeLogged(t *testing.T, voiceURL string, extra ...string) (*service, *logBuffer) {
+	t.Helper()
 	needTool(t, "espeak-ng")
-	sipPort := freePort(t)
-	rtpLo := 20000 + (sipPort%400)*100
-	args := []string{
-		"--sip-listen", fmt.Sprintf("127.0.0.1:%d", sipPort), "--http-listen", "127.0.0.1:0",
-		"--rtp-ports", fmt.Sprintf("%d-%d", rtpLo, rtpLo+98), "--voice-url", voiceURL,
-		"--recordings-dir", t.TempDir(), "--stt", "none", "--rtp-timeout", "10s",
-	}
-	args = append(args, extra...)
-	var f serveFlags
-	fs := newServeFlagSet(&f)
-	if err := fs.Parse(args); err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	s, err := newService(&f, log)
+	logs := &logBuffer{}
+	s, err := buildService(serveArgs(t, voiceURL, extra...), logs.logger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,8 +122,79 @@ func startServe(t *testing.T, voiceURL string, extra ...string) *service {
 		s.close()
 		t.Fatal(err)
 	}
-	t.Cleanup(s.close)
-	return s
+	t.Cleanup(func() {
+		s.close()
+		if t.Failed() && !testing.Verbose() {
+			t.Logf("texml log:\n%s", logs.tail(60))
+		}
+	})
+	return s, logs
+}
+
+// serveArgs are the flags of a test service: loopback, free ports, an RTP
+// range derived from the SIP port, a temporary recordings directory.
+//
+// The RTP ranges stay within 20000-27999: below the kernel's ephemeral
+// ports (32768 and up), where sockets of this or any other process land
+// at random, and away from texml's default range (10000-20000) and the
+// ranges load tests on the same machine use (30000 and up), which once
+// filled a test's whole range and failed its call with 503.
+func serveArgs(t *testing.T, voiceURL string, extra ...string) []string {
+	t.Helper()
+	sipPort := freePort(t)
+	rtpLo := 20000 + (sipPort%80)*100
+	args := []string{
+		"--sip-listen", fmt.Sprintf("127.0.0.1:%d", sipPort), "--http-listen", "127.0.0.1:0",
+		"--rtp-ports", fmt.Sprintf("%d-%d", rtpLo, rtpLo+98), "--voice-url", voiceURL,
+		"--recordings-dir", t.TempDir(), "--stt", "none", "--rtp-timeout", "10s",
+	}
+	return append(args, extra...)
+}
+
+// buildService parses args as `texml serve` does and builds the service
+// without starting it.
+func buildService(args []string, log *slog.Logger) (*service, error) {
+	var f serveFlags
+	if err := newServeFlagSet(&f).Parse(args); err != nil {
+		return nil, err
+	}
+	return newService(&f, log)
+}
+
+// logBuffer collects a service's log lines for a test to search, and
+// copies them to stderr under go test -v.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if testing.Verbose() {
+		_, _ = os.Stderr.Write(p)
+	}
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// tail returns the last n lines.
+func (b *logBuffer) tail(n int) string {
+	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+func (b *logBuffer) logger() *slog.Logger {
+	level := slog.LevelInfo
+	if testing.Verbose() {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: level}))
 }
 
 // sipp runs one SIPp scenario from fixtures/sipp against the service.

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -89,6 +90,9 @@ type service struct {
 	pacer    *media.Pacer
 	ports    *media.Ports
 	sip      *signaling.Server
+	router   *signaling.Routes
+	speech   *tts.Cache
+	sounds   *audio.Cache
 	public   net.IP
 	sipAddr  string
 	udp      net.PacketConn
@@ -120,19 +124,9 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 	if err := os.MkdirAll(f.recordingsDir, 0o755); err != nil {
 		return nil, fmt.Errorf("--recordings-dir: %w", err)
 	}
-	synth, err := tts.NewEspeak(tts.EspeakOptions{})
+	synth, rec, err := speechEngines(f)
 	if err != nil {
 		return nil, err
-	}
-	var rec stt.Recognizer
-	switch f.stt {
-	case "pocketsphinx":
-		if rec, err = stt.NewSphinx(stt.SphinxOptions{}); err != nil {
-			return nil, fmt.Errorf("%w (or run with --stt none to go without speech recognition)", err)
-		}
-	case "none":
-	default:
-		return nil, fmt.Errorf(`--stt %q: want "pocketsphinx" or "none"`, f.stt)
 	}
 	ip := host
 	if net.ParseIP(host) == nil || net.ParseIP(host).IsUnspecified() {
@@ -143,14 +137,14 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 		return nil, err
 	}
 
-	routes.RecordingBaseURL = f.publicURL
-	if routes.RecordingBaseURL == "" {
-		routes.RecordingBaseURL = "http://" + net.JoinHostPort(public.String(), fmt.Sprint(portOf(f.httpListen)))
-	}
-	s := &service{f: f, log: log, reg: prometheus.NewRegistry(), public: public, sipAddr: f.sipListen, ports: ports}
+	s := &service{f: f, log: log, reg: prometheus.NewRegistry(), public: public, sipAddr: f.sipListen, ports: ports, router: routes}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// The recording URL's port is set again in start, once the HTTP
+	// socket is bound: --http-listen may ask for any free port (":0").
+	s.setRecordingBase(portOf(f.httpListen))
+	metrics := signaling.NewMetrics(s.reg)
 	s.fetch = fetcher.New(fetcher.Options{AuthToken: f.authToken, UserAgent: "texml/" + version})
-	s.cbs = interpreter.NewDispatcher(s.fetch, interpreter.DispatcherOptions{Logger: log})
+	s.cbs = interpreter.NewDispatcher(metrics.Fetcher("callback", s.fetch), interpreter.DispatcherOptions{Logger: log})
 	s.pacer = media.NewPacer(media.PacerOptions{})
 	cacheDir := func(sub string) string {
 		if f.cacheDir == "" {
@@ -158,15 +152,20 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 		}
 		return filepath.Join(f.cacheDir, sub)
 	}
+	// The metered synthesizer sits under the cache, so that its latency is
+	// the engine's; the cache's hits are counted from its Stats.
+	s.speech = tts.NewCache(metrics.Synthesizer(synth), "espeak-ng", tts.CacheOptions{Dir: cacheDir("tts")})
+	s.sounds = audio.NewCache(metrics.Fetcher("audio", s.fetch), audio.CacheOptions{Dir: cacheDir("audio")})
+	metrics.WatchCaches(s.speech, s.sounds)
 	s.sip, err = signaling.New(signaling.Config{
 		PublicIP: public, SIPPort: portOf(f.sipListen), UserAgent: "texml/" + version,
-		Router: routes, Fetcher: s.fetch, Callbacks: s.cbs, Logger: log,
-		Metrics: signaling.NewMetrics(s.reg),
+		Router: routes, Fetcher: metrics.Fetcher("document", s.fetch), Callbacks: s.cbs, Logger: log,
+		Metrics: metrics,
 		Media: signaling.MediaConfig{
 			Ports: ports, Pacer: s.pacer, Metrics: media.NewMetrics(s.reg),
-			Synth:             tts.NewCache(synth, "espeak-ng", tts.CacheOptions{Dir: cacheDir("tts")}),
-			Recognizer:        rec,
-			Audio:             audio.NewCache(s.fetch, audio.CacheOptions{Dir: cacheDir("audio")}),
+			Synth:             s.speech,
+			Recognizer:        metrics.Recognizer(rec),
+			Audio:             s.sounds,
 			RecordingsDir:     f.recordingsDir,
 			InactivityTimeout: f.rtpTimeout, InbandDTMF: f.inbandDTMF,
 		},
@@ -176,6 +175,35 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// speechEngines finds espeak-ng and, unless --stt none, pocketsphinx; a
+// missing one is an error naming its Debian package (issue 3 §9).
+func speechEngines(f *serveFlags) (tts.Synthesizer, stt.Recognizer, error) {
+	synth, err := tts.NewEspeak(tts.EspeakOptions{})
+	if err != nil {
+		return nil, nil, err
+	}
+	switch f.stt {
+	case "pocketsphinx":
+		rec, err := stt.NewSphinx(stt.SphinxOptions{})
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w (or run with --stt none to go without speech recognition)", err)
+		}
+		return synth, rec, nil
+	case "none":
+		return synth, nil, nil
+	}
+	return nil, nil, fmt.Errorf(`--stt %q: want "pocketsphinx" or "none"`, f.stt)
+}
+
+// setRecordingBase sets the prefix of RecordingUrl: --public-url, or our
+// public address and HTTP port.
+func (s *service) setRecordingBase(httpPort int) {
+	s.router.RecordingBaseURL = s.f.publicURL
+	if s.router.RecordingBaseURL == "" {
+		s.router.RecordingBaseURL = "http://" + net.JoinHostPort(s.public.String(), strconv.Itoa(httpPort))
+	}
 }
 
 func portOf(addr string) int {
@@ -198,6 +226,8 @@ func (s *service) start() error {
 	if s.httpLn, err = net.Listen("tcp", s.f.httpListen); err != nil {
 		return fmt.Errorf("HTTP %s: %w", s.f.httpListen, err)
 	}
+	// Before any INVITE is served: the router reads it for every call.
+	s.setRecordingBase(s.httpLn.Addr().(*net.TCPAddr).Port)
 	go func() { _ = s.sip.ServeUDP(s.udp) }()
 	go func() { _ = s.sip.ServeTCP(s.tcp) }()
 	s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
@@ -219,6 +249,13 @@ func (s *service) close() {
 		if c != nil {
 			_ = c.Close()
 		}
+	}
+	// No call is left to use the caches: stop their background work.
+	if s.speech != nil {
+		_ = s.speech.Close()
+	}
+	if s.sounds != nil {
+		_ = s.sounds.Close()
 	}
 	if s.cbs != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

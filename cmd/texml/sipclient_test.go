@@ -12,7 +12,6 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
-	"github.com/pion/rtp"
 )
 
 // phone is a SIP user agent for end-to-end tests: it places calls to
@@ -62,12 +61,44 @@ type callResult struct {
 	samples  []float64     // decoded audio, normalised to -1..1
 	voiced   time.Duration // time with audio above the silence floor
 	byServer bool          // texml sent the BYE
+	// answerDelay is from sending the INVITE to its final response.
+	answerDelay time.Duration
+	// length is from the ACK to the end of the call (either side's BYE).
+	length time.Duration
 }
 
 // call dials texml at target (host:port) and listens until texml hangs up
 // or hold passes; then it hangs up itself. act, when set, runs after the
 // answer with the RTP socket and the remote media address.
 func (p *phone) call(ctx context.Context, target, user string, hold time.Duration, act func(conn *net.UDPConn, remote *net.UDPAddr)) callResult {
+	p.t.Helper()
+	o := callOpts{hold: hold}
+	if act != nil {
+		o.act = func(c *activeCall) { act(c.conn, c.remote) }
+	}
+	return p.dial(ctx, target, user, o)
+}
+
+// callOpts shape one call of the phone.
+type callOpts struct {
+	// offer builds the SDP offer for the phone's RTP port; nil offers
+	// PCMU and telephone-event.
+	offer func(rtpPort int) string
+	// hold is how long to stay after act returns before hanging up,
+	// unless texml hangs up first.
+	hold time.Duration
+	// act runs after the answer, on the test goroutine.
+	act func(c *activeCall)
+}
+
+// defaultOffer is a plain phone's offer: PCMU and RFC 4733 events.
+func defaultOffer(port int) string {
+	return fmt.Sprintf("v=0\r\no=phone 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"+
+		"m=audio %d RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=ptime:20\r\n", port)
+}
+
+// dial places a call with options o; see call.
+func (p *phone) dial(ctx context.Context, target, user string, o callOpts) callResult {
 	p.t.Helper()
 	var res callResult
 	rtpConn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
@@ -78,16 +109,19 @@ func (p *phone) call(ctx context.Context, target, user string, hold time.Duratio
 	host, portText, _ := net.SplitHostPort(target)
 	var port int
 	fmt.Sscan(portText, &port)
-	offer := fmt.Sprintf("v=0\r\no=phone 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"+
-		"m=audio %d RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=ptime:20\r\n",
-		rtpConn.LocalAddr().(*net.UDPAddr).Port)
-	sess, err := p.cache.Invite(ctx, sip.Uri{Scheme: "sip", User: user, Host: host, Port: port}, []byte(offer),
+	if o.offer == nil {
+		o.offer = defaultOffer
+	}
+	rtpPort := rtpConn.LocalAddr().(*net.UDPAddr).Port
+	began := time.Now()
+	sess, err := p.cache.Invite(ctx, sip.Uri{Scheme: "sip", User: user, Host: host, Port: port}, []byte(o.offer(rtpPort)),
 		sip.NewHeader("Content-Type", "application/sdp"))
 	if err != nil {
 		p.t.Fatalf("INVITE: %v", err)
 	}
 	defer sess.Close()
 	err = sess.WaitAnswer(ctx, sipgo.AnswerOptions{})
+	res.answerDelay = time.Since(began)
 	if sess.InviteResponse != nil {
 		res.code = int(sess.InviteResponse.StatusCode)
 	}
@@ -97,42 +131,25 @@ func (p *phone) call(ctx context.Context, target, user string, hold time.Duratio
 	if err := sess.Ack(ctx); err != nil {
 		p.t.Fatalf("ACK: %v", err)
 	}
-	remote := mediaAddr(p.t, sess.InviteResponse.Body())
-
+	c := &activeCall{t: p.t, sess: sess, conn: rtpConn, remote: mediaAddr(p.t, sess.InviteResponse.Body()),
+		rtpPort: rtpPort, start: time.Now(), out: newRTPOut()}
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() { // the receive loop ends when the socket closes
-		defer wg.Done()
-		buf := make([]byte, 1500)
-		var pkt rtp.Packet
-		for {
-			n, _, err := rtpConn.ReadFromUDP(buf)
-			if err != nil {
-				return
-			}
-			if pkt.Unmarshal(buf[:n]) != nil || pkt.PayloadType != 0 {
-				continue
-			}
-			res.rtp++
-			for _, b := range pkt.Payload {
-				res.samples = append(res.samples, float64(ulaw(b))/32768)
-			}
-		}
-	}()
-	if act != nil {
-		act(rtpConn, remote)
+	go func() { defer wg.Done(); c.receive() }() // ends when the socket closes
+	if o.act != nil {
+		o.act(c)
 	}
 	select {
 	case <-sess.Context().Done():
-		res.byServer = true
-	case <-time.After(hold):
-		bctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = sess.Bye(bctx)
-		cancel()
+		res.byServer = !c.hungUp
+	case <-time.After(o.hold):
+		c.hangup()
 	case <-ctx.Done():
 	}
+	res.length = time.Since(c.start)
 	rtpConn.Close()
 	wg.Wait()
+	res.rtp, res.samples = c.packets(), c.audio()
 	res.voiced = voicedTime(res.samples)
 	return res
 }
@@ -185,31 +202,4 @@ func voicedTime(s []float64) time.Duration {
 		}
 	}
 	return d
-}
-
-// sendDTMF sends RFC 4733 events for digits to remote from conn.
-func sendDTMF(t *testing.T, conn *net.UDPConn, remote *net.UDPAddr, digits string) {
-	t.Helper()
-	const events = "0123456789*#"
-	seq, ts := uint16(1000), uint32(16000)
-	for _, d := range digits {
-		ev := strings.IndexRune(events, d)
-		for i := 0; i < 8; i++ {
-			end := i >= 5
-			dur := uint16((i + 1) * 160)
-			payload := []byte{byte(ev), 10, byte(dur >> 8), byte(dur)}
-			if end {
-				payload[1] |= 0x80
-			}
-			pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 101, SequenceNumber: seq, Timestamp: ts, SSRC: 0x1234, Marker: i == 0}, Payload: payload}
-			b, _ := pkt.Marshal()
-			if _, err := conn.WriteToUDP(b, remote); err != nil {
-				t.Fatal(err)
-			}
-			seq++
-			time.Sleep(20 * time.Millisecond)
-		}
-		ts += 1600
-		time.Sleep(100 * time.Millisecond)
-	}
 }

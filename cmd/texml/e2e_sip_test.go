@@ -1,0 +1,270 @@
+package main
+
+import (
+	"context"
+	"math"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/pion/rtp"
+)
+
+// toneApp serves /voice, which plays a 440 Hz tone of length d and hangs
+// up.
+func toneApp(t *testing.T, d time.Duration) *app {
+	t.Helper()
+	wav := filepath.Join(t.TempDir(), "tone.wav")
+	writeToneWAV(t, wav, 440, d)
+	data, err := os.ReadFile(wav)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newApp(t, map[string]string{"/voice": `<Response><Play>/tone.wav</Play><Hangup/></Response>`, "/tone.wav": string(data)})
+}
+
+// TestHoldAndResume holds the call with a re-INVITE (a=sendonly) in the
+// middle of a 3 s tone: texml answers a=recvonly and stops sending; the
+// re-INVITE back to sendrecv resumes the tone where it stopped, so the
+// whole tone is still heard.
+func TestHoldAndResume(t *testing.T) {
+	a := toneApp(t, 3*time.Second)
+	s := startServe(t, a.srv.URL+"/voice")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const held = 1500 * time.Millisecond
+	res := newPhone(t).dial(ctx, s.sipAddr, "test", callOpts{hold: 8 * time.Second, act: func(c *activeCall) {
+		time.Sleep(time.Second)
+		hold := c.reinvite("sendonly")
+		if hold.StatusCode != 200 || !strings.Contains(string(hold.Body()), "a=recvonly") {
+			t.Errorf("hold: %d, answer:\n%s\nwant 200 with a=recvonly", hold.StatusCode, hold.Body())
+		}
+		time.Sleep(100 * time.Millisecond) // packets already in flight
+		n := c.packets()
+		time.Sleep(held)
+		if got := c.packets() - n; got > 0 {
+			t.Errorf("%d RTP packets while held", got)
+		}
+		resume := c.reinvite("sendrecv")
+		if resume.StatusCode != 200 || !strings.Contains(string(resume.Body()), "a=sendrecv") {
+			t.Errorf("resume: %d, answer:\n%s\nwant 200 with a=sendrecv", resume.StatusCode, resume.Body())
+		}
+		n = c.packets()
+		time.Sleep(500 * time.Millisecond)
+		if got := c.packets() - n; got < 20 {
+			t.Errorf("%d RTP packets in the 500 ms after resuming, want about 25", got)
+		}
+	}})
+	if res.code != 200 || !res.byServer {
+		t.Fatalf("answer %d, texml hung up %v", res.code, res.byServer)
+	}
+	// Playback paused while held: all of the tone, and the call lasted
+	// the tone plus the hold.
+	if res.voiced < 2800*time.Millisecond || res.voiced > 3200*time.Millisecond {
+		t.Errorf("heard %v of the 3 s tone", res.voiced)
+	}
+	if f := dominantFreq(res.samples); math.Abs(f-440) > 20 {
+		t.Errorf("heard %.0f Hz, want 440", f)
+	}
+	if res.length < 3*time.Second+held {
+		t.Errorf("call lasted %v, want at least the tone and the hold (%v)", res.length, 3*time.Second+held)
+	}
+}
+
+// TestOptions asks texml what it supports, outside any call.
+func TestOptions(t *testing.T) {
+	a := newApp(t, map[string]string{"/voice": `<Response><Hangup/></Response>`})
+	s := startServe(t, a.srv.URL+"/voice")
+	res := sipRequest(t, s.sipAddr, sip.OPTIONS, "", nil)
+	if res.StatusCode != 200 {
+		t.Fatalf("OPTIONS: %d", res.StatusCode)
+	}
+	allow := res.GetHeader("Allow")
+	if allow == nil {
+		t.Fatal("OPTIONS: no Allow header")
+	}
+	for _, m := range []string{"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO"} {
+		if !strings.Contains(allow.Value(), m) {
+			t.Errorf("Allow %q lacks %s", allow.Value(), m)
+		}
+	}
+}
+
+// TestInfoDTMF answers a Gather with keys sent as SIP INFO, in both
+// bodies phones use.
+func TestInfoDTMF(t *testing.T) {
+	a := newApp(t, map[string]string{
+		"/voice": `<Response><Gather action="/got" numDigits="1" timeout="5"><Say>Press a key, any key, whenever you like.</Say></Gather><Hangup/></Response>`,
+		"/got":   `<Response><Hangup/></Response>`,
+	})
+	s := startServe(t, a.srv.URL+"/voice")
+	ph := newPhone(t)
+	for i, tt := range []struct{ contentType, body, digit string }{
+		{"application/dtmf-relay", "Signal=5\r\nDuration=160\r\n", "5"},
+		{"application/dtmf", "7", "7"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		res := ph.dial(ctx, s.sipAddr, "test", callOpts{hold: 5 * time.Second, act: func(c *activeCall) {
+			time.Sleep(500 * time.Millisecond)
+			if r := c.request(sip.INFO, "text/plain", []byte("5")); r.StatusCode != 415 {
+				t.Errorf("INFO text/plain: %d, want 415", r.StatusCode)
+			}
+			if r := c.request(sip.INFO, tt.contentType, []byte(tt.body)); r.StatusCode != 200 {
+				t.Errorf("INFO %s: %d", tt.contentType, r.StatusCode)
+			}
+		}})
+		cancel()
+		if res.code != 200 || !res.byServer {
+			t.Errorf("%s: answer %d, texml hung up after the action: %v", tt.contentType, res.code, res.byServer)
+		}
+		got := a.requests("/got")
+		if len(got) != i+1 || got[i].Get("Digits") != tt.digit {
+			t.Errorf("%s: actions %v, want Digits=%s", tt.contentType, got, tt.digit)
+		}
+	}
+}
+
+// TestAnswerTiming: a leading Pause keeps the call unanswered for its
+// length (200 OK ~2 s after the INVITE); without it the answer is
+// immediate. <Hangup> after the answer sends a BYE from texml at once.
+func TestAnswerTiming(t *testing.T) {
+	a := newApp(t, map[string]string{
+		"/pause":   `<Response><Pause length="2"/><Say>Hello.</Say><Hangup/><Say>This is never said.</Say></Response>`,
+		"/nopause": `<Response><Say>Hello.</Say><Hangup/><Say>This is never said.</Say></Response>`,
+	})
+	for _, tt := range []struct {
+		path     string
+		min, max time.Duration
+	}{
+		{"/pause", 1900 * time.Millisecond, 3 * time.Second},
+		{"/nopause", 0, 500 * time.Millisecond},
+	} {
+		t.Run(strings.TrimPrefix(tt.path, "/"), func(t *testing.T) {
+			s := startServe(t, a.srv.URL+tt.path)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			res := newPhone(t).dial(ctx, s.sipAddr, "test", callOpts{hold: 10 * time.Second})
+			if res.code != 200 {
+				t.Fatalf("answer %d", res.code)
+			}
+			t.Logf("200 OK after %v", res.answerDelay)
+			if res.answerDelay < tt.min || res.answerDelay > tt.max {
+				t.Errorf("200 OK %v after the INVITE, want %v–%v", res.answerDelay, tt.min, tt.max)
+			}
+			// "Hello." is about half a second; the Say after the Hangup
+			// would add two more.
+			if !res.byServer || res.voiced < 200*time.Millisecond || res.length > 2*time.Second {
+				t.Errorf("texml hung up: %v, after %v with %v of speech; want a BYE right after the Say", res.byServer, res.length, res.voiced)
+			}
+		})
+	}
+}
+
+// TestBadOffers: an offer with no codec we speak gets 488, an SDP that
+// does not parse 400; both are counted.
+func TestBadOffers(t *testing.T) {
+	a := newApp(t, map[string]string{"/voice": `<Response><Say>unreachable</Say></Response>`})
+	s := startServe(t, a.srv.URL+"/voice")
+	g729 := "v=0\r\no=phone 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
+		"m=audio 40000 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n"
+	if code := inviteRaw(t, s.sipAddr, g729); code != 488 {
+		t.Errorf("G.729-only offer: %d, want 488", code)
+	}
+	if code := inviteRaw(t, s.sipAddr, "this is not a session description\r\n"); code != 400 {
+		t.Errorf("malformed SDP: %d, want 400", code)
+	}
+	m := scrape(t, s)
+	for _, code := range []string{"488", "400"} {
+		if v := metricValue(m, `texml_invites_rejected_total{code="`+code+`"}`); v != 1 {
+			t.Errorf("texml_invites_rejected_total{code=%s} = %v, want 1", code, v)
+		}
+	}
+	if len(a.requests("/voice")) != 0 {
+		t.Error("the app was fetched for a refused INVITE")
+	}
+}
+
+// TestGarbageSIP sends datagrams and a TCP stream that are not SIP, and a
+// request missing its mandatory headers: nothing breaks, and the next
+// call works.
+func TestGarbageSIP(t *testing.T) {
+	a := newApp(t, map[string]string{"/voice": `<Response><Say>Still here.</Say><Hangup/></Response>`})
+	s := startServe(t, a.srv.URL+"/voice")
+	udp, err := net.Dial("udp", s.sipAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer udp.Close()
+	for _, junk := range []string{
+		"\x00\x01\x02\x03 not sip at all \xff\xfe",
+		"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+		"INVITE sip:test@127.0.0.1 SIP/2.0\r\nContent-Length: 99999\r\n\r\n",
+		strings.Repeat("A", 1400),
+	} {
+		if _, err := udp.Write([]byte(junk)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if tcp, err := net.Dial("tcp", s.sipAddr); err == nil {
+		_, _ = tcp.Write([]byte("\x16\x03\x01 this is not SIP over TCP\r\n\r\n"))
+		tcp.Close()
+	}
+	time.Sleep(200 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res := newPhone(t).dial(ctx, s.sipAddr, "test", callOpts{hold: 10 * time.Second})
+	if res.code != 200 || !res.byServer || res.voiced < 300*time.Millisecond {
+		t.Errorf("call after garbage: answer %d, texml hung up %v, %v of speech", res.code, res.byServer, res.voiced)
+	}
+}
+
+// TestBadRTPDropped sends garbage datagrams and RTP from a stranger's
+// address to the call's media port: they are dropped and counted, and
+// the call's audio goes on undisturbed.
+func TestBadRTPDropped(t *testing.T) {
+	a := toneApp(t, 2*time.Second)
+	s := startServe(t, a.srv.URL+"/voice")
+	stranger, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stranger.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const garbage, foreign = 5, 5
+	res := newPhone(t).dial(ctx, s.sipAddr, "test", callOpts{hold: 8 * time.Second, act: func(c *activeCall) {
+		c.silence(200 * time.Millisecond) // texml latches to the phone
+		for i := range garbage {
+			junk := []byte("not rtp at all")
+			if i%2 == 1 {
+				junk = []byte{0x80, 0x00, 0x01} // version 2, but shorter than a header
+			}
+			_, _ = c.conn.WriteToUDP(junk, c.remote)
+		}
+		for i := range foreign {
+			pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: uint16(i), Timestamp: uint32(160 * i), SSRC: 0xbad},
+				Payload: make([]byte, 160)}
+			b, _ := pkt.Marshal()
+			_, _ = stranger.WriteToUDP(b, c.remote)
+		}
+		c.silence(200 * time.Millisecond)
+	}})
+	if res.code != 200 || !res.byServer {
+		t.Fatalf("answer %d, texml hung up %v", res.code, res.byServer)
+	}
+	if res.voiced < 1900*time.Millisecond || res.voiced > 2100*time.Millisecond {
+		t.Errorf("heard %v of the 2 s tone", res.voiced)
+	}
+	waitIdle(t, s)
+	m := scrape(t, s)
+	if v := metricValue(m, "texml_rtp_packets_dropped_total"); v != garbage+foreign {
+		t.Errorf("texml_rtp_packets_dropped_total = %v, want %d", v, garbage+foreign)
+	}
+	if v := metricValue(m, "texml_rtp_packets_received_total"); v < 20 {
+		t.Errorf("texml_rtp_packets_received_total = %v, want the phone's 20 packets", v)
+	}
+}
