@@ -90,7 +90,7 @@ func (s *Server) newLeg(dlg *sipgo.DialogServerSession, offer *Offer, callSid st
 		srv: s, dlg: dlg, sess: sess, m: &s.cfg.Media, log: log,
 		sid: binary.BigEndian.Uint64(id[:]) >> 1, offer: offer,
 		info: make(chan byte, 16),
-		beep: audio.Tone([]float64{1000}, 500*time.Millisecond, 0.3),
+		beep: s.beep,
 	}, nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/texml/texml/interpreter"
+	"github.com/texml/texml/media/audio"
 )
 
 // Router finds the app for an inbound call: the interpreter configuration
@@ -59,6 +60,7 @@ type Server struct {
 	base     context.Context // parent of every call; canceled by Close
 	stop     context.CancelFunc
 	version  sessionVersion
+	beep     *audio.PCM // the Record beep, made once for every call
 }
 
 // New creates a server; call ServeUDP/ServeTCP to accept requests.
@@ -89,7 +91,8 @@ func New(cfg Config) (*Server, error) {
 		ua.Close()
 		return nil, fmt.Errorf("signaling: client: %w", err)
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, ua: ua, srv: srv, client: client, calls: map[string]*Leg{}}
+	s := &Server{cfg: cfg, log: cfg.Logger, ua: ua, srv: srv, client: client, calls: map[string]*Leg{},
+		beep: audio.Tone([]float64{1000}, 500*time.Millisecond, 0.3)}
 	s.base, s.stop = context.WithCancel(context.Background())
 	s.dua = sipgo.DialogUA{Client: client, ContactHDR: sip.ContactHeader{
 		Address: sip.Uri{Scheme: "sip", User: "texml", Host: cfg.PublicIP.String(), Port: cfg.SIPPort}}}
@@ -212,10 +215,15 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 
 // run executes the app for one call on the handler goroutine.
 func (s *Server) run(dlg *sipgo.DialogServerSession, leg *Leg, cfg interpreter.Config) {
-	ctx, cancel := context.WithCancel(dlg.Context())
-	defer cancel()
-	stop := context.AfterFunc(s.base, cancel) // Close hangs up
-	defer stop()
+	// The call ends when the dialog does (the caller's BYE or CANCEL: the
+	// cause ErrHangup tells the interpreter so, even mid-fetch) or when the
+	// server closes (our hangup).
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	stopDialog := context.AfterFunc(dlg.Context(), func() { cancel(interpreter.ErrHangup) })
+	defer stopDialog()
+	stopServer := context.AfterFunc(s.base, func() { cancel(nil) })
+	defer stopServer()
 
 	cfg.Logger = leg.log
 	if s.cfg.Metrics != nil {
