@@ -240,7 +240,7 @@ func (l *Leg) Pause(ctx context.Context, d time.Duration, p interpreter.Prompt) 
 		// advance, so the pause is timed by the clock instead.
 		return nil, l.wait(ctx, d)
 	}
-	return l.play(ctx, audio.Silence(d).Source(), p)
+	return l.play(ctx, media.Silence(d), p)
 }
 
 // wait lets d pass, or returns why the call ended first.

@@ -1,0 +1,225 @@
+#!/usr/bin/env bash
+# load-cps.sh — call setup rate of `texml serve` (issue 3 §8).
+#
+# Starts, on loopback only: the load app (tools/loadapp, a <Say>Hi</Say>
+# <Hangup/> document), `texml serve`, then SIPp as a UAC running
+# fixtures/sipp/say_bye.xml (INVITE → 200 → ACK → texml's BYE → 200) at
+# RATE calls/s for DURATION seconds. Prints SIPp's final counters
+# (successful/failed calls, achieved rate, INVITE→200 response times),
+# texml's RSS and the CPU time each process used, then stops everything.
+# Exits non-zero if any call failed or SIPp did not complete every call.
+#
+# Usage: scripts/load-cps.sh [RATE] [DURATION]      (defaults 300 30)
+# Environment: LIMIT (max concurrent calls, default 10*RATE), OUT (where
+# logs and SIPp's CSV files go, default a temp dir), SIP_PORT, HTTP_PORT,
+# APP_PORT, SIPP_PORT, SIPP_MEDIA_PORT, RTP_PORTS, SAY (the text spoken),
+# TEXML_BIN (a texml binary to measure instead of building bin/texml).
+set -euo pipefail
+
+RATE=${1:-300}
+DURATION=${2:-30}
+LIMIT=${LIMIT:-$((RATE * 10))}
+TOTAL=$((RATE * DURATION))
+SIP_PORT=${SIP_PORT:-15060}
+HTTP_PORT=${HTTP_PORT:-18081}
+APP_PORT=${APP_PORT:-18080}
+SIPP_PORT=${SIPP_PORT:-25060}
+SIPP_MEDIA_PORT=${SIPP_MEDIA_PORT:-26000}
+RTP_PORTS=${RTP_PORTS:-30000-50000}
+SAY=${SAY:-Hi}
+IP=127.0.0.1
+
+if ((RATE < 1 || RATE > 5000 || DURATION < 1 || DURATION > 600)); then
+	echo "load-cps: RATE must be 1..5000 and DURATION 1..600 s" >&2
+	exit 2
+fi
+for tool in sipp espeak-ng go python3; do
+	command -v "$tool" >/dev/null || { echo "load-cps: $tool is not installed" >&2; exit 2; }
+done
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OUT=${OUT:-$(mktemp -d /tmp/texml-load-cps.XXXXXX)}
+mkdir -p "$OUT"
+cd "$ROOT"
+SCENARIO=$ROOT/fixtures/sipp/say_bye.xml
+
+pids=()
+cleanup() {
+	local p
+	for p in "${pids[@]}"; do
+		kill "$p" 2>/dev/null || true
+	done
+	for p in "${pids[@]}"; do
+		wait "$p" 2>/dev/null || true
+	done
+}
+trap cleanup EXIT
+
+echo "== building (output in $OUT)"
+if [[ -z ${TEXML_BIN:-} ]]; then
+	go build -o bin/texml ./cmd/texml
+	TEXML_BIN=bin/texml
+fi
+go build -o bin/loadapp ./tools/loadapp
+
+# cpu_seconds PID: user+system CPU time the process has used so far.
+cpu_seconds() {
+	awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f\n", ($12 + $13) / hz }' "/proc/$1/stat"
+}
+# rss_kb PID FIELD: VmRSS or VmHWM in kB.
+rss_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
+# active_calls: texml's count from /healthz ("ok N active calls"), read
+# with bash's /dev/tcp so that sampling starts no process.
+active_calls() {
+	local line n=0
+	if exec 3<>"/dev/tcp/$IP/$HTTP_PORT"; then
+		printf 'GET /healthz HTTP/1.0\r\nHost: %s\r\n\r\n' "$IP" >&3
+		while IFS= read -r -t 2 line <&3; do
+			[[ $line =~ ^ok\ ([0-9]+) ]] && n=${BASH_REMATCH[1]}
+		done
+		exec 3<&-
+	fi 2>/dev/null
+	echo "$n"
+}
+
+bin/loadapp -listen "$IP:$APP_PORT" -twiml "<Response><Say>$SAY</Say><Hangup/></Response>" \
+	>"$OUT/loadapp.out" 2>"$OUT/loadapp.err" &
+pids+=($!)
+APP_PID=$!
+"$TEXML_BIN" serve --sip-listen "$IP:$SIP_PORT" --http-listen "$IP:$HTTP_PORT" \
+	--rtp-ports "$RTP_PORTS" --voice-url "http://$IP:$APP_PORT/app" --voice-method POST \
+	--stt none --recordings-dir "$OUT/recordings" >"$OUT/texml.out" 2>"$OUT/texml.log" &
+pids+=($!)
+TEXML_PID=$!
+
+ready=""
+for _ in $(seq 100); do
+	if grep -q ready "$OUT/loadapp.out" 2>/dev/null &&
+		python3 -c "import urllib.request,sys; urllib.request.urlopen('http://$IP:$HTTP_PORT/healthz', timeout=1)" 2>/dev/null; then
+		ready=1
+		break
+	fi
+	kill -0 "$TEXML_PID" 2>/dev/null || break
+	sleep 0.1
+done
+if [[ -z $ready ]]; then
+	echo "load-cps: texml or the load app did not start" >&2
+	cat "$OUT/texml.out" "$OUT/texml.log" "$OUT/loadapp.err" >&2 || true
+	exit 1
+fi
+
+# One call first, so that the prompt is synthesized (and cached) before
+# the measured run: a real deployment says the same prompts all day.
+if ! sipp -sf "$SCENARIO" -s load -i "$IP" -p "$SIPP_PORT" -mp "$SIPP_MEDIA_PORT" \
+	-m 1 -timeout 20s -timeout_error -nostdin "$IP:$SIP_PORT" >"$OUT/warmup.out" 2>&1; then
+	echo "load-cps: warm-up call failed" >&2
+	cat "$OUT/warmup.out" >&2
+	exit 1
+fi
+
+IDLE_RSS=$(rss_kb "$TEXML_PID" VmRSS)
+TEXML_CPU0=$(cpu_seconds "$TEXML_PID")
+APP_CPU0=$(cpu_seconds "$APP_PID")
+
+echo "== SIPp: $TOTAL calls at $RATE/s (limit $LIMIT concurrent)"
+START=$(date +%s.%N)
+# SIPp writes its response-time file into the working directory: run it in $OUT.
+(cd "$OUT" && exec sipp -sf "$SCENARIO" -s load -i "$IP" -p "$SIPP_PORT" -mp "$SIPP_MEDIA_PORT" \
+	-r "$RATE" -m "$TOTAL" -l "$LIMIT" \
+	-timeout "$((DURATION + 60))s" -timeout_error -recv_timeout 10000 -nostdin \
+	-trace_stat -stf "$OUT/stat.csv" -fd 1 \
+	-trace_rtt -rtt_freq 1 \
+	-trace_err -error_file "$OUT/errors.log" \
+	"$IP:$SIP_PORT" >"$OUT/sipp.out" 2>&1) &
+SIPP_PID=$!
+pids+=($SIPP_PID)
+
+# Sample RSS, CPU and active calls while SIPp runs (bounded: SIPp stops
+# itself after DURATION+60 s; the loop gives up after DURATION+90 s).
+PEAK_RSS=0
+PEAK_ACTIVE=0
+SIPP_CPU=0
+for _ in $(seq $(((DURATION + 90) * 2))); do
+	kill -0 "$SIPP_PID" 2>/dev/null || break
+	SIPP_CPU=$(cpu_seconds "$SIPP_PID" 2>/dev/null || echo "$SIPP_CPU")
+	r=$(rss_kb "$TEXML_PID" VmRSS)
+	((r > PEAK_RSS)) && PEAK_RSS=$r
+	a=$(active_calls)
+	((a > PEAK_ACTIVE)) && PEAK_ACTIVE=$a
+	sleep 0.5
+done
+SIPP_RC=0
+wait "$SIPP_PID" || SIPP_RC=$?
+END=$(date +%s.%N)
+TEXML_CPU1=$(cpu_seconds "$TEXML_PID")
+APP_CPU1=$(cpu_seconds "$APP_PID")
+HWM=$(rss_kb "$TEXML_PID" VmHWM)
+python3 -c "import urllib.request; print(urllib.request.urlopen('http://$IP:$HTTP_PORT/metrics', timeout=5).read().decode())" \
+	>"$OUT/metrics.txt" 2>/dev/null || true
+
+echo "== results"
+python3 - "$OUT" "$RATE" "$DURATION" "$TOTAL" "$START" "$END" <<'EOF'
+import csv, glob, os, sys
+out, rate, duration, total, start, end = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6])
+rows = list(csv.reader(open(os.path.join(out, "stat.csv")), delimiter=";"))
+head, last = rows[0], rows[-1]
+v = dict(zip(head, last))
+ok, failed = int(v["SuccessfulCall(C)"]), int(v["FailedCall(C)"])
+print(f"calls: {ok} successful, {failed} failed, {total} requested")
+# The rate calls were placed at: the first statistics row (one a second)
+# where every call had been created.
+for r in rows[1:]:
+    d = dict(zip(head, r))
+    if int(d["OutgoingCall(C)"]) >= total:
+        h, m, sec = d["ElapsedTime(C)"].split(":")[:3]
+        el = int(h) * 3600 + int(m) * 60 + float(sec)
+        print(f"calls placed at {total / el:.1f} calls/s ({total} calls created within {el:.0f} s; SIPp logs once a second)")
+        break
+else:
+    print("SIPp never created all the calls: it was throttled by the concurrency limit or timed out")
+rates = []
+for r in rows[2:]:
+    d = dict(zip(head, r))
+    rates.append(float(d["CallRate(P)"]))
+    if int(d["OutgoingCall(C)"]) >= total:
+        break
+if len(rates) > 2:
+    inner = rates[1:-1]  # the first and last seconds are partial
+    print(f"per-second call rate while placing calls: min {min(inner):.0f}, max {max(inner):.0f}")
+print(f"SIPp cumulative call rate: {float(v['CallRate(C)']):.1f} calls/s (target {rate}), retransmissions {v['Retransmissions(C)']}")
+for k in ("FailedMaxUDPRetrans(C)", "FailedUnexpectedMessage(C)", "FailedCallRejected(C)", "FailedTimeoutOnRecv(C)", "DeadCallMsgs(C)", "OutOfCallMsgs(C)"):
+    if v.get(k, "0") not in ("0", ""):
+        print(f"  {k} = {v[k]}")
+rtts = []
+for f in glob.glob(os.path.join(out, "*_rtt.csv")):
+    for line in open(f):
+        parts = line.strip().split(";")
+        if len(parts) == 3 and parts[1].replace(".", "").isdigit():
+            rtts.append(float(parts[1]))
+rtts.sort()
+if rtts:
+    pct = lambda p: rtts[min(len(rtts) - 1, int(p / 100 * len(rtts)))]
+    print(f"INVITE -> 200 OK (ms, {len(rtts)} calls): p50 {pct(50):.0f}  p90 {pct(90):.0f}  p99 {pct(99):.0f}  max {rtts[-1]:.0f}")
+print(f"SIPp call length (mean, INVITE to end of timewait): {v['CallLength(C)']}")
+EOF
+WALL=$(python3 -c "print(f'{$END - $START:.1f}')")
+echo "wall time of the SIPp run: ${WALL} s"
+echo "texml RSS: idle ${IDLE_RSS} kB, peak sampled ${PEAK_RSS} kB, high-water ${HWM} kB; peak active calls ${PEAK_ACTIVE}"
+python3 -c "
+w = $END - $START
+for name, c in (('texml', $TEXML_CPU1 - $TEXML_CPU0), ('SIPp', $SIPP_CPU), ('loadapp', $APP_CPU1 - $APP_CPU0)):
+    print(f'CPU {name}: {c:.1f} s = {100 * c / w:.0f}% of one core')
+"
+grep -E '^texml_(calls_total|invites_rejected_total|rtp_packets_sent_total)' "$OUT/metrics.txt" 2>/dev/null || true
+
+FAILED=$(python3 -c "
+import csv
+rows = list(csv.reader(open('$OUT/stat.csv'), delimiter=';'))
+v = dict(zip(rows[0], rows[-1]))
+print(max(int(v['FailedCall(C)']), $TOTAL - int(v['SuccessfulCall(C)'])))
+")
+if ((SIPP_RC != 0 || FAILED != 0)); then
+	echo "FAIL: SIPp exit $SIPP_RC, $FAILED calls failed or missing (see $OUT/errors.log, $OUT/sipp.out)" >&2
+	exit 1
+fi
+echo "PASS: $TOTAL calls, none failed"

@@ -1,0 +1,113 @@
+// Command loadapp is the TwiML app for texml's load scripts: a tiny HTTP
+// server on loopback that answers every request for /app with one fixed
+// TwiML document and serves a generated WAV file at /tone.wav.
+//
+// Run it from the repository root:
+//
+//	go run ./tools/loadapp -listen 127.0.0.1:18080 \
+//	    -twiml '<Response><Say>Hi</Say><Hangup/></Response>'
+//	go run ./tools/loadapp -listen 127.0.0.1:18080 -wav-seconds 120 \
+//	    -twiml '<Response><Play>http://127.0.0.1:18080/tone.wav</Play></Response>'
+//
+// It prints "ready" on stdout once it listens, and counts the requests it
+// served at /stats. It stops on SIGINT or SIGTERM.
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"flag"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// main serves until SIGINT or SIGTERM.
+func main() {
+	listen := flag.String("listen", "127.0.0.1:18080", "HTTP address (loopback only)")
+	twiml := flag.String("twiml", "<Response><Say>Hi</Say><Hangup/></Response>", "the document served at /app")
+	wavSeconds := flag.Int("wav-seconds", 120, "length of /tone.wav (8 kHz, 16-bit mono)")
+	flag.Parse()
+
+	host, _, err := net.SplitHostPort(*listen)
+	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+		fmt.Fprintln(os.Stderr, "loadapp: -listen must be a loopback IP address and port")
+		os.Exit(2)
+	}
+	if *wavSeconds < 1 || *wavSeconds > 3600 {
+		fmt.Fprintln(os.Stderr, "loadapp: -wav-seconds must be 1..3600")
+		os.Exit(2)
+	}
+	wav := toneWAV(*wavSeconds)
+	doc := []byte(*twiml)
+	var appHits, wavHits atomic.Int64
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("/app", func(w http.ResponseWriter, r *http.Request) {
+		appHits.Add(1)
+		w.Header().Set("Content-Type", "application/xml")
+		_, _ = w.Write(doc)
+	})
+	mux.HandleFunc("/tone.wav", func(w http.ResponseWriter, r *http.Request) {
+		wavHits.Add(1)
+		w.Header().Set("Content-Type", "audio/x-wav")
+		w.Header().Set("Cache-Control", "max-age=86400")
+		_, _ = w.Write(wav)
+	})
+	mux.HandleFunc("/stats", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "app %d\nwav %d\n", appHits.Load(), wavHits.Load())
+	})
+
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadapp:", err)
+		os.Exit(1)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	fmt.Println("ready")
+	if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
+		fmt.Fprintln(os.Stderr, "loadapp:", err)
+		os.Exit(1)
+	}
+	fmt.Fprintf(os.Stderr, "loadapp: served /app %d times, /tone.wav %d times\n", appHits.Load(), wavHits.Load())
+}
+
+// toneWAV returns a WAV file (RIFF, PCM 16-bit, 8 kHz mono) of seconds of
+// a 440 Hz tone at -12 dBFS: audible, and never silence, so every packet
+// a receiver gets carries real samples.
+func toneWAV(seconds int) []byte {
+	const rate = 8000
+	n := seconds * rate
+	b := make([]byte, 44+2*n)
+	copy(b[0:], "RIFF")
+	binary.LittleEndian.PutUint32(b[4:], uint32(36+2*n))
+	copy(b[8:], "WAVEfmt ")
+	binary.LittleEndian.PutUint32(b[16:], 16)
+	binary.LittleEndian.PutUint16(b[20:], 1) // PCM
+	binary.LittleEndian.PutUint16(b[22:], 1) // mono
+	binary.LittleEndian.PutUint32(b[24:], rate)
+	binary.LittleEndian.PutUint32(b[28:], 2*rate)
+	binary.LittleEndian.PutUint16(b[32:], 2)
+	binary.LittleEndian.PutUint16(b[34:], 16)
+	copy(b[36:], "data")
+	binary.LittleEndian.PutUint32(b[40:], uint32(2*n))
+	for i := range n {
+		v := int16(8192 * math.Sin(2*math.Pi*440*float64(i)/rate))
+		binary.LittleEndian.PutUint16(b[44+2*i:], uint16(v))
+	}
+	return b
+}
