@@ -154,7 +154,7 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 	}
 	// The metered synthesizer sits under the cache, so that its latency is
 	// the engine's; the cache's hits are counted from its Stats.
-	s.speech = tts.NewCache(metrics.Synthesizer(synth), "espeak-ng", tts.CacheOptions{Dir: cacheDir("tts")})
+	s.speech = tts.NewCache(metrics.Synthesizer(synth), ttsEngine(f), tts.CacheOptions{Dir: cacheDir("tts")})
 	s.sounds = audio.NewCache(metrics.Fetcher("audio", s.fetch), audio.CacheOptions{Dir: cacheDir("audio")})
 	metrics.WatchCaches(s.speech, s.sounds)
 	s.sip, err = signaling.New(signaling.Config{
@@ -180,9 +180,19 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 // speechEngines finds espeak-ng and, unless --stt none, pocketsphinx; a
 // missing one is an error naming its Debian package (issue 3 §9).
 func speechEngines(f *serveFlags) (tts.Synthesizer, stt.Recognizer, error) {
-	synth, err := tts.NewEspeak(tts.EspeakOptions{})
-	if err != nil {
-		return nil, nil, err
+	var synth tts.Synthesizer
+	if f.ttsURL != "" {
+		h := map[string]string{}
+		if f.ttsToken != "" {
+			h["Authorization"] = "Bearer " + f.ttsToken
+		}
+		synth = tts.NewHTTP(tts.HTTPOptions{URL: f.ttsURL, Headers: h})
+	} else {
+		e, err := tts.NewEspeak(tts.EspeakOptions{})
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w (or set --tts-url for a cloud provider)", err)
+		}
+		synth = e
 	}
 	switch f.stt {
 	case "pocketsphinx":
@@ -302,4 +312,13 @@ func (s *service) routes() http.Handler {
 		http.ServeFile(w, r, path)
 	})
 	return mux
+}
+
+// ttsEngine names the synthesizer in cache keys, so that switching
+// engines never serves the other engine's audio.
+func ttsEngine(f *serveFlags) string {
+	if f.ttsURL != "" {
+		return "http:" + f.ttsURL
+	}
+	return "espeak-ng"
 }

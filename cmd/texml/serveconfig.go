@@ -22,7 +22,7 @@ type serveFlags struct {
 	sipListen, httpListen, rtpPorts, publicIP, publicURL       string
 	voiceURL, voiceMethod, fallbackURL, statusCB, statusEvents string
 	accountSid, authToken, recordingsDir, cacheDir, config     string
-	stt                                                        string
+	stt, ttsURL, ttsToken                                      string
 	drain, rtpTimeout                                          time.Duration
 	inbandDTMF                                                 bool
 }
@@ -46,6 +46,8 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	str(&f.recordingsDir, "recordings-dir", "recordings", "where <Record> files are written")
 	str(&f.cacheDir, "cache-dir", "", "disk cache for fetched audio and speech (default: memory only)")
 	str(&f.config, "config", "", "YAML file with routes (see README)")
+	str(&f.ttsURL, "tts-url", "", "cloud text-to-speech over HTTP (docs/tts-http.md) instead of espeak-ng")
+	str(&f.ttsToken, "tts-token", "", "sent to --tts-url as \"Authorization: Bearer TOKEN\"")
 	str(&f.stt, "stt", "pocketsphinx", `speech recognizer for <Gather input="speech">: "pocketsphinx" or "none"`)
 	dur := func(p *time.Duration, name string, def time.Duration, usage string) {
 		d := def
