@@ -225,7 +225,11 @@ func (s *Server) run(dlg *sipgo.DialogServerSession, leg *Leg, cfg interpreter.C
 	stopServer := context.AfterFunc(s.base, func() { cancel(nil) })
 	defer stopServer()
 
-	cfg.Logger = leg.log
+	if cfg.CallSid == "" {
+		cfg.CallSid = interpreter.NewSid("CA")
+	}
+	cfg.Logger = leg.log                            // the interpreter adds call_sid itself
+	leg.log = leg.log.With("call_sid", cfg.CallSid) // the leg's own lines carry it too
 	if s.cfg.Metrics != nil {
 		cfg.Observe = s.cfg.Metrics.verb
 	}
