@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
 
 	"github.com/texml/texml/interpreter"
 	"github.com/texml/texml/media"
@@ -54,26 +55,30 @@ type Leg struct {
 	// mu guards offer and answered against re-INVITEs (update, on a SIP
 	// handler goroutine). The call goroutine is their only other user and
 	// the only writer of answered, so it reads answered without mu.
+	tx      sip.ServerTransaction // the INVITE's, to end a wait for the ACK early
+	baseLog *slog.Logger          // log without call_sid, for the interpreter to add it
+
 	mu       sync.Mutex
 	offer    *Offer
 	answered bool
+	sent2xx  bool // our 200 OK went out, ACK or not: the call ends with a BYE
 
 	info chan byte  // digits from SIP INFO
 	turn int        // the interpreter's listening turn; digits from before it are dropped
 	utt  *utterance // speech being heard in this turn, if any
-	beep *audio.PCM
 }
 
 var _ interpreter.Leg = (*Leg)(nil)
 
 // newLeg allocates the RTP session for a new call; it stays on hold (no
 // packets) until the call is answered.
-func (s *Server) newLeg(dlg *sipgo.DialogServerSession, offer *Offer, callSid string) (*Leg, error) {
+func (s *Server) newLeg(dlg *sipgo.DialogServerSession, tx sip.ServerTransaction, offer *Offer, callSid string) (*Leg, error) {
 	conn, err := s.cfg.Media.Ports.Listen()
 	if err != nil {
 		return nil, fmt.Errorf("rtp port: %w", err)
 	}
-	log := s.log.With("sip_call_id", dlg.InviteRequest.CallID().Value(), "direction", "inbound")
+	base := s.log.With("sip_call_id", dlg.InviteRequest.CallID().Value(), "direction", "inbound")
+	log := base.With("call_sid", callSid)
 	sess, err := media.NewSession(media.SessionConfig{
 		Conn: conn, Pacer: s.cfg.Media.Pacer, Remote: offer.Addr, Codec: offer.Codec,
 		DTMFPayloadType: offer.DTMFType, InactivityTimeout: s.cfg.Media.InactivityTimeout,
@@ -87,17 +92,19 @@ func (s *Server) newLeg(dlg *sipgo.DialogServerSession, offer *Offer, callSid st
 	var id [8]byte
 	_, _ = rand.Read(id[:])
 	return &Leg{
-		srv: s, dlg: dlg, sess: sess, m: &s.cfg.Media, log: log,
+		srv: s, dlg: dlg, tx: tx, sess: sess, m: &s.cfg.Media, log: log, baseLog: base,
 		sid: binary.BigEndian.Uint64(id[:]) >> 1, offer: offer,
 		info: make(chan byte, 16),
-		beep: s.beep,
 	}, nil
 }
 
 // close ends the call's media and, when the caller is still there, the
 // dialog: every path out of a call comes through here.
 func (l *Leg) close() {
-	if l.answered && l.dlg.Context().Err() == nil {
+	l.mu.Lock()
+	bye := l.answered || l.sent2xx
+	l.mu.Unlock()
+	if bye && l.dlg.Context().Err() == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		if err := l.dlg.Bye(ctx); err != nil {
 			l.log.Warn("BYE", "err", err)
@@ -149,11 +156,22 @@ func (l *Leg) Answer(ctx context.Context) error {
 	}
 	l.mu.Lock()
 	body := Answer(l.offer, l.srv.cfg.PublicIP, l.sess.LocalAddr().Port, l.sid, l.srv.version.next())
+	l.sent2xx = true
 	l.mu.Unlock()
-	if err := l.dlg.RespondSDP(body); err != nil {
+	// RespondSDP waits for the ACK (up to Timer L, 32 s); ending the
+	// transaction makes it return when ctx ends first.
+	stop := context.AfterFunc(ctx, l.tx.Terminate)
+	err := l.dlg.RespondSDP(body)
+	stop()
+	if err != nil {
 		if l.dlg.Context().Err() != nil {
 			return interpreter.ErrHangup
 		}
+		if ctx.Err() != nil {
+			return l.ctxErr(ctx)
+		}
+		// No ACK: the caller has our 2xx and thinks the call is up, so
+		// the end of the call must be a BYE (RFC 3261 §13.3.1.4).
 		return fmt.Errorf("200 OK: %w", err)
 	}
 	// Under mu, with the offer as it is now: a re-INVITE that came in
@@ -179,12 +197,15 @@ func (l *Leg) Hangup(ctx context.Context) error {
 	if l.dlg.Context().Err() != nil {
 		return nil // already over
 	}
-	if !l.answered {
+	l.mu.Lock()
+	bye := l.answered || l.sent2xx
+	l.mu.Unlock()
+	if !bye {
 		return l.dlg.Respond(603, "Decline", nil)
 	}
 	err := l.dlg.Bye(ctx)
 	l.mu.Lock()
-	l.answered = false // close must not send a second BYE
+	l.answered, l.sent2xx = false, false // close must not send a second BYE
 	l.mu.Unlock()
 	return err
 }

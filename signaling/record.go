@@ -38,8 +38,6 @@ type recording struct {
 	vad      *audio.VAD
 	frames   int
 	voiced   int
-	first    int // first voiced frame, -1 before any
-	last     int // last voiced frame
 	silentMS time.Duration
 }
 
@@ -48,10 +46,7 @@ func (r *recording) add(frame *[media.FrameSamples]int16) error {
 		return err
 	}
 	if r.vad.Push(frame[:]) {
-		if r.first < 0 {
-			r.first = r.frames
-		}
-		r.last, r.silentMS = r.frames, 0
+		r.silentMS = 0
 		r.voiced++
 	} else {
 		r.silentMS += media.FrameDuration
@@ -68,7 +63,7 @@ func (l *Leg) Record(ctx context.Context, spec interpreter.RecordSpec) (interpre
 	var out interpreter.Recording
 	l.newTurn(spec.Turn)
 	if spec.PlayBeep {
-		if _, err := l.play(ctx, l.beep.Source(), interpreter.Prompt{}); err != nil {
+		if _, err := l.play(ctx, l.srv.beep.Source(), interpreter.Prompt{}); err != nil {
 			return out, err
 		}
 	}
@@ -77,7 +72,7 @@ func (l *Leg) Record(ctx context.Context, spec interpreter.RecordSpec) (interpre
 	if err != nil {
 		return out, &interpreter.MediaError{Err: fmt.Errorf("record: %w", err)}
 	}
-	rec := &recording{w: audio.NewWAVWriter(f), f: f, vad: audio.NewVAD(audio.VADOptions{}), first: -1}
+	rec := &recording{w: audio.NewWAVWriter(f), f: f, vad: audio.NewVAD(audio.VADOptions{})}
 	frames := make(frameSink, 256) // 5 s of slack for a slow disk
 	l.sess.SetSink(frames)
 	reason, werr := l.recordLoop(ctx, spec, rec, frames)
@@ -91,6 +86,8 @@ func (l *Leg) Record(ctx context.Context, spec interpreter.RecordSpec) (interpre
 	}
 	f.Close()
 	if werr != nil {
+		// A half-written file with a bad header would only mislead.
+		os.Remove(path)
 		return out, &interpreter.MediaError{Err: fmt.Errorf("record %s: %w", path, werr)}
 	}
 
@@ -105,11 +102,20 @@ func (l *Leg) Record(ctx context.Context, spec interpreter.RecordSpec) (interpre
 			l.log.Warn("trim recording", "err", werr)
 		}
 	}
-	if reason == "hangup" {
+	switch reason {
+	case "hangup":
 		return out, interpreter.ErrHangup
+	case stopped:
+		// An update, the time limit or shutdown: the file is kept, and the
+		// interpreter learns why the verb ended.
+		return out, l.ctxErr(ctx)
 	}
 	return out, nil
 }
+
+// stopped is recordLoop's reason when the call's context ended for a
+// reason other than the caller hanging up.
+const stopped = "\x00stopped"
 
 // recordLoop runs until the recording ends and says why: a key, "hangup",
 // or "" (silence timeout, maxLength).
@@ -151,7 +157,7 @@ func (l *Leg) recordLoop(ctx context.Context, spec interpreter.RecordSpec, rec *
 			if errors.Is(l.ctxErr(ctx), interpreter.ErrHangup) {
 				return "hangup", nil
 			}
-			return "", l.ctxErr(ctx)
+			return stopped, nil
 		}
 	}
 }

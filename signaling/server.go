@@ -117,10 +117,29 @@ func (s *Server) Active() int {
 	return len(s.calls)
 }
 
+// admit counts a new call in, unless the server is draining; the check
+// and the count are one step so that Drain cannot miss a call starting.
+func (s *Server) admit() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining.Load() {
+		return false
+	}
+	s.wg.Add(1)
+	return true
+}
+
+// setDraining refuses calls from now on (see admit).
+func (s *Server) setDraining() {
+	s.mu.Lock()
+	s.draining.Store(true)
+	s.mu.Unlock()
+}
+
 // Drain stops accepting calls (new INVITEs get 503) and waits for the
 // active ones to end, or for ctx; then it hangs up whatever is left.
 func (s *Server) Drain(ctx context.Context) error {
-	s.draining.Store(true)
+	s.setDraining()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
@@ -135,7 +154,7 @@ func (s *Server) Drain(ctx context.Context) error {
 
 // Close hangs up every call, waits for them to end and closes the sockets.
 func (s *Server) Close() error {
-	s.draining.Store(true)
+	s.setDraining()
 	s.stop()
 	s.wg.Wait()
 	return s.ua.Close()
@@ -161,10 +180,11 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.onReinvite(req, tx)
 		return
 	}
-	if s.draining.Load() {
+	if !s.admit() {
 		respond(tx, req, 503, "Service Unavailable")
 		return
 	}
+	defer s.wg.Done()
 	offer, err := ParseOffer(req.Body())
 	switch {
 	case errors.Is(err, ErrNoCodec):
@@ -189,22 +209,25 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	defer dlg.Close()
-	s.wg.Add(1)
-	defer s.wg.Done()
 	_ = dlg.Respond(100, "Trying", nil)
 
-	leg, err := s.newLeg(dlg, offer, cfg.CallSid)
+	if cfg.CallSid == "" {
+		cfg.CallSid = interpreter.NewSid("CA")
+	}
+	leg, err := s.newLeg(dlg, tx, offer, cfg.CallSid)
 	if err != nil {
 		s.log.Error("media setup failed", "err", err)
 		s.cfg.Metrics.rejected("503")
 		_ = dlg.Respond(503, "Service Unavailable", nil)
 		return
 	}
-	defer leg.close()
 	s.mu.Lock()
 	s.calls[dlg.ID] = leg
 	s.mu.Unlock()
 	defer func() {
+		// Our BYE goes out first, so that a BYE or re-INVITE crossing it
+		// still finds the call instead of getting 481.
+		leg.close()
 		s.mu.Lock()
 		delete(s.calls, dlg.ID)
 		s.mu.Unlock()
@@ -225,11 +248,7 @@ func (s *Server) run(dlg *sipgo.DialogServerSession, leg *Leg, cfg interpreter.C
 	stopServer := context.AfterFunc(s.base, func() { cancel(nil) })
 	defer stopServer()
 
-	if cfg.CallSid == "" {
-		cfg.CallSid = interpreter.NewSid("CA")
-	}
-	cfg.Logger = leg.log                            // the interpreter adds call_sid itself
-	leg.log = leg.log.With("call_sid", cfg.CallSid) // the leg's own lines carry it too
+	cfg.Logger = leg.baseLog // the interpreter adds call_sid itself
 	if s.cfg.Metrics != nil {
 		cfg.Observe = s.cfg.Metrics.verb
 	}

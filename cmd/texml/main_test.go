@@ -43,6 +43,13 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
+func TestServeBadEnvironment(t *testing.T) {
+	t.Setenv("TEXML_RTP_TIMEOUT", "soon")
+	if code, _, stderr := texml(t, "serve", "--voice-url", "x.xml"); code != 2 || !strings.Contains(stderr, "TEXML_RTP_TIMEOUT") {
+		t.Errorf("exit %d, stderr %q; want 2 naming the variable", code, stderr)
+	}
+}
+
 func TestCallQuickStart(t *testing.T) {
 	code, out, stderr := texml(t, "call", "../../fixtures/apps/hello.xml", "--input", "dtmf:1", "--dial-outcome", "completed:42")
 	if code != 0 {

@@ -45,6 +45,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, sigs
 		}
 		return 2
 	}
+	if len(f.envErrs) > 0 {
+		fmt.Fprintln(stderr, "texml serve:", errors.Join(f.envErrs...))
+		return 2
+	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
 	srv, err := newService(&f, log)
 	if err != nil {
@@ -64,7 +68,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, sigs
 	case sig := <-sigs:
 		log.Info("draining", "signal", sig.String(), "active", srv.sip.Active(), "timeout", f.drain.String())
 		srv.draining.Store(true)
-		dctx, cancel := context.WithTimeout(context.Background(), f.drain)
+		dctx, cancel := context.WithTimeout(ctx, f.drain) // SIGINT during a drain hangs up at once
 		if err := srv.sip.Drain(dctx); err != nil {
 			log.Warn("drain timed out; remaining calls hung up", "err", err)
 		}

@@ -24,6 +24,7 @@ type serveFlags struct {
 	accountSid, authToken, recordingsDir, cacheDir, config     string
 	stt, ttsURL, ttsToken                                      string
 	drain, rtpTimeout                                          time.Duration
+	envErrs                                                    []error // bad TEXML_* values, reported before starting
 	inbandDTMF                                                 bool
 }
 
@@ -52,7 +53,10 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	dur := func(p *time.Duration, name string, def time.Duration, usage string) {
 		d := def
 		if v := os.Getenv(envName(name)); v != "" {
-			if parsed, err := time.ParseDuration(v); err == nil {
+			parsed, err := time.ParseDuration(v)
+			if err != nil {
+				f.envErrs = append(f.envErrs, fmt.Errorf("%s=%q: %w", envName(name), v, err))
+			} else {
 				d = parsed
 			}
 		}
@@ -60,7 +64,10 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	}
 	dur(&f.drain, "drain-timeout", 5*time.Minute, "on SIGTERM, how long active calls may go on")
 	dur(&f.rtpTimeout, "rtp-timeout", 60*time.Second, "hang up after this long without RTP (not while on hold)")
-	inband, _ := strconv.ParseBool(env("inband-dtmf", "false"))
+	inband, err := strconv.ParseBool(env("inband-dtmf", "false"))
+	if err != nil {
+		f.envErrs = append(f.envErrs, fmt.Errorf("%s: %w", envName("inband-dtmf"), err))
+	}
 	fs.BoolVar(&f.inbandDTMF, "inband-dtmf", inband, "also detect DTMF tones in the audio (env "+envName("inband-dtmf")+")")
 }
 
