@@ -274,15 +274,7 @@ func TestMissingTools(t *testing.T) {
 		t.Errorf("without pocketsphinx: %v, want an error naming the packages", err)
 	}
 
-	s, err := buildService(args, log) // --stt none
-	if err != nil {
-		t.Fatalf("--stt none without pocketsphinx: %v", err)
-	}
-	if err := s.start(); err != nil {
-		s.close()
-		t.Fatal(err)
-	}
-	defer s.close()
+	s := mustStart(t, "--stt none without pocketsphinx", args, log)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	res := newPhone(t).dial(ctx, s.sipAddr, "test", callOpts{hold: 15 * time.Second})

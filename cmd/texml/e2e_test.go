@@ -110,6 +110,22 @@ func startServe(t *testing.T, voiceURL string, extra ...string) *service {
 }
 
 // startServeLogged is startServe that also returns the service's log.
+// mustStart builds and starts a service from args, failing the test with
+// what for (e.g. "--stt none without pocketsphinx") when it cannot.
+func mustStart(t *testing.T, what string, args []string, log *slog.Logger) *service {
+	t.Helper()
+	s, err := buildService(args, log)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	if err := s.start(); err != nil {
+		s.close()
+		t.Fatal(err)
+	}
+	t.Cleanup(s.close)
+	return s
+}
+
 func startServeLogged(t *testing.T, voiceURL string, extra ...string) (*service, *logBuffer) {
 	t.Helper()
 	needTool(t, "espeak-ng")

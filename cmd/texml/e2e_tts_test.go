@@ -40,15 +40,8 @@ func TestCloudTTS(t *testing.T) {
 	a := newApp(t, map[string]string{"/voice": `<Response><Say voice="Polly.Amy" language="en-GB">Hello from the cloud.</Say><Hangup/></Response>`})
 
 	t.Setenv("PATH", t.TempDir()) // no espeak-ng, no pocketsphinx
-	s, err := buildService(serveArgs(t, a.srv.URL+"/voice", "--tts-url", provider.URL, "--tts-token", "sekret"), nil)
-	if err != nil {
-		t.Fatalf("with --tts-url, startup must not need espeak-ng: %v", err)
-	}
-	if err := s.start(); err != nil {
-		s.close()
-		t.Fatal(err)
-	}
-	defer s.close()
+	s := mustStart(t, "with --tts-url, startup must not need espeak-ng",
+		serveArgs(t, a.srv.URL+"/voice", "--tts-url", provider.URL, "--tts-token", "sekret"), nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	res := newPhone(t).call(ctx, s.sipAddr, "test", 20*time.Second, nil)
