@@ -16,6 +16,7 @@
 # (full-duplex media, and texml's RTP inactivity timeout stays at its
 # default); OUT, SIP_PORT, HTTP_PORT, APP_PORT, RTP_PORTS.
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 
 CALLS=${1:-1000}
 HOLD=${2:-60}
@@ -87,21 +88,7 @@ bin/texml serve --sip-listen "$IP:$SIP_PORT" --http-listen "$IP:$HTTP_PORT" \
 pids+=($!)
 TEXML_PID=$!
 
-ready=""
-for _ in $(seq 100); do
-	if grep -q ready "$OUT/loadapp.out" 2>/dev/null &&
-		python3 -c "import urllib.request; urllib.request.urlopen('http://$IP:$HTTP_PORT/healthz', timeout=1)" 2>/dev/null; then
-		ready=1
-		break
-	fi
-	kill -0 "$TEXML_PID" 2>/dev/null || break
-	sleep 0.1
-done
-if [[ -z $ready ]]; then
-	echo "load-concurrent: texml or the load app did not start" >&2
-	cat "$OUT/texml.out" "$OUT/texml.log" "$OUT/loadapp.err" >&2 || true
-	exit 1
-fi
+wait_ready load-concurrent
 
 # One short call first, so that the WAV is fetched and decoded (cached)
 # before the measured run and the idle RSS includes it.

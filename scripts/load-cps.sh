@@ -15,6 +15,7 @@
 # APP_PORT, SIPP_PORT, SIPP_MEDIA_PORT, RTP_PORTS, SAY (the text spoken),
 # TEXML_BIN (a texml binary to measure instead of building bin/texml).
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 
 RATE=${1:-300}
 DURATION=${2:-30}
@@ -92,21 +93,7 @@ APP_PID=$!
 pids+=($!)
 TEXML_PID=$!
 
-ready=""
-for _ in $(seq 100); do
-	if grep -q ready "$OUT/loadapp.out" 2>/dev/null &&
-		python3 -c "import urllib.request,sys; urllib.request.urlopen('http://$IP:$HTTP_PORT/healthz', timeout=1)" 2>/dev/null; then
-		ready=1
-		break
-	fi
-	kill -0 "$TEXML_PID" 2>/dev/null || break
-	sleep 0.1
-done
-if [[ -z $ready ]]; then
-	echo "load-cps: texml or the load app did not start" >&2
-	cat "$OUT/texml.out" "$OUT/texml.log" "$OUT/loadapp.err" >&2 || true
-	exit 1
-fi
+wait_ready load-cps
 
 # One call first, so that the prompt is synthesized (and cached) before
 # the measured run: a real deployment says the same prompts all day.

@@ -3,9 +3,6 @@ package stt
 import (
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 
@@ -90,26 +87,4 @@ func ulawDecode(u byte) int16 {
 		return int16(0x84 - x)
 	}
 	return int16(x - 0x84)
-}
-
-// children lists this process's child processes from /proc.
-func children() []string {
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	me := strconv.Itoa(os.Getpid())
-	var kids []string
-	for _, p := range stats {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		if f := strings.Fields(s[i+1:]); len(f) > 1 && f[1] == me {
-			kids = append(kids, strings.Fields(s)[0]+":"+f[0])
-		}
-	}
-	return kids
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/texml/texml/internal/proctest"
 )
 
 func TestSphinxMenuWords(t *testing.T) {
@@ -120,7 +122,7 @@ func TestSphinxCancel(t *testing.T) {
 		errc <- err
 	}()
 	deadline := time.Now().Add(5 * time.Second)
-	for len(children()) == 0 && time.Now().Before(deadline) {
+	for len(proctest.Children()) == 0 && time.Now().Before(deadline) {
 		time.Sleep(2 * time.Millisecond)
 	}
 	start := time.Now()
@@ -134,7 +136,7 @@ func TestSphinxCancel(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("Recognize did not return within 2 s of cancel")
 	}
-	if kids := children(); len(kids) != 0 {
+	if kids := proctest.Children(); len(kids) != 0 {
 		t.Errorf("child processes left: %v", kids)
 	}
 }

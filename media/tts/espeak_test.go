@@ -3,13 +3,12 @@ package tts
 import (
 	"context"
 	"errors"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/texml/texml/internal/proctest"
 )
 
 func TestEspeakHelloWorld(t *testing.T) {
@@ -131,10 +130,10 @@ func TestEspeakCancelKillsProcess(t *testing.T) {
 	}()
 	// Wait until espeak-ng is running, then cancel.
 	deadline := time.Now().Add(5 * time.Second)
-	for len(children(t)) == 0 && time.Now().Before(deadline) {
+	for len(proctest.Children()) == 0 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
-	if len(children(t)) == 0 {
+	if len(proctest.Children()) == 0 {
 		t.Fatal("espeak-ng never started")
 	}
 	start := time.Now()
@@ -148,35 +147,9 @@ func TestEspeakCancelKillsProcess(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("Synthesize did not return within 2 s of cancel")
 	}
-	if kids := children(t); len(kids) != 0 {
+	if kids := proctest.Children(); len(kids) != 0 {
 		t.Errorf("child processes left after cancel: %v", kids)
 	}
-}
-
-// children lists this process's child processes (running or zombie) from
-// /proc, as "pid:state:comm".
-func children(t *testing.T) []string {
-	t.Helper()
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	me := strconv.Itoa(os.Getpid())
-	var kids []string
-	for _, p := range stats {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...; comm may contain spaces.
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(s[i+1:])
-		if len(f) > 1 && f[1] == me {
-			kids = append(kids, strings.Fields(s)[0]+":"+f[0]+":"+s[strings.IndexByte(s, '(')+1:i])
-		}
-	}
-	return kids
 }
 
 func TestNewEspeakMissingBinary(t *testing.T) {
