@@ -152,9 +152,9 @@ func Run(ctx context.Context, s *Scenario) (*Outcome, error) {
 	cbs := interpreter.NewDispatcher(fe, interpreter.DispatcherOptions{Backoff: 10 * time.Millisecond, Timeout: 2 * time.Second})
 	leg := sim.New(opts)
 	cfg := callConfig(s, abs)
-	cfg.Clock, cfg.Tracer = leg, rec
+	cfg.Clock, cfg.Dialer, cfg.Tracer = leg.Clock(), leg.Dialer(), rec
 	call = interpreter.New(leg, fe, cbs, cfg)
-	res := call.Run(ctx)
+	res := call.Run(leg.Context(ctx))
 	drain, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := cbs.Close(drain); err != nil {
@@ -205,6 +205,13 @@ func legOptions(s *Scenario, abs func(string) string, rec interpreter.Tracer, up
 			return opts, err
 		}
 		opts.Outcomes = append(opts.Outcomes, o)
+	}
+	for _, v := range s.Callees {
+		c, err := sim.ParseCallee(v)
+		if err != nil {
+			return opts, err
+		}
+		opts.Callees = append(opts.Callees, c)
 	}
 	for _, u := range s.Updates {
 		opts.Updates = append(opts.Updates, sim.ScheduledUpdate{At: time.Duration(u.AtMS) * time.Millisecond,

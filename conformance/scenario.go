@@ -29,6 +29,7 @@ type Scenario struct {
 	App      map[string]Routes `yaml:"app"`
 	Inputs   []string          `yaml:"inputs"`
 	Outcomes []string          `yaml:"outcomes"`
+	Callees  []string          `yaml:"callees"` // --callee values: the parties a Dial reaches
 	Updates  []TimedUpdate     `yaml:"updates"`
 	Expect   Expect            `yaml:"expect"`
 

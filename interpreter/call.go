@@ -54,7 +54,10 @@ type Config struct {
 	MaxDuration      time.Duration
 	MaxFetches       int
 
-	Clock  Clock
+	Clock Clock
+	// Dialer places <Dial>'s child legs; nil makes every Dial fail
+	// (DialCallStatus=failed) with an error event.
+	Dialer Dialer
 	Tracer Tracer
 	Logger *slog.Logger
 
@@ -101,8 +104,10 @@ type Call struct {
 	hungUp   bool   // the caller is gone: actions are posted, their documents ignored
 	final    string // the final CallStatus, once the call has ended
 	turn     int
-	seq      int // status callback SequenceNumber
-	fetches  int // documents fetched since the caller last spent time on the call
+	seq      int  // status callback SequenceNumber
+	fetches  int  // documents fetched since the caller last spent time on the call
+	whisper  bool // a Dial child's whisper: the end of a document connects it
+	sipCode  int  // a child's final SIP response code, for its completed callback
 
 	mu      sync.Mutex
 	running bool                    // Run has started and the call can still change course
@@ -112,16 +117,13 @@ type Call struct {
 
 var errUpdated = errors.New("call updated")
 
-// ErrTimeLimit ends a call that reached Config.MaxDuration. A Leg that
-// keeps its own clock (Limiter) returns it from the verb that was running.
+// ErrTimeLimit ends a call that reached Config.MaxDuration: the call's
+// context is canceled with it, on the call's clock.
 var ErrTimeLimit = errors.New("call time limit reached")
 
-// Limiter is implemented by legs whose clock is not the wall clock (the
-// simulated leg): they end a verb at the call's time limit themselves,
-// returning ErrTimeLimit. Other legs get a context deadline.
-type Limiter interface {
-	LimitAt(t time.Time)
-}
+// whisperDone is the Result.Reason of a whisper document that ran to its
+// end: the callee is to be connected.
+const whisperDone = "whisper-done"
 
 // New prepares a call. cbs may be nil when no callbacks are configured.
 func New(leg Leg, f Fetcher, cbs *Dispatcher, cfg Config) *Call {

@@ -225,6 +225,9 @@ func (c *Call) statusEvent(event string, at time.Time) {
 		if !c.answered.IsZero() {
 			p.Set("CallDuration", strconv.Itoa(wholeSeconds(at.Sub(c.answered))))
 		}
+		if c.sipCode != 0 {
+			p.Set("SipResponseCode", strconv.Itoa(c.sipCode))
+		}
 	}
 	p.Set("CallbackSource", "call-progress-events")
 	p.Set("SequenceNumber", strconv.Itoa(c.seq))

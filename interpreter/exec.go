@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/texml/texml/fetcher"
@@ -64,6 +63,10 @@ func (c *Call) runDocument(ctx context.Context, doc *document) (*request, *Resul
 			return st.next, nil
 		}
 	}
+	if c.whisper {
+		// The end of a whisper document connects the callee.
+		return nil, &Result{Reason: whisperDone}
+	}
 	r := c.hangupAnswered(ctx, "end-of-document")
 	return nil, &r
 }
@@ -93,16 +96,16 @@ func (c *Call) runVerb(ctx context.Context, doc *document, v verbs.Verb) (step, 
 	case *verbs.Dial:
 		return c.dial(ctx, doc, v)
 	case *verbs.Enqueue:
-		return c.handOff(ctx, doc, v, v.Action, v.Method, true, func(ctx context.Context) (Outcome, error) { return c.leg.Enqueue(ctx, v) })
+		return c.handOff(ctx, doc, v, v.Action, v.Method, true, func(ctx context.Context, h HandOff) (Outcome, error) { return h.Enqueue(ctx, v) })
 	case *verbs.Connect:
 		if len(supported(v.Nouns)) == 0 {
 			return step{}, nil // reported by gaps; nothing to connect to
 		}
 		w := *v
 		w.Nouns = supported(v.Nouns)
-		return c.handOff(ctx, doc, v, v.Action, v.Method, true, func(ctx context.Context) (Outcome, error) { return c.leg.Connect(ctx, &w) })
+		return c.handOff(ctx, doc, v, v.Action, v.Method, true, func(ctx context.Context, h HandOff) (Outcome, error) { return h.Connect(ctx, &w) })
 	case *verbs.Refer:
-		return c.handOff(ctx, doc, v, v.Action, v.Method, true, func(ctx context.Context) (Outcome, error) { return c.leg.Refer(ctx, v) })
+		return c.handOff(ctx, doc, v, v.Action, v.Method, true, func(ctx context.Context, h HandOff) (Outcome, error) { return h.Refer(ctx, v) })
 	case *verbs.Start:
 		w := *v
 		w.Nouns = supported(v.Nouns)
@@ -118,21 +121,6 @@ func (c *Call) runVerb(ctx context.Context, doc *document, v verbs.Verb) (step, 
 	}
 	// *verbs.Element: reported by gaps and skipped, never silently.
 	return step{}, nil
-}
-
-// dial runs <Dial> on the supported nouns. When none is left (all were
-// reported as unsupported), the dial fails at once, as a dial to an
-// unreachable party does: DialCallStatus=failed.
-func (c *Call) dial(ctx context.Context, doc *document, d *verbs.Dial) (step, error) {
-	w := *d
-	w.Nouns = supported(d.Nouns)
-	run := func(ctx context.Context) (Outcome, error) { return c.leg.Dial(ctx, &w) }
-	if len(w.Nouns) == 0 {
-		run = func(context.Context) (Outcome, error) {
-			return Outcome{Params: url.Values{"DialCallStatus": {"failed"}, "DialBridged": {"false"}}}, nil
-		}
-	}
-	return c.handOff(ctx, doc, d, d.Action, d.Method, !d.AnswerOnBridge, run)
 }
 
 // prompt plays one Say, Play or Pause with its loop count. interrupt, when
@@ -236,18 +224,21 @@ func (c *Call) target(doc *document, verb, ref, method string) *request {
 	return req
 }
 
-// handOff runs a verb the leg performs whole (Dial, Enqueue, Connect,
-// Refer). With an action, the action is requested with the outcome's
-// parameters; without one, the next verb runs (reference §10.3). When the
-// caller hung up during the verb, the action is still requested, but its
-// document is not run (§10.9).
-func (c *Call) handOff(ctx context.Context, doc *document, v verbs.Verb, action, method string, answer bool, run func(context.Context) (Outcome, error)) (step, error) {
+// handOff runs a verb the leg performs whole (HandOff: Enqueue, Connect,
+// Refer, Dial to a room). A leg that cannot reports it as an error event
+// and the call goes on with the next verb.
+func (c *Call) handOff(ctx context.Context, doc *document, v verbs.Verb, action, method string, answer bool, run func(context.Context, HandOff) (Outcome, error)) (step, error) {
+	h, ok := c.leg.(HandOff)
+	if !ok {
+		c.fail(fmt.Sprintf("<%s>: %v yet", v.Name(), ErrUnsupported), 0)
+		return step{}, nil
+	}
 	if answer {
 		if err := c.ensureAnswered(ctx); err != nil {
 			return step{}, err
 		}
 	}
-	out, err := run(ctx)
+	out, err := run(ctx, h)
 	if errors.Is(err, ErrUnsupported) {
 		c.fail(fmt.Sprintf("<%s>: %v", v.Name(), err), 0)
 		return step{}, nil
@@ -259,9 +250,17 @@ func (c *Call) handOff(ctx context.Context, doc *document, v verbs.Verb, action,
 		return step{}, err
 	}
 	if c.answered.IsZero() && !out.Answered.IsZero() {
-		// answerOnBridge: the leg answered when the callee did.
 		c.markAnswered(out.Answered)
 	}
+	return c.finish(ctx, doc, v, action, method, out)
+}
+
+// finish ends a verb that has an action (Dial, Enqueue, Connect, Refer):
+// with an action, the action is requested with the outcome's parameters;
+// without one, the next verb runs (Twilio's Dial page, "action"). When the
+// caller hung up during the verb, the action is still requested, but its
+// document is not run.
+func (c *Call) finish(ctx context.Context, doc *document, v verbs.Verb, action, method string, out Outcome) (step, error) {
 	c.hungUp = c.hungUp || out.CallerHungUp
 	if action == "" {
 		if c.hungUp {

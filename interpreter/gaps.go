@@ -80,12 +80,6 @@ func nounGaps(n verbs.Noun, parent string) []verbs.Diagnostic {
 		return nil
 	}
 	var out []verbs.Diagnostic
-	if ep.URL != "" {
-		out = append(out, gap(verbs.Warning, n, "<%s url> (the whisper document run on the callee) is not supported by texml yet; it is not requested", n.Name()))
-	}
-	if ep.StatusCallback != "" {
-		out = append(out, gap(verbs.Warning, n, "<%s statusCallback> (the dialed leg's status callbacks) is not supported by texml yet; none are sent", n.Name()))
-	}
 	if ep.MachineDetection != "" {
 		out = append(out, gap(verbs.Warning, n, "<%s machineDetection> is not supported by texml yet", n.Name()))
 	}

@@ -49,9 +49,9 @@ func runCall(t *testing.T, docs map[string]string, opts sim.Options, cfg interpr
 	if cfg.URL == "" {
 		cfg.URL = "http://app.test/voice"
 	}
-	cfg.Clock, cfg.Tracer = leg, rec
+	cfg.Clock, cfg.Dialer, cfg.Tracer = leg, leg.Dialer(), rec
 	call := interpreter.New(leg, f, nil, cfg)
-	return call.Run(context.Background()), f, rec
+	return call.Run(leg.Context(context.Background())), f, rec
 }
 
 func TestEndReasons(t *testing.T) {

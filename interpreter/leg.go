@@ -9,13 +9,19 @@ import (
 	"github.com/texml/texml/verbs"
 )
 
-// Leg is one call leg as the interpreter sees it: the media and signaling
-// capabilities that verbs need. The interpreter owns verb semantics (Gather
-// timing, action defaults, fall-through); a Leg only performs primitives.
-// Implementations: the simulated leg (package sim) and the SIP/RTP leg.
+// Leg is one call leg as the interpreter sees it, inbound or outbound: the
+// media and signaling primitives that verbs need. The interpreter owns verb
+// semantics (Gather timing, action defaults, Dial forks and bridging); a
+// Leg never receives a whole verb. Implementations: the simulated leg
+// (package sim) and the SIP/RTP leg (package signaling); both pass one
+// contract test suite (interpreter/legtest).
 //
-// Every blocking method returns promptly when ctx is done. When the caller
-// hangs up, methods return an error that matches ErrHangup.
+// Every blocking method returns promptly when ctx is done, with
+// context.Cause(ctx). When the far end hangs up, blocking methods return an
+// error that matches ErrHangup (Record returns what it captured with it),
+// and the owner of the leg learns it at once: an inbound leg cancels the
+// call's context with cause ErrHangup, an outbound leg reports Ended to
+// its Dial progress callback.
 type Leg interface {
 	// Answer answers the call; calling it again is a no-op.
 	Answer(ctx context.Context) error
@@ -40,12 +46,20 @@ type Leg interface {
 	// Record captures the caller's audio into the recording named r.Sid.
 	Record(ctx context.Context, r RecordSpec) (Recording, error)
 
-	// Dial, Enqueue, Connect and Refer hand a whole verb to the leg; the
-	// outcome's Params become the verb's action parameters.
-	Dial(ctx context.Context, d *verbs.Dial) (Outcome, error)
-	Enqueue(ctx context.Context, e *verbs.Enqueue) (Outcome, error)
-	Connect(ctx context.Context, c *verbs.Connect) (Outcome, error)
-	Refer(ctx context.Context, r *verbs.Refer) (Outcome, error)
+	// EarlyMedia opens media to an unanswered caller before the answer
+	// (SIP: 183 Session Progress with SDP), so that the caller can hear
+	// ringback or a callee's early media (Dial answerOnBridge). It is a
+	// no-op once called or once answered.
+	EarlyMedia(ctx context.Context) error
+	// Ringback plays the ring tone of a country (Dial ringTone: "us",
+	// "uk", ...) to the caller until stop is called or another sound
+	// replaces it.
+	Ringback(tone string) (stop func())
+	// Bridge connects this leg's media with peer's, both ways, until stop
+	// is called or either leg ends. peer comes from the Dialer that serves
+	// this leg's calls, so it is of the same implementation.
+	Bridge(peer Leg) (stop func(), err error)
+
 	// Start begins a media fork (Stream, Siprec, Transcription, Recording)
 	// and returns at once; Stop ends forks by name.
 	Start(ctx context.Context, s *verbs.Start) error
@@ -158,6 +172,19 @@ type Recording struct {
 	Empty bool
 }
 
+// HandOff is implemented by legs that still run Enqueue, Connect, Refer
+// and a Dial to a Conference or Queue as whole verbs: the simulated leg's
+// scripted outcomes. These verbs move into the interpreter over the Dialer
+// and media seams like Dial did; a leg without HandOff (a SIP leg) makes
+// them fail with a clear error.
+type HandOff interface {
+	Enqueue(ctx context.Context, e *verbs.Enqueue) (Outcome, error)
+	Connect(ctx context.Context, c *verbs.Connect) (Outcome, error)
+	Refer(ctx context.Context, r *verbs.Refer) (Outcome, error)
+	// DialRoom runs a Dial whose one noun is a Conference or a Queue.
+	DialRoom(ctx context.Context, d *verbs.Dial) (Outcome, error)
+}
+
 // Outcome is the result of a verb handed to the leg.
 type Outcome struct {
 	// Params are the verb's action parameters (DialCallStatus, ...).
@@ -165,7 +192,7 @@ type Outcome struct {
 	// CallerHungUp means the caller hung up during the verb; the action is
 	// still requested but its document is not run.
 	CallerHungUp bool
-	// Answered is when the leg answered the caller during the verb
-	// (Dial answerOnBridge: when the callee answered); zero if it did not.
+	// Answered is when the leg answered the caller during the verb; zero
+	// if it did not.
 	Answered time.Time
 }

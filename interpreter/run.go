@@ -62,14 +62,10 @@ func (c *Call) Run(ctx context.Context) Result {
 	c.statusEvent("initiated", c.start)
 	c.statusEvent("ringing", c.start)
 
-	limit := c.start.Add(c.cfg.MaxDuration)
-	if l, ok := c.leg.(Limiter); ok {
-		l.LimitAt(limit)
-	} else {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadlineCause(ctx, limit, ErrTimeLimit)
-		defer cancel()
-	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := c.cfg.Clock.AfterFunc(c.cfg.MaxDuration, func() { cancel(ErrTimeLimit) })
+	defer stop()
 	res := c.loop(ctx, &request{url: c.cfg.URL, method: c.cfg.Method})
 
 	c.setRunning(false)
@@ -211,6 +207,9 @@ func (e *loopError) Error() string {
 func (c *Call) load(ctx context.Context, req *request) (*document, error) {
 	if req.twiml != "" {
 		return c.parse([]byte(req.twiml), c.cfg.URL, verbs.Main)
+	}
+	if c.whisper {
+		req.kind = verbs.Whisper // every document of a whisper is one
 	}
 	if req.bad != nil {
 		return c.fallback(ctx, req, req.bad)

@@ -48,15 +48,3 @@ func (r *Recorder) Events() []Event {
 	defer r.mu.Unlock()
 	return append([]Event(nil), r.events...)
 }
-
-// Clock tells the time of a call. The simulated leg supplies a virtual clock
-// so that a thirty-second Pause takes no real time.
-type Clock interface {
-	Now() time.Time
-}
-
-// SystemClock is the real time; real calls use it.
-type SystemClock struct{}
-
-// Now returns time.Now().
-func (SystemClock) Now() time.Time { return time.Now() }

@@ -2,8 +2,9 @@ package sim
 
 import (
 	"context"
+	"fmt"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -37,9 +38,11 @@ type ScheduledUpdate struct {
 type Options struct {
 	Start        time.Time // virtual clock start; default time.Now()
 	Realtime     bool      // really wait as long as the virtual clock advances
+	Clock        *Clock    // a clock shared with other parties; default NewClock(Start, Realtime)
 	Inputs       []Input
 	Outcomes     []Outcome
-	Ask          Asker // interactive input when Inputs run out; nil = silence
+	Callees      []Callee // the parties a Dial can reach (see Dialer)
+	Ask          Asker    // interactive input when Inputs run out; nil = silence
 	Tracer       interpreter.Tracer
 	PlayDuration func(url string) time.Duration
 	Updates      []ScheduledUpdate
@@ -47,13 +50,12 @@ type Options struct {
 	OnUpdate func(interpreter.Update) error
 }
 
-// Leg is a simulated call leg; it implements interpreter.Leg and
-// interpreter.Clock. A Leg serves one call and is used by that call's run
-// loop only.
+// Leg is a simulated call leg, the caller's or a scripted callee's; it
+// implements interpreter.Leg and interpreter.HandOff. A Leg is used by one
+// run loop at a time; its clock may be shared with other parties.
 type Leg struct {
 	o      Options
-	mu     sync.Mutex // guards now: Now is read by callback goroutines
-	now    time.Time
+	clk    *Clock
 	start  time.Time
 	inputs []Input
 	outs   []Outcome
@@ -64,20 +66,22 @@ type Leg struct {
 	spent   int    // last turn whose input was used up: further waits time out
 
 	answered bool
-	gone     bool          // the caller hung up
-	limit    time.Duration // call time limit since start; 0 = none
+	// gone is set when the far end hangs up, on whichever goroutine moves
+	// the clock to that moment.
+	gone atomic.Bool
+	// onGone tells the leg's owner that the far end left: the caller's
+	// leg cancels the call's context, a callee's reports Ended.
+	onGone func()
+	// bye ends a callee's attempt when we hang up on it.
+	bye func()
 }
 
 var (
 	_ interpreter.Leg     = (*Leg)(nil)
-	_ interpreter.Clock   = (*Leg)(nil)
-	_ interpreter.Limiter = (*Leg)(nil)
+	_ interpreter.HandOff = (*Leg)(nil)
 )
 
-// LimitAt implements interpreter.Limiter: the verb running at t ends there.
-func (l *Leg) LimitAt(t time.Time) { l.limit = t.Sub(l.start) }
-
-// New returns a simulated leg.
+// New returns the simulated caller's leg.
 func New(o Options) *Leg {
 	if o.Start.IsZero() {
 		o.Start = time.Now()
@@ -88,15 +92,49 @@ func New(o Options) *Leg {
 	if o.PlayDuration == nil {
 		o.PlayDuration = func(string) time.Duration { return PlayDuration }
 	}
-	return &Leg{o: o, now: o.Start, start: o.Start, inputs: o.Inputs, outs: o.Outcomes, spent: -1}
+	clk := o.Clock
+	if clk == nil {
+		clk = NewClock(o.Start, o.Realtime)
+	}
+	l := newLeg(o, clk, nil, clk.Now(), o.Tracer)
+	l.outs = o.Outcomes
+	// Timed hangups and live updates happen at their time, whatever the
+	// call is doing then.
+	for _, in := range o.Inputs {
+		if in.Action == Hangup && in.Timed {
+			clk.AfterFunc(in.At, func() { l.hangUp(in.String()) })
+			continue
+		}
+		l.inputs = append(l.inputs, in)
+	}
+	for _, u := range o.Updates {
+		clk.AfterFunc(u.At, func() {
+			if o.OnUpdate != nil {
+				_ = o.OnUpdate(u.Update) // refused when the call is ending: the verb goes on
+			}
+		})
+	}
+	return l
+}
+
+func newLeg(o Options, clk *Clock, inputs []Input, start time.Time, t interpreter.Tracer) *Leg {
+	o.Tracer = t
+	return &Leg{o: o, clk: clk, start: start, inputs: inputs, spent: -1}
+}
+
+// Clock returns the leg's virtual clock, the interpreter.Clock of its call.
+func (l *Leg) Clock() *Clock { return l.clk }
+
+// Context returns the call's context, derived from parent: it is canceled
+// with cause interpreter.ErrHangup when the scripted caller hangs up.
+func (l *Leg) Context(parent context.Context) context.Context {
+	ctx, cancel := context.WithCancelCause(parent)
+	l.onGone = func() { cancel(interpreter.ErrHangup) }
+	return ctx
 }
 
 // Now returns the virtual time.
-func (l *Leg) Now() time.Time {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.now
-}
+func (l *Leg) Now() time.Time { return l.clk.Now() }
 
 func (l *Leg) elapsed() time.Duration { return l.Now().Sub(l.start) }
 
@@ -104,82 +142,37 @@ func (l *Leg) trace(name string, f map[string]any) {
 	l.o.Tracer.Trace(interpreter.Event{Name: name, T: l.elapsed(), Fields: f})
 }
 
-// advance moves the clock by d. A scheduled update or a timed hangup due
-// within d stops the clock there and ends the step.
+// advance lets d pass on the clock; the far end hanging up, a live update
+// or the time limit end it early.
 func (l *Leg) advance(ctx context.Context, d time.Duration) error {
-	if l.gone {
+	if l.gone.Load() {
 		return interpreter.ErrHangup
 	}
-	if err := ctx.Err(); err != nil {
-		return context.Cause(ctx)
-	}
-	end := l.elapsed() + d
-	if l.limit > 0 && end > l.limit {
-		if err := l.advance(ctx, max(l.limit-l.elapsed(), 0)); err != nil {
-			return err
-		}
-		return interpreter.ErrTimeLimit
-	}
-	if len(l.o.Updates) > 0 && l.o.Updates[0].At <= end {
-		u := l.o.Updates[0]
-		l.o.Updates = l.o.Updates[1:]
-		l.sleep(ctx, max(u.At-l.elapsed(), 0))
-		if l.o.OnUpdate != nil {
-			// An accepted update cancels the running verb's context; one
-			// the call refused (it is ending) leaves the verb running.
-			if err := l.o.OnUpdate(u.Update); err == nil && ctx.Err() != nil {
-				return context.Cause(ctx)
-			}
-		}
-		return l.advance(ctx, end-l.elapsed())
-	}
-	if len(l.inputs) > 0 && l.inputs[0].Action == Hangup && l.inputs[0].Timed && l.inputs[0].At <= end {
-		l.sleep(ctx, max(l.inputs[0].At-l.elapsed(), 0))
-		l.hangUp(l.inputs[0].String())
-		l.inputs = l.inputs[1:]
+	err := l.clk.Sleep(ctx, d)
+	if l.gone.Load() {
 		return interpreter.ErrHangup
 	}
-	l.sleep(ctx, d)
-	if err := ctx.Err(); err != nil {
-		return context.Cause(ctx)
-	}
-	return nil
+	return err
 }
 
-func (l *Leg) sleep(ctx context.Context, d time.Duration) {
-	if d <= 0 {
-		return
-	}
-	if l.o.Realtime {
-		began := time.Now()
-		t := time.NewTimer(d)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			d = time.Since(began) // the clock moves only as far as time did
-		}
-	}
-	l.mu.Lock()
-	l.now = l.now.Add(d)
-	l.mu.Unlock()
-}
-
-// hangUp marks the caller gone. what, when not empty, is traced as the
-// caller's input; callers that already traced the input pass "".
+// hangUp marks the far end gone and tells the owner. what, when not
+// empty, is traced as the caller's input; callers that already traced the
+// input pass "".
 func (l *Leg) hangUp(what string) {
-	if l.gone {
+	if l.gone.Swap(true) {
 		return
 	}
-	l.gone = true
 	if what != "" {
 		l.trace("input", map[string]any{"type": "hangup", "value": what})
+	}
+	if l.onGone != nil {
+		l.onGone()
 	}
 }
 
 // Answer implements interpreter.Leg.
 func (l *Leg) Answer(context.Context) error {
-	if l.gone {
+	if l.gone.Load() {
 		return interpreter.ErrHangup
 	}
 	l.answered = true
@@ -189,8 +182,34 @@ func (l *Leg) Answer(context.Context) error {
 // Reject implements interpreter.Leg.
 func (l *Leg) Reject(context.Context, string) error { return nil }
 
-// Hangup implements interpreter.Leg.
-func (l *Leg) Hangup(context.Context) error { return nil }
+// Hangup implements interpreter.Leg. Hanging up on a callee ends its
+// attempt (BYE).
+func (l *Leg) Hangup(context.Context) error {
+	if l.bye != nil {
+		l.bye()
+	}
+	return nil
+}
+
+// EarlyMedia implements interpreter.Leg; the simulated caller hears it.
+func (l *Leg) EarlyMedia(context.Context) error {
+	if l.gone.Load() {
+		return interpreter.ErrHangup
+	}
+	return nil
+}
+
+// Ringback implements interpreter.Leg: the simulated caller hears it.
+func (l *Leg) Ringback(string) func() { return func() {} }
+
+// Bridge implements interpreter.Leg: a simulated bridge has no audio to
+// carry; the interpreter traces it.
+func (l *Leg) Bridge(peer interpreter.Leg) (func(), error) {
+	if _, ok := peer.(*Leg); !ok {
+		return nil, fmt.Errorf("sim: cannot bridge to a %T", peer)
+	}
+	return func() {}, nil
+}
 
 // Say implements interpreter.Leg.
 func (l *Leg) Say(ctx context.Context, s interpreter.Speech, p interpreter.Prompt) (*interpreter.Input, error) {
@@ -257,7 +276,7 @@ func (l *Leg) SendDigits(ctx context.Context, digits string) error {
 
 // WaitInput implements interpreter.Leg.
 func (l *Leg) WaitInput(ctx context.Context, spec interpreter.InputSpec) (*interpreter.Input, error) {
-	if l.gone {
+	if l.gone.Load() {
 		return nil, interpreter.ErrHangup
 	}
 	if l.cur != nil && l.curTurn == spec.Turn {
@@ -270,7 +289,7 @@ func (l *Leg) WaitInput(ctx context.Context, spec interpreter.InputSpec) (*inter
 	if l.spent == spec.Turn {
 		return l.timeout(ctx, spec.Timeout)
 	}
-	if len(l.inputs) == 0 && l.o.Ask != nil && !l.gone {
+	if len(l.inputs) == 0 && l.o.Ask != nil && !l.gone.Load() {
 		if err := l.ask(ctx, "Caller input (keys, speech:TEXT, silence, hangup)"); err != nil {
 			return nil, err
 		}
@@ -388,3 +407,10 @@ func (l *Leg) ask(ctx context.Context, q string) error {
 func actionName(a Action) string {
 	return [...]string{"dtmf", "speech", "silence", "hangup", "audio"}[a]
 }
+
+// Sleep implements interpreter.Clock on the leg's clock, so that a leg can
+// serve as its call's clock.
+func (l *Leg) Sleep(ctx context.Context, d time.Duration) error { return l.clk.Sleep(ctx, d) }
+
+// AfterFunc implements interpreter.Clock on the leg's clock.
+func (l *Leg) AfterFunc(d time.Duration, f func()) func() bool { return l.clk.AfterFunc(d, f) }

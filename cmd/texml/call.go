@@ -32,7 +32,7 @@ type callFlags struct {
 	from, to, method, fallback, statusCB, statusEvents string
 	accountSid, authToken, trace, signingKey           string
 	realtime                                           bool
-	inputs, outcomes                                   listFlag
+	inputs, outcomes, callees                          listFlag
 }
 
 func (f *callFlags) register(fs *flag.FlagSet) {
@@ -48,6 +48,7 @@ func (f *callFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.trace, "trace", "", `"json" prints one JSON event per line instead of a transcript`)
 	fs.BoolVar(&f.realtime, "realtime", false, "wait in real time (Pause 30 takes 30 s)")
 	fs.Var(&f.inputs, "input", "caller input, repeatable: dtmf:KEYS, speech:TEXT, silence, hangup, audio:SECONDS[:KEY], each optionally @MS")
+	fs.Var(&f.callees, "callee", "a party Dial can reach, repeatable: TARGET=STEP,... with TARGET a number, sip: URI, client:ID or *, STEP ring:S answer busy no-answer failed reject:CODE early talk:S input:VALUE")
 	fs.Var(&f.outcomes, "dial-outcome", "Dial/Enqueue/Connect outcome, repeatable: completed:SECONDS, busy, no-answer, failed, canceled, ...")
 }
 
@@ -120,9 +121,9 @@ func runCall(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	cbs := interpreter.NewDispatcher(fe, interpreter.DispatcherOptions{Logger: log})
 
 	leg := sim.New(opts)
-	cfg.Clock, cfg.Tracer, cfg.Logger = leg, out, log
+	cfg.Clock, cfg.Dialer, cfg.Tracer, cfg.Logger = leg.Clock(), leg.Dialer(), out, log
 	call := interpreter.New(leg, fe, cbs, cfg)
-	res := call.Run(ctx)
+	res := call.Run(leg.Context(ctx))
 
 	drain, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
@@ -154,6 +155,13 @@ func (f *callFlags) build(t string) (sim.Options, interpreter.Config, error) {
 			return opts, cfg, err
 		}
 		opts.Inputs = append(opts.Inputs, in)
+	}
+	for _, v := range f.callees {
+		c, err := sim.ParseCallee(v)
+		if err != nil {
+			return opts, cfg, err
+		}
+		opts.Callees = append(opts.Callees, c)
 	}
 	for _, v := range f.outcomes {
 		o, err := sim.ParseOutcome(v)

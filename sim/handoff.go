@@ -12,94 +12,6 @@ import (
 	"github.com/texml/texml/verbs"
 )
 
-// Record implements interpreter.Leg: the next scripted input decides what
-// the caller does while recording (audio:SECONDS[:KEY] talks).
-func (l *Leg) Record(ctx context.Context, r interpreter.RecordSpec) (interpreter.Recording, error) {
-	var rec interpreter.Recording
-	if l.gone {
-		return rec, interpreter.ErrHangup
-	}
-	if r.PlayBeep {
-		l.trace("beep", nil)
-		if err := l.advance(ctx, 500*time.Millisecond); err != nil {
-			return rec, err
-		}
-	}
-	if len(l.inputs) == 0 && l.o.Ask != nil {
-		if err := l.ask(ctx, "Caller while recording (audio:SECONDS[:KEY], silence, hangup, keys)"); err != nil {
-			return interpreter.Recording{Empty: true, Digits: "hangup"}, nil
-		}
-	}
-	silence := r.Timeout
-	if silence <= 0 || silence > r.MaxLength {
-		silence = r.MaxLength // timeout 0 disables silence detection
-	}
-	in := Input{Action: Silence}
-	if len(l.inputs) > 0 {
-		next := l.inputs[0]
-		if wait := next.At - l.elapsed(); next.Timed && wait > 0 {
-			// The caller acts later. Until then the line is silent: a
-			// wait longer than the silence timeout ends the recording
-			// empty and leaves the input for what comes next (a timed
-			// hangup is applied by advance when its time comes).
-			if wait >= silence || next.Action == Hangup {
-				return interpreter.Recording{Empty: true}, l.advance(ctx, silence)
-			}
-			if err := l.advance(ctx, wait); err != nil {
-				return rec, err
-			}
-		}
-		in = next
-		l.inputs = l.inputs[1:]
-		l.trace("input", map[string]any{"type": actionName(in.Action), "value": in.String()})
-	}
-	switch in.Action {
-	case Hangup:
-		l.hangUp("")
-		return interpreter.Recording{Empty: true, Digits: "hangup"}, nil
-	case DTMF:
-		if strings.Contains(r.FinishOnKey, in.Keys[:1]) {
-			return interpreter.Recording{Empty: true, Digits: in.Keys[:1]}, nil
-		}
-		in = Input{Action: Silence}
-	case Speak:
-		in = Input{Action: Talk, Seconds: (time.Duration(len(in.Text)) * SpeechPerChar).Seconds()}
-	}
-	if in.Action != Talk {
-		err := l.advance(ctx, silence)
-		return interpreter.Recording{Empty: true}, err
-	}
-	talk := time.Duration(in.Seconds * float64(time.Second))
-	if talk >= r.MaxLength {
-		err := l.advance(ctx, r.MaxLength)
-		return interpreter.Recording{Duration: r.MaxLength}, err
-	}
-	began := l.Now()
-	if err := l.advance(ctx, talk); err != nil {
-		if errors.Is(err, interpreter.ErrHangup) {
-			// A timed hangup cut the caller off: keep what was recorded.
-			return interpreter.Recording{Duration: l.Now().Sub(began), Digits: "hangup"}, nil
-		}
-		return rec, err
-	}
-	switch {
-	case in.Key == "hangup":
-		l.hangUp("hangup after talking")
-		return interpreter.Recording{Duration: talk, Digits: "hangup"}, nil
-	case in.Key != "" && strings.Contains(r.FinishOnKey, in.Key):
-		return interpreter.Recording{Duration: talk, Digits: in.Key}, nil
-	}
-	// The caller stops talking; the silence timeout ends the recording.
-	rec.Duration = talk
-	if talk+silence > r.MaxLength {
-		silence = r.MaxLength - talk
-	}
-	if !r.Trim {
-		rec.Duration += silence
-	}
-	return rec, l.advance(ctx, silence)
-}
-
 // nextOutcome pops the next scripted outcome, or returns def with a
 // warning in the trace when the script has run out.
 func (l *Leg) nextOutcome(verb string, def Outcome) Outcome {
@@ -129,89 +41,69 @@ func (l *Leg) connected(ctx context.Context, o Outcome) (hungUp bool, err error)
 	return false, nil
 }
 
-// bridge runs a Dial's connected time: the scripted seconds, cut short by
-// timeLimit, or by the caller pressing '*' (a timed dtmf:*@MS input) when
-// hangupOnStar is set, which drops the callee and returns the caller to
-// the document.
-func (l *Leg) bridge(ctx context.Context, d *verbs.Dial, o Outcome) (hungUp bool, err error) {
-	talk := time.Duration(o.Seconds) * time.Second
-	status := o.Status
-	if d.TimeLimit > 0 && talk > time.Duration(d.TimeLimit)*time.Second {
-		talk, status = time.Duration(d.TimeLimit)*time.Second, "completed"
+// popOutcome takes the next --dial-outcome, if any is left.
+func (l *Leg) popOutcome() (Outcome, bool) {
+	if len(l.outs) == 0 {
+		return Outcome{}, false
 	}
-	if len(l.inputs) > 0 && d.HangupOnStar {
-		in := l.inputs[0]
-		if in.Action == DTMF && strings.HasPrefix(in.Keys, "*") && in.Timed && in.At-l.elapsed() < talk {
-			wait := max(in.At-l.elapsed(), 0)
-			if err := l.advance(ctx, wait); err != nil {
-				return errors.Is(err, interpreter.ErrHangup), ignoreHangup(err)
-			}
-			l.inputs = l.inputs[1:]
-			l.trace("input", map[string]any{"type": "dtmf", "value": in.String()})
-			return false, nil
-		}
-	}
-	return l.connected(ctx, Outcome{Status: status, Seconds: int(talk / time.Second)})
+	o := l.outs[0]
+	l.outs = l.outs[1:]
+	return o, true
 }
 
-func ignoreHangup(err error) error {
-	if errors.Is(err, interpreter.ErrHangup) {
-		return nil
-	}
-	return err
-}
-
-// Dial implements interpreter.Leg with the next scripted outcome:
-// completed:N, answered:N, hangup:N (the caller hangs up after N seconds
-// bridged), busy, no-answer, failed, canceled.
-func (l *Leg) Dial(ctx context.Context, d *verbs.Dial) (interpreter.Outcome, error) {
+// DialRoom implements interpreter.HandOff for a Dial to a Conference or a
+// Queue with the next scripted outcome. A conference never rings: joining
+// is immediate, and the action gets DialCallStatus=answered without a
+// DialCallSid (https://www.twilio.com/docs/voice/twiml/conference). A
+// queue's agent waits up to the Dial timeout when nobody is queued
+// (no-answer).
+func (l *Leg) DialRoom(ctx context.Context, d *verbs.Dial) (interpreter.Outcome, error) {
 	var out interpreter.Outcome
-	o := l.nextOutcome("Dial", Outcome{Status: "no-answer"})
+	_, conf := d.Nouns[0].(*verbs.Conference)
+	def := Outcome{Status: "no-answer"}
+	if conf {
+		def = Outcome{Status: "answered"}
+	}
+	o := l.nextOutcome("Dial", def)
 	l.trace("dial", map[string]any{"targets": targets(d.Nouns), "outcome": o.Status, "seconds": o.Seconds})
-	p := url.Values{}
+	p := url.Values{"DialBridged": {"false"}}
 	out.Params = p
 	status := o.Status
-	sid := interpreter.NewSid("CA")
 	switch o.Status {
 	case "completed", "answered", "hangup", "bridged":
-		if !l.answered {
-			l.answered = true // answerOnBridge: the caller is answered with the callee
-			out.Answered = l.Now()
-		}
 		bridged := l.Now()
-		hung, err := l.bridge(ctx, d, o)
+		hung, err := l.connected(ctx, o)
 		if err != nil {
 			return out, err
 		}
 		status = "completed"
-		if o.Status == "answered" {
+		if conf {
 			status = "answered"
 		}
 		out.CallerHungUp = hung
 		p.Set("DialCallDuration", strconv.Itoa(int(l.Now().Sub(bridged).Round(time.Second).Seconds())))
 		p.Set("DialBridged", "true")
 	case "no-answer":
-		if err := l.advance(ctx, time.Duration(d.Timeout)*time.Second); err != nil {
-			return out, err
+		if !conf {
+			if err := l.advance(ctx, time.Duration(d.Timeout)*time.Second); err != nil {
+				return out, err
+			}
 		}
-		p.Set("DialBridged", "false")
 	case "canceled":
-		// The caller gave up while the callee was ringing.
 		l.hangUp("hangup while ringing")
 		out.CallerHungUp = true
-		p.Set("DialBridged", "false")
 	case "busy", "failed":
-		p.Set("DialBridged", "false")
 	default:
 		status = "failed"
-		p.Set("DialBridged", "false")
 	}
 	p.Set("DialCallStatus", status)
-	p.Set("DialCallSid", sid)
+	if !conf {
+		p.Set("DialCallSid", interpreter.NewSid("CA"))
+	}
 	return out, nil
 }
 
-// Enqueue implements interpreter.Leg: bridged:N (dequeued and bridged for
+// Enqueue implements interpreter.HandOff: bridged:N (dequeued and bridged for
 // N seconds), leave, redirected, queue-full, error, hangup[:N].
 func (l *Leg) Enqueue(ctx context.Context, e *verbs.Enqueue) (interpreter.Outcome, error) {
 	var out interpreter.Outcome
@@ -255,7 +147,7 @@ func queueHex(name string) string {
 	return strings.Repeat("0", 32-len(s)) + s
 }
 
-// Connect implements interpreter.Leg: completed:N[:HANDOFF], failed,
+// Connect implements interpreter.HandOff: completed:N[:HANDOFF], failed,
 // hangup:N.
 func (l *Leg) Connect(ctx context.Context, c *verbs.Connect) (interpreter.Outcome, error) {
 	var out interpreter.Outcome
@@ -286,7 +178,7 @@ func (l *Leg) Connect(ctx context.Context, c *verbs.Connect) (interpreter.Outcom
 	return out, nil
 }
 
-// Refer implements interpreter.Leg: completed (transfer accepted and
+// Refer implements interpreter.HandOff: completed (transfer accepted and
 // connected), busy, no-answer, failed.
 func (l *Leg) Refer(ctx context.Context, r *verbs.Refer) (interpreter.Outcome, error) {
 	o := l.nextOutcome("Refer", Outcome{Status: "completed"})

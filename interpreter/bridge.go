@@ -1,0 +1,98 @@
+package interpreter
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// bridge connects the caller with the fork that answered until one of
+// them hangs up, the caller presses '*' (hangupOnStar), timeLimit passes,
+// or the call is updated; then the callee is hung up and the caller goes
+// on with the action or the next verb.
+func (c *Call) bridge(ctx context.Context, s *dialState, f *fork) (dialResult, error) {
+	s.stopSounds()
+	res := dialResult{status: "completed", fork: f}
+	if c.answered.IsZero() {
+		// answerOnBridge: the caller is answered when the callee is.
+		if err := c.ensureAnswered(ctx); err != nil {
+			f.att.Cancel()
+			f.end("canceled", 0, "the caller left before the bridge")
+			if errors.Is(err, ErrHangup) || errors.Is(context.Cause(ctx), ErrHangup) {
+				res.status, res.hungUp = "canceled", true
+				return res, nil
+			}
+			return dialResult{}, err
+		}
+	}
+	stop, err := c.leg.Bridge(f.leg)
+	if err != nil {
+		c.fail("<Dial>: bridge: "+err.Error(), 0)
+		f.att.Cancel()
+		f.end("failed", 0, err.Error())
+		res.status = "failed"
+		return res, nil
+	}
+	began := c.cfg.Clock.Now()
+	c.trace("bridge", map[string]any{"party": f.name, "sid": f.call.cfg.CallSid})
+	reason, err := c.bridged(ctx, s, f, began.Add(secs(s.d.TimeLimit)))
+	stop()
+	res.duration = c.cfg.Clock.Now().Sub(began)
+	res.bridged = true
+	c.trace("unbridge", map[string]any{"party": f.name, "reason": reason, "seconds": wholeSeconds(res.duration)})
+	if reason != "callee-hangup" {
+		f.att.Cancel() // BYE to the callee
+	}
+	f.end("completed", 0, "")
+	if err != nil {
+		if errors.Is(err, ErrHangup) {
+			res.hungUp = true
+			return res, nil
+		}
+		return dialResult{}, err
+	}
+	return res, nil
+}
+
+// bridged waits for the end of a bridge and says why it ended; err is the
+// call context's cause when the caller left or the call was updated.
+func (c *Call) bridged(ctx context.Context, s *dialState, f *fork, limit time.Time) (string, error) {
+	var spec InputSpec
+	if s.d.HangupOnStar {
+		c.turn++
+		spec = InputSpec{Turn: c.turn, DTMF: true}
+	}
+	for {
+		if ev, ok := s.box.pop(); ok {
+			if ev.f == f && (ev.p.Kind == Ended || ev.p.Kind == Failed) {
+				return "callee-hangup", nil
+			}
+			continue // late news from a canceled fork
+		}
+		if err := ctx.Err(); err != nil {
+			return "caller-hangup", context.Cause(ctx)
+		}
+		left := limit.Sub(c.cfg.Clock.Now())
+		if left <= 0 {
+			return "time-limit", nil
+		}
+		wctx, done := s.box.waitContext(ctx)
+		if !s.d.HangupOnStar {
+			_ = c.cfg.Clock.Sleep(wctx, left)
+			done()
+			continue
+		}
+		// hangupOnStar: listen to the caller's keys; '*' drops the callee
+		// and the caller continues (Twilio's Dial page, "hangupOnStar").
+		spec.Timeout = left
+		in, err := c.leg.WaitInput(wctx, spec)
+		done()
+		if err == nil && in != nil && in.Kind == Digit && in.Digit == '*' {
+			c.trace("digits", map[string]any{"digits": "*", "hangup_on_star": true})
+			return "hangup-on-star", nil
+		}
+		if err != nil && ctx.Err() == nil && !errors.Is(err, errWake) && !errors.Is(context.Cause(wctx), errWake) {
+			return "caller-hangup", err
+		}
+	}
+}

@@ -1,0 +1,109 @@
+package interpreter
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Dialer places child legs for <Dial>. signaling implements it with a SIP
+// user agent client (trunks, SIP URIs, registered clients); sim implements
+// it with scripted callees on the virtual clock.
+type Dialer interface {
+	// Dial starts calling t. progress receives the attempt's events in
+	// order, from any goroutine, until and including its last one (Failed
+	// or Ended); it must not block. An error means the attempt could not
+	// start at all (no route, a denied number); progress is then never
+	// called.
+	Dial(ctx context.Context, t Target, progress func(Progress)) (Attempt, error)
+}
+
+// Attempt is one child leg being called.
+type Attempt interface {
+	// Cancel gives up on the attempt: CANCEL while it rings, BYE when it
+	// answered (also when its 2xx raced the CANCEL). Progress then ends
+	// with Failed (Code 487) or Ended. Calling it again does nothing.
+	Cancel()
+}
+
+// TargetKind says what a Dial noun names.
+type TargetKind int
+
+// Target kinds.
+const (
+	NumberTarget TargetKind = iota // a phone number, routed through a trunk
+	SIPTarget                      // a SIP URI, dialed as given
+	ClientTarget                   // a registered client identity
+)
+
+// String returns the name of the Dial noun of the kind.
+func (k TargetKind) String() string {
+	return [...]string{"Number", "Sip", "Client"}[k]
+}
+
+// Target is one party a Dial calls.
+type Target struct {
+	Kind TargetKind
+	// Addr is the E.164 number, the SIP URI or the client identity.
+	Addr string
+	// From is the caller ID presented (Dial callerId, or the caller's From).
+	From string
+	// Username and Password answer a digest challenge (<Sip>).
+	Username, Password string
+	// Headers are extra SIP headers (X-... from <Sip> URI parameters,
+	// <Client> <Parameter>s).
+	Headers map[string]string
+	// Timeout is how long the attempt may ring.
+	Timeout time.Duration
+	// CallSid is the child leg's CallSid; ParentCallSid the caller's.
+	CallSid, ParentCallSid string
+}
+
+// ProgressKind is what happened to an attempt.
+type ProgressKind int
+
+// Progress kinds, in the order an attempt may go through them.
+const (
+	Trying     ProgressKind = iota // the request went out (SIP 100)
+	Ringing                        // the callee is alerted (SIP 180)
+	EarlyMedia                     // the callee sends media before answering (SIP 183 with SDP); Leg is set
+	Answered                       // the callee answered (SIP 2xx); Leg is set
+	Failed                         // the attempt ended unanswered; Code says why
+	Ended                          // the answered callee hung up (or Cancel ended it)
+)
+
+var progressNames = [...]string{"trying", "ringing", "early-media", "answered", "failed", "ended"}
+
+func (k ProgressKind) String() string { return progressNames[k] }
+
+// Progress is one event of an attempt.
+type Progress struct {
+	Kind ProgressKind
+	// Leg is the child leg, for EarlyMedia and Answered.
+	Leg Leg
+	// Code is the SIP status code of Ringing (180, 183) and Failed; 0
+	// when the attempt failed without a response (unreachable, no route).
+	Code int
+	// Reason explains a failure for logs and traces.
+	Reason string
+}
+
+// ErrNoRoute fails a dial that no trunk or registration can carry, or that
+// a deny rule forbids.
+var ErrNoRoute = errors.New("no route to the dialed party")
+
+// DialStatus maps the final SIP response of an unanswered attempt to
+// DialCallStatus (Twilio's Dial page, "DialCallStatus values"): busy for
+// 486 Busy Here and 600 Busy Everywhere; no-answer for 408 Request Timeout,
+// 480 Temporarily Unavailable and 487 Request Terminated (the ring timeout
+// canceled it); failed for everything else, including 404, 484, every 5xx
+// and 6xx, and no response at all (code 0: unreachable or no route).
+func DialStatus(code int) string {
+	switch code {
+	case 486, 600:
+		return "busy"
+	case 408, 480, 487:
+		return "no-answer"
+	}
+	return "failed"
+}

@@ -1,0 +1,269 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/texml/texml/interpreter"
+)
+
+// Callee is how a scripted party behaves when a Dial calls it.
+type Callee struct {
+	// Target is what it answers to: a number as dialed ("+15551230000"),
+	// a SIP URI ("sip:alice@example.com"), "client:IDENTITY", or "*" for
+	// any target no other Callee names.
+	Target string
+	// Ring is how long it rings before its Result.
+	Ring time.Duration
+	// Result is "answer", "busy", "no-answer" (rings until canceled),
+	// "failed" or "reject" (with Code).
+	Result string
+	// Code is the SIP final response for busy, failed and reject.
+	Code int
+	// Early makes it send early media while it rings (SIP 183).
+	Early bool
+	// Talk, when set, is how long after answering it hangs up; zero
+	// means it stays until the caller, hangupOnStar or timeLimit ends the
+	// bridge.
+	Talk time.Duration
+	// CallerHangsUp, when set, is how long after the callee answers the
+	// caller hangs up (the --dial-outcome hangup:N shorthand).
+	CallerHangsUp time.Duration
+	// CallerLeaves makes the caller hang up as soon as the callee rings
+	// (the canceled shorthand).
+	CallerLeaves bool
+	// Inputs are the callee's inputs to a whisper document's Gathers.
+	Inputs []Input
+}
+
+// ParseCallee parses a --callee value: TARGET=STEP[,STEP...], where a STEP
+// is one of
+//
+//	ring:SECONDS     ring this long first (default 0)
+//	answer           answer (the default result)
+//	busy             486 Busy Here
+//	no-answer        ring until the Dial gives up
+//	failed           404 Not Found
+//	reject:CODE      any SIP final response, e.g. reject:603
+//	early            send early media while ringing
+//	talk:SECONDS     hang up this long after answering
+//	input:VALUE      input for a whisper Gather, in --input syntax
+//
+// e.g. "+15551230000=ring:5,answer,talk:30" or "*=busy".
+func ParseCallee(v string) (Callee, error) {
+	target, steps, ok := strings.Cut(v, "=")
+	c := Callee{Target: strings.TrimSpace(target), Result: "answer"}
+	if !ok || c.Target == "" {
+		return c, fmt.Errorf("callee %q: want TARGET=BEHAVIOUR, e.g. +15551230000=ring:5,answer,talk:30", v)
+	}
+	for _, st := range strings.Split(steps, ",") {
+		kind, arg, _ := strings.Cut(strings.TrimSpace(st), ":")
+		var err error
+		switch kind {
+		case "ring":
+			c.Ring, err = seconds(arg)
+		case "talk":
+			c.Talk, err = seconds(arg)
+		case "answer", "busy", "no-answer", "failed":
+			c.Result, c.Code = kind, map[string]int{"busy": 486, "failed": 404}[kind]
+		case "reject":
+			c.Result = "reject"
+			c.Code, err = strconv.Atoi(arg)
+			if err == nil && (c.Code < 300 || c.Code > 699) {
+				err = fmt.Errorf("%d is not a SIP final failure code (300-699)", c.Code)
+			}
+		case "early":
+			c.Early = true
+		case "input":
+			var in Input
+			in, err = ParseInput(arg)
+			c.Inputs = append(c.Inputs, in)
+		default:
+			err = fmt.Errorf("unknown step %q (ring, answer, busy, no-answer, failed, reject, early, talk, input)", st)
+		}
+		if err != nil {
+			return c, fmt.Errorf("callee %q: %w", v, err)
+		}
+	}
+	return c, nil
+}
+
+func seconds(s string) (time.Duration, error) {
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f < 0 || f > 24*3600 {
+		return 0, fmt.Errorf("%q is not a number of seconds", s)
+	}
+	return time.Duration(f * float64(time.Second)), nil
+}
+
+// calleeFromOutcome turns a --dial-outcome into the callee every fork of
+// one Dial meets.
+func calleeFromOutcome(o Outcome) Callee {
+	talk := time.Duration(o.Seconds) * time.Second
+	switch o.Status {
+	case "completed", "answered", "bridged":
+		return Callee{Result: "answer", Talk: talk}
+	case "hangup":
+		return Callee{Result: "answer", CallerHangsUp: talk}
+	case "busy":
+		return Callee{Result: "busy", Code: 486}
+	case "no-answer":
+		return Callee{Result: "no-answer"}
+	case "canceled":
+		return Callee{Result: "no-answer", CallerLeaves: true}
+	}
+	return Callee{Result: "failed", Code: 404}
+}
+
+// dialer implements interpreter.Dialer with scripted callees on the
+// caller's virtual clock.
+type dialer struct {
+	caller *Leg
+	mu     sync.Mutex
+	round  string  // the Dial whose forks share an outcome: parent and instant
+	out    *Callee // that Dial's --dial-outcome, if any
+}
+
+// Dialer returns the simulated world's Dialer: it calls the scripted
+// callees of Options.Callees (and Options.Outcomes, one per Dial).
+func (l *Leg) Dialer() interpreter.Dialer { return &dialer{caller: l} }
+
+func (d *dialer) script(t interpreter.Target) (Callee, bool) {
+	name := t.Addr
+	if t.Kind == interpreter.ClientTarget {
+		name = "client:" + t.Addr
+	}
+	var any *Callee
+	for i, c := range d.caller.o.Callees {
+		if c.Target == name {
+			return c, true
+		}
+		if c.Target == "*" && any == nil {
+			any = &d.caller.o.Callees[i]
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	round := t.ParentCallSid + "@" + d.caller.clk.Now().String()
+	if round != d.round {
+		d.round, d.out = round, nil
+		if o, ok := d.caller.popOutcome(); ok {
+			c := calleeFromOutcome(o)
+			d.out = &c
+		}
+	}
+	if d.out != nil {
+		return *d.out, true
+	}
+	if any != nil {
+		return *any, true
+	}
+	return Callee{}, false
+}
+
+// Dial implements interpreter.Dialer.
+func (d *dialer) Dial(ctx context.Context, t interpreter.Target, progress func(interpreter.Progress)) (interpreter.Attempt, error) {
+	c, ok := d.script(t)
+	if !ok {
+		d.caller.trace("warning", map[string]any{"message": "no --callee or --dial-outcome for " + t.Addr + "; it rings without answering"})
+		c = Callee{Result: "no-answer"}
+	}
+	clk := d.caller.clk
+	a := &attempt{clk: clk, progress: progress}
+	party := t.Kind.String() + ":" + t.Addr
+	o := Options{PlayDuration: d.caller.o.PlayDuration}
+	a.leg = newLeg(o, clk, c.Inputs, d.caller.start, interpreter.WithParty(d.caller.o.Tracer, party))
+	a.leg.answered = true
+	a.leg.onGone = func() { a.finish(interpreter.Progress{Kind: interpreter.Ended}) }
+	a.leg.bye = a.Cancel
+
+	a.emit(interpreter.Progress{Kind: interpreter.Trying, Code: 100})
+	ringKind, ringCode := interpreter.Ringing, 180
+	if c.Early {
+		ringKind, ringCode = interpreter.EarlyMedia, 183
+	}
+	a.emit(interpreter.Progress{Kind: ringKind, Code: ringCode, Leg: a.leg})
+	if c.CallerLeaves {
+		a.at(0, func() { d.caller.hangUp("hangup while ringing") })
+	}
+	switch c.Result {
+	case "no-answer":
+	case "answer":
+		a.at(c.Ring, func() {
+			a.answered = true
+			a.emit(interpreter.Progress{Kind: interpreter.Answered, Code: 200, Leg: a.leg})
+			if c.Talk > 0 {
+				a.at(c.Talk, func() { a.leg.hangUp("callee hangs up") })
+			}
+			if c.CallerHangsUp > 0 {
+				a.at(c.CallerHangsUp, func() { d.caller.hangUp("hangup") })
+			}
+		})
+	default:
+		a.at(c.Ring, func() {
+			a.finish(interpreter.Progress{Kind: interpreter.Failed, Code: c.Code, Reason: c.Result})
+		})
+	}
+	return a, nil
+}
+
+// attempt is one scripted callee being called.
+type attempt struct {
+	clk      *Clock
+	progress func(interpreter.Progress)
+	leg      *Leg
+
+	mu       sync.Mutex
+	stops    []func() bool
+	answered bool
+	over     bool
+}
+
+// at schedules f after d on the virtual clock, unless the attempt ends.
+func (a *attempt) at(d time.Duration, f func()) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.stops = append(a.stops, a.clk.AfterFunc(d, f))
+}
+
+func (a *attempt) emit(p interpreter.Progress) {
+	a.mu.Lock()
+	over := a.over
+	a.mu.Unlock()
+	if !over {
+		a.progress(p)
+	}
+}
+
+// finish reports the attempt's last event once and stops its timers.
+func (a *attempt) finish(p interpreter.Progress) {
+	a.mu.Lock()
+	if a.over {
+		a.mu.Unlock()
+		return
+	}
+	a.over = true
+	for _, stop := range a.stops {
+		stop()
+	}
+	a.mu.Unlock()
+	a.leg.gone.Store(true)
+	a.progress(p)
+}
+
+// Cancel implements interpreter.Attempt: CANCEL while ringing (487), BYE
+// once answered.
+func (a *attempt) Cancel() {
+	a.mu.Lock()
+	answered := a.answered
+	a.mu.Unlock()
+	if answered {
+		a.finish(interpreter.Progress{Kind: interpreter.Ended, Reason: "bye"})
+		return
+	}
+	a.finish(interpreter.Progress{Kind: interpreter.Failed, Code: 487, Reason: "canceled"})
+}

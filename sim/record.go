@@ -1,0 +1,94 @@
+package sim
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/texml/texml/interpreter"
+)
+
+// Record implements interpreter.Leg: the next scripted input decides what
+// the caller does while recording (audio:SECONDS[:KEY] talks).
+func (l *Leg) Record(ctx context.Context, r interpreter.RecordSpec) (interpreter.Recording, error) {
+	var rec interpreter.Recording
+	if l.gone.Load() {
+		return rec, interpreter.ErrHangup
+	}
+	if r.PlayBeep {
+		l.trace("beep", nil)
+		if err := l.advance(ctx, 500*time.Millisecond); err != nil {
+			return rec, err
+		}
+	}
+	if len(l.inputs) == 0 && l.o.Ask != nil {
+		if err := l.ask(ctx, "Caller while recording (audio:SECONDS[:KEY], silence, hangup, keys)"); err != nil {
+			return interpreter.Recording{Empty: true}, err
+		}
+	}
+	silence := r.Timeout
+	if silence <= 0 || silence > r.MaxLength {
+		silence = r.MaxLength // timeout 0 disables silence detection
+	}
+	in := Input{Action: Silence}
+	if len(l.inputs) > 0 {
+		next := l.inputs[0]
+		if wait := next.At - l.elapsed(); next.Timed && wait > 0 {
+			// The caller acts later. Until then the line is silent: a
+			// wait longer than the silence timeout ends the recording
+			// empty and leaves the input for what comes next (a timed
+			// hangup is applied by advance when its time comes).
+			if wait >= silence {
+				return interpreter.Recording{Empty: true}, l.advance(ctx, silence)
+			}
+			if err := l.advance(ctx, wait); err != nil {
+				return rec, err
+			}
+		}
+		in = next
+		l.inputs = l.inputs[1:]
+		l.trace("input", map[string]any{"type": actionName(in.Action), "value": in.String()})
+	}
+	switch in.Action {
+	case Hangup:
+		l.hangUp("")
+		return interpreter.Recording{Empty: true}, interpreter.ErrHangup
+	case DTMF:
+		if strings.Contains(r.FinishOnKey, in.Keys[:1]) {
+			return interpreter.Recording{Empty: true, Digits: in.Keys[:1]}, nil
+		}
+		in = Input{Action: Silence}
+	case Speak:
+		in = Input{Action: Talk, Seconds: (time.Duration(len(in.Text)) * SpeechPerChar).Seconds()}
+	}
+	if in.Action != Talk {
+		err := l.advance(ctx, silence)
+		return interpreter.Recording{Empty: true}, err
+	}
+	talk := time.Duration(in.Seconds * float64(time.Second))
+	if talk >= r.MaxLength {
+		err := l.advance(ctx, r.MaxLength)
+		return interpreter.Recording{Duration: r.MaxLength}, err
+	}
+	began := l.Now()
+	if err := l.advance(ctx, talk); err != nil {
+		// A timed hangup cut the caller off: what was recorded is kept.
+		return interpreter.Recording{Duration: l.Now().Sub(began)}, err
+	}
+	switch {
+	case in.Key == "hangup":
+		l.hangUp("hangup after talking")
+		return interpreter.Recording{Duration: talk}, interpreter.ErrHangup
+	case in.Key != "" && strings.Contains(r.FinishOnKey, in.Key):
+		return interpreter.Recording{Duration: talk, Digits: in.Key}, nil
+	}
+	// The caller stops talking; the silence timeout ends the recording.
+	rec.Duration = talk
+	if talk+silence > r.MaxLength {
+		silence = r.MaxLength - talk
+	}
+	if !r.Trim {
+		rec.Duration += silence
+	}
+	return rec, l.advance(ctx, silence)
+}
