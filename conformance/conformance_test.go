@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// minScenarios is the size the suite must not fall below (issue 2, §7).
+// minScenarios is the size the suite must not fall below.
 const minScenarios = 120
 
 func TestScenarios(t *testing.T) {

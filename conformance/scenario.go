@@ -19,7 +19,7 @@ import (
 // Scenario is one conformance case.
 type Scenario struct {
 	Name        string `yaml:"name"`
-	Ref         string `yaml:"ref"` // the reference section it checks, e.g. "§10.2"
+	Ref         string `yaml:"ref"` // the public doc it checks, e.g. "https://www.twilio.com/docs/voice/twiml/gather#finishonkey — …"
 	Description string `yaml:"description"`
 	// Files serves the app from a temporary folder with file: URLs instead
 	// of HTTP; paths become file names.
@@ -191,6 +191,9 @@ func loadFile(path string) ([]*Scenario, error) {
 		}
 		if s.Name == "" || s.Ref == "" {
 			return nil, fmt.Errorf("%s: scenario %d needs a name and a ref", path, len(out)+1)
+		}
+		if !strings.Contains(s.Ref, "https://") {
+			return nil, fmt.Errorf("%s: scenario %q: ref %q cites no public documentation (want an https:// URL)", path, s.Name, s.Ref)
 		}
 		s.file = path
 		out = append(out, &s)

@@ -223,7 +223,8 @@ func NewJar() http.CookieJar {
 }
 
 // Fetch retrieves r.URL. HTTP(S) URLs follow the platform's rules
-// (reference §1); file: URLs and plain paths read a local file (see
+// (https://www.twilio.com/docs/voice/twiml#twilios-request-to-your-application);
+// file: URLs and plain paths read a local file (see
 // fetchFile). Every error is an *Error carrying a Twilio code; a cancelled
 // ctx yields an *Error whose cause is the context's, and is never retried.
 func (f *Fetcher) Fetch(ctx context.Context, r Request) (*Response, error) {

@@ -57,7 +57,7 @@ func Resolve(base, ref string) (string, error) {
 	} else {
 		out = b.ResolveReference(r)
 		// net/url keeps the base's fragment for an empty reference, but
-		// RFC 3986 §5.2.2 takes the fragment from the reference only.
+		// RFC 3986 section 5.2.2 takes the fragment from the reference only.
 		out.Fragment, out.RawFragment = r.Fragment, r.RawFragment
 	}
 	if isHTTP(b.Scheme) && strings.EqualFold(out.Scheme, "file") {

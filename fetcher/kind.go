@@ -8,7 +8,8 @@ import (
 	"strings"
 )
 
-// Kind says how the platform treats a response (reference §1.3).
+// Kind says how the platform treats a response
+// (https://www.twilio.com/docs/voice/twiml#twilio-understands-mime-types).
 type Kind int
 
 // The kinds of reply the platform acts on.

@@ -11,7 +11,7 @@ import (
 // Sending DTMF. Sender timing, in 20 ms packet times:
 //
 //	tone:  5 packets, durations 160, 320, ... 800 (100 ms)
-//	end:   3 packets with E set and duration 800 (RFC 4733 §2.5.1.4:
+//	end:   3 packets with E set and duration 800 (RFC 4733 section 2.5.1.4:
 //	       the end is retransmitted because nothing else tells the
 //	       receiver the key was released)
 //	gap:   2 packets of silence before the next digit
@@ -177,7 +177,7 @@ func (s *Session) digitStep(pr *peer, c byte) (packet, bool) {
 			pr.law.encode(payload, tx.frame[:])
 			pkt = packet{n: FrameSamples, pt: pr.codec.PayloadType, ts: tx.ts}
 		} else {
-			// RFC 4733 §2.5.1.2: the duration so far, from the start.
+			// RFC 4733 section 2.5.1.2: the duration so far, from the start.
 			putEvent(payload, ev, false, uint16(j.t*FrameSamples))
 		}
 		if j.t == dtmfToneTicks {

@@ -15,7 +15,7 @@ type Codec struct {
 }
 
 // PCMU and PCMA are the two G.711 codecs with their static payload types
-// from RFC 3551 §6 (0 and 8). They are values: copying them is free and
+// from RFC 3551 section 6 (0 and 8). They are values: copying them is free and
 // nothing can change the originals through a copy.
 var (
 	PCMU = Codec{Name: "PCMU", PayloadType: 0}
@@ -93,7 +93,7 @@ func (l law) decode(dst []int16, src []byte) {
 }
 
 // µ-law quantizes a 14-bit signed value and A-law a 13-bit one (G.711
-// §3.1, §3.2), so the low 2 or 3 bits of a 16-bit sample never change the
+// sections 3.1 and 3.2), so the low 2 or 3 bits of a 16-bit sample never change the
 // code word: the encode tables are indexed by the sample shifted right.
 const (
 	muLawShift = 2
@@ -192,7 +192,7 @@ func aLawCompress(x int16) byte {
 		seg := bits.Len32(uint32(m)) - 4 // 32..63 → 2, 1024..2047 → 7
 		code = byte(seg<<4) | byte((m>>(seg-1))&0xF)
 	}
-	// Even bits are inverted on the line (G.711 §3.2).
+	// Even bits are inverted on the line (G.711 section 3.2).
 	return (code | sign) ^ 0x55
 }
 

@@ -19,7 +19,7 @@ type Metrics struct {
 }
 
 // sendGapBuckets resolve the interval around the 20 ms packet time
-// finely, since the target is 20 ± 5 ms at p99 (issue 3 §8), and keep a
+// finely, since the target is 20 ± 5 ms at p99, and keep a
 // few coarse buckets for stalls.
 var sendGapBuckets = []float64{
 	0.005, 0.010, 0.015, 0.017, 0.018, 0.019, 0.020, 0.021, 0.022, 0.023,

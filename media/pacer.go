@@ -27,7 +27,7 @@ type PacerOptions struct {
 // maxCatchUp bounds how many packets a session sends back to back when
 // its shard woke up late (a GC pause, an overloaded host). Beyond that the
 // missed packet times are skipped, and the RTP timestamp still advances
-// by them, so the timestamp keeps tracking real time (RFC 3550 §5.1).
+// by them, so the timestamp keeps tracking real time (RFC 3550 section 5.1).
 const maxCatchUp = 3
 
 // Pacer is the shared clock that sends every session's packets: a few

@@ -14,7 +14,7 @@ var ErrNoPorts = errors.New("media: no free RTP port")
 
 // Ports hands out UDP sockets on even ports of a range, one per RTP
 // session. RTP uses the even port and leaves the odd one above it to
-// RTCP (RFC 3550 §11), so only even ports are used.
+// RTCP (RFC 3550 section 11), so only even ports are used.
 //
 // Ports does not wrap the sockets it returns: a port is free again as
 // soon as its *net.UDPConn is closed. Ports notices that lazily, through

@@ -87,7 +87,7 @@ func (s *Session) handle(pkt []byte, from netip.AddrPort) {
 		return
 	}
 	if t := pkt[1]; t >= 192 && t <= 223 {
-		return // RTCP multiplexed on the RTP port (RFC 5761 §4): ignored
+		return // RTCP multiplexed on the RTP port (RFC 5761 section 4): ignored
 	}
 	hl, err := rx.hdr.Unmarshal(pkt)
 	if err != nil {
@@ -96,7 +96,7 @@ func (s *Session) handle(pkt []byte, from netip.AddrPort) {
 	}
 	payload := pkt[hl:]
 	if rx.hdr.Padding {
-		// RFC 3550 §5.1: the last octet counts the padding, itself included.
+		// RFC 3550 section 5.1: the last octet counts the padding, itself included.
 		pad := int(pkt[len(pkt)-1])
 		if pad == 0 || pad > len(payload) {
 			s.drop()

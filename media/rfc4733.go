@@ -4,11 +4,11 @@ import "encoding/binary"
 
 // RFC 4733 telephone events: the payload format, and the receiving side.
 const (
-	eventLen   = 4  // payload bytes of one event (§2.3)
+	eventLen   = 4  // payload bytes of one event (section 2.3)
 	dtmfVolume = 10 // -10 dBm0, the usual level of a keypad tone
 )
 
-// dtmfEvent maps a digit to its RFC 4733 §3.2 event code.
+// dtmfEvent maps a digit to its RFC 4733 section 3.2 event code.
 func dtmfEvent(c byte) (uint8, bool) {
 	switch {
 	case c >= '0' && c <= '9':
@@ -28,7 +28,7 @@ func dtmfEvent(c byte) (uint8, bool) {
 // eventDigits is the inverse of dtmfEvent for codes 0-15.
 const eventDigits = "0123456789*#ABCD"
 
-// putEvent writes an RFC 4733 §2.3 payload: event, E bit, volume,
+// putEvent writes an RFC 4733 section 2.3 payload: event, E bit, volume,
 // duration in timestamp units.
 func putEvent(b []byte, ev uint8, end bool, dur uint16) {
 	b[0] = ev
@@ -40,7 +40,7 @@ func putEvent(b []byte, ev uint8, end bool, dur uint16) {
 }
 
 // eventDedup remembers the timestamps of recent events. All packets of
-// one key press share the RTP timestamp of its start (RFC 4733 §2.5.1.2),
+// one key press share the RTP timestamp of its start (RFC 4733 section 2.5.1.2),
 // so a timestamp seen before is a continuation or a retransmitted end
 // packet, never a new press. A few entries cover reordering across two
 // presses.

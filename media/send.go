@@ -11,7 +11,7 @@ import (
 )
 
 // rtpHeaderLen is the fixed RTP header without CSRCs or extensions
-// (RFC 3550 §5.1); we never send either.
+// (RFC 3550 section 5.1); we never send either.
 const rtpHeaderLen = 12
 
 // txState is the sending half of a session. Only the pacer goroutine
@@ -30,7 +30,7 @@ type txState struct {
 	lastActive time.Time // when packets were last seen arriving (or held)
 }
 
-// init draws the random starting points that RFC 3550 §5.1 asks for
+// init draws the random starting points that RFC 3550 section 5.1 asks for
 // (they make known-plaintext attacks on encrypted media harder and let a
 // receiver tell a restarted sender from a continuing one).
 func (tx *txState) init(rnd func() uint32) {
@@ -57,7 +57,7 @@ func (s *Session) tick(now time.Time, skipped uint32) {
 	}
 	if held {
 		// Nothing goes out, but the timestamp follows the clock so the
-		// first packet after the hold reads as a pause (RFC 3550 §5.1).
+		// first packet after the hold reads as a pause (RFC 3550 section 5.1).
 		tx.ts += FrameSamples
 		tx.talking = false
 		tx.lastSend = time.Time{}
@@ -118,7 +118,7 @@ func (s *Session) audioPacket(pr *peer) (pkt packet, eof *playback) {
 		if got > 0 {
 			clear(tx.frame[got:])
 			pr.law.encode(payload, tx.frame[:])
-			// RFC 3551 §4.1: the marker flags the first packet of a
+			// RFC 3551 section 4.1: the marker flags the first packet of a
 			// talkspurt, so a receiver may re-adjust its playout delay.
 			marker := !tx.talking
 			tx.talking = true

@@ -65,7 +65,7 @@ type SessionConfig struct {
 	// is answered, so that not even one packet leaves before.
 	Held bool
 	// Rand, if set, replaces math/rand/v2 for the initial SSRC, sequence
-	// number and timestamp (random per RFC 3550 §5.1).
+	// number and timestamp (random per RFC 3550 section 5.1).
 	Rand func() uint32
 }
 

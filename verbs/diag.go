@@ -39,7 +39,8 @@ func (d Diagnostic) String() string {
 }
 
 // Kind is the context a document is fetched in. Some contexts allow only a
-// subset of verbs (reference §4, "Documents fetched from special URLs").
+// subset of verbs: see the url and waitUrl attributes on the Number, Queue,
+// Enqueue and Conference pages under https://www.twilio.com/docs/voice/twiml.
 type Kind int
 
 // Document kinds.

@@ -103,8 +103,7 @@ func isKnown(name string) bool {
 }
 
 // kindAllows reports whether a top-level verb may run in a document of the
-// given kind (reference §4, "Documents fetched from special URLs"), and if
-// not, the code to report.
+// given kind (see Kind), and if not, the code to report.
 func kindAllows(kind Kind, name string) (bool, int) {
 	switch kind {
 	case Whisper:

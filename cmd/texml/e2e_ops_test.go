@@ -58,7 +58,7 @@ func metricValue(page, series string) float64 {
 }
 
 // TestHealthAndMetrics checks /healthz and that /metrics has every family
-// issue 3 asks for, with values that follow a real call: active calls,
+// we export, with values that follow a real call: active calls,
 // calls by status, verb durations, fetch latency, TTS latency and cache
 // hits, RTP packets.
 func TestHealthAndMetrics(t *testing.T) {

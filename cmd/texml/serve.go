@@ -182,7 +182,7 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 }
 
 // speechEngines finds espeak-ng and, unless --stt none, pocketsphinx; a
-// missing one is an error naming its Debian package (issue 3 §9).
+// missing one is an error naming its Debian package.
 func speechEngines(f *serveFlags) (tts.Synthesizer, stt.Recognizer, error) {
 	var synth tts.Synthesizer
 	if f.ttsURL != "" {

@@ -258,7 +258,7 @@ func (c *Cache) load(ctx context.Context, url string, stale *entry) (*PCM, outco
 // refresh replaces stale by a copy with new freshness, stores it, and
 // returns its audio.
 func (c *Cache) refresh(stale *entry, p cachePolicy, now time.Time) *PCM {
-	// A 304 may omit validators it does not change (RFC 9111 §4.3.4).
+	// A 304 may omit validators it does not change (RFC 9111 section 4.3.4).
 	if p.etag == "" {
 		p.etag = stale.policy.etag
 	}

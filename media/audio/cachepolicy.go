@@ -9,7 +9,7 @@ import (
 )
 
 // heuristicCap bounds the freshness given to a response that has a
-// Last-Modified date but no explicit lifetime. RFC 9111 §4.2.2 suggests
+// Last-Modified date but no explicit lifetime. RFC 9111 section 4.2.2 suggests
 // 10 % of the document's age; the cap keeps an updated prompt from
 // sounding stale for more than an hour.
 const heuristicCap = time.Hour
@@ -54,7 +54,7 @@ func parseCachePolicy(h http.Header, now time.Time) cachePolicy {
 		}
 	}
 	if len(cc) == 0 && strings.Contains(strings.ToLower(h.Get("Pragma")), "no-cache") {
-		p.noCache = true // HTTP/1.0 servers (RFC 9111 §5.4)
+		p.noCache = true // HTTP/1.0 servers (RFC 9111 section 5.4)
 	}
 	if a := deltaSeconds(h.Get("Age")); a > 0 {
 		p.age = time.Duration(a) * time.Second
@@ -82,7 +82,7 @@ func parseCachePolicy(h http.Header, now time.Time) cachePolicy {
 }
 
 // deltaSeconds parses a non-negative count of seconds, -1 when invalid.
-// Values past 2^31 saturate, as RFC 9111 §1.2.2 requires.
+// Values past 2^31 saturate, as RFC 9111 section 1.2.2 requires.
 func deltaSeconds(s string) int {
 	if s == "" {
 		return -1

@@ -13,7 +13,7 @@ import (
 
 // mpegBitrates holds kbps by [table][index]: tables are MPEG-1 layers I,
 // II, III, then MPEG-2/2.5 layer I, then MPEG-2/2.5 layers II and III
-// (ISO/IEC 11172-3 §2.4.2.3, 13818-3 §2.4.2.3). Index 0 is free format.
+// (ISO/IEC 11172-3 section 2.4.2.3, 13818-3 section 2.4.2.3). Index 0 is free format.
 var mpegBitrates = [5][15]int{
 	{0, 32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416, 448},
 	{0, 32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384},
@@ -172,7 +172,7 @@ func skipID3v2(data []byte) int {
 		return 0
 	}
 	// The tag size is a 28-bit "syncsafe" integer (7 bits per byte), plus
-	// a 10-byte footer when flag bit 4 is set (ID3v2.4 §3.1).
+	// a 10-byte footer when flag bit 4 is set (ID3v2.4 section 3.1).
 	size := int(data[6]&0x7F)<<21 | int(data[7]&0x7F)<<14 | int(data[8]&0x7F)<<7 | int(data[9]&0x7F)
 	size += 10
 	if data[5]&0x10 != 0 {

@@ -52,7 +52,7 @@ type CacheStats struct {
 // Cache is a Synthesizer that remembers what another one produced, keyed
 // by (engine, voice, language, text, SSML), so that a prompt an app says
 // again is ready at once: the media engine must send the first packet of
-// a cached prompt within 20 ms of the verb starting (issue 3 §4).
+// a cached prompt within 20 ms of the verb starting.
 // Identical requests that arrive while one is being synthesized share
 // that synthesis. Failures are not cached.
 //

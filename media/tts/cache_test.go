@@ -270,7 +270,7 @@ func waitFor(t *testing.T, cond func() bool) {
 
 // BenchmarkCacheHit measures a cached prompt's Synthesize: the time from
 // a <Say> starting to its audio being ready, which must be far below the
-// 20 ms first-packet budget (issue 3 §4).
+// 20 ms first-packet budget.
 func BenchmarkCacheHit(b *testing.B) {
 	c := NewCache(needEspeak(b), "espeak-ng", CacheOptions{})
 	defer c.Close()

@@ -16,7 +16,7 @@ import (
 
 // ErrNotInstalled is wrapped by NewEspeak's error when the espeak-ng
 // program cannot be found, so that startup can say which package to
-// install (issue 3 §9).
+// install.
 var ErrNotInstalled = errors.New("espeak-ng not found")
 
 // Defaults for EspeakOptions.

@@ -3,7 +3,7 @@
 // espeak-ng program (the default engine, a Debian package), HTTP calls a
 // cloud provider through a small JSON contract (docs/tts-http.md), and
 // Cache sits in front of either so that a repeated prompt is ready at once
-// (issue 3 §4: the first packet of a cached prompt leaves within 20 ms).
+// (the first packet of a cached prompt leaves within 20 ms).
 //
 // Voices and languages follow TwiML: man, woman and alice, Polly.*,
 // Google.*, Telnyx.* and the other provider names resolve to an espeak-ng

@@ -24,8 +24,8 @@ type Voice struct {
 const DefaultLanguage = "en-US"
 
 // femaleVariant is the espeak-ng variant used for every female voice.
-// espeak-ng ships several (f1..f5); f3 is the example in issue 3 and is
-// clearly female at telephone bandwidth.
+// espeak-ng ships several (f1..f5); f3 is clearly female at telephone
+// bandwidth.
 const femaleVariant = "+f3"
 
 // Resolve maps a TwiML voice attribute and language attribute to an
@@ -38,8 +38,8 @@ const femaleVariant = "+f3"
 //     picks the language.
 //   - Polly.<Name>, Polly.<Name>-Neural, -Generative, -LongForm and
 //     AWS.Polly.<Name>: the name's language and gender from the Polly
-//     table; the language attribute is ignored, as on Telnyx (twiml.md
-//     §3.1).
+//     table; the language attribute is ignored, as on Telnyx
+//     (https://developers.telnyx.com/docs/voice/programmable-voice/texml-verbs/say).
 //   - Google.<locale>-<kind>-<X> and Azure.<locale>-<Name>: the locale in
 //     the name; those names do not say the gender.
 //   - Telnyx.<model>.<voice>: the language attribute; a KokoroTTS voice id

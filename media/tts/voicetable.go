@@ -10,8 +10,9 @@ type language struct {
 }
 
 // languages maps lowercased BCP-47 tags to espeak-ng voices. The keys are
-// the locales TwiML apps use (twiml.md §3.1, the Polly and Google voice
-// locales) and bare primary languages as the fallback for other regions.
+// the locales TwiML apps use (the Polly and Google voice locales of
+// https://www.twilio.com/docs/voice/twiml/say/text-speech#available-voices-and-languages)
+// and bare primary languages as the fallback for other regions.
 // Where espeak-ng has no voice for the region the nearest one speaks, as
 // noted: it has one American and several British voices, a Latin American
 // and a Castilian Spanish, and no Canadian French.

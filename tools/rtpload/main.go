@@ -1,7 +1,7 @@
 //go:build linux
 
 // Command rtpload measures how `texml serve` sends media to many
-// simultaneous calls (issue 3 §8, concurrency): it places N calls over
+// simultaneous calls: it places N calls over
 // loopback UDP SIP, keeps each for a while, receives every call's RTP on
 // its own socket and reports the inter-packet gaps, the sequence numbers
 // that never arrived, and texml's memory.
