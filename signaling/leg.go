@@ -46,7 +46,8 @@ func (m *MediaConfig) check() error {
 // digit are called by other SIP handlers.
 type Leg struct {
 	srv  *Server
-	dlg  *sipgo.DialogServerSession
+	dlg  *sipgo.DialogServerSession // inbound: the caller's dialog; nil on an outbound leg
+	out  *uacDialog                 // outbound: the dialog our INVITE created, once answered
 	sess *media.Session
 	m    *MediaConfig
 	log  *slog.Logger
@@ -104,9 +105,9 @@ func (l *Leg) close() {
 	l.mu.Lock()
 	bye := l.answered || l.sent2xx
 	l.mu.Unlock()
-	if bye && l.dlg.Context().Err() == nil {
+	if bye && l.dialogUp() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		if err := l.dlg.Bye(ctx); err != nil {
+		if err := l.bye(ctx); err != nil {
 			l.log.Warn("BYE", "err", err)
 		}
 		cancel()
@@ -139,10 +140,35 @@ func (l *Leg) digit(d byte) {
 // ctxErr says why ctx ended: the caller hung up (the dialog is over), or
 // the interpreter's own reason (an update, the time limit, shutdown).
 func (l *Leg) ctxErr(ctx context.Context) error {
-	if l.dlg.Context().Err() != nil {
+	if l.dialogCtx().Err() != nil {
 		return interpreter.ErrHangup
 	}
 	return context.Cause(ctx)
+}
+
+// dialogCtx ends when the leg's dialog does. An outbound leg not yet
+// answered has none: its context never ends.
+func (l *Leg) dialogCtx() context.Context {
+	switch {
+	case l.dlg != nil:
+		return l.dlg.Context()
+	case l.out != nil:
+		return l.out.ctx
+	}
+	return context.Background()
+}
+
+// dialogUp says whether the leg has a dialog that is not over.
+func (l *Leg) dialogUp() bool {
+	return (l.dlg != nil || l.out != nil) && l.dialogCtx().Err() == nil
+}
+
+// bye ends the leg's dialog from our side.
+func (l *Leg) bye(ctx context.Context) error {
+	if l.out != nil {
+		return l.out.bye(ctx)
+	}
+	return l.dlg.Bye(ctx)
 }
 
 // Answer implements interpreter.Leg: 200 OK with our SDP, then wait for the
@@ -151,7 +177,7 @@ func (l *Leg) Answer(ctx context.Context) error {
 	if l.answered {
 		return nil
 	}
-	if l.dlg.Context().Err() != nil {
+	if l.dialogCtx().Err() != nil {
 		return interpreter.ErrHangup
 	}
 	l.mu.Lock()
@@ -164,7 +190,7 @@ func (l *Leg) Answer(ctx context.Context) error {
 	err := l.dlg.RespondSDP(body)
 	stop()
 	if err != nil {
-		if l.dlg.Context().Err() != nil {
+		if l.dialogCtx().Err() != nil {
 			return interpreter.ErrHangup
 		}
 		if ctx.Err() != nil {
@@ -184,8 +210,12 @@ func (l *Leg) Answer(ctx context.Context) error {
 	return nil
 }
 
-// Reject implements interpreter.Leg: 486 Busy Here or 603 Decline.
-func (l *Leg) Reject(_ context.Context, reason string) error {
+// Reject implements interpreter.Leg: 486 Busy Here or 603 Decline. An
+// outbound leg is answered already: it is hung up.
+func (l *Leg) Reject(ctx context.Context, reason string) error {
+	if l.dlg == nil {
+		return l.Hangup(ctx)
+	}
 	if reason == "busy" {
 		return l.dlg.Respond(486, "Busy Here", nil)
 	}
@@ -194,8 +224,8 @@ func (l *Leg) Reject(_ context.Context, reason string) error {
 
 // Hangup implements interpreter.Leg: BYE after the answer, 603 before.
 func (l *Leg) Hangup(ctx context.Context) error {
-	if l.dlg.Context().Err() != nil {
-		return nil // already over
+	if !l.dialogUp() {
+		return nil // already over, or an outbound leg never answered
 	}
 	l.mu.Lock()
 	bye := l.answered || l.sent2xx
@@ -203,7 +233,7 @@ func (l *Leg) Hangup(ctx context.Context) error {
 	if !bye {
 		return l.dlg.Respond(603, "Decline", nil)
 	}
-	err := l.dlg.Bye(ctx)
+	err := l.bye(ctx)
 	l.mu.Lock()
 	l.answered, l.sent2xx = false, false // close must not send a second BYE
 	l.mu.Unlock()

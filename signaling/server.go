@@ -33,6 +33,7 @@ type Config struct {
 	UserAgent string
 
 	Router    Router
+	Trunks    *Trunks // outbound routes for <Dial><Number>; nil: none
 	Fetcher   interpreter.Fetcher
 	Callbacks *interpreter.Dispatcher // optional
 	Media     MediaConfig
@@ -90,6 +91,9 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		ua.Close()
 		return nil, fmt.Errorf("signaling: client: %w", err)
+	}
+	if err := cfg.Trunks.Validate(); err != nil {
+		return nil, fmt.Errorf("signaling: trunks: %w", err)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, ua: ua, srv: srv, client: client, calls: map[string]*Leg{},
 		beep: audio.Tone([]float64{1000}, 500*time.Millisecond, 0.3)}
@@ -249,6 +253,7 @@ func (s *Server) run(dlg *sipgo.DialogServerSession, leg *Leg, cfg interpreter.C
 	defer stopServer()
 
 	cfg.Logger = leg.baseLog // the interpreter adds call_sid itself
+	cfg.Dialer = s
 	if s.cfg.Metrics != nil {
 		cfg.Observe = s.cfg.Metrics.verb
 	}
@@ -285,7 +290,7 @@ func (s *Server) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 func (s *Server) onAck(req *sip.Request, tx sip.ServerTransaction) {
 	// An ACK for an unknown dialog is dropped: answering it is forbidden
 	// (RFC 3261 §17.2.1), and sipgo's default handler would send 405.
-	if leg := s.lookup(req); leg != nil {
+	if leg := s.lookup(req); leg != nil && leg.dlg != nil {
 		_ = leg.dlg.ReadAck(req, tx)
 	}
 }
@@ -294,6 +299,12 @@ func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	leg := s.lookup(req)
 	if leg == nil {
 		respond(tx, req, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	if leg.out != nil {
+		// The callee of an outbound leg hangs up.
+		leg.out.end()
+		respond(tx, req, 200, "OK")
 		return
 	}
 	if err := leg.dlg.ReadBye(req, tx); err != nil {

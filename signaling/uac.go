@@ -1,0 +1,379 @@
+package signaling
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/texml/texml/interpreter"
+	"github.com/texml/texml/media"
+)
+
+// Timers of an outbound call (RFC 3261 §9.1, §13.2.2.4).
+const (
+	// cancelWait bounds the wait for the final response to a CANCELed
+	// INVITE; a UAS that never sends 487 must not hold the attempt.
+	cancelWait = 64 * 500 * time.Millisecond // 64*T1
+	// maxAuth is how many digest challenges one attempt answers: a second
+	// one covers a stale nonce.
+	maxAuth = 2
+)
+
+var _ interpreter.Dialer = (*Server)(nil)
+
+// dest is where an outbound call goes and as whom.
+type dest struct {
+	uri        sip.Uri // request URI
+	from       sip.Uri
+	user, pass string
+	headers    []sip.Header
+}
+
+// destination resolves a Dial target: a number through a trunk, a SIP URI
+// as given (X- headers from its query part), a client through the
+// registrar.
+func (s *Server) destination(t interpreter.Target) (dest, error) {
+	var d dest
+	host := s.cfg.PublicIP.String()
+	switch t.Kind {
+	case interpreter.NumberTarget:
+		tr, err := s.cfg.Trunks.Route(t.Addr)
+		if err != nil {
+			return d, fmt.Errorf("%w: %v", interpreter.ErrNoRoute, err)
+		}
+		d.uri, d.user, d.pass = tr.requestURI(t.Addr), tr.Username, tr.Password
+		if tr.FromDomain != "" {
+			host = tr.FromDomain
+		}
+	case interpreter.SIPTarget:
+		if err := sip.ParseUri(t.Addr, &d.uri); err != nil || d.uri.Host == "" {
+			return d, fmt.Errorf("%w: bad SIP URI %q", interpreter.ErrNoRoute, t.Addr)
+		}
+		if strings.EqualFold(d.uri.Scheme, "sips") {
+			return d, fmt.Errorf("%w: sips: (TLS) is not supported yet: %s", interpreter.ErrNoRoute, t.Addr)
+		}
+		if d.uri.Headers != nil {
+			for k, v := range d.uri.Headers.Items() {
+				d.headers = append(d.headers, sip.NewHeader(k, v))
+			}
+			d.uri.Headers = nil
+		}
+		d.user, d.pass = t.Username, t.Password
+	case interpreter.ClientTarget:
+		return d, fmt.Errorf("%w: client %q is not registered", interpreter.ErrNoRoute, t.Addr)
+	}
+	for k, v := range t.Headers {
+		d.headers = append(d.headers, sip.NewHeader(k, v))
+	}
+	user := strings.TrimPrefix(strings.TrimPrefix(t.From, "client:"), "sip:")
+	user, _, _ = strings.Cut(user, "@")
+	d.from = sip.Uri{Scheme: "sip", User: user, Host: host}
+	return d, nil
+}
+
+// Dial implements interpreter.Dialer with a SIP user agent client
+// (RFC 3261 §13.2): the INVITE goes out at once, and the attempt reports
+// its progress until it fails, or until the answered leg ends.
+func (s *Server) Dial(ctx context.Context, t interpreter.Target, progress func(interpreter.Progress)) (interpreter.Attempt, error) {
+	d, err := s.destination(t)
+	if err != nil {
+		return nil, err
+	}
+	if !s.admit() {
+		return nil, errors.New("signaling: the server is draining; no new calls")
+	}
+	leg, err := s.newOutLeg(t.CallSid)
+	if err != nil {
+		s.wg.Done()
+		return nil, err
+	}
+	a := &outCall{s: s, leg: leg, dest: d, progress: progress, log: leg.log,
+		cancel: make(chan struct{}), timeout: t.Timeout}
+	go a.run(ctx)
+	return a, nil
+}
+
+// newOutLeg allocates the RTP session of an outbound leg; it stays on hold
+// until the callee's SDP says where to send.
+func (s *Server) newOutLeg(callSid string) (*Leg, error) {
+	conn, err := s.cfg.Media.Ports.Listen()
+	if err != nil {
+		return nil, fmt.Errorf("rtp port: %w", err)
+	}
+	base := s.log.With("direction", "outbound-dial")
+	log := base.With("call_sid", callSid)
+	sess, err := media.NewSession(media.SessionConfig{
+		Conn: conn, Pacer: s.cfg.Media.Pacer, Codec: media.Codec{Name: "PCMU", PayloadType: 0},
+		InactivityTimeout: s.cfg.Media.InactivityTimeout, InbandDTMF: s.cfg.Media.InbandDTMF,
+		Metrics: s.cfg.Media.Metrics, Logger: log, Held: true,
+	})
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("rtp session: %w", err)
+	}
+	var id [8]byte
+	_, _ = rand.Read(id[:])
+	return &Leg{srv: s, sess: sess, m: &s.cfg.Media, log: log, baseLog: base,
+		sid: binary.BigEndian.Uint64(id[:]) >> 1, info: make(chan byte, 16), answered: true}, nil
+}
+
+// offer is our SDP offer: PCMU, PCMA and telephone-event (RFC 4733).
+func offer(public net.IP, port int, sessionID, version uint64) []byte {
+	ipver := "IP4"
+	if public.To4() == nil {
+		ipver = "IP6"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "v=0\r\no=texml %d %d IN %s %s\r\ns=texml\r\nc=IN %s %s\r\nt=0 0\r\n",
+		sessionID, version, ipver, public, ipver, public)
+	fmt.Fprintf(&b, "m=audio %d RTP/AVP 0 8 101\r\n", port)
+	b.WriteString("a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n")
+	b.WriteString("a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n")
+	fmt.Fprintf(&b, "a=ptime:%d\r\na=sendrecv\r\n", media.FrameDuration/time.Millisecond)
+	return []byte(b.String())
+}
+
+// outCall is one outbound INVITE and, once answered, its dialog. Its
+// goroutine owns the transaction; Cancel only signals it.
+type outCall struct {
+	s        *Server
+	leg      *Leg
+	dest     dest
+	progress func(interpreter.Progress)
+	log      *slog.Logger
+	timeout  time.Duration
+
+	cancelOnce sync.Once
+	cancel     chan struct{}
+	reported   bool         // the last event (Failed or Ended) went out
+	early      bool         // EarlyMedia was reported
+	req        *sip.Request // the INVITE as last sent (after a challenge or a redirect)
+}
+
+// Cancel implements interpreter.Attempt.
+func (a *outCall) Cancel() { a.cancelOnce.Do(func() { close(a.cancel) }) }
+
+func (a *outCall) emit(p interpreter.Progress) {
+	if a.reported {
+		return
+	}
+	if p.Kind == interpreter.Failed || p.Kind == interpreter.Ended {
+		a.reported = true
+	}
+	a.progress(p)
+}
+
+func (a *outCall) newInvite() *sip.Request {
+	s := a.s
+	req := sip.NewRequest(sip.INVITE, a.dest.uri)
+	from := &sip.FromHeader{Address: a.dest.from}
+	from.Params.Add("tag", sip.GenerateTagN(16))
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: a.dest.uri.User, Host: a.dest.uri.Host, Port: a.dest.uri.Port}})
+	req.AppendHeader(sip.HeaderClone(&s.dua.ContactHDR))
+	req.AppendHeader(sip.NewHeader("User-Agent", s.cfg.UserAgent))
+	req.AppendHeader(sip.NewHeader("Allow", allowed))
+	for _, h := range a.dest.headers {
+		req.AppendHeader(h)
+	}
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	req.SetBody(offer(s.cfg.PublicIP, a.leg.sess.LocalAddr().Port, a.leg.sid, s.version.next()))
+	if tp, ok := a.dest.uri.UriParams.Get("transport"); ok {
+		req.SetTransport(strings.ToUpper(tp))
+	}
+	return req
+}
+
+// allowed are the methods we handle, for Allow headers.
+const allowed = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO"
+
+// run sends the INVITE and follows its responses: the UAC's own loop, so
+// that any number of provisional responses is fine.
+func (a *outCall) run(ctx context.Context) {
+	defer a.s.wg.Done()
+	code, reason, res, tx := a.invite(ctx)
+	if res == nil {
+		a.leg.close()
+		a.emit(interpreter.Progress{Kind: interpreter.Failed, Code: code, Reason: reason})
+		return
+	}
+	a.established(res, tx)
+}
+
+// invite runs the INVITE transaction to its final response. It returns the
+// 2xx and its transaction, or the failure's code and reason.
+func (a *outCall) invite(ctx context.Context) (int, string, *sip.Response, sip.ClientTransaction) {
+	req := a.newInvite()
+	a.req = req
+	tx, err := a.s.client.TransactionRequest(ctx, req)
+	if err != nil {
+		return 0, "INVITE: " + err.Error(), nil, nil
+	}
+	var canceled <-chan time.Time // set once our CANCEL went out
+	var provisional bool          // a CANCEL may only follow a provisional response (§9.1)
+	cancelReq := a.cancel
+	ctxDone := ctx.Done()
+	auths, redirected := 0, false
+	for {
+		select {
+		case r := <-tx.Responses():
+			switch {
+			case r.StatusCode == 100:
+				provisional = true
+				a.emit(interpreter.Progress{Kind: interpreter.Trying, Code: 100})
+			case r.IsProvisional():
+				provisional = true
+				a.provisional(r)
+			case r.IsSuccess():
+				if canceled != nil || isClosed(a.cancel) {
+					// The 2xx raced our CANCEL: take the call and end it
+					// at once with ACK and BYE (RFC 3261 §9.1).
+					a.ack(r, tx)
+					a.byeRaced(req, r)
+					tx.Terminate()
+					return 487, "canceled (the answer crossed our CANCEL)", nil, nil
+				}
+				return 200, "", r, tx
+			case (r.StatusCode == 401 || r.StatusCode == 407) && a.dest.pass != "" && auths < maxAuth && canceled == nil:
+				auths++
+				tx.Terminate()
+				tx, err = a.s.client.TransactionDigestAuth(ctx, req, r, sipgo.DigestAuth{Username: a.dest.user, Password: a.dest.pass})
+				if err != nil {
+					return 0, "digest auth: " + err.Error(), nil, nil
+				}
+			case r.IsRedirection() && !redirected && canceled == nil && r.Contact() != nil:
+				// 3xx: follow the first Contact once.
+				redirected = true
+				tx.Terminate()
+				a.dest.uri = *r.Contact().Address.Clone()
+				req = a.newInvite()
+				a.req = req
+				if tx, err = a.s.client.TransactionRequest(ctx, req); err != nil {
+					return 0, "redirected INVITE: " + err.Error(), nil, nil
+				}
+			default:
+				tx.Terminate()
+				return r.StatusCode, r.Reason, nil, nil
+			}
+		case <-tx.Done():
+			if canceled != nil {
+				return 487, "canceled", nil, nil
+			}
+			err := tx.Err()
+			if errors.Is(err, sip.ErrTransactionTimeout) {
+				return 408, "no response (timeout)", nil, nil
+			}
+			return 0, fmt.Sprintf("INVITE transaction: %v", err), nil, nil
+		case <-cancelReq:
+			cancelReq, ctxDone = nil, nil
+			canceled = a.sendCancel(req, provisional)
+		case <-ctxDone:
+			cancelReq, ctxDone = nil, nil
+			canceled = a.sendCancel(req, provisional)
+		case <-canceled:
+			tx.Terminate()
+			return 487, "canceled (no final response to our CANCEL)", nil, nil
+		}
+	}
+}
+
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// sendCancel sends CANCEL for req (RFC 3261 §9.1) and returns the timer
+// after which the attempt stops waiting for the INVITE's final response.
+// Before any provisional response a CANCEL would not match anything on
+// the other side; then the INVITE is left to end on its own timer or on
+// the answer it gets (which is ACKed and BYEd).
+func (a *outCall) sendCancel(req *sip.Request, provisional bool) <-chan time.Time {
+	if provisional {
+		c := sip.NewRequest(sip.CANCEL, req.Recipient)
+		c.AppendHeader(sip.HeaderClone(req.Via()))
+		c.AppendHeader(sip.HeaderClone(req.From()))
+		c.AppendHeader(sip.HeaderClone(req.To()))
+		c.AppendHeader(sip.HeaderClone(req.CallID()))
+		c.AppendHeader(&sip.CSeqHeader{SeqNo: req.CSeq().SeqNo, MethodName: sip.CANCEL})
+		sip.CopyHeaders("Route", req, c)
+		c.SetTransport(req.Transport())
+		c.SetDestination(req.Destination())
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), cancelWait)
+			defer cancel()
+			if _, err := a.s.client.Do(ctx, c, sipgo.ClientRequestAddVia); err != nil {
+				a.log.Debug("CANCEL", "err", err)
+			}
+		}()
+	}
+	return time.After(cancelWait)
+}
+
+// provisional handles 180/183: ringing, or early media when the response
+// carries SDP.
+func (a *outCall) provisional(r *sip.Response) {
+	if len(r.Body()) > 0 && a.applySDP(r.Body()) {
+		if !a.early {
+			a.early = true
+			a.emit(interpreter.Progress{Kind: interpreter.EarlyMedia, Code: r.StatusCode, Leg: a.leg})
+		}
+		return
+	}
+	a.emit(interpreter.Progress{Kind: interpreter.Ringing, Code: r.StatusCode})
+}
+
+// applySDP points the leg's media at the callee's SDP answer.
+func (a *outCall) applySDP(body []byte) bool {
+	o, err := ParseOffer(body)
+	if err != nil {
+		a.log.Warn("callee SDP", "err", err)
+		return false
+	}
+	a.leg.mu.Lock()
+	a.leg.offer = o
+	if o.Addr != nil {
+		a.leg.sess.SetRemote(o.Addr, o.Codec, o.DTMFType)
+	}
+	a.leg.sess.Hold(o.Hold)
+	a.leg.mu.Unlock()
+	return true
+}
+
+// ack acknowledges a 2xx (RFC 3261 §13.2.2.4), also each retransmission
+// of it, which means our ACK was lost.
+func (a *outCall) ack(r *sip.Response, tx sip.ClientTransaction) {
+	d := newUACDialog(a.s.client, a.req, r)
+	ack := d.request(sip.ACK)
+	if err := a.s.client.WriteRequest(ack, sipgo.ClientRequestAddVia); err != nil {
+		a.log.Warn("ACK", "err", err)
+	}
+	tx.OnRetransmission(func(rr *sip.Response) {
+		if rr.IsSuccess() {
+			_ = a.s.client.WriteRequest(d.request(sip.ACK), sipgo.ClientRequestAddVia)
+		}
+	})
+}
+
+// byeRaced ends a call whose answer crossed our CANCEL.
+func (a *outCall) byeRaced(req *sip.Request, r *sip.Response) {
+	d := newUACDialog(a.s.client, req, r)
+	ctx, cancel := context.WithTimeout(context.Background(), cancelWait)
+	defer cancel()
+	if err := d.bye(ctx); err != nil {
+		a.log.Debug("BYE after a raced answer", "err", err)
+	}
+}

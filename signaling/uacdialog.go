@@ -1,0 +1,126 @@
+package signaling
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/texml/texml/interpreter"
+)
+
+// uacDialog is a dialog we created with an INVITE (RFC 3261 §12.1.2): it
+// builds the requests we send in it (ACK, BYE) with its route set and
+// remote target, and ends when either side sends BYE.
+type uacDialog struct {
+	c      *sipgo.Client
+	invite *sip.Request
+	resp   *sip.Response
+	target sip.Uri   // the callee's Contact
+	routes []sip.Uri // the 2xx's Record-Route, reversed
+	cseq   atomic.Uint32
+	// id is the dialog ID as our server sees the callee's requests in
+	// it (DialogIDFromRequestUAS): Call-ID, our tag, their tag.
+	id string
+
+	ctx context.Context
+	end context.CancelFunc
+}
+
+func newUACDialog(c *sipgo.Client, invite *sip.Request, r *sip.Response) *uacDialog {
+	d := &uacDialog{c: c, invite: invite, resp: r, target: invite.Recipient}
+	if ct := r.Contact(); ct != nil {
+		d.target = *ct.Address.Clone()
+	}
+	rr := r.GetHeaders("Record-Route")
+	for i := len(rr) - 1; i >= 0; i-- {
+		if h, ok := rr[i].(*sip.RecordRouteHeader); ok {
+			d.routes = append(d.routes, *h.Address.Clone())
+		}
+	}
+	d.cseq.Store(invite.CSeq().SeqNo)
+	ourTag, _ := invite.From().Params.Get("tag")
+	theirTag, _ := r.To().Params.Get("tag")
+	d.id = sip.DialogIDMake(invite.CallID().Value(), ourTag, theirTag)
+	d.ctx, d.end = context.WithCancel(context.Background())
+	return d
+}
+
+// request builds an in-dialog request. An ACK reuses the INVITE's CSeq
+// number; every other request takes the next one.
+func (d *uacDialog) request(m sip.RequestMethod) *sip.Request {
+	req := sip.NewRequest(m, *d.target.Clone())
+	req.AppendHeader(sip.HeaderClone(d.invite.From()))
+	req.AppendHeader(sip.HeaderClone(d.resp.To()))
+	req.AppendHeader(sip.HeaderClone(d.invite.CallID()))
+	seq := d.invite.CSeq().SeqNo
+	if m != sip.ACK {
+		seq = d.cseq.Add(1)
+	}
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: seq, MethodName: m})
+	for _, r := range d.routes {
+		req.AppendHeader(&sip.RouteHeader{Address: r})
+	}
+	mf := sip.MaxForwardsHeader(70)
+	req.AppendHeader(&mf)
+	if ct := d.invite.Contact(); ct != nil {
+		req.AppendHeader(sip.HeaderClone(ct))
+	}
+	req.SetTransport(d.invite.Transport())
+	return req
+}
+
+// bye ends the dialog from our side and waits for the callee's answer.
+func (d *uacDialog) bye(ctx context.Context) error {
+	if d.ctx.Err() != nil {
+		return nil
+	}
+	d.end()
+	res, err := d.c.Do(ctx, d.request(sip.BYE), sipgo.ClientRequestAddVia)
+	if err != nil {
+		return fmt.Errorf("BYE: %w", err)
+	}
+	if res.StatusCode >= 300 && res.StatusCode != 481 {
+		return fmt.Errorf("BYE: %d %s", res.StatusCode, res.Reason)
+	}
+	return nil
+}
+
+// established takes the answered call: ACK, media towards the callee's
+// SDP, the dialog in the server's table (the callee's BYE finds it there),
+// Answered; then it waits for the end of the dialog and reports Ended.
+func (a *outCall) established(r *sip.Response, tx sip.ClientTransaction) {
+	s, leg := a.s, a.leg
+	d := newUACDialog(s.client, a.req, r)
+	leg.out = d
+	a.ack(r, tx)
+	if len(r.Body()) == 0 || !a.applySDP(r.Body()) {
+		// A 2xx without a usable answer cannot carry media: end it.
+		a.log.Warn("callee answered without a usable SDP answer")
+		ctx, cancel := context.WithTimeout(context.Background(), cancelWait)
+		_ = d.bye(ctx)
+		cancel()
+		leg.close()
+		a.emit(interpreter.Progress{Kind: interpreter.Failed, Code: 488, Reason: "no usable SDP in the answer"})
+		return
+	}
+	s.mu.Lock()
+	s.calls[d.id] = leg
+	s.mu.Unlock()
+	a.emit(interpreter.Progress{Kind: interpreter.Answered, Code: r.StatusCode, Leg: leg})
+
+	select {
+	case <-d.ctx.Done(): // their BYE (onBye), or ours (Hangup)
+	case <-leg.sess.Done(): // RTP inactivity: the callee is gone
+	case <-a.cancel: // the interpreter is done with this leg
+	case <-s.base.Done(): // the server is closing
+	}
+	tx.Terminate()
+	leg.close() // our BYE when the dialog is still up, and the media
+	s.mu.Lock()
+	delete(s.calls, d.id)
+	s.mu.Unlock()
+	a.emit(interpreter.Progress{Kind: interpreter.Ended})
+}
