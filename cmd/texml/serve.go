@@ -113,6 +113,10 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 	if err != nil {
 		return nil, err
 	}
+	trunks, err := f.trunks()
+	if err != nil {
+		return nil, err
+	}
 	lo, hi, err := portRange(f.rtpPorts)
 	if err != nil {
 		return nil, err
@@ -163,7 +167,7 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 	metrics.WatchCaches(s.speech, s.sounds)
 	s.sip, err = signaling.New(signaling.Config{
 		PublicIP: public, SIPPort: portOf(f.sipListen), UserAgent: "texml/" + version,
-		Router: routes, Fetcher: metrics.Fetcher("document", s.fetch), Callbacks: s.cbs, Logger: log,
+		Router: routes, Trunks: trunks, Fetcher: metrics.Fetcher("document", s.fetch), Callbacks: s.cbs, Logger: log,
 		Metrics: metrics,
 		Media: signaling.MediaConfig{
 			Ports: ports, Pacer: s.pacer, Metrics: media.NewMetrics(s.reg),

@@ -22,9 +22,10 @@ type serveFlags struct {
 	sipListen, httpListen, rtpPorts, publicIP, publicURL       string
 	voiceURL, voiceMethod, fallbackURL, statusCB, statusEvents string
 	accountSid, authToken, recordingsDir, cacheDir, config     string
-	stt, ttsURL, ttsToken                                      string
+	stt, ttsURL, ttsToken, sipTrunk                            string
 	drain, rtpTimeout                                          time.Duration
 	envErrs                                                    []error // bad TEXML_* values, reported before starting
+	file                                                       fileConfig
 	inbandDTMF                                                 bool
 }
 
@@ -46,7 +47,8 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	str(&f.authToken, "auth-token", "", "sign requests with X-Twilio-Signature")
 	str(&f.recordingsDir, "recordings-dir", "recordings", "where <Record> files are written")
 	str(&f.cacheDir, "cache-dir", "", "disk cache for fetched audio and speech (default: memory only)")
-	str(&f.config, "config", "", "YAML file with routes (see README)")
+	str(&f.config, "config", "", "YAML file with routes, trunks and deny patterns (see README)")
+	str(&f.sipTrunk, "sip-trunk", "", "default outbound route for <Dial><Number>: sip:host[:port][;transport=udp|tcp]")
 	str(&f.ttsURL, "tts-url", "", "cloud text-to-speech over HTTP (docs/tts-http.md) instead of espeak-ng")
 	str(&f.ttsToken, "tts-token", "", "sent to --tts-url as \"Authorization: Bearer TOKEN\"")
 	str(&f.stt, "stt", "pocketsphinx", `speech recognizer for <Gather input="speech">: "pocketsphinx" or "none"`)
@@ -87,6 +89,10 @@ type fileConfig struct {
 	AccountSid string            `yaml:"account_sid"`
 	AuthToken  string            `yaml:"auth_token"`
 	Routes     []signaling.Route `yaml:"routes"`
+	// Trunks are the outbound routes for <Dial><Number>, tried in order;
+	// Deny are number patterns no trunk may dial (a toll-fraud guard).
+	Trunks []signaling.Trunk `yaml:"trunks"`
+	Deny   []string          `yaml:"deny"`
 }
 
 // routes builds the router: the config file's routes in order, then
@@ -105,6 +111,7 @@ func (f *serveFlags) routes() (*signaling.Routes, error) {
 			return nil, fmt.Errorf("--config %s: %w", f.config, err)
 		}
 		r.Routes = fc.Routes
+		f.file = fc
 		if r.AccountSid == "" {
 			r.AccountSid = fc.AccountSid
 		}
@@ -131,6 +138,20 @@ func (f *serveFlags) routes() (*signaling.Routes, error) {
 		}
 	}
 	return r, r.Validate()
+}
+
+// trunks builds the outbound routing table: the config file's trunks in
+// order, then --sip-trunk for every other number. It is called after
+// routes, which reads the file.
+func (f *serveFlags) trunks() (*signaling.Trunks, error) {
+	t := &signaling.Trunks{Trunks: f.file.Trunks, Deny: f.file.Deny}
+	if f.sipTrunk != "" {
+		t.Trunks = append(t.Trunks, signaling.Trunk{Name: "--sip-trunk", URI: f.sipTrunk})
+	}
+	if err := t.Validate(); err != nil {
+		return nil, fmt.Errorf("trunks: %w", err)
+	}
+	return t, nil
 }
 
 // portRange parses "10000-20000".
