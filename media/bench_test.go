@@ -112,7 +112,7 @@ func detachedSession(tb testing.TB, m *Metrics) *Session {
 	}
 	s.peer.Store(&peer{codec: PCMU, law: muLaw, dtmfPT: testDTMFPT})
 	s.rx.init(true)
-	s.SetSink(SinkFunc(func([]int16) {}))
+	s.Tap(SinkFunc(func([]int16) {}))
 	return s
 }
 
