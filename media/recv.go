@@ -139,9 +139,9 @@ func (s *Session) handle(pkt []byte, from netip.AddrPort) {
 	}
 	seq, ts := rx.hdr.SequenceNumber, rx.hdr.Timestamp
 	rx.taps = s.taps.Load()
-	// A packet is counted once it has been handed on, so that whoever
-	// sees the Received counter move also sees its effects (tests and
-	// bridges rely on that order).
+	// A packet is counted after the jitter buffer and the taps have had
+	// it, so that whoever sees Received move (a test feeding a bridge)
+	// also sees what the packet did downstream when it was in order.
 	switch {
 	case audio && len(payload) <= maxPayload:
 		rx.law = pr.law

@@ -43,9 +43,9 @@ func (tx *txState) init(rnd func() uint32) {
 
 // tick sends this packet time's packet: DTMF if a SendDTMF is running,
 // else the current output's next packet (a playback, a bridge), else
-// silence. A session keeps
-// sending while nothing plays so that NATs stay open and the peer's
-// jitter buffer keeps a steady clock. It never allocates.
+// silence. A session keeps sending while nothing plays so that NATs stay
+// open and the peer's jitter buffer keeps a steady clock. It never
+// allocates.
 func (s *Session) tick(now time.Time, skipped uint32) {
 	if s.ended.Load() {
 		return
