@@ -112,7 +112,7 @@ func detachedSession(tb testing.TB, m *Metrics) *Session {
 	}
 	s.peer.Store(&peer{codec: PCMU, law: muLaw, dtmfPT: testDTMFPT})
 	s.rx.init(true)
-	s.SetSink(SinkFunc(func([]int16) {}))
+	s.Tap(SinkFunc(func([]int16) {}))
 	return s
 }
 
@@ -143,7 +143,7 @@ func TestReceivePacketAllocs(t *testing.T) {
 }
 
 // BenchmarkReceivePacket measures one received packet: parse, latch
-// check, reorder, decode, in-band DTMF detection, sink.
+// check, reorder, decode, in-band DTMF detection, tap.
 func BenchmarkReceivePacket(b *testing.B) {
 	s := detachedSession(b, NewMetrics(nil))
 	from := netip.MustParseAddrPort("127.0.0.1:4000")

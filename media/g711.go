@@ -212,3 +212,41 @@ func aLawExpand(c byte) int16 {
 	}
 	return int16(-mag)
 }
+
+// transcodeTable maps every code word of one law to the code word of the
+// other law for the same linear value: decoded to its interval's
+// midpoint, then encoded. A bridge between a PCMU and a PCMA party then
+// converts with one lookup per sample instead of a decode and an encode.
+// (G.711 Tables 3 and 4 define a slightly different mapping, tuned so that
+// a µ→A→µ round trip is transparent; one pass through a bridge only needs
+// the nearest value.)
+type transcodeTable struct {
+	muToA, aToMu [256]byte
+}
+
+// transcodeTables is computed once at start-up and only read afterwards.
+var transcodeTables = buildTranscode()
+
+func buildTranscode() *transcodeTable {
+	t := new(transcodeTable)
+	for c := range 256 {
+		t.muToA[c] = aLawCompress(muLawExpand(byte(c)))
+		t.aToMu[c] = muLawCompress(aLawExpand(byte(c)))
+	}
+	return t
+}
+
+// transcode converts the code words in b from law from to law to, in
+// place.
+func transcode(b []byte, from, to law) {
+	if from == to {
+		return
+	}
+	t := &transcodeTables.aToMu
+	if from == muLaw {
+		t = &transcodeTables.muToA
+	}
+	for i, c := range b {
+		b[i] = t[c]
+	}
+}

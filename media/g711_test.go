@@ -194,3 +194,32 @@ func TestG711EncodeAllocs(t *testing.T) {
 		t.Errorf("allocs per run = %v, want 0", n)
 	}
 }
+
+// The transcoding tables match the G.191 reference decode-then-encode,
+// and a round trip through both stays within one step of the coarser law.
+func TestTranscodeTables(t *testing.T) {
+	for c := range 256 {
+		b := byte(c)
+		if got, want := transcodeTables.muToA[b], refALawCompress(refULawExpand(b)); got != want {
+			t.Errorf("µ %#02x → A %#02x, want %#02x", b, got, want)
+		}
+		if got, want := transcodeTables.aToMu[b], refULawCompress(refALawExpand(b)); got != want {
+			t.Errorf("A %#02x → µ %#02x, want %#02x", b, got, want)
+		}
+		v := float64(muLawExpand(b))
+		back := float64(muLawExpand(transcodeTables.aToMu[transcodeTables.muToA[b]]))
+		if d := math.Abs(back - v); d > math.Abs(v)/8+16 {
+			t.Errorf("µ %#02x (%v) → A → µ: %v", b, v, back)
+		}
+	}
+	b := []byte{0x00, 0x7F, 0x80, 0xFF}
+	want := []byte{transcodeTables.muToA[0x00], transcodeTables.muToA[0x7F], transcodeTables.muToA[0x80], transcodeTables.muToA[0xFF]}
+	transcode(b, muLaw, aLaw)
+	if string(b) != string(want) {
+		t.Errorf("transcode = %x, want %x", b, want)
+	}
+	transcode(b, aLaw, aLaw)
+	if string(b) != string(want) {
+		t.Error("transcode within one law changed the bytes")
+	}
+}

@@ -1,7 +1,8 @@
 // Package media is texml's audio engine: 8 kHz 16-bit linear PCM frames of
 // 160 samples (20 ms) inside, G.711 at the edges, RTP sessions paced by a
-// shared clock, DTMF (RFC 4733 and in-band), and the sources and sinks
-// that verbs compose (players, recorders, detectors).
+// shared clock, DTMF (RFC 4733 and in-band), the sources and sinks that
+// verbs compose (players, recorders, detectors), and the Endpoint seam
+// that joins calls: taps, a switchable output, and Bridge.
 package media
 
 import "time"

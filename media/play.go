@@ -6,7 +6,8 @@ import (
 )
 
 // Play makes src what the session sends, replacing (and interrupting)
-// whatever played before; the switch happens at the next packet. The
+// whatever it sent before (a prompt, a bridge); the switch happens at the
+// next packet, and once src has ended the session sends silence. The
 // returned channel (buffered, written once) reports how the playback
 // ended:
 //
@@ -27,7 +28,29 @@ func (s *Session) Play(src Source) <-chan error {
 		ch <- nil
 		return ch
 	}
+	return s.start(src).ch
+}
+
+// SetOutput implements Endpoint: it is Play for outputs that do not end
+// on their own (a bridge peer, a mix), whose owner wants to take them off
+// again without knocking off whatever replaced them.
+func (s *Session) SetOutput(src Source) (clear func()) {
+	if src == nil {
+		s.StopPlay()
+		return func() {}
+	}
+	p := s.start(src)
+	return func() {
+		if s.play.CompareAndSwap(p, nil) {
+			p.finish(ErrInterrupted)
+		}
+	}
+}
+
+// start puts a playback of src in the output slot.
+func (s *Session) start(src Source) *playback {
 	p := &playback{src: src, ch: make(chan error, 1)}
+	p.pkt, _ = src.(packetSource)
 	if old := s.play.Swap(p); old != nil {
 		old.finish(ErrInterrupted)
 	}
@@ -36,7 +59,7 @@ func (s *Session) Play(src Source) <-chan error {
 	if s.ended.Load() && s.play.CompareAndSwap(p, nil) {
 		p.finish(ErrClosed)
 	}
-	return p.ch
+	return p
 }
 
 // StopPlay interrupts the current playback, if any: the next packet is
@@ -54,6 +77,7 @@ func (s *Session) StopPlay() {
 // right after that Read returns.
 type playback struct {
 	src   Source
+	pkt   packetSource // src's packet path, if it has one
 	ch    chan error
 	state atomic.Int32
 }
@@ -72,21 +96,32 @@ var errFinished = errors.New("media: playback finished")
 
 // read reads one frame unless the playback is finished.
 func (p *playback) read(frame []int16) (int, error) {
-	if !p.state.CompareAndSwap(playIdle, playReading) {
+	if !p.begin() {
 		return 0, errFinished
 	}
 	n, err := p.src.Read(frame)
-	if p.state.CompareAndSwap(playReading, playIdle) {
-		return n, err
+	if !p.endRead() {
+		return 0, errFinished
 	}
-	// Somebody finished the playback meanwhile; deliver for them.
-	want := p.state.Swap(playDone)
-	if want == playWantClosed {
+	return n, err
+}
+
+// begin starts a read of the source; false if the playback is finished.
+func (p *playback) begin() bool { return p.state.CompareAndSwap(playIdle, playReading) }
+
+// endRead ends a read begun by begin. False means that somebody finished
+// the playback during the read: its result is delivered now, and what was
+// read must not be sent.
+func (p *playback) endRead() bool {
+	if p.state.CompareAndSwap(playReading, playIdle) {
+		return true
+	}
+	if p.state.Swap(playDone) == playWantClosed {
 		p.ch <- ErrClosed
 	} else {
 		p.ch <- ErrInterrupted
 	}
-	return 0, errFinished
+	return false
 }
 
 // finish reports err once; later calls do nothing. Only ErrInterrupted

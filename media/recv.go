@@ -44,6 +44,8 @@ type rxState struct {
 	frame   [FrameSamples]int16
 	pos     int // samples of frame filled
 
+	taps *tapSet // loaded once per packet: the receivers of its frames
+
 	dedup    eventDedup
 	inband   bool
 	sawEvent bool
@@ -136,17 +138,26 @@ func (s *Session) handle(pkt []byte, from netip.AddrPort) {
 		rx.newCount = 0
 	}
 	seq, ts := rx.hdr.SequenceNumber, rx.hdr.Timestamp
+	rx.taps = s.taps.Load()
+	// A packet is counted after the jitter buffer and the taps have had
+	// it, so that whoever sees Received move (a test feeding a bridge)
+	// also sees what the packet did downstream when it was in order.
 	switch {
 	case audio && len(payload) <= maxPayload:
 		rx.law = pr.law
-		s.accepted()
 		rx.jb.push(seq, ts, payload, true, s)
-	case event:
 		s.accepted()
+	case event:
 		s.event(payload, ts)
+		if t := rx.taps; t != nil {
+			for _, k := range t.enc {
+				k.writeEvent(payload, ts)
+			}
+		}
 		// Events share the sequence space with audio: mark the number
 		// as used so the jitter buffer does not count it lost.
 		rx.jb.push(seq, ts, nil, false, s)
+		s.accepted()
 	case pt == payloadTypeCN:
 		s.alive.Add(1)
 		rx.jb.push(seq, ts, nil, false, s)
@@ -233,6 +244,14 @@ func (s *Session) deliver(ts uint32, payload []byte) {
 	}
 	rx.tsValid = true
 	rx.expTS = ts + uint32(len(payload))
+	if t := rx.taps; t != nil {
+		// Relays take the payload as it came, before decoding; the gap
+		// silence above is for decoded taps only, a relay sends its
+		// own silence when it runs dry.
+		for _, k := range t.enc {
+			k.writePayload(rx.law, payload)
+		}
+	}
 	for len(payload) > 0 {
 		k := min(FrameSamples-rx.pos, len(payload))
 		rx.law.decode(rx.frame[rx.pos:rx.pos+k], payload[:k])
@@ -260,7 +279,7 @@ func (s *Session) fill(n int) {
 	}
 }
 
-// emit hands a complete frame to the in-band detector and the sink.
+// emit hands a complete frame to the in-band detector and the taps.
 func (s *Session) emit() {
 	rx := &s.rx
 	rx.pos = 0
@@ -269,7 +288,9 @@ func (s *Session) emit() {
 			s.digit(d)
 		}
 	}
-	if b := s.sink.Load(); b != nil {
-		b.k.Write(rx.frame[:])
+	if t := rx.taps; t != nil {
+		for _, k := range t.pcm {
+			k.Write(rx.frame[:])
+		}
 	}
 }

@@ -119,7 +119,7 @@ func TestSinkOrderAndLoss(t *testing.T) {
 	p, _, _ := manualPacer(t)
 	s := newSession(t, p, nil, nil)
 	rec := &recorder{}
-	s.SetSink(rec)
+	s.Tap(rec)
 	peer := loopConn(t)
 	defer peer.Close()
 	level := func(i int) int16 { return int16(1000 * i) }

@@ -22,7 +22,8 @@ type txState struct {
 	ts      uint32
 	buf     [rtpHeaderLen + FrameSamples]byte // the one packet buffer
 	frame   [FrameSamples]int16
-	talking bool // the previous packet carried audio from a Source
+	talking bool      // the previous packet carried audio from the output
+	out     *playback // the output of the previous packet
 	job     *dtmfJob
 
 	lastSend   time.Time // for the send-gap histogram; zero after a pause
@@ -41,9 +42,10 @@ func (tx *txState) init(rnd func() uint32) {
 }
 
 // tick sends this packet time's packet: DTMF if a SendDTMF is running,
-// else the current playback's next frame, else silence. A session keeps
-// sending while nothing plays so that NATs stay open and the peer's
-// jitter buffer keeps a steady clock. It never allocates.
+// else the current output's next packet (a playback, a bridge), else
+// silence. A session keeps sending while nothing plays so that NATs stay
+// open and the peer's jitter buffer keeps a steady clock. It never
+// allocates.
 func (s *Session) tick(now time.Time, skipped uint32) {
 	if s.ended.Load() {
 		return
@@ -98,7 +100,16 @@ func (s *Session) tick(now time.Time, skipped uint32) {
 func (s *Session) audioPacket(pr *peer) (pkt packet, eof *playback) {
 	tx := &s.tx
 	payload := tx.buf[rtpHeaderLen:]
-	if p := s.play.Load(); p != nil {
+	p := s.play.Load()
+	if p != tx.out {
+		// A new output (a prompt, a bridge) starts a talkspurt even
+		// without silence before it: its timing is not the old one's.
+		tx.out, tx.talking = p, false
+	}
+	if p != nil {
+		if p.pkt != nil {
+			return s.sourcePacket(pr, p), nil
+		}
 		got, err := p.read(tx.frame[:])
 		got = max(0, min(got, FrameSamples))
 		switch {
@@ -127,6 +138,29 @@ func (s *Session) audioPacket(pr *peer) (pkt packet, eof *playback) {
 	}
 	tx.talking = false
 	return s.silencePacket(pr), eof
+}
+
+// sourcePacket sends what an output that writes its own packets (a
+// bridge) has for this packet time, or silence. Such outputs never end,
+// so there is no end of playback to report.
+func (s *Session) sourcePacket(pr *peer, p *playback) packet {
+	tx := &s.tx
+	if p.begin() {
+		pkt, kind := p.pkt.readPacket(pr, tx)
+		if p.endRead() {
+			switch kind {
+			case packetAudio:
+				pkt.marker = !tx.talking // as for a playback: RFC 3551 §4.1
+				tx.talking = true
+				return pkt
+			case packetEvent:
+				tx.talking = false // audio that resumes starts a talkspurt
+				return pkt
+			}
+		}
+	}
+	tx.talking = false
+	return s.silencePacket(pr)
 }
 
 // send writes the header in front of the payload and sends the packet

@@ -80,9 +80,10 @@ type Stats struct {
 }
 
 // Session is one RTP session of a call leg. Sending is driven by the
-// Pacer (one packet every 20 ms, silence when nothing plays); receiving
-// runs on the session's own goroutine, which decodes, reorders and hands
-// frames to the sink. All methods are safe for concurrent use.
+// Pacer (one packet every 20 ms from the current output: a prompt, a
+// bridge peer, or silence); receiving runs on the session's own goroutine,
+// which reorders, decodes and hands frames to the taps. All methods are
+// safe for concurrent use.
 type Session struct {
 	conn     *net.UDPConn
 	pacer    *Pacer
@@ -96,8 +97,9 @@ type Session struct {
 	play    atomic.Pointer[playback]
 	held    atomic.Bool
 	dtmfReq atomic.Pointer[dtmfJob]
-	dtmfSem chan struct{} // one SendDTMF at a time
-	sink    atomic.Pointer[sinkBox]
+	dtmfSem chan struct{}          // one SendDTMF at a time
+	taps    atomic.Pointer[tapSet] // nil: no taps
+	tapMu   sync.Mutex             // serializes tap edits, not readers
 	digits  chan byte
 
 	ended atomic.Bool
@@ -126,8 +128,6 @@ type peer struct {
 	dtmfPT uint8
 	gen    uint64 // bumped by SetRemote: the receiver re-latches
 }
-
-type sinkBox struct{ k Sink }
 
 // NewSession starts a session: its receive goroutine runs and the pacer
 // starts sending silence at once, unless cfg.Held. On error the Conn is
@@ -212,18 +212,6 @@ func (s *Session) SetRemote(addr *net.UDPAddr, c Codec, dtmfPT uint8) {
 			return
 		}
 	}
-}
-
-// SetSink sets the sink of the received audio; nil removes it. The sink
-// gets 20 ms frames in order, with silence where packets were lost. The
-// frame slice is reused: Write must copy what it keeps. A Write already
-// in progress may complete after SetSink returns; Write may call SetSink.
-func (s *Session) SetSink(k Sink) {
-	if k == nil {
-		s.sink.Store(nil)
-		return
-	}
-	s.sink.Store(&sinkBox{k: k})
 }
 
 // DTMF returns the digits received, one per key press, from RFC 4733

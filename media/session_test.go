@@ -19,7 +19,7 @@ func TestSessionToneLoopback(t *testing.T) {
 	b := newSession(t, p, a.LocalAddr(), nil)
 	a.SetRemote(b.LocalAddr(), PCMU, 0)
 	rec := &recorder{}
-	b.SetSink(rec)
+	b.Tap(rec)
 
 	const frames = 25 // 500 ms
 	done := a.Play(&toneSource{freq: 1000, amp: 8000, total: frames * FrameSamples})

@@ -64,9 +64,10 @@ type Leg struct {
 	answered bool
 	sent2xx  bool // our 200 OK went out, ACK or not: the call ends with a BYE
 
-	info chan byte  // digits from SIP INFO
-	turn int        // the interpreter's listening turn; digits from before it are dropped
-	utt  *utterance // speech being heard in this turn, if any
+	info   chan byte  // digits from SIP INFO
+	turn   int        // the interpreter's listening turn; digits from before it are dropped
+	utt    *utterance // speech being heard in this turn, if any
+	uttOff func()     // untaps utt
 }
 
 var _ interpreter.Leg = (*Leg)(nil)

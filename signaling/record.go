@@ -74,9 +74,12 @@ func (l *Leg) Record(ctx context.Context, spec interpreter.RecordSpec) (interpre
 	}
 	rec := &recording{w: audio.NewWAVWriter(f), f: f, vad: audio.NewVAD(audio.VADOptions{})}
 	frames := make(frameSink, 256) // 5 s of slack for a slow disk
-	l.sess.SetSink(frames)
+	// An utterance left open by an earlier turn is over: it must not go
+	// on collecting the caller's audio beside the recording.
+	l.stopListening()
+	untap := l.sess.Tap(frames)
 	reason, werr := l.recordLoop(ctx, spec, rec, frames)
-	l.sess.SetSink(nil)
+	untap()
 	for len(frames) > 0 && werr == nil { // nothing received is lost
 		fr := <-frames
 		werr = rec.add(&fr)

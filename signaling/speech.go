@@ -128,16 +128,17 @@ func (l *Leg) listen(spec interpreter.InputSpec) *utterance {
 	if l.utt != nil && l.utt.turn == spec.Turn {
 		return l.utt
 	}
+	l.stopListening() // an utterance of an earlier turn hears no more
 	l.utt = newUtterance(spec)
-	l.sess.SetSink(l.utt)
+	l.uttOff = l.sess.Tap(l.utt)
 	return l.utt
 }
 
 // stopListening detaches the utterance, if any.
 func (l *Leg) stopListening() {
 	if l.utt != nil {
-		l.sess.SetSink(nil)
-		l.utt = nil
+		l.uttOff()
+		l.utt, l.uttOff = nil, nil
 	}
 }
 
