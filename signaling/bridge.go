@@ -2,20 +2,55 @@ package signaling
 
 import (
 	"context"
-	"errors"
+	"fmt"
+
+	"github.com/emiago/sipgo/sip"
 
 	"github.com/texml/texml/interpreter"
+	"github.com/texml/texml/media"
 )
 
-// EarlyMedia implements interpreter.Leg.
+// EarlyMedia implements interpreter.Leg: 183 Session Progress with our SDP
+// answer (RFC 3261 §13.2.1 allows the answer in a reliable or unreliable
+// provisional response; RFC 3959's early-session model is not needed for
+// one-way ringback), then media flows before the 200 OK.
 func (l *Leg) EarlyMedia(context.Context) error {
-	return errors.New("signaling: early media is not implemented yet")
+	if l.dlg == nil {
+		return nil // an outbound leg is answered already
+	}
+	l.mu.Lock()
+	if l.answered || l.early {
+		l.mu.Unlock()
+		return nil
+	}
+	body := Answer(l.offer, l.srv.cfg.PublicIP, l.sess.LocalAddr().Port, l.sid, l.srv.version.next())
+	l.early = true
+	l.mu.Unlock()
+	if l.dialogCtx().Err() != nil {
+		return interpreter.ErrHangup
+	}
+	if err := l.dlg.Respond(183, "Session Progress", body, sip.NewHeader("Content-Type", "application/sdp")); err != nil {
+		return fmt.Errorf("183 Session Progress: %w", err)
+	}
+	l.mu.Lock()
+	l.sess.Hold(l.offer.Hold)
+	l.mu.Unlock()
+	return nil
 }
 
-// Ringback implements interpreter.Leg.
-func (l *Leg) Ringback(string) func() { return func() {} }
+// Ringback implements interpreter.Leg: the country's ring cadence,
+// generated locally, until stop or another sound.
+func (l *Leg) Ringback(tone string) func() {
+	return l.sess.SetOutput(media.Ringback(tone))
+}
 
-// Bridge implements interpreter.Leg.
-func (l *Leg) Bridge(interpreter.Leg) (func(), error) {
-	return nil, errors.New("signaling: bridging is not implemented yet")
+// Bridge implements interpreter.Leg with media.Bridge: payloads relayed as
+// they are between legs of one codec, transcoded between PCMU and PCMA,
+// RFC 4733 events passed through.
+func (l *Leg) Bridge(peer interpreter.Leg) (func(), error) {
+	p, ok := peer.(*Leg)
+	if !ok {
+		return nil, fmt.Errorf("signaling: cannot bridge a SIP leg to a %T", peer)
+	}
+	return media.Bridge(l.sess, p.sess), nil
 }

@@ -63,6 +63,7 @@ type Leg struct {
 	offer    *Offer
 	answered bool
 	sent2xx  bool // our 200 OK went out, ACK or not: the call ends with a BYE
+	early    bool // our 183 with SDP went out: media flows before the answer
 
 	info   chan byte  // digits from SIP INFO
 	turn   int        // the interpreter's listening turn; digits from before it are dropped
