@@ -213,9 +213,12 @@ func (a *outCall) run(ctx context.Context) {
 // invite runs the INVITE transaction to its final response. It returns the
 // 2xx and its transaction, or the failure's code and reason.
 func (a *outCall) invite(ctx context.Context) (int, string, *sip.Response, sip.ClientTransaction) {
+	// The transactions outlive ctx: when it ends we CANCEL, and the
+	// INVITE transaction must still take the 487 and ACK it.
+	txCtx := context.WithoutCancel(ctx)
 	req := a.newInvite()
 	a.req = req
-	tx, err := a.s.client.TransactionRequest(ctx, req)
+	tx, err := a.s.client.TransactionRequest(txCtx, req)
 	if err != nil {
 		return 0, "INVITE: " + err.Error(), nil, nil
 	}
@@ -247,7 +250,7 @@ func (a *outCall) invite(ctx context.Context) (int, string, *sip.Response, sip.C
 			case (r.StatusCode == 401 || r.StatusCode == 407) && a.dest.pass != "" && auths < maxAuth && canceled == nil:
 				auths++
 				tx.Terminate()
-				tx, err = a.s.client.TransactionDigestAuth(ctx, req, r, sipgo.DigestAuth{Username: a.dest.user, Password: a.dest.pass})
+				tx, err = a.s.client.TransactionDigestAuth(txCtx, req, r, sipgo.DigestAuth{Username: a.dest.user, Password: a.dest.pass})
 				if err != nil {
 					return 0, "digest auth: " + err.Error(), nil, nil
 				}
@@ -258,7 +261,7 @@ func (a *outCall) invite(ctx context.Context) (int, string, *sip.Response, sip.C
 				a.dest.uri = *r.Contact().Address.Clone()
 				req = a.newInvite()
 				a.req = req
-				if tx, err = a.s.client.TransactionRequest(ctx, req); err != nil {
+				if tx, err = a.s.client.TransactionRequest(txCtx, req); err != nil {
 					return 0, "redirected INVITE: " + err.Error(), nil, nil
 				}
 			default:
@@ -310,12 +313,17 @@ func (a *outCall) sendCancel(req *sip.Request, provisional bool) <-chan time.Tim
 		c.AppendHeader(sip.HeaderClone(req.CallID()))
 		c.AppendHeader(&sip.CSeqHeader{SeqNo: req.CSeq().SeqNo, MethodName: sip.CANCEL})
 		sip.CopyHeaders("Route", req, c)
+		mf := sip.MaxForwardsHeader(70)
+		c.AppendHeader(&mf)
 		c.SetTransport(req.Transport())
 		c.SetDestination(req.Destination())
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), cancelWait)
 			defer cancel()
-			if _, err := a.s.client.Do(ctx, c, sipgo.ClientRequestAddVia); err != nil {
+			// The CANCEL keeps the INVITE's Via as it is (RFC 3261
+			// §9.1): the option leaves the request unbuilt.
+			asIs := func(*sipgo.Client, *sip.Request) error { return nil }
+			if _, err := a.s.client.Do(ctx, c, asIs); err != nil {
 				a.log.Debug("CANCEL", "err", err)
 			}
 		}()

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// sippCallee runs SIPp as the party texml dials: a UAS scenario from
+// fixtures/sipp on a free port, echoing RTP back (-rtp_echo) so that audio
+// crossing the bridge comes back to the caller. wait returns SIPp's
+// output and its error once the scenario ends.
+func sippCallee(t *testing.T, scenario string) (addr string, wait func() (string, error)) {
+	t.Helper()
+	needTool(t, "sipp")
+	port := freePort(t)
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	cmd := exec.CommandContext(ctx, "sipp",
+		"-sf", filepath.Join("..", "..", "fixtures", "sipp", scenario),
+		"-m", "1", "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-mp", strconv.Itoa(freePort(t)),
+		"-rtp_echo", "-timeout", "40s", "-timeout_error", "-nostdin",
+		"-trace_err", "-error_file", filepath.Join(dir, "errors.log"))
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { cancel(); <-done })
+	return fmt.Sprintf("127.0.0.1:%d", port), func() (string, error) {
+		err := <-done
+		done <- err
+		errs, _ := os.ReadFile(filepath.Join(dir, "errors.log"))
+		return out.String() + string(errs), err
+	}
+}
+
+// TestDialSIPpCallee dials SIPp through texml: the Go phone calls texml,
+// whose app dials SIPp with <Sip> (or <Number> through --sip-trunk), and
+// the Dial action gets what happened.
+func TestDialSIPpCallee(t *testing.T) {
+	tests := []struct {
+		name, scenario, noun string
+		attrs                string
+		hold                 time.Duration // the caller hangs up after this
+		tone                 bool          // the caller sends a tone and must hear it echoed across the bridge
+		status, sipCode      string
+		minDuration          int
+	}{
+		{name: "answer-pcmu", scenario: "callee_answer.xml", hold: 4 * time.Second, tone: true, status: "completed", sipCode: "200", minDuration: 2},
+		{name: "answer-pcma-transcoded", scenario: "callee_answer_pcma.xml", hold: 4 * time.Second, tone: true, status: "completed", sipCode: "200", minDuration: 2},
+		{name: "busy", scenario: "callee_486.xml", hold: 10 * time.Second, status: "busy", sipCode: "486"},
+		{name: "decline", scenario: "callee_603.xml", hold: 10 * time.Second, status: "failed", sipCode: "603"},
+		{name: "not-found", scenario: "callee_404.xml", hold: 10 * time.Second, status: "failed", sipCode: "404"},
+		{name: "unavailable", scenario: "callee_480.xml", hold: 10 * time.Second, status: "no-answer", sipCode: "480"},
+		{name: "ring-timeout-cancel", scenario: "callee_ring_cancel.xml", attrs: ` timeout="5"`, hold: 15 * time.Second, status: "no-answer", sipCode: "487"},
+		{name: "early-media-then-answer", scenario: "callee_183_answer.xml", hold: 5 * time.Second, tone: true, status: "completed", sipCode: "200", minDuration: 2},
+		{name: "digest-auth", scenario: "callee_auth.xml", noun: `<Sip username="alice" password="secret">sip:callee@%s</Sip>`, hold: 3 * time.Second, status: "completed", sipCode: "200", minDuration: 1},
+		{name: "number-via-trunk", scenario: "callee_answer.xml", noun: "trunk", hold: 3 * time.Second, status: "completed", minDuration: 1},
+		{name: "caller-hangs-up-while-ringing", scenario: "callee_ring_cancel.xml", attrs: ` timeout="20"`, hold: 2 * time.Second, status: "canceled"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			callee, wait := sippCallee(t, tc.scenario)
+			noun := fmt.Sprintf("<Sip>sip:callee@%s</Sip>", callee)
+			var extra []string
+			switch {
+			case tc.noun == "trunk":
+				noun = "<Number>+15551230000</Number>"
+				extra = []string{"--sip-trunk", "sip:" + callee}
+			case tc.noun != "":
+				noun = fmt.Sprintf(tc.noun, callee)
+			}
+			a := newApp(t, map[string]string{
+				"/voice":  `<Response><Dial action="/dialed"` + tc.attrs + `>` + noun + `</Dial></Response>`,
+				"/dialed": `<Response><Hangup/></Response>`,
+			})
+			s := startServe(t, a.srv.URL+"/voice", extra...)
+			ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+			defer cancel()
+			o := callOpts{hold: tc.hold}
+			if tc.tone {
+				o.act = func(c *activeCall) {
+					time.Sleep(1500 * time.Millisecond) // through the ringing (and early media) to the bridge
+					c.talk(tone(880, 1500*time.Millisecond))
+				}
+			}
+			res := newPhone(t).dial(ctx, s.sipAddr, "test", o)
+			if res.code != 200 {
+				t.Fatalf("caller got %d, want 200", res.code)
+			}
+			p := waitRequest(t, a, "/dialed", 20*time.Second)
+			if got := p.Get("DialCallStatus"); got != tc.status {
+				t.Errorf("DialCallStatus=%q, want %q (params %v)", got, tc.status, p)
+			}
+			if tc.sipCode != "" && tc.noun != "trunk" && p.Get("DialSipResponseCode") != tc.sipCode {
+				t.Errorf("DialSipResponseCode=%q, want %s", p.Get("DialSipResponseCode"), tc.sipCode)
+			}
+			if d, _ := strconv.Atoi(p.Get("DialCallDuration")); d < tc.minDuration {
+				t.Errorf("DialCallDuration=%q, want at least %d", p.Get("DialCallDuration"), tc.minDuration)
+			}
+			if tc.tone {
+				// The caller also hears ringback before the bridge: count
+				// only the frames where the 880 Hz it sent dominates.
+				if got := toneFrames(res.samples, 880); got < 40 {
+					t.Errorf("the caller heard its 880 Hz tone echoed back across the bridge in %d frames, want at least 40 of the 75 sent", got)
+				}
+			}
+			if out, err := wait(); err != nil {
+				t.Errorf("SIPp callee: %v\n%s", err, out)
+			}
+		})
+	}
+}
+
+// toneFrames counts the 20 ms frames of s (normalised -1..1) whose energy
+// is mostly at freq (Goertzel).
+func toneFrames(s []float64, freq float64) int {
+	n := 0
+	coef := 2 * math.Cos(2*math.Pi*freq/8000)
+	for i := 0; i+160 <= len(s); i += 160 {
+		var s1, s2, energy float64
+		for _, v := range s[i : i+160] {
+			s1, s2 = v+coef*s1-s2, s1
+			energy += v * v
+		}
+		power := s1*s1 + s2*s2 - coef*s1*s2 // |X(freq)|^2
+		if energy > 1e-4 && 2*power/160 > 0.5*energy {
+			n++
+		}
+	}
+	return n
+}
+
+// tone is a sine of freq Hz at about -10 dBFS.
+func tone(freq float64, d time.Duration) []int16 {
+	n := int(d.Seconds() * 8000)
+	s := make([]int16, n)
+	for i := range s {
+		s[i] = int16(10000 * math.Sin(2*math.Pi*freq*float64(i)/8000))
+	}
+	return s
+}
+
+// waitRequest waits until the app received path and returns its params.
+func waitRequest(t *testing.T, a *app, path string, within time.Duration) url.Values {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if p, ok := a.request(path); ok {
+			return p
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	t.Fatalf("%s was not requested within %v (requests: %v)", path, within, a.path)
+	return nil
+}
