@@ -55,6 +55,8 @@ func TestDialSIPpCallee(t *testing.T) {
 		attrs                string
 		hold                 time.Duration // the caller hangs up after this
 		tone                 bool          // the caller sends a tone and must hear it echoed across the bridge
+		star                 bool          // the caller presses * once bridged
+		answerAfter          time.Duration // the caller's 200 OK comes no sooner (answerOnBridge)
 		status, sipCode      string
 		minDuration          int
 	}{
@@ -69,6 +71,8 @@ func TestDialSIPpCallee(t *testing.T) {
 		{name: "digest-auth", scenario: "callee_auth.xml", noun: `<Sip username="alice" password="secret">sip:callee@%s</Sip>`, hold: 3 * time.Second, status: "completed", sipCode: "200", minDuration: 1},
 		{name: "number-via-trunk", scenario: "callee_answer.xml", noun: "trunk", hold: 3 * time.Second, status: "completed", minDuration: 1},
 		{name: "caller-hangs-up-while-ringing", scenario: "callee_ring_cancel.xml", attrs: ` timeout="20"`, hold: 2 * time.Second, status: "canceled"},
+		{name: "answer-on-bridge", scenario: "callee_183_answer.xml", attrs: ` answerOnBridge="true"`, hold: 4 * time.Second, tone: true, status: "completed", sipCode: "200", minDuration: 1, answerAfter: 1800 * time.Millisecond},
+		{name: "hangup-on-star", scenario: "callee_answer.xml", attrs: ` hangupOnStar="true"`, hold: 10 * time.Second, star: true, status: "completed", sipCode: "200", minDuration: 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -91,15 +95,27 @@ func TestDialSIPpCallee(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 			defer cancel()
 			o := callOpts{hold: tc.hold}
-			if tc.tone {
+			switch {
+			case tc.tone:
 				o.act = func(c *activeCall) {
 					time.Sleep(1500 * time.Millisecond) // through the ringing (and early media) to the bridge
 					c.talk(tone(880, 1500*time.Millisecond))
+				}
+			case tc.star:
+				o.act = func(c *activeCall) {
+					time.Sleep(1500 * time.Millisecond)
+					c.dtmf("*")
 				}
 			}
 			res := newPhone(t).dial(ctx, s.sipAddr, "test", o)
 			if res.code != 200 {
 				t.Fatalf("caller got %d, want 200", res.code)
+			}
+			if res.answerDelay < tc.answerAfter {
+				t.Errorf("the caller was answered after %v, want no sooner than the callee (%v)", res.answerDelay, tc.answerAfter)
+			}
+			if tc.star && res.length > 5*time.Second {
+				t.Errorf("the call lasted %v after * (hangupOnStar drops the callee and the action hangs up)", res.length)
 			}
 			p := waitRequest(t, a, "/dialed", 20*time.Second)
 			if got := p.Get("DialCallStatus"); got != tc.status {
