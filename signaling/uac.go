@@ -231,12 +231,18 @@ func (a *outCall) invite(ctx context.Context) (int, string, *sip.Response, sip.C
 		select {
 		case r := <-tx.Responses():
 			switch {
-			case r.StatusCode == 100:
-				provisional = true
-				a.emit(interpreter.Progress{Kind: interpreter.Trying, Code: 100})
 			case r.IsProvisional():
+				if !provisional && canceled != nil {
+					// Canceled before anything came back: the CANCEL
+					// goes now that it can match something (§9.1).
+					a.sendCancel(req, true)
+				}
 				provisional = true
-				a.provisional(r)
+				if r.StatusCode == 100 {
+					a.emit(interpreter.Progress{Kind: interpreter.Trying, Code: 100})
+				} else {
+					a.provisional(r)
+				}
 			case r.IsSuccess():
 				if canceled != nil || isClosed(a.cancel) {
 					// The 2xx raced our CANCEL: take the call and end it
@@ -249,7 +255,8 @@ func (a *outCall) invite(ctx context.Context) (int, string, *sip.Response, sip.C
 				return 200, "", r, tx
 			case (r.StatusCode == 401 || r.StatusCode == 407) && a.dest.pass != "" && auths < maxAuth && canceled == nil:
 				auths++
-				tx.Terminate()
+				// The challenged transaction ACKs its 401/407 and ends on
+				// its own timer; terminating it could lose that ACK.
 				tx, err = a.s.client.TransactionDigestAuth(txCtx, req, r, sipgo.DigestAuth{Username: a.dest.user, Password: a.dest.pass})
 				if err != nil {
 					return 0, "digest auth: " + err.Error(), nil, nil
@@ -257,7 +264,6 @@ func (a *outCall) invite(ctx context.Context) (int, string, *sip.Response, sip.C
 			case r.IsRedirection() && !redirected && canceled == nil && r.Contact() != nil:
 				// 3xx: follow the first Contact once.
 				redirected = true
-				tx.Terminate()
 				a.dest.uri = *r.Contact().Address.Clone()
 				req = a.newInvite()
 				a.req = req
@@ -265,7 +271,8 @@ func (a *outCall) invite(ctx context.Context) (int, string, *sip.Response, sip.C
 					return 0, "redirected INVITE: " + err.Error(), nil, nil
 				}
 			default:
-				tx.Terminate()
+				// A final failure: the transaction ACKs it and keeps
+				// absorbing retransmissions until Timer D.
 				return r.StatusCode, r.Reason, nil, nil
 			}
 		case <-tx.Done():
@@ -302,8 +309,8 @@ func isClosed(c <-chan struct{}) bool {
 // sendCancel sends CANCEL for req (RFC 3261 §9.1) and returns the timer
 // after which the attempt stops waiting for the INVITE's final response.
 // Before any provisional response a CANCEL would not match anything on
-// the other side; then the INVITE is left to end on its own timer or on
-// the answer it gets (which is ACKed and BYEd).
+// the other side: it is sent when the first one comes (see invite), and
+// an answer that comes instead is ACKed and BYEd.
 func (a *outCall) sendCancel(req *sip.Request, provisional bool) <-chan time.Time {
 	if provisional {
 		c := sip.NewRequest(sip.CANCEL, req.Recipient)

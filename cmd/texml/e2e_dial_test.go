@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"net/url"
@@ -9,9 +10,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/texml/texml/interpreter"
 )
 
 // sippCallee runs SIPp as the party texml dials: a UAS scenario from
@@ -20,13 +25,19 @@ import (
 // output and its error once the scenario ends.
 func sippCallee(t *testing.T, scenario string) (addr string, wait func() (string, error)) {
 	t.Helper()
+	return sippCalleeN(t, scenario, 1)
+}
+
+// sippCalleeN is sippCallee for calls calls.
+func sippCalleeN(t *testing.T, scenario string, calls int) (addr string, wait func() (string, error)) {
+	t.Helper()
 	needTool(t, "sipp")
 	port := freePort(t)
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	cmd := exec.CommandContext(ctx, "sipp",
 		"-sf", filepath.Join("..", "..", "fixtures", "sipp", scenario),
-		"-m", "1", "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-mp", strconv.Itoa(freePort(t)),
+		"-m", strconv.Itoa(calls), "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-mp", strconv.Itoa(freePort(t)),
 		"-rtp_echo", "-timeout", "40s", "-timeout_error", "-nostdin",
 		"-trace_err", "-error_file", filepath.Join(dir, "errors.log"))
 	var out strings.Builder
@@ -184,4 +195,114 @@ func waitRequest(t *testing.T, a *app, path string, within time.Duration) url.Va
 	defer a.mu.Unlock()
 	t.Fatalf("%s was not requested within %v (requests: %v)", path, within, a.path)
 	return nil
+}
+
+// TestDialFailuresNoLeak places 1,000 outbound legs of each failure kind
+// straight through the server's Dialer (the interpreter's seam) and checks
+// that goroutines, file descriptors and RTP ports come back to where they
+// were: a refused callee (SIPp answering 486 to every INVITE), a callee
+// that rings until we CANCEL, and a number no trunk allows.
+func TestDialFailuresNoLeak(t *testing.T) {
+	if testing.Short() {
+		t.Skip("3,000 dials")
+	}
+	needTool(t, "sipp")
+	const n = 1000
+	kinds := []struct {
+		name, scenario string
+		cancelAfter    time.Duration
+		want           interpreter.ProgressKind
+		code           int
+	}{
+		{"busy", "callee_486.xml", 0, interpreter.Failed, 486},
+		{"canceled", "callee_ring_cancel.xml", 20 * time.Millisecond, interpreter.Failed, 487},
+		{"no-route", "", 0, 0, 0},
+	}
+	a := newApp(t, map[string]string{"/voice": `<Response><Hangup/></Response>`})
+	s := startServe(t, a.srv.URL+"/voice", "--rtp-ports", "28000-29998")
+	baseG, baseFD := settle()
+	for _, k := range kinds {
+		var target interpreter.Target
+		var wait func() (string, error)
+		if k.scenario != "" {
+			callee, w := sippCalleeN(t, k.scenario, n)
+			wait = w
+			target = interpreter.Target{Kind: interpreter.SIPTarget, Addr: "sip:callee@" + callee, From: "+15550001111", Timeout: 30 * time.Second}
+		} else {
+			target = interpreter.Target{Kind: interpreter.NumberTarget, Addr: "+15551230000", From: "+15550001111"}
+		}
+		var mu sync.Mutex
+		got := map[string]int{}
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 50)
+		for i := range n {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				target := target
+				target.CallSid = fmt.Sprintf("CA%032d", i)
+				done := make(chan interpreter.Progress, 8)
+				att, err := s.sip.Dial(context.Background(), target, func(p interpreter.Progress) {
+					if p.Kind == interpreter.Failed || p.Kind == interpreter.Ended {
+						done <- p
+					}
+				})
+				key := "error"
+				if err == nil {
+					if k.cancelAfter > 0 {
+						time.Sleep(k.cancelAfter)
+						att.Cancel()
+					}
+					select {
+					case p := <-done:
+						key = fmt.Sprintf("%s %d", p.Kind, p.Code)
+					case <-time.After(40 * time.Second):
+						key = "no final progress"
+					}
+				} else if !errors.Is(err, interpreter.ErrNoRoute) {
+					key = err.Error()
+				}
+				mu.Lock()
+				got[key]++
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		want := "error"
+		if k.scenario != "" {
+			want = fmt.Sprintf("%s %d", k.want, k.code)
+		}
+		if got[want] != n {
+			t.Errorf("%s: outcomes %v, want %d × %q", k.name, got, n, want)
+		}
+		if wait != nil {
+			if out, err := wait(); err != nil {
+				t.Errorf("%s: SIPp: %v\n%s", k.name, err, tail(out, 30))
+			}
+		}
+	}
+	s.fetch.Close()
+	a.srv.CloseClientConnections()
+	g, fd := settle()
+	if g > baseG+10 {
+		buf := make([]byte, 1<<20)
+		n := runtime.Stack(buf, true)
+		t.Errorf("goroutines %d after the dials, %d before:\n%s", g, baseG, summarize(string(buf[:n])))
+	}
+	if fd > baseFD+10 {
+		t.Errorf("open files %d after the dials, %d before", fd, baseFD)
+	}
+	if n := s.ports.InUse(); n != 0 {
+		t.Errorf("%d RTP ports still in use", n)
+	}
+}
+
+func tail(s string, lines int) string {
+	l := strings.Split(s, "\n")
+	if len(l) > lines {
+		l = l[len(l)-lines:]
+	}
+	return strings.Join(l, "\n")
 }
