@@ -62,6 +62,7 @@ type Server struct {
 	stop     context.CancelFunc
 	version  sessionVersion
 	beep     *audio.PCM // the Record beep, made once for every call
+	udpAddr  sip.Addr   // our UDP listener, the local address of our UDP requests
 }
 
 // New creates a server; call ServeUDP/ServeTCP to accept requests.
@@ -108,8 +109,17 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// ServeUDP serves SIP over UDP on conn until the server closes.
-func (s *Server) ServeUDP(conn net.PacketConn) error { return s.srv.ServeUDP(conn) }
+// ServeUDP serves SIP over UDP on conn until the server closes. Our own
+// requests over UDP leave from conn too, so that the callee's responses
+// and in-dialog requests come back to the port in our Via and Contact.
+func (s *Server) ServeUDP(conn net.PacketConn) error {
+	if a, ok := conn.LocalAddr().(*net.UDPAddr); ok {
+		s.mu.Lock()
+		s.udpAddr = sip.Addr{IP: a.IP, Port: a.Port, Hostname: a.IP.String()}
+		s.mu.Unlock()
+	}
+	return s.srv.ServeUDP(conn)
+}
 
 // ServeTCP serves SIP over TCP on l until the server closes.
 func (s *Server) ServeTCP(l net.Listener) error { return s.srv.ServeTCP(l) }

@@ -191,6 +191,11 @@ func (a *outCall) newInvite() *sip.Request {
 	if tp, ok := a.dest.uri.UriParams.Get("transport"); ok {
 		req.SetTransport(strings.ToUpper(tp))
 	}
+	if strings.EqualFold(req.Transport(), "UDP") {
+		s.mu.Lock()
+		req.Laddr = s.udpAddr
+		s.mu.Unlock()
+	}
 	return req
 }
 
@@ -324,6 +329,7 @@ func (a *outCall) sendCancel(req *sip.Request, provisional bool) <-chan time.Tim
 		c.AppendHeader(&mf)
 		c.SetTransport(req.Transport())
 		c.SetDestination(req.Destination())
+		c.Laddr = req.Laddr
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), cancelWait)
 			defer cancel()

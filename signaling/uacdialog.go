@@ -69,6 +69,7 @@ func (d *uacDialog) request(m sip.RequestMethod) *sip.Request {
 		req.AppendHeader(sip.HeaderClone(ct))
 	}
 	req.SetTransport(d.invite.Transport())
+	req.Laddr = d.invite.Laddr
 	return req
 }
 
