@@ -16,6 +16,9 @@ func Check(s *Scenario, o *Outcome) []string {
 	var errs []string
 	fail := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
 	e := s.Expect
+	// vars holds the "$name" captures: the first value a "$name"
+	// expectation matches binds it, later ones must equal it.
+	vars := bindings{}
 
 	docs, cbs := o.split(s)
 	if e.Requests != nil {
@@ -23,7 +26,7 @@ func Check(s *Scenario, o *Outcome) []string {
 			fail("got %d document requests, want %d:\n%s", len(docs), len(e.Requests), listCaptured(docs))
 		}
 		for i := 0; i < len(docs) && i < len(e.Requests); i++ {
-			if msg := matchReq(e.Requests[i], docs[i], s.Config); msg != "" {
+			if msg := matchReq(e.Requests[i], docs[i], s.Config, vars); msg != "" {
 				fail("request %d (%s %s): %s", i+1, docs[i].Method, docs[i].Path, msg)
 			}
 		}
@@ -35,7 +38,7 @@ func Check(s *Scenario, o *Outcome) []string {
 			if used[i] {
 				continue
 			}
-			msg := matchReq(want, got, s.Config)
+			msg := matchReq(want, got, s.Config, vars)
 			if msg == "" {
 				used[i], found = true, true
 				break
@@ -54,7 +57,7 @@ func Check(s *Scenario, o *Outcome) []string {
 
 	next := 0
 	for _, want := range e.Trace {
-		for next < len(o.Events) && !matchEvent(want, o.Events[next]) {
+		for next < len(o.Events) && !matchEvent(want, o.Events[next], vars) {
 			next++
 		}
 		if next == len(o.Events) {
@@ -65,7 +68,7 @@ func Check(s *Scenario, o *Outcome) []string {
 	}
 	for _, not := range e.NoTrace {
 		for _, ev := range o.Events {
-			if matchEvent(not, ev) {
+			if matchEvent(not, ev, bindings{}) {
 				fail("trace: unexpected %v", not)
 			}
 		}
@@ -142,7 +145,47 @@ func (o *Outcome) fromTrace() []Captured {
 	return out
 }
 
-func matchReq(want ReqExpect, got Captured, cfg Config) string {
+// bindings are the values of "$name" captures, shared by every
+// expectation of a scenario, so that one scenario can say that two
+// requests carry the same value (DialCallSid and the child's CallSid).
+type bindings map[string]string
+
+// value compares got with want: "*" is any value, "$name" binds name to
+// got the first time and must equal that value afterwards. New bindings go
+// to tmp, committed by the caller once the whole expectation matched.
+func (b bindings) value(want, got string, tmp bindings) bool {
+	if want == "*" {
+		return true
+	}
+	if len(want) > 1 && want[0] == '$' {
+		if v, ok := b[want]; ok {
+			return v == got
+		}
+		if v, ok := tmp[want]; ok {
+			return v == got
+		}
+		tmp[want] = got
+		return true
+	}
+	return want == got
+}
+
+func (b bindings) commit(tmp bindings) {
+	for k, v := range tmp {
+		b[k] = v
+	}
+}
+
+func matchReq(want ReqExpect, got Captured, cfg Config, vars bindings) string {
+	tmp := bindings{}
+	msg := matchReqVars(want, got, cfg, vars, tmp)
+	if msg == "" {
+		vars.commit(tmp)
+	}
+	return msg
+}
+
+func matchReqVars(want ReqExpect, got Captured, cfg Config, vars, tmp bindings) string {
 	token := cfg.AuthToken
 	if want.Method != "" && !strings.EqualFold(want.Method, got.Method) {
 		return fmt.Sprintf("method %s, want %s", got.Method, want.Method)
@@ -151,7 +194,7 @@ func matchReq(want ReqExpect, got Captured, cfg Config) string {
 		return fmt.Sprintf("path %s, want %s", got.Path, want.Path)
 	}
 	for k, v := range want.Query {
-		if got.Query.Get(k) != v {
+		if !vars.value(v, got.Query.Get(k), tmp) || (v == "*" && !got.Query.Has(k)) {
 			return fmt.Sprintf("query %s=%q, want %q", k, got.Query.Get(k), v)
 		}
 	}
@@ -160,7 +203,10 @@ func matchReq(want ReqExpect, got Captured, cfg Config) string {
 		if !ok {
 			return fmt.Sprintf("param %s missing", k)
 		}
-		if v != "*" && vs[0] != v {
+		if !vars.value(v, vs[0], tmp) {
+			if b, ok := vars[v]; ok {
+				v += " = " + b
+			}
 			return fmt.Sprintf("param %s=%q, want %q", k, vs[0], v)
 		}
 	}
@@ -210,7 +256,11 @@ func matchReq(want ReqExpect, got Captured, cfg Config) string {
 	return ""
 }
 
-func matchEvent(want map[string]any, ev interpreter.Event) bool {
+// matchEvent reports whether ev has want's name and fields; a field
+// expected as "" must be absent or empty (party: "" picks the caller's own
+// events), "$name" captures as for requests.
+func matchEvent(want map[string]any, ev interpreter.Event, vars bindings) bool {
+	tmp := bindings{}
 	for k, v := range want {
 		switch k {
 		case "event":
@@ -223,11 +273,23 @@ func matchEvent(want map[string]any, ev interpreter.Event) bool {
 			}
 		default:
 			got, ok := ev.Fields[k]
-			if !ok || fmt.Sprint(got) != fmt.Sprint(v) {
+			if !ok {
+				if fmt.Sprint(v) == "" {
+					continue
+				}
+				return false
+			}
+			w, g := fmt.Sprint(v), fmt.Sprint(got)
+			if strings.HasPrefix(w, "$") && len(w) > 1 {
+				if !vars.value(w, g, tmp) {
+					return false
+				}
+			} else if w != g { // "*" is a DTMF key here, not a wildcard
 				return false
 			}
 		}
 	}
+	vars.commit(tmp)
 	return true
 }
 

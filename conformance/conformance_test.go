@@ -8,7 +8,7 @@ import (
 )
 
 // minScenarios is the size the suite must not fall below.
-const minScenarios = 120
+const minScenarios = 400
 
 func TestScenarios(t *testing.T) {
 	all, err := Load("../fixtures/conformance")

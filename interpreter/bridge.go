@@ -37,9 +37,14 @@ func (c *Call) bridge(ctx context.Context, s *dialState, f *fork) (dialResult, e
 	c.trace("bridge", map[string]any{"party": f.name, "sid": f.call.cfg.CallSid})
 	reason, err := c.bridged(ctx, s, f, began.Add(secs(s.d.TimeLimit)))
 	stop()
-	res.duration = c.cfg.Clock.Now().Sub(began)
+	now := c.cfg.Clock.Now()
+	// DialCallDuration is the dialed call's duration (Twilio's Dial page,
+	// "DialCallDuration"): the child leg's, from its answer, so that it
+	// includes sendDigits and the whisper and equals the CallDuration of
+	// the child's completed status callback.
+	res.duration = now.Sub(f.call.answered)
 	res.bridged = true
-	c.trace("unbridge", map[string]any{"party": f.name, "reason": reason, "seconds": wholeSeconds(res.duration)})
+	c.trace("unbridge", map[string]any{"party": f.name, "reason": reason, "seconds": wholeSeconds(now.Sub(began))})
 	if reason != "callee-hangup" {
 		f.att.Cancel() // BYE to the callee
 	}
@@ -55,7 +60,8 @@ func (c *Call) bridge(ctx context.Context, s *dialState, f *fork) (dialResult, e
 }
 
 // bridged waits for the end of a bridge and says why it ended; err is the
-// call context's cause when the caller left or the call was updated.
+// call context's cause when the caller left, the call was updated or it
+// reached its time limit.
 func (c *Call) bridged(ctx context.Context, s *dialState, f *fork, limit time.Time) (string, error) {
 	var spec InputSpec
 	if s.d.HangupOnStar {
@@ -70,7 +76,7 @@ func (c *Call) bridged(ctx context.Context, s *dialState, f *fork, limit time.Ti
 			continue // late news from a canceled fork
 		}
 		if err := ctx.Err(); err != nil {
-			return "caller-hangup", context.Cause(ctx)
+			return endReason(context.Cause(ctx)), context.Cause(ctx)
 		}
 		left := limit.Sub(c.cfg.Clock.Now())
 		if left <= 0 {
@@ -91,8 +97,26 @@ func (c *Call) bridged(ctx context.Context, s *dialState, f *fork, limit time.Ti
 			c.trace("digits", map[string]any{"digits": "*", "hangup_on_star": true})
 			return "hangup-on-star", nil
 		}
+		if err == nil && in != nil && in.Kind == Digit {
+			// Any other key is ignored, and the caller may still press
+			// '*' later: listen on a new turn, as a leg answers one
+			// input per turn.
+			c.turn++
+			spec.Turn = c.turn
+		}
 		if err != nil && ctx.Err() == nil && !errors.Is(err, errWake) && !errors.Is(context.Cause(wctx), errWake) {
 			return "caller-hangup", err
 		}
 	}
+}
+
+// endReason names why the call's context ended a bridge, for the trace.
+func endReason(cause error) string {
+	switch {
+	case errors.Is(cause, errUpdated):
+		return "updated"
+	case errors.Is(cause, ErrTimeLimit):
+		return "call-time-limit"
+	}
+	return "caller-hangup"
 }

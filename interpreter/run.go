@@ -129,6 +129,11 @@ func (c *Call) applyUpdate(ctx context.Context, u *Update) (*request, *Result) {
 // endOnError ends the call after an application error or a hangup.
 func (c *Call) endOnError(ctx context.Context, err error) Result {
 	switch {
+	case c.whisper && ctx.Err() != nil:
+		// A whisper stopped because its callee hung up or the caller's
+		// step ended (hangup, live update, time limit): it ends quietly,
+		// never with the application error, and the Dial ends the leg.
+		return Result{Reason: "stopped"}
 	case errors.Is(err, ErrHangup) || c.hungUp || errors.Is(context.Cause(ctx), ErrHangup):
 		// A leg cancels the call's context with cause ErrHangup when the
 		// caller leaves, so that a fetch cut short counts as a hangup too.

@@ -101,7 +101,8 @@ func seconds(s string) (time.Duration, error) {
 }
 
 // calleeFromOutcome turns a --dial-outcome into the callee every fork of
-// one Dial meets.
+// one Dial meets (the forks it rings at once: a sequential Dial takes an
+// outcome for each noun).
 func calleeFromOutcome(o Outcome) Callee {
 	talk := time.Duration(o.Seconds) * time.Second
 	switch o.Status {
@@ -124,8 +125,13 @@ func calleeFromOutcome(o Outcome) Callee {
 type dialer struct {
 	caller *Leg
 	mu     sync.Mutex
-	round  string  // the Dial whose forks share an outcome: parent and instant
-	out    *Callee // that Dial's --dial-outcome, if any
+	// round is the Dial whose forks share an outcome: the forks a parent
+	// starts at one instant while an earlier one of them is still live. A
+	// Dial that follows one ended at the same instant (a busy outcome
+	// takes no time) is a new round.
+	round string
+	atts  []*attempt // the round's attempts
+	out   *Callee    // that Dial's --dial-outcome, if any
 }
 
 // Dialer returns the simulated world's Dialer: it calls the scripted
@@ -149,8 +155,8 @@ func (d *dialer) script(t interpreter.Target) (Callee, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	round := t.ParentCallSid + "@" + d.caller.clk.Now().String()
-	if round != d.round {
-		d.round, d.out = round, nil
+	if round != d.round || d.roundOver() {
+		d.round, d.out, d.atts = round, nil, nil
 		if o, ok := d.caller.popOutcome(); ok {
 			c := calleeFromOutcome(o)
 			d.out = &c
@@ -165,6 +171,20 @@ func (d *dialer) script(t interpreter.Target) (Callee, bool) {
 	return Callee{}, false
 }
 
+// roundOver reports whether every attempt of the current round has
+// ended. d.mu is held.
+func (d *dialer) roundOver() bool {
+	for _, a := range d.atts {
+		a.mu.Lock()
+		over := a.over
+		a.mu.Unlock()
+		if !over {
+			return false
+		}
+	}
+	return len(d.atts) > 0
+}
+
 // Dial implements interpreter.Dialer.
 func (d *dialer) Dial(ctx context.Context, t interpreter.Target, progress func(interpreter.Progress)) (interpreter.Attempt, error) {
 	c, ok := d.script(t)
@@ -174,6 +194,9 @@ func (d *dialer) Dial(ctx context.Context, t interpreter.Target, progress func(i
 	}
 	clk := d.caller.clk
 	a := &attempt{clk: clk, progress: progress}
+	d.mu.Lock()
+	d.atts = append(d.atts, a)
+	d.mu.Unlock()
 	party := t.Kind.String() + ":" + t.Addr
 	o := Options{PlayDuration: d.caller.o.PlayDuration}
 	a.leg = newLeg(o, clk, c.Inputs, d.caller.start, interpreter.WithParty(d.caller.o.Tracer, party))

@@ -44,6 +44,12 @@ func (p *printer) Trace(e interpreter.Event) {
 	if line == "" {
 		return
 	}
+	if party, ok := e.Fields["party"]; ok && party != "" {
+		// A Dial's callee (or an event about it): indented under the
+		// caller's timeline and named, so that several parties stay
+		// readable in one transcript.
+		line = fmt.Sprintf("  %v | %s", party, line)
+	}
 	fmt.Fprintf(p.w, "[%7.2fs] %s\n", e.T.Seconds(), line)
 }
 
@@ -82,12 +88,21 @@ func describe(e interpreter.Event) string {
 	case "pause":
 		return fmt.Sprintf("Pause %vs", f["seconds"])
 	case "digits":
+		if b, _ := f["hangup_on_star"].(bool); b {
+			return "caller pressed * (hangupOnStar)"
+		}
 		return "Send DTMF " + s("digits")
 	case "beep":
 		return "beep"
 	case "answer":
 		return "answered"
 	case "input":
+		if _, callee := f["party"]; callee {
+			if s("type") == "hangup" {
+				return "hangs up"
+			}
+			return "callee input: " + s("value")
+		}
 		return "caller: " + s("value")
 	case "barge-in":
 		return "caller input interrupts the prompt"
@@ -98,7 +113,30 @@ func describe(e interpreter.Event) string {
 		return fmt.Sprintf("Gather collected digits %q", s("digits"))
 	case "record":
 		return fmt.Sprintf("Record %ss (ended by %q)", s("duration"), s("digits"))
-	case "dial", "enqueue", "connect", "refer", "start", "stop":
+	case "dial":
+		if _, ok := f["outcome"]; !ok {
+			// The interpreter's Dial: the outcome comes with "dialed".
+			mode := fmt.Sprintf("ring %vs, in parallel", f["timeout"])
+			if b, _ := f["sequential"].(bool); b {
+				mode = fmt.Sprintf("one after another, ring %vs each", f["timeout"])
+			}
+			return fmt.Sprintf("Dial %s (%s)", list(f["targets"]), mode)
+		}
+		return fmt.Sprintf("Dial %v → %v", f["targets"], f["outcome"])
+	case "fork":
+		return forkLine(f)
+	case "early-media":
+		return "caller hears its early media"
+	case "bridge":
+		return "connected to the caller"
+	case "unbridge":
+		return fmt.Sprintf("disconnected from the caller after %vs (%s)", f["seconds"], s("reason"))
+	case "dialed":
+		if b, _ := f["bridged"].(bool); b {
+			return fmt.Sprintf("Dial ended: %s, dialed call lasted %vs", s("outcome"), f["seconds"])
+		}
+		return "Dial ended: " + s("outcome")
+	case "enqueue", "connect", "refer", "start", "stop":
 		return fmt.Sprintf("%s %v → %v", strings.ToUpper(e.Name[:1])+e.Name[1:], f["targets"], f["outcome"])
 	case "hangup":
 		return "hangup: " + s("reason")
@@ -120,6 +158,35 @@ func describe(e interpreter.Event) string {
 		return line
 	}
 	return fmt.Sprintf("%s %v", e.Name, f)
+}
+
+// forkLine describes a Dial child leg's state change.
+func forkLine(f map[string]any) string {
+	state := fmt.Sprint(f["state"])
+	line := state
+	switch state {
+	case "initiated":
+		line = "calling"
+	case "ringing":
+		if fmt.Sprint(f["code"]) == "183" {
+			line = "ringing, with early media"
+		}
+	}
+	if c, ok := f["code"]; ok && state != "initiated" {
+		line += fmt.Sprintf(" (%v)", c)
+	}
+	if r, ok := f["reason"]; ok && r != "" && r != state {
+		line += fmt.Sprintf(": %v", r)
+	}
+	return line
+}
+
+// list joins a trace's list of names ("[a b]" as Go prints it) with commas.
+func list(v any) string {
+	if l, ok := v.([]string); ok {
+		return strings.Join(l, ", ")
+	}
+	return fmt.Sprint(v)
 }
 
 // standard request parameters are left out of the transcript; only the

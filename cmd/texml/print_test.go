@@ -1,0 +1,75 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestCallTranscriptParallelDial pins the readable transcript of a Dial
+// that rings three parties at once: each party's events are indented and
+// named, and the fork, early-media, bridge, unbridge and dialed events read
+// as sentences.
+func TestCallTranscriptParallelDial(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"voice.xml": `<Response><Dial action="after.xml" timeout="20" hangupOnStar="true">` +
+			`<Number>+15551230001</Number>` +
+			`<Number url="whisper.xml" sendDigits="12">+15551230002</Number>` +
+			`<Client>carol</Client>` +
+			`</Dial></Response>`,
+		"whisper.xml": `<Response><Say>Call for you</Say></Response>`,
+		"after.xml":   `<Response><Say>Back with the app</Say></Response>`,
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out, stderr := texml(t, "call", filepath.Join(dir, "voice.xml"),
+		"--callee", "+15551230001=ring:2,busy",
+		"--callee", "+15551230002=ring:4,answer",
+		"--callee", "client:carol=early,no-answer",
+		"--input", "dtmf:*@12000")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	base := "file://" + filepath.ToSlash(dir)
+	if !strings.HasPrefix(base, "file:///") {
+		base = "file:///" + strings.TrimPrefix(base, "file://")
+	}
+	out = strings.ReplaceAll(out, base, "file:///APP")
+	out = regexp.MustCompile(`CA[0-9a-f]{32}`).ReplaceAllString(out, "CA…")
+	want := `[   0.00s] → POST file:///APP/voice.xml (200)
+[   0.00s] answered
+[   0.00s] Dial Number:+15551230001, Number:+15551230002, Client:carol (ring 20s, in parallel)
+[   0.00s]   Number:+15551230001 | calling
+[   0.00s]   Number:+15551230002 | calling
+[   0.00s]   Client:carol | calling
+[   0.00s]   Number:+15551230001 | ringing (180)
+[   0.00s]   Number:+15551230002 | ringing (180)
+[   0.00s]   Client:carol | ringing, with early media (183)
+[   0.00s]   Client:carol | caller hears its early media
+[   2.00s]   Number:+15551230001 | busy (486)
+[   4.00s]   Number:+15551230002 | answered
+[   4.00s]   Number:+15551230002 | Send DTMF 12
+[   4.20s]   Number:+15551230002 | → POST file:///APP/whisper.xml (200)
+[   4.20s]   Number:+15551230002 | Say (man, en-US): "Call for you"
+[   4.92s]   Client:carol | canceled
+[   4.92s]   Number:+15551230002 | connected to the caller
+[  12.00s] caller: dtmf:*@12000
+[  12.00s] caller pressed * (hangupOnStar)
+[  12.00s]   Number:+15551230002 | disconnected from the caller after 7s (hangup-on-star)
+[  12.00s]   Number:+15551230002 | completed
+[  12.00s] Dial ended: completed, dialed call lasted 8s
+[  12.00s] → POST file:///APP/after.xml (200) DialBridged=true DialCallDuration=8 DialCallSid=CA… DialCallStatus=completed
+[  12.00s] Say (man, en-US): "Back with the app"
+[  13.02s] hangup: end-of-document
+call ended: status completed, reason end-of-document, duration 13s (virtual call length 13.0s)
+`
+	if out != want {
+		t.Errorf("transcript:\n%s\nwant:\n%s", out, want)
+	}
+}
