@@ -61,6 +61,9 @@ type Error struct {
 	URL    string // the document URL that failed (no fragment, no merged GET params); report it as ErrorUrl
 	Status int    // HTTP status when the server replied, else 0 (404/403 for files)
 	Err    error  // underlying cause
+	// Redirects are the redirects followed before the failure, in order;
+	// URL is then the last Location.
+	Redirects []Redirect
 }
 
 // Error formats the failure with its code, URL, status and cause.

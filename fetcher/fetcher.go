@@ -59,6 +59,16 @@ type Response struct {
 	Kind        Kind        // how the platform treats the body
 	Body        []byte      // the whole body, at most Options.MaxBody bytes
 	Header      http.Header // response headers of the last hop
+	Redirects   []Redirect  // the redirects followed to get here, in order; nil when none
+}
+
+// Redirect is one redirect a fetch followed, so that a person reading a
+// trace can see that the document came from another URL.
+type Redirect struct {
+	Method   string // the method of the request that was redirected
+	URL      string // the URL that answered with the redirect, without merged GET params
+	Status   int    // 301, 302, 303, 307 or 308
+	Location string // the absolute URL requested next
 }
 
 // Options configure a Fetcher; zero values take the documented defaults.

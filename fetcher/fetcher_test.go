@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -228,7 +229,49 @@ func TestRedirects(t *testing.T) {
 			if res.URL != srv.URL+"/end" || res.RequestURL != srv.URL+"/end" {
 				t.Errorf("final URL %q / %q", res.URL, res.RequestURL)
 			}
+			want := []Redirect{
+				{Method: http.MethodPost, URL: srv.URL + "/start", Status: code, Location: srv.URL + "/mid?hop=1"},
+				{Method: wantMethod, URL: srv.URL + "/mid?hop=1", Status: code, Location: srv.URL + "/end"},
+			}
+			if !reflect.DeepEqual(res.Redirects, want) {
+				t.Errorf("Redirects = %+v, want %+v", res.Redirects, want)
+			}
 		})
+	}
+}
+
+// TestRedirectsReported: the hops a fetch followed are reported on success
+// and on failure, so a trace can show where a document came from; GET
+// params merged into the query are not part of a hop's URL.
+func TestRedirectsReported(t *testing.T) {
+	srv := server(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/old":
+			http.Redirect(w, r, "/gone", http.StatusFound)
+		case "/doc":
+			w.Header().Set("Content-Type", "text/xml")
+			io.WriteString(w, "<Response/>")
+		default:
+			http.NotFound(w, r)
+		}
+	})
+	f := New(Options{})
+	defer f.Close()
+	params := url.Values{"CallSid": {"CA1"}}
+
+	res, err := f.Fetch(context.Background(), Request{URL: srv.URL + "/doc", Method: "GET", Params: params})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Redirects != nil {
+		t.Errorf("no redirect: Redirects = %+v", res.Redirects)
+	}
+
+	_, err = f.Fetch(context.Background(), Request{URL: srv.URL + "/old", Method: "GET", Params: params})
+	fe := fetchErr(t, err)
+	want := []Redirect{{Method: http.MethodGet, URL: srv.URL + "/old", Status: http.StatusFound, Location: srv.URL + "/gone"}}
+	if fe.Status != http.StatusNotFound || fe.URL != srv.URL+"/gone" || !reflect.DeepEqual(fe.Redirects, want) {
+		t.Errorf("error %v: Redirects = %+v, want %+v", err, fe.Redirects, want)
 	}
 }
 

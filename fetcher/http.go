@@ -70,37 +70,43 @@ func (f *Fetcher) fetchHTTP(caller context.Context, r Request, base string, ov o
 		h.body = []byte(r.Params.Encode())
 	}
 	docURL := base
+	var hops []Redirect
+	fail := func(e *Error) (*Response, error) {
+		e.Redirects = hops
+		return nil, e
+	}
 	for redirects := 0; ; redirects++ {
 		// Sign what will be on the wire: net/http re-serialises the URL, and
 		// for odd input (a raw space, say) that differs from the string given.
 		wire, err := url.Parse(h.url)
 		if err != nil {
-			return nil, &Error{Code: CodeHTTPRetrieval, URL: docURL, Err: fmt.Errorf("%w: %w", ErrBadURL, err)}
+			return fail(&Error{Code: CodeHTTPRetrieval, URL: docURL, Err: fmt.Errorf("%w: %w", ErrBadURL, err)})
 		}
 		h.url = wire.String()
 
 		rep, ferr := f.exchange(caller, total, r, h, ov, docURL)
 		if ferr != nil {
-			return nil, ferr
+			return fail(ferr)
 		}
 		switch {
 		case isRedirect(rep.status):
 			if redirects >= MaxRedirects {
-				return nil, &Error{Code: CodeTooManyRedirects, URL: docURL, Status: rep.status,
-					Err: fmt.Errorf("%w: more than %d", ErrTooManyRedirects, MaxRedirects)}
+				return fail(&Error{Code: CodeTooManyRedirects, URL: docURL, Status: rep.status,
+					Err: fmt.Errorf("%w: more than %d", ErrTooManyRedirects, MaxRedirects)})
 			}
 			next, err := redirectTarget(h.url, rep.header.Get("Location"))
 			if err != nil {
-				return nil, &Error{Code: CodeHTTPRetrieval, URL: docURL, Status: rep.status, Err: err}
+				return fail(&Error{Code: CodeHTTPRetrieval, URL: docURL, Status: rep.status, Err: err})
 			}
+			hops = append(hops, Redirect{Method: h.method, URL: docURL, Status: rep.status, Location: next})
 			if h.method == http.MethodPost && rep.status != http.StatusTemporaryRedirect && rep.status != http.StatusPermanentRedirect {
 				h = hop{method: http.MethodGet}
 			}
 			h.url = next
 			docURL = next
 		case rep.status < 200 || rep.status > 299:
-			return nil, &Error{Code: CodeHTTPRetrieval, URL: docURL, Status: rep.status,
-				Err: fmt.Errorf("%w: %d %s", ErrHTTPStatus, rep.status, http.StatusText(rep.status))}
+			return fail(&Error{Code: CodeHTTPRetrieval, URL: docURL, Status: rep.status,
+				Err: fmt.Errorf("%w: %d %s", ErrHTTPStatus, rep.status, http.StatusText(rep.status))})
 		default:
 			return &Response{
 				URL:         docURL,
@@ -110,6 +116,7 @@ func (f *Fetcher) fetchHTTP(caller context.Context, r Request, base string, ov o
 				Kind:        rep.kind,
 				Body:        rep.body,
 				Header:      rep.header,
+				Redirects:   hops,
 			}, nil
 		}
 	}

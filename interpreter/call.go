@@ -98,6 +98,7 @@ type Call struct {
 	cbs   *Dispatcher
 	log   *slog.Logger
 	jar   http.CookieJar
+	geo   url.Values // FromCountry, FromState, ... derived from From and To (geo.go)
 
 	start    time.Time
 	answered time.Time
@@ -167,6 +168,7 @@ func New(leg Leg, f Fetcher, cbs *Dispatcher, cfg Config) *Call {
 		cbs:   cbs,
 		log:   cfg.Logger.With("call_sid", cfg.CallSid),
 		jar:   fetcher.NewJar(),
+		geo:   geoParams(cfg.From, cfg.To, cfg.ExtraParams),
 	}
 }
 
@@ -293,6 +295,9 @@ func (c *Call) baseParams() url.Values {
 	p.Set("ApiVersion", c.cfg.APIVersion)
 	if c.cfg.ParentCallSid != "" {
 		p.Set("ParentCallSid", c.cfg.ParentCallSid)
+	}
+	for k, vs := range c.geo {
+		p[k] = append([]string(nil), vs...)
 	}
 	for k, vs := range c.cfg.ExtraParams {
 		p[k] = append([]string(nil), vs...)

@@ -204,18 +204,17 @@ func (c *Call) reject(ctx context.Context, v *verbs.Reject) (step, error) {
 }
 
 // target resolves a URL written in doc (Redirect body, action) into the
-// next request. An empty ref means the current document (Gather and Record
-// actions). A URL that cannot be used still makes a request: loading it
-// fails with 11100, which takes the fallback path.
+// next request. An empty ref is the current document, since an empty
+// reference resolves to the base URL (RFC 3986 §5.2): Gather and Record
+// actions, and an empty <Redirect/>, which Twilio's templates use to
+// re-prompt (reference §11.1). A URL that cannot be used still makes a
+// request: loading it fails with 11100, which takes the fallback path.
 func (c *Call) target(doc *document, verb, ref, method string) *request {
 	req := &request{url: doc.url, method: methodOr(method)}
-	if ref == "" && verb != "Redirect" {
+	if ref == "" {
 		return req
 	}
 	u, err := fetcher.Resolve(doc.url, ref)
-	if ref == "" && err == nil {
-		err = errors.New("empty URL")
-	}
 	if err != nil {
 		req.url, req.bad = ref, &urlError{verb: verb, url: ref, err: err}
 		return req

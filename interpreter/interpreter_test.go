@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"reflect"
 	"regexp"
 	"strings"
 	"sync"
@@ -98,15 +99,54 @@ func TestEndReasons(t *testing.T) {
 }
 
 func TestLoopLimitCountsFetches(t *testing.T) {
-	_, f, rec := runCall(t, map[string]string{"http://app.test/voice": `<Response><Redirect/></Response>`},
-		sim.Options{}, interpreter.Config{MaxFetches: 7})
-	// A Redirect without a URL is an error, not a loop; use a real one.
-	_ = f
-	_ = rec
-	_, f, _ = runCall(t, map[string]string{"http://app.test/voice": `<Response><Redirect>voice</Redirect></Response>`},
-		sim.Options{}, interpreter.Config{MaxFetches: 7})
-	if n := len(f.requests()); n != 7 {
-		t.Errorf("fetched %d documents, want 7", n)
+	for _, doc := range []string{`<Response><Redirect>voice</Redirect></Response>`, `<Response><Redirect/></Response>`} {
+		res, f, _ := runCall(t, map[string]string{"http://app.test/voice": doc}, sim.Options{}, interpreter.Config{MaxFetches: 7})
+		if n := len(f.requests()); n != 7 || res.Reason != "loop-limit" {
+			t.Errorf("%s: fetched %d documents and ended with %s, want 7 and loop-limit", doc, n, res.Reason)
+		}
+	}
+}
+
+// TestEmptyRedirect: an empty reference resolves to the base URL (RFC 3986
+// §5.2), so <Redirect/> re-requests the current document with its method.
+func TestEmptyRedirect(t *testing.T) {
+	tests := []struct {
+		name, redirect, method string
+	}{
+		{"self-closing, default POST", `<Redirect/>`, "POST"},
+		{"empty body", `<Redirect></Redirect>`, "POST"},
+		{"blank body", "<Redirect>\n  </Redirect>", "POST"},
+		{"method GET", `<Redirect method="GET"/>`, "GET"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			docs := map[string]string{
+				"http://app.test/voice": `<Response><Redirect>/menu?lang=en</Redirect></Response>`,
+				"http://app.test/menu?lang=en": `<Response><Gather numDigits="1" action="/pick"><Say>Press a key</Say></Gather>` +
+					tt.redirect + `</Response>`,
+				"http://app.test/pick": `<Response><Say>Thanks</Say></Response>`,
+			}
+			in, _ := sim.ParseInput("silence")
+			key, _ := sim.ParseInput("dtmf:1")
+			res, f, rec := runCall(t, docs, sim.Options{Inputs: []sim.Input{in, key}}, interpreter.Config{})
+			var got []string
+			for _, r := range f.requests() {
+				got = append(got, r.Method+" "+r.URL)
+			}
+			want := []string{"POST http://app.test/voice", "POST http://app.test/menu?lang=en",
+				tt.method + " http://app.test/menu?lang=en", "POST http://app.test/pick"}
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Errorf("requests:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+			if res.Reason != "end-of-document" {
+				t.Errorf("ended with %s, want end-of-document", res.Reason)
+			}
+			for _, e := range rec.Events() {
+				if e.Name == "error" || e.Name == "warning" {
+					t.Errorf("unexpected %s: %v", e.Name, e.Fields)
+				}
+			}
+		})
 	}
 }
 
@@ -126,6 +166,30 @@ func TestStandardParams(t *testing.T) {
 	}
 	if !regexp.MustCompile(`^AC[0-9a-f]{32}$`).MatchString(p.Get("AccountSid")) {
 		t.Errorf("AccountSid %q is not AC + 32 hex", p.Get("AccountSid"))
+	}
+}
+
+// TestGeoParamsSent: the geographic parameters derived from From and To
+// go with every request, and ExtraParams win over them.
+func TestGeoParamsSent(t *testing.T) {
+	_, f, _ := runCall(t, map[string]string{"http://app.test/voice": `<Response><Say>x</Say><Redirect>/voice2</Redirect></Response>`,
+		"http://app.test/voice2": `<Response/>`},
+		sim.Options{}, interpreter.Config{From: "+14155551234", To: "+442071234567", ExtraParams: url.Values{"FromState": {"TX"}}})
+	want := map[string]string{"FromCountry": "US", "CallerCountry": "US", "FromState": "TX", "CallerState": "TX",
+		"ToCountry": "GB", "CalledCountry": "GB"}
+	reqs := f.requests()
+	if len(reqs) != 2 {
+		t.Fatalf("%d requests, want 2", len(reqs))
+	}
+	for _, r := range reqs {
+		for k, v := range want {
+			if got := r.Params[k]; len(got) != 1 || got[0] != v {
+				t.Errorf("%s: %s = %q, want [%q]", r.URL, k, got, v)
+			}
+		}
+		if _, ok := r.Params["ToState"]; ok {
+			t.Errorf("%s: ToState sent for a UK number", r.URL)
+		}
 	}
 }
 
@@ -292,4 +356,52 @@ type fetchFunc func(context.Context, fetcher.Request) (*fetcher.Response, error)
 
 func (f fetchFunc) Fetch(ctx context.Context, r fetcher.Request) (*fetcher.Response, error) {
 	return f(ctx, r)
+}
+
+// TestRedirectHopsTraced: a document that came through an HTTP redirect
+// says so in its request event (reference §11.3), whether the fetch
+// succeeded or failed; and a failed fetch's message names its URL once.
+func TestRedirectHopsTraced(t *testing.T) {
+	hop := fetcher.Redirect{Method: "POST", URL: "http://app.test/voice", Status: 302, Location: "http://app.test/new"}
+	tests := []struct {
+		name    string
+		resp    *fetcher.Response
+		err     error
+		wantErr string // the error event's message; "" for none
+	}{
+		{"success", &fetcher.Response{URL: hop.Location, RequestURL: hop.Location, Status: 200, Kind: fetcher.TwiML,
+			Body: []byte(`<Response/>`), Redirects: []fetcher.Redirect{hop}}, nil, ""},
+		{"failure", nil, &fetcher.Error{Code: 11200, URL: hop.Location, Status: 404, Err: errors.New("404 Not Found"),
+			Redirects: []fetcher.Redirect{hop}}, "fetch http://app.test/new: error 11200 (status 404): 404 Not Found"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &interpreter.Recorder{}
+			leg := sim.New(sim.Options{Tracer: rec})
+			f := fetchFunc(func(context.Context, fetcher.Request) (*fetcher.Response, error) { return tt.resp, tt.err })
+			interpreter.New(leg, f, nil, interpreter.Config{URL: "http://app.test/voice", Clock: leg, Tracer: rec}).Run(context.Background())
+			var req, fail *interpreter.Event
+			for _, e := range rec.Events() {
+				switch {
+				case e.Name == "request" && req == nil:
+					req = &e
+				case e.Name == "error" && fail == nil:
+					fail = &e
+				}
+			}
+			if req == nil {
+				t.Fatal("no request event")
+			}
+			want := []map[string]any{{"method": "POST", "url": "http://app.test/voice", "status": 302, "location": "http://app.test/new"}}
+			if got := req.Fields["redirects"]; !reflect.DeepEqual(got, want) {
+				t.Errorf("redirects = %#v, want %#v", got, want)
+			}
+			switch {
+			case tt.wantErr == "" && fail != nil:
+				t.Errorf("unexpected error %v", fail.Fields)
+			case tt.wantErr != "" && (fail == nil || fail.Fields["message"] != tt.wantErr):
+				t.Errorf("error event %v, want message %q", fail, tt.wantErr)
+			}
+		})
+	}
 }

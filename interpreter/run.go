@@ -275,16 +275,31 @@ func (c *Call) fetchDocument(ctx context.Context, req *request) (*document, erro
 	params := merge(c.baseParams(), req.params)
 	resp, err := c.fetch.Fetch(ctx, fetcher.Request{URL: req.url, Method: req.method, Params: params, Jar: c.jar})
 	ev := map[string]any{"method": req.method, "url": req.url, "params": flatten(params)}
+	var hops []fetcher.Redirect
 	if resp != nil {
 		ev["status"] = resp.Status
+		hops = resp.Redirects
 	}
 	var fe *fetcher.Error
 	if errors.As(err, &fe) {
 		ev["status"] = fe.Status
 		ev["code"] = fe.Code
+		hops = fe.Redirects
+	}
+	if len(hops) > 0 {
+		// The document came from another URL (reference §11.3): say which
+		// URL redirected to which.
+		list := make([]map[string]any, len(hops))
+		for i, h := range hops {
+			list[i] = map[string]any{"method": h.Method, "url": h.URL, "status": h.Status, "location": h.Location}
+		}
+		ev["redirects"] = list
 	}
 	c.trace("request", ev)
-	if err != nil {
+	switch {
+	case fe != nil:
+		return nil, err // its message names the URL already ("fetch URL: error …")
+	case err != nil:
 		return nil, fmt.Errorf("fetch %s: %w", req.url, err)
 	}
 	switch resp.Kind {

@@ -101,6 +101,14 @@ func TestDiagnostics(t *testing.T) {
 			}},
 		{"redirect method", "<Response><Redirect method=\"PUT\">/x</Redirect></Response>",
 			Main, []string{"Redirect"}, []wantDiag{{1, 21, Error, 13710, "method"}}},
+		// An empty reference is the current document (RFC 3986 §5.2).
+		{"empty redirect", "<Response><Redirect/></Response>", Main, []string{"Redirect"}, nil},
+		{"empty redirect with method", "<Response><Redirect method=\"GET\"></Redirect></Response>", Main, []string{"Redirect"}, nil},
+		// A Client without an identity is an error and is not dialed.
+		{"empty client", "<Response><Dial><Client/></Dial></Response>",
+			Main, []string{"Dial"}, []wantDiag{{1, 17, Error, 0, "Dial->Client: no client identity"}}},
+		{"empty client identity", "<Response><Dial><Client><Identity></Identity></Client></Dial></Response>",
+			Main, []string{"Dial"}, []wantDiag{{1, 17, Error, 0, "Dial->Client: no client identity"}}},
 		{"conference beep", "<Response><Dial><Conference beep=\"loud\">r</Conference></Dial></Response>",
 			Main, []string{"Dial"}, []wantDiag{{1, 29, Error, 13235, "beep"}}},
 		{"leave outside enqueue wait", "<Response><Leave/></Response>",
@@ -150,6 +158,53 @@ func TestDiagnostics(t *testing.T) {
 			}
 			if strings.Join(names, ",") != strings.Join(tt.verbs, ",") {
 				t.Errorf("verbs %v, want %v", names, tt.verbs)
+			}
+		})
+	}
+}
+
+// TestEmptyClientIsDropped: a <Client> without an identity has no one to
+// ring, so it is left out of the Dial's nouns (and does not count towards
+// the ten that ring at once).
+func TestEmptyClientIsDropped(t *testing.T) {
+	tests := []struct {
+		name, dial string
+		want       []string // identities of the Client nouns kept
+	}{
+		{"self-closing", `<Dial><Client/></Dial>`, nil},
+		{"blank body", `<Dial><Client>  </Client></Dial>`, nil},
+		{"empty Identity", `<Dial><Client><Identity></Identity><Parameter name="a" value="b"/></Client></Dial>`, nil},
+		{"kept beside an empty one", `<Dial><Client/><Client>alice</Client><Client><Identity>bob</Identity></Client></Dial>`,
+			[]string{"alice", "bob"}},
+		{"body ignored even so", `<Dial>+15551234567<Client/></Dial>`, nil},
+		{"empty ones do not count towards ten", `<Dial>` + strings.Repeat(`<Client/>`, 3) + strings.Repeat(`<Client>c</Client>`, 10) + `</Dial>`,
+			strings.Split(strings.Repeat("c ", 10), " ")[:10]},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			doc := parseOne(t, tt.dial)
+			var got []string
+			for _, n := range doc.Verbs[0].(*Dial).Nouns {
+				c, ok := n.(*Client)
+				if !ok {
+					t.Fatalf("noun %s kept, want only Clients", n.Name())
+				}
+				got = append(got, c.Identity)
+			}
+			if strings.Join(got, ",") != strings.Join(tt.want, ",") {
+				t.Errorf("clients %q, want %q", got, tt.want)
+			}
+			var errs int
+			for _, d := range doc.Diagnostics {
+				if d.Severity == Error {
+					errs++
+				}
+			}
+			if errs == 0 {
+				t.Errorf("no error diagnostic:\n%s", diagList(doc.Diagnostics))
+			}
+			if strings.Contains(diagList(doc.Diagnostics), "nothing to dial") {
+				t.Errorf("empty Client reported twice:\n%s", diagList(doc.Diagnostics))
 			}
 		})
 	}

@@ -82,25 +82,29 @@ func (p *parser) dial(e *etree.Element, idx int) *Dial {
 	if d.RecordingStatusCallbackEvent == nil {
 		d.RecordingStatusCallbackEvent = []string{"completed"}
 	}
-	d.Nouns = p.dialNouns(e, idx)
+	var dropped bool
+	d.Nouns, dropped = p.dialNouns(e, idx)
 	body := text(e)
 	switch {
-	case body != "" && len(d.Nouns) > 0:
+	case body != "" && (len(d.Nouns) > 0 || dropped):
 		p.report(d.Pos, Warning, codeDialNested, "Dial: the text body is ignored because nouns are nested")
 	case body != "":
 		n := &Number{Pos: d.Pos, Endpoint: defaultEndpoint(), Number: body}
 		finishEndpoint(&n.Endpoint)
 		d.Nouns = []Noun{n}
-	case len(d.Nouns) == 0:
+	case len(d.Nouns) == 0 && !dropped:
+		// A Dial left empty by dropped nouns was reported with them; it
+		// fails at once (DialCallStatus=failed) without ringing anyone.
 		p.report(d.Pos, Error, codeSchema, "Dial: nothing to dial; give a number or nest a noun")
 	}
 	return d
 }
 
 // dialNouns converts the nested nouns of <Dial>, enforcing the mixing
-// rules: the first noun wins over later ones that conflict with it.
-func (p *parser) dialNouns(e *etree.Element, idx int) []Noun {
-	var nouns []Noun
+// rules: the first noun wins over later ones that conflict with it. A
+// Client without an identity is reported and dropped, since there is no
+// one to ring; dropped says whether any noun was.
+func (p *parser) dialNouns(e *etree.Element, idx int) (nouns []Noun, dropped bool) {
 	exclusive, kept, parallel := "", 0, 0
 	ci := idx + 1
 	for _, t := range e.Child {
@@ -114,7 +118,13 @@ func (p *parser) dialNouns(e *etree.Element, idx int) []Noun {
 		case "Number":
 			n = p.number(c, ci)
 		case "Client":
-			n = p.client(c, ci)
+			if cl := p.client(c, ci); cl.Identity != "" {
+				n = cl
+			} else {
+				dropped = true
+				ci = p.next(ci)
+				continue
+			}
 		case "Sip":
 			n = p.sip(c, ci, "Dial->Sip")
 		case "Conference":
@@ -159,7 +169,7 @@ func (p *parser) dialNouns(e *etree.Element, idx int) []Noun {
 		}
 		ci = p.next(ci)
 	}
-	return nouns
+	return nouns, dropped
 }
 
 // defaultEndpoint returns the Endpoint defaults.

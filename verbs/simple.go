@@ -83,10 +83,9 @@ func (p *parser) redirect(e *etree.Element, idx int) *Redirect {
 		}
 	}
 	p.noChildren(e, idx, "Redirect")
+	// An empty body is valid: it re-requests the current document (an
+	// empty reference resolves to the base URL, RFC 3986 §5.2).
 	r.URL = text(e)
-	if r.URL == "" {
-		p.report(r.Pos, Error, codeNone, "Redirect: no URL")
-	}
 	return r
 }
 

@@ -127,7 +127,7 @@ type Reject struct {
 // Redirect transfers control to URL (method default POST).
 type Redirect struct {
 	Pos
-	URL    string
+	URL    string // "" re-requests the current document
 	Method string
 }
 

@@ -15,6 +15,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+
+	"golang.org/x/term"
 
 	"github.com/texml/texml/fetcher"
 	"github.com/texml/texml/interpreter"
@@ -31,8 +34,9 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 type callFlags struct {
 	from, to, method, fallback, statusCB, statusEvents string
 	accountSid, authToken, trace, signingKey           string
+	publicURL                                          string
 	realtime                                           bool
-	inputs, outcomes, callees                          listFlag
+	inputs, outcomes, callees, params                  listFlag
 }
 
 func (f *callFlags) register(fs *flag.FlagSet) {
@@ -50,7 +54,13 @@ func (f *callFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.inputs, "input", "caller input, repeatable: dtmf:KEYS, speech:TEXT, silence, hangup, audio:SECONDS[:KEY], each optionally @MS")
 	fs.Var(&f.callees, "callee", "a party Dial can reach, repeatable: TARGET=STEP,... with TARGET a number, sip: URI, client:ID or *, STEP ring:S answer busy no-answer failed reject:CODE early talk:S input:VALUE")
 	fs.Var(&f.outcomes, "dial-outcome", "Dial/Enqueue/Connect outcome, repeatable: completed:SECONDS, busy, no-answer, failed, canceled, ...")
+	fs.Var(&f.params, "param", "request parameter sent with every request, repeatable: NAME=VALUE (FromState=TX, SipHeader_X-Id=7); wins over derived ones")
+	fs.StringVar(&f.publicURL, "public-url", defaultPublicURL, "base of RecordingUrl: where the app would fetch recordings")
 }
+
+// defaultPublicURL is the base of RecordingUrl in a simulated call: where
+// `texml serve` listens by default.
+const defaultPublicURL = "http://localhost:8080"
 
 // parseInterleaved parses flags that may come before or after the one
 // positional argument, as users type them.
@@ -104,6 +114,7 @@ func runCall(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 
 	out := newPrinter(stdout, f.trace == "json")
+	out.quiet = cfg.ExtraParams // the user's own --param: not repeated on every request line
 	opts.Tracer = out
 	if len(f.inputs) == 0 && isTerminal(stdin) {
 		opts.Ask = terminalAsker(stdin, stderr) // questions stay out of a JSON trace
@@ -183,24 +194,90 @@ func (f *callFlags) build(t string) (sim.Options, interpreter.Config, error) {
 			return opts, cfg, err
 		}
 	}
+	extra, err := requestParams(f.params)
+	if err != nil {
+		return opts, cfg, err
+	}
+	base, err := publicURL(f.publicURL)
+	if err != nil {
+		return opts, cfg, err
+	}
 	opts.Start = time.Now()
 	opts.Realtime = f.realtime
 	cfg = interpreter.Config{
 		URL: u, Method: m, FallbackURL: f.fallback,
 		StatusCallback: f.statusCB, StatusCallbackEvents: events,
 		AccountSid: f.accountSid, From: f.from, To: f.to,
-		RecordingBaseURL: "http://localhost:8080",
+		ExtraParams: extra, RecordingBaseURL: base,
 	}
 	return opts, cfg, nil
 }
 
+// managed are the standard parameters the call itself sets (reference
+// §1.2); --param may not replace them, since the interpreter's own
+// decisions (CallStatus) or other flags (--from) own them.
+var managed = map[string]string{
+	"CallSid": "", "AccountSid": "--account-sid", "From": "--from", "To": "--to", "Caller": "--from",
+	"Called": "--to", "CallStatus": "", "Direction": "", "ApiVersion": "", "ParentCallSid": "",
+}
+
+// requestParams parses --param NAME=VALUE flags. A NAME given twice keeps
+// the last VALUE, as repeated flags usually do.
+func requestParams(flags []string) (url.Values, error) {
+	if len(flags) == 0 {
+		return nil, nil
+	}
+	p := url.Values{}
+	for _, v := range flags {
+		name, value, ok := strings.Cut(v, "=")
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("--param %q: want NAME=VALUE, e.g. --param FromState=TX", v)
+		case strings.TrimSpace(name) == "":
+			return nil, fmt.Errorf("--param %q: the NAME before = is empty", v)
+		case strings.ContainsFunc(name, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }):
+			return nil, fmt.Errorf("--param %q: NAME %q contains spaces or control characters", v, name)
+		}
+		if flag, ok := managed[name]; ok {
+			if flag != "" {
+				return nil, fmt.Errorf("--param %s: set by the call itself; use %s", name, flag)
+			}
+			return nil, fmt.Errorf("--param %s: set by the call itself and cannot be replaced", name)
+		}
+		p.Set(name, value)
+	}
+	return p, nil
+}
+
+// publicURL validates --public-url: an absolute http(s) URL, which
+// RecordingUrl continues with /2010-04-01/Accounts/….
+func publicURL(v string) (string, error) {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("--public-url %q: want an http(s) URL without query, e.g. https://example.ngrok.app", v)
+	}
+	return strings.TrimRight(v, "/"), nil
+}
+
+// isTerminal reports whether r is a terminal a person types at. Only then
+// does a call without --input ask for the caller's input; otherwise (a
+// pipe, a file, /dev/null, CI) the caller stays silent. A character device
+// is not enough: /dev/null is one too. SyscallConn, unlike Fd, leaves the
+// file's blocking mode alone.
 func isTerminal(r io.Reader) bool {
 	file, ok := r.(*os.File)
 	if !ok {
 		return false
 	}
-	st, err := file.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	rc, err := file.SyscallConn()
+	if err != nil {
+		return false
+	}
+	tty := false
+	if err := rc.Control(func(fd uintptr) { tty = term.IsTerminal(int(fd)) }); err != nil {
+		return false
+	}
+	return tty
 }
 
 // terminalAsker reads the caller's input from a person at the terminal.

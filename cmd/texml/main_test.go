@@ -102,11 +102,18 @@ func TestLint(t *testing.T) {
 	if err := os.WriteFile(broken, []byte("<Response><Say>"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, out, _ := texml(t, "lint", "../../fixtures/apps/hello.xml")
-	if code != 0 || out != "" {
-		t.Errorf("clean file: exit %d, output %q", code, out)
+	// An empty <Redirect/> re-requests the current document: not an error.
+	rePrompt := filepath.Join(dir, "reprompt.xml")
+	if err := os.WriteFile(rePrompt, []byte(`<Response><Gather><Say>Press 1</Say></Gather><Redirect/><Redirect method="GET"></Redirect></Response>`), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	code, out, _ = texml(t, "lint", bad, broken)
+	for _, clean := range []string{"../../fixtures/apps/hello.xml", rePrompt} {
+		code, out, _ := texml(t, "lint", clean)
+		if code != 0 || out != "" {
+			t.Errorf("clean file %s: exit %d, output %q", clean, code, out)
+		}
+	}
+	code, out, _ := texml(t, "lint", bad, broken)
 	if code != 1 {
 		t.Errorf("bad files: exit %d, want 1", code)
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -15,9 +16,10 @@ import (
 // printer writes a call's events as they happen: a transcript for people,
 // or one JSON object per line with --trace json.
 type printer struct {
-	mu   sync.Mutex
-	w    io.Writer
-	json bool
+	mu    sync.Mutex
+	w     io.Writer
+	json  bool
+	quiet url.Values // parameters the user set (--param), left out of request lines like the standard ones
 }
 
 func newPrinter(w io.Writer, asJSON bool) *printer { return &printer{w: w, json: asJSON} }
@@ -40,7 +42,7 @@ func (p *printer) Trace(e interpreter.Event) {
 		fmt.Fprintf(p.w, "%s\n", b)
 		return
 	}
-	line := describe(e)
+	line := p.describe(e)
 	if line == "" {
 		return
 	}
@@ -65,12 +67,18 @@ func (p *printer) end(res interpreter.Result, length time.Duration) {
 		res.Status, res.Reason, int(res.Duration.Seconds()), length.Seconds())
 }
 
-func describe(e interpreter.Event) string {
+func (p *printer) describe(e interpreter.Event) string {
 	f := e.Fields
 	s := func(k string) string { return fmt.Sprint(f[k]) }
 	switch e.Name {
 	case "request":
 		line := fmt.Sprintf("→ %s %s", s("method"), s("url"))
+		// Each redirect followed: "(302) → http://host/new", so that the
+		// status at the end is the final URL's.
+		hops, _ := f["redirects"].([]map[string]any)
+		for _, h := range hops {
+			line += fmt.Sprintf(" (%v) → %v", h["status"], h["location"])
+		}
 		if st, ok := f["status"]; ok && st != 0 {
 			line += fmt.Sprintf(" (%v)", st)
 		}
@@ -78,7 +86,7 @@ func describe(e interpreter.Event) string {
 			line += fmt.Sprintf(" error %v", c)
 		}
 		if params, ok := f["params"].(map[string]string); ok {
-			line += verbParams(params)
+			line += verbParams(params, p.quiet)
 		}
 		return line
 	case "say":
@@ -192,12 +200,14 @@ func list(v any) string {
 // standard request parameters are left out of the transcript; only the
 // verb's own parameters (Digits, DialCallStatus, ...) are worth a look.
 var standard = map[string]bool{"CallSid": true, "AccountSid": true, "From": true, "To": true, "Caller": true,
-	"Called": true, "CallStatus": true, "Direction": true, "ApiVersion": true, "ParentCallSid": true}
+	"Called": true, "CallStatus": true, "Direction": true, "ApiVersion": true, "ParentCallSid": true,
+	"FromCountry": true, "FromState": true, "CallerCountry": true, "CallerState": true,
+	"ToCountry": true, "ToState": true, "CalledCountry": true, "CalledState": true}
 
-func verbParams(p map[string]string) string {
+func verbParams(p map[string]string, quiet url.Values) string {
 	var keys []string
 	for k := range p {
-		if !standard[k] {
+		if _, set := quiet[k]; (!set || quiet.Get(k) != p[k]) && !standard[k] {
 			keys = append(keys, k)
 		}
 	}
