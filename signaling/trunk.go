@@ -43,8 +43,12 @@ type Trunks struct {
 // ranges). Operators should tailor it to their carrier's price list.
 var ExampleDeny = []string{"+1900*", "+1976*", "+449*", "+4487*", "+881*", "+882*", "+883*"}
 
-// Validate parses every trunk's URI and checks its patterns.
+// Validate parses every trunk's URI and checks its patterns. A nil table
+// (no trunks, as Config.Trunks allows) is valid.
 func (t *Trunks) Validate() error {
+	if t == nil {
+		return nil
+	}
 	if err := checkPatterns("deny", t.Deny); err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"net/url"
 	"os"
 	"os/exec"
@@ -16,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/texml/texml/internal/sipphone"
 	"github.com/texml/texml/interpreter"
 )
 
@@ -105,28 +105,30 @@ func TestDialSIPpCallee(t *testing.T) {
 			s := startServe(t, a.srv.URL+"/voice", extra...)
 			ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 			defer cancel()
-			o := callOpts{hold: tc.hold}
+			var act func(c *sipphone.Call)
 			switch {
 			case tc.tone:
-				o.act = func(c *activeCall) {
+				act = func(c *sipphone.Call) {
 					time.Sleep(1500 * time.Millisecond) // through the ringing (and early media) to the bridge
-					c.talk(tone(880, 1500*time.Millisecond))
+					c.Talk(sipphone.ToneSamples(880, 1500*time.Millisecond))
 				}
 			case tc.star:
-				o.act = func(c *activeCall) {
+				act = func(c *sipphone.Call) {
 					time.Sleep(1500 * time.Millisecond)
-					c.dtmf("*")
+					if err := c.DTMF("*"); err != nil {
+						t.Error(err)
+					}
 				}
 			}
-			res := newPhone(t).dial(ctx, s.sipAddr, "test", o)
-			if res.code != 200 {
-				t.Fatalf("caller got %d, want 200", res.code)
+			c := callTexml(ctx, t, sipphone.New(t), s.sipAddr, tc.hold, act)
+			if c.FinalCode() != 200 {
+				t.Fatalf("caller got %d, want 200", c.FinalCode())
 			}
-			if res.answerDelay < tc.answerAfter {
-				t.Errorf("the caller was answered after %v, want no sooner than the callee (%v)", res.answerDelay, tc.answerAfter)
+			if c.AnswerDelay() < tc.answerAfter {
+				t.Errorf("the caller was answered after %v, want no sooner than the callee (%v)", c.AnswerDelay(), tc.answerAfter)
 			}
-			if tc.star && res.length > 5*time.Second {
-				t.Errorf("the call lasted %v after * (hangupOnStar drops the callee and the action hangs up)", res.length)
+			if tc.star && c.Duration() > 5*time.Second {
+				t.Errorf("the call lasted %v after * (hangupOnStar drops the callee and the action hangs up)", c.Duration())
 			}
 			p := waitRequest(t, a, "/dialed", 20*time.Second)
 			if got := p.Get("DialCallStatus"); got != tc.status {
@@ -141,7 +143,7 @@ func TestDialSIPpCallee(t *testing.T) {
 			if tc.tone {
 				// The caller also hears ringback before the bridge: count
 				// only the frames where the 880 Hz it sent dominates.
-				if got := toneFrames(res.samples, 880); got < 40 {
+				if got := toneFrames(c.Audio(), 880); got < 40 {
 					t.Errorf("the caller heard its 880 Hz tone echoed back across the bridge in %d frames, want at least 40 of the 75 sent", got)
 				}
 			}
@@ -152,33 +154,22 @@ func TestDialSIPpCallee(t *testing.T) {
 	}
 }
 
-// toneFrames counts the 20 ms frames of s (normalised -1..1) whose energy
-// is mostly at freq (Goertzel).
-func toneFrames(s []float64, freq float64) int {
+// toneFrames counts the 20 ms frames of s that are not silent and whose
+// power is mostly at freq.
+func toneFrames(s []int16, freq float64) int {
 	n := 0
-	coef := 2 * math.Cos(2*math.Pi*freq/8000)
 	for i := 0; i+160 <= len(s); i += 160 {
-		var s1, s2, energy float64
-		for _, v := range s[i : i+160] {
-			s1, s2 = v+coef*s1-s2, s1
-			energy += v * v
+		win := s[i : i+160]
+		var sum float64
+		for _, v := range win {
+			x := float64(v) / 32768
+			sum += x * x
 		}
-		power := s1*s1 + s2*s2 - coef*s1*s2 // |X(freq)|^2
-		if energy > 1e-4 && 2*power/160 > 0.5*energy {
+		if ms := sum / 160; ms > 1e-4 && sipphone.Goertzel(win, freq) >= ms/2 {
 			n++
 		}
 	}
 	return n
-}
-
-// tone is a sine of freq Hz at about -10 dBFS.
-func tone(freq float64, d time.Duration) []int16 {
-	n := int(d.Seconds() * 8000)
-	s := make([]int16, n)
-	for i := range s {
-		s[i] = int16(10000 * math.Sin(2*math.Pi*freq*float64(i)/8000))
-	}
-	return s
 }
 
 // waitRequest waits until the app received path and returns its params.

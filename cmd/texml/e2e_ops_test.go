@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/texml/texml/internal/sipphone"
 )
 
 // httpGet fetches url and returns the status and body.
@@ -69,21 +71,21 @@ func TestHealthAndMetrics(t *testing.T) {
 	if code, body, _ := httpGet(t, base+"/healthz"); code != 200 || !strings.HasPrefix(string(body), "ok 0 active") {
 		t.Errorf("/healthz: %d %q", code, body)
 	}
-	ph := newPhone(t)
+	ph := sipphone.New(t)
 	for call := 1; call <= 2; call++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		res := ph.dial(ctx, s.sipAddr, "test", callOpts{hold: 10 * time.Second, act: func(c *activeCall) {
-			c.silence(300 * time.Millisecond)
+		c := callTexml(ctx, t, ph, s.sipAddr, 10*time.Second, func(c *sipphone.Call) {
+			c.Silence(300 * time.Millisecond)
 			if code, body, _ := httpGet(t, base+"/healthz"); code != 200 || !strings.HasPrefix(string(body), "ok 1 active") {
 				t.Errorf("/healthz during a call: %d %q", code, body)
 			}
 			if v := metricValue(scrape(t, s), "texml_calls_active"); v != 1 {
 				t.Errorf("texml_calls_active = %v during a call", v)
 			}
-		}})
+		})
 		cancel()
-		if res.code != 200 || !res.byServer {
-			t.Fatalf("call %d: answer %d, texml hung up %v", call, res.code, res.byServer)
+		if c.FinalCode() != 200 || !c.RemoteHangup() {
+			t.Fatalf("call %d: answer %d, texml hung up %v", call, c.FinalCode(), c.RemoteHangup())
 		}
 		waitIdle(t, s)
 	}
@@ -144,11 +146,11 @@ func TestDrain(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var exitedEarly bool
-	res := newPhone(t).dial(ctx, sipAddr, "test", callOpts{hold: 10 * time.Second, act: func(c *activeCall) {
+	c := callTexml(ctx, t, sipphone.New(t), sipAddr, 10*time.Second, func(*sipphone.Call) {
 		time.Sleep(300 * time.Millisecond)
 		sigs <- syscall.SIGTERM
 		time.Sleep(100 * time.Millisecond)
-		if code := inviteRaw(t, sipAddr, defaultOffer(40000)); code != 503 {
+		if code := inviteRaw(t, sipAddr, plainOffer(40000)); code != 503 {
 			t.Errorf("INVITE while draining: %d, want 503", code)
 		}
 		if code, body, _ := httpGet(t, "http://"+httpAddr+"/healthz"); code != 503 {
@@ -159,12 +161,12 @@ func TestDrain(t *testing.T) {
 			exitedEarly = true
 		default:
 		}
-	}})
+	})
 	if exitedEarly {
 		t.Fatal("texml serve exited with a call still active")
 	}
-	if res.code != 200 || !res.byServer || res.voiced < 1900*time.Millisecond {
-		t.Errorf("the active call: answer %d, texml hung up %v, %v of the 2 s tone heard", res.code, res.byServer, res.voiced)
+	if v := sipphone.VoicedTime(c.Audio()); c.FinalCode() != 200 || !c.RemoteHangup() || v < 1900*time.Millisecond {
+		t.Errorf("the active call: answer %d, texml hung up %v, %v of the 2 s tone heard", c.FinalCode(), c.RemoteHangup(), v)
 	}
 	select {
 	case code := <-exited:
@@ -183,12 +185,12 @@ func TestAppUnreachable(t *testing.T) {
 	s := startServe(t, "http://127.0.0.1:1/x")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	res := newPhone(t).dial(ctx, s.sipAddr, "test", callOpts{hold: 15 * time.Second})
-	if res.code != 200 || !res.byServer {
-		t.Fatalf("answer %d, texml hung up %v", res.code, res.byServer)
+	c := callTexml(ctx, t, sipphone.New(t), s.sipAddr, 15*time.Second, nil)
+	if c.FinalCode() != 200 || !c.RemoteHangup() {
+		t.Fatalf("answer %d, texml hung up %v", c.FinalCode(), c.RemoteHangup())
 	}
-	if res.voiced < 1500*time.Millisecond || res.voiced > 5*time.Second {
-		t.Errorf("heard %v of speech, want the error message (about 2 s)", res.voiced)
+	if v := sipphone.VoicedTime(c.Audio()); v < 1500*time.Millisecond || v > 5*time.Second {
+		t.Errorf("heard %v of speech, want the error message (about 2 s)", v)
 	}
 	waitIdle(t, s)
 	if v := metricValue(scrape(t, s), `texml_fetch_errors_total{code="11205",kind="document"}`); v != 1 {
@@ -204,17 +206,17 @@ func TestFallback(t *testing.T) {
 	s := startServe(t, "http://127.0.0.1:1/x", "--fallback-url", a.srv.URL+"/fallback")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	res := newPhone(t).dial(ctx, s.sipAddr, "test", callOpts{hold: 15 * time.Second})
-	if res.code != 200 || !res.byServer {
-		t.Fatalf("answer %d, texml hung up %v", res.code, res.byServer)
+	c := callTexml(ctx, t, sipphone.New(t), s.sipAddr, 15*time.Second, nil)
+	if c.FinalCode() != 200 || !c.RemoteHangup() {
+		t.Fatalf("answer %d, texml hung up %v", c.FinalCode(), c.RemoteHangup())
 	}
 	p, ok := a.request("/fallback")
 	if !ok || p.Get("ErrorCode") != "11205" || p.Get("ErrorUrl") != "http://127.0.0.1:1/x" {
 		t.Errorf("fallback request %v (made: %v), want ErrorCode=11205 and ErrorUrl", p, ok)
 	}
 	// The fallback's tone, not the error message.
-	if f := dominantFreq(res.samples); math.Abs(f-440) > 20 || res.voiced < 900*time.Millisecond || res.voiced > 1100*time.Millisecond {
-		t.Errorf("heard %v at %.0f Hz, want the fallback's 1 s 440 Hz tone", res.voiced, f)
+	if f, v := sipphone.DominantFreq(c.Audio()), sipphone.VoicedTime(c.Audio()); math.Abs(f-440) > 20 || v < 900*time.Millisecond || v > 1100*time.Millisecond {
+		t.Errorf("heard %v at %.0f Hz, want the fallback's 1 s 440 Hz tone", v, f)
 	}
 }
 
@@ -231,12 +233,12 @@ func TestPlayNotAudio(t *testing.T) {
 	s, logs := startServeLogged(t, a.srv.URL+"/voice")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	res := newPhone(t).dial(ctx, s.sipAddr, "test", callOpts{hold: 15 * time.Second})
-	if res.code != 200 || !res.byServer {
-		t.Fatalf("answer %d, texml hung up %v", res.code, res.byServer)
+	c := callTexml(ctx, t, sipphone.New(t), s.sipAddr, 15*time.Second, nil)
+	if c.FinalCode() != 200 || !c.RemoteHangup() {
+		t.Fatalf("answer %d, texml hung up %v", c.FinalCode(), c.RemoteHangup())
 	}
-	if f := dominantFreq(res.samples); math.Abs(f-440) > 20 || res.voiced < 900*time.Millisecond {
-		t.Errorf("heard %v at %.0f Hz, want the next verb's 1 s 440 Hz tone", res.voiced, f)
+	if f, v := sipphone.DominantFreq(c.Audio()), sipphone.VoicedTime(c.Audio()); math.Abs(f-440) > 20 || v < 900*time.Millisecond {
+		t.Errorf("heard %v at %.0f Hz, want the next verb's 1 s 440 Hz tone", v, f)
 	}
 	found := false
 	for _, line := range strings.Split(logs.String(), "\n") {
@@ -277,8 +279,8 @@ func TestMissingTools(t *testing.T) {
 	s := mustStart(t, "--stt none without pocketsphinx", args, log)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	res := newPhone(t).dial(ctx, s.sipAddr, "test", callOpts{hold: 15 * time.Second})
-	if res.code != 200 || !res.byServer || res.voiced < time.Second {
-		t.Errorf("call with --stt none: answer %d, texml hung up %v, %v of speech", res.code, res.byServer, res.voiced)
+	c := callTexml(ctx, t, sipphone.New(t), s.sipAddr, 15*time.Second, nil)
+	if v := sipphone.VoicedTime(c.Audio()); c.FinalCode() != 200 || !c.RemoteHangup() || v < time.Second {
+		t.Errorf("call with --stt none: answer %d, texml hung up %v, %v of speech", c.FinalCode(), c.RemoteHangup(), v)
 	}
 }

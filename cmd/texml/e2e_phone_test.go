@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -13,7 +12,22 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/texml/texml/internal/sipphone"
 )
+
+// callTexml calls texml at addr as a phone would and, once it answers,
+// runs act (if any); then it listens up to hold for texml to hang up, and
+// hangs up itself if texml has not.
+func callTexml(ctx context.Context, t *testing.T, ph *sipphone.Phone, addr string, hold time.Duration, act func(c *sipphone.Call)) *sipphone.Call {
+	t.Helper()
+	c := ph.Call(ctx, addr, "test", sipphone.CallOptions{})
+	if act != nil && c.FinalCode() == 200 {
+		act(c)
+	}
+	_ = c.HangupAfter(hold) // texml's BYE may cross ours
+	return c
+}
 
 // TestSayAudioArrives calls texml with a Go SIP phone and checks that the
 // Say is really heard: RTP arrives, decodes to audio with energy, and the
@@ -25,15 +39,16 @@ func TestSayAudioArrives(t *testing.T) {
 	s := startServe(t, a.srv.URL+"/voice")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	res := newPhone(t).call(ctx, s.sipAddr, "test", 20*time.Second, nil)
-	if res.code != 200 || !res.byServer {
-		t.Fatalf("answer %d, texml hung up: %v", res.code, res.byServer)
+	c := callTexml(ctx, t, sipphone.New(t), s.sipAddr, 20*time.Second, nil)
+	if c.FinalCode() != 200 || !c.RemoteHangup() {
+		t.Fatalf("answer %d, texml hung up: %v", c.FinalCode(), c.RemoteHangup())
 	}
-	if res.voiced < 1500*time.Millisecond || res.voiced > 6*time.Second {
-		t.Errorf("voiced audio %v, want the length of a spoken sentence (1.5–6 s); %d packets", res.voiced, res.rtp)
+	voiced := sipphone.VoicedTime(c.Audio())
+	if voiced < 1500*time.Millisecond || voiced > 6*time.Second {
+		t.Errorf("voiced audio %v, want the length of a spoken sentence (1.5–6 s); %d packets", voiced, c.Packets())
 	}
-	if got := time.Duration(res.rtp) * 20 * time.Millisecond; got < res.voiced {
-		t.Errorf("%d packets (%v) for %v of audio", res.rtp, got, res.voiced)
+	if got := time.Duration(c.Packets()) * 20 * time.Millisecond; got < voiced {
+		t.Errorf("%d packets (%v) for %v of audio", c.Packets(), got, voiced)
 	}
 }
 
@@ -49,11 +64,11 @@ func TestPlayToneRoundTrip(t *testing.T) {
 	s := startServe(t, a.srv.URL+"/voice")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	res := newPhone(t).call(ctx, s.sipAddr, "test", 20*time.Second, nil)
-	if res.voiced < 1800*time.Millisecond || res.voiced > 2200*time.Millisecond {
-		t.Errorf("voiced %v, want 2 s", res.voiced)
+	c := callTexml(ctx, t, sipphone.New(t), s.sipAddr, 20*time.Second, nil)
+	if v := sipphone.VoicedTime(c.Audio()); v < 1800*time.Millisecond || v > 2200*time.Millisecond {
+		t.Errorf("voiced %v, want 2 s", v)
 	}
-	if f := dominantFreq(res.samples); f < 420 || f > 460 {
+	if f := sipphone.DominantFreq(c.Audio()); f < 420 || f > 460 {
 		t.Errorf("dominant frequency %.0f Hz, want 440", f)
 	}
 }
@@ -67,15 +82,17 @@ func TestGatherRFC4733(t *testing.T) {
 	s := startServe(t, a.srv.URL+"/voice")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	res := newPhone(t).call(ctx, s.sipAddr, "test", 20*time.Second, func(conn *net.UDPConn, remote *net.UDPAddr) {
+	c := callTexml(ctx, t, sipphone.New(t), s.sipAddr, 20*time.Second, func(c *sipphone.Call) {
 		time.Sleep(500 * time.Millisecond)
-		sendDTMF(t, conn, remote, "407#")
+		if err := c.DTMF("407#"); err != nil {
+			t.Error(err)
+		}
 	})
 	p, ok := a.request("/got")
 	if !ok || p.Get("Digits") != "407" || p.Get("FinishedOnKey") != "#" {
 		t.Errorf("action %v (requested %v), want Digits=407", p, ok)
 	}
-	if !res.byServer {
+	if !c.RemoteHangup() {
 		t.Error("texml did not hang up after the action's <Hangup/>")
 	}
 }
@@ -88,7 +105,7 @@ func TestNoLeaksAfterManyCalls(t *testing.T) {
 	}
 	a := newApp(t, map[string]string{"/voice": `<Response><Say>Hi.</Say><Hangup/></Response>`})
 	s := startServe(t, a.srv.URL+"/voice", "--rtp-ports", "28000-29998")
-	ph := newPhone(t)
+	ph := sipphone.New(t)
 	// Pooled keep-alive connections to the app are not leaks: drop them
 	// before each count.
 	idle := func() {
@@ -97,9 +114,9 @@ func TestNoLeaksAfterManyCalls(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	warm := ph.call(ctx, s.sipAddr, "test", 10*time.Second, nil) // fills the TTS cache, pools
-	if warm.code != 200 {
-		t.Fatalf("warm-up call: %d", warm.code)
+	warm := callTexml(ctx, t, ph, s.sipAddr, 10*time.Second, nil) // fills the TTS cache, pools
+	if warm.FinalCode() != 200 {
+		t.Fatalf("warm-up call: %d", warm.FinalCode())
 	}
 	waitIdle(t, s)
 	idle()
@@ -115,11 +132,11 @@ func TestNoLeaksAfterManyCalls(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if r := ph.call(ctx, s.sipAddr, "test", 10*time.Second, nil); r.code != 200 || !r.byServer {
+			if c := callTexml(ctx, t, ph, s.sipAddr, 10*time.Second, nil); c.FinalCode() != 200 || !c.RemoteHangup() {
 				mu.Lock()
 				failed++
 				if failed <= 5 {
-					t.Logf("call failed: answer %d, texml hung up %v, %d RTP packets", r.code, r.byServer, r.rtp)
+					t.Logf("call failed: answer %d, texml hung up %v, %d RTP packets", c.FinalCode(), c.RemoteHangup(), c.Packets())
 				}
 				mu.Unlock()
 			}
@@ -186,31 +203,6 @@ func writeToneWAV(t *testing.T, path string, freq float64, d time.Duration) {
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// dominantFreq estimates the main frequency of the voiced part by counting
-// zero crossings.
-func dominantFreq(s []float64) float64 {
-	var crossings, voiced int
-	for i := 0; i+160 <= len(s); i += 160 {
-		var sum float64
-		for _, v := range s[i : i+160] {
-			sum += v * v
-		}
-		if math.Sqrt(sum/160) < 0.01 {
-			continue
-		}
-		voiced += 160
-		for j := i + 1; j < i+160; j++ {
-			if (s[j-1] < 0) != (s[j] < 0) {
-				crossings++
-			}
-		}
-	}
-	if voiced == 0 {
-		return 0
-	}
-	return float64(crossings) / 2 / (float64(voiced) / 8000)
 }
 
 // summarize counts goroutines by the function at the top of their stack.

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/texml/texml/internal/sipphone"
 )
 
 // sentence is about two seconds of speech for the caller to record.
@@ -89,31 +91,32 @@ func TestRecordTalkThenSilence(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var talkedAt, stoppedAt time.Duration
-	res := newPhone(t).dial(ctx, s.sipAddr, "test", callOpts{hold: time.Second, act: func(c *activeCall) {
-		c.silence(800 * time.Millisecond) // the beep: 500 ms
-		talkedAt = c.since()
-		c.talk(voice)
-		stoppedAt = c.since()
-		c.listenUntilEnd(8 * time.Second)
-	}})
-	if res.code != 200 || !res.byServer {
-		t.Fatalf("answer %d, texml hung up %v", res.code, res.byServer)
+	c := callTexml(ctx, t, sipphone.New(t), s.sipAddr, time.Second, func(c *sipphone.Call) {
+		c.Silence(800 * time.Millisecond) // the beep: 500 ms
+		talkedAt = c.Duration()
+		c.Talk(voice)
+		stoppedAt = c.Duration()
+		c.Listen(8 * time.Second)
+	})
+	if c.FinalCode() != 200 || !c.RemoteHangup() {
+		t.Fatalf("answer %d, texml hung up %v", c.FinalCode(), c.RemoteHangup())
 	}
 	// The beep (1 kHz, 500 ms) is all the phone hears, and it comes
 	// before the caller talks.
-	if f := dominantFreq(res.samples); math.Abs(f-1000) > 50 {
+	heard := c.Audio()
+	if f := sipphone.DominantFreq(heard); math.Abs(f-1000) > 50 {
 		t.Errorf("heard %.0f Hz, want the 1 kHz beep", f)
 	}
-	if res.voiced < 400*time.Millisecond || res.voiced > 600*time.Millisecond {
-		t.Errorf("heard %v of audio, want the 500 ms beep", res.voiced)
+	if v := sipphone.VoicedTime(heard); v < 400*time.Millisecond || v > 600*time.Millisecond {
+		t.Errorf("heard %v of audio, want the 500 ms beep", v)
 	}
-	if b := voicedTime(res.samples[:min(len(res.samples), int(talkedAt.Seconds()*8000))]); b < 400*time.Millisecond {
+	if b := sipphone.VoicedTime(heard[:min(len(heard), int(talkedAt.Seconds()*8000))]); b < 400*time.Millisecond {
 		t.Errorf("only %v of beep before the caller talked", b)
 	}
 	// Silence (2 s) ended it, not the caller: the call ends about 2 s
 	// after the talking.
-	if res.length < stoppedAt+1500*time.Millisecond || res.length > stoppedAt+4*time.Second {
-		t.Errorf("call ended %v after talking stopped, want about 2 s (the timeout)", res.length-stoppedAt)
+	if d := c.Duration(); d < stoppedAt+1500*time.Millisecond || d > stoppedAt+4*time.Second {
+		t.Errorf("call ended %v after talking stopped, want about 2 s (the timeout)", d-stoppedAt)
 	}
 
 	p, ok := a.request("/rec")
@@ -142,7 +145,7 @@ func TestRecordTalkThenSilence(t *testing.T) {
 		if d := w.duration(); d < spoken-100*time.Millisecond || d > spoken+400*time.Millisecond {
 			t.Errorf("GET %s: %v of audio, want about %v", suffix, d, spoken)
 		}
-		if f := dominantFreq(toFloat(w.samples)); math.Abs(f-1000) < 100 {
+		if f := sipphone.DominantFreq(w.samples); math.Abs(f-1000) < 100 {
 			t.Errorf("the recording holds the beep (%.0f Hz)", f)
 		}
 	}
@@ -156,14 +159,6 @@ func TestRecordTalkThenSilence(t *testing.T) {
 	}
 }
 
-func toFloat(s []int16) []float64 {
-	out := make([]float64, len(s))
-	for i, v := range s {
-		out[i] = float64(v) / 32768
-	}
-	return out
-}
-
 // TestRecordFinishOnKey ends a recording with # sent as RFC 4733.
 func TestRecordFinishOnKey(t *testing.T) {
 	a := newApp(t, map[string]string{
@@ -175,15 +170,17 @@ func TestRecordFinishOnKey(t *testing.T) {
 	var pressed time.Duration
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	res := newPhone(t).dial(ctx, s.sipAddr, "test", callOpts{hold: 8 * time.Second, act: func(c *activeCall) {
-		c.silence(200 * time.Millisecond)
-		c.talk(voice)
-		c.dtmf("#")
-		pressed = c.since()
-		c.listenUntilEnd(8 * time.Second)
-	}})
-	if !res.byServer || res.length > pressed+2*time.Second {
-		t.Errorf("call ended %v after the key (by texml: %v), want at once", res.length-pressed, res.byServer)
+	c := callTexml(ctx, t, sipphone.New(t), s.sipAddr, 8*time.Second, func(c *sipphone.Call) {
+		c.Silence(200 * time.Millisecond)
+		c.Talk(voice)
+		if err := c.DTMF("#"); err != nil {
+			t.Error(err)
+		}
+		pressed = c.Duration()
+		c.Listen(8 * time.Second)
+	})
+	if !c.RemoteHangup() || c.Duration() > pressed+2*time.Second {
+		t.Errorf("call ended %v after the key (by texml: %v), want at once", c.Duration()-pressed, c.RemoteHangup())
 	}
 	p, ok := a.request("/rec")
 	if !ok || p.Get("Digits") != "#" || p.Get("RecordingUrl") == "" {
@@ -208,11 +205,11 @@ func TestRecordCallerHangsUp(t *testing.T) {
 	said := voice[:int(1.6*8000)] // cut off mid-sentence
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	res := newPhone(t).dial(ctx, s.sipAddr, "test", callOpts{hold: 0, act: func(c *activeCall) {
-		c.talk(said)
-	}})
-	if res.code != 200 || res.byServer {
-		t.Fatalf("answer %d; texml hung up before the caller did: %v", res.code, res.byServer)
+	c := callTexml(ctx, t, sipphone.New(t), s.sipAddr, 0, func(c *sipphone.Call) {
+		c.Talk(said)
+	})
+	if c.FinalCode() != 200 || c.RemoteHangup() {
+		t.Fatalf("answer %d; texml hung up before the caller did: %v", c.FinalCode(), c.RemoteHangup())
 	}
 	p, ok := a.waitRequest(t, "/rec", 5*time.Second)
 	if !ok || p.Get("Digits") != "hangup" {
@@ -228,7 +225,7 @@ func TestRecordCallerHangsUp(t *testing.T) {
 	if d, spoken := w.duration(), spokenLength(said); d < spoken-100*time.Millisecond {
 		t.Errorf("recorded %v of the %v said before hanging up", d, spoken)
 	}
-	if v := voicedTime(toFloat(w.samples)); v < spokenLength(said)/2 {
+	if v := sipphone.VoicedTime(w.samples); v < spokenLength(said)/2 {
 		t.Errorf("the recording has only %v of voiced audio", v)
 	}
 	waitIdle(t, s)
@@ -246,18 +243,18 @@ func TestRecordSilentCaller(t *testing.T) {
 	s := startServe(t, a.srv.URL+"/voice")
 	for _, tt := range []struct {
 		name   string
-		listen func(c *activeCall)
+		listen func(c *sipphone.Call)
 	}{
-		{"silent packets", func(c *activeCall) { c.listenUntilEnd(8 * time.Second) }},
+		{"silent packets", func(c *sipphone.Call) { c.Listen(8 * time.Second) }},
 		{"no packets", nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			before := len(a.requests("/after"))
-			res := newPhone(t).dial(ctx, s.sipAddr, "test", callOpts{hold: 8 * time.Second, act: tt.listen})
-			if !res.byServer || res.length < 1500*time.Millisecond || res.length > 4*time.Second {
-				t.Errorf("call ended after %v (by texml: %v), want about 2 s (the timeout)", res.length, res.byServer)
+			c := callTexml(ctx, t, sipphone.New(t), s.sipAddr, 8*time.Second, tt.listen)
+			if d := c.Duration(); !c.RemoteHangup() || d < 1500*time.Millisecond || d > 4*time.Second {
+				t.Errorf("call ended after %v (by texml: %v), want about 2 s (the timeout)", d, c.RemoteHangup())
 			}
 			if n := len(a.requests("/after")); n != before+1 {
 				t.Errorf("the document did not go on after the empty recording")

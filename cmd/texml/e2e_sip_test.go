@@ -12,6 +12,8 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/pion/rtp"
+
+	"github.com/texml/texml/internal/sipphone"
 )
 
 // toneApp serves /voice, which plays a 440 Hz tone of length d and hangs
@@ -37,41 +39,47 @@ func TestHoldAndResume(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	const held = 1500 * time.Millisecond
-	res := newPhone(t).dial(ctx, s.sipAddr, "test", callOpts{hold: 8 * time.Second, act: func(c *activeCall) {
+	c := callTexml(ctx, t, sipphone.New(t), s.sipAddr, 8*time.Second, func(c *sipphone.Call) {
 		time.Sleep(time.Second)
-		hold := c.reinvite("sendonly")
+		hold, err := c.Reinvite("sendonly")
+		if err != nil {
+			t.Fatal(err)
+		}
 		if hold.StatusCode != 200 || !strings.Contains(string(hold.Body()), "a=recvonly") {
 			t.Errorf("hold: %d, answer:\n%s\nwant 200 with a=recvonly", hold.StatusCode, hold.Body())
 		}
 		time.Sleep(100 * time.Millisecond) // packets already in flight
-		n := c.packets()
+		n := c.Packets()
 		time.Sleep(held)
-		if got := c.packets() - n; got > 0 {
+		if got := c.Packets() - n; got > 0 {
 			t.Errorf("%d RTP packets while held", got)
 		}
-		resume := c.reinvite("sendrecv")
+		resume, err := c.Reinvite("sendrecv")
+		if err != nil {
+			t.Fatal(err)
+		}
 		if resume.StatusCode != 200 || !strings.Contains(string(resume.Body()), "a=sendrecv") {
 			t.Errorf("resume: %d, answer:\n%s\nwant 200 with a=sendrecv", resume.StatusCode, resume.Body())
 		}
-		n = c.packets()
+		n = c.Packets()
 		time.Sleep(500 * time.Millisecond)
-		if got := c.packets() - n; got < 20 {
+		if got := c.Packets() - n; got < 20 {
 			t.Errorf("%d RTP packets in the 500 ms after resuming, want about 25", got)
 		}
-	}})
-	if res.code != 200 || !res.byServer {
-		t.Fatalf("answer %d, texml hung up %v", res.code, res.byServer)
+	})
+	if c.FinalCode() != 200 || !c.RemoteHangup() {
+		t.Fatalf("answer %d, texml hung up %v", c.FinalCode(), c.RemoteHangup())
 	}
 	// Playback paused while held: all of the tone, and the call lasted
 	// the tone plus the hold.
-	if res.voiced < 2800*time.Millisecond || res.voiced > 3200*time.Millisecond {
-		t.Errorf("heard %v of the 3 s tone", res.voiced)
+	if v := sipphone.VoicedTime(c.Audio()); v < 2800*time.Millisecond || v > 3200*time.Millisecond {
+		t.Errorf("heard %v of the 3 s tone", v)
 	}
-	if f := dominantFreq(res.samples); math.Abs(f-440) > 20 {
+	if f := sipphone.DominantFreq(c.Audio()); math.Abs(f-440) > 20 {
 		t.Errorf("heard %.0f Hz, want 440", f)
 	}
-	if res.length < 3*time.Second+held {
-		t.Errorf("call lasted %v, want at least the tone and the hold (%v)", res.length, 3*time.Second+held)
+	if d := c.Duration(); d < 3*time.Second+held {
+		t.Errorf("call lasted %v, want at least the tone and the hold (%v)", d, 3*time.Second+held)
 	}
 }
 
@@ -102,24 +110,24 @@ func TestInfoDTMF(t *testing.T) {
 		"/got":   `<Response><Hangup/></Response>`,
 	})
 	s := startServe(t, a.srv.URL+"/voice")
-	ph := newPhone(t)
+	ph := sipphone.New(t)
 	for i, tt := range []struct{ contentType, body, digit string }{
 		{"application/dtmf-relay", "Signal=5\r\nDuration=160\r\n", "5"},
 		{"application/dtmf", "7", "7"},
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		res := ph.dial(ctx, s.sipAddr, "test", callOpts{hold: 5 * time.Second, act: func(c *activeCall) {
+		c := callTexml(ctx, t, ph, s.sipAddr, 5*time.Second, func(c *sipphone.Call) {
 			time.Sleep(500 * time.Millisecond)
-			if r := c.request(sip.INFO, "text/plain", []byte("5")); r.StatusCode != 415 {
-				t.Errorf("INFO text/plain: %d, want 415", r.StatusCode)
+			if r, err := c.Request(sip.INFO, "text/plain", []byte("5")); err != nil || r.StatusCode != 415 {
+				t.Errorf("INFO text/plain: %v %v, want 415", r, err)
 			}
-			if r := c.request(sip.INFO, tt.contentType, []byte(tt.body)); r.StatusCode != 200 {
-				t.Errorf("INFO %s: %d", tt.contentType, r.StatusCode)
+			if r, err := c.Request(sip.INFO, tt.contentType, []byte(tt.body)); err != nil || r.StatusCode != 200 {
+				t.Errorf("INFO %s: %v %v", tt.contentType, r, err)
 			}
-		}})
+		})
 		cancel()
-		if res.code != 200 || !res.byServer {
-			t.Errorf("%s: answer %d, texml hung up after the action: %v", tt.contentType, res.code, res.byServer)
+		if c.FinalCode() != 200 || !c.RemoteHangup() {
+			t.Errorf("%s: answer %d, texml hung up after the action: %v", tt.contentType, c.FinalCode(), c.RemoteHangup())
 		}
 		got := a.requests("/got")
 		if len(got) != i+1 || got[i].Get("Digits") != tt.digit {
@@ -147,18 +155,18 @@ func TestAnswerTiming(t *testing.T) {
 			s := startServe(t, a.srv.URL+tt.path)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			res := newPhone(t).dial(ctx, s.sipAddr, "test", callOpts{hold: 10 * time.Second})
-			if res.code != 200 {
-				t.Fatalf("answer %d", res.code)
+			c := callTexml(ctx, t, sipphone.New(t), s.sipAddr, 10*time.Second, nil)
+			if c.FinalCode() != 200 {
+				t.Fatalf("answer %d", c.FinalCode())
 			}
-			t.Logf("200 OK after %v", res.answerDelay)
-			if res.answerDelay < tt.min || res.answerDelay > tt.max {
-				t.Errorf("200 OK %v after the INVITE, want %v–%v", res.answerDelay, tt.min, tt.max)
+			t.Logf("200 OK after %v", c.AnswerDelay())
+			if d := c.AnswerDelay(); d < tt.min || d > tt.max {
+				t.Errorf("200 OK %v after the INVITE, want %v–%v", d, tt.min, tt.max)
 			}
 			// "Hello." is about half a second; the Say after the Hangup
 			// would add two more.
-			if !res.byServer || res.voiced < 200*time.Millisecond || res.length > 2*time.Second {
-				t.Errorf("texml hung up: %v, after %v with %v of speech; want a BYE right after the Say", res.byServer, res.length, res.voiced)
+			if v := sipphone.VoicedTime(c.Audio()); !c.RemoteHangup() || v < 200*time.Millisecond || c.Duration() > 2*time.Second {
+				t.Errorf("texml hung up: %v, after %v with %v of speech; want a BYE right after the Say", c.RemoteHangup(), c.Duration(), v)
 			}
 		})
 	}
@@ -216,9 +224,9 @@ func TestGarbageSIP(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	res := newPhone(t).dial(ctx, s.sipAddr, "test", callOpts{hold: 10 * time.Second})
-	if res.code != 200 || !res.byServer || res.voiced < 300*time.Millisecond {
-		t.Errorf("call after garbage: answer %d, texml hung up %v, %v of speech", res.code, res.byServer, res.voiced)
+	c := callTexml(ctx, t, sipphone.New(t), s.sipAddr, 10*time.Second, nil)
+	if v := sipphone.VoicedTime(c.Audio()); c.FinalCode() != 200 || !c.RemoteHangup() || v < 300*time.Millisecond {
+		t.Errorf("call after garbage: answer %d, texml hung up %v, %v of speech", c.FinalCode(), c.RemoteHangup(), v)
 	}
 }
 
@@ -236,28 +244,30 @@ func TestBadRTPDropped(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	const garbage, foreign = 5, 5
-	res := newPhone(t).dial(ctx, s.sipAddr, "test", callOpts{hold: 8 * time.Second, act: func(c *activeCall) {
-		c.silence(200 * time.Millisecond) // texml latches to the phone
+	c := callTexml(ctx, t, sipphone.New(t), s.sipAddr, 8*time.Second, func(c *sipphone.Call) {
+		c.Silence(200 * time.Millisecond) // texml latches to the phone
 		for i := range garbage {
 			junk := []byte("not rtp at all")
 			if i%2 == 1 {
 				junk = []byte{0x80, 0x00, 0x01} // version 2, but shorter than a header
 			}
-			_, _ = c.conn.WriteToUDP(junk, c.remote)
+			if err := c.SendRaw(junk); err != nil {
+				t.Error(err)
+			}
 		}
 		for i := range foreign {
 			pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: uint16(i), Timestamp: uint32(160 * i), SSRC: 0xbad},
 				Payload: make([]byte, 160)}
 			b, _ := pkt.Marshal()
-			_, _ = stranger.WriteToUDP(b, c.remote)
+			_, _ = stranger.WriteToUDP(b, c.RemoteMedia())
 		}
-		c.silence(200 * time.Millisecond)
-	}})
-	if res.code != 200 || !res.byServer {
-		t.Fatalf("answer %d, texml hung up %v", res.code, res.byServer)
+		c.Silence(200 * time.Millisecond)
+	})
+	if c.FinalCode() != 200 || !c.RemoteHangup() {
+		t.Fatalf("answer %d, texml hung up %v", c.FinalCode(), c.RemoteHangup())
 	}
-	if res.voiced < 1900*time.Millisecond || res.voiced > 2100*time.Millisecond {
-		t.Errorf("heard %v of the 2 s tone", res.voiced)
+	if v := sipphone.VoicedTime(c.Audio()); v < 1900*time.Millisecond || v > 2100*time.Millisecond {
+		t.Errorf("heard %v of the 2 s tone", v)
 	}
 	waitIdle(t, s)
 	m := scrape(t, s)

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/texml/texml/internal/sipphone"
+	"github.com/texml/texml/media/tts"
 )
 
 // requests returns the parameters of every request to path, in order.
@@ -38,15 +41,6 @@ func (a *app) waitRequest(t *testing.T, path string, d time.Duration) (url.Value
 	}
 }
 
-// listenUntilEnd sends silence, as a listening phone does, until texml
-// hangs up or max passes.
-func (c *activeCall) listenUntilEnd(max time.Duration) {
-	deadline := time.Now().Add(max)
-	for !c.ended() && time.Now().Before(deadline) {
-		c.silence(100 * time.Millisecond)
-	}
-}
-
 // startSpeechServe starts texml with pocketsphinx recognizing speech.
 func startSpeechServe(t *testing.T, voiceURL string) *service {
 	t.Helper()
@@ -66,18 +60,18 @@ func TestSpeechGather(t *testing.T) {
 		"/heard": `<Response><Hangup/></Response>`,
 	})
 	s := startSpeechServe(t, a.srv.URL+"/voice")
-	ph := newPhone(t)
+	ph := sipphone.New(t)
 	for i, word := range []string{"billing", "support"} {
 		voice := speak(t, word)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		res := ph.dial(ctx, s.sipAddr, "test", callOpts{hold: time.Second, act: func(c *activeCall) {
-			c.silence(2 * time.Second) // the prompt, about one second
-			c.talk(voice)
-			c.listenUntilEnd(8 * time.Second)
-		}})
+		c := callTexml(ctx, t, ph, s.sipAddr, time.Second, func(c *sipphone.Call) {
+			c.Silence(2 * time.Second) // the prompt, about one second
+			c.Talk(voice)
+			c.Listen(8 * time.Second)
+		})
 		cancel()
-		if res.code != 200 || !res.byServer {
-			t.Fatalf("%s: answer %d, texml hung up %v", word, res.code, res.byServer)
+		if c.FinalCode() != 200 || !c.RemoteHangup() {
+			t.Fatalf("%s: answer %d, texml hung up %v", word, c.FinalCode(), c.RemoteHangup())
 		}
 		got := a.requests("/heard")
 		if len(got) != i+1 {
@@ -128,17 +122,18 @@ func TestSpeechBargeIn(t *testing.T) {
 	var heardBefore int
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	res := newPhone(t).dial(ctx, s.sipAddr, "test", callOpts{hold: time.Second, act: func(c *activeCall) {
-		c.silence(2 * time.Second)
-		bargeAt, heardBefore = c.since(), len(c.audio())
-		c.talk(voice)
-		c.listenUntilEnd(15 * time.Second)
-	}})
-	if res.code != 200 || !res.byServer {
-		t.Fatalf("answer %d, texml hung up %v", res.code, res.byServer)
+	c := callTexml(ctx, t, sipphone.New(t), s.sipAddr, time.Second, func(c *sipphone.Call) {
+		c.Silence(2 * time.Second)
+		bargeAt, heardBefore = c.Duration(), len(c.Audio())
+		c.Talk(voice)
+		c.Listen(15 * time.Second)
+	})
+	if c.FinalCode() != 200 || !c.RemoteHangup() {
+		t.Fatalf("answer %d, texml hung up %v", c.FinalCode(), c.RemoteHangup())
 	}
+	heard := c.Audio()
 	t.Logf("talking began %v after the answer; call ended at %v; prompt heard %v before, %v after",
-		bargeAt, res.length, voicedTime(res.samples[:heardBefore]), voicedTime(res.samples[heardBefore:]))
+		bargeAt, c.Duration(), sipphone.VoicedTime(heard[:heardBefore]), sipphone.VoicedTime(heard[heardBefore:]))
 	p, ok := a.request("/heard")
 	if !ok {
 		t.Fatal("the Gather action was never requested")
@@ -148,14 +143,14 @@ func TestSpeechBargeIn(t *testing.T) {
 	}
 	// Talking began 2 s in; the word, the 0.8 s end-of-speech pause and
 	// recognition take about 2 s more. The prompt alone lasts 12 s or more.
-	if res.length > bargeAt+3*time.Second {
-		t.Errorf("call ended %v after the answer (talking began at %v): the prompt was not interrupted", res.length, bargeAt)
+	if d := c.Duration(); d > bargeAt+3*time.Second {
+		t.Errorf("call ended %v after the answer (talking began at %v): the prompt was not interrupted", d, bargeAt)
 	}
 	// The prompt was heard before the barge-in and stopped soon after it.
-	if v := voicedTime(res.samples[:heardBefore]); v < time.Second {
+	if v := sipphone.VoicedTime(heard[:heardBefore]); v < time.Second {
 		t.Errorf("only %v of prompt heard before talking", v)
 	}
-	if v := voicedTime(res.samples[heardBefore:]); v > 300*time.Millisecond {
+	if v := sipphone.VoicedTime(heard[heardBefore:]); v > 300*time.Millisecond {
 		t.Errorf("%v of prompt audio after the caller started talking, want it stopped within a few packets", v)
 	}
 }
@@ -174,19 +169,60 @@ func TestSpeechEndsWithoutPackets(t *testing.T) {
 	var stopped time.Duration
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	res := newPhone(t).dial(ctx, s.sipAddr, "test", callOpts{hold: 8 * time.Second, act: func(c *activeCall) {
-		c.silence(2 * time.Second)
-		c.talk(voice)
-		stopped = c.since()
-	}})
-	if !res.byServer {
+	c := callTexml(ctx, t, sipphone.New(t), s.sipAddr, 8*time.Second, func(c *sipphone.Call) {
+		c.Silence(2 * time.Second)
+		c.Talk(voice)
+		stopped = c.Duration()
+	})
+	if !c.RemoteHangup() {
 		t.Fatalf("texml did not end the call within 8 s of the caller falling silent (no packets)")
 	}
 	p, ok := a.request("/heard")
 	if !ok || strings.ToLower(p.Get("SpeechResult")) != "billing" {
 		t.Errorf("action %v (requested %v), want SpeechResult=billing", p, ok)
 	}
-	if res.length > stopped+3*time.Second {
-		t.Errorf("the call ended %v after the caller stopped sending, want about 1 s", res.length-stopped)
+	if d := c.Duration(); d > stopped+3*time.Second {
+		t.Errorf("the call ended %v after the caller stopped sending, want about 1 s", d-stopped)
 	}
+}
+
+// speak synthesizes text with espeak-ng at 8 kHz, as the caller's voice.
+func speak(t *testing.T, text string) []int16 {
+	t.Helper()
+	needTool(t, "espeak-ng")
+	e, err := tts.NewEspeak(tts.EspeakOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcm, err := e.Synthesize(context.Background(), tts.Request{Text: text})
+	if err != nil {
+		t.Fatalf("espeak-ng %q: %v", text, err)
+	}
+	if len(pcm) < 1600 {
+		t.Fatalf("espeak-ng %q: only %d samples", text, len(pcm))
+	}
+	return pcm
+}
+
+// spokenLength is the length of pcm without its silent ends (frames below
+// -40 dBFS), as a listener would time it.
+func spokenLength(pcm []int16) time.Duration {
+	first, last := -1, -1
+	for off := 0; off+160 <= len(pcm); off += 160 {
+		var sum float64
+		for _, v := range pcm[off : off+160] {
+			f := float64(v) / 32768
+			sum += f * f
+		}
+		if sum/160 > 1e-4 {
+			if first < 0 {
+				first = off
+			}
+			last = off + 160
+		}
+	}
+	if first < 0 {
+		return 0
+	}
+	return time.Duration(last-first) * time.Second / 8000
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/texml/texml/internal/sipphone"
 )
 
 // TestCloudTTS: with --tts-url, <Say> goes to an HTTP provider speaking
@@ -44,11 +46,11 @@ func TestCloudTTS(t *testing.T) {
 		serveArgs(t, a.srv.URL+"/voice", "--tts-url", provider.URL, "--tts-token", "sekret"), nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	res := newPhone(t).call(ctx, s.sipAddr, "test", 20*time.Second, nil)
-	if res.voiced < 800*time.Millisecond || res.voiced > 1300*time.Millisecond {
-		t.Errorf("heard %v of audio, want the provider's 1 s", res.voiced)
+	c := callTexml(ctx, t, sipphone.New(t), s.sipAddr, 20*time.Second, nil)
+	if v := sipphone.VoicedTime(c.Audio()); v < 800*time.Millisecond || v > 1300*time.Millisecond {
+		t.Errorf("heard %v of audio, want the provider's 1 s", v)
 	}
-	if f := dominantFreq(res.samples); f < 570 || f > 630 {
+	if f := sipphone.DominantFreq(c.Audio()); f < 570 || f > 630 {
 		t.Errorf("dominant frequency %.0f Hz, want the provider's 600", f)
 	}
 	mu.Lock()
