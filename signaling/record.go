@@ -107,6 +107,7 @@ func (l *Leg) Record(ctx context.Context, spec interpreter.RecordSpec) (interpre
 	}
 	switch reason {
 	case "hangup":
+		out.Digits = "" // ErrHangup says it; the interpreter sets Digits=hangup
 		return out, interpreter.ErrHangup
 	case stopped:
 		// An update, the time limit or shutdown: the file is kept, and the

@@ -40,6 +40,12 @@ type Config struct {
 
 	Logger  *slog.Logger // optional
 	Metrics *Metrics     // optional
+
+	// Handler, when set, runs each answered-or-not inbound call instead
+	// of the interpreter: the Leg contract tests drive a real SIP leg
+	// through it. ctx ends with cause interpreter.ErrHangup when the
+	// caller hangs up.
+	Handler func(ctx context.Context, leg interpreter.Leg, cfg interpreter.Config) interpreter.Result
 }
 
 // Server answers inbound calls. One Server serves all of a process's
@@ -269,7 +275,12 @@ func (s *Server) run(dlg *sipgo.DialogServerSession, leg *Leg, cfg interpreter.C
 	}
 	s.cfg.Metrics.started()
 	began := time.Now()
-	res := interpreter.New(leg, s.cfg.Fetcher, s.cfg.Callbacks, cfg).Run(ctx)
+	var res interpreter.Result
+	if s.cfg.Handler != nil {
+		res = s.cfg.Handler(ctx, leg, cfg)
+	} else {
+		res = interpreter.New(leg, s.cfg.Fetcher, s.cfg.Callbacks, cfg).Run(ctx)
+	}
 	s.cfg.Metrics.ended(res.Status, time.Since(began))
 	leg.log.Info("call finished", "status", res.Status, "reason", res.Reason, "rtp", leg.sess.Stats())
 }

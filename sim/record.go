@@ -82,10 +82,28 @@ func (l *Leg) Record(ctx context.Context, r interpreter.RecordSpec) (interpreter
 	case in.Key != "" && strings.Contains(r.FinishOnKey, in.Key):
 		return interpreter.Recording{Duration: talk, Digits: in.Key}, nil
 	}
-	// The caller stops talking; the silence timeout ends the recording.
+	// The caller stops talking; the silence timeout ends the recording,
+	// unless a finish key pressed in time (a timed dtmf input) ends it
+	// first.
 	rec.Duration = talk
 	if talk+silence > r.MaxLength {
 		silence = r.MaxLength - talk
+	}
+	if len(l.inputs) > 0 {
+		next := l.inputs[0]
+		wait := next.At - l.elapsed()
+		if next.Action == DTMF && next.Timed && wait < silence && strings.Contains(r.FinishOnKey, next.Keys[:1]) {
+			if err := l.advance(ctx, max(wait, 0)); err != nil {
+				return rec, err
+			}
+			l.inputs = l.inputs[1:]
+			l.trace("input", map[string]any{"type": "dtmf", "value": next.String()})
+			if !r.Trim {
+				rec.Duration += max(wait, 0)
+			}
+			rec.Digits = next.Keys[:1]
+			return rec, nil
+		}
 	}
 	if !r.Trim {
 		rec.Duration += silence

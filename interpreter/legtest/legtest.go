@@ -1,0 +1,184 @@
+// Package legtest is the contract every interpreter.Leg honours, written
+// once and run against each implementation (the simulated leg in package
+// sim, the SIP leg in package signaling), so that a verb behaves the same
+// on a simulated and a real call: the same errors on a hang-up, the same
+// recording kept, the same input reported.
+package legtest
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/texml/texml/interpreter"
+)
+
+// ActKind is what the far end does.
+type ActKind int
+
+// What the far end can do.
+const (
+	Press  ActKind = iota // press Digits (RFC 4733 on SIP)
+	HangUp                // hang up (BYE on SIP)
+	Talk                  // talk for For: sound with the short gaps of speech
+)
+
+// Act is one thing the far end does At a time after the case starts.
+type Act struct {
+	At     time.Duration
+	Kind   ActKind
+	Digits string
+	For    time.Duration
+}
+
+// Harness gives the suite legs of one implementation.
+type Harness interface {
+	// Start returns an answered leg whose far end follows script, the
+	// call's context (which the leg cancels with cause
+	// interpreter.ErrHangup when the far end hangs up), and the clock
+	// the leg waits on. Everything is torn down with the test.
+	Start(t *testing.T, script []Act) (interpreter.Leg, context.Context, interpreter.Clock)
+	// Slack is how far the leg's timing may be from the script's: zero
+	// on a virtual clock, a few packet times on a real one.
+	Slack() time.Duration
+}
+
+// Run runs the contract against h.
+func Run(t *testing.T, h Harness) {
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			leg, ctx, clk := h.Start(t, tc.script)
+			c := &check{t: t, clk: clk, start: clk.Now(), slack: h.Slack()}
+			tc.run(ctx, leg, c)
+		})
+	}
+}
+
+// check carries what a case asserts with.
+type check struct {
+	t     *testing.T
+	clk   interpreter.Clock
+	start time.Time
+	slack time.Duration
+}
+
+// at checks that now is want after the start, within the slack (and a
+// packet time more for real legs).
+func (c *check) at(what string, want time.Duration) {
+	c.t.Helper()
+	got := c.clk.Now().Sub(c.start)
+	if got < want-c.slack || got > want+c.slack {
+		c.t.Errorf("%s at %v, want %v (±%v)", what, got, want, c.slack)
+	}
+}
+
+// hungUp checks that err is a hang-up and that the call's context says so.
+func (c *check) hungUp(ctx context.Context, err error) {
+	c.t.Helper()
+	if !errors.Is(err, interpreter.ErrHangup) {
+		c.t.Fatalf("err %v, want one matching ErrHangup", err)
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(2 * time.Second):
+		c.t.Fatal("the call's context is not done after the far end hung up")
+	}
+	if cause := context.Cause(ctx); !errors.Is(cause, interpreter.ErrHangup) {
+		c.t.Errorf("the call's context ended with %v, want ErrHangup", cause)
+	}
+}
+
+var dtmf = interpreter.InputSpec{Turn: 1, DTMF: true, Timeout: 5 * time.Second}
+
+var cases = []struct {
+	name   string
+	script []Act
+	run    func(ctx context.Context, leg interpreter.Leg, c *check)
+}{
+	{"digit while waiting", []Act{{At: 400 * time.Millisecond, Kind: Press, Digits: "5"}},
+		func(ctx context.Context, leg interpreter.Leg, c *check) {
+			in, err := leg.WaitInput(ctx, dtmf)
+			if err != nil || in == nil || in.Kind != interpreter.Digit || in.Digit != '5' {
+				c.t.Fatalf("WaitInput = %+v, %v; want the digit 5", in, err)
+			}
+			c.at("the digit", 400*time.Millisecond)
+		}},
+	{"timeout without input", nil,
+		func(ctx context.Context, leg interpreter.Leg, c *check) {
+			spec := dtmf
+			spec.Timeout = time.Second
+			in, err := leg.WaitInput(ctx, spec)
+			if err != nil || in == nil || in.Kind != interpreter.Timeout {
+				c.t.Fatalf("WaitInput = %+v, %v; want a Timeout", in, err)
+			}
+			c.at("the timeout", time.Second)
+		}},
+	{"hang-up while waiting for input", []Act{{At: 300 * time.Millisecond, Kind: HangUp}},
+		func(ctx context.Context, leg interpreter.Leg, c *check) {
+			_, err := leg.WaitInput(ctx, dtmf)
+			c.hungUp(ctx, err)
+			c.at("the hang-up", 300*time.Millisecond)
+		}},
+	{"barge-in stops a prompt", []Act{{At: 300 * time.Millisecond, Kind: Press, Digits: "1"}},
+		func(ctx context.Context, leg interpreter.Leg, c *check) {
+			spec := dtmf
+			in, err := leg.Pause(ctx, 3*time.Second, interpreter.Prompt{Interrupt: &spec})
+			if err != nil || in == nil || in.Kind != interpreter.Digit || in.Digit != '1' {
+				c.t.Fatalf("Pause = %+v, %v; want it interrupted by the digit 1", in, err)
+			}
+			c.at("the barge-in", 300*time.Millisecond)
+		}},
+	{"hang-up during a prompt", []Act{{At: 300 * time.Millisecond, Kind: HangUp}},
+		func(ctx context.Context, leg interpreter.Leg, c *check) {
+			_, err := leg.Pause(ctx, 3*time.Second, interpreter.Prompt{})
+			c.hungUp(ctx, err)
+			c.at("the hang-up", 300*time.Millisecond)
+		}},
+	{"hang-up during a recording keeps what was said", []Act{{At: 0, Kind: Talk, For: 1500 * time.Millisecond}, {At: 1800 * time.Millisecond, Kind: HangUp}},
+		func(ctx context.Context, leg interpreter.Leg, c *check) {
+			rec, err := leg.Record(ctx, interpreter.RecordSpec{Turn: 1, Sid: interpreter.NewSid("RE"),
+				Timeout: 5 * time.Second, FinishOnKey: "#", MaxLength: 10 * time.Second, Trim: true})
+			c.hungUp(ctx, err)
+			if rec.Empty || rec.Duration < time.Second || rec.Digits != "" {
+				c.t.Errorf("recording %+v, want the 1.5 s said before the hang-up and no Digits (ErrHangup says it)", rec)
+			}
+		}},
+	{"a key ends a recording", []Act{{At: 0, Kind: Talk, For: time.Second}, {At: 1200 * time.Millisecond, Kind: Press, Digits: "#"}},
+		func(ctx context.Context, leg interpreter.Leg, c *check) {
+			rec, err := leg.Record(ctx, interpreter.RecordSpec{Turn: 1, Sid: interpreter.NewSid("RE"),
+				Timeout: 5 * time.Second, FinishOnKey: "#", MaxLength: 10 * time.Second, Trim: true})
+			if err != nil || rec.Digits != "#" || rec.Empty {
+				c.t.Fatalf("Record = %+v, %v; want it ended by # with audio", rec, err)
+			}
+			c.at("the end of the recording", 1200*time.Millisecond)
+		}},
+	{"silence ends a recording", []Act{{At: 0, Kind: Talk, For: time.Second}},
+		func(ctx context.Context, leg interpreter.Leg, c *check) {
+			rec, err := leg.Record(ctx, interpreter.RecordSpec{Turn: 1, Sid: interpreter.NewSid("RE"),
+				Timeout: 2 * time.Second, FinishOnKey: "#", MaxLength: 10 * time.Second, Trim: true})
+			if err != nil || rec.Digits != "" || rec.Empty {
+				c.t.Fatalf("Record = %+v, %v; want it ended by the silence timeout", rec, err)
+			}
+			c.at("the end of the recording", 3*time.Second)
+		}},
+	{"the far end hangs up while nothing runs", []Act{{At: 300 * time.Millisecond, Kind: HangUp}},
+		func(ctx context.Context, leg interpreter.Leg, c *check) {
+			// The interpreter may be waiting on its own (a Dial ringing):
+			// the call's context still ends, on the leg's clock.
+			err := c.clk.Sleep(ctx, 5*time.Second)
+			c.hungUp(ctx, err)
+			c.at("the hang-up", 300*time.Millisecond)
+			for name, f := range map[string]func() error{
+				"WaitInput": func() error { _, err := leg.WaitInput(context.WithoutCancel(ctx), dtmf); return err },
+				"Pause": func() error {
+					_, err := leg.Pause(context.WithoutCancel(ctx), time.Second, interpreter.Prompt{})
+					return err
+				},
+			} {
+				if err := f(); !errors.Is(err, interpreter.ErrHangup) {
+					c.t.Errorf("%s after the hang-up: %v, want ErrHangup", name, err)
+				}
+			}
+		}},
+}
