@@ -123,7 +123,11 @@ func TestSpeechBargeIn(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c := callTexml(ctx, t, sipphone.New(t), s.sipAddr, time.Second, func(c *sipphone.Call) {
-		c.Silence(2 * time.Second)
+		// Talk once a second of the prompt has been heard: under load the
+		// synthesis of a 12 s prompt may take a while to start.
+		for deadline := time.Now().Add(10 * time.Second); sipphone.VoicedTime(c.Audio()) < 1500*time.Millisecond && time.Now().Before(deadline); {
+			c.Silence(100 * time.Millisecond)
+		}
 		bargeAt, heardBefore = c.Duration(), len(c.Audio())
 		c.Talk(voice)
 		c.Listen(15 * time.Second)
@@ -141,7 +145,7 @@ func TestSpeechBargeIn(t *testing.T) {
 	if r := strings.ToLower(p.Get("SpeechResult")); r != "sales" {
 		t.Errorf("SpeechResult %q, want sales", p.Get("SpeechResult"))
 	}
-	// Talking began 2 s in; the word, the 0.8 s end-of-speech pause and
+	// Talking began once the prompt was heard; the word, the 0.8 s end-of-speech pause and
 	// recognition take about 2 s more. The prompt alone lasts 12 s or more.
 	if d := c.Duration(); d > bargeAt+3*time.Second {
 		t.Errorf("call ended %v after the answer (talking began at %v): the prompt was not interrupted", d, bargeAt)
