@@ -153,7 +153,7 @@ func Run(ctx context.Context, s *Scenario) (*Outcome, error) {
 	leg := sim.New(opts)
 	cfg := callConfig(s, abs)
 	cfg.Clock, cfg.Dialer, cfg.Tracer = leg.Clock(), leg.Dialer(), rec
-	call = interpreter.New(leg, fe, cbs, cfg)
+	call = interpreter.New(leg, leg.Fetcher(fe), cbs, cfg)
 	res := call.Run(leg.Context(ctx))
 	drain, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()

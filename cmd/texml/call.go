@@ -133,7 +133,7 @@ func runCall(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 
 	leg := sim.New(opts)
 	cfg.Clock, cfg.Dialer, cfg.Tracer, cfg.Logger = leg.Clock(), leg.Dialer(), out, log
-	call := interpreter.New(leg, fe, cbs, cfg)
+	call := interpreter.New(leg, leg.Fetcher(fe), cbs, cfg)
 	res := call.Run(leg.Context(ctx))
 
 	drain, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
