@@ -70,8 +70,18 @@ func (c *Call) dial(ctx context.Context, doc *document, d *verbs.Dial) (step, er
 	p := url.Values{"DialCallStatus": {res.status}, "DialBridged": {strconv.FormatBool(res.bridged)}}
 	if f := res.fork; f != nil {
 		p.Set("DialCallSid", f.call.cfg.CallSid)
-		if f.target.Kind == SIPTarget && f.code != 0 {
-			p.Set("DialSipResponseCode", strconv.Itoa(f.code))
+		if f.target.Kind == SIPTarget {
+			// <Sip>'s own parameters (Twilio's Sip page, "Dial action
+			// parameters").
+			if f.code != 0 {
+				p.Set("DialSipResponseCode", strconv.Itoa(f.code))
+			}
+			if f.callID != "" {
+				p.Set("DialSipCallId", f.callID)
+			}
+			for k, v := range f.headers {
+				p.Set("DialSipHeader_"+k, v)
+			}
 		}
 	}
 	if res.bridged {
@@ -157,6 +167,12 @@ func (c *Call) ring(ctx context.Context, s *dialState, group []*fork, deadline t
 		f := ev.f
 		if f.done {
 			continue // a canceled fork's last words
+		}
+		if ev.p.CallID != "" {
+			f.callID = ev.p.CallID
+		}
+		if ev.p.Headers != nil {
+			f.headers = ev.p.Headers
 		}
 		switch ev.p.Kind {
 		case Trying:

@@ -86,6 +86,11 @@ type Progress struct {
 	Code int
 	// Reason explains a failure for logs and traces.
 	Reason string
+	// CallID and Headers are the SIP Call-ID of the attempt and the X-
+	// headers of its final response, for a <Sip> Dial's DialSipCallId and
+	// DialSipHeader_X-* (on Answered and Failed; empty when not SIP).
+	CallID  string
+	Headers map[string]string
 }
 
 // ErrNoRoute fails a dial that no trunk or registration can carry, or that

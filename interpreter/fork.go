@@ -31,6 +31,10 @@ type fork struct {
 	endSeq int    // this fork's place in that count
 	status string // the fork's DialCallStatus once done
 	code   int    // the final SIP status code, 200 when answered
+	// callID and headers are the SIP Call-ID and the final response's X-
+	// headers, for DialSipCallId and DialSipHeader_X-*.
+	callID  string
+	headers map[string]string
 }
 
 // newFork turns a Dial noun into a fork; nil (with an error reported) when

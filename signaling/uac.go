@@ -155,9 +155,10 @@ type outCall struct {
 
 	cancelOnce sync.Once
 	cancel     chan struct{}
-	reported   bool         // the last event (Failed or Ended) went out
-	early      bool         // EarlyMedia was reported
-	req        *sip.Request // the INVITE as last sent (after a challenge or a redirect)
+	reported   bool          // the last event (Failed or Ended) went out
+	early      bool          // EarlyMedia was reported
+	req        *sip.Request  // the INVITE as last sent (after a challenge or a redirect)
+	final      *sip.Response // the INVITE's final response, when one came
 }
 
 // Cancel implements interpreter.Attempt.
@@ -166,6 +167,9 @@ func (a *outCall) Cancel() { a.cancelOnce.Do(func() { close(a.cancel) }) }
 func (a *outCall) emit(p interpreter.Progress) {
 	if a.reported {
 		return
+	}
+	if p.CallID == "" && a.req != nil && a.req.CallID() != nil {
+		p.CallID = a.req.CallID().Value()
 	}
 	if p.Kind == interpreter.Failed || p.Kind == interpreter.Ended {
 		a.reported = true
@@ -199,6 +203,26 @@ func (a *outCall) newInvite() *sip.Request {
 	return req
 }
 
+// sipInfo adds the attempt's Call-ID and its final response's X- headers
+// to p (DialSipCallId, DialSipHeader_X-*).
+func (a *outCall) sipInfo(p interpreter.Progress) interpreter.Progress {
+	if a.req != nil && a.req.CallID() != nil {
+		p.CallID = a.req.CallID().Value()
+	}
+	if a.final == nil {
+		return p
+	}
+	for _, h := range a.final.Headers() {
+		if name := h.Name(); len(name) > 2 && strings.EqualFold(name[:2], "X-") {
+			if p.Headers == nil {
+				p.Headers = map[string]string{}
+			}
+			p.Headers[name] = h.Value()
+		}
+	}
+	return p
+}
+
 // allowed are the methods we handle, for Allow headers.
 const allowed = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO"
 
@@ -209,7 +233,7 @@ func (a *outCall) run(ctx context.Context) {
 	code, reason, res, tx := a.invite(ctx)
 	if res == nil {
 		a.leg.close()
-		a.emit(interpreter.Progress{Kind: interpreter.Failed, Code: code, Reason: reason})
+		a.emit(a.sipInfo(interpreter.Progress{Kind: interpreter.Failed, Code: code, Reason: reason}))
 		return
 	}
 	a.established(res, tx)
@@ -235,6 +259,9 @@ func (a *outCall) invite(ctx context.Context) (int, string, *sip.Response, sip.C
 	for {
 		select {
 		case r := <-tx.Responses():
+			if !r.IsProvisional() {
+				a.final = r
+			}
 			switch {
 			case r.IsProvisional():
 				if !provisional && canceled != nil {

@@ -110,7 +110,7 @@ func (a *outCall) established(r *sip.Response, tx sip.ClientTransaction) {
 	s.mu.Lock()
 	s.calls[d.id] = leg
 	s.mu.Unlock()
-	a.emit(interpreter.Progress{Kind: interpreter.Answered, Code: r.StatusCode, Leg: leg})
+	a.emit(a.sipInfo(interpreter.Progress{Kind: interpreter.Answered, Code: r.StatusCode, Leg: leg}))
 
 	select {
 	case <-d.ctx.Done(): // their BYE (onBye), or ours (Hangup)

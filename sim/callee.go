@@ -194,6 +194,10 @@ func (d *dialer) Dial(ctx context.Context, t interpreter.Target, progress func(i
 	}
 	clk := d.caller.clk
 	a := &attempt{clk: clk, progress: progress}
+	if t.Kind == interpreter.SIPTarget {
+		// A SIP callee has a dialog, so a <Sip> Dial gets DialSipCallId.
+		a.callID = interpreter.NewSid("")[:16] + "@texml.sim"
+	}
 	d.mu.Lock()
 	d.atts = append(d.atts, a)
 	d.mu.Unlock()
@@ -244,6 +248,7 @@ type attempt struct {
 	stops    []func() bool
 	answered bool
 	over     bool
+	callID   string // the simulated SIP Call-ID of a <Sip> callee
 }
 
 // at schedules f after d on the virtual clock, unless the attempt ends.
@@ -258,6 +263,7 @@ func (a *attempt) emit(p interpreter.Progress) {
 	over := a.over
 	a.mu.Unlock()
 	if !over {
+		p.CallID = a.callID
 		a.progress(p)
 	}
 }
@@ -275,6 +281,7 @@ func (a *attempt) finish(p interpreter.Progress) {
 	}
 	a.mu.Unlock()
 	a.leg.gone.Store(true)
+	p.CallID = a.callID
 	a.progress(p)
 }
 

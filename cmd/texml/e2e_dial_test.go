@@ -137,6 +137,12 @@ func TestDialSIPpCallee(t *testing.T) {
 			if tc.sipCode != "" && tc.noun != "trunk" && p.Get("DialSipResponseCode") != tc.sipCode {
 				t.Errorf("DialSipResponseCode=%q, want %s", p.Get("DialSipResponseCode"), tc.sipCode)
 			}
+			if tc.noun != "trunk" && p.Get("DialSipCallId") == "" {
+				t.Errorf("DialSipCallId missing for a <Sip> Dial (params %v)", p)
+			}
+			if tc.scenario == "callee_486.xml" && p.Get("DialSipHeader_X-Reason") != "busy-test" {
+				t.Errorf("DialSipHeader_X-Reason=%q, want the callee's X-Reason header busy-test", p.Get("DialSipHeader_X-Reason"))
+			}
 			if d, _ := strconv.Atoi(p.Get("DialCallDuration")); d < tc.minDuration {
 				t.Errorf("DialCallDuration=%q, want at least %d", p.Get("DialCallDuration"), tc.minDuration)
 			}
