@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -283,24 +282,8 @@ func TestDialFailuresNoLeak(t *testing.T) {
 	s.fetch.Close()
 	a.srv.CloseClientConnections()
 	// A failed INVITE transaction lives on until Timer D (32 s over UDP)
-	// when the callee retransmitted its final response: wait for that
-	// long, not longer. A leak never comes back.
-	g, fd := settle()
-	for deadline := time.Now().Add(40 * time.Second); g > baseG+10 && time.Now().Before(deadline); {
-		time.Sleep(time.Second)
-		g, fd = settle()
-	}
-	if g > baseG+10 {
-		buf := make([]byte, 1<<20)
-		n := runtime.Stack(buf, true)
-		t.Errorf("goroutines %d after the dials, %d before:\n%s", g, baseG, summarize(string(buf[:n])))
-	}
-	if fd > baseFD+10 {
-		t.Errorf("open files %d after the dials, %d before", fd, baseFD)
-	}
-	if n := s.ports.InUse(); n != 0 {
-		t.Errorf("%d RTP ports still in use", n)
-	}
+	// when the callee retransmitted its final response.
+	checkNoLeaks(t, s, baseG, baseFD, 40*time.Second)
 }
 
 func tail(s string, lines int) string {
