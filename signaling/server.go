@@ -28,8 +28,11 @@ type Router interface {
 // Config is what a Server needs; every field but the optional ones must
 // be set.
 type Config struct {
-	PublicIP  net.IP // written into SDP and Contact
-	SIPPort   int    // our SIP port, for Contact
+	PublicIP net.IP // written into SDP and Contact
+	// SIPPort is our SIP port, for Contact. 0 means the port of the first
+	// socket served (ServeUDP or ServeTCP), for a listen address of ":0":
+	// Contact never carries port 0, which a peer would read as 5060.
+	SIPPort   int
 	UserAgent string
 
 	Router    Router
@@ -61,6 +64,7 @@ type Server struct {
 	stop     context.CancelFunc
 	version  sessionVersion
 	beep     *audio.PCM // the Record beep, made once for every call
+	portOnce sync.Once  // fills in SIPPort from the first socket served
 }
 
 // New creates a server; call ServeUDP/ServeTCP to accept requests.
@@ -105,10 +109,36 @@ func New(cfg Config) (*Server, error) {
 }
 
 // ServeUDP serves SIP over UDP on conn until the server closes.
-func (s *Server) ServeUDP(conn net.PacketConn) error { return s.srv.ServeUDP(conn) }
+func (s *Server) ServeUDP(conn net.PacketConn) error {
+	s.boundPort(conn.LocalAddr())
+	return s.srv.ServeUDP(conn)
+}
 
 // ServeTCP serves SIP over TCP on l until the server closes.
-func (s *Server) ServeTCP(l net.Listener) error { return s.srv.ServeTCP(l) }
+func (s *Server) ServeTCP(l net.Listener) error {
+	s.boundPort(l.Addr())
+	return s.srv.ServeTCP(l)
+}
+
+// boundPort sets the Contact port from the first socket served when the
+// configuration left it 0. The Once orders the write before any request
+// is read, on this socket or the other one.
+func (s *Server) boundPort(a net.Addr) {
+	s.portOnce.Do(func() {
+		if s.dua.ContactHDR.Address.Port != 0 {
+			return
+		}
+		var port int
+		switch a := a.(type) {
+		case *net.UDPAddr:
+			port = a.Port
+		case *net.TCPAddr:
+			port = a.Port
+		}
+		s.cfg.SIPPort = port
+		s.dua.ContactHDR.Address.Port = port
+	})
+}
 
 // Active is the number of calls in progress.
 func (s *Server) Active() int {

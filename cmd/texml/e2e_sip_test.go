@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"net"
 	"os"
@@ -266,5 +267,35 @@ func TestBadRTPDropped(t *testing.T) {
 	}
 	if v := metricValue(m, "texml_rtp_packets_received_total"); v < 20 {
 		t.Errorf("texml_rtp_packets_received_total = %v, want the phone's 20 packets", v)
+	}
+}
+
+// TestSIPListenAnyPort serves on --sip-listen 127.0.0.1:0: UDP and TCP
+// share the port the kernel chose, and Contact carries that port (never 0,
+// which a peer reads as 5060), so in-dialog requests reach texml.
+func TestSIPListenAnyPort(t *testing.T) {
+	a := newApp(t, map[string]string{"/voice": `<Response><Say>Any port will do.</Say><Pause length="2"/><Hangup/></Response>`})
+	s := startServe(t, a.srv.URL+"/voice", "--sip-listen", "127.0.0.1:0")
+	_, portText, _ := net.SplitHostPort(s.sipAddr)
+	if portText == "0" || portText == "" {
+		t.Fatalf("SIP address %s", s.sipAddr)
+	}
+	if tcp := s.tcp.Addr().(*net.TCPAddr); fmt.Sprint(tcp.Port) != portText {
+		t.Errorf("TCP on %v, UDP on %s", tcp, s.sipAddr)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res := newPhone(t).dial(ctx, s.sipAddr, "test", callOpts{hold: 10 * time.Second, act: func(c *activeCall) {
+		contact := c.sess.InviteResponse.Contact()
+		if contact == nil || fmt.Sprint(contact.Address.Port) != portText {
+			t.Errorf("Contact %v, want port %s", contact, portText)
+		}
+		// Sent to the Contact address: it arrives only if the port is right.
+		if r := c.request(sip.OPTIONS, "", nil); r.StatusCode != 200 {
+			t.Errorf("in-dialog OPTIONS: %d", r.StatusCode)
+		}
+	}})
+	if res.code != 200 || !res.byServer || res.voiced < 300*time.Millisecond {
+		t.Errorf("answer %d, texml hung up %v, %v of speech", res.code, res.byServer, res.voiced)
 	}
 }

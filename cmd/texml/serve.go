@@ -230,11 +230,8 @@ func portOf(addr string) int {
 // start opens the SIP (UDP and TCP) and HTTP sockets and serves them.
 func (s *service) start() error {
 	var err error
-	if s.udp, err = net.ListenPacket("udp", s.f.sipListen); err != nil {
-		return fmt.Errorf("SIP UDP %s: %w", s.f.sipListen, err)
-	}
-	if s.tcp, err = net.Listen("tcp", s.f.sipListen); err != nil {
-		return fmt.Errorf("SIP TCP %s: %w", s.f.sipListen, err)
+	if s.udp, s.tcp, err = listenSIP(s.f.sipListen); err != nil {
+		return err
 	}
 	s.sipAddr = s.udp.LocalAddr().String()
 	if s.httpLn, err = net.Listen("tcp", s.f.httpListen); err != nil {
@@ -247,6 +244,35 @@ func (s *service) start() error {
 	s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = s.http.Serve(s.httpLn) }()
 	return nil
+}
+
+// listenSIP binds SIP over UDP and TCP on one port. With port 0 (any free
+// port) TCP takes the port the kernel gave UDP, and the pair is tried
+// again if that port is taken for TCP: Contact names one port for both.
+func listenSIP(addr string) (net.PacketConn, net.Listener, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--sip-listen %q: %w", addr, err)
+	}
+	tries := 1
+	if port == "0" || port == "" {
+		tries = 20
+	}
+	for i := 0; ; i++ {
+		udp, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("SIP UDP %s: %w", addr, err)
+		}
+		bound := net.JoinHostPort(host, strconv.Itoa(udp.LocalAddr().(*net.UDPAddr).Port))
+		tcp, err := net.Listen("tcp", bound)
+		if err == nil {
+			return udp, tcp, nil
+		}
+		udp.Close()
+		if i+1 >= tries {
+			return nil, nil, fmt.Errorf("SIP TCP %s: %w", bound, err)
+		}
+	}
 }
 
 // close stops everything; safe on a partly started service.
