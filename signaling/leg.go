@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -66,17 +67,17 @@ type Leg struct {
 	info chan byte  // digits from SIP INFO
 	turn int        // the interpreter's listening turn; digits from before it are dropped
 	utt  *utterance // speech being heard in this turn, if any
+
+	byeDone chan struct{} // under mu: our BYE is out; closed when its transaction has finished
 }
 
 var _ interpreter.Leg = (*Leg)(nil)
 
-// newLeg allocates the RTP session for a new call; it stays on hold (no
-// packets) until the call is answered.
-func (s *Server) newLeg(dlg *sipgo.DialogServerSession, tx sip.ServerTransaction, offer *Offer, callSid string) (*Leg, error) {
-	conn, err := s.cfg.Media.Ports.Listen()
-	if err != nil {
-		return nil, fmt.Errorf("rtp port: %w", err)
-	}
+// newLeg starts the RTP session of a new call on conn, its port (taken
+// before the dialog, so that a full port range is a clean 503); it stays
+// on hold (no packets) until the call is answered. On error conn is
+// closed.
+func (s *Server) newLeg(dlg *sipgo.DialogServerSession, tx sip.ServerTransaction, conn *net.UDPConn, offer *Offer, callSid string) (*Leg, error) {
 	base := s.log.With("sip_call_id", dlg.InviteRequest.CallID().Value(), "direction", "inbound")
 	log := base.With("call_sid", callSid)
 	sess, err := media.NewSession(media.SessionConfig{
@@ -98,20 +99,59 @@ func (s *Server) newLeg(dlg *sipgo.DialogServerSession, tx sip.ServerTransaction
 	}, nil
 }
 
-// close ends the call's media and, when the caller is still there, the
-// dialog: every path out of a call comes through here.
-func (l *Leg) close() {
+// byeTimeout bounds our BYE: waiting for the ACK of our 2xx if it has not
+// come yet, then for the answer to the BYE.
+const byeTimeout = 5 * time.Second
+
+// close ends the call's media at once, so that its RTP port is free for
+// the next call, and, when the caller is still there, the dialog with a
+// BYE whose transaction finishes in the background (under load a peer may
+// take seconds to answer it). done runs when that BYE is over, or at once
+// without one: the call stays findable until then, so that a BYE crossing
+// ours gets 200, not 481. Every path out of a call comes through here.
+func (l *Leg) close(done func()) {
 	l.mu.Lock()
-	bye := l.answered || l.sent2xx
+	var sent <-chan struct{} = l.byeDone
+	needBye := (l.answered || l.sent2xx) && sent == nil
 	l.mu.Unlock()
-	if bye && l.dlg.Context().Err() == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_ = l.sess.Close()
+	if needBye && l.dlg.Context().Err() == nil {
+		sent = l.bye()
+	}
+	if sent == nil {
+		done()
+		return
+	}
+	l.srv.wg.Add(1)
+	go func() {
+		defer l.srv.wg.Done()
+		<-sent
+		done()
+	}()
+}
+
+// bye sends our BYE once, in the background; the channel is closed when
+// its transaction has finished. The call's handler still runs (it calls
+// bye or close), so the server's WaitGroup is above zero here.
+func (l *Leg) bye() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.byeDone != nil {
+		return l.byeDone
+	}
+	done := make(chan struct{})
+	l.byeDone = done
+	l.srv.wg.Add(1)
+	go func() {
+		defer l.srv.wg.Done()
+		defer close(done)
+		ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
+		defer cancel()
 		if err := l.dlg.Bye(ctx); err != nil {
 			l.log.Warn("BYE", "err", err)
 		}
-		cancel()
-	}
-	_ = l.sess.Close()
+	}()
+	return done
 }
 
 // update applies a re-INVITE's offer and returns our answer to it.
@@ -193,7 +233,9 @@ func (l *Leg) Reject(_ context.Context, reason string) error {
 }
 
 // Hangup implements interpreter.Leg: BYE after the answer, 603 before.
-func (l *Leg) Hangup(ctx context.Context) error {
+// The BYE's transaction finishes in the background: the call is over for
+// us at once, and close frees its media without waiting for the peer.
+func (l *Leg) Hangup(context.Context) error {
 	if l.dlg.Context().Err() != nil {
 		return nil // already over
 	}
@@ -203,11 +245,8 @@ func (l *Leg) Hangup(ctx context.Context) error {
 	if !bye {
 		return l.dlg.Respond(603, "Decline", nil)
 	}
-	err := l.dlg.Bye(ctx)
-	l.mu.Lock()
-	l.answered, l.sent2xx = false, false // close must not send a second BYE
-	l.mu.Unlock()
-	return err
+	l.bye()
+	return nil
 }
 
 // newTurn drops digits pressed before the interpreter started listening

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -35,6 +36,10 @@ type Config struct {
 	SIPPort   int
 	UserAgent string
 
+	// MaxCalls refuses INVITEs beyond this many calls in progress with
+	// 503 and Retry-After; 0 means no limit but the RTP port range.
+	MaxCalls int
+
 	Router    Router
 	Fetcher   interpreter.Fetcher
 	Callbacks *interpreter.Dispatcher // optional
@@ -57,9 +62,10 @@ type Server struct {
 	dua    sipgo.DialogUA
 
 	draining atomic.Bool
-	wg       sync.WaitGroup // one per call in progress
+	wg       sync.WaitGroup // one per call in progress, and per BYE still out
 	mu       sync.Mutex
-	calls    map[string]*Leg // by dialog ID
+	calls    map[string]*Leg // by dialog ID, until our BYE is over
+	live     int             // INVITEs admitted whose handler still runs (mu)
 	base     context.Context // parent of every call; canceled by Close
 	stop     context.CancelFunc
 	version  sessionVersion
@@ -147,16 +153,26 @@ func (s *Server) Active() int {
 	return len(s.calls)
 }
 
-// admit counts a new call in, unless the server is draining; the check
-// and the count are one step so that Drain cannot miss a call starting.
+// admit counts a new call in, unless the server is draining or at
+// MaxCalls; the check and the count are one step so that Drain cannot
+// miss a call starting.
 func (s *Server) admit() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.draining.Load() {
+	if s.draining.Load() || (s.cfg.MaxCalls > 0 && s.live >= s.cfg.MaxCalls) {
 		return false
 	}
+	s.live++
 	s.wg.Add(1)
 	return true
+}
+
+// leave counts a call out that admit counted in.
+func (s *Server) leave() {
+	s.mu.Lock()
+	s.live--
+	s.mu.Unlock()
+	s.wg.Done()
 }
 
 // setDraining refuses calls from now on (see admit).
@@ -204,17 +220,34 @@ func respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string
 	_ = tx.Respond(sip.NewResponseFromRequest(req, code, reason, nil))
 }
 
+// retryAfter is the Retry-After of our 503s (RFC 3261 §21.5.4): calls
+// end within seconds and free their ports, so the caller (or its proxy,
+// which may try another server at once) comes back then.
+const retryAfter = 5 * time.Second
+
+// unavailable answers an INVITE we have no room for: draining, at
+// MaxCalls, or no free RTP port.
+func (s *Server) unavailable(tx sip.ServerTransaction, req *sip.Request) {
+	s.cfg.Metrics.rejected("503")
+	res := sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil)
+	res.AppendHeader(sip.NewHeader("Retry-After", strconv.Itoa(int(retryAfter/time.Second))))
+	_ = tx.Respond(res)
+}
+
 // onInvite answers a new call, or a re-INVITE within a call.
 func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if to := req.To(); to != nil && to.Params.Has("tag") {
 		s.onReinvite(req, tx)
 		return
 	}
+	// Overload is refused here, before any media or dialog state exists:
+	// a 503 with Retry-After lets the caller's proxy go elsewhere, where
+	// a call failing half-way would not.
 	if !s.admit() {
-		respond(tx, req, 503, "Service Unavailable")
+		s.unavailable(tx, req)
 		return
 	}
-	defer s.wg.Done()
+	defer s.leave()
 	offer, err := ParseOffer(req.Body())
 	switch {
 	case errors.Is(err, ErrNoCodec):
@@ -232,8 +265,15 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		respond(tx, req, 404, "Not Found")
 		return
 	}
+	conn, err := s.cfg.Media.Ports.Listen()
+	if err != nil {
+		s.log.Debug("INVITE refused", "err", err)
+		s.unavailable(tx, req)
+		return
+	}
 	dlg, err := s.dua.ReadInvite(req, tx)
 	if err != nil {
+		conn.Close()
 		s.cfg.Metrics.rejected("400")
 		respond(tx, req, 400, "Bad Request")
 		return
@@ -244,8 +284,9 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if cfg.CallSid == "" {
 		cfg.CallSid = interpreter.NewSid("CA")
 	}
-	leg, err := s.newLeg(dlg, tx, offer, cfg.CallSid)
+	leg, err := s.newLeg(dlg, tx, conn, offer, cfg.CallSid)
 	if err != nil {
+		// Only a closing server gets here: its pacer is closed.
 		s.log.Error("media setup failed", "err", err)
 		s.cfg.Metrics.rejected("503")
 		_ = dlg.Respond(503, "Service Unavailable", nil)
@@ -254,14 +295,11 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	s.mu.Lock()
 	s.calls[dlg.ID] = leg
 	s.mu.Unlock()
-	defer func() {
-		// Our BYE goes out first, so that a BYE or re-INVITE crossing it
-		// still finds the call instead of getting 481.
-		leg.close()
+	defer leg.close(func() {
 		s.mu.Lock()
 		delete(s.calls, dlg.ID)
 		s.mu.Unlock()
-	}()
+	})
 	_ = dlg.Respond(180, "Ringing", nil)
 	s.run(dlg, leg, cfg)
 }

@@ -299,3 +299,25 @@ func TestSIPListenAnyPort(t *testing.T) {
 		t.Errorf("answer %d, texml hung up %v, %v of speech", res.code, res.byServer, res.voiced)
 	}
 }
+
+// TestMaxCallsFlag: with --max-calls 1, an INVITE during a call gets 503
+// with Retry-After, and the call in progress is not disturbed.
+func TestMaxCallsFlag(t *testing.T) {
+	a := newApp(t, map[string]string{"/voice": `<Response><Say>One caller at a time, please. Thank you for waiting.</Say><Hangup/></Response>`})
+	s := startServe(t, a.srv.URL+"/voice", "--max-calls", "1")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res := newPhone(t).dial(ctx, s.sipAddr, "test", callOpts{hold: 10 * time.Second, act: func(c *activeCall) {
+		r := sipRequest(t, s.sipAddr, sip.INVITE, "application/sdp", []byte(defaultOffer(40000)))
+		if r.StatusCode != 503 || r.GetHeader("Retry-After") == nil {
+			t.Errorf("second INVITE: %d (Retry-After %v), want 503 with Retry-After", r.StatusCode, r.GetHeader("Retry-After"))
+		}
+	}})
+	if res.code != 200 || !res.byServer || res.voiced < time.Second {
+		t.Errorf("first call: answer %d, texml hung up %v, %v of speech", res.code, res.byServer, res.voiced)
+	}
+	waitIdle(t, s)
+	if v := metricValue(scrape(t, s), `texml_invites_rejected_total{code="503"}`); v != 1 {
+		t.Errorf("texml_invites_rejected_total{code=503} = %v, want 1", v)
+	}
+}

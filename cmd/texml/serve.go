@@ -117,6 +117,9 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 	if err != nil {
 		return nil, err
 	}
+	if f.maxCalls < 0 {
+		return nil, fmt.Errorf("--max-calls %d: want 0 (no limit) or more", f.maxCalls)
+	}
 	host, _, err := net.SplitHostPort(f.sipListen)
 	if err != nil {
 		return nil, fmt.Errorf("--sip-listen %q: %w", f.sipListen, err)
@@ -164,7 +167,7 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 	s.sip, err = signaling.New(signaling.Config{
 		PublicIP: public, SIPPort: portOf(f.sipListen), UserAgent: "texml/" + version,
 		Router: routes, Fetcher: metrics.Fetcher("document", s.fetch), Callbacks: s.cbs, Logger: log,
-		Metrics: metrics,
+		Metrics: metrics, MaxCalls: f.maxCalls,
 		Media: signaling.MediaConfig{
 			Ports: ports, Pacer: s.pacer, Metrics: media.NewMetrics(s.reg),
 			Synth:             s.speech,

@@ -24,6 +24,7 @@ type serveFlags struct {
 	accountSid, authToken, recordingsDir, cacheDir, config     string
 	stt, ttsURL, ttsToken                                      string
 	drain, rtpTimeout                                          time.Duration
+	maxCalls                                                   int
 	envErrs                                                    []error // bad TEXML_* values, reported before starting
 	inbandDTMF                                                 bool
 }
@@ -64,6 +65,11 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	}
 	dur(&f.drain, "drain-timeout", 5*time.Minute, "on SIGTERM, how long active calls may go on")
 	dur(&f.rtpTimeout, "rtp-timeout", 60*time.Second, "hang up after this long without RTP (not while on hold)")
+	maxCalls, err := strconv.Atoi(env("max-calls", "0"))
+	if err != nil {
+		f.envErrs = append(f.envErrs, fmt.Errorf("%s: %w", envName("max-calls"), err))
+	}
+	fs.IntVar(&f.maxCalls, "max-calls", maxCalls, "refuse INVITEs beyond this many calls in progress with 503 and Retry-After; 0: no limit but the RTP ports (env "+envName("max-calls")+")")
 	inband, err := strconv.ParseBool(env("inband-dtmf", "false"))
 	if err != nil {
 		f.envErrs = append(f.envErrs, fmt.Errorf("%s: %w", envName("inband-dtmf"), err))

@@ -1,0 +1,105 @@
+package signaling
+
+import (
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// TestOverloadRefusedEarly fills the RTP port range with ringing calls:
+// the next INVITE gets 503 with Retry-After, before texml sets anything
+// up for it (no app fetch, no 180), and once the calls are cancelled
+// nothing is left: no port, no call, no goroutine.
+func TestOverloadRefusedEarly(t *testing.T) {
+	goroutineBaseline(t)
+	s := newTestServer(t, `<Response><Pause length="30"/></Response>`, 2, nil)
+	p := newPeer(t, s.addr)
+	calls := []*call{p.newCall(), p.newCall()}
+	for _, c := range calls {
+		c.ringing(c.offer())
+	}
+	if n := s.ports.InUse(); n != 2 {
+		t.Fatalf("%d ports in use, want 2", n)
+	}
+	waitFor(t, 2*time.Second, "both calls fetch the app", func() bool { return s.app.fetches.Load() == 2 })
+	fetches := s.app.fetches.Load()
+
+	extra := p.newCall()
+	extra.invite(extra.offer())
+	res := p.final(5*time.Second, sip.INVITE)
+	if res.StatusCode != 503 {
+		t.Fatalf("INVITE with no free port: %d, want 503", res.StatusCode)
+	}
+	if h := res.GetHeader("Retry-After"); h == nil || h.Value() == "" || h.Value() == "0" {
+		t.Errorf("503 without Retry-After: %v", res)
+	}
+	extra.ack(res, "")
+	if got := s.app.fetches.Load(); got != fetches {
+		t.Errorf("the app was fetched %d times for the refused INVITE", got-fetches)
+	}
+	if s.Active() != 2 {
+		t.Errorf("%d active calls, want 2", s.Active())
+	}
+
+	for _, c := range calls {
+		c.send(sip.CANCEL, "", "")
+		p.response(5*time.Second, sip.CANCEL, 200)
+		c.ack(p.response(5*time.Second, sip.INVITE, 487), "")
+	}
+	waitFor(t, 5*time.Second, "the calls end", func() bool { return s.Active() == 0 })
+	if n := s.ports.InUse(); n != 0 {
+		t.Errorf("%d ports still in use", n)
+	}
+	// A port is free again: the next call is answered.
+	again := p.newCall()
+	again.ringing(again.offer())
+	again.send(sip.CANCEL, "", "")
+	again.ack(p.response(5*time.Second, sip.INVITE, 487), "")
+	waitFor(t, 5*time.Second, "the call ends", func() bool { return s.Active() == 0 && s.ports.InUse() == 0 })
+}
+
+// TestMaxCalls: beyond Config.MaxCalls, INVITEs get 503 with Retry-After
+// though ports are free.
+func TestMaxCalls(t *testing.T) {
+	s := newTestServer(t, `<Response><Pause length="30"/></Response>`, 4, func(c *Config) { c.MaxCalls = 1 })
+	p := newPeer(t, s.addr)
+	first := p.newCall()
+	first.ringing(first.offer())
+	second := p.newCall()
+	second.invite(second.offer())
+	res := p.final(5*time.Second, sip.INVITE)
+	if res.StatusCode != 503 || res.GetHeader("Retry-After") == nil {
+		t.Fatalf("INVITE beyond MaxCalls: %d (Retry-After %v), want 503 with Retry-After", res.StatusCode, res.GetHeader("Retry-After"))
+	}
+	second.ack(res, "")
+	if n := s.ports.InUse(); n != 1 {
+		t.Errorf("%d ports in use, want 1", n)
+	}
+	first.send(sip.CANCEL, "", "")
+	first.ack(p.response(5*time.Second, sip.INVITE, 487), "")
+	waitFor(t, 5*time.Second, "the call ends", func() bool { return s.Active() == 0 })
+	third := p.newCall()
+	third.ringing(third.offer()) // room again
+	third.send(sip.CANCEL, "", "")
+	third.ack(p.response(5*time.Second, sip.INVITE, 487), "")
+}
+
+// TestPortFreedBeforeByeAnswered: when the app hangs up, the call's RTP
+// port is free at once, while our BYE is still waiting for the peer's 200;
+// the call leaves the registry when the BYE is answered.
+func TestPortFreedBeforeByeAnswered(t *testing.T) {
+	goroutineBaseline(t)
+	s := newTestServer(t, `<Response><Say>Hello</Say><Hangup/></Response>`, 2, nil)
+	p := newPeer(t, s.addr)
+	p.auto.Store(false)
+	c := p.newCall()
+	c.answered(c.offer())
+	bye := p.request(5*time.Second, sip.BYE)
+	waitFor(t, time.Second, "the RTP port is free while the BYE is unanswered", func() bool { return s.ports.InUse() == 0 })
+	if s.Active() != 1 {
+		t.Errorf("%d calls active while our BYE is out, want 1 (a crossing BYE must find the call)", s.Active())
+	}
+	p.reply(bye, 200, "OK", "")
+	waitFor(t, 2*time.Second, "the call ends", func() bool { return s.Active() == 0 })
+}
