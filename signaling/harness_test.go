@@ -311,6 +311,7 @@ type call struct {
 	toTag   string // texml's, from its first response with one
 	cseq    int
 	branch  string // of the last request sent
+	invBr   string // of the last INVITE, for the ACK of an error response and CANCEL
 	rtp     *net.UDPConn
 }
 
@@ -358,6 +359,7 @@ func (c *call) invite(body string) {
 		ctype = "application/sdp"
 	}
 	c.p.send(c.headers(sip.INVITE, c.cseq, true, ctype), body)
+	c.invBr = c.branch
 }
 
 // ack acknowledges a final response to the INVITE with CSeq cseq: a 2xx
@@ -369,6 +371,9 @@ func (c *call) ack(res *sip.Response, body string) {
 	ctype := ""
 	if body != "" {
 		ctype = "application/sdp"
+	}
+	if !res.IsSuccess() {
+		c.branch = c.invBr
 	}
 	c.p.send(c.headers(sip.ACK, int(res.CSeq().SeqNo), res.IsSuccess(), ctype), body)
 }
@@ -383,6 +388,7 @@ func (c *call) send(method sip.RequestMethod, ctype, body string) {
 	// CANCEL: the INVITE's CSeq number and branch, no To tag.
 	tag := c.toTag
 	c.toTag = ""
+	c.branch = c.invBr
 	c.p.send(c.headers(sip.CANCEL, c.cseq, false, ""), "")
 	c.toTag = tag
 }

@@ -69,6 +69,7 @@ type Leg struct {
 	utt  *utterance // speech being heard in this turn, if any
 
 	byeDone chan struct{} // under mu: our BYE is out; closed when its transaction has finished
+	refused bool          // under mu: the INVITE has a final response other than our 2xx (Reject, Hangup, 487)
 }
 
 var _ interpreter.Leg = (*Leg)(nil)
@@ -154,6 +155,46 @@ func (l *Leg) bye() <-chan struct{} {
 	return done
 }
 
+// refuse claims the INVITE's final response for one other than our 2xx;
+// false when a final response is already out or going out. It keeps a
+// 487 for the caller's early BYE from racing the app's Reject or answer.
+func (l *Leg) refuse() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.answered || l.sent2xx || l.refused {
+		return false
+	}
+	l.refused = true
+	return true
+}
+
+// terminateInvite answers the INVITE with 487 Request Terminated when the
+// caller's BYE comes before our final response (RFC 3261 §15.1.2); Answer,
+// Reject and Hangup then give up. It waits briefly for the 487's ACK, so
+// that the transaction can retransmit the 487 before the BYE ends it.
+func (l *Leg) terminateInvite() {
+	if !l.refuse() {
+		return
+	}
+	res := sip.NewResponseFromRequest(l.dlg.InviteRequest, 487, "Request Terminated", nil)
+	if err := l.tx.Respond(res); err != nil {
+		return // a CANCEL or a final response got there first
+	}
+	select {
+	case <-l.tx.Acks():
+	case <-l.tx.Done():
+	case <-time.After(2 * sip.T1):
+	}
+}
+
+// refusedInvite reports whether the INVITE got a final response other
+// than our 2xx.
+func (l *Leg) refusedInvite() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.refused
+}
+
 // update applies a re-INVITE's offer and returns our answer to it.
 func (l *Leg) update(o *Offer, version uint64) []byte {
 	l.mu.Lock()
@@ -195,6 +236,10 @@ func (l *Leg) Answer(ctx context.Context) error {
 		return interpreter.ErrHangup
 	}
 	l.mu.Lock()
+	if l.refused {
+		l.mu.Unlock()
+		return interpreter.ErrHangup
+	}
 	body := Answer(l.offer, l.srv.cfg.PublicIP, l.sess.LocalAddr().Port, l.sid, l.srv.version.next())
 	l.sent2xx = true
 	l.mu.Unlock()
@@ -226,6 +271,9 @@ func (l *Leg) Answer(ctx context.Context) error {
 
 // Reject implements interpreter.Leg: 486 Busy Here or 603 Decline.
 func (l *Leg) Reject(_ context.Context, reason string) error {
+	if !l.refuse() {
+		return nil // the caller hung up first: the INVITE has its 487
+	}
 	if reason == "busy" {
 		return l.dlg.Respond(486, "Busy Here", nil)
 	}
@@ -243,6 +291,9 @@ func (l *Leg) Hangup(context.Context) error {
 	bye := l.answered || l.sent2xx
 	l.mu.Unlock()
 	if !bye {
+		if !l.refuse() {
+			return nil // the INVITE has its final response
+		}
 		return l.dlg.Respond(603, "Decline", nil)
 	}
 	l.bye()

@@ -111,6 +111,8 @@ func New(cfg Config) (*Server, error) {
 	srv.OnBye(s.onBye)
 	srv.OnOptions(s.onOptions)
 	srv.OnInfo(s.onInfo)
+	srv.OnCancel(s.onCancel)
+	srv.OnNoRoute(s.onNoRoute)
 	return s, nil
 }
 
@@ -352,8 +354,10 @@ func (s *Server) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 
 func (s *Server) onAck(req *sip.Request, tx sip.ServerTransaction) {
 	// An ACK for an unknown dialog is dropped: answering it is forbidden
-	// (RFC 3261 §17.2.1), and sipgo's default handler would send 405.
-	if leg := s.lookup(req); leg != nil {
+	// (RFC 3261 §17.2.1), and sipgo's default handler would send 405. So
+	// is a late ACK of our error response (a 487 whose transaction is
+	// over): it does not confirm the dialog.
+	if leg := s.lookup(req); leg != nil && !leg.refusedInvite() {
 		_ = leg.dlg.ReadAck(req, tx)
 	}
 }
@@ -364,14 +368,35 @@ func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
 		respond(tx, req, 481, "Call/Transaction Does Not Exist")
 		return
 	}
+	// A BYE on the early dialog (after our 180, before our answer) still
+	// leaves the INVITE to be answered: 487 (RFC 3261 §15.1.2).
+	leg.terminateInvite()
 	if err := leg.dlg.ReadBye(req, tx); err != nil {
 		leg.log.Warn("BYE", "err", err)
 	}
 }
 
+// allowed are the methods we handle, for Allow in OPTIONS and 405 answers.
+const allowed = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO"
+
+// onCancel answers a CANCEL that matches no INVITE transaction (RFC 3261
+// §9.2): sipgo's transaction layer answers one that matches itself, with
+// 200 and then 487 for the INVITE, and ends the dialog's context.
+func (s *Server) onCancel(req *sip.Request, tx sip.ServerTransaction) {
+	respond(tx, req, 481, "Call/Transaction Does Not Exist")
+}
+
+// onNoRoute answers a method we do not handle: 405 with Allow (RFC 3261
+// §8.2.1).
+func (s *Server) onNoRoute(req *sip.Request, tx sip.ServerTransaction) {
+	res := sip.NewResponseFromRequest(req, 405, "Method Not Allowed", nil)
+	res.AppendHeader(sip.NewHeader("Allow", allowed))
+	_ = tx.Respond(res)
+}
+
 func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
-	res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO"))
+	res.AppendHeader(sip.NewHeader("Allow", allowed))
 	res.AppendHeader(sip.NewHeader("Accept", "application/sdp, application/dtmf-relay, application/dtmf"))
 	_ = tx.Respond(res)
 }

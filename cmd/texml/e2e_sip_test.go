@@ -76,7 +76,8 @@ func TestHoldAndResume(t *testing.T) {
 	}
 }
 
-// TestOptions asks texml what it supports, outside any call.
+// TestOptions asks texml what it supports, outside any call, and sends
+// what it does not support.
 func TestOptions(t *testing.T) {
 	a := newApp(t, map[string]string{"/voice": `<Response><Hangup/></Response>`})
 	s := startServe(t, a.srv.URL+"/voice")
@@ -92,6 +93,15 @@ func TestOptions(t *testing.T) {
 		if !strings.Contains(allow.Value(), m) {
 			t.Errorf("Allow %q lacks %s", allow.Value(), m)
 		}
+	}
+	// A method texml does not handle: 405 with the same Allow.
+	res = sipRequest(t, s.sipAddr, sip.MESSAGE, "text/plain", []byte("hello"))
+	if res.StatusCode != 405 || res.GetHeader("Allow") == nil || res.GetHeader("Allow").Value() != allow.Value() {
+		t.Errorf("MESSAGE: %d, Allow %v; want 405 with Allow %q", res.StatusCode, res.GetHeader("Allow"), allow.Value())
+	}
+	// A CANCEL that matches no INVITE: 481.
+	if res = sipRequest(t, s.sipAddr, sip.CANCEL, "", nil); res.StatusCode != 481 {
+		t.Errorf("CANCEL of nothing: %d, want 481", res.StatusCode)
 	}
 }
 

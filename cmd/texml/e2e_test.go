@@ -259,6 +259,7 @@ func TestSIPpScenarios(t *testing.T) {
 			}
 		}},
 		{"cancel.xml", "/slow", nil},
+		{"bye_before_answer.xml", "/slow", nil},
 		{"bye_during_prompt.xml", "/long", nil},
 	}
 	for _, tt := range tests {
