@@ -70,6 +70,7 @@ type Leg struct {
 
 	byeDone chan struct{} // under mu: our BYE is out; closed when its transaction has finished
 	refused bool          // under mu: the INVITE has a final response other than our 2xx (Reject, Hangup, 487)
+	version uint64        // under mu: the o= version of our last SDP, one more for each new one (RFC 3264 §8)
 }
 
 var _ interpreter.Leg = (*Leg)(nil)
@@ -196,7 +197,7 @@ func (l *Leg) refusedInvite() bool {
 }
 
 // update applies a re-INVITE's offer and returns our answer to it.
-func (l *Leg) update(o *Offer, version uint64) []byte {
+func (l *Leg) update(o *Offer) []byte {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.offer = o
@@ -205,8 +206,10 @@ func (l *Leg) update(o *Offer, version uint64) []byte {
 	}
 	if l.answered {
 		l.sess.Hold(o.Hold)
+		l.sess.Quiet(o.RecvOnly)
 	}
-	return Answer(o, l.srv.cfg.PublicIP, l.sess.LocalAddr().Port, l.sid, version)
+	l.version++
+	return Answer(o, l.srv.cfg.PublicIP, l.sess.LocalAddr().Port, l.sid, l.version)
 }
 
 // digit takes a DTMF key sent by SIP INFO.
@@ -240,7 +243,8 @@ func (l *Leg) Answer(ctx context.Context) error {
 		l.mu.Unlock()
 		return interpreter.ErrHangup
 	}
-	body := Answer(l.offer, l.srv.cfg.PublicIP, l.sess.LocalAddr().Port, l.sid, l.srv.version.next())
+	l.version++
+	body := Answer(l.offer, l.srv.cfg.PublicIP, l.sess.LocalAddr().Port, l.sid, l.version)
 	l.sent2xx = true
 	l.mu.Unlock()
 	// RespondSDP waits for the ACK (up to Timer L, 32 s); ending the
@@ -265,6 +269,7 @@ func (l *Leg) Answer(ctx context.Context) error {
 	l.mu.Lock()
 	l.answered = true
 	l.sess.Hold(l.offer.Hold)
+	l.sess.Quiet(l.offer.RecvOnly)
 	l.mu.Unlock()
 	return nil
 }

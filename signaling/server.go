@@ -68,7 +68,6 @@ type Server struct {
 	live     int             // INVITEs admitted whose handler still runs (mu)
 	base     context.Context // parent of every call; canceled by Close
 	stop     context.CancelFunc
-	version  sessionVersion
 	beep     *audio.PCM // the Record beep, made once for every call
 	portOnce sync.Once  // fills in SIPPort from the first socket served
 }
@@ -251,14 +250,9 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	defer s.leave()
 	offer, err := ParseOffer(req.Body())
-	switch {
-	case errors.Is(err, ErrNoCodec):
-		s.cfg.Metrics.rejected("488")
-		respond(tx, req, 488, "Not Acceptable Here")
-		return
-	case err != nil:
-		s.cfg.Metrics.rejected("400")
-		_ = tx.Respond(sip.NewResponseFromRequest(req, 400, "Bad Request: "+err.Error(), nil))
+	if err != nil {
+		code := s.badOffer(tx, req, err)
+		s.cfg.Metrics.rejected(strconv.Itoa(code))
 		return
 	}
 	cfg, err := s.cfg.Router.Route(req)
@@ -329,6 +323,26 @@ func (s *Server) run(dlg *sipgo.DialogServerSession, leg *Leg, cfg interpreter.C
 	leg.log.Info("call finished", "status", res.Status, "reason", res.Reason, "rtp", leg.sess.Stats())
 }
 
+// badOffer answers an INVITE whose offer ParseOffer refused, and returns
+// the status code: 488 with a Warning that says why (RFC 3261 §20.43:
+// 302 incompatible transport, 305 incompatible media format) when we
+// speak nothing offered, 400 when the SDP does not parse.
+func (s *Server) badOffer(tx sip.ServerTransaction, req *sip.Request, err error) int {
+	var res *sip.Response
+	switch {
+	case errors.Is(err, ErrSRTP):
+		res = sip.NewResponseFromRequest(req, 488, "Not Acceptable Here: SRTP not supported", nil)
+		res.AppendHeader(sip.NewHeader("Warning", `302 texml "Incompatible transport protocol: secure RTP (RTP/SAVP) is not supported, offer RTP/AVP"`))
+	case errors.Is(err, ErrNoCodec):
+		res = sip.NewResponseFromRequest(req, 488, "Not Acceptable Here", nil)
+		res.AppendHeader(sip.NewHeader("Warning", `305 texml "Incompatible media format: offer PCMU or PCMA audio"`))
+	default:
+		res = sip.NewResponseFromRequest(req, 400, "Bad Request: "+err.Error(), nil)
+	}
+	_ = tx.Respond(res)
+	return res.StatusCode
+}
+
 // onReinvite answers a re-INVITE (hold, unhold, a new address) with our
 // current SDP (RFC 3264 §8).
 func (s *Server) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
@@ -338,15 +352,11 @@ func (s *Server) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	offer, err := ParseOffer(req.Body())
-	if errors.Is(err, ErrNoCodec) {
-		respond(tx, req, 488, "Not Acceptable Here")
-		return
-	}
 	if err != nil {
-		respond(tx, req, 400, "Bad Request")
+		s.badOffer(tx, req, err)
 		return
 	}
-	body := leg.update(offer, s.version.next())
+	body := leg.update(offer)
 	res := sip.NewSDPResponseFromRequest(req, body)
 	res.AppendHeader(sip.HeaderClone(&s.dua.ContactHDR))
 	_ = tx.Respond(res)

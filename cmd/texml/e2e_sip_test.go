@@ -175,8 +175,9 @@ func TestAnswerTiming(t *testing.T) {
 	}
 }
 
-// TestBadOffers: an offer with no codec we speak gets 488, an SDP that
-// does not parse 400; both are counted.
+// TestBadOffers: an offer with no codec we speak gets 488, so does one of
+// secure RTP only (with a Warning), an SDP that does not parse 400; all
+// are counted.
 func TestBadOffers(t *testing.T) {
 	a := newApp(t, map[string]string{"/voice": `<Response><Say>unreachable</Say></Response>`})
 	s := startServe(t, a.srv.URL+"/voice")
@@ -188,10 +189,16 @@ func TestBadOffers(t *testing.T) {
 	if code := inviteRaw(t, s.sipAddr, "this is not a session description\r\n"); code != 400 {
 		t.Errorf("malformed SDP: %d, want 400", code)
 	}
+	srtp := "v=0\r\no=phone 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
+		"m=audio 40000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\n"
+	res := sipRequest(t, s.sipAddr, sip.INVITE, "application/sdp", []byte(srtp))
+	if w := res.GetHeader("Warning"); res.StatusCode != 488 || w == nil || !strings.Contains(w.Value(), "RTP/SAVP") {
+		t.Errorf("SRTP offer: %d, Warning %v; want 488 with a Warning naming RTP/SAVP", res.StatusCode, w)
+	}
 	m := scrape(t, s)
-	for _, code := range []string{"488", "400"} {
-		if v := metricValue(m, `texml_invites_rejected_total{code="`+code+`"}`); v != 1 {
-			t.Errorf("texml_invites_rejected_total{code=%s} = %v, want 1", code, v)
+	for code, want := range map[string]float64{"488": 2, "400": 1} {
+		if v := metricValue(m, `texml_invites_rejected_total{code="`+code+`"}`); v != want {
+			t.Errorf("texml_invites_rejected_total{code=%s} = %v, want %v", code, v, want)
 		}
 	}
 	if len(a.requests("/voice")) != 0 {
