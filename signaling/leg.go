@@ -71,6 +71,13 @@ type Leg struct {
 	byeDone chan struct{} // under mu: our BYE is out; closed when its transaction has finished
 	refused bool          // under mu: the INVITE has a final response other than our 2xx (Reject, Hangup, 487)
 	version uint64        // under mu: the o= version of our last SDP, one more for each new one (RFC 3264 §8)
+	ack     *pendingAck   // under mu: the re-INVITE whose 2xx waits for its ACK
+
+	// gone is done when the call is over for SIP: the dialog ended, the
+	// call closed, or the peer is gone (no ACK for a re-INVITE's 2xx).
+	// The call's context ends with it (run); end cancels it.
+	gone context.Context
+	end  context.CancelCauseFunc
 }
 
 var _ interpreter.Leg = (*Leg)(nil)
@@ -94,11 +101,14 @@ func (s *Server) newLeg(dlg *sipgo.DialogServerSession, tx sip.ServerTransaction
 	}
 	var id [8]byte
 	_, _ = rand.Read(id[:])
-	return &Leg{
+	l := &Leg{
 		srv: s, dlg: dlg, tx: tx, sess: sess, m: &s.cfg.Media, log: log, baseLog: base,
 		sid: binary.BigEndian.Uint64(id[:]) >> 1, offer: offer,
 		info: make(chan byte, 16),
-	}, nil
+	}
+	l.gone, l.end = context.WithCancelCause(context.Background())
+	context.AfterFunc(dlg.Context(), func() { l.end(interpreter.ErrHangup) })
+	return l, nil
 }
 
 // byeTimeout bounds our BYE: waiting for the ACK of our 2xx if it has not
@@ -116,6 +126,7 @@ func (l *Leg) close(done func()) {
 	var sent <-chan struct{} = l.byeDone
 	needBye := (l.answered || l.sent2xx) && sent == nil
 	l.mu.Unlock()
+	l.end(errCallOver)
 	_ = l.sess.Close()
 	if needBye && l.dlg.Context().Err() == nil {
 		sent = l.bye()
@@ -220,10 +231,11 @@ func (l *Leg) digit(d byte) {
 	}
 }
 
-// ctxErr says why ctx ended: the caller hung up (the dialog is over), or
-// the interpreter's own reason (an update, the time limit, shutdown).
+// ctxErr says why ctx ended: the caller hung up (the dialog is over) or is
+// gone, or the interpreter's own reason (an update, the time limit,
+// shutdown).
 func (l *Leg) ctxErr(ctx context.Context) error {
-	if l.dlg.Context().Err() != nil {
+	if l.dlg.Context().Err() != nil || l.gone.Err() != nil {
 		return interpreter.ErrHangup
 	}
 	return context.Cause(ctx)

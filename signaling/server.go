@@ -311,6 +311,8 @@ func (s *Server) run(dlg *sipgo.DialogServerSession, leg *Leg, cfg interpreter.C
 	defer stopDialog()
 	stopServer := context.AfterFunc(s.base, func() { cancel(nil) })
 	defer stopServer()
+	stopGone := context.AfterFunc(leg.gone, func() { cancel(interpreter.ErrHangup) })
+	defer stopGone()
 
 	cfg.Logger = leg.baseLog // the interpreter adds call_sid itself
 	if s.cfg.Metrics != nil {
@@ -359,7 +361,21 @@ func (s *Server) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 	body := leg.update(offer)
 	res := sip.NewSDPResponseFromRequest(req, body)
 	res.AppendHeader(sip.HeaderClone(&s.dua.ContactHDR))
-	_ = tx.Respond(res)
+	cseq := req.CSeq().SeqNo
+	acks := leg.expectAck(cseq)
+	if err := tx.Respond(res); err != nil {
+		leg.forgetAck(cseq)
+		return
+	}
+	// The handler stays until the ACK: sipgo ends the transaction when it
+	// returns, and only the transaction can retransmit our 2xx.
+	if _, err := retransmit2xx(tx, res, acks, leg.gone.Done(), sip.T1, sip.T2); err != nil {
+		leg.forgetAck(cseq)
+		if errors.Is(err, errNoAck) {
+			leg.log.Warn("re-INVITE: no ACK for our 200 OK; hanging up", "cseq", cseq)
+			leg.end(err)
+		}
+	}
 }
 
 func (s *Server) onAck(req *sip.Request, tx sip.ServerTransaction) {
@@ -367,9 +383,11 @@ func (s *Server) onAck(req *sip.Request, tx sip.ServerTransaction) {
 	// (RFC 3261 §17.2.1), and sipgo's default handler would send 405. So
 	// is a late ACK of our error response (a 487 whose transaction is
 	// over): it does not confirm the dialog.
-	if leg := s.lookup(req); leg != nil && !leg.refusedInvite() {
-		_ = leg.dlg.ReadAck(req, tx)
+	leg := s.lookup(req)
+	if leg == nil || leg.refusedInvite() || leg.takeAck(req) {
+		return
 	}
+	_ = leg.dlg.ReadAck(req, tx)
 }
 
 func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
