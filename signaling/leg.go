@@ -84,14 +84,19 @@ var _ interpreter.Leg = (*Leg)(nil)
 
 // newLeg starts the RTP session of a new call on conn, its port (taken
 // before the dialog, so that a full port range is a clean 503); it stays
-// on hold (no packets) until the call is answered. On error conn is
-// closed.
+// on hold (no packets) until the call is answered. offer is nil for a
+// delayed offer (an INVITE without SDP): the codec and address then come
+// with the ACK. On error conn is closed.
 func (s *Server) newLeg(dlg *sipgo.DialogServerSession, tx sip.ServerTransaction, conn *net.UDPConn, offer *Offer, callSid string) (*Leg, error) {
 	base := s.log.With("sip_call_id", dlg.InviteRequest.CallID().Value(), "direction", "inbound")
 	log := base.With("call_sid", callSid)
+	remote, codec, dtmf := (*net.UDPAddr)(nil), media.Codec{Name: "PCMU"}, uint8(0)
+	if offer != nil {
+		remote, codec, dtmf = offer.Addr, offer.Codec, offer.DTMFType
+	}
 	sess, err := media.NewSession(media.SessionConfig{
-		Conn: conn, Pacer: s.cfg.Media.Pacer, Remote: offer.Addr, Codec: offer.Codec,
-		DTMFPayloadType: offer.DTMFType, InactivityTimeout: s.cfg.Media.InactivityTimeout,
+		Conn: conn, Pacer: s.cfg.Media.Pacer, Remote: remote, Codec: codec,
+		DTMFPayloadType: dtmf, InactivityTimeout: s.cfg.Media.InactivityTimeout,
 		InbandDTMF: s.cfg.Media.InbandDTMF, Metrics: s.cfg.Media.Metrics, Logger: log,
 		Held: true, // no RTP before the answer
 	})
@@ -211,16 +216,49 @@ func (l *Leg) refusedInvite() bool {
 func (l *Leg) update(o *Offer) []byte {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.apply(o)
+	l.version++
+	return Answer(o, l.srv.cfg.PublicIP, l.sess.LocalAddr().Port, l.sid, l.version)
+}
+
+// apply takes the peer's SDP, an offer or the answer to ours, for the
+// media; l.mu is held.
+func (l *Leg) apply(o *Offer) {
 	l.offer = o
-	if o.Addr != nil {
-		l.sess.SetRemote(o.Addr, o.Codec, o.DTMFType)
-	}
+	l.sess.SetRemote(o.Addr, o.Codec, o.DTMFType) // a nil Addr (c=0.0.0.0) keeps the address
 	if l.answered {
 		l.sess.Hold(o.Hold)
 		l.sess.Quiet(o.RecvOnly)
 	}
+}
+
+// reoffer returns a new offer of ours, for a re-INVITE without SDP (RFC
+// 3261 §14.2: our 2xx carries the offer, the ACK the answer).
+func (l *Leg) reoffer() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	l.version++
-	return Answer(o, l.srv.cfg.PublicIP, l.sess.LocalAddr().Port, l.sid, l.version)
+	return OfferSDP(l.srv.cfg.PublicIP, l.sess.LocalAddr().Port, l.sid, l.version)
+}
+
+// awaitsAnswer reports whether our 2xx to the INVITE carried an offer
+// (the INVITE had none) whose answer has not come yet.
+func (l *Leg) awaitsAnswer() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sent2xx && l.offer == nil
+}
+
+// takeAnswer applies the answer to our offer, from an ACK's body.
+func (l *Leg) takeAnswer(body []byte) error {
+	o, err := ParseOffer(body)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.apply(o)
+	l.mu.Unlock()
+	return nil
 }
 
 // digit takes a DTMF key sent by SIP INFO.
@@ -255,8 +293,21 @@ func (l *Leg) Answer(ctx context.Context) error {
 		l.mu.Unlock()
 		return interpreter.ErrHangup
 	}
+	if l.sent2xx {
+		// An earlier Answer sent the 200 OK and failed (no ACK, no usable
+		// answer): sending it again would only wait again.
+		l.mu.Unlock()
+		return errors.New("200 OK: the session did not start")
+	}
 	l.version++
-	body := Answer(l.offer, l.srv.cfg.PublicIP, l.sess.LocalAddr().Port, l.sid, l.version)
+	var body []byte
+	if l.offer != nil {
+		body = Answer(l.offer, l.srv.cfg.PublicIP, l.sess.LocalAddr().Port, l.sid, l.version)
+	} else {
+		// A delayed offer: ours goes in the 200 OK, the answer comes in
+		// the ACK (RFC 3264 §5, RFC 3261 §13.2.1), taken by onAck.
+		body = OfferSDP(l.srv.cfg.PublicIP, l.sess.LocalAddr().Port, l.sid, l.version)
+	}
 	l.sent2xx = true
 	l.mu.Unlock()
 	// RespondSDP waits for the ACK (up to Timer L, 32 s); ending the
@@ -279,6 +330,12 @@ func (l *Leg) Answer(ctx context.Context) error {
 	// meanwhile (update, on another goroutine) may have put the call on
 	// hold.
 	l.mu.Lock()
+	if l.offer == nil {
+		l.mu.Unlock()
+		// The session cannot start: the caller has our 2xx, so the end
+		// of the call is a BYE.
+		return errors.New("200 OK: the ACK brought no usable SDP answer to our offer")
+	}
 	l.answered = true
 	l.sess.Hold(l.offer.Hold)
 	l.sess.Quiet(l.offer.RecvOnly)

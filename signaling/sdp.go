@@ -231,6 +231,23 @@ func Answer(o *Offer, public net.IP, port int, sessionID, version uint64) []byte
 	return []byte(b.String())
 }
 
+// offerDTMFType is the telephone-event payload type of our offers.
+const offerDTMFType = 101
+
+// OfferSDP builds our SDP offer, for an INVITE or a re-INVITE that came
+// without one (RFC 3264 §5; the answer comes in the ACK): one audio
+// stream on port with PCMU, PCMA and telephone-event, ptime 20, sendrecv.
+// version is as for Answer.
+func OfferSDP(public net.IP, port int, sessionID, version uint64) []byte {
+	var b strings.Builder
+	origin(&b, public, sessionID, version)
+	fmt.Fprintf(&b, "m=audio %d RTP/AVP 0 8 %d\r\n", port, offerDTMFType)
+	b.WriteString("a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n")
+	fmt.Fprintf(&b, "a=rtpmap:%d telephone-event/8000\r\na=fmtp:%d 0-16\r\n", offerDTMFType, offerDTMFType)
+	fmt.Fprintf(&b, "a=ptime:%d\r\na=sendrecv\r\n", media.FrameDuration/time.Millisecond)
+	return []byte(b.String())
+}
+
 // origin writes the session-level lines: v=, o=, s=, c= and t=.
 func origin(b *strings.Builder, public net.IP, sessionID, version uint64) {
 	ipver := "IP4"

@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -249,11 +250,14 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	defer s.leave()
-	offer, err := ParseOffer(req.Body())
-	if err != nil {
-		code := s.badOffer(tx, req, err)
-		s.cfg.Metrics.rejected(strconv.Itoa(code))
-		return
+	var offer *Offer // nil: a delayed offer, ours goes in the 200 OK
+	if len(bytes.TrimSpace(req.Body())) > 0 {
+		var err error
+		if offer, err = ParseOffer(req.Body()); err != nil {
+			code := s.badOffer(tx, req, err)
+			s.cfg.Metrics.rejected(strconv.Itoa(code))
+			return
+		}
 	}
 	cfg, err := s.cfg.Router.Route(req)
 	if err != nil {
@@ -346,19 +350,26 @@ func (s *Server) badOffer(tx sip.ServerTransaction, req *sip.Request, err error)
 }
 
 // onReinvite answers a re-INVITE (hold, unhold, a new address) with our
-// current SDP (RFC 3264 §8).
+// current SDP (RFC 3264 §8), or, when it has none, with an offer whose
+// answer comes in the ACK (RFC 3261 §14.2).
 func (s *Server) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 	leg := s.lookup(req)
 	if leg == nil {
 		respond(tx, req, 481, "Call/Transaction Does Not Exist")
 		return
 	}
-	offer, err := ParseOffer(req.Body())
-	if err != nil {
-		s.badOffer(tx, req, err)
-		return
+	var body []byte
+	delayed := len(bytes.TrimSpace(req.Body())) == 0
+	if delayed {
+		body = leg.reoffer()
+	} else {
+		offer, err := ParseOffer(req.Body())
+		if err != nil {
+			s.badOffer(tx, req, err)
+			return
+		}
+		body = leg.update(offer)
 	}
-	body := leg.update(offer)
 	res := sip.NewSDPResponseFromRequest(req, body)
 	res.AppendHeader(sip.HeaderClone(&s.dua.ContactHDR))
 	cseq := req.CSeq().SeqNo
@@ -369,11 +380,19 @@ func (s *Server) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	// The handler stays until the ACK: sipgo ends the transaction when it
 	// returns, and only the transaction can retransmit our 2xx.
-	if _, err := retransmit2xx(tx, res, acks, leg.gone.Done(), sip.T1, sip.T2); err != nil {
+	ack, err := retransmit2xx(tx, res, acks, leg.gone.Done(), sip.T1, sip.T2)
+	if err != nil {
 		leg.forgetAck(cseq)
 		if errors.Is(err, errNoAck) {
 			leg.log.Warn("re-INVITE: no ACK for our 200 OK; hanging up", "cseq", cseq)
 			leg.end(err)
+		}
+		return
+	}
+	if delayed && ack != nil {
+		// A bad answer leaves the session as it was: the call goes on.
+		if err := leg.takeAnswer(ack.Body()); err != nil {
+			leg.log.Warn("re-INVITE: the ACK brought no usable answer to our offer", "err", err)
 		}
 	}
 }
@@ -386,6 +405,13 @@ func (s *Server) onAck(req *sip.Request, tx sip.ServerTransaction) {
 	leg := s.lookup(req)
 	if leg == nil || leg.refusedInvite() || leg.takeAck(req) {
 		return
+	}
+	// The ACK of a 200 OK that carried our offer carries the answer: taken
+	// before ReadAck lets Answer go on.
+	if leg.awaitsAnswer() && req.CSeq() != nil && req.CSeq().SeqNo == leg.dlg.InviteRequest.CSeq().SeqNo {
+		if err := leg.takeAnswer(req.Body()); err != nil {
+			leg.log.Warn("the ACK brought no usable answer to our offer", "err", err)
+		}
 	}
 	_ = leg.dlg.ReadAck(req, tx)
 }

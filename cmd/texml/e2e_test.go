@@ -250,6 +250,7 @@ func TestSIPpScenarios(t *testing.T) {
 		check          func(t *testing.T)
 	}{
 		{"say_bye.xml", "/say", nil},
+		{"delayed_offer.xml", "/say", nil},
 		{"reject_486.xml", "/busy", nil},
 		{"reject_603.xml", "/reject", nil},
 		{"gather_dtmf.xml", "/gather", func(t *testing.T) {
