@@ -96,7 +96,7 @@ func TestRetransmit2xxEnds(t *testing.T) {
 // until the ACK comes (RFC 3261 §13.3.1.4), then stops.
 func TestReinvite2xxRetransmitted(t *testing.T) {
 	s := newTestServer(t, longSay, 2, nil)
-	p := newPeer(t, s.addr)
+	p := newPeer(t, s)
 	c := p.newCall()
 	c.answered(c.offer())
 	c.invite(c.offer("a=sendonly"))
@@ -124,7 +124,7 @@ func TestReinvite2xxRetransmitted(t *testing.T) {
 func TestReinviteWithoutAckHangsUp(t *testing.T) {
 	fastTimers(t)
 	s := newTestServer(t, longSay, 2, nil)
-	p := newPeer(t, s.addr)
+	p := newPeer(t, s)
 	c := p.newCall()
 	c.answered(c.offer())
 	c.invite(c.offer())

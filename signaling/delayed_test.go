@@ -38,7 +38,7 @@ func (c *call) rtpPackets(d time.Duration, pt uint8) int {
 // the answer in the ACK sets the codec and address (RFC 3264 §5).
 func TestDelayedOffer(t *testing.T) {
 	s := newTestServer(t, longSay, 2, nil)
-	p := newPeer(t, s.addr)
+	p := newPeer(t, s)
 	c := p.newCall()
 	c.invite("")
 	res := p.response(5*time.Second, sip.INVITE, 200)
@@ -61,7 +61,7 @@ func TestDelayedOffer(t *testing.T) {
 // the session; the caller has our 200 OK, so texml ends the call with BYE.
 func TestDelayedOfferNoAnswer(t *testing.T) {
 	s := newTestServer(t, longSay, 2, nil)
-	p := newPeer(t, s.addr)
+	p := newPeer(t, s)
 	c := p.newCall()
 	c.invite("")
 	c.ack(p.response(5*time.Second, sip.INVITE, 200), "")
@@ -74,7 +74,7 @@ func TestDelayedOfferNoAnswer(t *testing.T) {
 // puts the call on hold, so texml stops sending.
 func TestReinviteWithoutSDP(t *testing.T) {
 	s := newTestServer(t, longSay, 2, nil)
-	p := newPeer(t, s.addr)
+	p := newPeer(t, s)
 	c := p.newCall()
 	first := c.answered(c.offer())
 	if n := c.rtpPackets(300*time.Millisecond, 0); n < 5 {

@@ -70,6 +70,7 @@ type testServer struct {
 	ports *media.Ports
 	app   *docs
 	addr  *net.UDPAddr
+	peers []*peer // closed after the server, so that they answer its last BYEs
 }
 
 // freePortRange finds n even RTP ports in a row, free now, away from the
@@ -128,18 +129,29 @@ func newTestServer(t *testing.T, voice string, rtpPorts int, mod func(*Config)) 
 		t.Fatal(err)
 	}
 	go func() { _ = srv.ServeUDP(conn) }()
+	ts := &testServer{Server: srv, ports: ports, app: app, addr: conn.LocalAddr().(*net.UDPAddr)}
 	t.Cleanup(func() {
 		_ = srv.Close()
 		_ = sounds.Close()
 		pacer.Close()
 		conn.Close()
+		for _, p := range ts.peers {
+			p.close()
+		}
 	})
-	return &testServer{Server: srv, ports: ports, app: app, addr: conn.LocalAddr().(*net.UDPAddr)}
+	return ts
 }
 
 // testLogger shows the server's log under go test -v.
 func testLogger(*testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// registered is how many calls the server can find by dialog ID.
+func (s *testServer) registered() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.calls)
 }
 
 // waitFor polls cond for up to d.
@@ -184,17 +196,23 @@ type peer struct {
 	done chan struct{}
 }
 
-func newPeer(t *testing.T, to *net.UDPAddr) *peer {
+// newPeer starts a peer of s; it lives as long as s.
+func newPeer(t *testing.T, s *testServer) *peer {
 	t.Helper()
 	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &peer{t: t, conn: conn, to: to, in: make(chan sip.Message, 256), done: make(chan struct{})}
+	p := &peer{t: t, conn: conn, to: s.addr, in: make(chan sip.Message, 256), done: make(chan struct{})}
 	p.auto.Store(true)
 	go p.read()
-	t.Cleanup(func() { conn.Close(); <-p.done })
+	s.peers = append(s.peers, p)
 	return p
+}
+
+func (p *peer) close() {
+	p.conn.Close()
+	<-p.done
 }
 
 func (p *peer) port() int { return p.conn.LocalAddr().(*net.UDPAddr).Port }

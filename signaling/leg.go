@@ -33,6 +33,10 @@ type MediaConfig struct {
 	RecordingsDir     string
 	InactivityTimeout time.Duration // default 60 s
 	InbandDTMF        bool
+	// HoldKeepalive is how often a call that expects no RTP (on hold)
+	// sends an in-dialog OPTIONS; no answer within it ends the call.
+	// Default DefaultHoldKeepalive; negative disables.
+	HoldKeepalive time.Duration
 }
 
 func (m *MediaConfig) check() error {
@@ -72,6 +76,7 @@ type Leg struct {
 	refused bool          // under mu: the INVITE has a final response other than our 2xx (Reject, Hangup, 487)
 	version uint64        // under mu: the o= version of our last SDP, one more for each new one (RFC 3264 §8)
 	ack     *pendingAck   // under mu: the re-INVITE whose 2xx waits for its ACK
+	ka      *keepalive    // under mu: the OPTIONS loop while no RTP is expected
 
 	// gone is done when the call is over for SIP: the dialog ended, the
 	// call closed, or the peer is gone (no ACK for a re-INVITE's 2xx).
@@ -127,6 +132,7 @@ const byeTimeout = 5 * time.Second
 // without one: the call stays findable until then, so that a BYE crossing
 // ours gets 200, not 481. Every path out of a call comes through here.
 func (l *Leg) close(done func()) {
+	l.stopKeepalive()
 	l.mu.Lock()
 	var sent <-chan struct{} = l.byeDone
 	needBye := (l.answered || l.sent2xx) && sent == nil
@@ -158,11 +164,19 @@ func (l *Leg) bye() <-chan struct{} {
 		return l.byeDone
 	}
 	done := make(chan struct{})
-	l.byeDone = done
+	l.byeDone = done // no keepalive starts from now on
+	ka := l.ka
+	l.ka = nil
 	l.srv.wg.Add(1)
 	go func() {
 		defer l.srv.wg.Done()
 		defer close(done)
+		if ka != nil {
+			// Our BYE must not share the dialog's CSeq counter with an
+			// OPTIONS in flight.
+			ka.stop()
+			<-ka.done
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
 		defer cancel()
 		if err := l.dlg.Bye(ctx); err != nil {
@@ -229,6 +243,7 @@ func (l *Leg) apply(o *Offer) {
 	if l.answered {
 		l.sess.Hold(o.Hold)
 		l.sess.Quiet(o.RecvOnly)
+		l.watchPeer(o.Hold || o.RecvOnly)
 	}
 }
 
@@ -339,6 +354,7 @@ func (l *Leg) Answer(ctx context.Context) error {
 	l.answered = true
 	l.sess.Hold(l.offer.Hold)
 	l.sess.Quiet(l.offer.RecvOnly)
+	l.watchPeer(l.offer.Hold || l.offer.RecvOnly)
 	l.mu.Unlock()
 	return nil
 }

@@ -14,7 +14,7 @@ import (
 func TestOverloadRefusedEarly(t *testing.T) {
 	goroutineBaseline(t)
 	s := newTestServer(t, `<Response><Pause length="30"/></Response>`, 2, nil)
-	p := newPeer(t, s.addr)
+	p := newPeer(t, s)
 	calls := []*call{p.newCall(), p.newCall()}
 	for _, c := range calls {
 		c.ringing(c.offer())
@@ -63,7 +63,7 @@ func TestOverloadRefusedEarly(t *testing.T) {
 // though ports are free.
 func TestMaxCalls(t *testing.T) {
 	s := newTestServer(t, `<Response><Pause length="30"/></Response>`, 4, func(c *Config) { c.MaxCalls = 1 })
-	p := newPeer(t, s.addr)
+	p := newPeer(t, s)
 	first := p.newCall()
 	first.ringing(first.offer())
 	second := p.newCall()
@@ -91,15 +91,15 @@ func TestMaxCalls(t *testing.T) {
 func TestPortFreedBeforeByeAnswered(t *testing.T) {
 	goroutineBaseline(t)
 	s := newTestServer(t, `<Response><Say>Hello</Say><Hangup/></Response>`, 2, nil)
-	p := newPeer(t, s.addr)
+	p := newPeer(t, s)
 	p.auto.Store(false)
 	c := p.newCall()
 	c.answered(c.offer())
 	bye := p.request(5*time.Second, sip.BYE)
 	waitFor(t, time.Second, "the RTP port is free while the BYE is unanswered", func() bool { return s.ports.InUse() == 0 })
-	if s.Active() != 1 {
-		t.Errorf("%d calls active while our BYE is out, want 1 (a crossing BYE must find the call)", s.Active())
+	if s.Active() != 0 || s.registered() != 1 {
+		t.Errorf("while our BYE is out: %d calls active, %d registered; want 0 and 1 (a crossing BYE must find the call)", s.Active(), s.registered())
 	}
 	p.reply(bye, 200, "OK", "")
-	waitFor(t, 2*time.Second, "the call ends", func() bool { return s.Active() == 0 })
+	waitFor(t, 2*time.Second, "the call leaves the registry", func() bool { return s.registered() == 0 })
 }

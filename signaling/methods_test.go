@@ -14,7 +14,7 @@ import (
 func TestByeBeforeAnswer(t *testing.T) {
 	goroutineBaseline(t)
 	s := newTestServer(t, `<Response><Pause length="30"/><Say>too late</Say></Response>`, 2, nil)
-	p := newPeer(t, s.addr)
+	p := newPeer(t, s)
 	c := p.newCall()
 	c.ringing(c.offer())
 	c.send(sip.BYE, "", "")
@@ -35,7 +35,7 @@ func TestByeBeforeAnswer(t *testing.T) {
 // (RFC 3261 §9.2).
 func TestCancelWithoutTransaction(t *testing.T) {
 	s := newTestServer(t, `<Response><Hangup/></Response>`, 2, nil)
-	p := newPeer(t, s.addr)
+	p := newPeer(t, s)
 	c := p.newCall()
 	c.cseq = 1
 	c.send(sip.CANCEL, "", "")
@@ -48,7 +48,7 @@ func TestCancelWithoutTransaction(t *testing.T) {
 // listing the ones we do.
 func TestMethodNotAllowed(t *testing.T) {
 	s := newTestServer(t, `<Response><Hangup/></Response>`, 2, nil)
-	p := newPeer(t, s.addr)
+	p := newPeer(t, s)
 	for _, m := range []sip.RequestMethod{sip.MESSAGE, sip.SUBSCRIBE, sip.REFER, "PUBLISH"} {
 		c := p.newCall()
 		c.send(m, "", "")

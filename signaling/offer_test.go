@@ -28,7 +28,7 @@ func parseSDP(t *testing.T, body []byte) *sdp.SessionDescription {
 // one more for each new SDP of the call.
 func TestOfferStreamsAndVersion(t *testing.T) {
 	s := newTestServer(t, longSay, 4, nil)
-	p := newPeer(t, s.addr)
+	p := newPeer(t, s)
 	a := p.newCall()
 	offer := strings.Replace(a.offer("a=recvonly"), "t=0 0\n", "t=0 0\nm=video 6000 RTP/AVP 96\na=rtpmap:96 VP8/90000\n", 1)
 	res := a.answered(offer)
@@ -75,7 +75,7 @@ func TestOfferStreamsAndVersion(t *testing.T) {
 // that says so, and nothing is set up; in a re-INVITE, the call goes on.
 func TestSRTPRefused(t *testing.T) {
 	s := newTestServer(t, longSay, 2, nil)
-	p := newPeer(t, s.addr)
+	p := newPeer(t, s)
 	srtp := func(c *call) string {
 		return strings.Replace(c.offer("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz"), "RTP/AVP", "RTP/SAVP", 1)
 	}

@@ -148,11 +148,13 @@ func (s *Server) boundPort(a net.Addr) {
 	})
 }
 
-// Active is the number of calls in progress.
+// Active is the number of calls in progress (INVITEs being handled).
+// A call whose media is closed and only our BYE is still out no longer
+// counts.
 func (s *Server) Active() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.calls)
+	return s.live
 }
 
 // admit counts a new call in, unless the server is draining or at

@@ -338,3 +338,36 @@ func TestMaxCallsFlag(t *testing.T) {
 		t.Errorf("texml_invites_rejected_total{code=503} = %v, want 1", v)
 	}
 }
+
+// TestHeldCallPeerVanishes: a call on hold expects no RTP, so only the
+// keepalive notices a peer that is gone: with --hold-keepalive 500ms the
+// phone answers the OPTIONS while it is there, and once it vanishes texml
+// ends the call within about two intervals.
+func TestHeldCallPeerVanishes(t *testing.T) {
+	a := newApp(t, map[string]string{"/voice": `<Response><Say loop="0">Please hold the line.</Say></Response>`})
+	s := startServe(t, a.srv.URL+"/voice", "--hold-keepalive", "500ms")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ph := newPhone(t)
+	ph.dial(ctx, s.sipAddr, "test", callOpts{hold: time.Second, act: func(c *activeCall) {
+		if r := c.reinvite("sendonly"); r.StatusCode != 200 {
+			t.Fatalf("hold: %d", r.StatusCode)
+		}
+		time.Sleep(1500 * time.Millisecond) // keepalives answered: the call stays
+		if s.sip.Active() != 1 {
+			t.Fatal("the held call ended while the phone was there")
+		}
+		ph.conn.Close() // the phone vanishes without a BYE
+		gone := time.Now()
+		for s.sip.Active() > 0 && time.Since(gone) < 5*time.Second {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if s.sip.Active() > 0 {
+			t.Fatal("the held call is still up 5 s after the phone vanished")
+		}
+		t.Logf("call ended %v after the phone vanished", time.Since(gone))
+	}})
+	if v := metricValue(scrape(t, s), "texml_calls_active"); v != 0 {
+		t.Errorf("texml_calls_active = %v", v)
+	}
+}

@@ -175,6 +175,7 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 			Audio:             s.sounds,
 			RecordingsDir:     f.recordingsDir,
 			InactivityTimeout: f.rtpTimeout, InbandDTMF: f.inbandDTMF,
+			HoldKeepalive: holdKeepalive(f.holdKeepalive),
 		},
 	})
 	if err != nil {
@@ -221,6 +222,15 @@ func (s *service) setRecordingBase(httpPort int) {
 	if s.router.RecordingBaseURL == "" {
 		s.router.RecordingBaseURL = "http://" + net.JoinHostPort(s.public.String(), strconv.Itoa(httpPort))
 	}
+}
+
+// holdKeepalive maps --hold-keepalive to MediaConfig.HoldKeepalive, where
+// 0 means the default and a negative value disables.
+func holdKeepalive(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }
 
 func portOf(addr string) int {

@@ -23,7 +23,7 @@ type serveFlags struct {
 	voiceURL, voiceMethod, fallbackURL, statusCB, statusEvents string
 	accountSid, authToken, recordingsDir, cacheDir, config     string
 	stt, ttsURL, ttsToken                                      string
-	drain, rtpTimeout                                          time.Duration
+	drain, rtpTimeout, holdKeepalive                           time.Duration
 	maxCalls                                                   int
 	envErrs                                                    []error // bad TEXML_* values, reported before starting
 	inbandDTMF                                                 bool
@@ -65,6 +65,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	}
 	dur(&f.drain, "drain-timeout", 5*time.Minute, "on SIGTERM, how long active calls may go on")
 	dur(&f.rtpTimeout, "rtp-timeout", 60*time.Second, "hang up after this long without RTP (not while on hold)")
+	dur(&f.holdKeepalive, "hold-keepalive", signaling.DefaultHoldKeepalive, "while a call is on hold, send an in-dialog OPTIONS this often and hang up when one goes unanswered; 0 disables")
 	maxCalls, err := strconv.Atoi(env("max-calls", "0"))
 	if err != nil {
 		f.envErrs = append(f.envErrs, fmt.Errorf("%s: %w", envName("max-calls"), err))

@@ -24,6 +24,7 @@ type phone struct {
 	client *sipgo.Client
 	cache  *sipgo.DialogClientCache
 	port   int
+	conn   net.PacketConn // the SIP socket: closing it makes the phone vanish
 }
 
 func newPhone(t *testing.T) *phone {
@@ -45,7 +46,7 @@ func newPhone(t *testing.T) *phone {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &phone{t: t, ua: ua, client: client, port: port}
+	p := &phone{t: t, ua: ua, client: client, port: port, conn: conn}
 	p.cache = sipgo.NewDialogClientCache(client, sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "phone", Host: "127.0.0.1", Port: port}})
 	srv.OnBye(func(req *sip.Request, tx sip.ServerTransaction) { _ = p.cache.ReadBye(req, tx) })
 	srv.OnAck(func(*sip.Request, sip.ServerTransaction) {})
