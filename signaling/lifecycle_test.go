@@ -87,7 +87,8 @@ func TestMaxCalls(t *testing.T) {
 
 // TestPortFreedBeforeByeAnswered: when the app hangs up, the call's RTP
 // port is free at once, while our BYE is still waiting for the peer's 200;
-// the call leaves the registry when the BYE is answered.
+// the call leaves the registry when the BYE is answered, so that a BYE
+// crossing ours still finds it.
 func TestPortFreedBeforeByeAnswered(t *testing.T) {
 	goroutineBaseline(t)
 	s := newTestServer(t, `<Response><Say>Hello</Say><Hangup/></Response>`, 2, nil)
@@ -99,6 +100,18 @@ func TestPortFreedBeforeByeAnswered(t *testing.T) {
 	waitFor(t, time.Second, "the RTP port is free while the BYE is unanswered", func() bool { return s.ports.InUse() == 0 })
 	if s.Active() != 0 || s.registered() != 1 {
 		t.Errorf("while our BYE is out: %d calls active, %d registered; want 0 and 1 (a crossing BYE must find the call)", s.Active(), s.registered())
+	}
+	// Requests crossing our BYE: a re-INVITE finds a call that is over
+	// (481), a BYE finds the call (200, not 481).
+	c.invite(c.offer())
+	if res := p.final(2*time.Second, sip.INVITE); res.StatusCode != 481 {
+		t.Errorf("re-INVITE crossing our BYE: %d, want 481", res.StatusCode)
+	} else {
+		c.ack(res, "")
+	}
+	c.send(sip.BYE, "", "")
+	if res := p.final(2*time.Second, sip.BYE); res.StatusCode != 200 {
+		t.Errorf("BYE crossing ours: %d, want 200", res.StatusCode)
 	}
 	p.reply(bye, 200, "OK", "")
 	waitFor(t, 2*time.Second, "the call leaves the registry", func() bool { return s.registered() == 0 })

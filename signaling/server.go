@@ -356,7 +356,8 @@ func (s *Server) badOffer(tx sip.ServerTransaction, req *sip.Request, err error)
 // answer comes in the ACK (RFC 3261 §14.2).
 func (s *Server) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 	leg := s.lookup(req)
-	if leg == nil {
+	if leg == nil || leg.gone.Err() != nil {
+		// Unknown, or ending: its media is closed and our BYE may be out.
 		respond(tx, req, 481, "Call/Transaction Does Not Exist")
 		return
 	}
