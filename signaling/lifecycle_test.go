@@ -116,3 +116,26 @@ func TestPortFreedBeforeByeAnswered(t *testing.T) {
 	p.reply(bye, 200, "OK", "")
 	waitFor(t, 2*time.Second, "the call leaves the registry", func() bool { return s.registered() == 0 })
 }
+
+// TestContactPortFromSocket: with Config.SIPPort 0 (a listen address of
+// ":0"), Contact carries the port of the socket served, never 0, in our
+// responses and in our requests.
+func TestContactPortFromSocket(t *testing.T) {
+	s := newTestServer(t, `<Response><Say>Hi</Say><Hangup/></Response>`, 2, nil)
+	p := newPeer(t, s)
+	c := p.newCall()
+	res := c.answered(c.offer())
+	if ct := res.Contact(); ct == nil || ct.Address.Port != s.addr.Port {
+		t.Errorf("Contact %v in the 200 OK, want port %d", ct, s.addr.Port)
+	}
+	if m := parseSDP(t, res.Body()).MediaDescriptions[0]; m.MediaName.Port.Value == 0 {
+		t.Errorf("audio port 0 in the answer:\n%s", res.Body())
+	}
+	bye := p.request(5*time.Second, sip.BYE)
+	if ct := bye.Contact(); ct == nil || ct.Address.Port != s.addr.Port {
+		t.Errorf("Contact %v in our BYE, want port %d", ct, s.addr.Port)
+	}
+	if via := bye.Via(); via == nil || via.Port != s.addr.Port {
+		t.Errorf("Via %v in our BYE, want port %d", via, s.addr.Port)
+	}
+}
