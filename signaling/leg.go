@@ -186,46 +186,6 @@ func (l *Leg) bye() <-chan struct{} {
 	return done
 }
 
-// refuse claims the INVITE's final response for one other than our 2xx;
-// false when a final response is already out or going out. It keeps a
-// 487 for the caller's early BYE from racing the app's Reject or answer.
-func (l *Leg) refuse() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.answered || l.sent2xx || l.refused {
-		return false
-	}
-	l.refused = true
-	return true
-}
-
-// terminateInvite answers the INVITE with 487 Request Terminated when the
-// caller's BYE comes before our final response (RFC 3261 §15.1.2); Answer,
-// Reject and Hangup then give up. It waits briefly for the 487's ACK, so
-// that the transaction can retransmit the 487 before the BYE ends it.
-func (l *Leg) terminateInvite() {
-	if !l.refuse() {
-		return
-	}
-	res := sip.NewResponseFromRequest(l.dlg.InviteRequest, 487, "Request Terminated", nil)
-	if err := l.tx.Respond(res); err != nil {
-		return // a CANCEL or a final response got there first
-	}
-	select {
-	case <-l.tx.Acks():
-	case <-l.tx.Done():
-	case <-time.After(2 * sip.T1):
-	}
-}
-
-// refusedInvite reports whether the INVITE got a final response other
-// than our 2xx.
-func (l *Leg) refusedInvite() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.refused
-}
-
 // update applies a re-INVITE's offer and returns our answer to it.
 func (l *Leg) update(o *Offer) []byte {
 	l.mu.Lock()

@@ -224,20 +224,6 @@ func respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string
 	_ = tx.Respond(sip.NewResponseFromRequest(req, code, reason, nil))
 }
 
-// retryAfter is the Retry-After of our 503s (RFC 3261 §21.5.4): calls
-// end within seconds and free their ports, so the caller (or its proxy,
-// which may try another server at once) comes back then.
-const retryAfter = 5 * time.Second
-
-// unavailable answers an INVITE we have no room for: draining, at
-// MaxCalls, or no free RTP port.
-func (s *Server) unavailable(tx sip.ServerTransaction, req *sip.Request) {
-	s.cfg.Metrics.rejected("503")
-	res := sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil)
-	res.AppendHeader(sip.NewHeader("Retry-After", strconv.Itoa(int(retryAfter/time.Second))))
-	_ = tx.Respond(res)
-}
-
 // onInvite answers a new call, or a re-INVITE within a call.
 func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if to := req.To(); to != nil && to.Params.Has("tag") {
@@ -329,26 +315,6 @@ func (s *Server) run(dlg *sipgo.DialogServerSession, leg *Leg, cfg interpreter.C
 	res := interpreter.New(leg, s.cfg.Fetcher, s.cfg.Callbacks, cfg).Run(ctx)
 	s.cfg.Metrics.ended(res.Status, time.Since(began))
 	leg.log.Info("call finished", "status", res.Status, "reason", res.Reason, "rtp", leg.sess.Stats())
-}
-
-// badOffer answers an INVITE whose offer ParseOffer refused, and returns
-// the status code: 488 with a Warning that says why (RFC 3261 §20.43:
-// 302 incompatible transport, 305 incompatible media format) when we
-// speak nothing offered, 400 when the SDP does not parse.
-func (s *Server) badOffer(tx sip.ServerTransaction, req *sip.Request, err error) int {
-	var res *sip.Response
-	switch {
-	case errors.Is(err, ErrSRTP):
-		res = sip.NewResponseFromRequest(req, 488, "Not Acceptable Here: SRTP not supported", nil)
-		res.AppendHeader(sip.NewHeader("Warning", `302 texml "Incompatible transport protocol: secure RTP (RTP/SAVP) is not supported, offer RTP/AVP"`))
-	case errors.Is(err, ErrNoCodec):
-		res = sip.NewResponseFromRequest(req, 488, "Not Acceptable Here", nil)
-		res.AppendHeader(sip.NewHeader("Warning", `305 texml "Incompatible media format: offer PCMU or PCMA audio"`))
-	default:
-		res = sip.NewResponseFromRequest(req, 400, "Bad Request: "+err.Error(), nil)
-	}
-	_ = tx.Respond(res)
-	return res.StatusCode
 }
 
 // onReinvite answers a re-INVITE (hold, unhold, a new address) with our
