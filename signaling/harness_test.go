@@ -131,6 +131,10 @@ func newTestServer(t *testing.T, voice string, rtpPorts int, mod func(*Config)) 
 	go func() { _ = srv.ServeUDP(conn) }()
 	ts := &testServer{Server: srv, ports: ports, app: app, addr: conn.LocalAddr().(*net.UDPAddr)}
 	t.Cleanup(func() {
+		// Let the peers' last requests (an ACK) reach the server first: one
+		// that sipgo reads during Close gets a new socket, which nobody
+		// closes then.
+		time.Sleep(50 * time.Millisecond)
 		_ = srv.Close()
 		_ = sounds.Close()
 		pacer.Close()
