@@ -53,7 +53,7 @@ func (s *Session) tick(now time.Time, skipped uint32) {
 	tx := &s.tx
 	tx.ts += skipped * FrameSamples
 	held := s.held.Load()
-	if s.inactive(now, held) {
+	if s.inactive(now, held || s.quiet.Load()) {
 		s.end(ErrInactive)
 		return
 	}

@@ -96,6 +96,7 @@ type Session struct {
 	peer    atomic.Pointer[peer]
 	play    atomic.Pointer[playback]
 	held    atomic.Bool
+	quiet   atomic.Bool // the peer sends nothing on purpose (see Quiet)
 	dtmfReq atomic.Pointer[dtmfJob]
 	dtmfSem chan struct{}          // one SendDTMF at a time
 	taps    atomic.Pointer[tapSet] // nil: no taps
@@ -223,6 +224,11 @@ func (s *Session) DTMF() <-chan byte { return s.digits }
 // playback does not advance, and the inactivity timer is stopped. The RTP
 // timestamp keeps advancing with real time.
 func (s *Session) Hold(on bool) { s.held.Store(on) }
+
+// Quiet tells the session that the peer sends no RTP on purpose (on) or
+// sends again (off): it offered a=recvonly, so we send but expect
+// nothing back, and the inactivity timer is stopped as on hold.
+func (s *Session) Quiet(on bool) { s.quiet.Store(on) }
 
 // Done is closed when the session has ended: Close, or the inactivity
 // timeout.

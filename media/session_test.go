@@ -263,6 +263,29 @@ func TestInactivity(t *testing.T) {
 	}
 }
 
+// TestQuietStopsInactivity: a quiet peer (it offered a=recvonly) sends
+// nothing, and that does not end the session; packets still go out.
+func TestQuietStopsInactivity(t *testing.T) {
+	p, _, tick := manualPacer(t)
+	cp := newCapture(t)
+	s := newSession(t, p, cp.addr(), func(c *SessionConfig) { c.InactivityTimeout = time.Second })
+	s.Quiet(true)
+	tick(200) // 4 s without a packet from the peer
+	select {
+	case <-s.Done():
+		t.Fatal("a quiet peer timed the session out")
+	default:
+	}
+	cp.next(t) // we kept sending
+	s.Quiet(false)
+	tick(55)
+	select {
+	case <-s.Done():
+	case <-time.After(time.Second):
+		t.Fatal("not ended after the timeout once the peer should send again")
+	}
+}
+
 func TestCloseIdempotentReturnsPort(t *testing.T) {
 	lo, hi := freeRange(t, 1)
 	ports, err := NewPorts("127.0.0.1", lo, hi)

@@ -19,11 +19,15 @@ func (l *Leg) EarlyMedia(context.Context) error {
 		return nil // an outbound leg is answered already
 	}
 	l.mu.Lock()
-	if l.answered || l.early {
+	if l.answered || l.early || l.offer == nil {
+		// Nothing to do, or a delayed offer: without the caller's SDP
+		// there is no answer to put in a 183; the caller hears nothing
+		// until our 200 OK carries our offer.
 		l.mu.Unlock()
 		return nil
 	}
-	body := Answer(l.offer, l.srv.cfg.PublicIP, l.sess.LocalAddr().Port, l.sid, l.srv.version.next())
+	l.version++
+	body := Answer(l.offer, l.srv.cfg.PublicIP, l.sess.LocalAddr().Port, l.sid, l.version)
 	l.early = true
 	l.mu.Unlock()
 	if l.dialogCtx().Err() != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -32,6 +33,10 @@ type MediaConfig struct {
 	RecordingsDir     string
 	InactivityTimeout time.Duration // default 60 s
 	InbandDTMF        bool
+	// HoldKeepalive is how often a call that expects no RTP (on hold)
+	// sends an in-dialog OPTIONS; no answer within it ends the call.
+	// Default DefaultHoldKeepalive; negative disables.
+	HoldKeepalive time.Duration
 }
 
 func (m *MediaConfig) check() error {
@@ -69,22 +74,37 @@ type Leg struct {
 	turn   int        // the interpreter's listening turn; digits from before it are dropped
 	utt    *utterance // speech being heard in this turn, if any
 	uttOff func()     // untaps utt
+
+	byeDone chan struct{} // under mu: our BYE is out; closed when its transaction has finished
+	refused bool          // under mu: the INVITE has a final response other than our 2xx (Reject, Hangup, 487)
+	version uint64        // under mu: the o= version of our last SDP, one more for each new one (RFC 3264 §8)
+	ack     *pendingAck   // under mu: the re-INVITE whose 2xx waits for its ACK
+	ka      *keepalive    // under mu: the OPTIONS loop while no RTP is expected
+
+	// gone is done when the call is over for SIP: the dialog ended, the
+	// call closed, or the peer is gone (no ACK for a re-INVITE's 2xx).
+	// The call's context ends with it (run); end cancels it.
+	gone context.Context
+	end  context.CancelCauseFunc
 }
 
 var _ interpreter.Leg = (*Leg)(nil)
 
-// newLeg allocates the RTP session for a new call; it stays on hold (no
-// packets) until the call is answered.
-func (s *Server) newLeg(dlg *sipgo.DialogServerSession, tx sip.ServerTransaction, offer *Offer, callSid string) (*Leg, error) {
-	conn, err := s.cfg.Media.Ports.Listen()
-	if err != nil {
-		return nil, fmt.Errorf("rtp port: %w", err)
-	}
+// newLeg starts the RTP session of a new call on conn, its port (taken
+// before the dialog, so that a full port range is a clean 503); it stays
+// on hold (no packets) until the call is answered. offer is nil for a
+// delayed offer (an INVITE without SDP): the codec and address then come
+// with the ACK. On error conn is closed.
+func (s *Server) newLeg(dlg *sipgo.DialogServerSession, tx sip.ServerTransaction, conn *net.UDPConn, offer *Offer, callSid string) (*Leg, error) {
 	base := s.log.With("sip_call_id", dlg.InviteRequest.CallID().Value(), "direction", "inbound")
 	log := base.With("call_sid", callSid)
+	remote, codec, dtmf := (*net.UDPAddr)(nil), media.Codec{Name: "PCMU"}, uint8(0)
+	if offer != nil {
+		remote, codec, dtmf = offer.Addr, offer.Codec, offer.DTMFType
+	}
 	sess, err := media.NewSession(media.SessionConfig{
-		Conn: conn, Pacer: s.cfg.Media.Pacer, Remote: offer.Addr, Codec: offer.Codec,
-		DTMFPayloadType: offer.DTMFType, InactivityTimeout: s.cfg.Media.InactivityTimeout,
+		Conn: conn, Pacer: s.cfg.Media.Pacer, Remote: remote, Codec: codec,
+		DTMFPayloadType: dtmf, InactivityTimeout: s.cfg.Media.InactivityTimeout,
 		InbandDTMF: s.cfg.Media.InbandDTMF, Metrics: s.cfg.Media.Metrics, Logger: log,
 		Held: true, // no RTP before the answer
 	})
@@ -94,41 +114,129 @@ func (s *Server) newLeg(dlg *sipgo.DialogServerSession, tx sip.ServerTransaction
 	}
 	var id [8]byte
 	_, _ = rand.Read(id[:])
-	return &Leg{
+	l := &Leg{
 		srv: s, dlg: dlg, tx: tx, sess: sess, m: &s.cfg.Media, log: log, baseLog: base,
 		sid: binary.BigEndian.Uint64(id[:]) >> 1, offer: offer,
 		info: make(chan byte, 16),
-	}, nil
+	}
+	l.gone, l.end = context.WithCancelCause(context.Background())
+	context.AfterFunc(dlg.Context(), func() { l.end(interpreter.ErrHangup) })
+	return l, nil
 }
 
-// close ends the call's media and, when the caller is still there, the
-// dialog: every path out of a call comes through here.
-func (l *Leg) close() {
+// byeTimeout bounds our BYE: waiting for the ACK of our 2xx if it has not
+// come yet, then for the answer to the BYE.
+const byeTimeout = 5 * time.Second
+
+// close ends the call's media at once, so that its RTP port is free for
+// the next call, and, when the caller is still there, the dialog with a
+// BYE whose transaction finishes in the background (under load a peer may
+// take seconds to answer it). done runs when that BYE is over, or at once
+// without one: the call stays findable until then, so that a BYE crossing
+// ours gets 200, not 481. Every path out of a call comes through here.
+func (l *Leg) close(done func()) {
+	l.stopKeepalive()
 	l.mu.Lock()
-	bye := l.answered || l.sent2xx
+	var sent <-chan struct{} = l.byeDone
+	needBye := (l.answered || l.sent2xx) && sent == nil
 	l.mu.Unlock()
-	if bye && l.dialogUp() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		if err := l.bye(ctx); err != nil {
+	l.end(errCallOver)
+	_ = l.sess.Close()
+	if needBye && l.dialogUp() {
+		sent = l.bye()
+	}
+	if sent == nil {
+		done()
+		return
+	}
+	l.srv.wg.Add(1)
+	go func() {
+		defer l.srv.wg.Done()
+		<-sent
+		done()
+	}()
+}
+
+// bye sends our BYE once, in the background; the channel is closed when
+// its transaction has finished. The call's handler still runs (it calls
+// bye or close), so the server's WaitGroup is above zero here.
+func (l *Leg) bye() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.byeDone != nil {
+		return l.byeDone
+	}
+	done := make(chan struct{})
+	l.byeDone = done // no keepalive starts from now on
+	ka := l.ka
+	l.ka = nil
+	l.srv.wg.Add(1)
+	go func() {
+		defer l.srv.wg.Done()
+		defer close(done)
+		if ka != nil {
+			// Our BYE must not share the dialog's CSeq counter with an
+			// OPTIONS in flight.
+			ka.stop()
+			<-ka.done
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
+		defer cancel()
+		if err := l.sendBye(ctx); err != nil {
 			l.log.Warn("BYE", "err", err)
 		}
-		cancel()
-	}
-	_ = l.sess.Close()
+	}()
+	return done
 }
 
 // update applies a re-INVITE's offer and returns our answer to it.
-func (l *Leg) update(o *Offer, version uint64) []byte {
+func (l *Leg) update(o *Offer) []byte {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.apply(o)
+	l.version++
+	return Answer(o, l.srv.cfg.PublicIP, l.sess.LocalAddr().Port, l.sid, l.version)
+}
+
+// apply takes the peer's SDP, an offer or the answer to ours, for the
+// media; l.mu is held.
+func (l *Leg) apply(o *Offer) {
 	l.offer = o
-	if o.Addr != nil {
-		l.sess.SetRemote(o.Addr, o.Codec, o.DTMFType)
-	}
+	l.sess.SetRemote(o.Addr, o.Codec, o.DTMFType) // a nil Addr (c=0.0.0.0) keeps the address
 	if l.answered {
 		l.sess.Hold(o.Hold)
+		l.sess.Quiet(o.RecvOnly)
+		l.watchPeer(o.Hold || o.RecvOnly)
 	}
-	return Answer(o, l.srv.cfg.PublicIP, l.sess.LocalAddr().Port, l.sid, version)
+}
+
+// reoffer returns a new offer of ours, for a re-INVITE without SDP (RFC
+// 3261 §14.2: our 2xx carries the offer, the ACK the answer).
+func (l *Leg) reoffer() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.version++
+	return OfferSDP(l.srv.cfg.PublicIP, l.sess.LocalAddr().Port, l.sid, l.version)
+}
+
+// awaitsAnswer reports whether our 2xx to the INVITE carried an offer
+// (the INVITE had none) whose answer has not come yet.
+func (l *Leg) awaitsAnswer() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sent2xx && l.offer == nil
+}
+
+// takeAnswer applies the answer to our offer, from an ACK's body.
+func (l *Leg) takeAnswer(body []byte) error {
+	o, err := ParseOffer(body)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.apply(o)
+	l.mu.Unlock()
+	return nil
 }
 
 // digit takes a DTMF key sent by SIP INFO.
@@ -139,10 +247,11 @@ func (l *Leg) digit(d byte) {
 	}
 }
 
-// ctxErr says why ctx ended: the caller hung up (the dialog is over), or
-// the interpreter's own reason (an update, the time limit, shutdown).
+// ctxErr says why ctx ended: the caller hung up (the dialog is over) or is
+// gone, or the interpreter's own reason (an update, the time limit,
+// shutdown).
 func (l *Leg) ctxErr(ctx context.Context) error {
-	if l.dialogCtx().Err() != nil {
+	if l.dialogCtx().Err() != nil || l.gone.Err() != nil {
 		return interpreter.ErrHangup
 	}
 	return context.Cause(ctx)
@@ -165,8 +274,8 @@ func (l *Leg) dialogUp() bool {
 	return (l.dlg != nil || l.out != nil) && l.dialogCtx().Err() == nil
 }
 
-// bye ends the leg's dialog from our side.
-func (l *Leg) bye(ctx context.Context) error {
+// sendBye ends the leg's dialog from our side and waits for the answer.
+func (l *Leg) sendBye(ctx context.Context) error {
 	if l.out != nil {
 		return l.out.bye(ctx)
 	}
@@ -179,11 +288,29 @@ func (l *Leg) Answer(ctx context.Context) error {
 	if l.answered {
 		return nil
 	}
-	if l.dialogCtx().Err() != nil {
+	if l.dlg.Context().Err() != nil {
 		return interpreter.ErrHangup
 	}
 	l.mu.Lock()
-	body := Answer(l.offer, l.srv.cfg.PublicIP, l.sess.LocalAddr().Port, l.sid, l.srv.version.next())
+	if l.refused {
+		l.mu.Unlock()
+		return interpreter.ErrHangup
+	}
+	if l.sent2xx {
+		// An earlier Answer sent the 200 OK and failed (no ACK, no usable
+		// answer): sending it again would only wait again.
+		l.mu.Unlock()
+		return errors.New("200 OK: the session did not start")
+	}
+	l.version++
+	var body []byte
+	if l.offer != nil {
+		body = Answer(l.offer, l.srv.cfg.PublicIP, l.sess.LocalAddr().Port, l.sid, l.version)
+	} else {
+		// A delayed offer: ours goes in the 200 OK, the answer comes in
+		// the ACK (RFC 3264 §5, RFC 3261 §13.2.1), taken by onAck.
+		body = OfferSDP(l.srv.cfg.PublicIP, l.sess.LocalAddr().Port, l.sid, l.version)
+	}
 	l.sent2xx = true
 	l.mu.Unlock()
 	// RespondSDP waits for the ACK (up to Timer L, 32 s); ending the
@@ -192,7 +319,7 @@ func (l *Leg) Answer(ctx context.Context) error {
 	err := l.dlg.RespondSDP(body)
 	stop()
 	if err != nil {
-		if l.dialogCtx().Err() != nil {
+		if l.dlg.Context().Err() != nil {
 			return interpreter.ErrHangup
 		}
 		if ctx.Err() != nil {
@@ -206,8 +333,16 @@ func (l *Leg) Answer(ctx context.Context) error {
 	// meanwhile (update, on another goroutine) may have put the call on
 	// hold.
 	l.mu.Lock()
+	if l.offer == nil {
+		l.mu.Unlock()
+		// The session cannot start: the caller has our 2xx, so the end
+		// of the call is a BYE.
+		return errors.New("200 OK: the ACK brought no usable SDP answer to our offer")
+	}
 	l.answered = true
 	l.sess.Hold(l.offer.Hold)
+	l.sess.Quiet(l.offer.RecvOnly)
+	l.watchPeer(l.offer.Hold || l.offer.RecvOnly)
 	l.mu.Unlock()
 	return nil
 }
@@ -218,6 +353,9 @@ func (l *Leg) Reject(ctx context.Context, reason string) error {
 	if l.dlg == nil {
 		return l.Hangup(ctx)
 	}
+	if !l.refuse() {
+		return nil // the caller hung up first: the INVITE has its 487
+	}
 	if reason == "busy" {
 		return l.dlg.Respond(486, "Busy Here", nil)
 	}
@@ -225,7 +363,9 @@ func (l *Leg) Reject(ctx context.Context, reason string) error {
 }
 
 // Hangup implements interpreter.Leg: BYE after the answer, 603 before.
-func (l *Leg) Hangup(ctx context.Context) error {
+// The BYE's transaction finishes in the background: the call is over for
+// us at once, and close frees its media without waiting for the peer.
+func (l *Leg) Hangup(context.Context) error {
 	if !l.dialogUp() {
 		return nil // already over, or an outbound leg never answered
 	}
@@ -233,13 +373,13 @@ func (l *Leg) Hangup(ctx context.Context) error {
 	bye := l.answered || l.sent2xx
 	l.mu.Unlock()
 	if !bye {
+		if !l.refuse() {
+			return nil // the INVITE has its final response
+		}
 		return l.dlg.Respond(603, "Decline", nil)
 	}
-	err := l.bye(ctx)
-	l.mu.Lock()
-	l.answered, l.sent2xx = false, false // close must not send a second BYE
-	l.mu.Unlock()
-	return err
+	l.bye()
+	return nil
 }
 
 // newTurn drops digits pressed before the interpreter started listening

@@ -1,11 +1,13 @@
 package signaling
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,9 +30,16 @@ type Router interface {
 // Config is what a Server needs; every field but the optional ones must
 // be set.
 type Config struct {
-	PublicIP  net.IP // written into SDP and Contact
-	SIPPort   int    // our SIP port, for Contact
+	PublicIP net.IP // written into SDP and Contact
+	// SIPPort is our SIP port, for Contact. 0 means the port of the first
+	// socket served (ServeUDP or ServeTCP), for a listen address of ":0":
+	// Contact never carries port 0, which a peer would read as 5060.
+	SIPPort   int
 	UserAgent string
+
+	// MaxCalls refuses INVITEs beyond this many calls in progress with
+	// 503 and Retry-After; 0 means no limit but the RTP port range.
+	MaxCalls int
 
 	Router    Router
 	Trunks    *Trunks // outbound routes for <Dial><Number>; nil: none
@@ -61,14 +70,15 @@ type Server struct {
 	dua    sipgo.DialogUA
 
 	draining atomic.Bool
-	wg       sync.WaitGroup // one per call in progress
+	wg       sync.WaitGroup // one per call in progress, and per BYE still out
 	mu       sync.Mutex
-	calls    map[string]*Leg // by dialog ID
+	calls    map[string]*Leg // by dialog ID, until our BYE is over
+	live     int             // INVITEs admitted whose handler still runs (mu)
 	base     context.Context // parent of every call; canceled by Close
 	stop     context.CancelFunc
-	version  sessionVersion
 	beep     *audio.PCM // the Record beep, made once for every call
 	udpAddr  sip.Addr   // our UDP listener, the local address of our UDP requests
+	portOnce sync.Once  // fills in SIPPort from the first socket served
 }
 
 // New creates a server; call ServeUDP/ServeTCP to accept requests.
@@ -112,6 +122,8 @@ func New(cfg Config) (*Server, error) {
 	srv.OnBye(s.onBye)
 	srv.OnOptions(s.onOptions)
 	srv.OnInfo(s.onInfo)
+	srv.OnCancel(s.onCancel)
+	srv.OnNoRoute(s.onNoRoute)
 	return s, nil
 }
 
@@ -119,6 +131,7 @@ func New(cfg Config) (*Server, error) {
 // requests over UDP leave from conn too, so that the callee's responses
 // and in-dialog requests come back to the port in our Via and Contact.
 func (s *Server) ServeUDP(conn net.PacketConn) error {
+	s.boundPort(conn.LocalAddr())
 	if a, ok := conn.LocalAddr().(*net.UDPAddr); ok {
 		s.mu.Lock()
 		s.udpAddr = sip.Addr{IP: a.IP, Port: a.Port, Hostname: a.IP.String()}
@@ -128,25 +141,60 @@ func (s *Server) ServeUDP(conn net.PacketConn) error {
 }
 
 // ServeTCP serves SIP over TCP on l until the server closes.
-func (s *Server) ServeTCP(l net.Listener) error { return s.srv.ServeTCP(l) }
+func (s *Server) ServeTCP(l net.Listener) error {
+	s.boundPort(l.Addr())
+	return s.srv.ServeTCP(l)
+}
 
-// Active is the number of calls in progress.
+// boundPort sets the Contact port from the first socket served when the
+// configuration left it 0. The Once orders the write before any request
+// is read, on this socket or the other one.
+func (s *Server) boundPort(a net.Addr) {
+	s.portOnce.Do(func() {
+		if s.dua.ContactHDR.Address.Port != 0 {
+			return
+		}
+		var port int
+		switch a := a.(type) {
+		case *net.UDPAddr:
+			port = a.Port
+		case *net.TCPAddr:
+			port = a.Port
+		}
+		s.cfg.SIPPort = port
+		s.dua.ContactHDR.Address.Port = port
+	})
+}
+
+// Active is the number of calls in progress (INVITEs being handled).
+// A call whose media is closed and only our BYE is still out no longer
+// counts.
 func (s *Server) Active() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.calls)
+	return s.live
 }
 
-// admit counts a new call in, unless the server is draining; the check
-// and the count are one step so that Drain cannot miss a call starting.
+// admit counts a new call in, unless the server is draining or at
+// MaxCalls; the check and the count are one step so that Drain cannot
+// miss a call starting.
 func (s *Server) admit() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.draining.Load() {
+	if s.draining.Load() || (s.cfg.MaxCalls > 0 && s.live >= s.cfg.MaxCalls) {
 		return false
 	}
+	s.live++
 	s.wg.Add(1)
 	return true
+}
+
+// leave counts a call out that admit counted in.
+func (s *Server) leave() {
+	s.mu.Lock()
+	s.live--
+	s.mu.Unlock()
+	s.wg.Done()
 }
 
 // setDraining refuses calls from now on (see admit).
@@ -200,21 +248,22 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.onReinvite(req, tx)
 		return
 	}
+	// Overload is refused here, before any media or dialog state exists:
+	// a 503 with Retry-After lets the caller's proxy go elsewhere, where
+	// a call failing half-way would not.
 	if !s.admit() {
-		respond(tx, req, 503, "Service Unavailable")
+		s.unavailable(tx, req)
 		return
 	}
-	defer s.wg.Done()
-	offer, err := ParseOffer(req.Body())
-	switch {
-	case errors.Is(err, ErrNoCodec):
-		s.cfg.Metrics.rejected("488")
-		respond(tx, req, 488, "Not Acceptable Here")
-		return
-	case err != nil:
-		s.cfg.Metrics.rejected("400")
-		_ = tx.Respond(sip.NewResponseFromRequest(req, 400, "Bad Request: "+err.Error(), nil))
-		return
+	defer s.leave()
+	var offer *Offer // nil: a delayed offer, ours goes in the 200 OK
+	if len(bytes.TrimSpace(req.Body())) > 0 {
+		var err error
+		if offer, err = ParseOffer(req.Body()); err != nil {
+			code := s.badOffer(tx, req, err)
+			s.cfg.Metrics.rejected(strconv.Itoa(code))
+			return
+		}
 	}
 	cfg, err := s.cfg.Router.Route(req)
 	if err != nil {
@@ -222,8 +271,15 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		respond(tx, req, 404, "Not Found")
 		return
 	}
+	conn, err := s.cfg.Media.Ports.Listen()
+	if err != nil {
+		s.log.Debug("INVITE refused", "err", err)
+		s.unavailable(tx, req)
+		return
+	}
 	dlg, err := s.dua.ReadInvite(req, tx)
 	if err != nil {
+		conn.Close()
 		s.cfg.Metrics.rejected("400")
 		respond(tx, req, 400, "Bad Request")
 		return
@@ -234,8 +290,9 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if cfg.CallSid == "" {
 		cfg.CallSid = interpreter.NewSid("CA")
 	}
-	leg, err := s.newLeg(dlg, tx, offer, cfg.CallSid)
+	leg, err := s.newLeg(dlg, tx, conn, offer, cfg.CallSid)
 	if err != nil {
+		// Only a closing server gets here: its pacer is closed.
 		s.log.Error("media setup failed", "err", err)
 		s.cfg.Metrics.rejected("503")
 		_ = dlg.Respond(503, "Service Unavailable", nil)
@@ -244,14 +301,11 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	s.mu.Lock()
 	s.calls[dlg.ID] = leg
 	s.mu.Unlock()
-	defer func() {
-		// Our BYE goes out first, so that a BYE or re-INVITE crossing it
-		// still finds the call instead of getting 481.
-		leg.close()
+	defer leg.close(func() {
 		s.mu.Lock()
 		delete(s.calls, dlg.ID)
 		s.mu.Unlock()
-	}()
+	})
 	_ = dlg.Respond(180, "Ringing", nil)
 	s.run(dlg, leg, cfg)
 }
@@ -267,6 +321,8 @@ func (s *Server) run(dlg *sipgo.DialogServerSession, leg *Leg, cfg interpreter.C
 	defer stopDialog()
 	stopServer := context.AfterFunc(s.base, func() { cancel(nil) })
 	defer stopServer()
+	stopGone := context.AfterFunc(leg.gone, func() { cancel(interpreter.ErrHangup) })
+	defer stopGone()
 
 	cfg.Logger = leg.baseLog // the interpreter adds call_sid itself
 	cfg.Dialer = s
@@ -286,34 +342,72 @@ func (s *Server) run(dlg *sipgo.DialogServerSession, leg *Leg, cfg interpreter.C
 }
 
 // onReinvite answers a re-INVITE (hold, unhold, a new address) with our
-// current SDP (RFC 3264 §8).
+// current SDP (RFC 3264 §8), or, when it has none, with an offer whose
+// answer comes in the ACK (RFC 3261 §14.2).
 func (s *Server) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 	leg := s.lookup(req)
-	if leg == nil {
+	if leg == nil || leg.gone.Err() != nil {
+		// Unknown, or ending: its media is closed and our BYE may be out.
 		respond(tx, req, 481, "Call/Transaction Does Not Exist")
 		return
 	}
-	offer, err := ParseOffer(req.Body())
-	if errors.Is(err, ErrNoCodec) {
-		respond(tx, req, 488, "Not Acceptable Here")
-		return
+	var body []byte
+	delayed := len(bytes.TrimSpace(req.Body())) == 0
+	if delayed {
+		body = leg.reoffer()
+	} else {
+		offer, err := ParseOffer(req.Body())
+		if err != nil {
+			s.badOffer(tx, req, err)
+			return
+		}
+		body = leg.update(offer)
 	}
-	if err != nil {
-		respond(tx, req, 400, "Bad Request")
-		return
-	}
-	body := leg.update(offer, s.version.next())
 	res := sip.NewSDPResponseFromRequest(req, body)
 	res.AppendHeader(sip.HeaderClone(&s.dua.ContactHDR))
-	_ = tx.Respond(res)
+	cseq := req.CSeq().SeqNo
+	acks := leg.expectAck(cseq)
+	if err := tx.Respond(res); err != nil {
+		leg.forgetAck(cseq)
+		return
+	}
+	// The handler stays until the ACK: sipgo ends the transaction when it
+	// returns, and only the transaction can retransmit our 2xx.
+	ack, err := retransmit2xx(tx, res, acks, leg.gone.Done(), sip.T1, sip.T2)
+	if err != nil {
+		leg.forgetAck(cseq)
+		if errors.Is(err, errNoAck) {
+			leg.log.Warn("re-INVITE: no ACK for our 200 OK; hanging up", "cseq", cseq)
+			leg.end(err)
+		}
+		return
+	}
+	if delayed && ack != nil {
+		// A bad answer leaves the session as it was: the call goes on.
+		if err := leg.takeAnswer(ack.Body()); err != nil {
+			leg.log.Warn("re-INVITE: the ACK brought no usable answer to our offer", "err", err)
+		}
+	}
 }
 
 func (s *Server) onAck(req *sip.Request, tx sip.ServerTransaction) {
 	// An ACK for an unknown dialog is dropped: answering it is forbidden
-	// (RFC 3261 §17.2.1), and sipgo's default handler would send 405.
-	if leg := s.lookup(req); leg != nil && leg.dlg != nil {
-		_ = leg.dlg.ReadAck(req, tx)
+	// (RFC 3261 §17.2.1), and sipgo's default handler would send 405. So
+	// is a late ACK of our error response (a 487 whose transaction is
+	// over): it does not confirm the dialog. The callee's side of an
+	// outbound leg sends no ACK to us.
+	leg := s.lookup(req)
+	if leg == nil || leg.dlg == nil || leg.refusedInvite() || leg.takeAck(req) {
+		return
 	}
+	// The ACK of a 200 OK that carried our offer carries the answer: taken
+	// before ReadAck lets Answer go on.
+	if leg.awaitsAnswer() && req.CSeq() != nil && req.CSeq().SeqNo == leg.dlg.InviteRequest.CSeq().SeqNo {
+		if err := leg.takeAnswer(req.Body()); err != nil {
+			leg.log.Warn("the ACK brought no usable answer to our offer", "err", err)
+		}
+	}
+	_ = leg.dlg.ReadAck(req, tx)
 }
 
 func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
@@ -328,14 +422,35 @@ func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
 		respond(tx, req, 200, "OK")
 		return
 	}
+	// A BYE on the early dialog (after our 180, before our answer) still
+	// leaves the INVITE to be answered: 487 (RFC 3261 §15.1.2).
+	leg.terminateInvite()
 	if err := leg.dlg.ReadBye(req, tx); err != nil {
 		leg.log.Warn("BYE", "err", err)
 	}
 }
 
+// allowed are the methods we handle, for Allow in OPTIONS and 405 answers.
+const allowed = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO"
+
+// onCancel answers a CANCEL that matches no INVITE transaction (RFC 3261
+// §9.2): sipgo's transaction layer answers one that matches itself, with
+// 200 and then 487 for the INVITE, and ends the dialog's context.
+func (s *Server) onCancel(req *sip.Request, tx sip.ServerTransaction) {
+	respond(tx, req, 481, "Call/Transaction Does Not Exist")
+}
+
+// onNoRoute answers a method we do not handle: 405 with Allow (RFC 3261
+// §8.2.1).
+func (s *Server) onNoRoute(req *sip.Request, tx sip.ServerTransaction) {
+	res := sip.NewResponseFromRequest(req, 405, "Method Not Allowed", nil)
+	res.AppendHeader(sip.NewHeader("Allow", allowed))
+	_ = tx.Respond(res)
+}
+
 func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
-	res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO"))
+	res.AppendHeader(sip.NewHeader("Allow", allowed))
 	res.AppendHeader(sip.NewHeader("Accept", "application/sdp, application/dtmf-relay, application/dtmf"))
 	_ = tx.Respond(res)
 }

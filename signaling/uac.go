@@ -123,8 +123,10 @@ func (s *Server) newOutLeg(callSid string) (*Leg, error) {
 	}
 	var id [8]byte
 	_, _ = rand.Read(id[:])
-	return &Leg{srv: s, sess: sess, m: &s.cfg.Media, log: log, baseLog: base,
-		sid: binary.BigEndian.Uint64(id[:]) >> 1, info: make(chan byte, 16), answered: true}, nil
+	l := &Leg{srv: s, sess: sess, m: &s.cfg.Media, log: log, baseLog: base,
+		sid: binary.BigEndian.Uint64(id[:]) >> 1, info: make(chan byte, 16), answered: true}
+	l.gone, l.end = context.WithCancelCause(context.Background())
+	return l, nil
 }
 
 // offer is our SDP offer: PCMU, PCMA and telephone-event (RFC 4733).
@@ -191,7 +193,11 @@ func (a *outCall) newInvite() *sip.Request {
 		req.AppendHeader(h)
 	}
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	req.SetBody(offer(s.cfg.PublicIP, a.leg.sess.LocalAddr().Port, a.leg.sid, s.version.next()))
+	a.leg.mu.Lock()
+	a.leg.version++
+	version := a.leg.version
+	a.leg.mu.Unlock()
+	req.SetBody(offer(s.cfg.PublicIP, a.leg.sess.LocalAddr().Port, a.leg.sid, version))
 	if tp, ok := a.dest.uri.UriParams.Get("transport"); ok {
 		req.SetTransport(strings.ToUpper(tp))
 	}
@@ -223,16 +229,13 @@ func (a *outCall) sipInfo(p interpreter.Progress) interpreter.Progress {
 	return p
 }
 
-// allowed are the methods we handle, for Allow headers.
-const allowed = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO"
-
 // run sends the INVITE and follows its responses: the UAC's own loop, so
 // that any number of provisional responses is fine.
 func (a *outCall) run(ctx context.Context) {
 	defer a.s.wg.Done()
 	code, reason, res, tx := a.invite(ctx)
 	if res == nil {
-		a.leg.close()
+		a.leg.close(func() {})
 		a.emit(a.sipInfo(interpreter.Progress{Kind: interpreter.Failed, Code: code, Reason: reason}))
 		return
 	}

@@ -96,6 +96,9 @@ func (a *outCall) established(r *sip.Response, tx sip.ClientTransaction) {
 	s, leg := a.s, a.leg
 	d := newUACDialog(s.client, a.req, r)
 	leg.out = d
+	// The callee's BYE ends the dialog: the leg is gone for its waits.
+	stopGone := context.AfterFunc(d.ctx, func() { leg.end(interpreter.ErrHangup) })
+	defer stopGone()
 	a.ack(r, tx)
 	if len(r.Body()) == 0 || !a.applySDP(r.Body()) {
 		// A 2xx without a usable answer cannot carry media: end it.
@@ -103,7 +106,7 @@ func (a *outCall) established(r *sip.Response, tx sip.ClientTransaction) {
 		ctx, cancel := context.WithTimeout(context.Background(), cancelWait)
 		_ = d.bye(ctx)
 		cancel()
-		leg.close()
+		leg.close(func() {})
 		a.emit(interpreter.Progress{Kind: interpreter.Failed, Code: 488, Reason: "no usable SDP in the answer"})
 		return
 	}
@@ -119,9 +122,13 @@ func (a *outCall) established(r *sip.Response, tx sip.ClientTransaction) {
 	case <-s.base.Done(): // the server is closing
 	}
 	tx.Terminate()
-	leg.close() // our BYE when the dialog is still up, and the media
-	s.mu.Lock()
-	delete(s.calls, d.id)
-	s.mu.Unlock()
+	// Our BYE when the dialog is still up goes in the background; the
+	// media is freed now, and the dialog stays findable until the BYE is
+	// over, so that a BYE crossing ours gets 200.
+	leg.close(func() {
+		s.mu.Lock()
+		delete(s.calls, d.id)
+		s.mu.Unlock()
+	})
 	a.emit(interpreter.Progress{Kind: interpreter.Ended})
 }

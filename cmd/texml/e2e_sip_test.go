@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"net"
 	"os"
@@ -83,7 +84,8 @@ func TestHoldAndResume(t *testing.T) {
 	}
 }
 
-// TestOptions asks texml what it supports, outside any call.
+// TestOptions asks texml what it supports, outside any call, and sends
+// what it does not support.
 func TestOptions(t *testing.T) {
 	a := newApp(t, map[string]string{"/voice": `<Response><Hangup/></Response>`})
 	s := startServe(t, a.srv.URL+"/voice")
@@ -99,6 +101,15 @@ func TestOptions(t *testing.T) {
 		if !strings.Contains(allow.Value(), m) {
 			t.Errorf("Allow %q lacks %s", allow.Value(), m)
 		}
+	}
+	// A method texml does not handle: 405 with the same Allow.
+	res = sipRequest(t, s.sipAddr, sip.MESSAGE, "text/plain", []byte("hello"))
+	if res.StatusCode != 405 || res.GetHeader("Allow") == nil || res.GetHeader("Allow").Value() != allow.Value() {
+		t.Errorf("MESSAGE: %d, Allow %v; want 405 with Allow %q", res.StatusCode, res.GetHeader("Allow"), allow.Value())
+	}
+	// A CANCEL that matches no INVITE: 481.
+	if res = sipRequest(t, s.sipAddr, sip.CANCEL, "", nil); res.StatusCode != 481 {
+		t.Errorf("CANCEL of nothing: %d, want 481", res.StatusCode)
 	}
 }
 
@@ -172,8 +183,9 @@ func TestAnswerTiming(t *testing.T) {
 	}
 }
 
-// TestBadOffers: an offer with no codec we speak gets 488, an SDP that
-// does not parse 400; both are counted.
+// TestBadOffers: an offer with no codec we speak gets 488, so does one of
+// secure RTP only (with a Warning), an SDP that does not parse 400; all
+// are counted.
 func TestBadOffers(t *testing.T) {
 	a := newApp(t, map[string]string{"/voice": `<Response><Say>unreachable</Say></Response>`})
 	s := startServe(t, a.srv.URL+"/voice")
@@ -185,10 +197,16 @@ func TestBadOffers(t *testing.T) {
 	if code := inviteRaw(t, s.sipAddr, "this is not a session description\r\n"); code != 400 {
 		t.Errorf("malformed SDP: %d, want 400", code)
 	}
+	srtp := "v=0\r\no=phone 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
+		"m=audio 40000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\n"
+	res := sipRequest(t, s.sipAddr, sip.INVITE, "application/sdp", []byte(srtp))
+	if w := res.GetHeader("Warning"); res.StatusCode != 488 || w == nil || !strings.Contains(w.Value(), "RTP/SAVP") {
+		t.Errorf("SRTP offer: %d, Warning %v; want 488 with a Warning naming RTP/SAVP", res.StatusCode, w)
+	}
 	m := scrape(t, s)
-	for _, code := range []string{"488", "400"} {
-		if v := metricValue(m, `texml_invites_rejected_total{code="`+code+`"}`); v != 1 {
-			t.Errorf("texml_invites_rejected_total{code=%s} = %v, want 1", code, v)
+	for code, want := range map[string]float64{"488": 2, "400": 1} {
+		if v := metricValue(m, `texml_invites_rejected_total{code="`+code+`"}`); v != want {
+			t.Errorf("texml_invites_rejected_total{code=%s} = %v, want %v", code, v, want)
 		}
 	}
 	if len(a.requests("/voice")) != 0 {
@@ -276,5 +294,92 @@ func TestBadRTPDropped(t *testing.T) {
 	}
 	if v := metricValue(m, "texml_rtp_packets_received_total"); v < 20 {
 		t.Errorf("texml_rtp_packets_received_total = %v, want the phone's 20 packets", v)
+	}
+}
+
+// TestSIPListenAnyPort serves on --sip-listen 127.0.0.1:0: UDP and TCP
+// share the port the kernel chose, and Contact carries that port (never 0,
+// which a peer reads as 5060), so in-dialog requests reach texml.
+func TestSIPListenAnyPort(t *testing.T) {
+	a := newApp(t, map[string]string{"/voice": `<Response><Say>Any port will do.</Say><Pause length="2"/><Hangup/></Response>`})
+	s := startServe(t, a.srv.URL+"/voice", "--sip-listen", "127.0.0.1:0")
+	_, portText, _ := net.SplitHostPort(s.sipAddr)
+	if portText == "0" || portText == "" {
+		t.Fatalf("SIP address %s", s.sipAddr)
+	}
+	if tcp := s.tcp.Addr().(*net.TCPAddr); fmt.Sprint(tcp.Port) != portText {
+		t.Errorf("TCP on %v, UDP on %s", tcp, s.sipAddr)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := callTexml(ctx, t, sipphone.New(t), s.sipAddr, 10*time.Second, func(c *sipphone.Call) {
+		contact := c.Response().Contact()
+		if contact == nil || fmt.Sprint(contact.Address.Port) != portText {
+			t.Errorf("Contact %v, want port %s", contact, portText)
+		}
+		// Sent to the Contact address: it arrives only if the port is right.
+		if r, err := c.Request(sip.OPTIONS, "", nil); err != nil || r.StatusCode != 200 {
+			t.Errorf("in-dialog OPTIONS: %v %v", r, err)
+		}
+		c.WaitEnd(10 * time.Second)
+	})
+	if v := sipphone.VoicedTime(c.Audio()); c.FinalCode() != 200 || !c.RemoteHangup() || v < 300*time.Millisecond {
+		t.Errorf("answer %d, texml hung up %v, %v of speech", c.FinalCode(), c.RemoteHangup(), v)
+	}
+}
+
+// TestMaxCallsFlag: with --max-calls 1, an INVITE during a call gets 503
+// with Retry-After, and the call in progress is not disturbed.
+func TestMaxCallsFlag(t *testing.T) {
+	a := newApp(t, map[string]string{"/voice": `<Response><Say>One caller at a time, please. Thank you for waiting.</Say><Hangup/></Response>`})
+	s := startServe(t, a.srv.URL+"/voice", "--max-calls", "1")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := callTexml(ctx, t, sipphone.New(t), s.sipAddr, 10*time.Second, func(c *sipphone.Call) {
+		r := sipRequest(t, s.sipAddr, sip.INVITE, "application/sdp", []byte(plainOffer(40000)))
+		if r.StatusCode != 503 || r.GetHeader("Retry-After") == nil {
+			t.Errorf("second INVITE: %d (Retry-After %v), want 503 with Retry-After", r.StatusCode, r.GetHeader("Retry-After"))
+		}
+		c.WaitEnd(10 * time.Second)
+	})
+	if v := sipphone.VoicedTime(c.Audio()); c.FinalCode() != 200 || !c.RemoteHangup() || v < time.Second {
+		t.Errorf("first call: answer %d, texml hung up %v, %v of speech", c.FinalCode(), c.RemoteHangup(), v)
+	}
+	waitIdle(t, s)
+	if v := metricValue(scrape(t, s), `texml_invites_rejected_total{code="503"}`); v != 1 {
+		t.Errorf("texml_invites_rejected_total{code=503} = %v, want 1", v)
+	}
+}
+
+// TestHeldCallPeerVanishes: a call on hold expects no RTP, so only the
+// keepalive notices a peer that is gone: with --hold-keepalive 500ms the
+// phone answers the OPTIONS while it is there, and once it vanishes texml
+// ends the call within about two intervals.
+func TestHeldCallPeerVanishes(t *testing.T) {
+	a := newApp(t, map[string]string{"/voice": `<Response><Say loop="0">Please hold the line.</Say></Response>`})
+	s := startServe(t, a.srv.URL+"/voice", "--hold-keepalive", "500ms")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ph := sipphone.New(t)
+	callTexml(ctx, t, ph, s.sipAddr, time.Second, func(c *sipphone.Call) {
+		if r, err := c.Reinvite("sendonly"); err != nil || r.StatusCode != 200 {
+			t.Fatalf("hold: %v %v", r, err)
+		}
+		time.Sleep(1500 * time.Millisecond) // keepalives answered: the call stays
+		if s.sip.Active() != 1 {
+			t.Fatal("the held call ended while the phone was there")
+		}
+		ph.Vanish() // the phone vanishes without a BYE
+		gone := time.Now()
+		for s.sip.Active() > 0 && time.Since(gone) < 5*time.Second {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if s.sip.Active() > 0 {
+			t.Fatal("the held call is still up 5 s after the phone vanished")
+		}
+		t.Logf("call ended %v after the phone vanished", time.Since(gone))
+	})
+	if v := metricValue(scrape(t, s), "texml_calls_active"); v != 0 {
+		t.Errorf("texml_calls_active = %v", v)
 	}
 }

@@ -250,6 +250,7 @@ func TestSIPpScenarios(t *testing.T) {
 		check          func(t *testing.T)
 	}{
 		{"say_bye.xml", "/say", nil},
+		{"delayed_offer.xml", "/say", nil},
 		{"reject_486.xml", "/busy", nil},
 		{"reject_603.xml", "/reject", nil},
 		{"gather_dtmf.xml", "/gather", func(t *testing.T) {
@@ -259,6 +260,7 @@ func TestSIPpScenarios(t *testing.T) {
 			}
 		}},
 		{"cancel.xml", "/slow", nil},
+		{"bye_before_answer.xml", "/slow", nil},
 		{"bye_during_prompt.xml", "/long", nil},
 	}
 	for _, tt := range tests {

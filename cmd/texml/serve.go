@@ -121,6 +121,9 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 	if err != nil {
 		return nil, err
 	}
+	if f.maxCalls < 0 {
+		return nil, fmt.Errorf("--max-calls %d: want 0 (no limit) or more", f.maxCalls)
+	}
 	host, _, err := net.SplitHostPort(f.sipListen)
 	if err != nil {
 		return nil, fmt.Errorf("--sip-listen %q: %w", f.sipListen, err)
@@ -168,7 +171,7 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 	s.sip, err = signaling.New(signaling.Config{
 		PublicIP: public, SIPPort: portOf(f.sipListen), UserAgent: "texml/" + version,
 		Router: routes, Trunks: trunks, Fetcher: metrics.Fetcher("document", s.fetch), Callbacks: s.cbs, Logger: log,
-		Metrics: metrics,
+		Metrics: metrics, MaxCalls: f.maxCalls,
 		Media: signaling.MediaConfig{
 			Ports: ports, Pacer: s.pacer, Metrics: media.NewMetrics(s.reg),
 			Synth:             s.speech,
@@ -176,6 +179,7 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 			Audio:             s.sounds,
 			RecordingsDir:     f.recordingsDir,
 			InactivityTimeout: f.rtpTimeout, InbandDTMF: f.inbandDTMF,
+			HoldKeepalive: holdKeepalive(f.holdKeepalive),
 		},
 	})
 	if err != nil {
@@ -224,6 +228,15 @@ func (s *service) setRecordingBase(httpPort int) {
 	}
 }
 
+// holdKeepalive maps --hold-keepalive to MediaConfig.HoldKeepalive, where
+// 0 means the default and a negative value disables.
+func holdKeepalive(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
+}
+
 func portOf(addr string) int {
 	_, p, _ := net.SplitHostPort(addr)
 	var n int
@@ -234,11 +247,8 @@ func portOf(addr string) int {
 // start opens the SIP (UDP and TCP) and HTTP sockets and serves them.
 func (s *service) start() error {
 	var err error
-	if s.udp, err = net.ListenPacket("udp", s.f.sipListen); err != nil {
-		return fmt.Errorf("SIP UDP %s: %w", s.f.sipListen, err)
-	}
-	if s.tcp, err = net.Listen("tcp", s.f.sipListen); err != nil {
-		return fmt.Errorf("SIP TCP %s: %w", s.f.sipListen, err)
+	if s.udp, s.tcp, err = listenSIP(s.f.sipListen); err != nil {
+		return err
 	}
 	s.sipAddr = s.udp.LocalAddr().String()
 	if s.httpLn, err = net.Listen("tcp", s.f.httpListen); err != nil {
@@ -251,6 +261,35 @@ func (s *service) start() error {
 	s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = s.http.Serve(s.httpLn) }()
 	return nil
+}
+
+// listenSIP binds SIP over UDP and TCP on one port. With port 0 (any free
+// port) TCP takes the port the kernel gave UDP, and the pair is tried
+// again if that port is taken for TCP: Contact names one port for both.
+func listenSIP(addr string) (net.PacketConn, net.Listener, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--sip-listen %q: %w", addr, err)
+	}
+	tries := 1
+	if port == "0" || port == "" {
+		tries = 20
+	}
+	for i := 0; ; i++ {
+		udp, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("SIP UDP %s: %w", addr, err)
+		}
+		bound := net.JoinHostPort(host, strconv.Itoa(udp.LocalAddr().(*net.UDPAddr).Port))
+		tcp, err := net.Listen("tcp", bound)
+		if err == nil {
+			return udp, tcp, nil
+		}
+		udp.Close()
+		if i+1 >= tries {
+			return nil, nil, fmt.Errorf("SIP TCP %s: %w", bound, err)
+		}
+	}
 }
 
 // close stops everything; safe on a partly started service.

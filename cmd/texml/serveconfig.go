@@ -23,7 +23,8 @@ type serveFlags struct {
 	voiceURL, voiceMethod, fallbackURL, statusCB, statusEvents string
 	accountSid, authToken, recordingsDir, cacheDir, config     string
 	stt, ttsURL, ttsToken, sipTrunk                            string
-	drain, rtpTimeout                                          time.Duration
+	drain, rtpTimeout, holdKeepalive                           time.Duration
+	maxCalls                                                   int
 	envErrs                                                    []error // bad TEXML_* values, reported before starting
 	file                                                       fileConfig
 	inbandDTMF                                                 bool
@@ -66,6 +67,12 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	}
 	dur(&f.drain, "drain-timeout", 5*time.Minute, "on SIGTERM, how long active calls may go on")
 	dur(&f.rtpTimeout, "rtp-timeout", 60*time.Second, "hang up after this long without RTP (not while on hold)")
+	dur(&f.holdKeepalive, "hold-keepalive", signaling.DefaultHoldKeepalive, "while a call is on hold, send an in-dialog OPTIONS this often and hang up when one goes unanswered; 0 disables")
+	maxCalls, err := strconv.Atoi(env("max-calls", "0"))
+	if err != nil {
+		f.envErrs = append(f.envErrs, fmt.Errorf("%s: %w", envName("max-calls"), err))
+	}
+	fs.IntVar(&f.maxCalls, "max-calls", maxCalls, "refuse INVITEs beyond this many calls in progress with 503 and Retry-After; 0: no limit but the RTP ports (env "+envName("max-calls")+")")
 	inband, err := strconv.ParseBool(env("inband-dtmf", "false"))
 	if err != nil {
 		f.envErrs = append(f.envErrs, fmt.Errorf("%s: %w", envName("inband-dtmf"), err))

@@ -283,6 +283,16 @@ func (p *Phone) challenge(creds *digest.Credentials, err error) *digest.Challeng
 // closeWait bounds the wait for the phone's goroutines at close.
 const closeWait = 10 * time.Second
 
+// Vanish makes the phone disappear without a word, as a phone whose
+// network went away: its SIP sockets close, nothing is sent, and requests
+// to it go unanswered. The test's cleanup still ends everything else.
+func (p *Phone) Vanish() {
+	p.udp.Close()
+	if p.ln != nil {
+		p.ln.Close()
+	}
+}
+
 // close hangs up live calls, stops the user agent and waits for every
 // goroutine the phone started.
 func (p *Phone) close() {
