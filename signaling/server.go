@@ -33,7 +33,8 @@ type Config struct {
 	UserAgent string
 
 	Router    Router
-	Trunks    *Trunks // outbound routes for <Dial><Number>; nil: none
+	Trunks    *Trunks    // outbound routes for <Dial><Number>; nil: none
+	Registrar *Registrar // REGISTERs, and the contacts of <Dial><Client>; nil: REGISTER gets 405, no client can be dialed
 	Fetcher   interpreter.Fetcher
 	Callbacks *interpreter.Dispatcher // optional
 	Media     MediaConfig
@@ -112,6 +113,9 @@ func New(cfg Config) (*Server, error) {
 	srv.OnBye(s.onBye)
 	srv.OnOptions(s.onOptions)
 	srv.OnInfo(s.onInfo)
+	if cfg.Registrar != nil {
+		srv.OnRegister(s.onRegister)
+	}
 	return s, nil
 }
 
@@ -331,6 +335,13 @@ func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	if err := leg.dlg.ReadBye(req, tx); err != nil {
 		leg.log.Warn("BYE", "err", err)
 	}
+}
+
+// onRegister answers a REGISTER on its own goroutine: the registrar
+// does no I/O, so the response goes out before the handler returns and
+// sipgo ends the transaction (pitfall 1 of the style guide).
+func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
+	_ = tx.Respond(s.cfg.Registrar.Register(req))
 }
 
 func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
