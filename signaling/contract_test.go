@@ -46,7 +46,7 @@ type handed struct {
 	ctx context.Context
 }
 
-func newSIPHarness(t *testing.T) *sipHarness {
+func newSIPHarness(t *testing.T, opts ...func(*Config)) *sipHarness {
 	t.Helper()
 	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -60,7 +60,7 @@ func newSIPHarness(t *testing.T) *sipHarness {
 	f := fetcher.New(fetcher.Options{})
 	h := &sipHarness{addr: conn.LocalAddr().String(), legs: make(chan handed)}
 	done := make(chan struct{})
-	h.srv, err = New(Config{
+	cfg := Config{
 		PublicIP: net.IPv4(127, 0, 0, 1), SIPPort: conn.LocalAddr().(*net.UDPAddr).Port,
 		Router: anyRoute{}, Fetcher: f,
 		Media: MediaConfig{Ports: ports, Pacer: pacer, Synth: toneSynth{},
@@ -80,7 +80,11 @@ func newSIPHarness(t *testing.T) *sipHarness {
 			}
 			return interpreter.Result{}
 		},
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	h.srv, err = New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,7 +42,8 @@ type Config struct {
 	MaxCalls int
 
 	Router    Router
-	Trunks    *Trunks // outbound routes for <Dial><Number>; nil: none
+	Trunks    *Trunks    // outbound routes for <Dial><Number>; nil: none
+	Registrar *Registrar // REGISTERs, and the contacts of <Dial><Client>; nil: REGISTER gets 405, no client can be dialed
 	Fetcher   interpreter.Fetcher
 	Callbacks *interpreter.Dispatcher // optional
 	Media     MediaConfig
@@ -124,6 +125,9 @@ func New(cfg Config) (*Server, error) {
 	srv.OnInfo(s.onInfo)
 	srv.OnCancel(s.onCancel)
 	srv.OnNoRoute(s.onNoRoute)
+	if cfg.Registrar != nil {
+		srv.OnRegister(s.onRegister)
+	}
 	return s, nil
 }
 
@@ -446,6 +450,13 @@ func (s *Server) onNoRoute(req *sip.Request, tx sip.ServerTransaction) {
 	res := sip.NewResponseFromRequest(req, 405, "Method Not Allowed", nil)
 	res.AppendHeader(sip.NewHeader("Allow", allowed))
 	_ = tx.Respond(res)
+}
+
+// onRegister answers a REGISTER on the handler's goroutine: the
+// registrar does no I/O, and sipgo ends a server transaction when its
+// handler returns, so the response must go out before that.
+func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
+	_ = tx.Respond(s.cfg.Registrar.Register(req))
 }
 
 func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {

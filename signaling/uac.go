@@ -33,10 +33,15 @@ var _ interpreter.Dialer = (*Server)(nil)
 
 // dest is where an outbound call goes and as whom.
 type dest struct {
-	uri        sip.Uri // request URI
+	uri        sip.Uri  // request URI
+	to         *sip.Uri // To address; nil: the request URI's user and host
 	from       sip.Uri
 	user, pass string
 	headers    []sip.Header
+	// addr, when set, is where the INVITE and the requests of its dialog
+	// go instead of the URI's host (a client behind NAT: see
+	// natDestination), over transport.
+	addr, transport string
 }
 
 // destination resolves a Dial target: a number through a trunk, a SIP URI
@@ -70,7 +75,11 @@ func (s *Server) destination(t interpreter.Target) (dest, error) {
 		}
 		d.user, d.pass = t.Username, t.Password
 	case interpreter.ClientTarget:
-		return d, fmt.Errorf("%w: client %q is not registered", interpreter.ErrNoRoute, t.Addr)
+		// The contacts are the request URIs (clientDestination); this is
+		// what every branch shares.
+		if s.cfg.Registrar != nil {
+			host = s.cfg.Registrar.realm
+		}
 	}
 	for k, v := range t.Headers {
 		d.headers = append(d.headers, sip.NewHeader(k, v))
@@ -85,10 +94,24 @@ func (s *Server) destination(t interpreter.Target) (dest, error) {
 // (RFC 3261 §13.2): the INVITE goes out at once, and the attempt reports
 // its progress until it fails, or until the answered leg ends.
 func (s *Server) Dial(ctx context.Context, t interpreter.Target, progress func(interpreter.Progress)) (interpreter.Attempt, error) {
+	if t.Kind == interpreter.ClientTarget {
+		return s.dialClient(ctx, t, progress)
+	}
 	d, err := s.destination(t)
 	if err != nil {
 		return nil, err
 	}
+	a, err := s.newOutCall(d, t, progress)
+	if err != nil {
+		return nil, err
+	}
+	go a.run(ctx)
+	return a, nil
+}
+
+// newOutCall prepares one outbound INVITE to d: the call is counted in
+// and its RTP session open; go a.run(ctx) sends it.
+func (s *Server) newOutCall(d dest, t interpreter.Target, progress func(interpreter.Progress)) (*outCall, error) {
 	if !s.admit() {
 		return nil, errors.New("signaling: the server is draining; no new calls")
 	}
@@ -97,10 +120,8 @@ func (s *Server) Dial(ctx context.Context, t interpreter.Target, progress func(i
 		s.wg.Done()
 		return nil, err
 	}
-	a := &outCall{s: s, leg: leg, dest: d, progress: progress, log: leg.log,
-		cancel: make(chan struct{}), timeout: t.Timeout}
-	go a.run(ctx)
-	return a, nil
+	return &outCall{s: s, leg: leg, dest: d, progress: progress, log: leg.log,
+		cancel: make(chan struct{}), timeout: t.Timeout}, nil
 }
 
 // newOutLeg allocates the RTP session of an outbound leg; it stays on hold
@@ -185,7 +206,11 @@ func (a *outCall) newInvite() *sip.Request {
 	from := &sip.FromHeader{Address: a.dest.from}
 	from.Params.Add("tag", sip.GenerateTagN(16))
 	req.AppendHeader(from)
-	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: a.dest.uri.User, Host: a.dest.uri.Host, Port: a.dest.uri.Port}})
+	to := sip.Uri{Scheme: "sip", User: a.dest.uri.User, Host: a.dest.uri.Host, Port: a.dest.uri.Port}
+	if a.dest.to != nil {
+		to = *a.dest.to.Clone()
+	}
+	req.AppendHeader(&sip.ToHeader{Address: to})
 	req.AppendHeader(sip.HeaderClone(&s.dua.ContactHDR))
 	req.AppendHeader(sip.NewHeader("User-Agent", s.cfg.UserAgent))
 	req.AppendHeader(sip.NewHeader("Allow", allowed))
@@ -200,6 +225,10 @@ func (a *outCall) newInvite() *sip.Request {
 	req.SetBody(offer(s.cfg.PublicIP, a.leg.sess.LocalAddr().Port, a.leg.sid, version))
 	if tp, ok := a.dest.uri.UriParams.Get("transport"); ok {
 		req.SetTransport(strings.ToUpper(tp))
+	}
+	if a.dest.addr != "" {
+		req.SetDestination(a.dest.addr)
+		req.SetTransport(a.dest.transport)
 	}
 	if strings.EqualFold(req.Transport(), "UDP") {
 		s.mu.Lock()
@@ -300,6 +329,7 @@ func (a *outCall) invite(ctx context.Context) (int, string, *sip.Response, sip.C
 				// 3xx: follow the first Contact once.
 				redirected = true
 				a.dest.uri = *r.Contact().Address.Clone()
+				a.dest.addr = "" // the new target's own host, not a NATed client's
 				req = a.newInvite()
 				a.req = req
 				if tx, err = a.s.client.TransactionRequest(txCtx, req); err != nil {
@@ -357,6 +387,7 @@ func (a *outCall) sendCancel(req *sip.Request, provisional bool) <-chan time.Tim
 		sip.CopyHeaders("Route", req, c)
 		mf := sip.MaxForwardsHeader(70)
 		c.AppendHeader(&mf)
+		c.SetBody(nil) // Content-Length: 0, for TCP
 		c.SetTransport(req.Transport())
 		c.SetDestination(req.Destination())
 		c.Laddr = req.Laddr
@@ -407,7 +438,7 @@ func (a *outCall) applySDP(body []byte) bool {
 // ack acknowledges a 2xx (RFC 3261 §13.2.2.4), also each retransmission
 // of it, which means our ACK was lost.
 func (a *outCall) ack(r *sip.Response, tx sip.ClientTransaction) {
-	d := newUACDialog(a.s.client, a.req, r)
+	d := a.dialog(a.req, r)
 	ack := d.request(sip.ACK)
 	if err := a.s.client.WriteRequest(ack, sipgo.ClientRequestAddVia); err != nil {
 		a.log.Warn("ACK", "err", err)
@@ -421,7 +452,7 @@ func (a *outCall) ack(r *sip.Response, tx sip.ClientTransaction) {
 
 // byeRaced ends a call whose answer crossed our CANCEL.
 func (a *outCall) byeRaced(req *sip.Request, r *sip.Response) {
-	d := newUACDialog(a.s.client, req, r)
+	d := a.dialog(req, r)
 	ctx, cancel := context.WithTimeout(context.Background(), cancelWait)
 	defer cancel()
 	if err := d.bye(ctx); err != nil {

@@ -24,6 +24,10 @@ type uacDialog struct {
 	// id is the dialog ID as our server sees the callee's requests in
 	// it (DialogIDFromRequestUAS): Call-ID, our tag, their tag.
 	id string
+	// addr, when set, is where requests go whatever the target says
+	// (the INVITE's; a client behind NAT puts an address it cannot be
+	// reached at in its 2xx's Contact as in its REGISTER's).
+	addr, transport string
 
 	ctx context.Context
 	end context.CancelFunc
@@ -68,9 +72,24 @@ func (d *uacDialog) request(m sip.RequestMethod) *sip.Request {
 	if ct := d.invite.Contact(); ct != nil {
 		req.AppendHeader(sip.HeaderClone(ct))
 	}
+	// Content-Length: 0, which a stream transport needs to find where
+	// the request ends (RFC 3261 §20.14); sipgo adds it only to
+	// requests it builds itself.
+	req.SetBody(nil)
 	req.SetTransport(d.invite.Transport())
+	if d.addr != "" && len(d.routes) == 0 {
+		req.SetDestination(d.addr)
+		req.SetTransport(d.transport)
+	}
 	req.Laddr = d.invite.Laddr
 	return req
+}
+
+// dialog is the dialog of the INVITE req answered by r.
+func (a *outCall) dialog(req *sip.Request, r *sip.Response) *uacDialog {
+	d := newUACDialog(a.s.client, req, r)
+	d.addr, d.transport = a.dest.addr, a.dest.transport
+	return d
 }
 
 // bye ends the dialog from our side and waits for the callee's answer.
@@ -94,7 +113,7 @@ func (d *uacDialog) bye(ctx context.Context) error {
 // Answered; then it waits for the end of the dialog and reports Ended.
 func (a *outCall) established(r *sip.Response, tx sip.ClientTransaction) {
 	s, leg := a.s, a.leg
-	d := newUACDialog(s.client, a.req, r)
+	d := a.dialog(a.req, r)
 	leg.out = d
 	// The callee's BYE ends the dialog: the leg is gone for its waits.
 	stopGone := context.AfterFunc(d.ctx, func() { leg.end(interpreter.ErrHangup) })

@@ -132,6 +132,10 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 	if err != nil {
 		return nil, err
 	}
+	registrar, err := f.registrar(public, log)
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(f.recordingsDir, 0o755); err != nil {
 		return nil, fmt.Errorf("--recordings-dir: %w", err)
 	}
@@ -170,7 +174,7 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 	metrics.WatchCaches(s.speech, s.sounds)
 	s.sip, err = signaling.New(signaling.Config{
 		PublicIP: public, SIPPort: portOf(f.sipListen), UserAgent: "texml/" + version,
-		Router: routes, Trunks: trunks, Fetcher: metrics.Fetcher("document", s.fetch), Callbacks: s.cbs, Logger: log,
+		Router: routes, Trunks: trunks, Registrar: registrar, Fetcher: metrics.Fetcher("document", s.fetch), Callbacks: s.cbs, Logger: log,
 		Metrics: metrics, MaxCalls: f.maxCalls,
 		Media: signaling.MediaConfig{
 			Ports: ports, Pacer: s.pacer, Metrics: media.NewMetrics(s.reg),

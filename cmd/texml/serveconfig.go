@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"strconv"
@@ -48,7 +49,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	str(&f.authToken, "auth-token", "", "sign requests with X-Twilio-Signature")
 	str(&f.recordingsDir, "recordings-dir", "recordings", "where <Record> files are written")
 	str(&f.cacheDir, "cache-dir", "", "disk cache for fetched audio and speech (default: memory only)")
-	str(&f.config, "config", "", "YAML file with routes, trunks and deny patterns (see README)")
+	str(&f.config, "config", "", "YAML file with routes, trunks, deny patterns and clients (see README)")
 	str(&f.sipTrunk, "sip-trunk", "", "default outbound route for <Dial><Number>: sip:host[:port][;transport=udp|tcp]")
 	str(&f.ttsURL, "tts-url", "", "cloud text-to-speech over HTTP (docs/tts-http.md) instead of espeak-ng")
 	str(&f.ttsToken, "tts-token", "", "sent to --tts-url as \"Authorization: Bearer TOKEN\"")
@@ -100,6 +101,10 @@ type fileConfig struct {
 	// Deny are number patterns no trunk may dial (a toll-fraud guard).
 	Trunks []signaling.Trunk `yaml:"trunks"`
 	Deny   []string          `yaml:"deny"`
+	// Clients may REGISTER (digest auth in Realm, default the public
+	// IP) and are dialed with <Dial><Client>.
+	Clients []signaling.Client `yaml:"clients"`
+	Realm   string             `yaml:"realm"`
 }
 
 // routes builds the router: the config file's routes in order, then
@@ -159,6 +164,28 @@ func (f *serveFlags) trunks() (*signaling.Trunks, error) {
 		return nil, fmt.Errorf("trunks: %w", err)
 	}
 	return t, nil
+}
+
+// registrar builds the registrar for the config file's clients; nil when
+// there are none (REGISTER is then refused with 405). The digest realm
+// defaults to the public IP, which is what softphones are pointed at. It
+// is called after routes, which reads the file.
+func (f *serveFlags) registrar(public net.IP, log *slog.Logger) (*signaling.Registrar, error) {
+	if len(f.file.Clients) == 0 {
+		if f.file.Realm != "" {
+			return nil, errors.New("--config: realm is set but there are no clients")
+		}
+		return nil, nil
+	}
+	realm := f.file.Realm
+	if realm == "" {
+		realm = public.String()
+	}
+	r, err := signaling.NewRegistrar(signaling.RegistrarConfig{Realm: realm, Clients: f.file.Clients, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("--config: %w", err)
+	}
+	return r, nil
 }
 
 // portRange parses "10000-20000".

@@ -47,6 +47,7 @@ type Phone struct {
 	arrived  chan struct{} // closed and replaced when an INVITE arrives
 	handler  func(*Incoming)
 	nonces   map[string]*digest.Challenge
+	regs     map[string]*registration // by registrar and user
 }
 
 // Option configures a Phone.
@@ -66,7 +67,7 @@ func WithName(name string) Option { return func(p *Phone) { p.name = name } }
 func New(tb testing.TB, opts ...Option) *Phone {
 	tb.Helper()
 	p := &Phone{tb: tb, name: "texml-test-phone", closing: make(chan struct{}), calls: map[string]*Call{},
-		arrived: make(chan struct{}), nonces: map[string]*digest.Challenge{}}
+		arrived: make(chan struct{}), nonces: map[string]*digest.Challenge{}, regs: map[string]*registration{}}
 	for _, o := range opts {
 		o(p)
 	}
