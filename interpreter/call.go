@@ -281,7 +281,8 @@ func (c *Call) report(sev verbs.Severity, msg string, code int) {
 	c.log.Log(context.Background(), level, msg, "code", code)
 }
 
-// baseParams are the standard request parameters (reference §1.2).
+// baseParams are the standard request parameters (Twilio's voice webhook
+// page, https://www.twilio.com/docs/usage/webhooks/voice-webhooks).
 func (c *Call) baseParams() url.Values {
 	p := url.Values{}
 	p.Set("CallSid", c.cfg.CallSid)

@@ -36,7 +36,8 @@ type DispatcherOptions struct {
 
 // Dispatcher delivers callbacks in the background through a bounded queue
 // with retries, so that a slow or failing callback URL never blocks or
-// fails a call (reference §10.16). One Dispatcher serves many calls.
+// fails a call (Twilio's call resource, "StatusCallback": callbacks are
+// asynchronous). One Dispatcher serves many calls.
 type Dispatcher struct {
 	f    Fetcher
 	o    DispatcherOptions
@@ -198,7 +199,8 @@ func (d *Dispatcher) report(cb Callback, attempts, status int, err error) {
 }
 
 // statusEvent sends a call status callback when the app subscribed to
-// event (reference §5): initiated, ringing, answered or completed.
+// event (https://www.twilio.com/docs/voice/api/call-resource#statuscallbackevent):
+// initiated, ringing, answered or completed.
 func (c *Call) statusEvent(event string, at time.Time) {
 	if c.cfg.StatusCallback == "" {
 		return

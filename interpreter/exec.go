@@ -129,7 +129,7 @@ func (c *Call) runVerb(ctx context.Context, doc *document, v verbs.Verb) (step, 
 // and are skipped, so that loop="0" on them cannot spin.
 func (c *Call) prompt(ctx context.Context, doc *document, v verbs.Verb, interrupt *InputSpec) (*Input, error) {
 	loop := 1
-	var media string // Play's URL, resolved against the document (§10.14)
+	var media string // Play's URL, resolved against the document (RFC 3986 §5.2)
 	switch v := v.(type) {
 	case *verbs.Say:
 		if v.Text == "" && v.SSML == "" {
@@ -207,7 +207,7 @@ func (c *Call) reject(ctx context.Context, v *verbs.Reject) (step, error) {
 // next request. An empty ref is the current document, since an empty
 // reference resolves to the base URL (RFC 3986 §5.2): Gather and Record
 // actions, and an empty <Redirect/>, which Twilio's templates use to
-// re-prompt (reference §11.1). A URL that cannot be used still makes a
+// re-prompt. A URL that cannot be used still makes a
 // request: loading it fails with 11100, which takes the fallback path.
 func (c *Call) target(doc *document, verb, ref, method string) *request {
 	req := &request{url: doc.url, method: methodOr(method)}
@@ -279,7 +279,8 @@ func (c *Call) finish(ctx context.Context, doc *document, v verbs.Verb, action, 
 }
 
 // postIgnored requests an action after the caller hung up; Twilio makes
-// the request and ignores the TwiML it returns (reference §10.9).
+// the request and ignores the TwiML it returns (Twilio's Dial and Record
+// pages, "action").
 func (c *Call) postIgnored(ctx context.Context, req *request) {
 	c.setRunning(false)
 	if req.bad != nil {

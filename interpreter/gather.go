@@ -50,7 +50,7 @@ func (c *Call) gatherSpec(g *verbs.Gather) InputSpec {
 	return spec
 }
 
-// gather runs <Gather> (reference §3.4 and §10.1–10.5): nested prompts
+// gather runs <Gather> (https://www.twilio.com/docs/voice/twiml/gather): nested prompts
 // (interruptible when bargeIn), then the timeout that starts only after
 // the prompts finish and restarts after each digit. The finish key is not
 // part of Digits; no input falls through to the next verb unless
@@ -74,7 +74,7 @@ func (c *Call) gather(ctx context.Context, doc *document, g *verbs.Gather) (step
 	}
 	c.trace("gather", map[string]any{"digits": string(got.digits), "speech": said, "finished_on_key": got.finished})
 	if len(got.digits) == 0 && said == "" && !g.ActionOnEmptyResult {
-		return step{}, nil // fall through (§10.4); an empty transcript is no input
+		return step{}, nil // fall through (Gather page, "timeout"); an empty transcript is no input
 	}
 	params := url.Values{}
 	if said != "" {

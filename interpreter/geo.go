@@ -7,7 +7,7 @@ import (
 	"github.com/nyaruka/phonenumbers"
 )
 
-// Geographic request parameters (reference §1.2, §11.2). Twilio sends
+// Geographic request parameters (Twilio's voice webhook page). Twilio sends
 // FromCountry, FromState, ToCountry, ToState and the legacy Caller*/Called*
 // aliases with the same values, from its own lookup of the numbers; apps
 // branch on them (a language by FromCountry, an office by FromState).

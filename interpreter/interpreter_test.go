@@ -359,7 +359,7 @@ func (f fetchFunc) Fetch(ctx context.Context, r fetcher.Request) (*fetcher.Respo
 }
 
 // TestRedirectHopsTraced: a document that came through an HTTP redirect
-// says so in its request event (reference §11.3), whether the fetch
+// says so in its request event, whether the fetch
 // succeeded or failed; and a failed fetch's message names its URL once.
 func TestRedirectHopsTraced(t *testing.T) {
 	hop := fetcher.Redirect{Method: "POST", URL: "http://app.test/voice", Status: 302, Location: "http://app.test/new"}

@@ -12,7 +12,7 @@ import (
 	"github.com/texml/texml/verbs"
 )
 
-// record runs <Record> (reference §3.6, §10.9, §10.10).
+// record runs <Record> (https://www.twilio.com/docs/voice/twiml/record).
 func (c *Call) record(ctx context.Context, doc *document, r *verbs.Record) (step, error) {
 	if err := c.ensureAnswered(ctx); err != nil {
 		return step{}, err
@@ -73,7 +73,7 @@ func (c *Call) record(ctx context.Context, doc *document, r *verbs.Record) (step
 			r := c.callerHangup()
 			return step{end: &r}, nil
 		}
-		return step{}, nil // empty recordings skip the action (§10.10)
+		return step{}, nil // empty recordings skip the action (Record page)
 	}
 	recStatus("completed", rec.Duration)
 	params := url.Values{}

@@ -13,7 +13,7 @@ import (
 )
 
 // appErrorText is what Twilio says when an app fails with no working
-// fallback (reference §1.4).
+// fallback (https://www.twilio.com/docs/usage/security/availability-reliability).
 const appErrorText = "An application error has occurred."
 
 // request is the next document to fetch.
@@ -157,7 +157,7 @@ func (c *Call) endOnError(ctx context.Context, err error) Result {
 	return c.appError(ctx, err)
 }
 
-// appError speaks Twilio's stock message and hangs up (reference §1.4).
+// appError speaks Twilio's stock message and hangs up.
 func (c *Call) appError(ctx context.Context, err error) Result {
 	c.setRunning(false) // the call is ending: a live update can no longer apply
 	if c.ensureAnswered(ctx) == nil {
@@ -208,7 +208,7 @@ func (e *loopError) Error() string {
 }
 
 // load fetches and parses a document, going to the fallback URL on a
-// fetch or parse failure (reference §1.4).
+// fetch or parse failure (Twilio's Fallback URL).
 func (c *Call) load(ctx context.Context, req *request) (*document, error) {
 	if req.twiml != "" {
 		return c.parse([]byte(req.twiml), c.cfg.URL, verbs.Main)
@@ -234,7 +234,7 @@ func (c *Call) load(ctx context.Context, req *request) (*document, error) {
 }
 
 // fallback reports a failed document and fetches the fallback URL once,
-// with ErrorCode and ErrorUrl (reference §1.4, §10.17).
+// with ErrorCode and ErrorUrl (Twilio's Fallback URL).
 func (c *Call) fallback(ctx context.Context, req *request, err error) (*document, error) {
 	code := errorCode(err)
 	c.fail(err.Error(), code)
@@ -242,7 +242,8 @@ func (c *Call) fallback(ctx context.Context, req *request, err error) (*document
 		return nil, err
 	}
 	// ErrorUrl is the URL that failed, without a connection-override
-	// fragment, which is never part of a requested URL (§1.1).
+	// fragment, which is never part of a requested URL
+	// (https://www.twilio.com/docs/usage/webhooks/webhooks-connection-overrides).
 	errURL, _, _ := strings.Cut(req.url, "#")
 	fb := &request{url: c.cfg.FallbackURL, method: c.cfg.FallbackMethod, kind: req.kind,
 		params: url.Values{"ErrorCode": {fmt.Sprint(code)}, "ErrorUrl": {errURL}}}
@@ -287,8 +288,8 @@ func (c *Call) fetchDocument(ctx context.Context, req *request) (*document, erro
 		hops = fe.Redirects
 	}
 	if len(hops) > 0 {
-		// The document came from another URL (reference §11.3): say which
-		// URL redirected to which.
+		// The document came from another URL: say which URL
+		// redirected to which, since the TwiML came from the last one.
 		list := make([]map[string]any, len(hops))
 		for i, h := range hops {
 			list[i] = map[string]any{"method": h.Method, "url": h.URL, "status": h.Status, "location": h.Location}

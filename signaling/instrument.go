@@ -16,8 +16,8 @@ import (
 )
 
 // The decorators below add metrics around the engines a call uses without
-// those packages knowing about Prometheus (style §3.7: record and measure
-// are decorators). On a nil *Metrics they return what they were given.
+// those packages knowing about Prometheus: recording and measuring are
+// decorators. On a nil *Metrics they return what they were given.
 
 // Fetcher returns f with its latency and failures recorded under kind
 // ("document", "audio", "callback": a fixed, bounded set).

@@ -6,7 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Metrics are the call-level Prometheus metrics (issue 3 §1): calls, verb
+// Metrics are the call-level Prometheus metrics: calls, verb
 // durations, fetches, speech synthesis and recognition. RTP counters live
 // in media.Metrics. A nil *Metrics records nothing, so tests need not
 // build one.

@@ -122,7 +122,8 @@ func isPhone(s string) bool {
 }
 
 // sipParams are the SIP request parameters Twilio adds for SIP calls
-// (reference §1.2): SipCallId, SipSourceIp and SipHeader_X-… for custom
+// (Twilio's SIP webhook parameters): SipCallId, SipSourceIp and
+// SipHeader_X-… for custom
 // headers.
 func sipParams(req *sip.Request) url.Values {
 	p := url.Values{}

@@ -213,8 +213,8 @@ func (f *callFlags) build(t string) (sim.Options, interpreter.Config, error) {
 	return opts, cfg, nil
 }
 
-// managed are the standard parameters the call itself sets (reference
-// §1.2); --param may not replace them, since the interpreter's own
+// managed are the standard parameters the call itself sets (Twilio's
+// voice webhook page); --param may not replace them, since the interpreter's own
 // decisions (CallStatus) or other flags (--from) own them.
 var managed = map[string]string{
 	"CallSid": "", "AccountSid": "--account-sid", "From": "--from", "To": "--to", "Caller": "--from",
