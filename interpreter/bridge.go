@@ -35,8 +35,11 @@ func (c *Call) bridge(ctx context.Context, s *dialState, f *fork) (dialResult, e
 	}
 	began := c.cfg.Clock.Now()
 	c.trace("bridge", map[string]any{"party": f.name, "sid": f.call.cfg.CallSid})
+	s.rec.start() // record-from-answer starts here; from-ringing runs already
+	s.rec.peer(f.leg)
 	reason, err := c.bridged(ctx, s, f, began.Add(secs(s.d.TimeLimit)))
 	stop()
+	s.rec.stop()
 	now := c.cfg.Clock.Now()
 	// DialCallDuration is the dialed call's duration (Twilio's Dial page,
 	// "DialCallDuration"): the child leg's, from its answer, so that it

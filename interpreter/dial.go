@@ -35,25 +35,23 @@ type dialState struct {
 	// media; ring stops the local ringback. At most one runs at a time.
 	early, ring func()
 	earlyFork   *fork
-	ended       int // forks ended so far
+	ended       int            // forks ended so far
+	rec         *dialRecording // record; nil for do-not-record
 }
 
 // dial runs <Dial> (https://www.twilio.com/docs/voice/twiml/dial) over
 // the Dialer: Number, Sip and Client nouns ring in parallel (or one after
 // another with sequential), the first to answer (and to pass its whisper)
 // is bridged with the caller and the others are canceled; the action gets
-// DialCallStatus and friends. A Dial to a Conference or a Queue goes to
-// the leg (HandOff) until those move here too.
+// DialCallStatus and friends. record makes one recording of the call
+// (dialrecord.go). A Dial to a Conference or a Queue goes to the leg
+// (HandOff) until those move here too.
 func (c *Call) dial(ctx context.Context, doc *document, d *verbs.Dial) (step, error) {
-	nouns := supported(d.Nouns)
-	if len(nouns) == 1 {
-		switch nouns[0].(type) {
-		case *verbs.Conference, *verbs.Queue:
-			return c.dialRoom(ctx, doc, d)
-		}
+	if dialsRoom(d) {
+		return c.dialRoom(ctx, doc, d)
 	}
-	s := &dialState{d: d}
-	for _, n := range nouns {
+	s := &dialState{d: d, rec: c.newDialRecording(doc, d)}
+	for _, n := range supported(d.Nouns) {
 		if f := c.newFork(doc, d, n); f != nil {
 			s.forks = append(s.forks, f)
 		}
@@ -64,10 +62,12 @@ func (c *Call) dial(ctx context.Context, doc *document, d *verbs.Dial) (step, er
 		}
 	}
 	res, err := c.runDial(ctx, s)
+	s.rec.stop() // the recording ends with the Dial, however it ended
 	if err != nil {
 		return step{}, err
 	}
 	p := url.Values{"DialCallStatus": {res.status}, "DialBridged": {strconv.FormatBool(res.bridged)}}
+	s.rec.params(p)
 	if f := res.fork; f != nil {
 		p.Set("DialCallSid", f.call.cfg.CallSid)
 		if f.target.Kind == SIPTarget {
@@ -125,6 +125,9 @@ func (c *Call) runDial(ctx context.Context, s *dialState) (dialResult, error) {
 	}
 	s.ring = c.leg.Ringback(s.d.RingTone)
 	defer s.stopSounds()
+	if s.rec != nil && s.rec.fromRinging {
+		s.rec.start()
+	}
 
 	batch := len(s.forks)
 	if s.d.Sequential {

@@ -266,6 +266,7 @@ func (c *Call) earlyMedia(s *dialState, f *fork, leg Leg) {
 	}
 	s.early, s.earlyFork = stop, f
 	c.trace("early-media", map[string]any{"party": f.name})
+	s.rec.peer(leg) // record-from-ringing hears the early media too
 }
 
 // stopEarly goes back to the local ringback when the fork whose early
@@ -273,6 +274,7 @@ func (c *Call) earlyMedia(s *dialState, f *fork, leg Leg) {
 func (c *Call) stopEarly(s *dialState) {
 	s.early()
 	s.early, s.earlyFork = nil, nil
+	s.rec.peer(nil)
 	s.ring = c.leg.Ringback(s.d.RingTone)
 }
 

@@ -39,8 +39,8 @@ func gaps(v verbs.Verb) []verbs.Diagnostic {
 			out = append(out, gap(verbs.Warning, v, "<Record> transcription is not supported by texml yet; the recording is made without it"))
 		}
 	case *verbs.Dial:
-		if v.Record != "" && v.Record != "do-not-record" {
-			out = append(out, gap(verbs.Warning, v, "<Dial record=%q> is not supported by texml yet; the call is not recorded", v.Record))
+		if v.Record != "" && v.Record != "do-not-record" && dialsRoom(v) {
+			out = append(out, gap(verbs.Warning, v, "<Dial record> with a <Conference> or <Queue> is not supported by texml yet; the call is not recorded"))
 		}
 		if v.ReferURL != "" {
 			out = append(out, gap(verbs.Warning, v, "<Dial referUrl> is not supported by texml yet"))
@@ -84,6 +84,20 @@ func nounGaps(n verbs.Noun, parent string) []verbs.Diagnostic {
 		out = append(out, gap(verbs.Warning, n, "<%s machineDetection> is not supported by texml yet", n.Name()))
 	}
 	return out
+}
+
+// dialsRoom reports whether d dials a Conference or a Queue, which the
+// leg runs as a whole (HandOff) rather than over the Dialer.
+func dialsRoom(d *verbs.Dial) bool {
+	nouns := supported(d.Nouns)
+	if len(nouns) != 1 {
+		return false
+	}
+	switch nouns[0].(type) {
+	case *verbs.Conference, *verbs.Queue:
+		return true
+	}
+	return false
 }
 
 // supported returns the nouns texml can run; the rest were reported by gaps.

@@ -45,6 +45,12 @@ type Leg interface {
 
 	// Record captures the caller's audio into the recording named r.Sid.
 	Record(ctx context.Context, r RecordSpec) (Recording, error)
+	// RecordCall starts recording the call in the background, under
+	// r.Sid, and returns at once: what this leg's party says and what a
+	// peer (CallRecording.Peer) says, until Stop. It keeps recording
+	// while other primitives run (Dial record). The interpreter decides
+	// when it starts and stops and which peer is heard.
+	RecordCall(r CallRecordSpec) (CallRecording, error)
 
 	// EarlyMedia opens media to an unanswered caller before the answer
 	// (SIP: 183 Session Progress with SDP), so that the caller can hear
@@ -162,14 +168,52 @@ type RecordSpec struct {
 	Trim        bool
 }
 
-// Recording is the result of Record.
+// Recording is the result of Record, and of CallRecording.Stop.
 type Recording struct {
 	Duration time.Duration
 	// Digits is the key that ended the recording, "hangup" when the
-	// caller hung up, or "" when silence or maxLength ended it.
+	// caller hung up, or "" when silence or maxLength ended it (Record
+	// only).
 	Digits string
 	// Empty means nothing was captured: Twilio then skips the action.
 	Empty bool
+}
+
+// CallRecordSpec is what RecordCall captures.
+type CallRecordSpec struct {
+	Sid string // RE…; the leg stores the audio under it
+	// Dual records two channels: this leg's party on the left (channel
+	// 1), the peer on the right (channel 2). Otherwise both are mixed
+	// into one.
+	Dual bool
+	// Track is whose audio is kept; the other side is silence.
+	Track Track
+	// Trim drops the silence at both ends.
+	Trim bool
+}
+
+// Track selects the audio of a call recording, as seen from the leg that
+// records.
+type Track int
+
+// Tracks.
+const (
+	TrackBoth     Track = iota // both parties
+	TrackInbound               // what this leg's party says
+	TrackOutbound              // what it hears from the peer
+)
+
+// CallRecording is a recording made by RecordCall. Its methods are called
+// by the goroutine that started it.
+type CallRecording interface {
+	// Peer makes peer's audio the far side of the recording from now on,
+	// in place of the previous peer; nil leaves that side silent. peer
+	// comes from the Dialer that serves the leg's calls, as for Bridge.
+	Peer(peer Leg) error
+	// Stop ends the recording and stores it. Its Duration is the
+	// recording's length (after trimming); Empty means nothing was kept
+	// and nothing is stored. Calling Stop again returns the same.
+	Stop() (Recording, error)
 }
 
 // HandOff is implemented by legs that still run Enqueue, Connect, Refer

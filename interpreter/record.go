@@ -19,40 +19,10 @@ func (c *Call) record(ctx context.Context, doc *document, r *verbs.Record) (step
 	}
 	c.turn++
 	sid := NewSid("RE")
-	events := map[string]bool{}
-	for _, e := range r.RecordingStatusCallbackEvent {
-		events[e] = true
-	}
-	if len(events) == 0 {
-		events["completed"] = true
-	}
-	cbURL := ""
-	if r.RecordingStatusCallback != "" {
-		if req := c.target(doc, r.Name(), r.RecordingStatusCallback, ""); req.bad != nil {
-			c.fail(req.bad.Error(), 11100)
-		} else {
-			cbURL = req.url
-		}
-	}
-	recURL := strings.TrimRight(c.cfg.RecordingBaseURL, "/") + "/2010-04-01/Accounts/" + c.cfg.AccountSid + "/Recordings/" + sid
-	started := c.cfg.Clock.Now()
-	recStatus := func(status string, dur time.Duration) {
-		if cbURL == "" || !events[status] {
-			return
-		}
-		p := c.baseParams()
-		p.Set("RecordingSid", sid)
-		p.Set("RecordingUrl", recURL)
-		p.Set("RecordingStatus", status)
-		p.Set("RecordingChannels", "1")
-		p.Set("RecordingSource", "RecordVerb")
-		p.Set("RecordingStartTime", started.UTC().Format(time.RFC1123Z))
-		if status == "completed" {
-			p.Set("RecordingDuration", strconv.Itoa(wholeSeconds(dur)))
-		}
-		c.post("recording-status", cbURL, methodOr(r.RecordingStatusCallbackMethod), p)
-	}
-	recStatus("in-progress", 0)
+	status := c.newRecordingStatus(doc, r.Name(), r.RecordingStatusCallback, r.RecordingStatusCallbackMethod,
+		r.RecordingStatusCallbackEvent, sid, "RecordVerb", 1)
+	status.started = c.cfg.Clock.Now()
+	status.send("in-progress", 0)
 
 	rec, err := c.leg.Record(ctx, RecordSpec{
 		Turn: c.turn, Sid: sid, Timeout: secs(r.Timeout), FinishOnKey: r.FinishOnKey,
@@ -67,7 +37,7 @@ func (c *Call) record(ctx context.Context, doc *document, r *verbs.Record) (step
 	hung := rec.Digits == "hangup"
 	c.trace("record", map[string]any{"sid": sid, "duration": wholeSeconds(rec.Duration), "digits": rec.Digits, "empty": rec.Empty})
 	if rec.Empty {
-		recStatus("absent", 0)
+		status.send("absent", 0)
 		if hung {
 			c.hungUp = true
 			r := c.callerHangup()
@@ -75,9 +45,9 @@ func (c *Call) record(ctx context.Context, doc *document, r *verbs.Record) (step
 		}
 		return step{}, nil // empty recordings skip the action (Record page)
 	}
-	recStatus("completed", rec.Duration)
+	status.send("completed", rec.Duration)
 	params := url.Values{}
-	params.Set("RecordingUrl", recURL)
+	params.Set("RecordingUrl", status.recURL)
 	params.Set("RecordingDuration", strconv.Itoa(wholeSeconds(rec.Duration)))
 	params.Set("RecordingSid", sid)
 	if rec.Digits != "" {
@@ -92,6 +62,68 @@ func (c *Call) record(ctx context.Context, doc *document, r *verbs.Record) (step
 		return step{end: &r}, nil
 	}
 	return step{next: req}, nil
+}
+
+// recordingStatus sends the status callbacks of one recording
+// (recordingStatusCallback, …Method, …Event of Record and Dial; Twilio's
+// Record page, "recordingStatusCallback").
+type recordingStatus struct {
+	c        *Call
+	url      string // "" when the verb asks for no callbacks
+	method   string
+	events   map[string]bool
+	sid      string
+	recURL   string // RecordingUrl
+	source   string // RecordingSource: RecordVerb, DialVerb
+	channels int
+	started  time.Time // RecordingStartTime, set when the recording starts
+}
+
+// newRecordingStatus prepares the callbacks of the recording sid made by
+// verb; events defaults to completed.
+func (c *Call) newRecordingStatus(doc *document, verb, cb, method string, events []string, sid, source string, channels int) *recordingStatus {
+	s := &recordingStatus{c: c, method: methodOr(method), events: map[string]bool{}, sid: sid,
+		recURL: c.recordingURL(sid), source: source, channels: channels}
+	for _, e := range events {
+		s.events[e] = true
+	}
+	if len(s.events) == 0 {
+		s.events["completed"] = true
+	}
+	if cb != "" {
+		if req := c.target(doc, verb, cb, ""); req.bad != nil {
+			c.fail(req.bad.Error(), 11100)
+		} else {
+			s.url = req.url
+		}
+	}
+	return s
+}
+
+// send posts the callback of one status (in-progress, completed,
+// absent) if it was asked for; dur is the recording's length.
+func (s *recordingStatus) send(status string, dur time.Duration) {
+	if s.url == "" || !s.events[status] {
+		return
+	}
+	c := s.c
+	p := c.baseParams()
+	p.Set("RecordingSid", s.sid)
+	p.Set("RecordingUrl", s.recURL)
+	p.Set("RecordingStatus", status)
+	p.Set("RecordingChannels", strconv.Itoa(s.channels))
+	p.Set("RecordingSource", s.source)
+	p.Set("RecordingStartTime", s.started.UTC().Format(time.RFC1123Z))
+	if status == "completed" {
+		p.Set("RecordingDuration", strconv.Itoa(wholeSeconds(dur)))
+	}
+	c.post("recording-status", s.url, s.method, p)
+}
+
+// recordingURL is where the recording sid is served (the Recordings
+// resource's media URL).
+func (c *Call) recordingURL(sid string) string {
+	return strings.TrimRight(c.cfg.RecordingBaseURL, "/") + "/2010-04-01/Accounts/" + c.cfg.AccountSid + "/Recordings/" + sid
 }
 
 func wholeSeconds(d time.Duration) int { return int(math.Round(d.Seconds())) }

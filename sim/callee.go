@@ -204,7 +204,7 @@ func (d *dialer) Dial(ctx context.Context, t interpreter.Target, progress func(i
 	party := t.Kind.String() + ":" + t.Addr
 	o := Options{PlayDuration: d.caller.o.PlayDuration}
 	a.leg = newLeg(o, clk, c.Inputs, d.caller.start, interpreter.WithParty(d.caller.o.Tracer, party))
-	a.leg.answered = true
+	a.leg.answered, a.leg.party = true, party
 	a.leg.onGone = func() { a.finish(interpreter.Progress{Kind: interpreter.Ended}) }
 	a.leg.bye = a.Cancel
 

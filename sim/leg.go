@@ -74,6 +74,9 @@ type Leg struct {
 	onGone func()
 	// bye ends a callee's attempt when we hang up on it.
 	bye func()
+	// party names a callee in traces ("Number:+15551230000"); "" for
+	// the caller.
+	party string
 }
 
 var (

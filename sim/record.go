@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -109,4 +110,103 @@ func (l *Leg) Record(ctx context.Context, r interpreter.RecordSpec) (interpreter
 		rec.Duration += silence
 	}
 	return rec, l.advance(ctx, silence)
+}
+
+// RecordCall implements interpreter.Leg. A simulated call has no audio,
+// so the recording is only time on the virtual clock: it lasts from
+// RecordCall to Stop. For trim-silence the parties are taken to talk
+// while a peer is connected (a bridge, or a callee's early media) and to
+// be silent otherwise, so trimming keeps the time from the first peer's
+// arrival to the last one's departure; a recording without a peer trims
+// to nothing (Empty).
+func (l *Leg) RecordCall(r interpreter.CallRecordSpec) (interpreter.CallRecording, error) {
+	if l.gone.Load() {
+		return nil, interpreter.ErrHangup
+	}
+	channels := 1
+	if r.Dual {
+		channels = 2
+	}
+	l.trace("record-call", map[string]any{"sid": r.Sid, "channels": channels, "track": trackName(r.Track), "trim": r.Trim})
+	return &callRecording{l: l, spec: r, began: l.Now()}, nil
+}
+
+func trackName(t interpreter.Track) string {
+	switch t {
+	case interpreter.TrackInbound:
+		return "inbound"
+	case interpreter.TrackOutbound:
+		return "outbound"
+	}
+	return "both"
+}
+
+// callRecording is a simulated call recording.
+type callRecording struct {
+	l     *Leg
+	spec  interpreter.CallRecordSpec
+	began time.Time
+	peer  *Leg
+	since time.Time // when peer was connected
+	// The talk heard so far: from the first peer's arrival to the last
+	// one's departure; voiced says there was any.
+	from, to time.Time
+	voiced   bool
+	stopped  bool
+	out      interpreter.Recording
+}
+
+// Peer implements interpreter.CallRecording.
+func (r *callRecording) Peer(p interpreter.Leg) error {
+	var next *Leg
+	if p != nil {
+		pl, ok := p.(*Leg)
+		if !ok {
+			return fmt.Errorf("sim: cannot record a %T", p)
+		}
+		next = pl
+	}
+	if r.stopped || next == r.peer {
+		return nil
+	}
+	now := r.l.Now()
+	r.hangUpPeer(now)
+	r.peer, r.since = next, now
+	party := ""
+	if next != nil {
+		party = next.party
+	}
+	r.l.trace("record-peer", map[string]any{"sid": r.spec.Sid, "peer": party})
+	return nil
+}
+
+// hangUpPeer counts the time the current peer was heard.
+func (r *callRecording) hangUpPeer(now time.Time) {
+	if r.peer == nil || !now.After(r.since) {
+		return
+	}
+	if !r.voiced {
+		r.from, r.voiced = r.since, true
+	}
+	r.to = now
+}
+
+// Stop implements interpreter.CallRecording.
+func (r *callRecording) Stop() (interpreter.Recording, error) {
+	if r.stopped {
+		return r.out, nil
+	}
+	r.stopped = true
+	now := r.l.Now()
+	r.hangUpPeer(now)
+	r.peer = nil
+	d := now.Sub(r.began)
+	if r.spec.Trim {
+		d = 0
+		if r.voiced {
+			d = r.to.Sub(r.from)
+		}
+	}
+	r.out = interpreter.Recording{Duration: d, Empty: d <= 0}
+	return r.out, nil
 }

@@ -25,12 +25,23 @@ type wavFile struct {
 }
 
 func (w wavFile) duration() time.Duration {
-	return time.Duration(len(w.samples)) * time.Second / time.Duration(w.rate)
+	return time.Duration(len(w.samples)/max(w.channels, 1)) * time.Second / time.Duration(w.rate)
 }
 
-// parseWAV reads a PCM WAV file, chunk by chunk, written here apart from
-// texml's decoder.
+// parseWAV reads a mono PCM WAV file, chunk by chunk, written here apart
+// from texml's decoder.
 func parseWAV(t *testing.T, data []byte) wavFile {
+	t.Helper()
+	w := parseAnyWAV(t, data)
+	if w.channels != 1 {
+		t.Fatalf("WAV with %d channels; want mono", w.channels)
+	}
+	return w
+}
+
+// parseAnyWAV is parseWAV for mono or stereo files; stereo samples stay
+// interleaved.
+func parseAnyWAV(t *testing.T, data []byte) wavFile {
 	t.Helper()
 	if len(data) < 12 || string(data[:4]) != "RIFF" || string(data[8:12]) != "WAVE" {
 		t.Fatalf("not a WAV file: %q", data[:min(len(data), 16)])
@@ -54,14 +65,21 @@ func parseWAV(t *testing.T, data []byte) wavFile {
 		}
 		off += 8 + size + size%2
 	}
-	if w.rate != 8000 || w.channels != 1 || w.bits != 16 {
-		t.Fatalf("WAV %d Hz, %d channels, %d bits; want 8000 Hz mono 16-bit", w.rate, w.channels, w.bits)
+	if w.rate != 8000 || (w.channels != 1 && w.channels != 2) || w.bits != 16 {
+		t.Fatalf("WAV %d Hz, %d channels, %d bits; want 8000 Hz mono or stereo 16-bit", w.rate, w.channels, w.bits)
 	}
 	return w
 }
 
-// fetchRecording GETs a RecordingUrl (with suffix "" or ".wav").
+// fetchRecording GETs a mono RecordingUrl (with suffix "" or ".wav").
 func fetchRecording(t *testing.T, recURL, suffix string) wavFile {
+	t.Helper()
+	return parseWAV(t, getRecording(t, recURL, suffix))
+}
+
+// getRecording GETs a RecordingUrl (with suffix "" or ".wav") and returns
+// the file.
+func getRecording(t *testing.T, recURL, suffix string) []byte {
 	t.Helper()
 	code, body, h := httpGet(t, recURL+suffix)
 	if code != 200 {
@@ -70,7 +88,7 @@ func fetchRecording(t *testing.T, recURL, suffix string) wavFile {
 	if ct := h.Get("Content-Type"); !strings.Contains(ct, "wav") {
 		t.Errorf("GET %s%s: Content-Type %q", recURL, suffix, ct)
 	}
-	return parseWAV(t, body)
+	return body
 }
 
 func abs(d time.Duration) time.Duration { return max(d, -d) }

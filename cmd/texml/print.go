@@ -144,6 +144,15 @@ func (p *printer) describe(e interpreter.Event) string {
 			return fmt.Sprintf("Dial ended: %s, dialed call lasted %vs", s("outcome"), f["seconds"])
 		}
 		return "Dial ended: " + s("outcome")
+	case "record-call":
+		return "" // the recording event below says it
+	case "record-peer":
+		if peer := s("peer"); peer != "" {
+			return "the recording hears " + peer
+		}
+		return "the recording hears no callee"
+	case "recording":
+		return recordingLine(f)
 	case "enqueue", "connect", "refer", "start", "stop":
 		return fmt.Sprintf("%s %v → %v", strings.ToUpper(e.Name[:1])+e.Name[1:], f["targets"], f["outcome"])
 	case "hangup":
@@ -166,6 +175,27 @@ func (p *printer) describe(e interpreter.Event) string {
 		return line
 	}
 	return fmt.Sprintf("%s %v", e.Name, f)
+}
+
+// recordingLine describes a Dial recording's status.
+func recordingLine(f map[string]any) string {
+	line := fmt.Sprintf("Dial recording %v", f["sid"])
+	switch st := fmt.Sprint(f["status"]); st {
+	case "in-progress":
+		kind := "mono"
+		if fmt.Sprint(f["channels"]) == "2" {
+			kind = "dual"
+		}
+		line += fmt.Sprintf(" started (%s, track %v", kind, f["track"])
+		if b, _ := f["trim"].(bool); b {
+			line += ", trim silence"
+		}
+		return line + ")"
+	case "absent":
+		return line + " absent: nothing recorded"
+	default:
+		return fmt.Sprintf("%s %s: %vs", line, st, f["seconds"])
+	}
 }
 
 // forkLine describes a Dial child leg's state change.

@@ -162,6 +162,38 @@ var cases = []struct {
 			}
 			c.at("the end of the recording", 3*time.Second)
 		}},
+	{"a call recording lasts from its start to Stop", []Act{{At: 0, Kind: Talk, For: 500 * time.Millisecond}},
+		func(ctx context.Context, leg interpreter.Leg, c *check) {
+			rec, err := leg.RecordCall(interpreter.CallRecordSpec{Sid: interpreter.NewSid("RE"), Dual: true})
+			if err != nil {
+				c.t.Fatal(err)
+			}
+			if err := c.clk.Sleep(ctx, 1200*time.Millisecond); err != nil {
+				c.t.Fatal(err)
+			}
+			if err := rec.Peer(nil); err != nil {
+				c.t.Errorf("Peer(nil): %v", err)
+			}
+			got, err := rec.Stop()
+			if err != nil || got.Empty || got.Duration < 1200*time.Millisecond-c.slack || got.Duration > 1200*time.Millisecond+c.slack {
+				c.t.Errorf("Stop = %+v, %v; want 1.2 s (±%v) kept", got, err, c.slack)
+			}
+			if again, err := rec.Stop(); again != got || err != nil {
+				c.t.Errorf("a second Stop = %+v, %v; want the first's result", again, err)
+			}
+		}},
+	{"a call recording is kept when the far end hangs up", []Act{{At: 0, Kind: Talk, For: 300 * time.Millisecond}, {At: 400 * time.Millisecond, Kind: HangUp}},
+		func(ctx context.Context, leg interpreter.Leg, c *check) {
+			rec, err := leg.RecordCall(interpreter.CallRecordSpec{Sid: interpreter.NewSid("RE")})
+			if err != nil {
+				c.t.Fatal(err)
+			}
+			c.hungUp(ctx, c.clk.Sleep(ctx, 5*time.Second))
+			got, err := rec.Stop()
+			if err != nil || got.Empty || got.Duration < 400*time.Millisecond-c.slack {
+				c.t.Errorf("Stop = %+v, %v; want the 0.4 s before the hang-up kept", got, err)
+			}
+		}},
 	{"the far end hangs up while nothing runs", []Act{{At: 300 * time.Millisecond, Kind: HangUp}},
 		func(ctx context.Context, leg interpreter.Leg, c *check) {
 			// The interpreter may be waiting on its own (a Dial ringing):

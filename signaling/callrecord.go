@@ -1,0 +1,111 @@
+package signaling
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/texml/texml/interpreter"
+	"github.com/texml/texml/media"
+	"github.com/texml/texml/media/audio"
+)
+
+// RecordCall implements interpreter.Leg with a media.Recorder tapping
+// this leg's session (the near side) and its peer's (the far side): an
+// 8 kHz 16-bit WAV file at <dir>/<sid>.wav, mono with both sides mixed or
+// stereo with this leg's party on the left, trimmed as it is written when
+// spec.Trim asks for it. A side that recordingTrack leaves out is never
+// tapped.
+func (l *Leg) RecordCall(spec interpreter.CallRecordSpec) (interpreter.CallRecording, error) {
+	path := RecordingPath(l.m.RecordingsDir, spec.Sid)
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("record call: %w", err)
+	}
+	w := audio.NewWAVWriter(f)
+	if spec.Dual {
+		w = audio.NewStereoWAVWriter(f)
+	}
+	r := &callRecording{spec: spec, path: path, f: f, w: w}
+	write := w.Write
+	if spec.Trim {
+		r.trim = audio.NewTrimWriter(w)
+		write = r.trim.Write
+	}
+	r.rec = media.NewRecorder(media.RecorderConfig{Stereo: spec.Dual, Write: write})
+	if spec.Track != interpreter.TrackOutbound {
+		r.rec.Attach(media.Near, l.sess)
+	}
+	return r, nil
+}
+
+// callRecording is a RecordCall in progress.
+type callRecording struct {
+	spec interpreter.CallRecordSpec
+	path string
+	f    *os.File
+	w    *audio.WAVWriter
+	trim *audio.TrimWriter // nil unless trimming
+	rec  *media.Recorder
+	peer *Leg // the far side now
+
+	stopped bool
+	out     interpreter.Recording
+	err     error
+}
+
+// Peer implements interpreter.CallRecording. The peer whose early media
+// was heard is often the one that answers: it stays attached, its audio
+// in place.
+func (r *callRecording) Peer(peer interpreter.Leg) error {
+	var p *Leg
+	if peer != nil {
+		var ok bool
+		if p, ok = peer.(*Leg); !ok {
+			return fmt.Errorf("signaling: cannot record a %T with a SIP leg", peer)
+		}
+	}
+	if p == r.peer || r.spec.Track == interpreter.TrackInbound {
+		return nil
+	}
+	r.peer = p
+	if p == nil {
+		r.rec.Attach(media.Far, nil)
+		return nil
+	}
+	r.rec.Attach(media.Far, p.sess)
+	return nil
+}
+
+// Stop implements interpreter.CallRecording: whatever was recorded is
+// kept; a recording left with no audio (or a failed one) is removed.
+func (r *callRecording) Stop() (interpreter.Recording, error) {
+	if r.stopped {
+		return r.out, r.err
+	}
+	r.stopped = true
+	_, err := r.rec.Close()
+	var cerr error
+	if r.trim != nil {
+		cerr = r.trim.Close()
+	} else {
+		cerr = r.w.Close()
+	}
+	if err == nil {
+		err = cerr
+	}
+	if ferr := r.f.Close(); err == nil {
+		err = ferr
+	}
+	r.out.Duration = r.w.Duration()
+	if err != nil {
+		// A half-written file would only mislead.
+		os.Remove(r.path)
+		r.out, r.err = interpreter.Recording{Empty: true}, fmt.Errorf("record call %s: %w", r.path, err)
+		return r.out, r.err
+	}
+	if r.out.Duration == 0 {
+		r.out.Empty = true
+		os.Remove(r.path)
+	}
+	return r.out, nil
+}
