@@ -103,6 +103,8 @@ type service struct {
 	tcp      net.Listener
 	httpLn   net.Listener
 	http     *http.Server
+	prof     *http.Server // --pprof, nil when off
+	profAddr net.Addr
 	draining atomic.Bool
 }
 
@@ -264,6 +266,11 @@ func (s *service) start() error {
 	go func() { _ = s.sip.ServeTCP(s.tcp) }()
 	s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = s.http.Serve(s.httpLn) }()
+	if s.f.pprof != "" {
+		if s.prof, s.profAddr, err = servePprof(s.f.pprof); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -301,10 +308,12 @@ func (s *service) close() {
 	if s.sip != nil {
 		_ = s.sip.Close()
 	}
-	if s.http != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = s.http.Shutdown(ctx)
-		cancel()
+	for _, h := range []*http.Server{s.http, s.prof} {
+		if h != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = h.Shutdown(ctx)
+			cancel()
+		}
 	}
 	for _, c := range []io.Closer{s.udp, s.tcp} {
 		if c != nil {
