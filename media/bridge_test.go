@@ -425,8 +425,14 @@ func TestBridgeNoGoroutineLeak(t *testing.T) {
 			_ = s[1].Close()
 		}
 	}
+	// The closed sessions' receive goroutines end too, where they have
+	// them (a pacer that does not read the sockets itself).
+	receivers := 0
+	if !p.polls() {
+		receivers = pairs / 2
+	}
 	eventually(t, 2*time.Second, "the bridges' goroutines to exit", func() bool {
-		return runtime.NumGoroutine() <= before-pairs/2 // the closed sessions' receivers too
+		return runtime.NumGoroutine() <= before-receivers
 	})
 	for _, stop := range stops {
 		stop()

@@ -17,7 +17,9 @@ type PacerOptions struct {
 	// over them. Default: GOMAXPROCS.
 	Shards int
 	// Manual starts no goroutines: packets go out only when Tick is
-	// called. For deterministic tests and simulations.
+	// called. For deterministic tests and simulations. Receiving is then
+	// left to a goroutine per session, so that packets are received
+	// without ticks.
 	Manual bool
 	// Now is the clock read at each tick (inactivity, send-gap metric).
 	// Default: time.Now.
@@ -36,6 +38,15 @@ const maxCatchUp = 3
 // Interval and runs one tick of each of its sessions. The shards' phases
 // are staggered across the interval so that the sends of many sessions do
 // not all hit the network at the same instant.
+//
+// On Linux the shards receive as well: a tick first reads what arrived
+// on the session's socket since the last one (one recvmmsg, without
+// waiting), then sends. A goroutine per session blocked in a read costs,
+// for every packet, a wake-up through the netpoller, a switch to that
+// goroutine and a second read that finds nothing; at thousands of
+// sessions that was more than the sends. The price is up to one packet
+// time of delay before a received packet is handled, which the bridge's
+// relay and the taps absorb.
 type Pacer struct {
 	interval time.Duration
 	now      func() time.Time
@@ -57,6 +68,7 @@ type shard struct {
 	count    atomic.Int32
 
 	snap []*Session // owned by the shard goroutine (or Tick's caller)
+	rb   *rxBatch   // the shard goroutine's receive buffers; nil if it does not poll
 }
 
 // NewPacer starts a pacer (unless opt.Manual is set).
@@ -79,6 +91,9 @@ func NewPacer(opt PacerOptions) *Pacer {
 	}
 	for i := range p.shards {
 		p.shards[i] = &shard{}
+		if p.polls() {
+			p.shards[i].rb = newRxBatch()
+		}
 	}
 	if !p.manual {
 		start := time.Now()
@@ -109,9 +124,12 @@ func (p *Pacer) Tick() {
 	}
 	now := p.now()
 	for _, sh := range p.shards {
-		sh.tick(now, 0)
+		sh.tick(now, 0, false)
 	}
 }
+
+// polls reports whether the pacer reads its sessions' sockets (see Pacer).
+func (p *Pacer) polls() bool { return pollSupported && !p.manual }
 
 // Sessions returns how many sessions are registered.
 func (p *Pacer) Sessions() int {
@@ -145,7 +163,9 @@ func (p *Pacer) run(sh *shard, next time.Time) {
 			if i > 0 {
 				skipped = 0
 			}
-			sh.tick(p.now(), skipped)
+			// One read per wake-up: the catch-up ticks find the
+			// sockets empty.
+			sh.tick(p.now(), skipped, i == 0)
 		}
 		next = next.Add(time.Duration(due) * p.interval)
 		timer.Reset(time.Until(next))
@@ -196,9 +216,10 @@ func (p *Pacer) unregister(s *Session) {
 	sh.dirty.Store(true)
 }
 
-// tick sends one packet for each session of the shard. skipped packet
-// times (see maxCatchUp) only advance the sessions' timestamps.
-func (sh *shard) tick(now time.Time, skipped uint32) {
+// tick receives (if recv, and the shard polls) and sends one packet for
+// each session of the shard. skipped packet times (see maxCatchUp) only
+// advance the sessions' timestamps.
+func (sh *shard) tick(now time.Time, skipped uint32, recv bool) {
 	if sh.dirty.Load() {
 		sh.mu.Lock()
 		sh.dirty.Store(false)
@@ -206,7 +227,11 @@ func (sh *shard) tick(now time.Time, skipped uint32) {
 		sh.snap = append(sh.snap[:0], sh.sessions...)
 		sh.mu.Unlock()
 	}
+	poll := recv && sh.rb != nil
 	for _, s := range sh.snap {
+		if poll && s.polled {
+			s.poll(sh.rb)
+		}
 		s.tick(now, skipped)
 	}
 }

@@ -24,11 +24,13 @@ const (
 	payloadTypeCN = 13
 )
 
-// rxState is the receiving half of a session, owned by its receive
-// goroutine.
+// rxState is the receiving half of a session, owned by whoever receives
+// its packets: the pacer goroutine that ticks it (holding Session.rxMu),
+// or the session's receive goroutine.
 type rxState struct {
-	buf [maxDatagram]byte
-	hdr rtp.Header
+	buf  *[maxDatagram]byte // the receive goroutine's; the pacer reads into its own
+	hdr  rtp.Header
+	errs int // consecutive read errors
 
 	gen      uint64 // peer generation the latch belongs to
 	latched  bool
@@ -52,16 +54,21 @@ type rxState struct {
 	det      dtmfDetector
 }
 
-func (rx *rxState) init(inband bool) {
+// init sets the detector up; goroutine: the session reads its socket on
+// a goroutine of its own, into a buffer of its own.
+func (rx *rxState) init(inband, goroutine bool) {
 	rx.inband = inband
+	if goroutine {
+		rx.buf = new([maxDatagram]byte)
+	}
 }
 
-// recvLoop is the session's receive goroutine. It owns rxState, and it
-// exits when the socket is closed (by end).
+// recvLoop is the session's receive goroutine, when the pacer does not
+// read its socket. It owns rxState, and it exits when the socket is
+// closed (by end).
 func (s *Session) recvLoop() {
 	defer s.wg.Done()
 	rx := &s.rx
-	errs := 0
 	for {
 		n, from, err := s.conn.ReadFromUDPAddrPort(rx.buf[:])
 		if err != nil {
@@ -69,13 +76,13 @@ func (s *Session) recvLoop() {
 				s.end(ErrClosed)
 				return
 			}
-			if errs++; errs >= maxReadErrors {
+			if rx.errs++; rx.errs >= maxReadErrors {
 				s.end(fmt.Errorf("media: RTP socket: %w", err))
 				return
 			}
 			continue
 		}
-		errs = 0
+		rx.errs = 0
 		s.handle(rx.buf[:n], netip.AddrPortFrom(from.Addr().Unmap(), from.Port()))
 	}
 }
@@ -177,7 +184,7 @@ func (s *Session) latch(pr *peer, from netip.AddrPort) {
 		return
 	}
 	np := *pr
-	np.addr = from
+	np.addr, np.raw = from, makeRawAddr(from, s.family)
 	// If a SetRemote raced us, its generation wins and the next packet
 	// latches again.
 	if s.peer.CompareAndSwap(pr, &np) {

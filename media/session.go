@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -81,17 +82,25 @@ type Stats struct {
 
 // Session is one RTP session of a call leg. Sending is driven by the
 // Pacer (one packet every 20 ms from the current output: a prompt, a
-// bridge peer, or silence); receiving runs on the session's own goroutine,
-// which reorders, decodes and hands frames to the taps. All methods are
-// safe for concurrent use.
+// bridge peer, or silence). Receiving (reordering, decoding, handing
+// frames to the taps) runs on the pacer too, which reads each session's
+// socket at each tick (see Pacer); with a manual pacer, or where the
+// platform lacks recvmmsg, it runs on a goroutine of the session's own.
+// All methods are safe for concurrent use.
 type Session struct {
 	conn     *net.UDPConn
+	raw      syscall.RawConn // conn's descriptor, for the pacer's system calls
+	family   int             // conn's address family (AF_INET, AF_INET6)
 	pacer    *Pacer
 	log      *slog.Logger
 	metrics  *Metrics
 	timeout  time.Duration
 	shard    *shard // set by the pacer
 	shardIdx int    // guarded by shard.mu
+	polled   bool   // the pacer reads the socket (no receive goroutine)
+	// rxMu is held while the pacer reads and handles the session's
+	// packets, so that Close can wait for a read in progress.
+	rxMu sync.Mutex
 
 	peer    atomic.Pointer[peer]
 	play    atomic.Pointer[playback]
@@ -124,6 +133,7 @@ type Session struct {
 type peer struct {
 	sdp    netip.AddrPort // address from the SDP
 	addr   netip.AddrPort // where packets go: sdp, or the latched source
+	raw    rawAddr        // addr as sendto takes it, encoded once
 	codec  Codec
 	law    law
 	dtmfPT uint8
@@ -151,26 +161,36 @@ func NewSession(cfg SessionConfig) (*Session, error) {
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Uint32
 	}
+	raw, err := cfg.Conn.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("media: session socket: %w", err)
+	}
 	s := &Session{
 		conn:    cfg.Conn,
+		raw:     raw,
 		pacer:   cfg.Pacer,
 		log:     cfg.Logger,
 		metrics: cfg.Metrics,
 		timeout: cfg.InactivityTimeout,
+		polled:  cfg.Pacer.polls(),
 		dtmfSem: make(chan struct{}, 1),
 		digits:  make(chan byte, 32),
 		done:    make(chan struct{}),
 	}
+	s.family = s.sockFamily()
 	addr := udpAddrPort(cfg.Remote)
-	s.peer.Store(&peer{sdp: addr, addr: addr, codec: cfg.Codec, law: cfg.Codec.law(), dtmfPT: cfg.DTMFPayloadType})
+	s.peer.Store(&peer{sdp: addr, addr: addr, raw: makeRawAddr(addr, s.family),
+		codec: cfg.Codec, law: cfg.Codec.law(), dtmfPT: cfg.DTMFPayloadType})
 	s.held.Store(cfg.Held)
-	s.tx.init(cfg.Rand)
-	s.rx.init(cfg.InbandDTMF)
+	s.tx.init(cfg.Rand, s.sendFunc())
+	s.rx.init(cfg.InbandDTMF, !s.polled)
 	if !s.pacer.register(s) {
 		return nil, fmt.Errorf("media: pacer: %w", ErrClosed)
 	}
-	s.wg.Add(1)
-	go s.recvLoop()
+	if !s.polled {
+		s.wg.Add(1)
+		go s.recvLoop()
+	}
 	return s, nil
 }
 
@@ -207,7 +227,7 @@ func (s *Session) SetRemote(addr *net.UDPAddr, c Codec, dtmfPT uint8) {
 			s.log.Warn("rtp: ignoring unsupported codec", "codec", c.Name)
 		}
 		if a := udpAddrPort(addr); a.IsValid() && a != old.sdp {
-			np.sdp, np.addr = a, a
+			np.sdp, np.addr, np.raw = a, a, makeRawAddr(a, s.family)
 		}
 		if s.peer.CompareAndSwap(old, &np) {
 			return
@@ -245,11 +265,14 @@ func (s *Session) Err() error {
 
 // Close ends the session: the pacer stops sending, the socket is closed
 // (returning its port), a playback in progress reports ErrClosed. Close
-// waits for the receive goroutine, so it must not be called from a Sink's
-// Write. It is idempotent and returns nil.
+// waits until no packet of the session is being received (no tap's Write
+// runs once it returns), so it must not be called from a Sink's Write. It
+// is idempotent and returns nil.
 func (s *Session) Close() error {
 	s.end(ErrClosed)
-	s.wg.Wait()
+	s.wg.Wait()     // the receive goroutine, if the session has one
+	s.rxMu.Lock()   // or the pacer's read in progress
+	s.rxMu.Unlock() //nolint:staticcheck // an empty critical section: a barrier
 	return nil
 }
 

@@ -103,12 +103,14 @@ wait_ready load-bridged
 
 # One bridged call first: the first Dial warms up what every later one
 # reuses (the HTTP connection to the app, the outbound SIP transport).
+# Only the call has to work here, not the targets.
 bin/rtpload -target "$IP:$SIP_PORT" -callee "$IP:$CALLEE_PORT" -poll -calls 1 -rate 1 -hold 2s -settle 1s \
-	>"$OUT/warmup.out" 2>&1 || {
+	>"$OUT/warmup.out" 2>&1 || true
+if ! grep -q '^callee legs: 1 answered and ended, 0 failed' "$OUT/warmup.out"; then
 	echo "load-bridged: warm-up call failed" >&2
 	cat "$OUT/warmup.out" >&2
 	exit 1
-}
+fi
 sleep 2
 
 if ((PROFILE > 0)); then

@@ -102,7 +102,7 @@ func (c *callees) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	defer dlg.Close()
 	id := c.next.Add(1)
-	l, err := newLeg(id)
+	l, err := newLeg(id, c.eng)
 	if err != nil {
 		cl.err = fmt.Errorf("RTP socket: %w", err)
 		c.refused.Add(1)
@@ -110,8 +110,9 @@ func (c *callees) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	cl.leg = l
-	defer l.conn.Close()
-	l.to = remote
+	defer c.eng.remove(l)
+	defer l.close()
+	l.setRemote(remote)
 	answer := fmt.Sprintf("v=0\r\no=callee %d 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"+
 		"m=audio %d RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n"+
 		"a=fmtp:101 0-15\r\na=ptime:20\r\na=sendrecv\r\n", id, l.port())

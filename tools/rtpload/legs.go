@@ -5,8 +5,9 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
-	"sync"
+	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/pion/rtp"
 )
@@ -19,15 +20,24 @@ import (
 // that never came through.
 var payloadMagic = [4]byte{'T', 'X', 'L', 'D'}
 
-// leg is one end of an RTP stream in the load tool: a caller's socket or
-// a callee's. Its send state belongs to the engine shard that sends for
-// it; its receive state (rx) to whoever reads its socket: the shard in
-// poll mode, the leg's own goroutine otherwise.
+// leg is one end of an RTP stream in the load tool: a caller's or a
+// callee's. Its send state belongs to the engine shard that sends for it;
+// its receive state (rx) to whoever reads its packets: the shard in poll
+// mode, the leg's own goroutine otherwise.
+//
+// In goroutine mode every leg has a socket of its own. In poll mode legs
+// share a few sockets of the engine (see engine), and texml's source
+// port tells their packets apart.
 type leg struct {
-	conn   *net.UDPConn
-	fd     int            // conn's descriptor, for recvmmsg in poll mode
+	conn   *net.UDPConn // goroutine mode
+	ms     *muxSock     // poll mode: the socket the leg shares
+	sh     *legShard    // poll mode: the shard that owns ms
+	active bool         // poll mode: sending and receiving (guarded by sh.mu)
+	lport  int
 	to     netip.AddrPort // texml's media address for this leg
-	stream uint32         // this leg's id in the payloads it sends
+	sa     syscall.RawSockaddrInet4
+	stream uint32 // this leg's id in the payloads it sends
+	pkt    [12 + samplesPerPkt]byte
 
 	seq   uint16
 	ts    uint32
@@ -37,29 +47,60 @@ type leg struct {
 	rx rxStats
 }
 
-// newLeg opens a loopback RTP socket with kernel receive timestamps.
-func newLeg(stream uint32) (*leg, error) {
+// newLeg opens the leg's socket (goroutine mode) or takes a place on one
+// of the engine's (poll mode).
+func newLeg(stream uint32, eng *engine) (*leg, error) {
+	l := &leg{stream: stream, seq: uint16(rand.Uint32()), ts: rand.Uint32(), ssrc: rand.Uint32()}
+	for j := 12; j < len(l.pkt); j++ {
+		l.pkt[j] = 0xFF // µ-law silence after the mark
+	}
+	copy(l.pkt[12:], payloadMagic[:])
+	if eng.poll {
+		eng.reserve(l)
+		return l, nil
+	}
 	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		return nil, err
 	}
-	l := &leg{conn: conn, stream: stream, seq: uint16(rand.Uint32()), ts: rand.Uint32(), ssrc: rand.Uint32()}
-	raw, err := conn.SyscallConn()
-	if err == nil {
-		err = raw.Control(func(fd uintptr) { l.fd = int(fd) })
-	}
-	if err == nil {
-		err = enableTimestamps(conn)
-	}
-	if err != nil {
+	if err := enableTimestamps(conn); err != nil {
 		conn.Close()
 		return nil, err
 	}
+	l.conn, l.lport = conn, conn.LocalAddr().(*net.UDPAddr).Port
 	return l, nil
 }
 
+// setRemote sets where the leg sends.
+func (l *leg) setRemote(to netip.AddrPort) {
+	l.to = to
+	l.sa = syscall.RawSockaddrInet4{Family: syscall.AF_INET, Addr: to.Addr().As4()}
+	p := (*[2]byte)(unsafe.Pointer(&l.sa.Port))
+	binary.BigEndian.PutUint16(p[:], to.Port())
+}
+
 // port is the leg's local RTP port, for the SDP.
-func (l *leg) port() int { return l.conn.LocalAddr().(*net.UDPAddr).Port }
+func (l *leg) port() int { return l.lport }
+
+// next fills l.pkt with the leg's next packet and advances its counters.
+func (l *leg) next(hdr *rtp.Header) []byte {
+	hdr.SequenceNumber, hdr.Timestamp, hdr.SSRC = l.seq, l.ts, l.ssrc
+	_, _ = hdr.MarshalTo(l.pkt[:12])
+	binary.BigEndian.PutUint32(l.pkt[16:], l.stream)
+	binary.BigEndian.PutUint32(l.pkt[20:], l.count)
+	l.seq++
+	l.ts += samplesPerPkt
+	l.count++
+	return l.pkt[:]
+}
+
+// close closes the leg's own socket, if it has one; the engine must have
+// let go of the leg.
+func (l *leg) close() {
+	if l.conn != nil {
+		l.conn.Close()
+	}
+}
 
 // rxStats is what one leg received.
 type rxStats struct {
@@ -182,129 +223,5 @@ func (l *leg) receive() {
 		}
 		kt, kok := kernelTime(oob[:oobn])
 		l.rx.packet(hdr.SequenceNumber, hdr.Timestamp, buf[hl:n], now, kt, kok)
-	}
-}
-
-// engine sends 20 ms packets on every leg it holds (if send is set) and,
-// in poll mode, reads every leg's socket at each packet time, from a few
-// goroutines (shards) for all legs, staggered across the 20 ms. Polling
-// costs one recvmmsg per leg per packet time and wakes no goroutine per
-// packet, which keeps the load tool's share of the shared cores small;
-// the gaps are still timed by the kernel's arrival timestamps.
-type engine struct {
-	send, poll bool
-	shards     []*legShard
-	quit       chan struct{}
-	once       sync.Once
-	wg         sync.WaitGroup
-}
-
-// legShard is one of the engine's goroutines and its legs. mu is held for
-// a whole packet time's work, so that remove returns only once the shard
-// no longer touches the leg.
-type legShard struct {
-	mu   sync.Mutex
-	legs []*leg
-	pkt  [12 + samplesPerPkt]byte
-	rb   rxBatch
-}
-
-// newEngine starts n shards.
-func newEngine(n int, send, poll bool) *engine {
-	e := &engine{send: send, poll: poll, shards: make([]*legShard, n), quit: make(chan struct{})}
-	start := time.Now().Add(ptime)
-	for i := range e.shards {
-		sh := &legShard{}
-		for j := 12; j < len(sh.pkt); j++ {
-			sh.pkt[j] = 0xFF // µ-law silence after the mark
-		}
-		copy(sh.pkt[12:], payloadMagic[:])
-		sh.rb.init()
-		e.shards[i] = sh
-		e.wg.Add(1)
-		go e.run(sh, start.Add(ptime*time.Duration(i)/time.Duration(n)))
-	}
-	return e
-}
-
-// add puts l on the least loaded shard.
-func (e *engine) add(l *leg) {
-	best := e.shards[0]
-	for _, sh := range e.shards[1:] {
-		sh.mu.Lock()
-		n := len(sh.legs)
-		sh.mu.Unlock()
-		best.mu.Lock()
-		bn := len(best.legs)
-		best.mu.Unlock()
-		if n < bn {
-			best = sh
-		}
-	}
-	best.mu.Lock()
-	best.legs = append(best.legs, l)
-	best.mu.Unlock()
-}
-
-// remove takes l off its shard; when it returns, no shard touches l.
-func (e *engine) remove(l *leg) {
-	for _, sh := range e.shards {
-		sh.mu.Lock()
-		for i, x := range sh.legs {
-			if x == l {
-				last := len(sh.legs) - 1
-				sh.legs[i], sh.legs[last] = sh.legs[last], nil
-				sh.legs = sh.legs[:last]
-				break
-			}
-		}
-		sh.mu.Unlock()
-	}
-}
-
-// stop ends the shards and waits for them; it is idempotent.
-func (e *engine) stop() {
-	e.once.Do(func() { close(e.quit) })
-	e.wg.Wait()
-}
-
-// run is one shard: every 20 ms on an absolute schedule, one packet out
-// and a read of the socket for each leg. A late wake-up sends one packet,
-// not a burst: the receiving side (texml) absorbs the jitter.
-func (e *engine) run(sh *legShard, next time.Time) {
-	defer e.wg.Done()
-	t := time.NewTimer(time.Until(next))
-	defer t.Stop()
-	var hdr rtp.Header
-	hdr.Version = 2
-	for {
-		select {
-		case <-e.quit:
-			return
-		case <-t.C:
-		}
-		sh.mu.Lock()
-		for _, l := range sh.legs {
-			if e.send {
-				hdr.SequenceNumber, hdr.Timestamp, hdr.SSRC = l.seq, l.ts, l.ssrc
-				if _, err := hdr.MarshalTo(sh.pkt[:12]); err == nil {
-					binary.BigEndian.PutUint32(sh.pkt[16:], l.stream)
-					binary.BigEndian.PutUint32(sh.pkt[20:], l.count)
-					_, _ = l.conn.WriteToUDPAddrPort(sh.pkt[:], l.to)
-				}
-				l.seq++
-				l.ts += samplesPerPkt
-				l.count++
-			}
-			if e.poll {
-				sh.rb.drain(l)
-			}
-		}
-		sh.mu.Unlock()
-		next = next.Add(ptime)
-		if d := time.Until(next); d < -ptime {
-			next = time.Now().Add(ptime) // fell behind: skip, don't burst
-		}
-		t.Reset(time.Until(next))
 	}
 }

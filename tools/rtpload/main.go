@@ -1,4 +1,4 @@
-//go:build linux
+//go:build linux && (amd64 || arm64)
 
 // Command rtpload measures how `texml serve` sends media to many
 // simultaneous calls: it places N calls over
@@ -187,7 +187,10 @@ func run(ctx context.Context, o options, w io.Writer) (ok bool, err error) {
 	defer ph.close()
 	// With -callee every leg sends (it is a conversation); otherwise the
 	// callers send only with -send-rtp.
-	eng := newEngine(o.shards, o.sendRTP || o.callee != "", o.poll)
+	eng, err := newEngine(o.shards, o.sendRTP || o.callee != "", o.poll)
+	if err != nil {
+		return false, fmt.Errorf("RTP sockets: %w", err)
+	}
 	defer eng.stop()
 	var cs *callees
 	if o.callee != "" {
@@ -277,9 +280,13 @@ watch:
 	}
 	after := readRSS(o.pid)
 	cpu := cpuUse{texml: procCPU(o.pid) - cpu0, self: selfCPU() - self0, steady: steady}
+	unmatched := eng.unmatched()
 	send1, serr := scrapeSendGap(o.metricsURL)
 	snmp1 := readUDPCounters()
 
+	if unmatched > 0 {
+		fmt.Fprintf(w, "datagrams from no known leg (before a leg was up or after it ended): %d\n", unmatched)
+	}
 	return report(w, o, calls, legs, answered.Load(), reportMem{idle: idle, peak: peak, peakAny: peakAny, after: after},
 		cpu, send0, send1, serr, snmp0, snmp1, time.Since(start)), nil
 }

@@ -82,13 +82,14 @@ type call struct {
 // call's RTP (when it sends), and reads it in poll mode; otherwise a
 // goroutine of the call reads it.
 func (c *call) run(ctx context.Context, ph *phone, o options, eng *engine, answered, ended func()) {
-	l, err := newLeg(uint32(c.id + 1))
+	l, err := newLeg(uint32(c.id+1), eng)
 	if err != nil {
 		c.err = fmt.Errorf("RTP socket: %w", err)
 		return
 	}
 	c.leg = l
-	defer l.conn.Close()
+	defer eng.remove(l)
+	defer l.close()
 	offer := fmt.Sprintf("v=0\r\no=rtpload %d 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"+
 		"m=audio %d RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n"+
 		"a=fmtp:101 0-15\r\na=ptime:20\r\na=sendrecv\r\n", c.id+1, l.port())
@@ -114,7 +115,7 @@ func (c *call) run(ctx context.Context, ph *phone, o options, eng *engine, answe
 		c.err = err
 		return
 	}
-	l.to = remote
+	l.setRemote(remote)
 	answered()
 	defer ended()
 
@@ -153,7 +154,7 @@ func startMedia(eng *engine, l *leg) (stop func()) {
 	}
 	return func() {
 		eng.remove(l)
-		l.conn.Close()
+		l.close()
 		<-recvDone
 	}
 }

@@ -255,6 +255,13 @@ func report(w io.Writer, o options, calls []*call, callees []*calleeLeg, answere
 		secs := st.t1.Sub(st.t0).Seconds()
 		fmt.Fprintf(w, "CPU while all %d calls were up (%.0f s): texml %.0f%% of one core, rtpload %.0f%%\n",
 			answered, secs, 100*st.texml.Seconds()/secs, 100*st.self.Seconds()/secs)
+		if h := st.host; h.cores > 0 {
+			other := h.busy - st.texml - st.self
+			fmt.Fprintf(w, "host (%d cores) meanwhile: busy %.0f%% of one core (of which softirq %.0f%%), idle %.0f%%, steal %.0f%%; "+
+				"everything but texml and rtpload: %.0f%% of one core\n",
+				h.cores, 100*h.busy.Seconds()/secs, 100*h.softirq.Seconds()/secs, 100*h.idle.Seconds()/secs,
+				100*h.steal.Seconds()/secs, 100*other.Seconds()/secs)
+		}
 	}
 	legsPerCall, target := int64(1), int64(targetRSSPerKB)
 	if bridged {
