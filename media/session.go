@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -32,12 +31,16 @@ var (
 // is zero.
 const DefaultInactivityTimeout = 60 * time.Second
 
-// SessionConfig describes one RTP session. Conn, Pacer and Codec are
-// required; the rest is optional.
+// SessionConfig describes one RTP session. Conn or Socket, Pacer and
+// Codec are required; the rest is optional.
 type SessionConfig struct {
 	// Conn is the session's socket (from Ports.Listen). The session owns
 	// it from now on and closes it in Close.
 	Conn *net.UDPConn
+	// Socket, instead of Conn, is a socket from Ports.Open, which a
+	// running pacer reads and writes outside Go's netpoller (see Socket);
+	// it needs a pacer that is not Manual. The session owns it likewise.
+	Socket *Socket
 	// Pacer sends the session's packets.
 	Pacer *Pacer
 	// Remote is the address from the peer's SDP. The session re-latches
@@ -88,9 +91,11 @@ type Stats struct {
 // platform lacks recvmmsg, it runs on a goroutine of the session's own.
 // All methods are safe for concurrent use.
 type Session struct {
-	conn     *net.UDPConn
-	raw      syscall.RawConn // conn's descriptor, for the pacer's system calls
-	family   int             // conn's address family (AF_INET, AF_INET6)
+	conn     *net.UDPConn // nil with a bare Socket
+	sock     *Socket      // nil with a Conn
+	local    *net.UDPAddr
+	ctl      func(f func(fd uintptr)) error // runs f with the socket's descriptor, open meanwhile
+	family   int                            // the socket's address family (AF_INET, AF_INET6)
 	pacer    *Pacer
 	log      *slog.Logger
 	metrics  *Metrics
@@ -145,8 +150,10 @@ type peer struct {
 // left to the caller.
 func NewSession(cfg SessionConfig) (*Session, error) {
 	switch {
-	case cfg.Conn == nil:
-		return nil, errors.New("media: session needs a Conn")
+	case cfg.Conn == nil && cfg.Socket == nil:
+		return nil, errors.New("media: session needs a Conn or a Socket")
+	case cfg.Conn != nil && cfg.Socket != nil:
+		return nil, errors.New("media: session takes a Conn or a Socket, not both")
 	case cfg.Pacer == nil:
 		return nil, errors.New("media: session needs a Pacer")
 	case !cfg.Codec.Supported():
@@ -161,13 +168,9 @@ func NewSession(cfg SessionConfig) (*Session, error) {
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Uint32
 	}
-	raw, err := cfg.Conn.SyscallConn()
-	if err != nil {
-		return nil, fmt.Errorf("media: session socket: %w", err)
-	}
 	s := &Session{
 		conn:    cfg.Conn,
-		raw:     raw,
+		sock:    cfg.Socket,
 		pacer:   cfg.Pacer,
 		log:     cfg.Logger,
 		metrics: cfg.Metrics,
@@ -176,6 +179,21 @@ func NewSession(cfg SessionConfig) (*Session, error) {
 		dtmfSem: make(chan struct{}, 1),
 		digits:  make(chan byte, 32),
 		done:    make(chan struct{}),
+	}
+	if s.sock != nil && s.sock.conn != nil {
+		s.conn = s.sock.conn // a Socket around a *net.UDPConn
+	}
+	switch {
+	case s.conn != nil:
+		raw, err := s.conn.SyscallConn()
+		if err != nil {
+			return nil, fmt.Errorf("media: session socket: %w", err)
+		}
+		s.ctl, s.local = raw.Control, s.conn.LocalAddr().(*net.UDPAddr)
+	case !s.polled:
+		return nil, errors.New("media: a bare Socket needs a pacer that reads its sessions' sockets (not Manual)")
+	default:
+		s.ctl, s.local = s.sock.control, s.sock.LocalAddr()
 	}
 	s.family = s.sockFamily()
 	addr := udpAddrPort(cfg.Remote)
@@ -195,10 +213,7 @@ func NewSession(cfg SessionConfig) (*Session, error) {
 }
 
 // LocalAddr returns the address the session receives on.
-func (s *Session) LocalAddr() *net.UDPAddr {
-	a, _ := s.conn.LocalAddr().(*net.UDPAddr)
-	return a
-}
+func (s *Session) LocalAddr() *net.UDPAddr { return s.local }
 
 // RemoteAddr returns where packets are sent: the SDP address until the
 // first valid packet arrives, then that packet's source. Nil if unknown.
@@ -296,7 +311,9 @@ func (s *Session) end(err error) {
 	}
 	s.err.Store(&err)
 	s.pacer.unregister(s)
-	if cerr := s.conn.Close(); cerr != nil && !errors.Is(cerr, net.ErrClosed) {
+	if s.sock != nil {
+		_ = s.sock.Close()
+	} else if cerr := s.conn.Close(); cerr != nil && !errors.Is(cerr, net.ErrClosed) {
 		s.log.Debug("rtp: closing socket", "err", cerr)
 	}
 	close(s.done)

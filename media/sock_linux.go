@@ -126,10 +126,10 @@ func makeRawAddr(a netip.AddrPort, family int) rawAddr {
 // socket (an IPv6 peer of an IPv4 socket).
 var errUnreachable = errors.New("media: peer address of another family than the socket")
 
-// sockFamily returns the address family of the socket behind s.raw.
+// sockFamily returns the address family of the session's socket.
 func (s *Session) sockFamily() int {
 	family := syscall.AF_INET6
-	_ = s.raw.Control(func(fd uintptr) {
+	_ = s.ctl(func(fd uintptr) {
 		if v, err := syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_DOMAIN); err == nil {
 			family = v
 		}
@@ -157,7 +157,7 @@ func (s *Session) write(pr *peer, n int) error {
 		return errUnreachable
 	}
 	tx.n, tx.to, tx.err = n, &pr.raw, 0
-	if err := s.raw.Control(tx.sendFn); err != nil {
+	if err := s.ctl(tx.sendFn); err != nil {
 		return net.ErrClosed // Control fails only on a closed socket
 	}
 	if tx.err != 0 {
@@ -179,7 +179,7 @@ func (s *Session) poll(b *rxBatch) {
 		if s.ended.Load() {
 			return
 		}
-		if err := s.raw.Control(b.read); err != nil {
+		if err := s.ctl(b.read); err != nil {
 			return // closed: end() is under way
 		}
 		if b.err != 0 {
@@ -203,3 +203,58 @@ func (s *Session) poll(b *rxBatch) {
 
 // maxPollBatches bounds one session's reads per tick: 32 datagrams.
 const maxPollBatches = 4
+
+// openSocket binds a bare, non-blocking UDP socket to ip:port as the net
+// package would for network ("udp4", "udp6", or "udp": IPv6 and IPv4 on
+// one socket, or IPv4 alone where the kernel has no IPv6).
+func openSocket(ip net.IP, network string, port int) (*Socket, error) {
+	family, v6only := syscall.AF_INET6, network == "udp6"
+	if network == "udp4" {
+		family = syscall.AF_INET
+	}
+	const flags = syscall.SOCK_DGRAM | syscall.SOCK_NONBLOCK | syscall.SOCK_CLOEXEC
+	fd, err := syscall.Socket(family, flags, syscall.IPPROTO_UDP)
+	if err == syscall.EAFNOSUPPORT && network == "udp" {
+		family = syscall.AF_INET
+		fd, err = syscall.Socket(family, flags, syscall.IPPROTO_UDP)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("media: RTP socket: %w", err)
+	}
+	var sa syscall.Sockaddr
+	if family == syscall.AF_INET {
+		a := &syscall.SockaddrInet4{Port: port}
+		if ip4 := ip.To4(); ip4 != nil {
+			a.Addr = [4]byte(ip4)
+		}
+		sa = a
+	} else {
+		v := 0
+		if v6only {
+			v = 1
+		}
+		err = syscall.SetsockoptInt(fd, syscall.IPPROTO_IPV6, syscall.IPV6_V6ONLY, v)
+		a := &syscall.SockaddrInet6{Port: port}
+		if ip16 := ip.To16(); ip16 != nil {
+			a.Addr = [16]byte(ip16)
+		}
+		sa = a
+	}
+	if err == nil {
+		err = syscall.Bind(fd, sa)
+	}
+	if err != nil {
+		_ = syscall.Close(fd)
+		return nil, fmt.Errorf("media: RTP socket on port %d: %w", port, err)
+	}
+	local := &net.UDPAddr{IP: ip, Port: port}
+	if ip == nil {
+		local.IP = net.IPv6unspecified
+		if family == syscall.AF_INET {
+			local.IP = net.IPv4zero
+		}
+	}
+	return &Socket{fd: fd, local: local}, nil
+}
+
+func closeFD(fd int) { _ = syscall.Close(fd) }

@@ -2,7 +2,11 @@
 
 package media
 
-import "net/netip"
+import (
+	"errors"
+	"net"
+	"net/netip"
+)
 
 // pollSupported: without recvmmsg every session receives on a goroutine
 // of its own, and packets are sent through the net package.
@@ -29,3 +33,9 @@ func (s *Session) write(pr *peer, n int) error {
 	_, err := s.conn.WriteToUDPAddrPort(s.tx.buf[:n], pr.addr)
 	return err
 }
+
+// openSocket is not used where the pacer does not poll: Ports.Open
+// returns a Socket around a *net.UDPConn instead.
+func openSocket(net.IP, string, int) (*Socket, error) { return nil, errors.ErrUnsupported }
+
+func closeFD(int) {}
