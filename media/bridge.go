@@ -93,7 +93,7 @@ type relay struct {
 	event atomic.Uint64
 
 	// Owned by the hearer's pacer goroutine.
-	ev      relayEvent
+	ev        relayEvent
 	spare     int  // consecutive packet times that left more than the cushion over
 	playing   bool // frames go out as they come
 	cushioned bool // it ran dry mid-stream: (re)start only with the cushion
