@@ -410,7 +410,7 @@ func TestBridgeNoGoroutineLeak(t *testing.T) {
 	for _, s := range sessions {
 		stops = append(stops, Bridge(s[0], s[1]))
 	}
-	if n := runtime.NumGoroutine(); n != before+pairs {
+	if n := runtime.NumGoroutine(); n > before+pairs { // others may end meanwhile, none may start
 		t.Errorf("%d goroutines for %d bridges, want one each", n-before, pairs)
 	}
 	// Each side plays into the other for a few packets.

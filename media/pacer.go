@@ -69,6 +69,13 @@ type shard struct {
 
 	snap []*Session // owned by the shard goroutine (or Tick's caller)
 	rb   *rxBatch   // the shard goroutine's receive buffers; nil if it does not poll
+
+	// tallies are the packet counts of the shard's sessions, one per
+	// Metrics they report to (see Metrics), added to them after each
+	// tick; they are only appended to, under mu. tallySnap is the shard
+	// goroutine's copy, refreshed with snap.
+	tallies   []*tally
+	tallySnap []*tally
 }
 
 // NewPacer starts a pacer (unless opt.Manual is set).
@@ -184,6 +191,10 @@ func (p *Pacer) register(s *Session) bool {
 		}
 	}
 	best.mu.Lock()
+	if p.polls() && s.metrics != nil {
+		t := best.tallyFor(s.metrics)
+		s.tx.tally, s.rx.tally = t, t
+	}
 	s.shard = best
 	s.shardIdx = len(best.sessions)
 	best.sessions = append(best.sessions, s)
@@ -191,6 +202,19 @@ func (p *Pacer) register(s *Session) bool {
 	best.dirty.Store(true)
 	best.mu.Unlock()
 	return true
+}
+
+// tallyFor returns the shard's tally for m, made on first use; sh.mu is
+// held.
+func (sh *shard) tallyFor(m *Metrics) *tally {
+	for _, t := range sh.tallies {
+		if t.m == m {
+			return t
+		}
+	}
+	t := &tally{m: m}
+	sh.tallies = append(sh.tallies, t)
+	return t
 }
 
 // unregister removes s from its shard. The shard may still tick s once
@@ -225,6 +249,7 @@ func (sh *shard) tick(now time.Time, skipped uint32, recv bool) {
 		sh.dirty.Store(false)
 		clear(sh.snap) // drop references to removed sessions
 		sh.snap = append(sh.snap[:0], sh.sessions...)
+		sh.tallySnap = append(sh.tallySnap[:0], sh.tallies...)
 		sh.mu.Unlock()
 	}
 	poll := recv && sh.rb != nil
@@ -233,5 +258,8 @@ func (sh *shard) tick(now time.Time, skipped uint32, recv bool) {
 			s.poll(sh.rb)
 		}
 		s.tick(now, skipped)
+	}
+	for _, t := range sh.tallySnap {
+		t.flush()
 	}
 }

@@ -28,9 +28,10 @@ const (
 // its packets: the pacer goroutine that ticks it (holding Session.rxMu),
 // or the session's receive goroutine.
 type rxState struct {
-	buf  *[maxDatagram]byte // the receive goroutine's; the pacer reads into its own
-	hdr  rtp.Header
-	errs int // consecutive read errors
+	buf   *[maxDatagram]byte // the receive goroutine's; the pacer reads into its own
+	hdr   rtp.Header
+	errs  int    // consecutive read errors
+	tally *tally // the pacer shard's counts, when the pacer reads the socket
 
 	gen      uint64 // peer generation the latch belongs to
 	latched  bool
@@ -216,25 +217,45 @@ func (s *Session) restart() {
 	s.rx.dedup.reset()
 }
 
+// The counters of a received packet go to the session and to its pacer
+// shard's tally (see Metrics), or straight to the Metrics from a session's
+// own receive goroutine.
+
 func (s *Session) accepted() {
 	s.alive.Add(1)
 	s.received.Add(1)
+	if t := s.rx.tally; t != nil {
+		t.received++
+		return
+	}
 	s.metrics.packetReceived()
 }
 
 func (s *Session) drop() {
 	s.dropped.Add(1)
+	if t := s.rx.tally; t != nil {
+		t.dropped++
+		return
+	}
 	s.metrics.packetDropped()
 }
 
 // packetLost and packetLate are the jitter buffer's reports.
 func (s *Session) packetLost() {
 	s.lost.Add(1)
+	if t := s.rx.tally; t != nil {
+		t.lost++
+		return
+	}
 	s.metrics.packetLost()
 }
 
 func (s *Session) packetLate() {
 	s.late.Add(1)
+	if t := s.rx.tally; t != nil {
+		t.late++
+		return
+	}
 	s.metrics.packetLate()
 }
 
@@ -259,6 +280,11 @@ func (s *Session) deliver(ts uint32, payload []byte) {
 			k.writePayload(rx.law, payload)
 		}
 	}
+	if !s.decoding() {
+		// Nobody takes frames: a bridge relays the payloads as they are.
+		rx.pos = 0
+		return
+	}
 	for len(payload) > 0 {
 		k := min(FrameSamples-rx.pos, len(payload))
 		rx.law.decode(rx.frame[rx.pos:rx.pos+k], payload[:k])
@@ -270,11 +296,21 @@ func (s *Session) deliver(ts uint32, payload []byte) {
 	}
 }
 
+// decoding reports whether anybody takes decoded frames: a tap on the
+// frame path, or in-band DTMF detection.
+func (s *Session) decoding() bool {
+	rx := &s.rx
+	return (rx.inband && !rx.sawEvent) || (rx.taps != nil && len(rx.taps.pcm) > 0)
+}
+
 // maxFillSamples bounds the silence inserted for a timestamp gap (10 s).
 const maxFillSamples = 10 * SampleRate
 
 func (s *Session) fill(n int) {
 	rx := &s.rx
+	if !s.decoding() {
+		return
+	}
 	for n > 0 {
 		k := min(FrameSamples-rx.pos, n)
 		clear(rx.frame[rx.pos : rx.pos+k])

@@ -37,6 +37,8 @@ type txState struct {
 	to     *rawAddr
 	err    syscall.Errno
 	sendFn func(fd uintptr)
+
+	tally *tally // the pacer shard's counts for the session's Metrics (nil: none, or a manual pacer)
 }
 
 // init draws the random starting points that RFC 3550 section 5.1 asks for
@@ -201,7 +203,11 @@ func (s *Session) send(pr *peer, pkt packet) {
 		if !tx.lastSend.IsZero() {
 			gap = now.Sub(tx.lastSend)
 		}
-		m.packetSent(gap)
+		if t := tx.tally; t != nil {
+			t.packetSent(gap)
+		} else {
+			m.packetSent(gap)
+		}
 		tx.lastSend = now
 	}
 }
