@@ -24,7 +24,16 @@ type Metrics struct {
 	late     prometheus.Counter
 	dropped  prometheus.Counter
 	sendGap  *gapHistogram
+
+	// The pacer's own timing (PacerOptions.Metrics): how late its shards
+	// wake, and how long a tick of their sessions takes. A tick that
+	// takes most of the packet time leaves no room for a late wake-up.
+	tickLate prometheus.Histogram
+	tickWork prometheus.Histogram
 }
+
+// tickBuckets cover the packet time finely and a few stalls beyond it.
+var tickBuckets = []float64{0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.010, 0.0125, 0.015, 0.020, 0.030, 0.050, 0.100}
 
 // sendGapBuckets resolve the interval around the 20 ms packet time
 // finely, since the target is 20 ± 5 ms at p99, and keep a
@@ -52,7 +61,25 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		dropped:  counter("rtp_packets_dropped_total", "Datagrams dropped: not RTP, wrong source, SSRC or payload type."),
 		sendGap: register(reg, &gapHistogram{desc: prometheus.NewDesc("texml_rtp_send_gap_seconds",
 			"Time between consecutive RTP packets sent by a session.", nil, nil)}),
+		tickLate: register(reg, prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "texml", Name: "rtp_pacer_wakeup_late_seconds", Buckets: tickBuckets,
+			Help: "How late a pacer shard woke up for its packet time.",
+		})),
+		tickWork: register(reg, prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "texml", Name: "rtp_pacer_tick_seconds", Buckets: tickBuckets,
+			Help: "Time a pacer shard took to receive and send one packet time of its sessions.",
+		})),
 	}
+}
+
+// pacerTick records one shard wake-up: how late it was, and how long the
+// work took.
+func (m *Metrics) pacerTick(late, work time.Duration) {
+	if m == nil {
+		return
+	}
+	m.tickLate.Observe(max(0, late).Seconds())
+	m.tickWork.Observe(work.Seconds())
 }
 
 // gapHistogram is texml_rtp_send_gap_seconds: a Prometheus histogram over

@@ -24,6 +24,9 @@ type PacerOptions struct {
 	// Now is the clock read at each tick (inactivity, send-gap metric).
 	// Default: time.Now.
 	Now func() time.Time
+	// Metrics, if set, records the shards' timing: how late they wake,
+	// how long their ticks take.
+	Metrics *Metrics
 }
 
 // maxCatchUp bounds how many packets a session sends back to back when
@@ -51,6 +54,7 @@ type Pacer struct {
 	interval time.Duration
 	now      func() time.Time
 	manual   bool
+	metrics  *Metrics
 	shards   []*shard
 
 	closed atomic.Bool
@@ -93,6 +97,7 @@ func NewPacer(opt PacerOptions) *Pacer {
 		interval: opt.Interval,
 		now:      opt.Now,
 		manual:   opt.Manual,
+		metrics:  opt.Metrics,
 		shards:   make([]*shard, opt.Shards),
 		quit:     make(chan struct{}),
 	}
@@ -159,7 +164,8 @@ func (p *Pacer) run(sh *shard, next time.Time) {
 			return
 		case <-timer.C:
 		}
-		late := time.Since(next)
+		woke := time.Now()
+		late := woke.Sub(next)
 		due := 1
 		if late > 0 {
 			due += int(late / p.interval)
@@ -174,6 +180,7 @@ func (p *Pacer) run(sh *shard, next time.Time) {
 			// sockets empty.
 			sh.tick(p.now(), skipped, i == 0)
 		}
+		p.metrics.pacerTick(late, time.Since(woke))
 		next = next.Add(time.Duration(due) * p.interval)
 		timer.Reset(time.Until(next))
 	}

@@ -151,5 +151,19 @@ for line in open(sys.argv[1]):
 print(f"texml's log, inbound legs only ({legs}): " + ", ".join(f"{k} {v}" for k, v in sorted(tot.items())))
 EOF
 grep -E '^texml_(calls_total|invites_rejected_total|rtp_packets_[a-z]+_total) ' "$OUT/metrics.txt" || true
+# The pacer's shards over the whole run: how late they woke, how long a
+# tick of their sessions took (cumulative shares by bucket).
+python3 - "$OUT/metrics.txt" <<'EOF'
+import re, sys
+hist = {}
+for line in open(sys.argv[1]):
+    m = re.match(r'texml_rtp_pacer_(\w+)_seconds_bucket\{le="([^"]+)"\} (\S+)', line)
+    if m:
+        hist.setdefault(m[1], []).append((float(m[2]), float(m[3])))
+for name, b in hist.items():
+    total = b[-1][1] or 1
+    print(f"pacer {name.replace('_', ' ')} ({int(total)} ticks): " +
+          ", ".join(f"≤{le * 1000:g} ms {100 * c / total:.1f}%" for le, c in b if le != float("inf")))
+EOF
 [[ -s $OUT/cpu.pprof ]] && echo "CPU profile: $OUT/cpu.pprof (go tool pprof -top $TEXML_BIN $OUT/cpu.pprof)"
 exit "$RC"

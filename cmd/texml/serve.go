@@ -162,7 +162,8 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 	metrics := signaling.NewMetrics(s.reg)
 	s.fetch = fetcher.New(fetcher.Options{AuthToken: f.authToken, UserAgent: "texml/" + version})
 	s.cbs = interpreter.NewDispatcher(metrics.Fetcher("callback", s.fetch), interpreter.DispatcherOptions{Logger: log})
-	s.pacer = media.NewPacer(media.PacerOptions{})
+	rtpMetrics := media.NewMetrics(s.reg)
+	s.pacer = media.NewPacer(media.PacerOptions{Metrics: rtpMetrics})
 	cacheDir := func(sub string) string {
 		if f.cacheDir == "" {
 			return ""
@@ -179,7 +180,7 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 		Router: routes, Trunks: trunks, Registrar: registrar, Fetcher: metrics.Fetcher("document", s.fetch), Callbacks: s.cbs, Logger: log,
 		Metrics: metrics, MaxCalls: f.maxCalls,
 		Media: signaling.MediaConfig{
-			Ports: ports, Pacer: s.pacer, Metrics: media.NewMetrics(s.reg),
+			Ports: ports, Pacer: s.pacer, Metrics: rtpMetrics,
 			Synth:             s.speech,
 			Recognizer:        metrics.Recognizer(rec),
 			Audio:             s.sounds,
