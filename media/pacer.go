@@ -27,6 +27,10 @@ type PacerOptions struct {
 	// Metrics, if set, records the shards' timing: how late they wake,
 	// how long their ticks take.
 	Metrics *Metrics
+	// Syscalls makes every read and send of a session on a Socket a
+	// system call of its own, even where the shards could batch them in
+	// an io_uring (see Pacer).
+	Syscalls bool
 }
 
 // maxCatchUp bounds how many packets a session sends back to back when
@@ -50,12 +54,22 @@ const maxCatchUp = 3
 // sessions that was more than the sends. The price is up to one packet
 // time of delay before a received packet is handled, which the bridge's
 // relay and the taps absorb.
+//
+// Where the kernel offers io_uring, each shard batches its sessions'
+// reads and sends in one: a few system calls per tick instead of two or
+// three per session, which matters most where a system call costs more
+// than the packet it carries (a virtual machine). Only sessions on a
+// Socket (Ports.Open) use it. Without io_uring (an old kernel,
+// kernel.io_uring_disabled, a seccomp filter), or with
+// PacerOptions.Syscalls, every read and send is a call of its own; IO
+// says which.
 type Pacer struct {
 	interval time.Duration
 	now      func() time.Time
 	manual   bool
 	metrics  *Metrics
 	shards   []*shard
+	ioNote   string // why the shards do not batch in an io_uring, if they could
 
 	closed atomic.Bool
 	quit   chan struct{}
@@ -73,6 +87,7 @@ type shard struct {
 
 	snap []*Session // owned by the shard goroutine (or Tick's caller)
 	rb   *rxBatch   // the shard goroutine's receive buffers; nil if it does not poll
+	io   *shardIO   // the shard's io_uring; nil without one
 
 	// tallies are the packet counts of the shard's sessions, one per
 	// Metrics they report to (see Metrics), added to them after each
@@ -102,10 +117,22 @@ func NewPacer(opt PacerOptions) *Pacer {
 		quit:     make(chan struct{}),
 	}
 	for i := range p.shards {
-		p.shards[i] = &shard{}
-		if p.polls() {
-			p.shards[i].rb = newRxBatch()
+		sh := &shard{}
+		p.shards[i] = sh
+		if !p.polls() {
+			continue
 		}
+		sh.rb = newRxBatch()
+		if opt.Syscalls {
+			p.ioNote = "PacerOptions.Syscalls"
+			continue
+		}
+		io, err := newShardIO()
+		if err != nil {
+			p.ioNote = err.Error()
+			continue
+		}
+		sh.io = io
 	}
 	if !p.manual {
 		start := time.Now()
@@ -125,6 +152,32 @@ func (p *Pacer) Close() {
 		close(p.quit)
 	}
 	p.wg.Wait()
+	for _, sh := range p.shards {
+		if sh.io != nil && !p.manual {
+			sh.io.close() // the shard goroutine has ended
+		}
+	}
+}
+
+// IO says how the pacer reads and sends: "io_uring" (batched per shard),
+// "system calls" (one per packet, with the reason when io_uring could not
+// be used), or "goroutines" (a manual pacer, or a platform without
+// recvmmsg: every session reads on a goroutine of its own).
+func (p *Pacer) IO() string {
+	switch {
+	case !p.polls():
+		return "goroutines"
+	case p.ioNote != "":
+		return "system calls (" + p.ioNote + ")"
+	}
+	for _, sh := range p.shards {
+		if sh.io != nil {
+			if err := sh.io.failure(); err != nil {
+				return "system calls (io_uring failed: " + err.Error() + ")"
+			}
+		}
+	}
+	return "io_uring"
 }
 
 // Tick runs one packet time of every session, on the caller's goroutine.
@@ -202,6 +255,9 @@ func (p *Pacer) register(s *Session) bool {
 		t := best.tallyFor(s.metrics)
 		s.tx.tally, s.rx.tally = t, t
 	}
+	if s.polled && s.sock != nil && s.sock.conn == nil && best.io != nil {
+		s.tx.io = best.io // whether it still works is the shard goroutine's to check
+	}
 	s.shard = best
 	s.shardIdx = len(best.sessions)
 	best.sessions = append(best.sessions, s)
@@ -260,11 +316,17 @@ func (sh *shard) tick(now time.Time, skipped uint32, recv bool) {
 		sh.mu.Unlock()
 	}
 	poll := recv && sh.rb != nil
+	if poll && sh.io.usable() {
+		sh.io.receive(sh.snap)
+	}
 	for _, s := range sh.snap {
-		if poll && s.polled {
+		if poll && s.polled && !s.ringed() {
 			s.poll(sh.rb)
 		}
 		s.tick(now, skipped)
+	}
+	if sh.io.usable() {
+		sh.io.flush() // before the next tick writes the packet buffers again
 	}
 	for _, t := range sh.tallySnap {
 		t.flush()

@@ -39,6 +39,7 @@ type txState struct {
 	sendFn func(fd uintptr)
 
 	tally *tally // the pacer shard's counts for the session's Metrics (nil: none, or a manual pacer)
+	txIO
 }
 
 // init draws the random starting points that RFC 3550 section 5.1 asks for
@@ -190,7 +191,17 @@ func (s *Session) send(pr *peer, pkt packet) {
 		return
 	}
 	tx.seq++
-	if err := s.write(pr, rtpHeaderLen+pkt.n); err != nil {
+	err := s.write(pr, rtpHeaderLen+pkt.n)
+	if err == errQueued {
+		return // the shard's ring sends it and calls sendDone
+	}
+	s.sendDone(err)
+}
+
+// sendDone counts a packet that went out, or did not (err).
+func (s *Session) sendDone(err error) {
+	tx := &s.tx
+	if err != nil {
 		if !errors.Is(err, net.ErrClosed) {
 			s.sendErrors.Add(1)
 		}

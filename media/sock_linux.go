@@ -156,6 +156,9 @@ func (s *Session) write(pr *peer, n int) error {
 	if pr.raw.len == 0 {
 		return errUnreachable
 	}
+	if tx.io.usable() {
+		return tx.io.queueSend(s, pr, n)
+	}
 	tx.n, tx.to, tx.err = n, &pr.raw, 0
 	if err := s.ctl(tx.sendFn); err != nil {
 		return net.ErrClosed // Control fails only on a closed socket

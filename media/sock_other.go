@@ -39,3 +39,20 @@ func (s *Session) write(pr *peer, n int) error {
 func openSocket(net.IP, string, int) (*Socket, error) { return nil, errors.ErrUnsupported }
 
 func closeFD(int) {}
+
+// shardIO is not used where there is no io_uring.
+type shardIO struct{}
+
+func newShardIO() (*shardIO, error)    { return nil, errors.ErrUnsupported }
+func (io *shardIO) usable() bool       { return false }
+func (io *shardIO) receive([]*Session) {}
+func (io *shardIO) flush()             {}
+func (io *shardIO) close()             {}
+func (io *shardIO) failure() error     { return nil }
+func (s *Session) ringed() bool        { return false }
+
+// txIO is empty: every send is a call of its own.
+type txIO struct{ io *shardIO }
+
+// errQueued is never returned here.
+var errQueued = errors.New("media: send queued")

@@ -59,8 +59,7 @@ func (s *Socket) Close() error {
 // returns net.ErrClosed once Close has run. Like syscall.RawConn.Control,
 // but for a bare descriptor.
 func (s *Socket) control(f func(fd uintptr)) error {
-	if s.ref.Add(1)&refClosed != 0 {
-		s.release()
+	if !s.acquire() {
 		return net.ErrClosed
 	}
 	f(uintptr(s.fd))
@@ -68,6 +67,18 @@ func (s *Socket) control(f func(fd uintptr)) error {
 	return nil
 }
 
+// acquire takes a reference on the descriptor, which stays open until
+// release; false once Close has run. For a use that outlives a call, such
+// as an operation in an io_uring.
+func (s *Socket) acquire() bool {
+	if s.ref.Add(1)&refClosed != 0 {
+		s.release()
+		return false
+	}
+	return true
+}
+
+// release gives back a reference from acquire.
 func (s *Socket) release() {
 	if s.ref.Add(-1) == refClosed {
 		s.closeFD()

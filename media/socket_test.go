@@ -3,6 +3,7 @@ package media
 import (
 	"errors"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -134,17 +135,37 @@ func TestSessionSocketErrors(t *testing.T) {
 	}
 }
 
-// Sessions on Sockets, read and written by a running pacer: packets go
-// both ways, and Close, while the pacer works, gives every port back.
+// Sessions on Sockets, read and written by a running pacer (batched in an
+// io_uring where there is one, and with a system call each): packets go
+// both ways, several per tick too, and Close, while the pacer works,
+// gives every port back.
 func TestSessionOnSocket(t *testing.T) {
+	for _, syscalls := range []bool{false, true} {
+		name := "io_uring"
+		if syscalls {
+			name = "system calls"
+		}
+		t.Run(name, func(t *testing.T) { testSessionOnSocket(t, syscalls) })
+	}
+}
+
+func testSessionOnSocket(t *testing.T, syscalls bool) {
 	const n = 8
 	lo, hi := freeRange(t, n)
 	ports, err := NewPorts("127.0.0.1", lo, hi)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := NewPacer(PacerOptions{})
+	p := NewPacer(PacerOptions{Syscalls: syscalls})
 	t.Cleanup(p.Close)
+	io := p.IO()
+	t.Logf("pacer I/O: %s", io)
+	if pollSupported && (io == "io_uring") == syscalls {
+		if !syscalls && strings.Contains(io, "io_uring_setup") {
+			t.Skipf("no io_uring here: %s", io)
+		}
+		t.Fatalf("IO() = %q with Syscalls %v", io, syscalls)
+	}
 	var peers []*capture
 	var sessions []*Session
 	for range n {
@@ -158,18 +179,23 @@ func TestSessionOnSocket(t *testing.T) {
 		if pkt := peers[i].next(t); pkt.PayloadType != 0 {
 			t.Fatalf("session %d sent PT %d", i, pkt.PayloadType)
 		}
-		for seq := range uint16(3) {
+		for seq := range uint16(5) { // several within one tick: read in rounds
 			sendRTP(t, peers[i].conn, s.LocalAddr(), rtp.Header{SequenceNumber: seq, Timestamp: uint32(seq) * FrameSamples, SSRC: 9}, silenceULaw())
 		}
 	}
 	for i, s := range sessions {
-		eventually(t, 2*time.Second, "the packets received", func() bool { return s.Stats().Received == 3 })
+		eventually(t, 2*time.Second, "the packets received", func() bool { return s.Stats().Received == 5 })
 		if got := s.RemoteAddr().String(); got != peers[i].addr().String() {
 			t.Errorf("session %d latched to %s, want %s", i, got, peers[i].addr())
 		}
 	}
-	if len(rec.Frames()) != 3 {
-		t.Errorf("the tap got %d frames, want 3", len(rec.Frames()))
+	if len(rec.Frames()) != 5 {
+		t.Errorf("the tap got %d frames, want 5", len(rec.Frames()))
+	}
+	for i, s := range sessions {
+		if st := s.Stats(); st.Sent == 0 || st.SendErrors != 0 {
+			t.Errorf("session %d: %+v", i, st)
+		}
 	}
 	var wg sync.WaitGroup
 	for _, s := range sessions {
@@ -191,5 +217,48 @@ func TestSessionOnSocket(t *testing.T) {
 	time.Sleep(3 * FrameDuration)
 	if len(rec.Frames()) != frames {
 		t.Error("a tap got a frame after Close returned")
+	}
+}
+
+// A bridge between two sessions on Sockets, both read and written
+// through the pacer's ring: what one far end says reaches the other byte
+// for byte.
+func TestBridgeOnSockets(t *testing.T) {
+	lo, hi := freeRange(t, 2)
+	ports, err := NewPorts("127.0.0.1", lo, hi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := NewPacer(PacerOptions{})
+	t.Cleanup(p.Close)
+	farA, farB := newCapture(t), newCapture(t)
+	a, b := openSession(t, p, ports, farA.addr()), openSession(t, p, ports, farB.addr())
+	stop := Bridge(a, b)
+	defer stop()
+	said := map[string]bool{}
+	for seq := range uint16(25) {
+		payload := make([]byte, FrameSamples)
+		for i := range payload {
+			payload[i] = byte(seq) + byte(i)
+		}
+		said[string(payload)] = true
+		sendRTP(t, farA.conn, a.LocalAddr(), rtp.Header{SequenceNumber: seq, Timestamp: uint32(seq) * FrameSamples, SSRC: 3}, payload)
+		time.Sleep(FrameDuration)
+	}
+	heard := 0
+	deadline := time.After(2 * time.Second)
+	for heard < 20 {
+		select {
+		case pkt, ok := <-farB.pkts:
+			if !ok {
+				t.Fatal("capture closed")
+			}
+			var h rtp.Packet
+			if err := h.Unmarshal(pkt); err == nil && said[string(h.Payload)] {
+				heard++
+			}
+		case <-deadline:
+			t.Fatalf("B's far end heard %d of A's packets", heard)
+		}
 	}
 }

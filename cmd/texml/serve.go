@@ -62,6 +62,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, sigs
 	}
 	fmt.Fprintf(stdout, "texml serve: SIP on %s (udp, tcp), HTTP on %s, RTP %s, public %s\n",
 		srv.sipAddr, srv.httpLn.Addr(), f.rtpPorts, srv.public)
+	log.Info("RTP I/O", "mode", srv.pacer.IO())
 	select {
 	case <-ctx.Done():
 		log.Info("stopping: hanging up active calls", "active", srv.sip.Active())
@@ -126,6 +127,9 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 	if f.maxCalls < 0 {
 		return nil, fmt.Errorf("--max-calls %d: want 0 (no limit) or more", f.maxCalls)
 	}
+	if f.rtpIO != "auto" && f.rtpIO != "syscalls" {
+		return nil, fmt.Errorf(`--rtp-io %q: want "auto" or "syscalls"`, f.rtpIO)
+	}
 	host, _, err := net.SplitHostPort(f.sipListen)
 	if err != nil {
 		return nil, fmt.Errorf("--sip-listen %q: %w", f.sipListen, err)
@@ -163,7 +167,7 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 	s.fetch = fetcher.New(fetcher.Options{AuthToken: f.authToken, UserAgent: "texml/" + version})
 	s.cbs = interpreter.NewDispatcher(metrics.Fetcher("callback", s.fetch), interpreter.DispatcherOptions{Logger: log})
 	rtpMetrics := media.NewMetrics(s.reg)
-	s.pacer = media.NewPacer(media.PacerOptions{Metrics: rtpMetrics})
+	s.pacer = media.NewPacer(media.PacerOptions{Metrics: rtpMetrics, Syscalls: f.rtpIO == "syscalls"})
 	cacheDir := func(sub string) string {
 		if f.cacheDir == "" {
 			return ""
