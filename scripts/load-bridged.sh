@@ -18,7 +18,10 @@
 # Usage: scripts/load-bridged.sh [CALLS] [HOLD] [RATE]   (defaults 1000 60 50)
 # Environment: OUT (logs, metrics and profiles; default a temp dir),
 # SIP_PORT, HTTP_PORT, APP_PORT, CALLEE_PORT, RTP_PORTS, SHARDS (rtpload's
-# sending goroutines), PROFILE=SECONDS (also take a CPU profile of texml
+# sending goroutines), TOOL_NICE (run rtpload under `nice -n TOOL_NICE`,
+# default 0: the load tool stands in for the phones and the network, and
+# with a higher nice value it takes the cores only when texml leaves
+# them; its packets' arrival times stay kernel timestamps either way), PROFILE=SECONDS (also take a CPU profile of texml
 # over that many seconds once every call is up, into $OUT/cpu.pprof, via
 # texml's --pprof on PPROF_PORT), TEXML_BIN (a texml binary to measure
 # instead of building bin/texml).
@@ -35,6 +38,7 @@ CALLEE_PORT=${CALLEE_PORT:-25070}
 PPROF_PORT=${PPROF_PORT:-16060}
 RTP_PORTS=${RTP_PORTS:-30000-50000}
 SHARDS=${SHARDS:-2}
+TOOL_NICE=${TOOL_NICE:-0}
 PROFILE=${PROFILE:-0}
 IP=127.0.0.1
 
@@ -124,9 +128,9 @@ if ((PROFILE > 0)); then
 	pids+=($!)
 fi
 
-echo "== rtpload: $CALLS bridged calls ($((2 * CALLS)) legs) at $RATE/s, each held ${HOLD}s"
+echo "== rtpload: $CALLS bridged calls ($((2 * CALLS)) legs) at $RATE/s, each held ${HOLD}s (rtpload at nice $TOOL_NICE)"
 RC=0
-bin/rtpload -target "$IP:$SIP_PORT" -callee "$IP:$CALLEE_PORT" -poll -shards "$SHARDS" \
+nice -n "$TOOL_NICE" bin/rtpload -target "$IP:$SIP_PORT" -callee "$IP:$CALLEE_PORT" -poll -shards "$SHARDS" \
 	-calls "$CALLS" -rate "$RATE" -hold "${HOLD}s" \
 	-pid "$TEXML_PID" -metrics "http://$IP:$HTTP_PORT/metrics" \
 	-deadline "$((RAMP + HOLD + 120))s" | tee "$OUT/rtpload.out" || RC=$?
