@@ -111,7 +111,7 @@ func detachedSession(tb testing.TB, m *Metrics) *Session {
 		done:    make(chan struct{}),
 	}
 	s.peer.Store(&peer{codec: PCMU, law: muLaw, dtmfPT: testDTMFPT})
-	s.rx.init(true)
+	s.rx.init(true, false)
 	s.Tap(SinkFunc(func([]int16) {}))
 	return s
 }

@@ -12,10 +12,21 @@ const (
 	// delays the audio by more than this.
 	relayFrames = jitterSlots
 	relayCap    = relayFrames * FrameSamples
-	// relayDrainTicks: when audio was left over after every packet time
-	// for this long (500 ms), a relay drops a frame. A burst then leaves
-	// no lasting delay, as it would if the ring only ever shrank when the
-	// source stalls.
+	// relayCushion is the audio a relay keeps in hand against jitter: one
+	// frame (20 ms). The speaker's packets and the hearer's packet times
+	// run on different phases (the peer's clock, its network, the pacer
+	// shards); when they are close, a packet that arrives a little after
+	// the packet time it was meant for leaves the hearer a packet of
+	// silence and, one packet time later, a frame too many, which the
+	// drain below then drops: audio lost every few seconds. A relay
+	// starts with no delay, but once it has run dry in the middle of a
+	// stream it starts again only when it holds the cushion and the frame
+	// to send, and keeps the cushion from then on.
+	relayCushion = FrameSamples
+	// relayDrainTicks: when more than the cushion was left over after
+	// every packet time for this long (500 ms), a relay drops a frame. A
+	// burst then leaves no lasting delay, as it would if the ring only
+	// ever shrank when the source stalls.
 	relayDrainTicks = 25
 )
 
@@ -82,8 +93,10 @@ type relay struct {
 	event atomic.Uint64
 
 	// Owned by the hearer's pacer goroutine.
-	ev    relayEvent
-	spare int // consecutive packet times that left a frame over
+	ev        relayEvent
+	spare     int  // consecutive packet times that left more than the cushion over
+	playing   bool // frames go out as they come
+	cushioned bool // it ran dry mid-stream: (re)start only with the cushion
 
 	// Scratch of the frame path, each owned by its single caller.
 	wbuf, rbuf [FrameSamples]byte
@@ -112,7 +125,7 @@ func (r *relay) Write(frame []int16) {
 // ends, and reads silence while the ring is empty.
 func (r *relay) Read(frame []int16) (int, error) {
 	n := min(len(frame), FrameSamples)
-	l, _, ok := r.pop(r.rbuf[:n])
+	l, _, ok := r.pop(r.rbuf[:n], n)
 	if !ok {
 		clear(frame)
 		return len(frame), nil
@@ -134,12 +147,20 @@ func (r *relay) readPacket(pr *peer, tx *txState) (packet, packetKind) {
 		r.skip(FrameSamples)
 		return pkt, packetEvent
 	}
-	l, left, ok := r.pop(payload)
+	need := FrameSamples
+	if !r.playing && r.cushioned {
+		need += relayCushion
+	}
+	l, left, ok := r.pop(payload, need)
 	if !ok {
-		r.spare = 0
+		if r.playing {
+			r.cushioned = true
+		}
+		r.spare, r.playing = 0, false
 		return packet{}, packetNone
 	}
-	if left < FrameSamples {
+	r.playing = true
+	if left < relayCushion+FrameSamples {
 		r.spare = 0
 	} else if r.spare++; r.spare >= relayDrainTicks {
 		r.skip(FrameSamples)
@@ -172,13 +193,13 @@ func (r *relay) push(l law, p []byte) {
 	r.mu.Unlock()
 }
 
-// pop takes the oldest len(dst) bytes if the ring holds that many, and
-// tells how many are left. A partial frame waits for the rest (a peer
-// whose packets are not 20 ms long).
-func (r *relay) pop(dst []byte) (l law, left int, ok bool) {
+// pop takes the oldest len(dst) bytes if the ring holds need (≥ len(dst))
+// bytes, and tells how many are left. A partial frame waits for the rest
+// (a peer whose packets are not 20 ms long).
+func (r *relay) pop(dst []byte, need int) (l law, left int, ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.n < len(dst) {
+	if r.n < max(need, len(dst)) {
 		return 0, r.n, false
 	}
 	k := copy(dst, r.ring[r.head:])

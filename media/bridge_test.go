@@ -410,7 +410,7 @@ func TestBridgeNoGoroutineLeak(t *testing.T) {
 	for _, s := range sessions {
 		stops = append(stops, Bridge(s[0], s[1]))
 	}
-	if n := runtime.NumGoroutine(); n != before+pairs {
+	if n := runtime.NumGoroutine(); n > before+pairs { // others may end meanwhile, none may start
 		t.Errorf("%d goroutines for %d bridges, want one each", n-before, pairs)
 	}
 	// Each side plays into the other for a few packets.
@@ -425,8 +425,14 @@ func TestBridgeNoGoroutineLeak(t *testing.T) {
 			_ = s[1].Close()
 		}
 	}
+	// The closed sessions' receive goroutines end too, where they have
+	// them (a pacer that does not read the sockets itself).
+	receivers := 0
+	if !p.polls() {
+		receivers = pairs / 2
+	}
 	eventually(t, 2*time.Second, "the bridges' goroutines to exit", func() bool {
-		return runtime.NumGoroutine() <= before-pairs/2 // the closed sessions' receivers too
+		return runtime.NumGoroutine() <= before-receivers
 	})
 	for _, stop := range stops {
 		stop()

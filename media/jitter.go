@@ -70,6 +70,16 @@ func (j *jitter) push(seq uint16, ts uint32, payload []byte, audio bool, out jit
 		out.packetLate()
 		return
 	}
+	if d == 0 && int16(j.high-j.next) < 0 {
+		// In order with nothing held: straight through, without the copy
+		// into a slot (whose cold cache lines cost more than the copy).
+		if audio {
+			out.deliver(ts, payload)
+		}
+		j.next++
+		j.high = seq
+		return
+	}
 	// Make room: what does not fit in the window is played out or lost.
 	for seq-j.next >= jitterSlots {
 		j.advance(out)

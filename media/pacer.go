@@ -17,11 +17,20 @@ type PacerOptions struct {
 	// over them. Default: GOMAXPROCS.
 	Shards int
 	// Manual starts no goroutines: packets go out only when Tick is
-	// called. For deterministic tests and simulations.
+	// called. For deterministic tests and simulations. Receiving is then
+	// left to a goroutine per session, so that packets are received
+	// without ticks.
 	Manual bool
 	// Now is the clock read at each tick (inactivity, send-gap metric).
 	// Default: time.Now.
 	Now func() time.Time
+	// Metrics, if set, records the shards' timing: how late they wake,
+	// how long their ticks take.
+	Metrics *Metrics
+	// Syscalls makes every read and send of a session on a Socket a
+	// system call of its own, even where the shards could batch them in
+	// an io_uring (see Pacer).
+	Syscalls bool
 }
 
 // maxCatchUp bounds how many packets a session sends back to back when
@@ -36,11 +45,31 @@ const maxCatchUp = 3
 // Interval and runs one tick of each of its sessions. The shards' phases
 // are staggered across the interval so that the sends of many sessions do
 // not all hit the network at the same instant.
+//
+// On Linux the shards receive as well: a tick first reads what arrived
+// on the session's socket since the last one (one recvmmsg, without
+// waiting), then sends. A goroutine per session blocked in a read costs,
+// for every packet, a wake-up through the netpoller, a switch to that
+// goroutine and a second read that finds nothing; at thousands of
+// sessions that was more than the sends. The price is up to one packet
+// time of delay before a received packet is handled, which the bridge's
+// relay and the taps absorb.
+//
+// Where the kernel offers io_uring, each shard batches its sessions'
+// reads and sends in one: a few system calls per tick instead of two or
+// three per session, which matters most where a system call costs more
+// than the packet it carries (a virtual machine). Only sessions on a
+// Socket (Ports.Open) use it. Without io_uring (an old kernel,
+// kernel.io_uring_disabled, a seccomp filter), or with
+// PacerOptions.Syscalls, every read and send is a call of its own; IO
+// says which.
 type Pacer struct {
 	interval time.Duration
 	now      func() time.Time
 	manual   bool
+	metrics  *Metrics
 	shards   []*shard
+	ioNote   string // why the shards do not batch in an io_uring, if they could
 
 	closed atomic.Bool
 	quit   chan struct{}
@@ -57,6 +86,15 @@ type shard struct {
 	count    atomic.Int32
 
 	snap []*Session // owned by the shard goroutine (or Tick's caller)
+	rb   *rxBatch   // the shard goroutine's receive buffers; nil if it does not poll
+	io   *shardIO   // the shard's io_uring; nil without one
+
+	// tallies are the packet counts of the shard's sessions, one per
+	// Metrics they report to (see Metrics), added to them after each
+	// tick; they are only appended to, under mu. tallySnap is the shard
+	// goroutine's copy, refreshed with snap.
+	tallies   []*tally
+	tallySnap []*tally
 }
 
 // NewPacer starts a pacer (unless opt.Manual is set).
@@ -74,11 +112,27 @@ func NewPacer(opt PacerOptions) *Pacer {
 		interval: opt.Interval,
 		now:      opt.Now,
 		manual:   opt.Manual,
+		metrics:  opt.Metrics,
 		shards:   make([]*shard, opt.Shards),
 		quit:     make(chan struct{}),
 	}
 	for i := range p.shards {
-		p.shards[i] = &shard{}
+		sh := &shard{}
+		p.shards[i] = sh
+		if !p.polls() {
+			continue
+		}
+		sh.rb = newRxBatch()
+		if opt.Syscalls {
+			p.ioNote = "PacerOptions.Syscalls"
+			continue
+		}
+		io, err := newShardIO()
+		if err != nil {
+			p.ioNote = err.Error()
+			continue
+		}
+		sh.io = io
 	}
 	if !p.manual {
 		start := time.Now()
@@ -98,6 +152,32 @@ func (p *Pacer) Close() {
 		close(p.quit)
 	}
 	p.wg.Wait()
+	for _, sh := range p.shards {
+		if sh.io != nil && !p.manual {
+			sh.io.close() // the shard goroutine has ended
+		}
+	}
+}
+
+// IO says how the pacer reads and sends: "io_uring" (batched per shard),
+// "system calls" (one per packet, with the reason when io_uring could not
+// be used), or "goroutines" (a manual pacer, or a platform without
+// recvmmsg: every session reads on a goroutine of its own).
+func (p *Pacer) IO() string {
+	switch {
+	case !p.polls():
+		return "goroutines"
+	case p.ioNote != "":
+		return "system calls (" + p.ioNote + ")"
+	}
+	for _, sh := range p.shards {
+		if sh.io != nil {
+			if err := sh.io.failure(); err != nil {
+				return "system calls (io_uring failed: " + err.Error() + ")"
+			}
+		}
+	}
+	return "io_uring"
 }
 
 // Tick runs one packet time of every session, on the caller's goroutine.
@@ -109,9 +189,12 @@ func (p *Pacer) Tick() {
 	}
 	now := p.now()
 	for _, sh := range p.shards {
-		sh.tick(now, 0)
+		sh.tick(now, 0, false)
 	}
 }
+
+// polls reports whether the pacer reads its sessions' sockets (see Pacer).
+func (p *Pacer) polls() bool { return pollSupported && !p.manual }
 
 // Sessions returns how many sessions are registered.
 func (p *Pacer) Sessions() int {
@@ -134,7 +217,8 @@ func (p *Pacer) run(sh *shard, next time.Time) {
 			return
 		case <-timer.C:
 		}
-		late := time.Since(next)
+		woke := time.Now()
+		late := woke.Sub(next)
 		due := 1
 		if late > 0 {
 			due += int(late / p.interval)
@@ -145,8 +229,11 @@ func (p *Pacer) run(sh *shard, next time.Time) {
 			if i > 0 {
 				skipped = 0
 			}
-			sh.tick(p.now(), skipped)
+			// One read per wake-up: the catch-up ticks find the
+			// sockets empty.
+			sh.tick(p.now(), skipped, i == 0)
 		}
+		p.metrics.pacerTick(late, time.Since(woke))
 		next = next.Add(time.Duration(due) * p.interval)
 		timer.Reset(time.Until(next))
 	}
@@ -164,6 +251,13 @@ func (p *Pacer) register(s *Session) bool {
 		}
 	}
 	best.mu.Lock()
+	if p.polls() && s.metrics != nil {
+		t := best.tallyFor(s.metrics)
+		s.tx.tally, s.rx.tally = t, t
+	}
+	if s.polled && s.sock != nil && s.sock.conn == nil && best.io != nil {
+		s.tx.io = best.io // whether it still works is the shard goroutine's to check
+	}
 	s.shard = best
 	s.shardIdx = len(best.sessions)
 	best.sessions = append(best.sessions, s)
@@ -171,6 +265,19 @@ func (p *Pacer) register(s *Session) bool {
 	best.dirty.Store(true)
 	best.mu.Unlock()
 	return true
+}
+
+// tallyFor returns the shard's tally for m, made on first use; sh.mu is
+// held.
+func (sh *shard) tallyFor(m *Metrics) *tally {
+	for _, t := range sh.tallies {
+		if t.m == m {
+			return t
+		}
+	}
+	t := &tally{m: m}
+	sh.tallies = append(sh.tallies, t)
+	return t
 }
 
 // unregister removes s from its shard. The shard may still tick s once
@@ -196,17 +303,32 @@ func (p *Pacer) unregister(s *Session) {
 	sh.dirty.Store(true)
 }
 
-// tick sends one packet for each session of the shard. skipped packet
-// times (see maxCatchUp) only advance the sessions' timestamps.
-func (sh *shard) tick(now time.Time, skipped uint32) {
+// tick receives (if recv, and the shard polls) and sends one packet for
+// each session of the shard. skipped packet times (see maxCatchUp) only
+// advance the sessions' timestamps.
+func (sh *shard) tick(now time.Time, skipped uint32, recv bool) {
 	if sh.dirty.Load() {
 		sh.mu.Lock()
 		sh.dirty.Store(false)
 		clear(sh.snap) // drop references to removed sessions
 		sh.snap = append(sh.snap[:0], sh.sessions...)
+		sh.tallySnap = append(sh.tallySnap[:0], sh.tallies...)
 		sh.mu.Unlock()
 	}
+	poll := recv && sh.rb != nil
+	if poll && sh.io.usable() {
+		sh.io.receive(sh.snap)
+	}
 	for _, s := range sh.snap {
+		if poll && s.polled && !s.ringed() {
+			s.poll(sh.rb)
+		}
 		s.tick(now, skipped)
+	}
+	if sh.io.usable() {
+		sh.io.flush() // before the next tick writes the packet buffers again
+	}
+	for _, t := range sh.tallySnap {
+		t.flush()
 	}
 }

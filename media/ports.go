@@ -17,9 +17,9 @@ var ErrNoPorts = errors.New("media: no free RTP port")
 // RTCP (RFC 3550 section 11), so only even ports are used.
 //
 // Ports does not wrap the sockets it returns: a port is free again as
-// soon as its *net.UDPConn is closed. Ports notices that lazily, through
-// the socket's reference count, the next time it looks for a port or
-// counts the ones in use. Allocation goes round-robin through the range
+// soon as its *net.UDPConn (or Socket) is closed. Ports notices that
+// lazily, through the socket's reference count, the next time it looks
+// for a port or counts the ones in use. Allocation goes round-robin through the range
 // so that a port just released is not reused at once, which would let
 // stray packets from the previous call reach the next one.
 type Ports struct {
@@ -28,15 +28,24 @@ type Ports struct {
 	lo, hi int // even bounds
 
 	mu   sync.Mutex
-	next int                     // next candidate port
-	used map[int]syscall.RawConn // nil value: reserved, bind in progress
+	next int           // next candidate port
+	used map[int]lease // nil value: reserved, bind in progress
 }
+
+// lease is a socket Ports handed out, as far as Ports cares: whether its
+// port is free again.
+type lease interface{ closed() bool }
+
+// connLease is a *net.UDPConn from Listen.
+type connLease struct{ raw syscall.RawConn }
+
+func (c connLease) closed() bool { return portClosed(c.raw) }
 
 // NewPorts returns an allocator for the even ports in [lo, hi] on the
 // local address ip ("" or "0.0.0.0" for every IPv4 interface, "::" for
 // every interface).
 func NewPorts(ip string, lo, hi int) (*Ports, error) {
-	p := &Ports{net: "udp", used: make(map[int]syscall.RawConn)}
+	p := &Ports{net: "udp", used: make(map[int]lease)}
 	if ip != "" {
 		p.ip = net.ParseIP(ip)
 		if p.ip == nil {
@@ -67,6 +76,45 @@ func NewPorts(ip string, lo, hi int) (*Ports, error) {
 // returned connection gives the port back. It fails with an error
 // wrapping ErrNoPorts when no port of the range can be bound.
 func (p *Ports) Listen() (*net.UDPConn, error) {
+	var conn *net.UDPConn
+	err := p.bind(func(port int) (lease, error) {
+		c, err := net.ListenUDP(p.net, &net.UDPAddr{IP: p.ip, Port: port})
+		if err != nil {
+			return nil, err
+		}
+		raw, err := c.SyscallConn()
+		if err != nil {
+			_ = c.Close()
+			return nil, err
+		}
+		conn = c
+		return connLease{raw}, nil
+	})
+	return conn, err
+}
+
+// Open is Listen for a Session on a running pacer: the socket comes as a
+// Socket, which the pacer reads and writes outside Go's netpoller where
+// it can (see Socket). Closing it gives the port back.
+func (p *Ports) Open() (*Socket, error) {
+	if !pollSupported {
+		conn, err := p.Listen()
+		if err != nil {
+			return nil, err
+		}
+		return &Socket{conn: conn}, nil
+	}
+	var sock *Socket
+	err := p.bind(func(port int) (lease, error) {
+		s, err := openSocket(p.ip, p.net, port)
+		sock = s
+		return s, err
+	})
+	return sock, err
+}
+
+// bind tries open on the free ports in turn until one works.
+func (p *Ports) bind(open func(port int) (lease, error)) error {
 	var lastErr error
 	for range p.size() {
 		port, ok := p.reserve()
@@ -74,29 +122,22 @@ func (p *Ports) Listen() (*net.UDPConn, error) {
 			break
 		}
 		// Bind without holding the lock: the port is reserved.
-		conn, err := net.ListenUDP(p.net, &net.UDPAddr{IP: p.ip, Port: port})
+		l, err := open(port)
 		if err != nil {
 			// Taken by another process: skip it this round.
 			lastErr = err
 			p.release(port)
 			continue
 		}
-		raw, err := conn.SyscallConn()
-		if err != nil {
-			lastErr = err
-			_ = conn.Close()
-			p.release(port)
-			continue
-		}
 		p.mu.Lock()
-		p.used[port] = raw
+		p.used[port] = l
 		p.mu.Unlock()
-		return conn, nil
+		return nil
 	}
 	if lastErr != nil {
-		return nil, fmt.Errorf("media: RTP ports %d-%d: %w (last: %w)", p.lo, p.hi, ErrNoPorts, lastErr)
+		return fmt.Errorf("media: RTP ports %d-%d: %w (last: %w)", p.lo, p.hi, ErrNoPorts, lastErr)
 	}
-	return nil, fmt.Errorf("media: RTP ports %d-%d: %w", p.lo, p.hi, ErrNoPorts)
+	return fmt.Errorf("media: RTP ports %d-%d: %w", p.lo, p.hi, ErrNoPorts)
 }
 
 // InUse returns how many ports are held by open sockets.
@@ -104,8 +145,8 @@ func (p *Ports) InUse() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	n := 0
-	for port, raw := range p.used {
-		if raw != nil && closed(raw) {
+	for port, l := range p.used {
+		if l != nil && l.closed() {
 			delete(p.used, port)
 			continue
 		}
@@ -126,8 +167,8 @@ func (p *Ports) reserve() (int, bool) {
 		if p.next > p.hi {
 			p.next = p.lo
 		}
-		raw, taken := p.used[port]
-		if taken && (raw == nil || !closed(raw)) {
+		l, taken := p.used[port]
+		if taken && (l == nil || !l.closed()) {
 			continue
 		}
 		p.used[port] = nil
@@ -142,9 +183,9 @@ func (p *Ports) release(port int) {
 	p.mu.Unlock()
 }
 
-// closed reports whether the socket behind raw has been closed. Control
-// takes a reference on the descriptor first and fails once Close has run;
-// it makes no system call.
-func closed(raw syscall.RawConn) bool {
+// portClosed reports whether the socket behind raw has been closed.
+// Control takes a reference on the descriptor first and fails once Close
+// has run; it makes no system call.
+func portClosed(raw syscall.RawConn) bool {
 	return raw.Control(func(uintptr) {}) != nil
 }

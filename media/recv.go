@@ -24,11 +24,14 @@ const (
 	payloadTypeCN = 13
 )
 
-// rxState is the receiving half of a session, owned by its receive
-// goroutine.
+// rxState is the receiving half of a session, owned by whoever receives
+// its packets: the pacer goroutine that ticks it (holding Session.rxMu),
+// or the session's receive goroutine.
 type rxState struct {
-	buf [maxDatagram]byte
-	hdr rtp.Header
+	buf   *[maxDatagram]byte // the receive goroutine's; the pacer reads into its own
+	hdr   rtp.Header
+	errs  int    // consecutive read errors
+	tally *tally // the pacer shard's counts, when the pacer reads the socket
 
 	gen      uint64 // peer generation the latch belongs to
 	latched  bool
@@ -52,16 +55,21 @@ type rxState struct {
 	det      dtmfDetector
 }
 
-func (rx *rxState) init(inband bool) {
+// init sets the detector up; goroutine: the session reads its socket on
+// a goroutine of its own, into a buffer of its own.
+func (rx *rxState) init(inband, goroutine bool) {
 	rx.inband = inband
+	if goroutine {
+		rx.buf = new([maxDatagram]byte)
+	}
 }
 
-// recvLoop is the session's receive goroutine. It owns rxState, and it
-// exits when the socket is closed (by end).
+// recvLoop is the session's receive goroutine, when the pacer does not
+// read its socket. It owns rxState, and it exits when the socket is
+// closed (by end).
 func (s *Session) recvLoop() {
 	defer s.wg.Done()
 	rx := &s.rx
-	errs := 0
 	for {
 		n, from, err := s.conn.ReadFromUDPAddrPort(rx.buf[:])
 		if err != nil {
@@ -69,13 +77,13 @@ func (s *Session) recvLoop() {
 				s.end(ErrClosed)
 				return
 			}
-			if errs++; errs >= maxReadErrors {
+			if rx.errs++; rx.errs >= maxReadErrors {
 				s.end(fmt.Errorf("media: RTP socket: %w", err))
 				return
 			}
 			continue
 		}
-		errs = 0
+		rx.errs = 0
 		s.handle(rx.buf[:n], netip.AddrPortFrom(from.Addr().Unmap(), from.Port()))
 	}
 }
@@ -177,7 +185,7 @@ func (s *Session) latch(pr *peer, from netip.AddrPort) {
 		return
 	}
 	np := *pr
-	np.addr = from
+	np.addr, np.raw = from, makeRawAddr(from, s.family)
 	// If a SetRemote raced us, its generation wins and the next packet
 	// latches again.
 	if s.peer.CompareAndSwap(pr, &np) {
@@ -209,25 +217,45 @@ func (s *Session) restart() {
 	s.rx.dedup.reset()
 }
 
+// The counters of a received packet go to the session and to its pacer
+// shard's tally (see Metrics), or straight to the Metrics from a session's
+// own receive goroutine.
+
 func (s *Session) accepted() {
 	s.alive.Add(1)
 	s.received.Add(1)
+	if t := s.rx.tally; t != nil {
+		t.received++
+		return
+	}
 	s.metrics.packetReceived()
 }
 
 func (s *Session) drop() {
 	s.dropped.Add(1)
+	if t := s.rx.tally; t != nil {
+		t.dropped++
+		return
+	}
 	s.metrics.packetDropped()
 }
 
 // packetLost and packetLate are the jitter buffer's reports.
 func (s *Session) packetLost() {
 	s.lost.Add(1)
+	if t := s.rx.tally; t != nil {
+		t.lost++
+		return
+	}
 	s.metrics.packetLost()
 }
 
 func (s *Session) packetLate() {
 	s.late.Add(1)
+	if t := s.rx.tally; t != nil {
+		t.late++
+		return
+	}
 	s.metrics.packetLate()
 }
 
@@ -252,6 +280,11 @@ func (s *Session) deliver(ts uint32, payload []byte) {
 			k.writePayload(rx.law, payload)
 		}
 	}
+	if !s.decoding() {
+		// Nobody takes frames: a bridge relays the payloads as they are.
+		rx.pos = 0
+		return
+	}
 	for len(payload) > 0 {
 		k := min(FrameSamples-rx.pos, len(payload))
 		rx.law.decode(rx.frame[rx.pos:rx.pos+k], payload[:k])
@@ -263,11 +296,21 @@ func (s *Session) deliver(ts uint32, payload []byte) {
 	}
 }
 
+// decoding reports whether anybody takes decoded frames: a tap on the
+// frame path, or in-band DTMF detection.
+func (s *Session) decoding() bool {
+	rx := &s.rx
+	return (rx.inband && !rx.sawEvent) || (rx.taps != nil && len(rx.taps.pcm) > 0)
+}
+
 // maxFillSamples bounds the silence inserted for a timestamp gap (10 s).
 const maxFillSamples = 10 * SampleRate
 
 func (s *Session) fill(n int) {
 	rx := &s.rx
+	if !s.decoding() {
+		return
+	}
 	for n > 0 {
 		k := min(FrameSamples-rx.pos, n)
 		clear(rx.frame[rx.pos : rx.pos+k])

@@ -14,7 +14,7 @@ func frameOf(b byte) []byte { return bytes.Repeat([]byte{b}, FrameSamples) }
 func TestRelayRing(t *testing.T) {
 	pop := func(r *relay) (byte, law, bool) {
 		dst := make([]byte, FrameSamples)
-		l, _, ok := r.pop(dst)
+		l, _, ok := r.pop(dst, len(dst))
 		if ok && !bytes.Equal(dst, frameOf(dst[0])) {
 			t.Fatalf("popped a torn frame: %v", dst)
 		}
@@ -72,7 +72,7 @@ func TestRelayRing(t *testing.T) {
 			for i := range byte(50) {
 				r.push(muLaw, frameOf(i)[:FrameSamples/2])
 				dst := make([]byte, FrameSamples)
-				if _, _, ok := r.pop(dst); !ok {
+				if _, _, ok := r.pop(dst, len(dst)); !ok {
 					t.Fatalf("round %d: nothing to pop", i)
 				}
 				r.push(muLaw, frameOf(i)[FrameSamples/2:])
@@ -83,20 +83,72 @@ func TestRelayRing(t *testing.T) {
 	}
 }
 
-// A backlog that never empties is worked off one frame at a time.
+// A backlog beyond the cushion that never empties is worked off one frame
+// at a time; the cushion itself stays.
 func TestRelayDrain(t *testing.T) {
 	r := &relay{}
 	pr := &peer{codec: PCMU, law: muLaw}
 	var tx txState
-	r.push(muLaw, frameOf(1)) // one frame of backlog
+	r.push(muLaw, frameOf(1)) // the cushion
+	r.push(muLaw, frameOf(1)) // one frame of backlog beyond it
 	for tick := range relayDrainTicks {
 		r.push(muLaw, frameOf(2))
 		if _, kind := r.readPacket(pr, &tx); kind != packetAudio {
 			t.Fatalf("tick %d: no audio", tick)
 		}
 	}
-	if r.n != 0 {
-		t.Errorf("%d bytes still held after %d packet times of backlog", r.n, relayDrainTicks)
+	if r.n != relayCushion {
+		t.Errorf("%d bytes held after %d packet times of backlog, want the cushion (%d)", r.n, relayDrainTicks, relayCushion)
+	}
+	for tick := range 3 * relayDrainTicks {
+		r.push(muLaw, frameOf(3))
+		if _, kind := r.readPacket(pr, &tx); kind != packetAudio {
+			t.Fatalf("tick %d: no audio", tick)
+		}
+	}
+	if r.n != relayCushion {
+		t.Errorf("the cushion was drained: %d bytes held", r.n)
+	}
+}
+
+// A relay starts at once, but once it has run dry in the middle of a
+// stream it starts again only with the cushion, so that a packet arriving
+// just after its packet time is not a packet of silence followed by a
+// frame too many (which the drain would drop).
+func TestRelayCushion(t *testing.T) {
+	r := &relay{}
+	pr := &peer{codec: PCMU, law: muLaw}
+	var tx txState
+	if _, kind := r.readPacket(pr, &tx); kind != packetNone {
+		t.Fatal("audio from an empty ring")
+	}
+	r.push(muLaw, frameOf(1))
+	if _, kind := r.readPacket(pr, &tx); kind != packetAudio {
+		t.Fatal("the first frame waited")
+	}
+	// A late packet: the packet time finds the ring dry.
+	if _, kind := r.readPacket(pr, &tx); kind != packetNone {
+		t.Fatal("audio from an empty ring")
+	}
+	r.push(muLaw, frameOf(2))
+	if _, kind := r.readPacket(pr, &tx); kind != packetNone {
+		t.Fatal("restarted without the cushion")
+	}
+	r.push(muLaw, frameOf(3))
+	// From now on a packet late by less than a packet time is absorbed:
+	// one tick finds the cushion only, the next one two frames more.
+	for round := range 10 {
+		if _, kind := r.readPacket(pr, &tx); kind != packetAudio {
+			t.Fatalf("round %d: no audio from the cushion", round)
+		}
+		r.push(muLaw, frameOf(4))
+		r.push(muLaw, frameOf(4))
+		if _, kind := r.readPacket(pr, &tx); kind != packetAudio {
+			t.Fatalf("round %d: no audio", round)
+		}
+	}
+	if want := relayCushion + FrameSamples; r.n != want {
+		t.Errorf("%d bytes held, want the cushion and the next frame (%d)", r.n, want)
 	}
 }
 

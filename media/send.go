@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"syscall"
 	"time"
 
 	"github.com/pion/rtp"
@@ -29,16 +30,27 @@ type txState struct {
 	lastSend   time.Time // for the send-gap histogram; zero after a pause
 	lastAlive  uint64    // receive counter seen at the previous tick
 	lastActive time.Time // when packets were last seen arriving (or held)
+
+	// The send system call's arguments and result: sendFn is bound to
+	// them once, so that a send allocates no closure.
+	n      int
+	to     *rawAddr
+	err    syscall.Errno
+	sendFn func(fd uintptr)
+
+	tally *tally // the pacer shard's counts for the session's Metrics (nil: none, or a manual pacer)
+	txIO
 }
 
 // init draws the random starting points that RFC 3550 section 5.1 asks for
 // (they make known-plaintext attacks on encrypted media harder and let a
 // receiver tell a restarted sender from a continuing one).
-func (tx *txState) init(rnd func() uint32) {
+func (tx *txState) init(rnd func() uint32, send func(fd uintptr)) {
 	tx.hdr.Version = 2
 	tx.hdr.SSRC = rnd()
 	tx.seq = uint16(rnd())
 	tx.ts = rnd()
+	tx.sendFn = send
 }
 
 // tick sends this packet time's packet: DTMF if a SendDTMF is running,
@@ -179,7 +191,16 @@ func (s *Session) send(pr *peer, pkt packet) {
 		return
 	}
 	tx.seq++
-	_, err := s.conn.WriteToUDPAddrPort(tx.buf[:rtpHeaderLen+pkt.n], pr.addr)
+	err := s.write(pr, rtpHeaderLen+pkt.n)
+	if err == errQueued {
+		return // the shard's ring sends it and calls sendDone
+	}
+	s.sendDone(err)
+}
+
+// sendDone counts a packet that went out, or did not (err).
+func (s *Session) sendDone(err error) {
+	tx := &s.tx
 	if err != nil {
 		if !errors.Is(err, net.ErrClosed) {
 			s.sendErrors.Add(1)
@@ -193,7 +214,11 @@ func (s *Session) send(pr *peer, pkt packet) {
 		if !tx.lastSend.IsZero() {
 			gap = now.Sub(tx.lastSend)
 		}
-		m.packetSent(gap)
+		if t := tx.tally; t != nil {
+			t.packetSent(gap)
+		} else {
+			m.packetSent(gap)
+		}
 		tx.lastSend = now
 	}
 }

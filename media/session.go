@@ -31,12 +31,16 @@ var (
 // is zero.
 const DefaultInactivityTimeout = 60 * time.Second
 
-// SessionConfig describes one RTP session. Conn, Pacer and Codec are
-// required; the rest is optional.
+// SessionConfig describes one RTP session. Conn or Socket, Pacer and
+// Codec are required; the rest is optional.
 type SessionConfig struct {
 	// Conn is the session's socket (from Ports.Listen). The session owns
 	// it from now on and closes it in Close.
 	Conn *net.UDPConn
+	// Socket, instead of Conn, is a socket from Ports.Open, which a
+	// running pacer reads and writes outside Go's netpoller (see Socket);
+	// it needs a pacer that is not Manual. The session owns it likewise.
+	Socket *Socket
 	// Pacer sends the session's packets.
 	Pacer *Pacer
 	// Remote is the address from the peer's SDP. The session re-latches
@@ -81,17 +85,27 @@ type Stats struct {
 
 // Session is one RTP session of a call leg. Sending is driven by the
 // Pacer (one packet every 20 ms from the current output: a prompt, a
-// bridge peer, or silence); receiving runs on the session's own goroutine,
-// which reorders, decodes and hands frames to the taps. All methods are
-// safe for concurrent use.
+// bridge peer, or silence). Receiving (reordering, decoding, handing
+// frames to the taps) runs on the pacer too, which reads each session's
+// socket at each tick (see Pacer); with a manual pacer, or where the
+// platform lacks recvmmsg, it runs on a goroutine of the session's own.
+// All methods are safe for concurrent use.
 type Session struct {
-	conn     *net.UDPConn
+	conn     *net.UDPConn // nil with a bare Socket
+	sock     *Socket      // nil with a Conn
+	local    *net.UDPAddr
+	ctl      func(f func(fd uintptr)) error // runs f with the socket's descriptor, open meanwhile
+	family   int                            // the socket's address family (AF_INET, AF_INET6)
 	pacer    *Pacer
 	log      *slog.Logger
 	metrics  *Metrics
 	timeout  time.Duration
 	shard    *shard // set by the pacer
 	shardIdx int    // guarded by shard.mu
+	polled   bool   // the pacer reads the socket (no receive goroutine)
+	// rxMu is held while the pacer reads and handles the session's
+	// packets, so that Close can wait for a read in progress.
+	rxMu sync.Mutex
 
 	peer    atomic.Pointer[peer]
 	play    atomic.Pointer[playback]
@@ -124,6 +138,7 @@ type Session struct {
 type peer struct {
 	sdp    netip.AddrPort // address from the SDP
 	addr   netip.AddrPort // where packets go: sdp, or the latched source
+	raw    rawAddr        // addr as sendto takes it, encoded once
 	codec  Codec
 	law    law
 	dtmfPT uint8
@@ -135,8 +150,10 @@ type peer struct {
 // left to the caller.
 func NewSession(cfg SessionConfig) (*Session, error) {
 	switch {
-	case cfg.Conn == nil:
-		return nil, errors.New("media: session needs a Conn")
+	case cfg.Conn == nil && cfg.Socket == nil:
+		return nil, errors.New("media: session needs a Conn or a Socket")
+	case cfg.Conn != nil && cfg.Socket != nil:
+		return nil, errors.New("media: session takes a Conn or a Socket, not both")
 	case cfg.Pacer == nil:
 		return nil, errors.New("media: session needs a Pacer")
 	case !cfg.Codec.Supported():
@@ -153,32 +170,50 @@ func NewSession(cfg SessionConfig) (*Session, error) {
 	}
 	s := &Session{
 		conn:    cfg.Conn,
+		sock:    cfg.Socket,
 		pacer:   cfg.Pacer,
 		log:     cfg.Logger,
 		metrics: cfg.Metrics,
 		timeout: cfg.InactivityTimeout,
+		polled:  cfg.Pacer.polls(),
 		dtmfSem: make(chan struct{}, 1),
 		digits:  make(chan byte, 32),
 		done:    make(chan struct{}),
 	}
+	if s.sock != nil && s.sock.conn != nil {
+		s.conn = s.sock.conn // a Socket around a *net.UDPConn
+	}
+	switch {
+	case s.conn != nil:
+		raw, err := s.conn.SyscallConn()
+		if err != nil {
+			return nil, fmt.Errorf("media: session socket: %w", err)
+		}
+		s.ctl, s.local = raw.Control, s.conn.LocalAddr().(*net.UDPAddr)
+	case !s.polled:
+		return nil, errors.New("media: a bare Socket needs a pacer that reads its sessions' sockets (not Manual)")
+	default:
+		s.ctl, s.local = s.sock.control, s.sock.LocalAddr()
+	}
+	s.family = s.sockFamily()
 	addr := udpAddrPort(cfg.Remote)
-	s.peer.Store(&peer{sdp: addr, addr: addr, codec: cfg.Codec, law: cfg.Codec.law(), dtmfPT: cfg.DTMFPayloadType})
+	s.peer.Store(&peer{sdp: addr, addr: addr, raw: makeRawAddr(addr, s.family),
+		codec: cfg.Codec, law: cfg.Codec.law(), dtmfPT: cfg.DTMFPayloadType})
 	s.held.Store(cfg.Held)
-	s.tx.init(cfg.Rand)
-	s.rx.init(cfg.InbandDTMF)
+	s.tx.init(cfg.Rand, s.sendFunc())
+	s.rx.init(cfg.InbandDTMF, !s.polled)
 	if !s.pacer.register(s) {
 		return nil, fmt.Errorf("media: pacer: %w", ErrClosed)
 	}
-	s.wg.Add(1)
-	go s.recvLoop()
+	if !s.polled {
+		s.wg.Add(1)
+		go s.recvLoop()
+	}
 	return s, nil
 }
 
 // LocalAddr returns the address the session receives on.
-func (s *Session) LocalAddr() *net.UDPAddr {
-	a, _ := s.conn.LocalAddr().(*net.UDPAddr)
-	return a
-}
+func (s *Session) LocalAddr() *net.UDPAddr { return s.local }
 
 // RemoteAddr returns where packets are sent: the SDP address until the
 // first valid packet arrives, then that packet's source. Nil if unknown.
@@ -207,7 +242,7 @@ func (s *Session) SetRemote(addr *net.UDPAddr, c Codec, dtmfPT uint8) {
 			s.log.Warn("rtp: ignoring unsupported codec", "codec", c.Name)
 		}
 		if a := udpAddrPort(addr); a.IsValid() && a != old.sdp {
-			np.sdp, np.addr = a, a
+			np.sdp, np.addr, np.raw = a, a, makeRawAddr(a, s.family)
 		}
 		if s.peer.CompareAndSwap(old, &np) {
 			return
@@ -245,11 +280,14 @@ func (s *Session) Err() error {
 
 // Close ends the session: the pacer stops sending, the socket is closed
 // (returning its port), a playback in progress reports ErrClosed. Close
-// waits for the receive goroutine, so it must not be called from a Sink's
-// Write. It is idempotent and returns nil.
+// waits until no packet of the session is being received (no tap's Write
+// runs once it returns), so it must not be called from a Sink's Write. It
+// is idempotent and returns nil.
 func (s *Session) Close() error {
 	s.end(ErrClosed)
-	s.wg.Wait()
+	s.wg.Wait()     // the receive goroutine, if the session has one
+	s.rxMu.Lock()   // or the pacer's read in progress
+	s.rxMu.Unlock() //nolint:staticcheck // an empty critical section: a barrier
 	return nil
 }
 
@@ -273,7 +311,9 @@ func (s *Session) end(err error) {
 	}
 	s.err.Store(&err)
 	s.pacer.unregister(s)
-	if cerr := s.conn.Close(); cerr != nil && !errors.Is(cerr, net.ErrClosed) {
+	if s.sock != nil {
+		_ = s.sock.Close()
+	} else if cerr := s.conn.Close(); cerr != nil && !errors.Is(cerr, net.ErrClosed) {
 		s.log.Debug("rtp: closing socket", "err", cerr)
 	}
 	close(s.done)

@@ -95,7 +95,7 @@ var _ interpreter.Leg = (*Leg)(nil)
 // on hold (no packets) until the call is answered. offer is nil for a
 // delayed offer (an INVITE without SDP): the codec and address then come
 // with the ACK. On error conn is closed.
-func (s *Server) newLeg(dlg *sipgo.DialogServerSession, tx sip.ServerTransaction, conn *net.UDPConn, offer *Offer, callSid string) (*Leg, error) {
+func (s *Server) newLeg(dlg *sipgo.DialogServerSession, tx sip.ServerTransaction, sock *media.Socket, offer *Offer, callSid string) (*Leg, error) {
 	base := s.log.With("sip_call_id", dlg.InviteRequest.CallID().Value(), "direction", "inbound")
 	log := base.With("call_sid", callSid)
 	remote, codec, dtmf := (*net.UDPAddr)(nil), media.Codec{Name: "PCMU"}, uint8(0)
@@ -103,13 +103,13 @@ func (s *Server) newLeg(dlg *sipgo.DialogServerSession, tx sip.ServerTransaction
 		remote, codec, dtmf = offer.Addr, offer.Codec, offer.DTMFType
 	}
 	sess, err := media.NewSession(media.SessionConfig{
-		Conn: conn, Pacer: s.cfg.Media.Pacer, Remote: remote, Codec: codec,
+		Socket: sock, Pacer: s.cfg.Media.Pacer, Remote: remote, Codec: codec,
 		DTMFPayloadType: dtmf, InactivityTimeout: s.cfg.Media.InactivityTimeout,
 		InbandDTMF: s.cfg.Media.InbandDTMF, Metrics: s.cfg.Media.Metrics, Logger: log,
 		Held: true, // no RTP before the answer
 	})
 	if err != nil {
-		conn.Close()
+		_ = sock.Close()
 		return nil, fmt.Errorf("rtp session: %w", err)
 	}
 	var id [8]byte

@@ -275,7 +275,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		respond(tx, req, 404, "Not Found")
 		return
 	}
-	conn, err := s.cfg.Media.Ports.Listen()
+	sock, err := s.cfg.Media.Ports.Open()
 	if err != nil {
 		s.log.Debug("INVITE refused", "err", err)
 		s.unavailable(tx, req)
@@ -283,7 +283,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	dlg, err := s.dua.ReadInvite(req, tx)
 	if err != nil {
-		conn.Close()
+		_ = sock.Close()
 		s.cfg.Metrics.rejected("400")
 		respond(tx, req, 400, "Bad Request")
 		return
@@ -294,7 +294,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if cfg.CallSid == "" {
 		cfg.CallSid = interpreter.NewSid("CA")
 	}
-	leg, err := s.newLeg(dlg, tx, conn, offer, cfg.CallSid)
+	leg, err := s.newLeg(dlg, tx, sock, offer, cfg.CallSid)
 	if err != nil {
 		// Only a closing server gets here: its pacer is closed.
 		s.log.Error("media setup failed", "err", err)

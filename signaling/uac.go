@@ -127,19 +127,19 @@ func (s *Server) newOutCall(d dest, t interpreter.Target, progress func(interpre
 // newOutLeg allocates the RTP session of an outbound leg; it stays on hold
 // until the callee's SDP says where to send.
 func (s *Server) newOutLeg(callSid string) (*Leg, error) {
-	conn, err := s.cfg.Media.Ports.Listen()
+	sock, err := s.cfg.Media.Ports.Open()
 	if err != nil {
 		return nil, fmt.Errorf("rtp port: %w", err)
 	}
 	base := s.log.With("direction", "outbound-dial")
 	log := base.With("call_sid", callSid)
 	sess, err := media.NewSession(media.SessionConfig{
-		Conn: conn, Pacer: s.cfg.Media.Pacer, Codec: media.Codec{Name: "PCMU", PayloadType: 0},
+		Socket: sock, Pacer: s.cfg.Media.Pacer, Codec: media.Codec{Name: "PCMU", PayloadType: 0},
 		InactivityTimeout: s.cfg.Media.InactivityTimeout, InbandDTMF: s.cfg.Media.InbandDTMF,
 		Metrics: s.cfg.Media.Metrics, Logger: log, Held: true,
 	})
 	if err != nil {
-		conn.Close()
+		_ = sock.Close()
 		return nil, fmt.Errorf("rtp session: %w", err)
 	}
 	var id [8]byte

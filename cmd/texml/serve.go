@@ -62,6 +62,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, sigs
 	}
 	fmt.Fprintf(stdout, "texml serve: SIP on %s (udp, tcp), HTTP on %s, RTP %s, public %s\n",
 		srv.sipAddr, srv.httpLn.Addr(), f.rtpPorts, srv.public)
+	log.Info("RTP I/O", "mode", srv.pacer.IO())
 	select {
 	case <-ctx.Done():
 		log.Info("stopping: hanging up active calls", "active", srv.sip.Active())
@@ -103,6 +104,8 @@ type service struct {
 	tcp      net.Listener
 	httpLn   net.Listener
 	http     *http.Server
+	prof     *http.Server // --pprof, nil when off
+	profAddr net.Addr
 	draining atomic.Bool
 }
 
@@ -123,6 +126,9 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 	}
 	if f.maxCalls < 0 {
 		return nil, fmt.Errorf("--max-calls %d: want 0 (no limit) or more", f.maxCalls)
+	}
+	if f.rtpIO != "auto" && f.rtpIO != "syscalls" {
+		return nil, fmt.Errorf(`--rtp-io %q: want "auto" or "syscalls"`, f.rtpIO)
 	}
 	host, _, err := net.SplitHostPort(f.sipListen)
 	if err != nil {
@@ -160,7 +166,8 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 	metrics := signaling.NewMetrics(s.reg)
 	s.fetch = fetcher.New(fetcher.Options{AuthToken: f.authToken, UserAgent: "texml/" + version})
 	s.cbs = interpreter.NewDispatcher(metrics.Fetcher("callback", s.fetch), interpreter.DispatcherOptions{Logger: log})
-	s.pacer = media.NewPacer(media.PacerOptions{})
+	rtpMetrics := media.NewMetrics(s.reg)
+	s.pacer = media.NewPacer(media.PacerOptions{Metrics: rtpMetrics, Syscalls: f.rtpIO == "syscalls"})
 	cacheDir := func(sub string) string {
 		if f.cacheDir == "" {
 			return ""
@@ -177,7 +184,7 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 		Router: routes, Trunks: trunks, Registrar: registrar, Fetcher: metrics.Fetcher("document", s.fetch), Callbacks: s.cbs, Logger: log,
 		Metrics: metrics, MaxCalls: f.maxCalls,
 		Media: signaling.MediaConfig{
-			Ports: ports, Pacer: s.pacer, Metrics: media.NewMetrics(s.reg),
+			Ports: ports, Pacer: s.pacer, Metrics: rtpMetrics,
 			Synth:             s.speech,
 			Recognizer:        metrics.Recognizer(rec),
 			Audio:             s.sounds,
@@ -264,6 +271,11 @@ func (s *service) start() error {
 	go func() { _ = s.sip.ServeTCP(s.tcp) }()
 	s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = s.http.Serve(s.httpLn) }()
+	if s.f.pprof != "" {
+		if s.prof, s.profAddr, err = servePprof(s.f.pprof); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -301,10 +313,12 @@ func (s *service) close() {
 	if s.sip != nil {
 		_ = s.sip.Close()
 	}
-	if s.http != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = s.http.Shutdown(ctx)
-		cancel()
+	for _, h := range []*http.Server{s.http, s.prof} {
+		if h != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = h.Shutdown(ctx)
+			cancel()
+		}
 	}
 	for _, c := range []io.Closer{s.udp, s.tcp} {
 		if c != nil {

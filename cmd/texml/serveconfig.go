@@ -23,7 +23,7 @@ type serveFlags struct {
 	sipListen, httpListen, rtpPorts, publicIP, publicURL       string
 	voiceURL, voiceMethod, fallbackURL, statusCB, statusEvents string
 	accountSid, authToken, recordingsDir, cacheDir, config     string
-	stt, ttsURL, ttsToken, sipTrunk                            string
+	stt, ttsURL, ttsToken, sipTrunk, pprof, rtpIO              string
 	drain, rtpTimeout, holdKeepalive                           time.Duration
 	maxCalls                                                   int
 	envErrs                                                    []error // bad TEXML_* values, reported before starting
@@ -53,6 +53,8 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	str(&f.sipTrunk, "sip-trunk", "", "default outbound route for <Dial><Number>: sip:host[:port][;transport=udp|tcp]")
 	str(&f.ttsURL, "tts-url", "", "cloud text-to-speech over HTTP (docs/tts-http.md) instead of espeak-ng")
 	str(&f.ttsToken, "tts-token", "", "sent to --tts-url as \"Authorization: Bearer TOKEN\"")
+	str(&f.rtpIO, "rtp-io", "auto", `how the pacer reads and sends RTP: "auto" (batched in an io_uring per pacer goroutine where the kernel allows it, else one system call per packet) or "syscalls"`)
+	str(&f.pprof, "pprof", "", "serve net/http/pprof on this address, a listener of its own (e.g. 127.0.0.1:6060); off when empty")
 	str(&f.stt, "stt", "pocketsphinx", `speech recognizer for <Gather input="speech">: "pocketsphinx" or "none"`)
 	dur := func(p *time.Duration, name string, def time.Duration, usage string) {
 		d := def

@@ -8,6 +8,12 @@
 //	    -twiml '<Response><Say>Hi</Say><Hangup/></Response>'
 //	go run ./tools/loadapp -listen 127.0.0.1:18080 -wav-seconds 120 \
 //	    -twiml '<Response><Play>http://127.0.0.1:18080/tone.wav</Play></Response>'
+//	go run ./tools/loadapp -listen 127.0.0.1:18080 -dial sip:callee@127.0.0.1:25070
+//
+// -dial serves a bridging document instead of -twiml:
+// <Response><Dial><Sip>URI</Sip></Dial></Response> for a sip: URI (its
+// host must be a loopback address), <Response><Dial><Number>N</Number>
+// </Dial></Response> for anything else (texml sends it to --sip-trunk).
 //
 // It prints "ready" on stdout once it listens, and counts the requests it
 // served at /stats. It stops on SIGINT or SIGTERM.
@@ -16,6 +22,7 @@ package main
 import (
 	"context"
 	"encoding/binary"
+	"encoding/xml"
 	"flag"
 	"fmt"
 	"math"
@@ -23,6 +30,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -33,6 +41,7 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:18080", "HTTP address (loopback only)")
 	twiml := flag.String("twiml", "<Response><Say>Hi</Say><Hangup/></Response>", "the document served at /app")
 	wavSeconds := flag.Int("wav-seconds", 120, "length of /tone.wav (8 kHz, 16-bit mono)")
+	dial := flag.String("dial", "", "serve a <Dial> to this target instead of -twiml: a sip: URI on loopback, or a number for --sip-trunk")
 	flag.Parse()
 
 	host, _, err := net.SplitHostPort(*listen)
@@ -43,6 +52,14 @@ func main() {
 	if *wavSeconds < 1 || *wavSeconds > 3600 {
 		fmt.Fprintln(os.Stderr, "loadapp: -wav-seconds must be 1..3600")
 		os.Exit(2)
+	}
+	if *dial != "" {
+		d, err := dialDoc(*dial)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loadapp:", err)
+			os.Exit(2)
+		}
+		*twiml = d
 	}
 	wav := toneWAV(*wavSeconds)
 	doc := []byte(*twiml)
@@ -84,6 +101,28 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Fprintf(os.Stderr, "loadapp: served /app %d times, /tone.wav %d times\n", appHits.Load(), wavHits.Load())
+}
+
+// dialDoc returns the TwiML document that bridges the caller to target:
+// a <Sip> noun for a sip: URI, whose host must be a loopback address (the
+// load scripts send traffic nowhere else), a <Number> otherwise.
+func dialDoc(target string) (string, error) {
+	if rest, ok := strings.CutPrefix(target, "sip:"); ok {
+		_, hostport, _ := strings.Cut(rest, "@")
+		host, _, err := net.SplitHostPort(hostport)
+		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+			return "", fmt.Errorf("-dial %q: want sip:user@LOOPBACK-IP:PORT", target)
+		}
+		var b strings.Builder
+		_ = xml.EscapeText(&b, []byte(target))
+		return "<Response><Dial><Sip>" + b.String() + "</Sip></Dial></Response>", nil
+	}
+	for _, r := range target {
+		if !strings.ContainsRune("+0123456789", r) {
+			return "", fmt.Errorf("-dial %q: want a sip: URI or a number", target)
+		}
+	}
+	return "<Response><Dial><Number>" + target + "</Number></Dial></Response>", nil
 }
 
 // toneWAV returns a WAV file (RIFF, PCM 16-bit, 8 kHz mono) of seconds of

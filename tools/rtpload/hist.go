@@ -76,7 +76,7 @@ func (h *hist) deviation(center time.Duration, q float64) time.Duration {
 // within counts the gaps in [lo, hi] (to bucket resolution).
 func (h *hist) within(lo, hi time.Duration) uint64 {
 	var n uint64
-	for i := int(lo / histRes); i < int(hi/histRes) && i < len(h.b); i++ {
+	for i := max(0, int(lo/histRes)); i < int(hi/histRes) && i < len(h.b); i++ {
 		n += uint64(h.b[i])
 	}
 	return n

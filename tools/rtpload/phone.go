@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"syscall"
@@ -12,7 +13,6 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
-	"github.com/pion/rtp"
 )
 
 // phone is the SIP side: one user agent on a loopback UDP socket that
@@ -74,38 +74,25 @@ type call struct {
 	err    error
 	byPeer bool // texml hung up before the hold time was over
 	byeErr error
-
-	// Written by the receive goroutine only, read after it ended.
-	packets   uint64
-	missing   uint64 // sequence numbers skipped over and never seen
-	reordered uint64 // packets older than the newest seen (late or duplicate)
-	tsSkips   uint64 // packet times skipped: timestamp advanced more than the sequence number
-	started   bool
-	lastSeq   uint16
-	lastTS    uint32
-	lastK     time.Time // kernel receive time of the previous packet
-	lastU     time.Time // user-space read time of the previous packet
-	kernel    hist
-	user      hist
-	noKernelT uint64 // packets without a kernel timestamp
+	leg    *leg // nil until the call's socket is open
 }
 
 // run places the call, receives its RTP for o.hold, then hangs up.
-// answered runs once the call is up; ended when it is over.
-func (c *call) run(ctx context.Context, ph *phone, o options, sender *silenceSender, answered, ended func()) {
-	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+// answered runs once the call is up; ended when it is over. eng sends the
+// call's RTP (when it sends), and reads it in poll mode; otherwise a
+// goroutine of the call reads it.
+func (c *call) run(ctx context.Context, ph *phone, o options, eng *engine, answered, ended func()) {
+	l, err := newLeg(uint32(c.id+1), eng)
 	if err != nil {
 		c.err = fmt.Errorf("RTP socket: %w", err)
 		return
 	}
-	defer conn.Close()
-	if err := enableTimestamps(conn); err != nil {
-		c.err = fmt.Errorf("SO_TIMESTAMPNS: %w", err)
-		return
-	}
+	c.leg = l
+	defer eng.remove(l)
+	defer l.close()
 	offer := fmt.Sprintf("v=0\r\no=rtpload %d 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"+
 		"m=audio %d RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n"+
-		"a=fmtp:101 0-15\r\na=ptime:20\r\na=sendrecv\r\n", c.id+1, conn.LocalAddr().(*net.UDPAddr).Port)
+		"a=fmtp:101 0-15\r\na=ptime:20\r\na=sendrecv\r\n", c.id+1, l.port())
 	ictx, cancel := context.WithTimeout(ctx, o.inviteWait)
 	defer cancel()
 	sess, err := ph.cache.Invite(ictx, sip.Uri{Scheme: "sip", User: o.user, Host: ph.host, Port: ph.port},
@@ -128,19 +115,11 @@ func (c *call) run(ctx context.Context, ph *phone, o options, sender *silenceSen
 		c.err = err
 		return
 	}
+	l.setRemote(remote)
 	answered()
 	defer ended()
 
-	recvDone := make(chan struct{})
-	go func() {
-		defer close(recvDone)
-		c.receive(conn)
-	}()
-	if sender != nil {
-		sender.add(conn, remote)
-		defer sender.remove(conn)
-	}
-
+	stopMedia := startMedia(eng, l)
 	hold := time.NewTimer(o.hold)
 	defer hold.Stop()
 	select {
@@ -154,68 +133,29 @@ func (c *call) run(ctx context.Context, ph *phone, o options, sender *silenceSen
 		c.byeErr = sess.Bye(bctx)
 		bcancel()
 	}
-	if sender != nil {
-		sender.remove(conn)
-	}
-	conn.Close()
-	<-recvDone
+	stopMedia()
 }
 
-// receive reads the call's RTP until the socket is closed.
-func (c *call) receive(conn *net.UDPConn) {
-	buf := make([]byte, 1500)
-	oob := make([]byte, 128)
-	var hdr rtp.Header
-	for {
-		n, oobn, _, _, err := conn.ReadMsgUDPAddrPort(buf, oob)
-		if err != nil {
-			return
-		}
-		now := time.Now()
-		if _, err := hdr.Unmarshal(buf[:n]); err != nil || hdr.PayloadType != 0 {
-			continue
-		}
-		kt, kok := kernelTime(oob[:oobn])
-		c.packet(hdr.SequenceNumber, hdr.Timestamp, now, kt, kok)
+// startMedia hands l to the engine (which sends on it, and reads it in
+// poll mode) or, when the engine does not poll, starts a goroutine that
+// reads it. stop closes l's socket and returns once nothing reads l.
+func startMedia(eng *engine, l *leg) (stop func()) {
+	if eng.send || eng.poll {
+		eng.add(l)
 	}
-}
-
-// packet accounts for one received packet.
-func (c *call) packet(seq uint16, ts uint32, now, kt time.Time, kok bool) {
-	c.packets++
-	if !kok {
-		c.noKernelT++
-	}
-	if !c.started {
-		c.started = true
-		c.lastSeq, c.lastTS, c.lastU, c.lastK = seq, ts, now, kt
-		return
-	}
-	d := int16(seq - c.lastSeq)
-	if d <= 0 {
-		c.reordered++
-		if c.missing > 0 {
-			c.missing-- // it filled a hole counted before
-		}
-		return
-	}
-	c.missing += uint64(d - 1)
-	// Each packet carries 160 samples: a larger timestamp step than the
-	// sequence step means packet times went by without a packet.
-	if step := int64(int32(ts - c.lastTS)); step > int64(d)*samplesPerPkt {
-		c.tsSkips += uint64((step - int64(d)*samplesPerPkt) / samplesPerPkt)
-	}
-	if d == 1 { // gaps are measured between consecutive packets only
-		c.user.add(now.Sub(c.lastU))
-		if kok && !c.lastK.IsZero() {
-			c.kernel.add(kt.Sub(c.lastK))
-		}
-	}
-	c.lastSeq, c.lastTS, c.lastU = seq, ts, now
-	if kok {
-		c.lastK = kt
+	recvDone := make(chan struct{})
+	if eng.poll {
+		close(recvDone)
 	} else {
-		c.lastK = time.Time{}
+		go func() {
+			defer close(recvDone)
+			l.receive()
+		}()
+	}
+	return func() {
+		eng.remove(l)
+		l.close()
+		<-recvDone
 	}
 }
 
@@ -259,8 +199,8 @@ func kernelTime(oob []byte) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// mediaAddr reads the connection address and port from an SDP answer.
-func mediaAddr(body []byte) (*net.UDPAddr, error) {
+// mediaAddr reads the connection address and port from an SDP body.
+func mediaAddr(body []byte) (netip.AddrPort, error) {
 	var ip net.IP
 	var port int
 	for _, line := range strings.Split(string(body), "\n") {
@@ -272,8 +212,9 @@ func mediaAddr(body []byte) (*net.UDPAddr, error) {
 			port, _ = strconv.Atoi(strings.Fields(v)[0])
 		}
 	}
-	if ip == nil || port == 0 {
-		return nil, fmt.Errorf("no media address in the SDP answer: %q", body)
+	a, ok := netip.AddrFromSlice(ip.To4())
+	if ip == nil || !ok || port <= 0 || port > 65535 {
+		return netip.AddrPort{}, fmt.Errorf("no IPv4 media address in the SDP: %q", body)
 	}
-	return &net.UDPAddr{IP: ip, Port: port}, nil
+	return netip.AddrPortFrom(a, uint16(port)), nil
 }

@@ -40,17 +40,21 @@ type cpuUse struct {
 	steady      cpuWindow
 }
 
-// cpuWindow measures CPU use between begin and the first end.
+// cpuWindow measures CPU use between begin and the first end: texml's,
+// the load tool's, and the whole host's (every core, every process,
+// interrupts included), so that the share of the other work on a shared
+// machine shows.
 type cpuWindow struct {
 	t0, t1         time.Time
 	texml0, self0  time.Duration
 	texml, self    time.Duration
+	host0, host    hostCPU
 	started, ended bool
 }
 
 // begin starts the window.
 func (c *cpuWindow) begin(pid int) {
-	c.t0, c.texml0, c.self0, c.started = time.Now(), procCPU(pid), selfCPU(), true
+	c.t0, c.texml0, c.self0, c.host0, c.started = time.Now(), procCPU(pid), selfCPU(), readHostCPU(), true
 }
 
 // end closes the window; only the first call after begin counts.
@@ -59,6 +63,46 @@ func (c *cpuWindow) end(pid int) {
 		return
 	}
 	c.t1, c.texml, c.self, c.ended = time.Now(), procCPU(pid)-c.texml0, selfCPU()-c.self0, true
+	h := readHostCPU()
+	c.host = hostCPU{busy: h.busy - c.host0.busy, idle: h.idle - c.host0.idle, steal: h.steal - c.host0.steal,
+		softirq: h.softirq - c.host0.softirq, cores: h.cores}
+}
+
+// hostCPU is the first line of /proc/stat, in CPU time: busy is user,
+// nice, system, irq and softirq; steal is time the hypervisor gave away.
+type hostCPU struct {
+	busy, idle, steal, softirq time.Duration
+	cores                      int
+}
+
+// readHostCPU reads /proc/stat (zero when unreadable).
+func readHostCPU() hostCPU {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return hostCPU{}
+	}
+	var h hostCPU
+	for i, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 9 || !strings.HasPrefix(f[0], "cpu") {
+			continue
+		}
+		if i > 0 {
+			h.cores++
+			continue
+		}
+		v := make([]time.Duration, 8)
+		for j := range v {
+			n, _ := strconv.ParseInt(f[j+1], 10, 64)
+			v[j] = time.Duration(n) * time.Second / 100 // USER_HZ
+		}
+		// user nice system idle iowait irq softirq steal
+		h.busy = v[0] + v[1] + v[2] + v[5] + v[6]
+		h.idle = v[3] + v[4]
+		h.softirq = v[6]
+		h.steal = v[7]
+	}
+	return h
 }
 
 // procCPU returns the user+system CPU time pid has used (0 if unknown).

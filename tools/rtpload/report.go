@@ -98,8 +98,83 @@ func (g *sendGap) quantileBound(q float64) string {
 // reportMem are texml's VmRSS readings in kB.
 type reportMem struct{ idle, peak, peakAny, after int64 }
 
+// direction sums up what one side's legs received: the callers (texml's
+// media to them), or with -callee the callees.
+type direction struct {
+	legs                                     int
+	all, allU                                hist
+	packets, missing, reordered, skips, noKT uint64
+	marked, e2eMissing, e2eReorder, filler   uint64
+	peerSwitch                               uint64
+	unmarked                                 int // legs that heard no mark at all
+	gapBad                                   int // legs with < 99% of gaps in 20 ± 5 ms
+	worstDev                                 time.Duration
+	worstID                                  int
+}
+
+// add accounts for leg id's received stream.
+func (d *direction) add(id int, r *rxStats) {
+	d.legs++
+	d.all.merge(&r.kernel)
+	d.allU.merge(&r.user)
+	d.packets += r.packets
+	d.missing += r.missing
+	d.reordered += r.reordered
+	d.skips += r.tsSkips
+	d.noKT += r.noKernelT
+	d.marked += r.marked
+	d.e2eMissing += r.e2eMissing
+	d.e2eReorder += r.e2eReorder
+	d.filler += r.filler
+	d.peerSwitch += r.peerSwitch
+	if r.marked == 0 {
+		d.unmarked++
+	}
+	// The leg's p99 deviation from 20 ms: 99% of its gaps are within
+	// 20 ms ± dev.
+	dev := r.kernel.deviation(ptime, 0.99)
+	if dev > tolerance {
+		d.gapBad++
+	}
+	if d.worstID < 0 || dev > d.worstDev {
+		d.worstDev, d.worstID = dev, id
+	}
+}
+
+// lost is every packet that went missing on the way: sequence numbers
+// texml sent that never arrived, packet times texml skipped, and (bridged)
+// the other side's packets that never came out of texml.
+func (d *direction) lost() uint64 { return d.missing + d.skips + d.e2eMissing }
+
+// print writes the direction's figures.
+func (d *direction) print(w io.Writer, name string, poll, bridged bool) {
+	ms := func(x time.Duration) string { return fmt.Sprintf("%.1f ms", float64(x)/1e6) }
+	in := d.all.within(ptime-tolerance, ptime+tolerance)
+	fmt.Fprintf(w, "-- %s: %d legs, %d packets received (%.0f per leg)\n", name, d.legs, d.packets, float64(d.packets)/float64(max(1, d.legs)))
+	fmt.Fprintf(w, "   missing sequence numbers: %d; late/duplicate: %d; skipped packet times (RTP timestamp jumps): %d\n",
+		d.missing, d.reordered, d.skips)
+	if d.noKT > 0 {
+		fmt.Fprintf(w, "   packets without a kernel timestamp: %d\n", d.noKT)
+	}
+	fmt.Fprintf(w, "   gap at arrival (kernel timestamps): p1 %s  p50 %s  p99 %s  p99.9 %s  max %s; %.3f%% of gaps in 15–25 ms, %d of %d outside\n",
+		ms(d.all.quantile(0.01)), ms(d.all.quantile(0.5)), ms(d.all.quantile(0.99)), ms(d.all.quantile(0.999)), ms(d.all.max),
+		100*float64(in)/float64(max(1, d.all.n)), d.all.n-in, d.all.n)
+	if !poll {
+		fmt.Fprintf(w, "   gap as read by the load tool:       p1 %s  p50 %s  p99 %s  p99.9 %s  max %s; %.3f%% of gaps in 15–25 ms\n",
+			ms(d.allU.quantile(0.01)), ms(d.allU.quantile(0.5)), ms(d.allU.quantile(0.99)), ms(d.allU.quantile(0.999)), ms(d.allU.max),
+			100*float64(d.allU.within(ptime-tolerance, ptime+tolerance))/float64(max(1, d.allU.n)))
+	}
+	fmt.Fprintf(w, "   legs with fewer than 99%% of their gaps in 20 ± 5 ms: %d of %d; worst #%d: 99%% within 20 ± %s\n",
+		d.gapBad, d.legs, d.worstID, ms(d.worstDev))
+	if bridged {
+		fmt.Fprintf(w, "   end to end: %d of the other side's packets relayed, %d never came out of texml, %d out of order; "+
+			"%d packet times of texml silence between relayed packets; %d legs heard nothing relayed, %d packets from a leg not their peer\n",
+			d.marked, d.e2eMissing, d.e2eReorder, d.filler, d.unmarked, d.peerSwitch)
+	}
+}
+
 // report prints the results and checks the targets.
-func report(w io.Writer, o options, calls []*call, answered int64, mem reportMem, cpu cpuUse,
+func report(w io.Writer, o options, calls []*call, callees []*calleeLeg, answered int64, mem reportMem, cpu cpuUse,
 	send0, send1 *sendGap, sendErr error, snmp0, snmp1 udpCounters, elapsed time.Duration) bool {
 	ok := true
 	verdict := func(pass bool) string {
@@ -109,11 +184,9 @@ func report(w io.Writer, o options, calls []*call, answered int64, mem reportMem
 		ok = false
 		return "MISSED"
 	}
-	var all, allU hist
-	var packets, missing, reordered, skips, noKT uint64
-	var failed, byPeer, byeErr, gapBad int
-	var worstDev time.Duration
-	worstID := -1
+	bridged := o.callee != ""
+	callers, heard := direction{worstID: -1}, direction{worstID: -1}
+	var failed, byPeer, byeErr int
 	firstErrs := map[string]int{}
 	for _, c := range calls {
 		if c == nil {
@@ -131,44 +204,37 @@ func report(w io.Writer, o options, calls []*call, answered int64, mem reportMem
 		if c.byeErr != nil {
 			byeErr++
 		}
-		all.merge(&c.kernel)
-		allU.merge(&c.user)
-		packets += c.packets
-		missing += c.missing
-		reordered += c.reordered
-		skips += c.tsSkips
-		noKT += c.noKernelT
-		// The call's p99 deviation from 20 ms: 99% of its gaps are
-		// within 20 ms ± dev.
-		dev := c.kernel.deviation(ptime, 0.99)
-		if dev > tolerance {
-			gapBad++
-		}
-		if dev > worstDev {
-			worstDev, worstID = dev, c.id
-		}
+		callers.add(c.id, &c.leg.rx)
 	}
-	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/1e6) }
+	var calleeOK, calleeFailed, calleeNoBye int
+	for i, c := range callees {
+		if c.err != nil {
+			calleeFailed++
+			firstErrs["callee: "+c.err.Error()]++
+			continue
+		}
+		calleeOK++
+		if !c.byPeer {
+			calleeNoBye++
+		}
+		heard.add(i, &c.leg.rx)
+	}
 
 	fmt.Fprintf(w, "\n== rtpload: %d calls, %d answered, %d failed, %d hung up by texml early, %d BYE errors; run %.1f s\n",
 		len(calls), answered, failed, byPeer, byeErr, elapsed.Seconds())
+	if bridged {
+		fmt.Fprintf(w, "callee legs: %d answered and ended, %d failed, %d still up at the end or ended without texml's BYE\n",
+			calleeOK, calleeFailed, calleeNoBye)
+	}
 	for e, n := range firstErrs {
 		fmt.Fprintf(w, "   %d× %s\n", n, e)
 	}
-	fmt.Fprintf(w, "packets received: %d (%.0f per call)\n", packets, float64(packets)/float64(max(1, answered)))
-	fmt.Fprintf(w, "missing sequence numbers: %d; late/duplicate: %d; skipped packet times (RTP timestamp jumps): %d\n",
-		missing, reordered, skips)
-	if noKT > 0 {
-		fmt.Fprintf(w, "packets without a kernel timestamp: %d\n", noKT)
+	if bridged {
+		callers.print(w, "callee → caller (texml's media as the callers received it)", o.poll, true)
+		heard.print(w, "caller → callee (texml's media as the callees received it)", o.poll, true)
+	} else {
+		callers.print(w, "texml → callers", o.poll, false)
 	}
-	fmt.Fprintf(w, "gap at arrival (kernel timestamps): p1 %s  p50 %s  p99 %s  p99.9 %s  max %s; %.3f%% of gaps in 15–25 ms\n",
-		ms(all.quantile(0.01)), ms(all.quantile(0.5)), ms(all.quantile(0.99)), ms(all.quantile(0.999)), ms(all.max),
-		100*float64(all.within(ptime-tolerance, ptime+tolerance))/float64(max(1, all.n)))
-	fmt.Fprintf(w, "gap as read by the load tool:       p1 %s  p50 %s  p99 %s  p99.9 %s  max %s; %.3f%% of gaps in 15–25 ms\n",
-		ms(allU.quantile(0.01)), ms(allU.quantile(0.5)), ms(allU.quantile(0.99)), ms(allU.quantile(0.999)), ms(allU.max),
-		100*float64(allU.within(ptime-tolerance, ptime+tolerance))/float64(max(1, allU.n)))
-	fmt.Fprintf(w, "calls with fewer than 99%% of their gaps in 20 ± 5 ms (kernel timestamps): %d of %d; worst call #%d: 99%% within 20 ± %s\n",
-		gapBad, answered, worstID, ms(worstDev))
 	if sendErr == nil && send1 != nil {
 		d := send1.delta(send0)
 		fmt.Fprintf(w, "texml sender-side gap (texml_rtp_send_gap_seconds, %0.f observations): ≤ 15 ms %.3f%%, 15–25 ms %.3f%%, > 25 ms %.3f%%; p99 %s, p1 %s\n",
@@ -189,15 +255,45 @@ func report(w io.Writer, o options, calls []*call, answered int64, mem reportMem
 		secs := st.t1.Sub(st.t0).Seconds()
 		fmt.Fprintf(w, "CPU while all %d calls were up (%.0f s): texml %.0f%% of one core, rtpload %.0f%%\n",
 			answered, secs, 100*st.texml.Seconds()/secs, 100*st.self.Seconds()/secs)
+		if h := st.host; h.cores > 0 {
+			other := h.busy - st.texml - st.self
+			fmt.Fprintf(w, "host (%d cores) meanwhile: busy %.0f%% of one core (of which softirq %.0f%%), idle %.0f%%, steal %.0f%%; "+
+				"everything but texml and rtpload: %.0f%% of one core\n",
+				h.cores, 100*h.busy.Seconds()/secs, 100*h.softirq.Seconds()/secs, 100*h.idle.Seconds()/secs,
+				100*h.steal.Seconds()/secs, 100*other.Seconds()/secs)
+		}
+	}
+	legsPerCall, target := int64(1), int64(targetRSSPerKB)
+	if bridged {
+		legsPerCall, target = 2, targetRSSPerLegKB
 	}
 	if o.pid > 0 {
-		per := float64(mem.peak-mem.idle) / float64(max(1, answered))
-		fmt.Fprintf(w, "texml VmRSS: idle %d kB, peak with all calls up %d kB (highest seen %d kB), after %d kB; (peak − idle) / %d calls = %.1f kB per call\n",
-			mem.idle, mem.peak, mem.peakAny, mem.after, answered, per)
-		fmt.Fprintf(w, "target RSS ≤ %d KB per call: %s\n", targetRSSPerKB, verdict(mem.peak > 0 && per <= targetRSSPerKB))
+		n := answered * legsPerCall
+		per := float64(mem.peak-mem.idle) / float64(max(1, n))
+		unit := "call"
+		if bridged {
+			unit = "leg"
+		}
+		fmt.Fprintf(w, "texml VmRSS: idle %d kB, peak with all calls up %d kB (highest seen %d kB), after %d kB; (peak − idle) / %d %ss = %.1f kB per %s\n",
+			mem.idle, mem.peak, mem.peakAny, mem.after, n, unit, per, unit)
+		fmt.Fprintf(w, "target RSS ≤ %d KB per %s: %s\n", target, unit, verdict(mem.peak > 0 && per <= float64(target)))
 	}
-	fmt.Fprintf(w, "target every call's gap 20 ± 5 ms at p99: %s\n", verdict(gapBad == 0 && failed == 0))
-	fmt.Fprintf(w, "target no packet dropped: %s\n", verdict(missing == 0 && skips == 0 && failed == 0))
+	if bridged {
+		for _, d := range []struct {
+			name string
+			d    *direction
+		}{{"callee → caller", &callers}, {"caller → callee", &heard}} {
+			fmt.Fprintf(w, "target %s gap p99 ≤ 25 ms: %s\n", d.name,
+				verdict(d.d.all.n > 0 && d.d.all.quantile(0.99) <= ptime+tolerance && failed == 0))
+			fmt.Fprintf(w, "target %s no packet lost: %s\n", d.name, verdict(d.d.lost() == 0 && d.d.unmarked == 0 && failed == 0))
+		}
+		if calleeFailed > 0 || calleeOK < int(answered) {
+			ok = false
+		}
+	} else {
+		fmt.Fprintf(w, "target every call's gap 20 ± 5 ms at p99: %s\n", verdict(callers.gapBad == 0 && failed == 0))
+		fmt.Fprintf(w, "target no packet dropped: %s\n", verdict(callers.missing == 0 && callers.skips == 0 && failed == 0))
+	}
 	if failed > 0 || answered < int64(len(calls)) {
 		ok = false
 	}
