@@ -17,6 +17,8 @@
 # MAX_CALLS (texml's --max-calls), SCENARIO (a SIPp scenario instead of
 # fixtures/sipp/say_bye.xml).
 #
+# PROFILE=SECONDS: a CPU profile of texml (--pprof) over that many seconds
+# from 5 s into the run, into $OUT/cpu.pprof.
 # RECOVERY=1: once the load has stopped, place one ordinary call
 # (fixtures/sipp/say_bye.xml) at once, and again every second until one
 # works (at most 30 s): how long the server takes to serve again.
@@ -44,6 +46,8 @@ TARGET=${TARGET:-texml}
 BARE_MEDIA=${BARE_MEDIA:-600ms}
 MAX_CALLS=${MAX_CALLS:-0}
 RECOVERY=${RECOVERY:-0}
+PROFILE=${PROFILE:-0}
+PPROF_PORT=${PPROF_PORT:-16060}
 IP=127.0.0.1
 
 if ((RATE < 1 || RATE > 5000 || DURATION < 1 || DURATION > 600)); then
@@ -123,7 +127,7 @@ if [[ $TARGET == barestack ]]; then
 else
 	"$TEXML_BIN" serve --sip-listen "$IP:$SIP_PORT" --http-listen "$IP:$HTTP_PORT" \
 		--rtp-ports "$RTP_PORTS" --voice-url "http://$IP:$APP_PORT/app" --voice-method POST \
-		--max-calls "$MAX_CALLS" \
+		--max-calls "$MAX_CALLS" --pprof "$IP:$PPROF_PORT" \
 		--stt none --recordings-dir "$OUT/recordings" >"$OUT/texml.out" 2>"$OUT/texml.log" &
 	pids+=($!)
 	TEXML_PID=$!
@@ -140,6 +144,7 @@ if ! sipp -sf "$SCENARIO" -s load -i "$IP" -p "$SIPP_PORT" -mp "$SIPP_MEDIA_PORT
 fi
 
 IDLE_RSS=$(rss_kb "$TEXML_PID" VmRSS)
+read -r HOST_BUSY0 HOST_IDLE0 < <(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat)
 TEXML_CPU0=$(cpu_seconds "$TEXML_PID")
 APP_CPU0=$(cpu_seconds "$APP_PID")
 
@@ -155,6 +160,11 @@ START=$(date +%s.%N)
 	"$IP:$SIP_PORT" >"$OUT/sipp.out" 2>&1) &
 SIPP_PID=$!
 pids+=($SIPP_PID)
+if ((PROFILE > 0)) && [[ $TARGET == texml ]]; then
+	(sleep 5 && python3 -c "import urllib.request; open('$OUT/cpu.pprof', 'wb').write(urllib.request.urlopen('http://$IP:$PPROF_PORT/debug/pprof/profile?seconds=$PROFILE', timeout=$PROFILE + 30).read())" ||
+		echo "load-cps: the CPU profile failed" >&2) &
+	pids+=($!)
+fi
 
 # Sample RSS, CPU and active calls while SIPp runs (bounded: SIPp stops
 # itself after DURATION+60 s; the loop gives up after DURATION+90 s).
@@ -193,7 +203,12 @@ if [[ $RECOVERY == 1 ]]; then
 fi
 TEXML_CPU1=$(cpu_seconds "$TEXML_PID")
 APP_CPU1=$(cpu_seconds "$APP_PID")
+read -r HOST_BUSY1 HOST_IDLE1 < <(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat)
 HWM=$(rss_kb "$TEXML_PID" VmHWM)
+# Sockets the server still holds once every call has ended (a port leak
+# would show here): give the last BYEs a moment first.
+sleep 2
+FDS_AFTER=$(find "/proc/$TEXML_PID/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
 if [[ $TARGET == texml ]]; then
 	python3 -c "import urllib.request; print(urllib.request.urlopen('http://$IP:$HTTP_PORT/metrics', timeout=5).read().decode())" \
 		>"$OUT/metrics.txt" 2>/dev/null || true
@@ -249,9 +264,14 @@ echo "wall time of the SIPp run: ${WALL} s"
 echo "$TARGET RSS: idle ${IDLE_RSS} kB, peak sampled ${PEAK_RSS} kB, high-water ${HWM} kB; peak active calls ${PEAK_ACTIVE}"
 python3 -c "
 w = $END - $START
-for name, c in (('$TARGET', $TEXML_CPU1 - $TEXML_CPU0), ('SIPp', $SIPP_CPU), ('loadapp', $APP_CPU1 - $APP_CPU0)):
+cs = (('$TARGET', $TEXML_CPU1 - $TEXML_CPU0), ('SIPp', $SIPP_CPU), ('loadapp', $APP_CPU1 - $APP_CPU0))
+for name, c in cs:
     print(f'CPU {name}: {c:.1f} s = {100 * c / w:.0f}% of one core')
+busy, idle = ($HOST_BUSY1 - $HOST_BUSY0) / 100, ($HOST_IDLE1 - $HOST_IDLE0) / 100
+print(f'host ($(nproc) cores) meanwhile: busy {100 * busy / w:.0f}% of one core, idle {100 * idle / w:.0f}%; '
+      f'everything but these three: {100 * (busy - sum(c for _, c in cs)) / w:.0f}% of one core')
 "
+echo "$TARGET file descriptors after the run: $FDS_AFTER"
 grep -E '^texml_(calls_total|invites_rejected_total|rtp_packets_sent_total)' "$OUT/metrics.txt" 2>/dev/null || true
 
 # The figures again, for scripts/load-cps-compare.sh.
@@ -276,7 +296,8 @@ json.dump({
     "unexpected": int(v.get("FailedUnexpectedMessage(C)", 0)), "timeouts": int(v.get("FailedTimeoutOnRecv(C)", 0)),
     "max_udp_retrans": int(v.get("FailedMaxUDPRetrans(C)", 0)), "dead_call_msgs": int(v.get("DeadCallMsgs(C)", 0)),
     "p50": pct(50), "p99": pct(99), "max": rtts[-1] if rtts else None,
-    "cpu": $TEXML_CPU1 - $TEXML_CPU0, "sipp_cpu": $SIPP_CPU, "rss_peak_kb": $PEAK_RSS, "rss_idle_kb": $IDLE_RSS,
+    "cpu": $TEXML_CPU1 - $TEXML_CPU0, "sipp_cpu": $SIPP_CPU, "fds_after": $FDS_AFTER,
+    "host_busy": ($HOST_BUSY1 - $HOST_BUSY0) / 100, "app_cpu": $APP_CPU1 - $APP_CPU0, "rss_peak_kb": $PEAK_RSS, "rss_idle_kb": $IDLE_RSS,
     "recovered_after_s": $RECOVERED,
     "rejected_503": m.get('texml_invites_rejected_total{code="503"}', 0),
     "completed": m.get('texml_calls_total{status="completed"}', 0),
