@@ -78,7 +78,8 @@ func Bridge(a, b Endpoint) (stop func()) {
 
 // relay is one direction of a bridge: it is tapped on the endpoint that
 // speaks and is the output of the endpoint that hears. The speaker's
-// receive goroutine fills it; the hearer's pacer goroutine empties it.
+// receiving side (its pacer goroutine, or its receive goroutine) fills
+// it; the hearer's pacer goroutine empties it.
 type relay struct {
 	to Endpoint // the hearer, whose law the frame path encodes in
 

@@ -26,7 +26,7 @@ type Endpoint interface {
 	// calls, so it must not block.
 	SetOutput(src Source) (clear func())
 	// Tap adds k to the receivers of the party's audio (20 ms frames,
-	// in order, from the receive goroutine; see Sink) until untap is
+	// in order, from the goroutine that receives; see Sink) until untap is
 	// called. Any number of taps may be attached; untap is idempotent.
 	Tap(k Sink) (untap func())
 	// Done is closed when the endpoint has ended.
@@ -66,7 +66,7 @@ type payloadSink interface {
 type tap struct{ k Sink }
 
 // tapSet is an immutable snapshot of a session's taps, split by path so
-// the receive goroutine loops only over the receivers each step needs.
+// receiving goroutine loops only over the receivers each step needs.
 type tapSet struct {
 	all []*tap
 	pcm []Sink

@@ -24,8 +24,10 @@ type Source interface {
 }
 
 // Sink receives the caller's audio, one frame at a time, from the
-// session's receive goroutine. Write must not block: a slow sink loses
-// frames, the call does not stall.
+// goroutine that receives the session's packets: a pacer goroutine shared
+// with other calls, or the session's own. Write must not block: a slow
+// sink loses frames, the call does not stall (and, on a pacer goroutine,
+// neither do the others).
 type Sink interface {
 	Write(frame []int16)
 }

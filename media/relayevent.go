@@ -3,7 +3,7 @@ package media
 import "encoding/binary"
 
 // Passing RFC 4733 telephone events through a bridge. The speaker's
-// receive goroutine stores each event packet it gets in the relay's
+// receiving goroutine stores each event packet it gets in the relay's
 // mailbox; at each packet time the hearer's pacer looks at the latest one
 // and sends the press on in its own stream: its own payload type, its own
 // timestamp for the start of the press, the speaker's duration. Relaying

@@ -77,7 +77,7 @@ func (s *Session) event(payload []byte, ts uint32) {
 	s.digit(eventDigits[payload[0]])
 }
 
-// digit queues a received digit without blocking the receive goroutine.
+// digit queues a received digit without blocking the receiving goroutine.
 func (s *Session) digit(d byte) {
 	select {
 	case s.digits <- d:

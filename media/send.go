@@ -224,7 +224,7 @@ func (s *Session) sendDone(err error) {
 }
 
 // inactive reports whether the inactivity timeout expired. It compares
-// the receive goroutine's packet counter between ticks instead of taking
+// the receiving side's packet counter between ticks instead of taking
 // a timestamp per received packet.
 func (s *Session) inactive(now time.Time, held bool) bool {
 	if s.timeout < 0 {

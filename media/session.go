@@ -122,15 +122,15 @@ type Session struct {
 	done  chan struct{}
 	wg    sync.WaitGroup
 
-	// Counters, written by the pacer (sent, sendErrors) and by the
-	// receive goroutine (the rest); alive also counts comfort noise and
+	// Counters, written by the pacer (sent, sendErrors) and by whoever
+	// receives (the rest); alive also counts comfort noise and
 	// drives the inactivity timeout.
 	sent, sendErrors              atomic.Uint64
 	received, lost, late, dropped atomic.Uint64
 	alive                         atomic.Uint64
 
 	tx txState // owned by the pacer
-	rx rxState // owned by the receive goroutine
+	rx rxState // owned by whoever receives: the pacer goroutine (under rxMu), or the receive goroutine
 }
 
 // peer is what the session knows about the other side. It is replaced
@@ -145,8 +145,9 @@ type peer struct {
 	gen    uint64 // bumped by SetRemote: the receiver re-latches
 }
 
-// NewSession starts a session: its receive goroutine runs and the pacer
-// starts sending silence at once, unless cfg.Held. On error the Conn is
+// NewSession starts a session: it receives at once (on its pacer, or on a
+// receive goroutine of its own) and the pacer starts sending silence at
+// once, unless cfg.Held. On error the Conn is
 // left to the caller.
 func NewSession(cfg SessionConfig) (*Session, error) {
 	switch {

@@ -13,7 +13,21 @@
 # Environment: LIMIT (max concurrent calls, default 10*RATE), OUT (where
 # logs and SIPp's CSV files go, default a temp dir), SIP_PORT, HTTP_PORT,
 # APP_PORT, SIPP_PORT, SIPP_MEDIA_PORT, RTP_PORTS, SAY (the text spoken),
-# TEXML_BIN (a texml binary to measure instead of building bin/texml).
+# TEXML_BIN (a texml binary to measure instead of building bin/texml),
+# MAX_CALLS (texml's --max-calls), SCENARIO (a SIPp scenario instead of
+# fixtures/sipp/say_bye.xml).
+#
+# PROFILE=SECONDS: a CPU profile of texml (--pprof) over that many seconds
+# from 5 s into the run, into $OUT/cpu.pprof.
+# RECOVERY=1: once the load has stopped, place one ordinary call
+# (fixtures/sipp/say_bye.xml) at once, and again every second until one
+# works (at most 30 s): how long the server takes to serve again.
+# $OUT/summary.json has the figures for scripts/load-cps-compare.sh.
+#
+# TARGET=barestack measures tools/barestack instead of texml, with the
+# same SIPp run: a bare sipgo+pion server that answers, sends BARE_MEDIA
+# (default 600ms) of silence and hangs up (scripts/load-cps-compare.sh
+# runs both).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -28,6 +42,12 @@ SIPP_PORT=${SIPP_PORT:-25060}
 SIPP_MEDIA_PORT=${SIPP_MEDIA_PORT:-26000}
 RTP_PORTS=${RTP_PORTS:-30000-50000}
 SAY=${SAY:-Hi}
+TARGET=${TARGET:-texml}
+BARE_MEDIA=${BARE_MEDIA:-600ms}
+MAX_CALLS=${MAX_CALLS:-0}
+RECOVERY=${RECOVERY:-0}
+PROFILE=${PROFILE:-0}
+PPROF_PORT=${PPROF_PORT:-16060}
 IP=127.0.0.1
 
 if ((RATE < 1 || RATE > 5000 || DURATION < 1 || DURATION > 600)); then
@@ -42,7 +62,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-$(mktemp -d /tmp/texml-load-cps.XXXXXX)}
 mkdir -p "$OUT"
 cd "$ROOT"
-SCENARIO=$ROOT/fixtures/sipp/say_bye.xml
+SCENARIO=${SCENARIO:-$ROOT/fixtures/sipp/say_bye.xml}
 
 pids=()
 cleanup() {
@@ -57,11 +77,17 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== building (output in $OUT)"
-if [[ -z ${TEXML_BIN:-} ]]; then
+if [[ $TARGET == barestack ]]; then
+	go build -o bin/barestack ./tools/barestack
+elif [[ $TARGET != texml ]]; then
+	echo "load-cps: TARGET must be texml or barestack" >&2
+	exit 2
+elif [[ -z ${TEXML_BIN:-} ]]; then
 	go build -o bin/texml ./cmd/texml
 	TEXML_BIN=bin/texml
 fi
 go build -o bin/loadapp ./tools/loadapp
+git rev-parse HEAD >"$OUT/commit" 2>/dev/null || true
 
 # cpu_seconds PID: user+system CPU time the process has used so far.
 cpu_seconds() {
@@ -73,6 +99,7 @@ rss_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
 # with bash's /dev/tcp so that sampling starts no process.
 active_calls() {
 	local line n=0
+	[[ $TARGET == texml ]] || { echo 0; return; }
 	if exec 3<>"/dev/tcp/$IP/$HTTP_PORT"; then
 		printf 'GET /healthz HTTP/1.0\r\nHost: %s\r\n\r\n' "$IP" >&3
 		while IFS= read -r -t 2 line <&3; do
@@ -87,13 +114,25 @@ bin/loadapp -listen "$IP:$APP_PORT" -twiml "<Response><Say>$SAY</Say><Hangup/></
 	>"$OUT/loadapp.out" 2>"$OUT/loadapp.err" &
 pids+=($!)
 APP_PID=$!
-"$TEXML_BIN" serve --sip-listen "$IP:$SIP_PORT" --http-listen "$IP:$HTTP_PORT" \
-	--rtp-ports "$RTP_PORTS" --voice-url "http://$IP:$APP_PORT/app" --voice-method POST \
-	--stt none --recordings-dir "$OUT/recordings" >"$OUT/texml.out" 2>"$OUT/texml.log" &
-pids+=($!)
-TEXML_PID=$!
-
-wait_ready load-cps
+if [[ $TARGET == barestack ]]; then
+	# TEXML_PID is the server measured, whichever it is.
+	bin/barestack -listen "$IP:$SIP_PORT" -media "$BARE_MEDIA" >"$OUT/barestack.out" 2>"$OUT/barestack.log" &
+	pids+=($!)
+	TEXML_PID=$!
+	for _ in $(seq 100); do
+		grep -q ready "$OUT/barestack.out" 2>/dev/null && break
+		sleep 0.1
+	done
+	grep -q ready "$OUT/barestack.out" || { echo "load-cps: barestack did not start" >&2; cat "$OUT/barestack.log" >&2; exit 1; }
+else
+	"$TEXML_BIN" serve --sip-listen "$IP:$SIP_PORT" --http-listen "$IP:$HTTP_PORT" \
+		--rtp-ports "$RTP_PORTS" --voice-url "http://$IP:$APP_PORT/app" --voice-method POST \
+		--max-calls "$MAX_CALLS" --pprof "$IP:$PPROF_PORT" \
+		--stt none --recordings-dir "$OUT/recordings" >"$OUT/texml.out" 2>"$OUT/texml.log" &
+	pids+=($!)
+	TEXML_PID=$!
+	wait_ready load-cps
+fi
 
 # One call first, so that the prompt is synthesized (and cached) before
 # the measured run: a real deployment says the same prompts all day.
@@ -105,6 +144,7 @@ if ! sipp -sf "$SCENARIO" -s load -i "$IP" -p "$SIPP_PORT" -mp "$SIPP_MEDIA_PORT
 fi
 
 IDLE_RSS=$(rss_kb "$TEXML_PID" VmRSS)
+read -r HOST_BUSY0 HOST_IDLE0 < <(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat)
 TEXML_CPU0=$(cpu_seconds "$TEXML_PID")
 APP_CPU0=$(cpu_seconds "$APP_PID")
 
@@ -120,6 +160,11 @@ START=$(date +%s.%N)
 	"$IP:$SIP_PORT" >"$OUT/sipp.out" 2>&1) &
 SIPP_PID=$!
 pids+=($SIPP_PID)
+if ((PROFILE > 0)) && [[ $TARGET == texml ]]; then
+	(sleep 5 && python3 -c "import urllib.request; open('$OUT/cpu.pprof', 'wb').write(urllib.request.urlopen('http://$IP:$PPROF_PORT/debug/pprof/profile?seconds=$PROFILE', timeout=$PROFILE + 30).read())" ||
+		echo "load-cps: the CPU profile failed" >&2) &
+	pids+=($!)
+fi
 
 # Sample RSS, CPU and active calls while SIPp runs (bounded: SIPp stops
 # itself after DURATION+60 s; the loop gives up after DURATION+90 s).
@@ -138,13 +183,38 @@ done
 SIPP_RC=0
 wait "$SIPP_PID" || SIPP_RC=$?
 END=$(date +%s.%N)
+RECOVERED=-1
+if [[ $RECOVERY == 1 ]]; then
+	# Right after the load: the first ordinary call that succeeds, and
+	# how long after the end of the load it was placed.
+	for i in $(seq 0 30); do
+		if sipp -sf "$ROOT/fixtures/sipp/say_bye.xml" -s load -i "$IP" -p "$((SIPP_PORT + 1))" -mp "$((SIPP_MEDIA_PORT + 100))" \
+			-m 1 -timeout 20s -timeout_error -nostdin "$IP:$SIP_PORT" >"$OUT/recovery-$i.out" 2>&1; then
+			RECOVERED=$i
+			break
+		fi
+		sleep 1
+	done
+	if ((RECOVERED < 0)); then
+		echo "recovery: no ordinary call succeeded within 30 s after the load stopped"
+	else
+		echo "recovery: an ordinary call succeeded at attempt $((RECOVERED + 1)), placed ${RECOVERED} s after the load stopped"
+	fi
+fi
 TEXML_CPU1=$(cpu_seconds "$TEXML_PID")
 APP_CPU1=$(cpu_seconds "$APP_PID")
+read -r HOST_BUSY1 HOST_IDLE1 < <(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat)
 HWM=$(rss_kb "$TEXML_PID" VmHWM)
-python3 -c "import urllib.request; print(urllib.request.urlopen('http://$IP:$HTTP_PORT/metrics', timeout=5).read().decode())" \
-	>"$OUT/metrics.txt" 2>/dev/null || true
+# Sockets the server still holds once every call has ended (a port leak
+# would show here): give the last BYEs a moment first.
+sleep 2
+FDS_AFTER=$(find "/proc/$TEXML_PID/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
+if [[ $TARGET == texml ]]; then
+	python3 -c "import urllib.request; print(urllib.request.urlopen('http://$IP:$HTTP_PORT/metrics', timeout=5).read().decode())" \
+		>"$OUT/metrics.txt" 2>/dev/null || true
+fi
 
-echo "== results"
+echo "== results ($TARGET)"
 python3 - "$OUT" "$RATE" "$DURATION" "$TOTAL" "$START" "$END" <<'EOF'
 import csv, glob, os, sys
 out, rate, duration, total, start, end = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6])
@@ -191,13 +261,49 @@ print(f"SIPp call length (mean, INVITE to end of timewait): {v['CallLength(C)']}
 EOF
 WALL=$(python3 -c "print(f'{$END - $START:.1f}')")
 echo "wall time of the SIPp run: ${WALL} s"
-echo "texml RSS: idle ${IDLE_RSS} kB, peak sampled ${PEAK_RSS} kB, high-water ${HWM} kB; peak active calls ${PEAK_ACTIVE}"
+echo "$TARGET RSS: idle ${IDLE_RSS} kB, peak sampled ${PEAK_RSS} kB, high-water ${HWM} kB; peak active calls ${PEAK_ACTIVE}"
 python3 -c "
 w = $END - $START
-for name, c in (('texml', $TEXML_CPU1 - $TEXML_CPU0), ('SIPp', $SIPP_CPU), ('loadapp', $APP_CPU1 - $APP_CPU0)):
+cs = (('$TARGET', $TEXML_CPU1 - $TEXML_CPU0), ('SIPp', $SIPP_CPU), ('loadapp', $APP_CPU1 - $APP_CPU0))
+for name, c in cs:
     print(f'CPU {name}: {c:.1f} s = {100 * c / w:.0f}% of one core')
+busy, idle = ($HOST_BUSY1 - $HOST_BUSY0) / 100, ($HOST_IDLE1 - $HOST_IDLE0) / 100
+print(f'host ($(nproc) cores) meanwhile: busy {100 * busy / w:.0f}% of one core, idle {100 * idle / w:.0f}%; '
+      f'everything but these three: {100 * (busy - sum(c for _, c in cs)) / w:.0f}% of one core')
 "
+echo "$TARGET file descriptors after the run: $FDS_AFTER"
 grep -E '^texml_(calls_total|invites_rejected_total|rtp_packets_sent_total)' "$OUT/metrics.txt" 2>/dev/null || true
+
+# The figures again, for scripts/load-cps-compare.sh.
+python3 - "$OUT" "$TARGET" "$RATE" "$TOTAL" "$START" "$END" <<EOF2 || true
+import csv, glob, json, os, re, sys
+out, target, rate, total, start, end = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6])
+rows = list(csv.reader(open(os.path.join(out, "stat.csv")), delimiter=";"))
+v = dict(zip(rows[0], rows[-1]))
+rtts = sorted(float(p[1]) for f in glob.glob(os.path.join(out, "*_rtt.csv")) for p in (l.strip().split(";") for l in open(f))
+              if len(p) == 3 and p[1].replace(".", "").isdigit())
+pct = lambda q: rtts[min(len(rtts) - 1, int(q / 100 * len(rtts)))] if rtts else None
+m = {}
+if os.path.exists(os.path.join(out, "metrics.txt")):
+    for line in open(os.path.join(out, "metrics.txt")):
+        mm = re.match(r'(texml_[a-z_]+)(\{[^}]*\})? (\S+)', line)
+        if mm:
+            m[mm[1] + (mm[2] or "")] = float(mm[3])
+json.dump({
+    "target": target, "rate": rate, "total": total, "wall": end - start,
+    "successful": int(v["SuccessfulCall(C)"]), "failed": int(v["FailedCall(C)"]),
+    "retransmissions": int(v["Retransmissions(C)"]),
+    "unexpected": int(v.get("FailedUnexpectedMessage(C)", 0)), "timeouts": int(v.get("FailedTimeoutOnRecv(C)", 0)),
+    "max_udp_retrans": int(v.get("FailedMaxUDPRetrans(C)", 0)), "dead_call_msgs": int(v.get("DeadCallMsgs(C)", 0)),
+    "p50": pct(50), "p99": pct(99), "max": rtts[-1] if rtts else None,
+    "cpu": $TEXML_CPU1 - $TEXML_CPU0, "sipp_cpu": $SIPP_CPU, "fds_after": $FDS_AFTER,
+    "host_busy": ($HOST_BUSY1 - $HOST_BUSY0) / 100, "app_cpu": $APP_CPU1 - $APP_CPU0, "rss_peak_kb": $PEAK_RSS, "rss_idle_kb": $IDLE_RSS,
+    "recovered_after_s": $RECOVERED,
+    "rejected_503": m.get('texml_invites_rejected_total{code="503"}', 0),
+    "completed": m.get('texml_calls_total{status="completed"}', 0),
+    "rtp_sent": m.get("texml_rtp_packets_sent_total", 0),
+}, open(os.path.join(out, "summary.json"), "w"), indent=1)
+EOF2
 
 FAILED=$(python3 -c "
 import csv
