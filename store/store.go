@@ -1,0 +1,200 @@
+// Package store holds the state that outlives one call and that several
+// texml nodes share: queues of waiting callers, conferences and their
+// participants, which node owns which call, which nodes are alive, and a
+// bus that carries commands to the node that owns a call or a room.
+//
+// Two implementations pass one contract suite (store/storetest):
+// store/memory, the default, for one node with nothing to run; and
+// store/redis, chosen with --redis-url, for several nodes.
+//
+// The store records state; it makes no decisions. The rules of queues
+// and conferences (who is handed to an agent, when a room starts or ends)
+// live in the interpreter and its queue and conference services, and each
+// room or queue is changed by one owner. The store makes every change that
+// touches several keys atomic, so that two agents dequeuing at once get
+// different callers and a full queue or room refuses the one member too
+// many, on any number of nodes.
+package store
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// Errors the store returns; an implementation wraps them with %w. Any
+// other error is a failure of the store itself (Redis down), which the
+// interpreter reports as QueueResult=system-error.
+var (
+	ErrNotFound       = errors.New("store: not found")
+	ErrQueueFull      = errors.New("store: queue is full")
+	ErrConferenceFull = errors.New("store: conference is full")
+)
+
+// Store is one set of shared state. Close releases connections; the
+// state itself stays (in Redis) or goes (in memory).
+type Store struct {
+	Queues      Queues
+	Conferences Conferences
+	Calls       Calls
+	Nodes       Nodes
+	Bus         Bus
+	io.Closer
+}
+
+// Member is a call waiting in a queue.
+type Member struct {
+	CallSid string
+	// Node is the node whose leg the call is; a member of a node that is
+	// no longer alive must never be handed to an agent.
+	Node     string
+	Enqueued time.Time
+}
+
+// QueueInfo describes a queue (Twilio's Queue resource).
+type QueueInfo struct {
+	Name    string
+	Sid     string // QU + 32 hex digits, stable for the name
+	Size    int    // members now
+	MaxSize int    // the limit given by the last Push that set one; 0 = none
+	Created time.Time
+}
+
+// Queues are FIFO queues of calls, created on demand by the first Push.
+type Queues interface {
+	// Push adds m at the back of queue. max > 0 limits the queue's size:
+	// a Push that would exceed it fails with ErrQueueFull and changes
+	// nothing. It returns m's 1-based position. Pushing a CallSid that is
+	// already in the queue fails.
+	Push(ctx context.Context, queue string, m Member, max int) (pos int, err error)
+	// Pop removes and returns the front member in one atomic step: two
+	// Pops, on any nodes, never return the same member. ErrNotFound when
+	// the queue is empty.
+	Pop(ctx context.Context, queue string) (Member, error)
+	// Remove takes callSid out of queue wherever it is, atomically; false
+	// means it was not there (an agent's Pop got it first).
+	Remove(ctx context.Context, queue, callSid string) (bool, error)
+	// Position returns callSid's 1-based position and the queue's size;
+	// pos is 0 when the call is not in the queue.
+	Position(ctx context.Context, queue, callSid string) (pos, size int, err error)
+	// Members lists the queue, front first.
+	Members(ctx context.Context, queue string) ([]Member, error)
+	// Info describes queue; ErrNotFound when it was never created.
+	Info(ctx context.Context, queue string) (QueueInfo, error)
+	// List describes every queue.
+	List(ctx context.Context) ([]QueueInfo, error)
+}
+
+// Conference statuses (Twilio's Conference resource, "status").
+const (
+	ConferenceInit       = "init"        // created, waiting for a participant with startConferenceOnEnter
+	ConferenceInProgress = "in-progress" // started
+	ConferenceCompleted  = "completed"   // ended
+)
+
+// Participant is one call in a conference.
+type Participant struct {
+	CallSid string
+	Node    string // the node whose leg the call is
+	Label   string // participantLabel
+	Muted   bool
+	Hold    bool
+	// Coaching: the participant coaches CallSidToCoach, who alone hears it.
+	Coaching       bool
+	CallSidToCoach string
+	StartOnEnter   bool // startConferenceOnEnter
+	EndOnExit      bool // endConferenceOnExit
+	Joined         time.Time
+}
+
+// Conference is one room: the active conference of a name, or a
+// completed one.
+type Conference struct {
+	Sid    string // CF + 32 hex digits, new for every conference of a name
+	Name   string // the room name (FriendlyName)
+	Home   string // the node that mixes its audio: the first joiner's
+	Status string
+	// Reason and EndedBy say why a completed conference ended
+	// (ReasonConferenceEnded, CallSidEndingConference).
+	Reason, EndedBy  string
+	Created, Updated time.Time
+	Participants     []Participant // in order of joining
+}
+
+// Conferences are rooms by name. A name has at most one active (init or
+// in-progress) conference; the join after it completed creates a new one
+// with a new Sid.
+type Conferences interface {
+	// Join adds p to the active conference called name, creating it
+	// (status init, Home = p.Node, a new Sid) when there is none; max >
+	// 0 limits the participants (ErrConferenceFull, nothing changed).
+	// It returns the conference after the join and whether this join
+	// created it. Joining twice with one CallSid fails.
+	Join(ctx context.Context, name string, p Participant, max int, now time.Time) (c Conference, created bool, err error)
+	// Leave removes callSid from the active conference called name and
+	// returns the conference after it; ErrNotFound when callSid is not in it.
+	Leave(ctx context.Context, name, callSid string, now time.Time) (Conference, error)
+	// Update replaces the participant with p.CallSid (mute, hold, coach).
+	Update(ctx context.Context, name string, p Participant, now time.Time) error
+	// Start marks the active conference in-progress.
+	Start(ctx context.Context, name string, now time.Time) error
+	// End completes the active conference called name, with its reason
+	// and the CallSid that ended it, and returns it; the next Join
+	// creates a new one. Completed conferences stay readable by Sid.
+	End(ctx context.Context, name, reason, endedBy string, now time.Time) (Conference, error)
+	// Get returns the active conference called name; ErrNotFound when none.
+	Get(ctx context.Context, name string) (Conference, error)
+	// BySid returns a conference, active or completed, by its Sid.
+	BySid(ctx context.Context, sid string) (Conference, error)
+	// List returns the active conferences.
+	List(ctx context.Context) ([]Conference, error)
+}
+
+// Calls record which node owns each live call, so that a command for a
+// call (a REST update, a dequeue) reaches the node that runs it.
+type Calls interface {
+	Register(ctx context.Context, callSid, node string) error
+	// Lookup returns the call's node; ErrNotFound when unknown.
+	Lookup(ctx context.Context, callSid string) (node string, err error)
+	Unregister(ctx context.Context, callSid string) error
+}
+
+// Node is one texml process sharing the store.
+type Node struct {
+	ID string
+	// Addr is where other nodes reach it with node-to-node SIP legs
+	// (host:port).
+	Addr string
+	Seen time.Time // the last heartbeat
+}
+
+// Nodes are the processes alive now. A node heartbeats more often than
+// its ttl; when the heartbeats stop it is gone after ttl.
+type Nodes interface {
+	Heartbeat(ctx context.Context, n Node, ttl time.Duration) error
+	// Get returns a live node; ErrNotFound when it is unknown or expired.
+	Get(ctx context.Context, id string) (Node, error)
+	// List returns the live nodes.
+	List(ctx context.Context) ([]Node, error)
+	// Forget removes a node at once (clean shutdown).
+	Forget(ctx context.Context, id string) error
+}
+
+// Message is a command for the node that owns a call or a room.
+type Message struct {
+	Kind    string // e.g. "update", "dequeue", "participant"
+	CallSid string
+	Room    string
+	Body    []byte // the command's own encoding (JSON)
+}
+
+// Bus carries Messages to a node. Delivery is at most once and only to a
+// node subscribed at the time: a command for a dead node is lost, and the
+// sender learns the outcome from the state, not from the bus.
+type Bus interface {
+	Publish(ctx context.Context, node string, m Message) error
+	// Subscribe delivers the node's messages until ctx ends, then closes
+	// the channel.
+	Subscribe(ctx context.Context, node string) (<-chan Message, error)
+}
