@@ -58,6 +58,9 @@ type Config struct {
 	// Dialer places <Dial>'s child legs; nil makes every Dial fail
 	// (DialCallStatus=failed) with an error event.
 	Dialer Dialer
+	// Queues holds <Enqueue>d calls for <Dial><Queue>; nil makes both
+	// fail with an error event.
+	Queues Queues
 	Tracer Tracer
 	Logger *slog.Logger
 
@@ -107,7 +110,10 @@ type Call struct {
 	turn     int
 	seq      int  // status callback SequenceNumber
 	fetches  int  // documents fetched since the caller last spent time on the call
-	whisper  bool // a Dial child's whisper: the end of a document connects it
+	// mode is the kind of document the call runs now: Main, or a nested
+	// document whose end returns to the verb that started it (a Dial
+	// child's whisper, an Enqueue wait document, a Queue url document).
+	mode verbs.Kind
 	sipCode  int  // a child's final SIP response code, for its completed callback
 
 	mu      sync.Mutex
@@ -122,9 +128,16 @@ var errUpdated = errors.New("call updated")
 // context is canceled with it, on the call's clock.
 var ErrTimeLimit = errors.New("call time limit reached")
 
-// whisperDone is the Result.Reason of a whisper document that ran to its
-// end: the callee is to be connected.
-const whisperDone = "whisper-done"
+// Result.Reason of nested documents (see Call.mode): docDone when one ran
+// to its end (a whisper's callee is to be connected, a wait document is
+// to be requested again), docStopped when the verb that started it ended
+// it (the callee hung up, the waiting caller was dequeued, a live update),
+// docLeave after <Leave>.
+const (
+	docDone    = "document-done"
+	docStopped = "stopped"
+	docLeave   = "leave"
+)
 
 // New prepares a call. cbs may be nil when no callbacks are configured.
 func New(leg Leg, f Fetcher, cbs *Dispatcher, cfg Config) *Call {
@@ -240,9 +253,13 @@ func (c *Call) takeUpdate() *Update {
 }
 
 // verbContext derives a context for one step that Update can cancel.
+// Steps nest (the verbs of an Enqueue's wait document run inside the
+// Enqueue's step): the end of an inner step makes the outer one the one
+// an update cancels again.
 func (c *Call) verbContext(ctx context.Context) (context.Context, func()) {
 	vctx, cancel := context.WithCancelCause(ctx)
 	c.mu.Lock()
+	outer := c.cancel
 	c.cancel = cancel
 	pending := c.pending != nil
 	c.mu.Unlock()
@@ -251,10 +268,17 @@ func (c *Call) verbContext(ctx context.Context) (context.Context, func()) {
 	}
 	return vctx, func() {
 		c.mu.Lock()
-		c.cancel = nil
+		c.cancel = outer
 		c.mu.Unlock()
 		cancel(nil)
 	}
+}
+
+// updatePending reports whether a live update waits to be applied.
+func (c *Call) updatePending() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pending != nil
 }
 
 func (c *Call) elapsed() time.Duration { return c.cfg.Clock.Now().Sub(c.start) }

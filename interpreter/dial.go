@@ -48,6 +48,9 @@ type dialState struct {
 // (HandOff) until those move here too.
 func (c *Call) dial(ctx context.Context, doc *document, d *verbs.Dial) (step, error) {
 	if dialsRoom(d) {
+		if q, ok := supported(d.Nouns)[0].(*verbs.Queue); ok {
+			return c.dialQueue(ctx, doc, d, q)
+		}
 		return c.dialRoom(ctx, doc, d)
 	}
 	s := &dialState{d: d, rec: c.newDialRecording(doc, d)}

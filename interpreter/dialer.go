@@ -91,6 +91,9 @@ type Progress struct {
 	// DialSipHeader_X-* (on Answered and Failed; empty when not SIP).
 	CallID  string
 	Headers map[string]string
+	// CallSid is the answering party's CallSid when the Dialer chose
+	// the party (the caller a <Dial><Queue> dequeued).
+	CallSid string
 }
 
 // ErrNoRoute fails a dial that no trunk or registration can carry, or that

@@ -49,6 +49,10 @@ func (c *Call) runDocument(ctx context.Context, doc *document) (*request, *Resul
 		if c.elapsed()-began >= mediaTime {
 			c.fetches = 0 // the caller spent time with the app: not a redirect loop
 		}
+		if c.mode != verbs.Main && c.updatePending() {
+			// The outer verb ends and the main document applies it.
+			return nil, &Result{Reason: docStopped}
+		}
 		if u := c.takeUpdate(); u != nil {
 			return c.applyUpdate(ctx, u)
 		}
@@ -63,9 +67,11 @@ func (c *Call) runDocument(ctx context.Context, doc *document) (*request, *Resul
 			return st.next, nil
 		}
 	}
-	if c.whisper {
-		// The end of a whisper document connects the callee.
-		return nil, &Result{Reason: whisperDone}
+	if c.mode != verbs.Main {
+		// The end of a nested document goes back to its verb: a
+		// whisper connects the callee, a wait document is requested
+		// again.
+		return nil, &Result{Reason: docDone}
 	}
 	r := c.hangupAnswered(ctx, "end-of-document")
 	return nil, &r
@@ -96,7 +102,7 @@ func (c *Call) runVerb(ctx context.Context, doc *document, v verbs.Verb) (step, 
 	case *verbs.Dial:
 		return c.dial(ctx, doc, v)
 	case *verbs.Enqueue:
-		return c.handOff(ctx, doc, v, v.Action, v.Method, true, func(ctx context.Context, h HandOff) (Outcome, error) { return h.Enqueue(ctx, v) })
+		return c.enqueue(ctx, doc, v)
 	case *verbs.Connect:
 		if len(supported(v.Nouns)) == 0 {
 			return step{}, nil // reported by gaps; nothing to connect to
@@ -115,6 +121,11 @@ func (c *Call) runVerb(ctx context.Context, doc *document, v verbs.Verb) (step, 
 		w.Nouns = supported(v.Nouns)
 		return c.fork(ctx, v, func(ctx context.Context) error { return c.leg.Stop(ctx, &w) })
 	case *verbs.Leave:
+		if c.mode == verbs.EnqueueWait {
+			// The caller leaves the queue; the Enqueue goes on with its
+			// action (Twilio's Leave page).
+			return step{end: &Result{Reason: docLeave}}, nil
+		}
 		// Leave only means something inside an Enqueue waitUrl document.
 		c.warn("<Leave> outside a queue wait document is ignored", 0)
 		return step{}, nil

@@ -88,7 +88,7 @@ func (c *Call) newFork(doc *document, d *verbs.Dial, n verbs.Noun) *fork {
 		Clock: c.cfg.Clock, Tracer: partyTracer{c.cfg.Tracer, f.name}, Logger: c.cfg.Logger,
 	})
 	f.call.start = c.start
-	f.call.whisper = true
+	f.call.mode = verbs.Whisper
 	f.target.CallSid = f.call.cfg.CallSid
 	return f
 }
@@ -237,7 +237,7 @@ func (c *Call) answer(ctx context.Context, s *dialState, f *fork, leg Leg) bool 
 		if ctx.Err() != nil {
 			return false // the caller left: the Dial's wait reports it
 		}
-		if res.Reason != whisperDone {
+		if res.Reason != docDone {
 			f.end("no-answer", 0, "whisper: "+res.Reason)
 			return false
 		}

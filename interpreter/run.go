@@ -93,6 +93,9 @@ func (c *Call) loop(ctx context.Context, req *request) Result {
 		vctx, done := c.verbContext(ctx)
 		doc, err := c.load(vctx, req)
 		done()
+		if c.mode != verbs.Main && c.updatePending() {
+			return Result{Reason: docStopped}
+		}
 		if u := c.takeUpdate(); u != nil {
 			next, res := c.applyUpdate(ctx, u)
 			if res != nil {
@@ -129,11 +132,13 @@ func (c *Call) applyUpdate(ctx context.Context, u *Update) (*request, *Result) {
 // endOnError ends the call after an application error or a hangup.
 func (c *Call) endOnError(ctx context.Context, err error) Result {
 	switch {
-	case c.whisper && ctx.Err() != nil:
-		// A whisper stopped because its callee hung up or the caller's
-		// step ended (hangup, live update, time limit): it ends quietly,
-		// never with the application error, and the Dial ends the leg.
-		return Result{Reason: "stopped"}
+	case c.mode != verbs.Main && ctx.Err() != nil:
+		// A nested document stopped because its verb ended it (a
+		// whisper's callee hung up, a waiting caller was dequeued) or
+		// the call's step ended (hangup, live update, time limit): it
+		// ends quietly, never with the application error, and the verb
+		// decides what follows.
+		return Result{Reason: docStopped}
 	case errors.Is(err, ErrHangup) || c.hungUp || errors.Is(context.Cause(ctx), ErrHangup):
 		// A leg cancels the call's context with cause ErrHangup when the
 		// caller leaves, so that a fetch cut short counts as a hangup too.
@@ -213,8 +218,8 @@ func (c *Call) load(ctx context.Context, req *request) (*document, error) {
 	if req.twiml != "" {
 		return c.parse([]byte(req.twiml), c.cfg.URL, verbs.Main)
 	}
-	if c.whisper {
-		req.kind = verbs.Whisper // every document of a whisper is one
+	if c.mode != verbs.Main {
+		req.kind = c.mode // every document of a whisper (a wait...) is one
 	}
 	if req.bad != nil {
 		return c.fallback(ctx, req, req.bad)

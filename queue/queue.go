@@ -1,0 +1,332 @@
+// Package queue implements interpreter.Queues over the shared store: the
+// order of waiting calls and their positions live in store.Queues (memory
+// or Redis), while the hand-off of a caller to an agent happens on the
+// node whose leg the caller is.
+//
+// An agent's Take pops the front member atomically in the store, so two
+// agents never get the same caller, and then offers the pop to the
+// caller's waiting Enqueue. A caller leaving (Leave, hangup) and an agent
+// taking it race in one place, under the service's lock: whichever comes
+// second sees the first, so a caller who left is never bridged and a
+// picked caller never thinks it left.
+//
+// Everything runs on the goroutines of the calls involved, never on one
+// of the service's own: that keeps simulated calls on one virtual clock
+// exact, and needs no shutdown.
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/texml/texml/interpreter"
+	"github.com/texml/texml/store"
+)
+
+// Options configure a Service.
+type Options struct {
+	// Node is this process's id in the store; members carry it.
+	Node string
+	// Clock gives the times of waits (AvgQueueTime); default the system
+	// clock.
+	Clock interpreter.Clock
+	// Nodes, when set, says which nodes are alive: a popped member of a
+	// dead node is dropped, never handed to an agent.
+	Nodes  store.Nodes
+	Logger *slog.Logger
+}
+
+// Service is the queues of one node.
+type Service struct {
+	st  store.Queues
+	o   Options
+	log *slog.Logger
+
+	mu       sync.Mutex
+	waiting  map[string]*place  // CallSid → a caller waiting on this node
+	watchers map[string][]*take // queue → agents waiting for a caller
+}
+
+var _ interpreter.Queues = (*Service)(nil)
+
+// New returns the queues of a node over st.
+func New(st store.Queues, o Options) *Service {
+	if o.Clock == nil {
+		o.Clock = interpreter.SystemClock{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Service{st: st, o: o, log: o.Logger, waiting: map[string]*place{}, watchers: map[string][]*take{}}
+}
+
+// place is a caller waiting on this node.
+type place struct {
+	s      *Service
+	queue  string
+	sid    string
+	max    int
+	leg    interpreter.Leg
+	picked func()
+
+	// Guarded by s.mu.
+	left   bool
+	pickup *interpreter.Pickup
+}
+
+// Enqueue implements interpreter.Queues.
+func (s *Service) Enqueue(ctx context.Context, queue string, w interpreter.Waiter, picked func()) (interpreter.Place, error) {
+	p := &place{s: s, queue: queue, sid: w.CallSid, max: w.Max, leg: w.Leg, picked: picked}
+	s.mu.Lock()
+	if _, dup := s.waiting[w.CallSid]; dup {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("queue %q: call %s is queued already", queue, w.CallSid)
+	}
+	// Visible before the push: an agent popping it at once must find it.
+	s.waiting[w.CallSid] = p
+	s.mu.Unlock()
+	_, err := s.st.Push(ctx, queue, store.Member{CallSid: w.CallSid, Node: s.o.Node, Enqueued: w.Enqueued}, w.Max)
+	if err != nil {
+		s.mu.Lock()
+		delete(s.waiting, w.CallSid)
+		s.mu.Unlock()
+		if errors.Is(err, store.ErrQueueFull) {
+			return nil, fmt.Errorf("queue %q: %w", queue, interpreter.ErrQueueFull)
+		}
+		return nil, fmt.Errorf("queue %q: %w", queue, err)
+	}
+	s.wakeAgents(queue)
+	return p, nil
+}
+
+// wakeAgents lets the agents waiting on queue try to take a caller.
+func (s *Service) wakeAgents(queue string) {
+	s.mu.Lock()
+	ws := s.watchers[queue]
+	delete(s.watchers, queue)
+	s.mu.Unlock()
+	for _, t := range ws {
+		t.try()
+	}
+}
+
+// Status implements interpreter.Place.
+func (p *place) Status(ctx context.Context) (interpreter.QueueStatus, error) {
+	info, err := p.s.st.Info(ctx, p.queue)
+	if err != nil {
+		return interpreter.QueueStatus{}, err
+	}
+	st := interpreter.QueueStatus{Sid: info.Sid, Size: info.Size, Max: p.max}
+	members, err := p.s.st.Members(ctx, p.queue)
+	if err != nil {
+		return st, err
+	}
+	now := p.s.o.Clock.Now()
+	var total time.Duration
+	for i, m := range members {
+		if m.CallSid == p.sid {
+			st.Position = i + 1
+		}
+		total += now.Sub(m.Enqueued)
+	}
+	if len(members) > 0 {
+		st.AvgWait = total / time.Duration(len(members))
+	}
+	st.Size = len(members)
+	return st, nil
+}
+
+// Leave implements interpreter.Place.
+func (p *place) Leave(ctx context.Context) (bool, error) {
+	removed, err := p.s.st.Remove(ctx, p.queue, p.sid)
+	p.s.mu.Lock()
+	defer p.s.mu.Unlock()
+	if p.pickup != nil {
+		return false, nil // an agent took the call first
+	}
+	// Out of the store (removed now, or popped by an agent that has not
+	// offered it yet and will find it left), or the store failed: either
+	// way no agent may have it from here on.
+	p.left = true
+	delete(p.s.waiting, p.sid)
+	if err != nil && !removed {
+		return true, err
+	}
+	return true, nil
+}
+
+// Pickup implements interpreter.Place.
+func (p *place) Pickup() *interpreter.Pickup {
+	p.s.mu.Lock()
+	defer p.s.mu.Unlock()
+	return p.pickup
+}
+
+// take is an agent's Take.
+type take struct {
+	s        *Service
+	queue    string
+	agent    interpreter.Agent
+	progress func(interpreter.Progress)
+
+	mu       sync.Mutex
+	canceled bool
+	caller   *place
+	released func(bool)
+	done     bool // Ended or Failed was reported
+}
+
+// Take implements interpreter.Queues.
+func (s *Service) Take(ctx context.Context, queue string, a interpreter.Agent, progress func(interpreter.Progress)) (interpreter.Attempt, error) {
+	if _, err := s.st.Info(ctx, queue); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("queue %q: %w", queue, interpreter.ErrNoQueue)
+		}
+		return nil, fmt.Errorf("queue %q: %w", queue, err)
+	}
+	t := &take{s: s, queue: queue, agent: a, progress: progress}
+	t.try()
+	return t, nil
+}
+
+// try takes the front caller and offers it the agent's pickup, or waits
+// for the next Enqueue when the queue is empty.
+func (t *take) try() {
+	s := t.s
+	for {
+		t.mu.Lock()
+		stop := t.canceled || t.caller != nil
+		t.mu.Unlock()
+		if stop {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		m, err := s.st.Pop(ctx, t.queue)
+		cancel()
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			s.mu.Lock()
+			s.watchers[t.queue] = append(s.watchers[t.queue], t)
+			s.mu.Unlock()
+			return
+		case err != nil:
+			s.log.Warn("queue pop", "queue", t.queue, "err", err)
+			t.fail("queue store: " + err.Error())
+			return
+		}
+		if t.offer(m) {
+			return
+		}
+	}
+}
+
+// offer hands the popped member m to its waiting caller; false when the
+// caller is gone and the next one should be tried.
+func (t *take) offer(m store.Member) bool {
+	s := t.s
+	s.mu.Lock()
+	p := s.waiting[m.CallSid]
+	if p == nil || p.left {
+		s.mu.Unlock()
+		if m.Node != s.o.Node && m.Node != "" {
+			// A caller on another node: those hand-offs need a
+			// node-to-node leg, which this node cannot set up yet.
+			s.log.Error("queue member on another node cannot be dequeued here", "queue", t.queue, "call_sid", m.CallSid, "node", m.Node)
+		}
+		return false
+	}
+	delete(s.waiting, m.CallSid)
+	t.mu.Lock()
+	t.caller = p
+	t.mu.Unlock()
+	p.pickup = &interpreter.Pickup{
+		Agent: t.agent,
+		Ready: t.ready,
+		Gone:  t.gone,
+	}
+	s.mu.Unlock()
+	p.picked()
+	return true
+}
+
+// ready is the caller's Pickup.Ready: the bridge can start.
+func (t *take) ready(leg interpreter.Leg, released func(bool)) {
+	t.mu.Lock()
+	if t.canceled {
+		// The agent gave up while the caller heard the url document.
+		t.caller = nil
+		t.mu.Unlock()
+		released(false)
+		return
+	}
+	t.released = released
+	sid := t.caller.sid
+	t.mu.Unlock()
+	t.progress(interpreter.Progress{Kind: interpreter.Answered, Leg: leg, CallSid: sid, Code: 200})
+}
+
+// gone is the caller's Pickup.Gone: it hung up before or during the
+// bridge.
+func (t *take) gone() {
+	t.mu.Lock()
+	if t.canceled || t.done {
+		t.mu.Unlock()
+		return
+	}
+	bridged := t.released != nil
+	t.caller, t.released = nil, nil
+	if bridged {
+		t.done = true
+	}
+	t.mu.Unlock()
+	if bridged {
+		t.progress(interpreter.Progress{Kind: interpreter.Ended})
+		return
+	}
+	t.try() // the caller left before the bridge: the next one
+}
+
+func (t *take) fail(reason string) {
+	t.mu.Lock()
+	if t.done || t.canceled {
+		t.mu.Unlock()
+		return
+	}
+	t.done = true
+	t.mu.Unlock()
+	t.progress(interpreter.Progress{Kind: interpreter.Failed, Reason: reason})
+}
+
+// Cancel implements interpreter.Attempt: the agent stops waiting, or ends
+// the bridge and sends the caller on to its action.
+func (t *take) Cancel() {
+	t.mu.Lock()
+	if t.canceled {
+		t.mu.Unlock()
+		return
+	}
+	t.canceled = true
+	released := t.released
+	t.released = nil
+	t.mu.Unlock()
+	s := t.s
+	s.mu.Lock()
+	ws := s.watchers[t.queue]
+	for i, w := range ws {
+		if w == t {
+			s.watchers[t.queue] = append(ws[:i:i], ws[i+1:]...)
+			break
+		}
+	}
+	if len(s.watchers[t.queue]) == 0 {
+		delete(s.watchers, t.queue)
+	}
+	s.mu.Unlock()
+	if released != nil {
+		released(true)
+	}
+}
