@@ -30,7 +30,15 @@ var (
 	ErrNotFound       = errors.New("store: not found")
 	ErrQueueFull      = errors.New("store: queue is full")
 	ErrConferenceFull = errors.New("store: conference is full")
+	// ErrExists refuses a second Push or Join of one CallSid: a call
+	// waits in a queue, or sits in a room, once.
+	ErrExists = errors.New("store: already there")
 )
+
+// Retention is how long a completed conference stays readable by Sid:
+// status callbacks and the REST API ask after a room has ended, and a day
+// covers them without keeping every room for ever.
+const Retention = 24 * time.Hour
 
 // Store is one set of shared state. Close releases connections; the
 // state itself stays (in Redis) or goes (in memory).
@@ -66,7 +74,8 @@ type Queues interface {
 	// Push adds m at the back of queue. max > 0 limits the queue's size:
 	// a Push that would exceed it fails with ErrQueueFull and changes
 	// nothing. It returns m's 1-based position. Pushing a CallSid that is
-	// already in the queue fails.
+	// already in the queue fails with ErrExists. A zero m.Enqueued is set
+	// to the store's clock.
 	Push(ctx context.Context, queue string, m Member, max int) (pos int, err error)
 	// Pop removes and returns the front member in one atomic step: two
 	// Pops, on any nodes, never return the same member. ErrNotFound when
@@ -76,13 +85,14 @@ type Queues interface {
 	// means it was not there (an agent's Pop got it first).
 	Remove(ctx context.Context, queue, callSid string) (bool, error)
 	// Position returns callSid's 1-based position and the queue's size;
-	// pos is 0 when the call is not in the queue.
+	// pos is 0 when the call is not in the queue (or the queue does not
+	// exist: then size is 0 too).
 	Position(ctx context.Context, queue, callSid string) (pos, size int, err error)
-	// Members lists the queue, front first.
+	// Members lists the queue, front first; empty for an unknown queue.
 	Members(ctx context.Context, queue string) ([]Member, error)
 	// Info describes queue; ErrNotFound when it was never created.
 	Info(ctx context.Context, queue string) (QueueInfo, error)
-	// List describes every queue.
+	// List describes every queue, by name.
 	List(ctx context.Context) ([]QueueInfo, error)
 }
 
@@ -130,33 +140,39 @@ type Conferences interface {
 	// (status init, Home = p.Node, a new Sid) when there is none; max >
 	// 0 limits the participants (ErrConferenceFull, nothing changed).
 	// It returns the conference after the join and whether this join
-	// created it. Joining twice with one CallSid fails.
+	// created it. Joining twice with one CallSid fails with ErrExists.
 	Join(ctx context.Context, name string, p Participant, max int, now time.Time) (c Conference, created bool, err error)
 	// Leave removes callSid from the active conference called name and
 	// returns the conference after it; ErrNotFound when callSid is not in it.
 	Leave(ctx context.Context, name, callSid string, now time.Time) (Conference, error)
-	// Update replaces the participant with p.CallSid (mute, hold, coach).
+	// Update replaces the participant with p.CallSid (mute, hold, coach);
+	// ErrNotFound when it is not in the active conference called name.
 	Update(ctx context.Context, name string, p Participant, now time.Time) error
-	// Start marks the active conference in-progress.
+	// Start marks the active conference in-progress; ErrNotFound when
+	// there is none. Starting a started conference changes nothing.
 	Start(ctx context.Context, name string, now time.Time) error
 	// End completes the active conference called name, with its reason
 	// and the CallSid that ended it, and returns it; the next Join
-	// creates a new one. Completed conferences stay readable by Sid.
+	// creates a new one. Completed conferences stay readable by Sid for
+	// Retention. ErrNotFound when there is no active conference.
 	End(ctx context.Context, name, reason, endedBy string, now time.Time) (Conference, error)
 	// Get returns the active conference called name; ErrNotFound when none.
 	Get(ctx context.Context, name string) (Conference, error)
 	// BySid returns a conference, active or completed, by its Sid.
 	BySid(ctx context.Context, sid string) (Conference, error)
-	// List returns the active conferences.
+	// List returns the active conferences, oldest first.
 	List(ctx context.Context) ([]Conference, error)
 }
 
 // Calls record which node owns each live call, so that a command for a
 // call (a REST update, a dequeue) reaches the node that runs it.
 type Calls interface {
+	// Register records that node runs callSid, replacing any earlier
+	// owner.
 	Register(ctx context.Context, callSid, node string) error
 	// Lookup returns the call's node; ErrNotFound when unknown.
 	Lookup(ctx context.Context, callSid string) (node string, err error)
+	// Unregister forgets callSid; forgetting an unknown call is no error.
 	Unregister(ctx context.Context, callSid string) error
 }
 
@@ -172,10 +188,12 @@ type Node struct {
 // Nodes are the processes alive now. A node heartbeats more often than
 // its ttl; when the heartbeats stop it is gone after ttl.
 type Nodes interface {
+	// Heartbeat records n alive until ttl from now; n.Seen is set to the
+	// store's clock.
 	Heartbeat(ctx context.Context, n Node, ttl time.Duration) error
 	// Get returns a live node; ErrNotFound when it is unknown or expired.
 	Get(ctx context.Context, id string) (Node, error)
-	// List returns the live nodes.
+	// List returns the live nodes, by ID.
 	List(ctx context.Context) ([]Node, error)
 	// Forget removes a node at once (clean shutdown).
 	Forget(ctx context.Context, id string) error
@@ -193,8 +211,10 @@ type Message struct {
 // node subscribed at the time: a command for a dead node is lost, and the
 // sender learns the outcome from the state, not from the bus.
 type Bus interface {
+	// Publish sends m to node; a node with no subscriber is no error,
+	// and the message is lost.
 	Publish(ctx context.Context, node string, m Message) error
 	// Subscribe delivers the node's messages until ctx ends, then closes
-	// the channel.
+	// the channel. Messages published after Subscribe returns reach it.
 	Subscribe(ctx context.Context, node string) (<-chan Message, error)
 }
