@@ -37,6 +37,7 @@ type Outcome struct {
 	Events   []interpreter.Event
 	Result   interpreter.Result
 	base     string
+	partyOf  func(callSid string) string
 }
 
 // app serves a scenario's documents and records every request.
@@ -151,10 +152,24 @@ func Run(ctx context.Context, s *Scenario) (*Outcome, error) {
 	defer fe.Close()
 	cbs := interpreter.NewDispatcher(fe, interpreter.DispatcherOptions{Backoff: 10 * time.Millisecond, Timeout: 2 * time.Second})
 	leg := sim.New(opts)
+	w := newWorld(leg.Clock(), rec)
+	defer w.store.Close()
 	cfg := callConfig(s, abs)
-	cfg.Clock, cfg.Dialer, cfg.Tracer = leg.Clock(), leg.Dialer(), rec
+	cfg.CallSid = interpreter.NewSid("CA")
+	w.name(cfg.CallSid, "")
+	cfg.Clock, cfg.Dialer, cfg.Queues, cfg.Tracer = leg.Clock(), leg.Dialer(), w.queues, rec
+	fetch := func(l *sim.Leg) interpreter.Fetcher { return l.Fetcher(fe) }
+	if err := w.startParties(ctx, s, abs, fetch, cbs); err != nil {
+		return nil, err
+	}
 	call = interpreter.New(leg, leg.Fetcher(fe), cbs, cfg)
 	res := call.Run(leg.Context(ctx))
+	if len(s.Parties) > 0 {
+		// The first caller is done: the others' time may move on
+		// without it, until they are done too.
+		w.clk.Leave()
+		w.wg.Wait()
+	}
 	drain, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := cbs.Close(drain); err != nil {
@@ -162,7 +177,7 @@ func Run(ctx context.Context, s *Scenario) (*Outcome, error) {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return &Outcome{Captured: a.got, Events: rec.Events(), Result: res, base: base}, nil
+	return &Outcome{Captured: a.got, Events: rec.Events(), Result: res, base: base, partyOf: w.partyOf}, nil
 }
 
 // writeFiles puts a files-mode app into a new temporary folder.

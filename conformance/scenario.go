@@ -31,7 +31,11 @@ type Scenario struct {
 	Outcomes []string          `yaml:"outcomes"`
 	Callees  []string          `yaml:"callees"` // --callee values: the parties a Dial reaches
 	Updates  []TimedUpdate     `yaml:"updates"`
-	Expect   Expect            `yaml:"expect"`
+	// Parties are more callers on the same virtual clock, queue and
+	// conference services (an agent dialing the queue the first caller
+	// waits in).
+	Parties []Party `yaml:"parties"`
+	Expect  Expect  `yaml:"expect"`
 
 	file string
 }
@@ -56,6 +60,20 @@ type Config struct {
 	Params               map[string]string `yaml:"params"` // extra parameters on every request (SipHeader_X-…)
 	MaxFetches           int               `yaml:"max_fetches"`
 	MaxDurationS         int               `yaml:"max_duration_s"`
+}
+
+// Party is one more caller of a scenario. Its requests carry its own
+// CallSid, and its trace events a "caller" field with its name; its
+// timed inputs count from its own start.
+type Party struct {
+	Name     string   `yaml:"name"`
+	AtMS     int      `yaml:"at_ms"`     // when it calls, from the scenario's start
+	VoiceURL string   `yaml:"voice_url"` // default /voice
+	Method   string   `yaml:"method"`
+	From     string   `yaml:"from"`
+	To       string   `yaml:"to"`
+	Inputs   []string `yaml:"inputs"`
+	Callees  []string `yaml:"callees"`
 }
 
 // Route is one way the app answers a path. The first route whose When
@@ -141,6 +159,10 @@ type ReqExpect struct {
 	// Unsigned: no signature header of either kind may be sent.
 	Unsigned bool   `yaml:"unsigned"`
 	Cookie   string `yaml:"cookie"` // a substring of the Cookie header
+	// Party names the scenario party that makes the request ("" = the
+	// first caller). Document requests are compared party by party, in
+	// each party's order.
+	Party    string `yaml:"party"`
 	NoCookie bool   `yaml:"no_cookie"`
 }
 

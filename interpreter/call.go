@@ -108,13 +108,13 @@ type Call struct {
 	hungUp   bool   // the caller is gone: actions are posted, their documents ignored
 	final    string // the final CallStatus, once the call has ended
 	turn     int
-	seq      int  // status callback SequenceNumber
-	fetches  int  // documents fetched since the caller last spent time on the call
+	seq      int // status callback SequenceNumber
+	fetches  int // documents fetched since the caller last spent time on the call
 	// mode is the kind of document the call runs now: Main, or a nested
 	// document whose end returns to the verb that started it (a Dial
 	// child's whisper, an Enqueue wait document, a Queue url document).
-	mode verbs.Kind
-	sipCode  int  // a child's final SIP response code, for its completed callback
+	mode    verbs.Kind
+	sipCode int // a child's final SIP response code, for its completed callback
 
 	mu      sync.Mutex
 	running bool                    // Run has started and the call can still change course

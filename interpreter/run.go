@@ -308,6 +308,17 @@ func (c *Call) fetchDocument(ctx context.Context, req *request) (*document, erro
 	case err != nil:
 		return nil, fmt.Errorf("fetch %s: %w", req.url, err)
 	}
+	if req.kind == verbs.EnqueueWait || req.kind == verbs.ConferenceWait {
+		// A wait URL that is audio (or text) is played in a loop: the
+		// caller keeps waiting, it does not hang up (Twilio's Enqueue
+		// and Conference pages, "waitUrl").
+		switch resp.Kind {
+		case fetcher.Audio:
+			return &document{url: resp.URL, verbs: []verbs.Verb{&verbs.Play{URL: resp.URL, Loop: 0}}}, nil
+		case fetcher.Text:
+			return &document{url: resp.URL, verbs: []verbs.Verb{&verbs.Say{Text: string(resp.Body), Voice: "man", Language: "en-US", Loop: 0}}}, nil
+		}
+	}
 	switch resp.Kind {
 	case fetcher.Audio:
 		// Audio is played, then the call hangs up.

@@ -56,6 +56,9 @@ type Config struct {
 	// through it. ctx ends with cause interpreter.ErrHangup when the
 	// caller hangs up.
 	Handler func(ctx context.Context, leg interpreter.Leg, cfg interpreter.Config) interpreter.Result
+	// Queues, when set, is every call's queue service (Enqueue, Dial
+	// Queue).
+	Queues interpreter.Queues
 }
 
 // Server answers inbound calls. One Server serves all of a process's
@@ -330,6 +333,7 @@ func (s *Server) run(dlg *sipgo.DialogServerSession, leg *Leg, cfg interpreter.C
 
 	cfg.Logger = leg.baseLog // the interpreter adds call_sid itself
 	cfg.Dialer = s
+	cfg.Queues = s.cfg.Queues
 	if s.cfg.Metrics != nil {
 		cfg.Observe = s.cfg.Metrics.verb
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/texml/texml/interpreter"
@@ -51,12 +50,10 @@ func (l *Leg) popOutcome() (Outcome, bool) {
 	return o, true
 }
 
-// DialRoom implements interpreter.HandOff for a Dial to a Conference or a
-// Queue with the next scripted outcome. A conference never rings: joining
-// is immediate, and the action gets DialCallStatus=answered without a
-// DialCallSid (https://www.twilio.com/docs/voice/twiml/conference). A
-// queue's agent waits up to the Dial timeout when nobody is queued
-// (no-answer).
+// DialRoom implements interpreter.HandOff for a Dial to a Conference with
+// the next scripted outcome. A conference never rings: joining is
+// immediate, and the action gets DialCallStatus=answered without a
+// DialCallSid (https://www.twilio.com/docs/voice/twiml/conference).
 func (l *Leg) DialRoom(ctx context.Context, d *verbs.Dial) (interpreter.Outcome, error) {
 	var out interpreter.Outcome
 	_, conf := d.Nouns[0].(*verbs.Conference)
@@ -101,50 +98,6 @@ func (l *Leg) DialRoom(ctx context.Context, d *verbs.Dial) (interpreter.Outcome,
 		p.Set("DialCallSid", interpreter.NewSid("CA"))
 	}
 	return out, nil
-}
-
-// Enqueue implements interpreter.HandOff: bridged:N (dequeued and bridged for
-// N seconds), leave, redirected, queue-full, error, hangup[:N].
-func (l *Leg) Enqueue(ctx context.Context, e *verbs.Enqueue) (interpreter.Outcome, error) {
-	var out interpreter.Outcome
-	o := l.nextOutcome("Enqueue", Outcome{Status: "hangup"})
-	l.trace("enqueue", map[string]any{"queue": e.Queue, "targets": []string{"Queue:" + e.Queue}, "outcome": o.Status, "seconds": o.Seconds})
-	result := o.Status
-	switch o.Status {
-	case "bridged", "completed", "answered":
-		result = "bridged"
-		hung, err := l.connected(ctx, Outcome{Seconds: o.Seconds})
-		if err != nil {
-			return out, err
-		}
-		out.CallerHungUp = hung
-	case "hangup", "canceled":
-		result = "hangup"
-		if _, err := l.connected(ctx, Outcome{Status: "hangup", Seconds: o.Seconds}); err != nil {
-			return out, err
-		}
-		out.CallerHungUp = true
-	case "leave", "redirected", "queue-full", "error":
-	default:
-		result = "error"
-	}
-	out.Params = url.Values{
-		"QueueResult": {result},
-		"QueueSid":    {"QU" + queueHex(e.Queue)},
-		"QueueTime":   {"0"},
-	}
-	return out, nil
-}
-
-// queueHex gives a queue a stable 32-hex-digit id from its name.
-func queueHex(name string) string {
-	var h uint64 = 14695981039346656037
-	for i := 0; i < len(name); i++ {
-		h ^= uint64(name[i])
-		h *= 1099511628211
-	}
-	s := strconv.FormatUint(h, 16)
-	return strings.Repeat("0", 32-len(s)) + s
 }
 
 // Connect implements interpreter.HandOff: completed:N[:HANDOFF], failed,

@@ -21,7 +21,9 @@ import (
 
 	"github.com/texml/texml/fetcher"
 	"github.com/texml/texml/interpreter"
+	"github.com/texml/texml/queue"
 	"github.com/texml/texml/sim"
+	"github.com/texml/texml/store/memory"
 )
 
 // listFlag collects a repeatable flag.
@@ -132,6 +134,11 @@ func runCall(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	cbs := interpreter.NewDispatcher(fe, interpreter.DispatcherOptions{Logger: log})
 
 	leg := sim.New(opts)
+	// A queue on the simulated line: the caller waits with the queue code
+	// real calls run, in a store of its own.
+	st := memory.New(memory.WithClock(leg.Clock().Now))
+	defer st.Close()
+	cfg.Queues = queue.New(st.Queues, queue.Options{Node: "sim", Clock: leg.Clock()})
 	cfg.Clock, cfg.Dialer, cfg.Tracer, cfg.Logger = leg.Clock(), leg.Dialer(), out, log
 	call := interpreter.New(leg, leg.Fetcher(fe), cbs, cfg)
 	res := call.Run(leg.Context(ctx))

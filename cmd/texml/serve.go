@@ -26,7 +26,10 @@ import (
 	"github.com/texml/texml/media/audio"
 	"github.com/texml/texml/media/stt"
 	"github.com/texml/texml/media/tts"
+	"github.com/texml/texml/queue"
 	"github.com/texml/texml/signaling"
+	"github.com/texml/texml/store"
+	"github.com/texml/texml/store/memory"
 )
 
 // runServe answers SIP calls until ctx ends (hang up everything) or a
@@ -98,6 +101,7 @@ type service struct {
 	router   *signaling.Routes
 	speech   *tts.Cache
 	sounds   *audio.Cache
+	store    *store.Store // shared state: queues (memory; Redis later)
 	public   net.IP
 	sipAddr  string
 	udp      net.PacketConn
@@ -179,7 +183,11 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 	s.speech = tts.NewCache(metrics.Synthesizer(synth), ttsEngine(f), tts.CacheOptions{Dir: cacheDir("tts")})
 	s.sounds = audio.NewCache(metrics.Fetcher("audio", s.fetch), audio.CacheOptions{Dir: cacheDir("audio")})
 	metrics.WatchCaches(s.speech, s.sounds)
+	s.store = memory.New()
+	node := interpreter.NewSid("NO")
+	queues := queue.New(s.store.Queues, queue.Options{Node: node, Logger: log})
 	s.sip, err = signaling.New(signaling.Config{
+		Queues:   queues,
 		PublicIP: public, SIPPort: portOf(f.sipListen), UserAgent: "texml/" + version,
 		Router: routes, Trunks: trunks, Registrar: registrar, Fetcher: metrics.Fetcher("document", s.fetch), Callbacks: s.cbs, Logger: log,
 		Metrics: metrics, MaxCalls: f.maxCalls,
@@ -342,6 +350,9 @@ func (s *service) close() {
 	}
 	if s.fetch != nil {
 		s.fetch.Close()
+	}
+	if s.store != nil {
+		_ = s.store.Close()
 	}
 }
 
