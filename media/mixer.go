@@ -322,7 +322,7 @@ func (x *Mixer) Close() {
 			rel = append(rel, release{u, c})
 		}
 	}
-	x.members, x.plays, x.taps, x.holdSrc = nil, nil, nil, nil
+	x.members, x.plays, x.taps, x.coaches, x.holdSrc = nil, nil, nil, nil, nil
 	x.mu.Unlock()
 	for _, r := range rel {
 		r.untap()

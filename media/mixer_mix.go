@@ -396,16 +396,25 @@ func setFrame(acc *[FrameSamples]int32, f *[FrameSamples]int16) {
 	}
 }
 
+// The two loops that clamp are unrolled by hand, four samples a step
+// (FrameSamples is a multiple of 4): the compiler does not, and
+// BenchmarkMixerTick spends most of its time in them, a third less so.
+
 func clampFrame(dst *[FrameSamples]int16, acc *[FrameSamples]int32) {
-	for i, v := range acc {
-		dst[i] = clamp16(v)
+	for i := 0; i < FrameSamples; i += 4 {
+		a, b, c, d := acc[i], acc[i+1], acc[i+2], acc[i+3]
+		dst[i], dst[i+1], dst[i+2], dst[i+3] = clamp16(a), clamp16(b), clamp16(c), clamp16(d)
 	}
 }
 
 // subClampFrame sets dst to total less own, clamped.
 func subClampFrame(dst *[FrameSamples]int16, total *[FrameSamples]int32, own *[FrameSamples]int16) {
-	for i, v := range total {
-		dst[i] = clamp16(v - int32(own[i]))
+	for i := 0; i < FrameSamples; i += 4 {
+		a := total[i] - int32(own[i])
+		b := total[i+1] - int32(own[i+1])
+		c := total[i+2] - int32(own[i+2])
+		d := total[i+3] - int32(own[i+3])
+		dst[i], dst[i+1], dst[i+2], dst[i+3] = clamp16(a), clamp16(b), clamp16(c), clamp16(d)
 	}
 }
 
