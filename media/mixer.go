@@ -20,8 +20,9 @@ type MemberOptions struct {
 	// HoldSource is what the member hears on hold; nil means the mixer's
 	// (SetHoldSource), or silence if that is nil too. Once it has ended
 	// the member hears silence, until Set gives it a new one. It is read
-	// only while the member is held, on the goroutine that mixes (a
-	// pacer goroutine), so it must not block.
+	// only while the member is held, with the mixer locked on the
+	// goroutine that mixes (a pacer goroutine): it must not block, nor
+	// call the mixer's methods.
 	HoldSource Source
 	// Coach makes the member a coach of another member of the same
 	// mixer: it is heard by that member only, and itself hears everyone
@@ -182,8 +183,9 @@ func (m *Member) Set(o MemberOptions) {
 // Play mixes src into what m alone hears (a whisper, an announcement to
 // one participant) until src ends or stop is called, in place of the
 // previous Play of m if it still runs. On hold, m hears it over its hold
-// source. src is read on the goroutine that mixes (a pacer goroutine),
-// so it must not block; once stop has returned it is no longer read. To
+// source. src is read with the mixer locked, on the goroutine that mixes
+// (a pacer goroutine): it must not block, nor call the mixer's methods.
+// Once stop has returned it is no longer read; stop is idempotent. To
 // learn when src ends, wrap it and watch for io.EOF.
 func (m *Member) Play(src Source) (stop func()) {
 	x := m.x
@@ -238,9 +240,11 @@ func (m *Member) detach() (untap, clr func()) {
 // nil): a beep for a member joining, which the joining member itself
 // does not hear, or an announcement. It lasts until src ends or stop is
 // called; several may play at once. Members on hold do not hear it; the
-// mixer's taps do. src is read on the goroutine that mixes (a pacer
-// goroutine), so it must not block; once stop has returned it is no
-// longer read. To learn when src ends, wrap it and watch for io.EOF.
+// mixer's taps do. src is read with the mixer locked, on the goroutine
+// that mixes (a pacer goroutine): it must not block, nor call the
+// mixer's methods. Once stop has returned it is no longer read; stop is
+// idempotent. To learn when src ends (Twilio's announcement-end), wrap
+// it and watch for io.EOF.
 func (x *Mixer) Play(src Source, except *Member) (stop func()) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -258,9 +262,10 @@ func (x *Mixer) Play(src Source, except *Member) (stop func()) {
 
 // SetHoldSource makes src what members on hold hear unless they have a
 // HoldSource of their own; nil is silence. One src serves all of them:
-// it is read once per packet time while anyone listens to it, on the
-// goroutine that mixes (a pacer goroutine), so it must not block. Once
-// it has ended, held members hear silence.
+// it is read once per packet time while anyone listens to it, with the
+// mixer locked on the goroutine that mixes (a pacer goroutine): it must
+// not block, nor call the mixer's methods. Once it has ended, held
+// members hear silence, until SetHoldSource gives them another.
 func (x *Mixer) SetHoldSource(src Source) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
