@@ -74,8 +74,8 @@ type MixerOptions struct {
 // a ring read per packet time. Nothing is allocated per packet time.
 //
 // All state is guarded by one mutex, held for the duration of a mix
-// (a few microseconds per member at 250 members, see docs/benchmarks.md)
-// and of each member's read.
+// (about half a microsecond per member who talks, see
+// docs/benchmarks.md) and of each member's read.
 type Mixer struct {
 	detector func() SpeechDetector
 	onSpeech atomic.Pointer[func(*Member, bool)]
