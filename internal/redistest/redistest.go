@@ -32,6 +32,7 @@ type Server struct {
 	t    testing.TB
 	bin  string
 	dir  string
+	args []string
 	port int
 
 	mu     sync.Mutex
@@ -42,8 +43,9 @@ type Server struct {
 // startTimeout bounds how long a redis-server may take to answer PING.
 const startTimeout = 10 * time.Second
 
-// Start runs a redis-server for t and stops it when t ends.
-func Start(t testing.TB) *Server {
+// Start runs a redis-server for t and stops it when t ends. args are
+// more options for the server (e.g. "--cluster-enabled", "yes").
+func Start(t testing.TB, args ...string) *Server {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -52,7 +54,7 @@ func Start(t testing.TB) *Server {
 		}
 		t.Skipf("redis-server is not installed (apt-get install redis-server): %v", err)
 	}
-	s := &Server{t: t, bin: bin, dir: t.TempDir()}
+	s := &Server{t: t, bin: bin, dir: t.TempDir(), args: args}
 	t.Cleanup(s.Stop)
 	// The free port is found by binding it and letting it go, so another
 	// process may take it before redis-server does: try a few.
@@ -106,7 +108,7 @@ func (s *Server) start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	logPath := filepath.Join(s.dir, "redis.log")
-	cmd := exec.Command(s.bin,
+	args := append([]string{
 		"--port", strconv.Itoa(s.port),
 		"--bind", "127.0.0.1",
 		"--dir", s.dir,
@@ -114,7 +116,8 @@ func (s *Server) start() error {
 		"--appendonly", "no",
 		"--logfile", logPath,
 		"--daemonize", "no",
-	)
+	}, s.args...)
+	cmd := exec.Command(s.bin, args...)
 	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", s.bin, err)
@@ -140,7 +143,8 @@ func (s *Server) start() error {
 	}
 }
 
-// ping sends PING and expects +PONG: readiness without a client library.
+// ping sends PING and expects an answer: readiness without a client
+// library.
 func ping(port int) error {
 	c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), time.Second)
 	if err != nil {
@@ -155,8 +159,9 @@ func ping(port int) error {
 	if err != nil {
 		return err
 	}
-	if strings.TrimSpace(line) != "+PONG" {
-		return errors.New("PING answered " + strings.TrimSpace(line))
+	// A server with a password answers -NOAUTH: it is up all the same.
+	if line = strings.TrimSpace(line); line != "+PONG" && !strings.HasPrefix(line, "-NOAUTH") {
+		return errors.New("PING answered " + line)
 	}
 	return nil
 }
