@@ -227,9 +227,18 @@ func TestRoundTrips(t *testing.T) {
 	d.rdb.AddHook(&c)
 	s := d.store()
 	// Warm the script cache: the first run of each is EVALSHA, then EVAL.
-	s.Queues.Push(ctx, "warm", store.Member{CallSid: "CA0"}, 0)
-	s.Queues.Pop(ctx, "warm")
-	s.Conferences.Join(ctx, "warm", store.Participant{CallSid: "CA0"}, 0, time.Now())
+	if _, err := s.Queues.Push(ctx, "warm", store.Member{CallSid: "CA0"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Queues.Remove(ctx, "warm", "CA0"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Queues.Pop(ctx, "warm"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Conferences.Join(ctx, "warm", store.Participant{CallSid: "CA0"}, 0, time.Now()); err != nil {
+		t.Fatal(err)
+	}
 
 	for _, tc := range []struct {
 		name string
@@ -237,6 +246,7 @@ func TestRoundTrips(t *testing.T) {
 	}{
 		{"Push", func() error { _, err := s.Queues.Push(ctx, "q", store.Member{CallSid: "CA1"}, 10); return err }},
 		{"Pop", func() error { _, err := s.Queues.Pop(ctx, "q"); return err }},
+		{"Remove", func() error { _, err := s.Queues.Remove(ctx, "q", "CA1"); return err }},
 		{"Join", func() error {
 			_, _, err := s.Conferences.Join(ctx, "room", store.Participant{CallSid: "CA1"}, 10, time.Now())
 			return err
