@@ -57,6 +57,13 @@
 //	texml:call:SID            the node that runs the call
 //	texml:node:ID             a live node (JSON), expiring after its ttl
 //
+// A queue's meta stays once created, as Twilio's Queue resource does; a
+// call's key expires after a day (a crashed node does not unregister its
+// calls), a completed conference's after store.Retention. The listings
+// (queues, conferences, nodes) SCAN for their keys, on every primary of a
+// Cluster: they are rare, and an index would sit in another slot than
+// what it indexes, out of reach of the scripts.
+//
 // The bus is Redis pub/sub, one channel per node: texml:bus:ID.
 package redisstore
 
