@@ -1,0 +1,218 @@
+package redisstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/texml/texml/store"
+)
+
+// queueKeys are the keys of one queue, sharing its hash tag.
+type queueKeys struct{ meta, list, members string }
+
+const (
+	queueTag     = prefix + "{q:"
+	queueMetaEnd = "}:meta"
+)
+
+func keysOfQueue(name string) queueKeys {
+	tag := queueTag + name + "}:"
+	return queueKeys{meta: tag + "meta", list: tag + "list", members: tag + "members"}
+}
+
+// The queue scripts. KEYS are always meta, list, members (or a prefix of
+// them). Replies that are not data are small integers: -1 the CallSid is
+// already there, -2 the queue is full.
+var (
+	// ARGV: CallSid, Member (JSON), max, new Sid, now.
+	pushScript = newScript(`
+if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return -1 end
+local n = redis.call('LLEN', KEYS[2])
+local max = tonumber(ARGV[3])
+if max > 0 and n >= max then return -2 end
+redis.call('HSETNX', KEYS[1], 'sid', ARGV[4])
+redis.call('HSETNX', KEYS[1], 'created', ARGV[5])
+if max > 0 then redis.call('HSET', KEYS[1], 'max', ARGV[3]) end
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
+return redis.call('RPUSH', KEYS[2], ARGV[1])
+`)
+	popScript = newScript(`
+local sid = redis.call('LPOP', KEYS[2])
+if not sid then return false end
+local m = redis.call('HGET', KEYS[3], sid)
+redis.call('HDEL', KEYS[3], sid)
+return m
+`)
+	// ARGV: CallSid.
+	removeScript = newScript(`
+if redis.call('HDEL', KEYS[3], ARGV[1]) == 0 then return 0 end
+redis.call('LREM', KEYS[2], 1, ARGV[1])
+return 1
+`)
+	// ARGV: CallSid. The reply is {0-based index or -1, size}.
+	positionScript = newScript(`
+local i = redis.call('LPOS', KEYS[2], ARGV[1])
+return {i or -1, redis.call('LLEN', KEYS[2])}
+`)
+	// The reply is the members' JSON, front first. HGET one by one:
+	// unpacking a long list into HMGET would overflow Lua's stack.
+	membersScript = newScript(`
+local ids = redis.call('LRANGE', KEYS[2], 0, -1)
+local out = {}
+for i, id in ipairs(ids) do out[i] = redis.call('HGET', KEYS[3], id) end
+return out
+`)
+	// The reply is {sid, created, max, size}, or false for no queue.
+	infoScript = newScript(`
+local m = redis.call('HMGET', KEYS[1], 'sid', 'created', 'max')
+if not m[1] then return false end
+return {m[1], m[2], m[3] or '0', tostring(redis.call('LLEN', KEYS[2]))}
+`)
+)
+
+type queues struct{ *db }
+
+func (k queueKeys) all() []string { return []string{k.meta, k.list, k.members} }
+
+func (q queues) Push(ctx context.Context, name string, m store.Member, max int) (int, error) {
+	now := time.Now()
+	if m.Enqueued.IsZero() {
+		m.Enqueued = now
+	}
+	blob, err := json.Marshal(m)
+	if err != nil {
+		return 0, fmt.Errorf("queue %q: %w", name, err)
+	}
+	// The Sid is drawn on every Push and kept only by the first: a
+	// random Sid needs no counter, and 16 bytes cost nothing.
+	n, err := pushScript.Run(ctx, q.rdb, keysOfQueue(name).all(),
+		m.CallSid, blob, max, randomHex("QU"), formatTime(now)).Int()
+	switch {
+	case err != nil:
+		return 0, fail(fmt.Sprintf("push to queue %q", name), err)
+	case n == -1:
+		return 0, fmt.Errorf("queue %q: call %s: %w", name, m.CallSid, store.ErrExists)
+	case n == -2:
+		return 0, fmt.Errorf("queue %q: %d members: %w", name, max, store.ErrQueueFull)
+	}
+	return n, nil
+}
+
+func (q queues) Pop(ctx context.Context, name string) (store.Member, error) {
+	blob, err := popScript.Run(ctx, q.rdb, keysOfQueue(name).all()).Text()
+	if errors.Is(err, redis.Nil) {
+		return store.Member{}, fmt.Errorf("queue %q: empty: %w", name, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Member{}, fail(fmt.Sprintf("pop from queue %q", name), err)
+	}
+	var m store.Member
+	if err := json.Unmarshal([]byte(blob), &m); err != nil {
+		return store.Member{}, fmt.Errorf("queue %q: popped member: %w", name, err)
+	}
+	return m, nil
+}
+
+func (q queues) Remove(ctx context.Context, name, callSid string) (bool, error) {
+	n, err := removeScript.Run(ctx, q.rdb, keysOfQueue(name).all(), callSid).Int()
+	if err != nil {
+		return false, fail(fmt.Sprintf("remove from queue %q", name), err)
+	}
+	return n == 1, nil
+}
+
+func (q queues) Position(ctx context.Context, name, callSid string) (int, int, error) {
+	r, err := positionScript.Run(ctx, q.rdb, keysOfQueue(name).all(), callSid).Int64Slice()
+	if err != nil {
+		return 0, 0, fail(fmt.Sprintf("position in queue %q", name), err)
+	}
+	if len(r) != 2 {
+		return 0, 0, fail(fmt.Sprintf("position in queue %q", name), fmt.Errorf("reply %v", r))
+	}
+	return int(r[0]) + 1, int(r[1]), nil
+}
+
+func (q queues) Members(ctx context.Context, name string) ([]store.Member, error) {
+	blobs, err := membersScript.Run(ctx, q.rdb, keysOfQueue(name).all()).StringSlice()
+	if err != nil {
+		return nil, fail(fmt.Sprintf("members of queue %q", name), err)
+	}
+	ms := make([]store.Member, len(blobs))
+	for i, b := range blobs {
+		if err := json.Unmarshal([]byte(b), &ms[i]); err != nil {
+			return nil, fmt.Errorf("queue %q: member %d: %w", name, i, err)
+		}
+	}
+	return ms, nil
+}
+
+func (q queues) Info(ctx context.Context, name string) (store.QueueInfo, error) {
+	r, err := infoScript.Run(ctx, q.rdb, keysOfQueue(name).all()).StringSlice()
+	if errors.Is(err, redis.Nil) {
+		return store.QueueInfo{}, fmt.Errorf("queue %q: %w", name, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.QueueInfo{}, fail(fmt.Sprintf("info of queue %q", name), err)
+	}
+	return queueInfo(name, r)
+}
+
+// queueInfo decodes infoScript's reply.
+func queueInfo(name string, r []string) (store.QueueInfo, error) {
+	if len(r) != 4 {
+		return store.QueueInfo{}, fail(fmt.Sprintf("info of queue %q", name), fmt.Errorf("reply %q", r))
+	}
+	created, err := parseTime(r[1])
+	if err != nil {
+		return store.QueueInfo{}, fmt.Errorf("queue %q: created: %w", name, err)
+	}
+	max, err1 := strconv.Atoi(r[2])
+	size, err2 := strconv.Atoi(r[3])
+	if err := errors.Join(err1, err2); err != nil {
+		return store.QueueInfo{}, fmt.Errorf("queue %q: %w", name, err)
+	}
+	return store.QueueInfo{Name: name, Sid: r[0], Size: size, MaxSize: max, Created: created}, nil
+}
+
+func (q queues) List(ctx context.Context) ([]store.QueueInfo, error) {
+	keys, err := q.scan(ctx, queueTag+"*"+queueMetaEnd)
+	if err != nil {
+		return nil, fail("list queues", err)
+	}
+	list := make([]store.QueueInfo, 0, len(keys))
+	for _, k := range keys {
+		name, ok1 := strings.CutPrefix(k, queueTag)
+		name, ok2 := strings.CutSuffix(name, queueMetaEnd)
+		if !ok1 || !ok2 {
+			continue
+		}
+		info, err := q.Info(ctx, name)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // gone since the scan (FLUSHDB by an operator)
+		}
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, info)
+	}
+	slices.SortFunc(list, func(a, b store.QueueInfo) int { return strings.Compare(a.Name, b.Name) })
+	return list, nil
+}
+
+// randomHex returns prefix and 32 random hex digits, the form of
+// Twilio's Sids.
+func randomHex(prefix string) string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (it panics instead)
+	return prefix + hex.EncodeToString(b[:])
+}
