@@ -30,6 +30,7 @@ import (
 	"github.com/texml/texml/signaling"
 	"github.com/texml/texml/store"
 	"github.com/texml/texml/store/memory"
+	redisstore "github.com/texml/texml/store/redis"
 )
 
 // runServe answers SIP calls until ctx ends (hang up everything) or a
@@ -183,7 +184,17 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 	s.speech = tts.NewCache(metrics.Synthesizer(synth), ttsEngine(f), tts.CacheOptions{Dir: cacheDir("tts")})
 	s.sounds = audio.NewCache(metrics.Fetcher("audio", s.fetch), audio.CacheOptions{Dir: cacheDir("audio")})
 	metrics.WatchCaches(s.speech, s.sounds)
-	s.store = memory.New()
+	if f.redisURL == "" {
+		s.store = memory.New()
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		s.store, err = redisstore.Open(ctx, f.redisURL)
+		cancel()
+		if err != nil {
+			s.close()
+			return nil, fmt.Errorf("--redis-url: %w", err)
+		}
+	}
 	node := interpreter.NewSid("NO")
 	queues := queue.New(s.store.Queues, queue.Options{Node: node, Logger: log})
 	s.sip, err = signaling.New(signaling.Config{

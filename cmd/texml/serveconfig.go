@@ -23,7 +23,7 @@ type serveFlags struct {
 	sipListen, httpListen, rtpPorts, publicIP, publicURL       string
 	voiceURL, voiceMethod, fallbackURL, statusCB, statusEvents string
 	accountSid, authToken, recordingsDir, cacheDir, config     string
-	stt, ttsURL, ttsToken, sipTrunk, pprof, rtpIO              string
+	stt, ttsURL, ttsToken, sipTrunk, pprof, rtpIO, redisURL    string
 	drain, rtpTimeout, holdKeepalive                           time.Duration
 	maxCalls                                                   int
 	envErrs                                                    []error // bad TEXML_* values, reported before starting
@@ -38,6 +38,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	str(&f.sipListen, "sip-listen", "0.0.0.0:5060", "SIP address, UDP and TCP")
 	str(&f.httpListen, "http-listen", ":8080", "HTTP address: recordings, /healthz, /metrics")
 	str(&f.rtpPorts, "rtp-ports", "10000-20000", "RTP port range")
+	str(&f.redisURL, "redis-url", "", "shared state (queues) in Redis: redis://[:PASSWORD@]HOST:PORT[/DB], rediss://, redis+sentinel://, redis+cluster:// (see store/redis); empty: in memory, one node")
 	str(&f.publicIP, "public-ip", "", "address written into SDP and Contact (default: the SIP listen address, or this host's first non-loopback address)")
 	str(&f.publicURL, "public-url", "", "base of RecordingUrl (default http://PUBLIC-IP:HTTP-PORT)")
 	str(&f.voiceURL, "voice-url", "", "the app for every call: an http(s) URL or a file path")
