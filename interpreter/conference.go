@@ -1,0 +1,115 @@
+package interpreter
+
+import (
+	"context"
+	"errors"
+	"net/url"
+)
+
+// Conferences runs the rooms of <Dial><Conference>. Package conference
+// implements it over the shared store and a Mixer; the interpreter owns
+// what the noun means for the participant's call: the wait document, how
+// long it stays, the Dial action.
+type Conferences interface {
+	// Join seats the call in the room called name, creating the room
+	// when it has no active conference. It fails with ErrConferenceFull
+	// when the room holds p.Max participants; any other error is a
+	// failure of the conference service.
+	Join(ctx context.Context, name string, p Participant) (Seat, error)
+}
+
+// ErrConferenceFull refuses a participant beyond maxParticipants.
+var ErrConferenceFull = errors.New("conference is full")
+
+// Participant is a call joining a conference, with its Conference noun's
+// attributes (https://www.twilio.com/docs/voice/twiml/conference).
+type Participant struct {
+	CallSid string
+	Leg     Leg
+	Label   string // participantLabel
+	Muted   bool
+	// Beep is "true", "false", "onEnter" or "onExit".
+	Beep         string
+	StartOnEnter bool
+	EndOnExit    bool
+	Max          int    // maxParticipants
+	Coach        string // the CallSid this participant coaches; "" = none
+	// StatusCallback receives the conference's events; the room keeps
+	// the one of the participant that created it, as Twilio keeps the
+	// first participant's.
+	StatusCallback StatusCallback
+	// Changed is called, from any goroutine and without blocking, when
+	// the seat's state changes (the conference started, or ended).
+	Changed func()
+}
+
+// StatusCallback is where a room's events go: the Conference noun's
+// statusCallback, statusCallbackMethod and statusCallbackEvent ("start
+// end join leave mute hold modify speaker announcement"). Post sends one
+// event's parameters and must not block.
+type StatusCallback struct {
+	URL, Method string
+	Events      []string
+	Post        func(url, method string, params url.Values)
+}
+
+// SeatState is where a participant is.
+type SeatState int
+
+// Seat states.
+const (
+	SeatWaiting SeatState = iota // the conference has not started: the wait document plays
+	SeatTalking                  // in the mix
+	SeatEnded                    // the conference ended, or the participant left
+)
+
+// Seat is a participant's place in a room.
+type Seat interface {
+	// Sid is the conference's ConferenceSid.
+	Sid() string
+	State() SeatState
+	// Leave takes the participant out of the room (it hung up, pressed
+	// '*' with hangupOnStar, reached its timeLimit, or was updated); it
+	// may end the conference (endConferenceOnExit, or the last one out).
+	// Calling it again does nothing.
+	Leave(ctx context.Context)
+}
+
+// Mixer makes the audio of conferences for legs of one implementation
+// (the SIP legs' RTP, or the simulator's), as a Dialer's legs bridge with
+// the legs of their own kind.
+type Mixer interface {
+	NewMix() Mix
+}
+
+// Mix is one conference's audio: every member hears the others, never
+// itself.
+type Mix interface {
+	// Add puts leg into the mix: from now on it hears the mix of the
+	// others, and they hear it unless o says otherwise.
+	Add(leg Leg, o MixOptions) (MixMember, error)
+	// Beep plays the join/leave tone to every member but except (nil:
+	// to all).
+	Beep(except MixMember)
+	// OnSpeech reports members starting and stopping to speak
+	// (participant-speech-start/-stop); f must not block.
+	OnSpeech(f func(m MixMember, speaking bool))
+	// Close ends the mix and removes every member.
+	Close()
+}
+
+// MixMember is a leg in a Mix.
+type MixMember interface {
+	Set(o MixOptions)
+	// Remove takes the leg out of the mix; calling it again does
+	// nothing.
+	Remove()
+}
+
+// MixOptions say how a member is heard.
+type MixOptions struct {
+	Muted bool // heard by no one
+	Hold  bool // hears hold music, heard by no one
+	// Coach, when set, is the only member who hears this one.
+	Coach MixMember
+}
