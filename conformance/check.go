@@ -200,6 +200,17 @@ func (b bindings) value(want, got string, tmp bindings) bool {
 	if want == "*" {
 		return true
 	}
+	if name, other, ok := strings.Cut(want, "!="); ok && len(name) > 1 && name[0] == '$' {
+		// "$new!=$old": binds $new like "$new", and the value must differ
+		// from $old's (a new ConferenceSid, say).
+		if v, bound := b[other]; bound && v == got {
+			return false
+		}
+		if v, bound := tmp[other]; bound && v == got {
+			return false
+		}
+		return b.value(name, got, tmp)
+	}
 	if len(want) > 1 && want[0] == '$' {
 		if v, ok := b[want]; ok {
 			return v == got

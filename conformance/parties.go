@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/texml/texml/conference"
 	"github.com/texml/texml/interpreter"
 	"github.com/texml/texml/queue"
 	"github.com/texml/texml/sim"
@@ -19,6 +20,7 @@ type world struct {
 	clk    *sim.Clock
 	store  *store.Store
 	queues *queue.Service
+	confs  *conference.Service
 	rec    *interpreter.Recorder
 	start  time.Time
 
@@ -32,6 +34,7 @@ func newWorld(clk *sim.Clock, rec *interpreter.Recorder) *world {
 	return &world{
 		clk: clk, store: st, rec: rec, start: clk.Now(),
 		queues: queue.New(st.Queues, queue.Options{Node: "sim", Clock: clk}),
+		confs:  conference.New(st.Conferences, sim.Mixer{}, conference.Options{Node: "sim", Clock: clk}),
 		sids:   map[string]string{},
 	}
 }
@@ -93,7 +96,10 @@ func (w *world) startParties(ctx context.Context, s *Scenario, abs func(string) 
 		}
 		at := time.Duration(p.AtMS) * time.Millisecond
 		tr := callerTracer{t: w.rec, name: p.Name, offset: at}
-		sid := interpreter.NewSid("CA")
+		sid := p.CallSid
+		if sid == "" {
+			sid = interpreter.NewSid("CA")
+		}
 		w.name(sid, p.Name)
 		voice := p.VoiceURL
 		if voice == "" {
@@ -108,7 +114,7 @@ func (w *world) startParties(ctx context.Context, s *Scenario, abs func(string) 
 					URL: abs(voice), Method: p.Method, CallSid: sid,
 					From: or(p.From, "+15005550007"), To: or(p.To, "+15005550001"),
 					RecordingBaseURL: "http://recordings.test",
-					Clock:            w.clk, Dialer: leg.Dialer(), Queues: w.queues, Tracer: tr,
+					Clock:            w.clk, Dialer: leg.Dialer(), Queues: w.queues, Conferences: w.confs, Tracer: tr,
 				})
 				call.Run(leg.Context(ctx))
 			})

@@ -157,7 +157,7 @@ func Run(ctx context.Context, s *Scenario) (*Outcome, error) {
 	cfg := callConfig(s, abs)
 	cfg.CallSid = interpreter.NewSid("CA")
 	w.name(cfg.CallSid, "")
-	cfg.Clock, cfg.Dialer, cfg.Queues, cfg.Tracer = leg.Clock(), leg.Dialer(), w.queues, rec
+	cfg.Clock, cfg.Dialer, cfg.Queues, cfg.Conferences, cfg.Tracer = leg.Clock(), leg.Dialer(), w.queues, w.confs, rec
 	fetch := func(l *sim.Leg) interpreter.Fetcher { return l.Fetcher(fe) }
 	if err := w.startParties(ctx, s, abs, fetch, cbs); err != nil {
 		return nil, err

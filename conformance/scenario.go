@@ -74,6 +74,9 @@ type Party struct {
 	To       string   `yaml:"to"`
 	Inputs   []string `yaml:"inputs"`
 	Callees  []string `yaml:"callees"`
+	// CallSid fixes the party's CallSid (default a new one), so that a
+	// document can name it (Conference coach).
+	CallSid string `yaml:"call_sid"`
 }
 
 // Route is one way the app answers a path. The first route whose When

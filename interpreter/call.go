@@ -61,8 +61,11 @@ type Config struct {
 	// Queues holds <Enqueue>d calls for <Dial><Queue>; nil makes both
 	// fail with an error event.
 	Queues Queues
-	Tracer Tracer
-	Logger *slog.Logger
+	// Conferences runs <Dial><Conference> rooms; nil leaves them to a
+	// leg's HandOff (the simulator's scripted outcomes), or fails them.
+	Conferences Conferences
+	Tracer      Tracer
+	Logger      *slog.Logger
 
 	// Observe, when set, is told how long each verb of a document ran,
 	// by verb name ("Say", "Gather"), so that a server can keep verb

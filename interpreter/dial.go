@@ -48,8 +48,13 @@ type dialState struct {
 // (HandOff) until those move here too.
 func (c *Call) dial(ctx context.Context, doc *document, d *verbs.Dial) (step, error) {
 	if dialsRoom(d) {
-		if q, ok := supported(d.Nouns)[0].(*verbs.Queue); ok {
-			return c.dialQueue(ctx, doc, d, q)
+		switch n := supported(d.Nouns)[0].(type) {
+		case *verbs.Queue:
+			return c.dialQueue(ctx, doc, d, n)
+		case *verbs.Conference:
+			if c.cfg.Conferences != nil {
+				return c.dialConference(ctx, doc, d, n)
+			}
 		}
 		return c.dialRoom(ctx, doc, d)
 	}

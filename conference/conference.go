@@ -1,0 +1,403 @@
+// Package conference implements interpreter.Conferences: rooms whose
+// membership and status live in the shared store (so that the REST API and
+// other nodes see them) and whose audio is mixed on this node by an
+// interpreter.Mixer.
+//
+// A room's rules follow Twilio's Conference page
+// (https://www.twilio.com/docs/voice/twiml/conference): it starts when it
+// holds two participants and one of them has startConferenceOnEnter;
+// until then its participants hear their wait documents. It ends when a
+// participant with endConferenceOnExit leaves, or the last one does.
+// Joining and leaving beep for the others (beep), and the room reports
+// its events to the status callback of the participant that created it.
+//
+// Each room is changed under its own lock by the goroutine of the call
+// that joins or leaves; every change also goes through the store's atomic
+// operations, which are what keep maxParticipants across nodes.
+package conference
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/texml/texml/interpreter"
+	"github.com/texml/texml/store"
+)
+
+// MaxParticipants is Twilio's limit on a conference's size, and the
+// default of maxParticipants.
+const MaxParticipants = 250
+
+// Options configure a Service.
+type Options struct {
+	Node   string            // this process's id in the store
+	Clock  interpreter.Clock // default the system clock
+	Logger *slog.Logger
+	// AccountSid goes into the status callbacks.
+	AccountSid string
+}
+
+// Service is the conferences of one node.
+type Service struct {
+	st    store.Conferences
+	mixer interpreter.Mixer
+	o     Options
+	log   *slog.Logger
+
+	mu    sync.Mutex
+	rooms map[string]*room
+}
+
+var _ interpreter.Conferences = (*Service)(nil)
+
+// New returns the conferences of a node: state in st, audio from mixer.
+func New(st store.Conferences, mixer interpreter.Mixer, o Options) *Service {
+	if o.Clock == nil {
+		o.Clock = interpreter.SystemClock{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.AccountSid == "" {
+		o.AccountSid = "AC" + "00000000000000000000000000000000"
+	}
+	return &Service{st: st, mixer: mixer, o: o, log: o.Logger, rooms: map[string]*room{}}
+}
+
+// room is one active conference on this node.
+type room struct {
+	s    *Service
+	name string
+	sid  string
+
+	mu       sync.Mutex
+	seats    []*seat // in order of joining
+	started  bool
+	ended    bool
+	mix      interpreter.Mix
+	cb       interpreter.StatusCallback // the creator's
+	seq      int
+	speaking map[interpreter.MixMember]*seat
+}
+
+// seat is one participant.
+type seat struct {
+	r     *room
+	p     interpreter.Participant
+	state interpreter.SeatState
+	mem   interpreter.MixMember // set while in the mix
+	left  bool
+}
+
+// Join implements interpreter.Conferences.
+func (s *Service) Join(ctx context.Context, name string, p interpreter.Participant) (interpreter.Seat, error) {
+	max := p.Max
+	if max <= 0 || max > MaxParticipants {
+		max = MaxParticipants
+	}
+	now := s.o.Clock.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	conf, created, err := s.st.Join(ctx, name, store.Participant{
+		CallSid: p.CallSid, Node: s.o.Node, Label: p.Label, Muted: p.Muted,
+		Coaching: p.Coach != "", CallSidToCoach: p.Coach,
+		StartOnEnter: p.StartOnEnter, EndOnExit: p.EndOnExit, Joined: now,
+	}, max, now)
+	switch {
+	case errors.Is(err, store.ErrConferenceFull):
+		return nil, fmt.Errorf("conference %q: %w", name, interpreter.ErrConferenceFull)
+	case err != nil:
+		return nil, fmt.Errorf("conference %q: %w", name, err)
+	}
+	r := s.rooms[name]
+	if r != nil && r.isEnded() {
+		r = nil // ended meanwhile: the store made a new conference
+	}
+	if r == nil || r.sid != conf.Sid {
+		r = &room{s: s, name: name, sid: conf.Sid, cb: p.StatusCallback, speaking: map[interpreter.MixMember]*seat{}}
+		s.rooms[name] = r
+		if !created {
+			// A room another node created: its audio is mixed there.
+			// Node-to-node legs for it are not built yet.
+			s.log.Warn("conference created on another node; mixing here", "room", name, "home", conf.Home)
+		}
+	}
+	st := &seat{r: r, p: p}
+	r.mu.Lock()
+	r.seats = append(r.seats, st)
+	r.event("participant-join", "join", st, nil)
+	var notify []func()
+	if r.started {
+		r.enter(st)
+		if beepsOn(p.Beep, true) {
+			r.mix.Beep(st.mem)
+		}
+	} else if r.shouldStart() {
+		notify = r.start()
+	}
+	r.mu.Unlock()
+	for _, f := range notify {
+		f()
+	}
+	return st, nil
+}
+
+// beepsOn reports whether a participant's beep attribute sounds on
+// entering (enter) or on leaving.
+func beepsOn(beep string, enter bool) bool {
+	switch beep {
+	case "false":
+		return false
+	case "onEnter":
+		return enter
+	case "onExit":
+		return !enter
+	}
+	return true
+}
+
+// shouldStart: two participants, one of them with startConferenceOnEnter
+// (Twilio's Conference page: "Conferences will not start until at least
+// two participants join"). r.mu is held.
+func (r *room) shouldStart() bool {
+	if len(r.seats) < 2 {
+		return false
+	}
+	return slices.ContainsFunc(r.seats, func(s *seat) bool { return s.p.StartOnEnter })
+}
+
+// start begins the conference: everyone waiting enters the mix. It
+// returns the seats' Changed callbacks, to be called without the lock.
+func (r *room) start() []func() {
+	r.started = true
+	r.mix = r.s.mixer.NewMix()
+	r.mix.OnSpeech(r.speech)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := r.s.st.Start(ctx, r.name, r.s.o.Clock.Now()); err != nil {
+		r.s.log.Warn("conference start", "room", r.name, "err", err)
+	}
+	r.event("conference-start", "start", nil, nil)
+	var notify []func()
+	for _, st := range r.seats {
+		r.enter(st)
+		if st.p.Changed != nil {
+			notify = append(notify, st.p.Changed)
+		}
+	}
+	return notify
+}
+
+// enter puts a seat into the mix. r.mu is held.
+func (r *room) enter(st *seat) {
+	st.state = interpreter.SeatTalking
+	mem, err := r.mix.Add(st.p.Leg, r.options(st))
+	if err != nil {
+		r.s.log.Warn("conference mix", "room", r.name, "call_sid", st.p.CallSid, "err", err)
+		return
+	}
+	st.mem = mem
+	r.speaking[mem] = st
+	// A coach who joined before the one it coaches is set up now.
+	for _, o := range r.seats {
+		if o != st && o.mem != nil && o.p.Coach == st.p.CallSid {
+			o.mem.Set(r.options(o))
+		}
+	}
+}
+
+// options are how st is heard. r.mu is held.
+func (r *room) options(st *seat) interpreter.MixOptions {
+	o := interpreter.MixOptions{Muted: st.p.Muted}
+	if st.p.Coach != "" {
+		for _, c := range r.seats {
+			if c.p.CallSid == st.p.Coach && c.mem != nil {
+				o.Coach = c.mem
+			}
+		}
+		if o.Coach == nil {
+			o.Muted = true // the one it coaches is not here: nobody hears it
+		}
+	}
+	return o
+}
+
+// speech turns the mix's voice activity into speaker events.
+func (r *room) speech(m interpreter.MixMember, speaking bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := r.speaking[m]
+	if st == nil || r.ended {
+		return
+	}
+	name := "participant-speech-stop"
+	if speaking {
+		name = "participant-speech-start"
+	}
+	r.event(name, "speaker", st, nil)
+}
+
+// Sid implements interpreter.Seat.
+func (st *seat) Sid() string { return st.r.sid }
+
+// State implements interpreter.Seat.
+func (st *seat) State() interpreter.SeatState {
+	st.r.mu.Lock()
+	defer st.r.mu.Unlock()
+	return st.state
+}
+
+// Leave implements interpreter.Seat.
+func (st *seat) Leave(ctx context.Context) {
+	r := st.r
+	r.mu.Lock()
+	if st.left {
+		r.mu.Unlock()
+		return
+	}
+	st.left = true
+	wasIn := st.mem != nil
+	if st.mem != nil {
+		delete(r.speaking, st.mem)
+		st.mem.Remove()
+		st.mem = nil
+	}
+	st.state = interpreter.SeatEnded
+	r.seats = slices.DeleteFunc(r.seats, func(x *seat) bool { return x == st })
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := r.s.st.Leave(cctx, r.name, st.p.CallSid, r.s.o.Clock.Now()); err != nil && !errors.Is(err, store.ErrNotFound) {
+		r.s.log.Warn("conference leave", "room", r.name, "call_sid", st.p.CallSid, "err", err)
+	}
+	var notify []func()
+	if !r.ended {
+		r.event("participant-leave", "leave", st, nil)
+		switch {
+		case st.p.EndOnExit:
+			notify = r.end(cctx, "participant-with-end-conference-on-exit-left", st)
+		case len(r.seats) == 0:
+			notify = r.end(cctx, "last-participant-left", st)
+		default:
+			if wasIn && beepsOn(st.p.Beep, false) {
+				r.mix.Beep(nil)
+			}
+			// Those it coached are heard by no one now.
+			for _, o := range r.seats {
+				if o.mem != nil && o.p.Coach == st.p.CallSid {
+					o.mem.Set(r.options(o))
+				}
+			}
+		}
+	}
+	ended := r.ended
+	r.mu.Unlock()
+	if ended {
+		r.forget()
+	}
+	for _, f := range notify {
+		f()
+	}
+}
+
+// end completes the conference: every participant still in it is out,
+// and its Dial completes. r.mu is held.
+func (r *room) end(ctx context.Context, reason string, by *seat) []func() {
+	r.ended = true
+	if _, err := r.s.st.End(ctx, r.name, reason, by.p.CallSid, r.s.o.Clock.Now()); err != nil && !errors.Is(err, store.ErrNotFound) {
+		r.s.log.Warn("conference end", "room", r.name, "err", err)
+	}
+	if r.started {
+		r.event("conference-end", "end", nil, url.Values{
+			"ReasonConferenceEnded":   {reason},
+			"CallSidEndingConference": {by.p.CallSid},
+			"Reason":                  {endReasonText(reason)},
+		})
+	}
+	var notify []func()
+	for _, st := range r.seats {
+		st.state = interpreter.SeatEnded
+		st.mem = nil
+		st.left = true
+		if st.p.Changed != nil {
+			notify = append(notify, st.p.Changed)
+		}
+		ctx2, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, _ = r.s.st.Leave(ctx2, r.name, st.p.CallSid, r.s.o.Clock.Now()) // the room ended: nothing to keep
+		cancel()
+	}
+	r.seats = nil
+	if r.mix != nil {
+		r.mix.Close()
+	}
+	return notify
+}
+
+func (r *room) isEnded() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ended
+}
+
+// forget drops an ended room from the service; the caller holds no lock
+// (Join takes the service's lock, then the room's).
+func (r *room) forget() {
+	r.s.mu.Lock()
+	if r.s.rooms[r.name] == r {
+		delete(r.s.rooms, r.name)
+	}
+	r.s.mu.Unlock()
+}
+
+func endReasonText(reason string) string {
+	switch reason {
+	case "last-participant-left":
+		return "Last participant left the conference"
+	case "participant-with-end-conference-on-exit-left":
+		return "Participant with endConferenceOnExit left the conference"
+	}
+	return reason
+}
+
+// event sends one status callback event, when the room's creator asked
+// for its kind (Twilio's Conference page, "statusCallbackEvent"). r.mu is
+// held.
+func (r *room) event(name, kind string, st *seat, extra url.Values) {
+	cb := r.cb
+	if cb.URL == "" || cb.Post == nil || !slices.Contains(cb.Events, kind) {
+		return
+	}
+	r.seq++
+	p := url.Values{
+		"ConferenceSid":       {r.sid},
+		"FriendlyName":        {r.name},
+		"AccountSid":          {r.s.o.AccountSid},
+		"StatusCallbackEvent": {name},
+		"SequenceNumber":      {strconv.Itoa(r.seq)},
+		"Timestamp":           {r.s.o.Clock.Now().UTC().Format(time.RFC1123Z)},
+	}
+	if st != nil {
+		p.Set("CallSid", st.p.CallSid)
+		p.Set("Muted", strconv.FormatBool(st.p.Muted))
+		p.Set("Hold", "false")
+		p.Set("Coaching", strconv.FormatBool(st.p.Coach != ""))
+		if st.p.Coach != "" {
+			p.Set("CallSidToCoach", st.p.Coach)
+		}
+		p.Set("EndConferenceOnExit", strconv.FormatBool(st.p.EndOnExit))
+		p.Set("StartConferenceOnEnter", strconv.FormatBool(st.p.StartOnEnter))
+		if st.p.Label != "" {
+			p.Set("ParticipantLabel", st.p.Label)
+		}
+	}
+	for k, v := range extra {
+		p[k] = v
+	}
+	cb.Post(cb.URL, cb.Method, p)
+}
