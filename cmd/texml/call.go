@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/texml/texml/conference"
 	"github.com/texml/texml/fetcher"
 	"github.com/texml/texml/interpreter"
 	"github.com/texml/texml/queue"
@@ -139,6 +140,7 @@ func runCall(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	st := memory.New(memory.WithClock(leg.Clock().Now))
 	defer st.Close()
 	cfg.Queues = queue.New(st.Queues, queue.Options{Node: "sim", Clock: leg.Clock()})
+	cfg.Conferences = conference.New(st.Conferences, sim.Mixer{}, conference.Options{Node: "sim", Clock: leg.Clock(), AccountSid: cfg.AccountSid})
 	cfg.Clock, cfg.Dialer, cfg.Tracer, cfg.Logger = leg.Clock(), leg.Dialer(), out, log
 	call := interpreter.New(leg, leg.Fetcher(fe), cbs, cfg)
 	res := call.Run(leg.Context(ctx))

@@ -69,7 +69,12 @@ func (p *printer) end(res interpreter.Result, length time.Duration) {
 
 func (p *printer) describe(e interpreter.Event) string {
 	f := e.Fields
-	s := func(k string) string { return fmt.Sprint(f[k]) }
+	s := func(k string) string {
+		if v, ok := f[k]; ok && v != nil {
+			return fmt.Sprint(v)
+		}
+		return ""
+	}
 	switch e.Name {
 	case "request":
 		line := fmt.Sprintf("→ %s %s", s("method"), s("url"))
@@ -123,6 +128,9 @@ func (p *printer) describe(e interpreter.Event) string {
 		return fmt.Sprintf("Record %ss (ended by %q)", s("duration"), s("digits"))
 	case "dial":
 		if _, ok := f["outcome"]; !ok {
+			if _, ok := f["timeout"]; !ok {
+				return fmt.Sprintf("Dial %s (joins at once)", list(f["targets"])) // a conference never rings
+			}
 			// The interpreter's Dial: the outcome comes with "dialed".
 			mode := fmt.Sprintf("ring %vs, in parallel", f["timeout"])
 			if b, _ := f["sequential"].(bool); b {
@@ -153,7 +161,34 @@ func (p *printer) describe(e interpreter.Event) string {
 		return "the recording hears no callee"
 	case "recording":
 		return recordingLine(f)
-	case "enqueue", "connect", "refer", "start", "stop":
+	case "enqueue":
+		if r := s("result"); r != "" {
+			return fmt.Sprintf("Enqueue %s → %s", s("queue"), r)
+		}
+		return fmt.Sprintf("Enqueue %s: position %v of %v", s("queue"), f["position"], f["size"])
+	case "dequeue":
+		if a := s("agent"); a != "" {
+			return fmt.Sprintf("queue %s: taken by agent %s", s("queue"), a)
+		}
+		return fmt.Sprintf("queue %s: %s", s("queue"), s("result"))
+	case "conference":
+		line := fmt.Sprintf("conference %s: %s", s("room"), s("state"))
+		if r := s("reason"); r != "" {
+			line += " (" + r + ")"
+		}
+		if sid := s("sid"); sid != "" {
+			line += " " + sid
+		}
+		return line
+	case "mix":
+		line := "in the conference's mix: " + s("state")
+		for _, k := range []string{"muted", "hold", "coaching"} {
+			if b, _ := f[k].(bool); b {
+				line += ", " + k
+			}
+		}
+		return line
+	case "connect", "refer", "start", "stop":
 		return fmt.Sprintf("%s %v → %v", strings.ToUpper(e.Name[:1])+e.Name[1:], f["targets"], f["outcome"])
 	case "hangup":
 		return "hangup: " + s("reason")
