@@ -187,12 +187,24 @@ func (r *room) start() []func() {
 	r.event("conference-start", "start", nil, nil)
 	var notify []func()
 	for _, st := range r.seats {
-		r.enter(st)
+		// Each enters the mix from its own call (Seat.Enter) once its
+		// wait document has stopped.
+		st.state = interpreter.SeatTalking
 		if st.p.Changed != nil {
 			notify = append(notify, st.p.Changed)
 		}
 	}
 	return notify
+}
+
+// Enter implements interpreter.Seat.
+func (st *seat) Enter() {
+	r := st.r
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if st.state == interpreter.SeatTalking && st.mem == nil && !st.left && !r.ended {
+		r.enter(st)
+	}
 }
 
 // enter puts a seat into the mix. r.mu is held.

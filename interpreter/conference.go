@@ -68,6 +68,11 @@ type Seat interface {
 	// Sid is the conference's ConferenceSid.
 	Sid() string
 	State() SeatState
+	// Enter puts the participant into the mix once the conference is in
+	// progress (SeatTalking). The participant's own call calls it after
+	// its wait document stopped, so that the last of the wait music
+	// cannot replace the mix on the leg. Calling it again does nothing.
+	Enter()
 	// Leave takes the participant out of the room (it hung up, pressed
 	// '*' with hangupOnStar, reached its timeLimit, or was updated); it
 	// may end the conference (endConferenceOnExit, or the last one out).

@@ -95,6 +95,9 @@ func (c *Call) inConference(ctx context.Context, doc *document, d *verbs.Dial, n
 			c.trace("conference", map[string]any{"room": n.Room, "state": "ended"})
 			return "conference-ended", nil
 		}
+		if state == SeatTalking {
+			seat.Enter()
+		}
 		left := limit.Sub(c.cfg.Clock.Now())
 		if left <= 0 {
 			return "time-limit", nil

@@ -31,6 +31,24 @@ func (s *Session) Play(src Source) <-chan error {
 	return s.start(src).ch
 }
 
+// PlayOwn is Play with a stop that interrupts this playback only: once a
+// mix, a bridge or another prompt has replaced it, stop leaves the
+// session's output alone. A prompt that a conference start interrupts
+// must not silence the conference.
+func (s *Session) PlayOwn(src Source) (done <-chan error, stop func()) {
+	if src == nil {
+		ch := make(chan error, 1)
+		ch <- nil
+		return ch, func() {}
+	}
+	p := s.start(src)
+	return p.ch, func() {
+		if s.play.CompareAndSwap(p, nil) {
+			p.finish(ErrInterrupted)
+		}
+	}
+}
+
 // SetOutput implements Endpoint: it is Play for outputs that do not end
 // on their own (a bridge peer, a mix), whose owner wants to take them off
 // again without knocking off whatever replaced them.

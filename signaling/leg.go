@@ -465,7 +465,7 @@ func (l *Leg) play(ctx context.Context, src media.Source, p interpreter.Prompt) 
 			speech = l.listen(*in).started // the utterance stays open for WaitInput
 		}
 	}
-	done := l.sess.Play(src)
+	done, stop := l.sess.PlayOwn(src)
 	select {
 	case err := <-done:
 		if errors.Is(err, media.ErrClosed) {
@@ -473,20 +473,20 @@ func (l *Leg) play(ctx context.Context, src media.Source, p interpreter.Prompt) 
 		}
 		return nil, nil
 	case d := <-rtpDigits:
-		l.sess.StopPlay()
+		stop()
 		return &interpreter.Input{Kind: interpreter.Digit, Digit: d}, nil
 	case d := <-infoDigits:
-		l.sess.StopPlay()
+		stop()
 		return &interpreter.Input{Kind: interpreter.Digit, Digit: d}, nil
 	case <-speech:
 		// The caller started talking: stop the prompt and let WaitInput
 		// hear the rest of the utterance.
-		l.sess.StopPlay()
+		stop()
 		return &interpreter.Input{Kind: interpreter.SpeechStarted}, nil
 	case <-l.sess.Done():
 		return nil, interpreter.ErrHangup
 	case <-ctx.Done():
-		l.sess.StopPlay()
+		stop()
 		return nil, l.ctxErr(ctx)
 	}
 }

@@ -27,11 +27,20 @@ const (
 // ErrMixClosed refuses a leg added to a Mix after its Close.
 var ErrMixClosed = errors.New("signaling: the mix is closed")
 
+// Mixer is the interpreter.Mixer of SIP legs. It needs no state: the
+// conference service can be built before the Server.
+type Mixer struct{}
+
+var _ interpreter.Mixer = Mixer{}
+
+// NewMix implements interpreter.Mixer; see Mixer.NewMix.
+func (s *Server) NewMix() interpreter.Mix { return Mixer{}.NewMix() }
+
 // NewMix implements interpreter.Mixer with a media.Mixer: one conference
 // of SIP legs, mixed on the pacer that sends their packets (no goroutine
 // of its own). Members' speech is judged by audio.VAD; members on hold
 // hear texml's hold music (audio.HoldMusic), looped.
-func (s *Server) NewMix() interpreter.Mix {
+func (Mixer) NewMix() interpreter.Mix {
 	x := media.NewMixer(media.MixerOptions{
 		Detector: func() media.SpeechDetector { return audio.NewVAD(audio.VADOptions{}) },
 	})

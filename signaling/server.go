@@ -59,6 +59,9 @@ type Config struct {
 	// Queues, when set, is every call's queue service (Enqueue, Dial
 	// Queue).
 	Queues interpreter.Queues
+	// Conferences, when set, runs every call's <Dial><Conference>; its
+	// mixer is the Server itself (NewMix).
+	Conferences interpreter.Conferences
 }
 
 // Server answers inbound calls. One Server serves all of a process's
@@ -334,6 +337,7 @@ func (s *Server) run(dlg *sipgo.DialogServerSession, leg *Leg, cfg interpreter.C
 	cfg.Logger = leg.baseLog // the interpreter adds call_sid itself
 	cfg.Dialer = s
 	cfg.Queues = s.cfg.Queues
+	cfg.Conferences = s.cfg.Conferences
 	if s.cfg.Metrics != nil {
 		cfg.Observe = s.cfg.Metrics.verb
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/texml/texml/conference"
 	"github.com/texml/texml/fetcher"
 	"github.com/texml/texml/interpreter"
 	"github.com/texml/texml/media"
@@ -102,7 +103,7 @@ type service struct {
 	router   *signaling.Routes
 	speech   *tts.Cache
 	sounds   *audio.Cache
-	store    *store.Store // shared state: queues (memory; Redis later)
+	store    *store.Store // shared state: queues and conferences (memory, or Redis)
 	public   net.IP
 	sipAddr  string
 	udp      net.PacketConn
@@ -197,8 +198,9 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 	}
 	node := interpreter.NewSid("NO")
 	queues := queue.New(s.store.Queues, queue.Options{Node: node, Logger: log})
+	confs := conference.New(s.store.Conferences, signaling.Mixer{}, conference.Options{Node: node, Logger: log, AccountSid: f.accountSid})
 	s.sip, err = signaling.New(signaling.Config{
-		Queues:   queues,
+		Queues: queues, Conferences: confs,
 		PublicIP: public, SIPPort: portOf(f.sipListen), UserAgent: "texml/" + version,
 		Router: routes, Trunks: trunks, Registrar: registrar, Fetcher: metrics.Fetcher("document", s.fetch), Callbacks: s.cbs, Logger: log,
 		Metrics: metrics, MaxCalls: f.maxCalls,

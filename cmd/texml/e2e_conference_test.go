@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"io"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/texml/texml/internal/sipphone"
+)
+
+// toneLevel is the level of freq in s in dBFS: the loudest 100 ms window.
+// Two tones mixed at one level each carry half the power, so a "heard"
+// threshold well below the tone's own level (-10 dBFS here) and an
+// "unheard" one well above the codec's noise tell them apart.
+func toneLevel(s []int16, freq float64) float64 {
+	const win = sipphone.Rate / 10
+	best := 0.0
+	for i := 0; i+win <= len(s); i += win / 2 {
+		best = math.Max(best, sipphone.Goertzel(s[i:i+win], freq))
+	}
+	if best == 0 {
+		return -200
+	}
+	return 10 * math.Log10(best)
+}
+
+// TestConferenceThreeCallersHearEachOther puts three Go test phones in one
+// conference through `texml serve`: each sends its own tone; each hears
+// the others' and never its own, and the muted one is heard by no one.
+func TestConferenceThreeCallersHearEachOther(t *testing.T) {
+	var mu sync.Mutex
+	order := map[string]int{}
+	docs := []string{
+		`<Response><Dial><Conference beep="false">room</Conference></Dial></Response>`,
+		`<Response><Dial><Conference beep="false">room</Conference></Dial></Response>`,
+		`<Response><Dial><Conference beep="false" muted="true">room</Conference></Dial></Response>`,
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		w.Header().Set("Content-Type", "text/xml")
+		mu.Lock()
+		sid := r.PostForm.Get("CallSid")
+		if _, ok := order[sid]; !ok {
+			order[sid] = len(order)
+		}
+		n := order[sid]
+		mu.Unlock()
+		if r.URL.Path != "/voice" || n >= len(docs) {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = io.WriteString(w, docs[n])
+	}))
+	t.Cleanup(srv.Close)
+	s := startServe(t, srv.URL+"/voice")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	freqs := []float64{1200, 1700, 1900} // apart from each other's intermodulation and the hold music
+	calls := make([]*sipphone.Call, len(freqs))
+	var wg sync.WaitGroup
+	start := time.Now().Add(2500 * time.Millisecond)
+	for i, f := range freqs {
+		calls[i] = sipphone.New(t).Call(ctx, s.sipAddr, "room", sipphone.CallOptions{})
+		if calls[i].FinalCode() != 200 {
+			t.Fatalf("phone %d got %d", i, calls[i].FinalCode())
+		}
+		wg.Add(1)
+		go func(c *sipphone.Call, f float64) {
+			defer wg.Done()
+			c.Listen(time.Until(start)) // everyone is in the room by then
+			c.Tone(f, 3*time.Second)
+			c.Listen(500 * time.Millisecond)
+			_ = c.Hangup()
+		}(calls[i], f)
+		time.Sleep(300 * time.Millisecond)
+	}
+	wg.Wait()
+	heard := [][]bool{
+		{false, true, false}, // the first hears the second, not itself, not the muted third
+		{true, false, false},
+		{true, true, false}, // the muted one hears both
+	}
+	for i, c := range calls {
+		audio := c.Audio()
+		t.Logf("phone %d: %d samples, voiced %v, dominant %v Hz (last 2 s: voiced %v, dominant %v)", i, len(audio), sipphone.VoicedTime(audio), sipphone.DominantFreq(audio), sipphone.VoicedTime(audio[max(0, len(audio)-16000):]), sipphone.DominantFreq(audio[max(0, len(audio)-16000):]))
+		for j, f := range freqs {
+			lvl := toneLevel(audio, f)
+			switch {
+			case heard[i][j] && lvl < -20:
+				t.Errorf("phone %d hears phone %d's %v Hz at %.1f dBFS, want it heard", i, j, f, lvl)
+			case !heard[i][j] && lvl > -40:
+				t.Errorf("phone %d hears phone %d's %v Hz at %.1f dBFS, want silence", i, j, f, lvl)
+			}
+		}
+	}
+}
