@@ -77,9 +77,10 @@ type Server struct {
 	live     int             // INVITEs admitted whose handler still runs (mu)
 	base     context.Context // parent of every call; canceled by Close
 	stop     context.CancelFunc
-	beep     *audio.PCM // the Record beep, made once for every call
-	udpAddr  sip.Addr   // our UDP listener, the local address of our UDP requests
-	portOnce sync.Once  // fills in SIPPort from the first socket served
+	beep     *audio.PCM            // the Record beep, made once for every call
+	geo      *interpreter.GeoCache // From/To geography, shared by every call
+	udpAddr  sip.Addr              // our UDP listener, the local address of our UDP requests
+	portOnce sync.Once             // fills in SIPPort from the first socket served
 }
 
 // New creates a server; call ServeUDP/ServeTCP to accept requests.
@@ -114,7 +115,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("signaling: trunks: %w", err)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, ua: ua, srv: srv, client: client, calls: map[string]*Leg{},
-		beep: audio.Tone([]float64{1000}, 500*time.Millisecond, 0.3)}
+		beep: audio.Tone([]float64{1000}, 500*time.Millisecond, 0.3), geo: interpreter.NewGeoCache(0)}
 	s.base, s.stop = context.WithCancel(context.Background())
 	s.dua = sipgo.DialogUA{Client: client, ContactHDR: sip.ContactHeader{
 		Address: sip.Uri{Scheme: "sip", User: "texml", Host: cfg.PublicIP.String(), Port: cfg.SIPPort}}}
@@ -330,6 +331,7 @@ func (s *Server) run(dlg *sipgo.DialogServerSession, leg *Leg, cfg interpreter.C
 
 	cfg.Logger = leg.baseLog // the interpreter adds call_sid itself
 	cfg.Dialer = s
+	cfg.Geo = s.geo
 	if s.cfg.Metrics != nil {
 		cfg.Observe = s.cfg.Metrics.verb
 	}
