@@ -183,7 +183,7 @@ func newTransport(defaultConnect time.Duration, dial dialFunc) *http.Transport {
 			defer cancel()
 			return dial(dctx, network, addr)
 		},
-		ForceAttemptHTTP2:      true,
+		ForceAttemptHTTP2: true,
 		// A voice server's documents mostly come from one app host, and a
 		// burst of calls fetches hundreds at once: connections past the
 		// per-host idle limit are closed after one use and dialed again

@@ -127,6 +127,9 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 	if f.maxCalls < 0 {
 		return nil, fmt.Errorf("--max-calls %d: want 0 (no limit) or more", f.maxCalls)
 	}
+	if f.maxSetup < 0 {
+		return nil, fmt.Errorf("--max-setup %d: want 0 (no limit) or more", f.maxSetup)
+	}
 	if f.rtpIO != "auto" && f.rtpIO != "syscalls" {
 		return nil, fmt.Errorf(`--rtp-io %q: want "auto" or "syscalls"`, f.rtpIO)
 	}
@@ -182,7 +185,7 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 	s.sip, err = signaling.New(signaling.Config{
 		PublicIP: public, SIPPort: portOf(f.sipListen), UserAgent: "texml/" + version,
 		Router: routes, Trunks: trunks, Registrar: registrar, Fetcher: metrics.Fetcher("document", s.fetch), Callbacks: s.cbs, Logger: log,
-		Metrics: metrics, MaxCalls: f.maxCalls,
+		Metrics: metrics, MaxCalls: f.maxCalls, MaxSetup: f.maxSetup,
 		Media: signaling.MediaConfig{
 			Ports: ports, Pacer: s.pacer, Metrics: rtpMetrics,
 			Synth:             s.speech,

@@ -16,6 +16,11 @@ import (
 	"github.com/texml/texml/signaling"
 )
 
+// defaultMaxSetup is --max-setup's default: calls in setup (admitted, not
+// yet answered) beyond which INVITEs get 503. See docs/benchmarks.md
+// ("Call setup beside a bare stack") for how it was chosen.
+const defaultMaxSetup = 200
+
 // serveFlags are the flags of `texml serve`; each has an environment
 // variable TEXML_<NAME> (upper case, dashes as underscores) that sets its
 // default.
@@ -25,7 +30,7 @@ type serveFlags struct {
 	accountSid, authToken, recordingsDir, cacheDir, config     string
 	stt, ttsURL, ttsToken, sipTrunk, pprof, rtpIO              string
 	drain, rtpTimeout, holdKeepalive                           time.Duration
-	maxCalls                                                   int
+	maxCalls, maxSetup                                         int
 	envErrs                                                    []error // bad TEXML_* values, reported before starting
 	file                                                       fileConfig
 	inbandDTMF                                                 bool
@@ -76,6 +81,11 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 		f.envErrs = append(f.envErrs, fmt.Errorf("%s: %w", envName("max-calls"), err))
 	}
 	fs.IntVar(&f.maxCalls, "max-calls", maxCalls, "refuse INVITEs beyond this many calls in progress with 503 and Retry-After; 0: no limit but the RTP ports (env "+envName("max-calls")+")")
+	maxSetup, err := strconv.Atoi(env("max-setup", strconv.Itoa(defaultMaxSetup)))
+	if err != nil {
+		f.envErrs = append(f.envErrs, fmt.Errorf("%s: %w", envName("max-setup"), err))
+	}
+	fs.IntVar(&f.maxSetup, "max-setup", maxSetup, "refuse INVITEs with 503 and Retry-After while this many calls are in setup (not yet answered); 0: no limit (env "+envName("max-setup")+")")
 	inband, err := strconv.ParseBool(env("inband-dtmf", "false"))
 	if err != nil {
 		f.envErrs = append(f.envErrs, fmt.Errorf("%s: %w", envName("inband-dtmf"), err))
