@@ -5,7 +5,7 @@ import "sync/atomic"
 // Admission: which calls may start. A call is refused with 503 and
 // Retry-After (refuse.go) before any media, dialog or fetch exists for it
 // when the server is draining, at MaxCalls, or, for an inbound call, while
-// MaxSetup calls are in setup.
+// MaxSetup calls are in setup or while the process is Overloaded.
 //
 // A call is in setup from its admission until our 200 OK or 183 Session
 // Progress goes out, or a final response does, or its handler ends:
@@ -28,11 +28,14 @@ type callSlot struct {
 }
 
 // admit counts a new call in, unless the server is draining, at MaxCalls,
-// or (inbound) at MaxSetup; nil means refused. The checks and the count
+// or (inbound) at MaxSetup or Overloaded; nil means refused. The checks and the count
 // are one step so that Drain cannot miss a call starting. Outbound calls
 // (our own Dials) do not count as in setup: they are part of a call that
 // was admitted already.
 func (s *Server) admit(inbound bool) *callSlot {
+	if inbound && s.cfg.Overloaded != nil && s.cfg.Overloaded() {
+		return nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.draining.Load() || (s.cfg.MaxCalls > 0 && s.live >= s.cfg.MaxCalls) ||

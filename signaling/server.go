@@ -44,6 +44,11 @@ type Config struct {
 	// setup: admitted, but without our 200 OK, 183 or final response yet
 	// (admission.go). 0 means no limit.
 	MaxSetup int
+	// Overloaded, when set, refuses new INVITEs likewise while it
+	// returns true: the process has more work than CPU (texml serve
+	// asks its scheduling-lag probe, --max-lag). It is called once per
+	// INVITE and must be cheap.
+	Overloaded func() bool
 
 	Router    Router
 	Trunks    *Trunks    // outbound routes for <Dial><Number>; nil: none

@@ -21,6 +21,11 @@ import (
 // ("Call setup beside a bare stack") for how it was chosen.
 const defaultMaxSetup = 200
 
+// defaultMaxLag is --max-lag's default: the scheduling lag beyond which
+// INVITEs get 503. RTP packets leave every 20 ms; a process whose
+// goroutines wait longer than that to run is late with its media already.
+const defaultMaxLag = 20 * time.Millisecond
+
 // serveFlags are the flags of `texml serve`; each has an environment
 // variable TEXML_<NAME> (upper case, dashes as underscores) that sets its
 // default.
@@ -29,7 +34,7 @@ type serveFlags struct {
 	voiceURL, voiceMethod, fallbackURL, statusCB, statusEvents string
 	accountSid, authToken, recordingsDir, cacheDir, config     string
 	stt, ttsURL, ttsToken, sipTrunk, pprof, rtpIO              string
-	drain, rtpTimeout, holdKeepalive                           time.Duration
+	drain, rtpTimeout, holdKeepalive, maxLag                   time.Duration
 	maxCalls, maxSetup                                         int
 	envErrs                                                    []error // bad TEXML_* values, reported before starting
 	file                                                       fileConfig
@@ -81,6 +86,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 		f.envErrs = append(f.envErrs, fmt.Errorf("%s: %w", envName("max-calls"), err))
 	}
 	fs.IntVar(&f.maxCalls, "max-calls", maxCalls, "refuse INVITEs beyond this many calls in progress with 503 and Retry-After; 0: no limit but the RTP ports (env "+envName("max-calls")+")")
+	dur(&f.maxLag, "max-lag", defaultMaxLag, "refuse INVITEs with 503 and Retry-After while runnable goroutines wait longer than this to run (99th percentile over 100 ms: the process has more work than CPU); 0 disables")
 	maxSetup, err := strconv.Atoi(env("max-setup", strconv.Itoa(defaultMaxSetup)))
 	if err != nil {
 		f.envErrs = append(f.envErrs, fmt.Errorf("%s: %w", envName("max-setup"), err))
