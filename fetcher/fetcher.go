@@ -183,9 +183,13 @@ func newTransport(defaultConnect time.Duration, dial dialFunc) *http.Transport {
 			defer cancel()
 			return dial(dctx, network, addr)
 		},
-		ForceAttemptHTTP2:      true,
+		ForceAttemptHTTP2: true,
+		// A voice server's documents mostly come from one app host, and a
+		// burst of calls fetches hundreds at once: connections past the
+		// per-host idle limit are closed after one use and dialed again
+		// by the next burst (6% of texml's CPU at 1,500 calls/s with 64).
 		MaxIdleConns:           1024,
-		MaxIdleConnsPerHost:    64,
+		MaxIdleConnsPerHost:    1024,
 		IdleConnTimeout:        90 * time.Second,
 		TLSHandshakeTimeout:    defaultConnect,
 		ExpectContinueTimeout:  time.Second,

@@ -72,6 +72,11 @@ type Config struct {
 	// duration metrics without the interpreter knowing about them. It
 	// runs on the call's goroutine and must not block.
 	Observe func(verb string, d time.Duration)
+
+	// Geo, when set, remembers the geography of From and To (FromCountry,
+	// ToState, ...) across the calls that share it; nil derives it for
+	// each call.
+	Geo *GeoCache
 }
 
 // Fetcher fetches documents; *fetcher.Fetcher implements it.
@@ -184,7 +189,7 @@ func New(leg Leg, f Fetcher, cbs *Dispatcher, cfg Config) *Call {
 		cbs:   cbs,
 		log:   cfg.Logger.With("call_sid", cfg.CallSid),
 		jar:   fetcher.NewJar(),
-		geo:   geoParams(cfg.From, cfg.To, cfg.ExtraParams),
+		geo:   geoParams(cfg.Geo, cfg.From, cfg.To, cfg.ExtraParams),
 	}
 }
 

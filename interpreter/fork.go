@@ -85,7 +85,7 @@ func (c *Call) newFork(doc *document, d *verbs.Dial, n verbs.Noun) *fork {
 		ParentCallSid: c.cfg.CallSid, APIVersion: c.cfg.APIVersion,
 		StatusCallback: cb, StatusCallbackMethod: f.ep.StatusCallbackMethod, StatusCallbackEvents: f.ep.StatusCallbackEvent,
 		RecordingBaseURL: c.cfg.RecordingBaseURL, MaxDuration: c.cfg.MaxDuration, MaxFetches: c.cfg.MaxFetches,
-		Clock: c.cfg.Clock, Tracer: partyTracer{c.cfg.Tracer, f.name}, Logger: c.cfg.Logger,
+		Clock: c.cfg.Clock, Tracer: partyTracer{c.cfg.Tracer, f.name}, Logger: c.cfg.Logger, Geo: c.cfg.Geo,
 	})
 	f.call.start = c.start
 	f.call.mode = verbs.Whisper

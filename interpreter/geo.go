@@ -27,17 +27,17 @@ import (
 // and it has no postal codes. Unknown values are left out rather than sent
 // empty. Config.ExtraParams set explicitly win over derived values.
 
-// geoParams returns the geographic parameters for from and to, leaving out
-// every key set in extra. A value set in extra for one name of a pair
+// geoParams returns the geographic parameters for from and to, looked up
+// through cache (nil: no cache), leaving out every key set in extra. A value set in extra for one name of a pair
 // (FromState) is used for its alias (CallerState) too, since Twilio sends
 // both with the same value.
-func geoParams(from, to string, extra url.Values) url.Values {
+func geoParams(cache *GeoCache, from, to string, extra url.Values) url.Values {
 	p := url.Values{}
 	for _, party := range []struct {
 		number      string
 		name, alias string
 	}{{from, "From", "Caller"}, {to, "To", "Called"}} {
-		g := lookupGeo(party.number)
+		g := cache.lookup(party.number)
 		for _, f := range []struct{ suffix, derived string }{{"Country", g.country}, {"State", g.state}} {
 			name, alias := party.name+f.suffix, party.alias+f.suffix
 			v := f.derived

@@ -69,7 +69,7 @@ func TestGeoParams(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := geoParams(tt.from, tt.to, tt.extra)
+			p := geoParams(nil, tt.from, tt.to, tt.extra)
 			for k, v := range tt.want {
 				_, has := p[k]
 				if got := p.Get(k); got != v || (v == "" && has) {
@@ -110,5 +110,23 @@ func TestStateForEveryAreaCode(t *testing.T) {
 	}
 	if checked < 1000 {
 		t.Errorf("checked only %d numbers; the library's data changed shape", checked)
+	}
+}
+
+func TestGeoCache(t *testing.T) {
+	c := NewGeoCache(2)
+	for range 2 {
+		for _, n := range []string{"+14155551234", "+442071234567", "client:alice"} {
+			if got, want := c.lookup(n), lookupGeo(n); got != want {
+				t.Errorf("lookup(%q) = %+v, want %+v", n, got, want)
+			}
+		}
+	}
+	if n := len(c.m); n > 2 {
+		t.Errorf("the cache holds %d numbers, more than its size 2", n)
+	}
+	var none *GeoCache
+	if got := none.lookup("+14155551234"); got.country != "US" || got.state != "CA" {
+		t.Errorf("a nil cache looked up %+v, want US/CA", got)
 	}
 }

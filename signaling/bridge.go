@@ -36,6 +36,9 @@ func (l *Leg) EarlyMedia(context.Context) error {
 	if err := l.dlg.Respond(183, "Session Progress", body, sip.NewHeader("Content-Type", "application/sdp")); err != nil {
 		return fmt.Errorf("183 Session Progress: %w", err)
 	}
+	// Media flows: what follows (a Dial ringing with answerOnBridge) waits
+	// on the callee, not on us.
+	l.slot.setupOver()
 	l.mu.Lock()
 	l.sess.Hold(l.offer.Hold)
 	l.mu.Unlock()

@@ -56,7 +56,8 @@ type Leg struct {
 	sess *media.Session
 	m    *MediaConfig
 	log  *slog.Logger
-	sid  uint64 // SDP session id
+	sid  uint64    // SDP session id
+	slot *callSlot // inbound: the admission, whose setup ends with our first answer; nil on an outbound leg
 
 	// mu guards offer and answered against re-INVITEs (update, on a SIP
 	// handler goroutine). The call goroutine is their only other user and
@@ -95,7 +96,7 @@ var _ interpreter.Leg = (*Leg)(nil)
 // on hold (no packets) until the call is answered. offer is nil for a
 // delayed offer (an INVITE without SDP): the codec and address then come
 // with the ACK. On error conn is closed.
-func (s *Server) newLeg(dlg *sipgo.DialogServerSession, tx sip.ServerTransaction, sock *media.Socket, offer *Offer, callSid string) (*Leg, error) {
+func (s *Server) newLeg(dlg *sipgo.DialogServerSession, tx sip.ServerTransaction, sock *media.Socket, offer *Offer, callSid string, slot *callSlot) (*Leg, error) {
 	base := s.log.With("sip_call_id", dlg.InviteRequest.CallID().Value(), "direction", "inbound")
 	log := base.With("call_sid", callSid)
 	remote, codec, dtmf := (*net.UDPAddr)(nil), media.Codec{Name: "PCMU"}, uint8(0)
@@ -115,7 +116,7 @@ func (s *Server) newLeg(dlg *sipgo.DialogServerSession, tx sip.ServerTransaction
 	var id [8]byte
 	_, _ = rand.Read(id[:])
 	l := &Leg{
-		srv: s, dlg: dlg, tx: tx, sess: sess, m: &s.cfg.Media, log: log, baseLog: base,
+		srv: s, dlg: dlg, tx: tx, sess: sess, m: &s.cfg.Media, log: log, baseLog: base, slot: slot,
 		sid: binary.BigEndian.Uint64(id[:]) >> 1, offer: offer,
 		info: make(chan byte, 16),
 	}
@@ -313,6 +314,8 @@ func (l *Leg) Answer(ctx context.Context) error {
 	}
 	l.sent2xx = true
 	l.mu.Unlock()
+	// Our part of the setup is done; the ACK is the caller's.
+	l.slot.setupOver()
 	// RespondSDP waits for the ACK (up to Timer L, 32 s); ending the
 	// transaction makes it return when ctx ends first.
 	stop := context.AfterFunc(ctx, l.tx.Terminate)
@@ -356,6 +359,7 @@ func (l *Leg) Reject(ctx context.Context, reason string) error {
 	if !l.refuse() {
 		return nil // the caller hung up first: the INVITE has its 487
 	}
+	defer l.slot.setupOver()
 	if reason == "busy" {
 		return l.dlg.Respond(486, "Busy Here", nil)
 	}
@@ -376,6 +380,7 @@ func (l *Leg) Hangup(context.Context) error {
 		if !l.refuse() {
 			return nil // the INVITE has its final response
 		}
+		defer l.slot.setupOver()
 		return l.dlg.Respond(603, "Decline", nil)
 	}
 	l.bye()

@@ -17,7 +17,7 @@ import (
 const retryAfter = 5 * time.Second
 
 // unavailable answers an INVITE we have no room for: draining, at
-// MaxCalls, or no free RTP port.
+// MaxCalls or MaxSetup, or no free RTP port.
 func (s *Server) unavailable(tx sip.ServerTransaction, req *sip.Request) {
 	s.cfg.Metrics.rejected("503")
 	res := sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil)
@@ -70,6 +70,7 @@ func (l *Leg) terminateInvite() {
 	if err := l.tx.Respond(res); err != nil {
 		return // a CANCEL or a final response got there first
 	}
+	l.slot.setupOver()
 	select {
 	case <-l.tx.Acks():
 	case <-l.tx.Done():

@@ -95,6 +95,9 @@ func TestDialClientOverSIP(t *testing.T) {
 	if _, err := h.srv.Dial(ctx, target, func(interpreter.Progress) {}); !errors.Is(err, interpreter.ErrNoRoute) {
 		t.Errorf("a client not in the config: %v, want ErrNoRoute", err)
 	}
+	// Every outbound call is counted out when it is over: MaxCalls would
+	// refuse every call after enough Dials otherwise.
+	waitFor(t, 5*time.Second, "no call in progress", func() bool { return h.srv.Active() == 0 })
 }
 
 // waitProgress returns the first event of kind, failing on a final event of

@@ -40,6 +40,15 @@ type Config struct {
 	// MaxCalls refuses INVITEs beyond this many calls in progress with
 	// 503 and Retry-After; 0 means no limit but the RTP port range.
 	MaxCalls int
+	// MaxSetup refuses INVITEs, likewise, while this many calls are in
+	// setup: admitted, but without our 200 OK, 183 or final response yet
+	// (admission.go). 0 means no limit.
+	MaxSetup int
+	// Overloaded, when set, refuses new INVITEs likewise while it
+	// returns true: the process has more work than CPU (texml serve
+	// asks its scheduling-lag probe, --max-lag). It is called once per
+	// INVITE and must be cheap.
+	Overloaded func() bool
 
 	Router    Router
 	Trunks    *Trunks    // outbound routes for <Dial><Number>; nil: none
@@ -80,12 +89,14 @@ type Server struct {
 	wg       sync.WaitGroup // one per call in progress, and per BYE still out
 	mu       sync.Mutex
 	calls    map[string]*Leg // by dialog ID, until our BYE is over
-	live     int             // INVITEs admitted whose handler still runs (mu)
+	live     int             // calls admitted, inbound and outbound, not yet over (mu)
+	setup    int             // inbound calls admitted and still in setup (mu; admission.go)
 	base     context.Context // parent of every call; canceled by Close
 	stop     context.CancelFunc
-	beep     *audio.PCM // the Record beep, made once for every call
-	udpAddr  sip.Addr   // our UDP listener, the local address of our UDP requests
-	portOnce sync.Once  // fills in SIPPort from the first socket served
+	beep     *audio.PCM            // the Record beep, made once for every call
+	geo      *interpreter.GeoCache // From/To geography, shared by every call
+	udpAddr  sip.Addr              // our UDP listener, the local address of our UDP requests
+	portOnce sync.Once             // fills in SIPPort from the first socket served
 }
 
 // New creates a server; call ServeUDP/ServeTCP to accept requests.
@@ -120,7 +131,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("signaling: trunks: %w", err)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, ua: ua, srv: srv, client: client, calls: map[string]*Leg{},
-		beep: audio.Tone([]float64{1000}, 500*time.Millisecond, 0.3)}
+		beep: audio.Tone([]float64{1000}, 500*time.Millisecond, 0.3), geo: interpreter.NewGeoCache(0)}
 	s.base, s.stop = context.WithCancel(context.Background())
 	s.dua = sipgo.DialogUA{Client: client, ContactHDR: sip.ContactHeader{
 		Address: sip.Uri{Scheme: "sip", User: "texml", Host: cfg.PublicIP.String(), Port: cfg.SIPPort}}}
@@ -185,35 +196,6 @@ func (s *Server) Active() int {
 	return s.live
 }
 
-// admit counts a new call in, unless the server is draining or at
-// MaxCalls; the check and the count are one step so that Drain cannot
-// miss a call starting.
-func (s *Server) admit() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.draining.Load() || (s.cfg.MaxCalls > 0 && s.live >= s.cfg.MaxCalls) {
-		return false
-	}
-	s.live++
-	s.wg.Add(1)
-	return true
-}
-
-// leave counts a call out that admit counted in.
-func (s *Server) leave() {
-	s.mu.Lock()
-	s.live--
-	s.mu.Unlock()
-	s.wg.Done()
-}
-
-// setDraining refuses calls from now on (see admit).
-func (s *Server) setDraining() {
-	s.mu.Lock()
-	s.draining.Store(true)
-	s.mu.Unlock()
-}
-
 // Drain stops accepting calls (new INVITEs get 503) and waits for the
 // active ones to end, or for ctx; then it hangs up whatever is left.
 func (s *Server) Drain(ctx context.Context) error {
@@ -261,11 +243,12 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	// Overload is refused here, before any media or dialog state exists:
 	// a 503 with Retry-After lets the caller's proxy go elsewhere, where
 	// a call failing half-way would not.
-	if !s.admit() {
+	slot := s.admit(true)
+	if slot == nil {
 		s.unavailable(tx, req)
 		return
 	}
-	defer s.leave()
+	defer slot.leave()
 	var offer *Offer // nil: a delayed offer, ours goes in the 200 OK
 	if len(bytes.TrimSpace(req.Body())) > 0 {
 		var err error
@@ -300,7 +283,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if cfg.CallSid == "" {
 		cfg.CallSid = interpreter.NewSid("CA")
 	}
-	leg, err := s.newLeg(dlg, tx, sock, offer, cfg.CallSid)
+	leg, err := s.newLeg(dlg, tx, sock, offer, cfg.CallSid, slot)
 	if err != nil {
 		// Only a closing server gets here: its pacer is closed.
 		s.log.Error("media setup failed", "err", err)
@@ -338,6 +321,7 @@ func (s *Server) run(dlg *sipgo.DialogServerSession, leg *Leg, cfg interpreter.C
 	cfg.Dialer = s
 	cfg.Queues = s.cfg.Queues
 	cfg.Conferences = s.cfg.Conferences
+	cfg.Geo = s.geo
 	if s.cfg.Metrics != nil {
 		cfg.Observe = s.cfg.Metrics.verb
 	}

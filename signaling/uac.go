@@ -112,15 +112,16 @@ func (s *Server) Dial(ctx context.Context, t interpreter.Target, progress func(i
 // newOutCall prepares one outbound INVITE to d: the call is counted in
 // and its RTP session open; go a.run(ctx) sends it.
 func (s *Server) newOutCall(d dest, t interpreter.Target, progress func(interpreter.Progress)) (*outCall, error) {
-	if !s.admit() {
-		return nil, errors.New("signaling: the server is draining; no new calls")
+	slot := s.admit(false)
+	if slot == nil {
+		return nil, errors.New("signaling: the server is draining or at MaxCalls; no new calls")
 	}
 	leg, err := s.newOutLeg(t.CallSid)
 	if err != nil {
-		s.wg.Done()
+		slot.leave()
 		return nil, err
 	}
-	return &outCall{s: s, leg: leg, dest: d, progress: progress, log: leg.log,
+	return &outCall{s: s, slot: slot, leg: leg, dest: d, progress: progress, log: leg.log,
 		cancel: make(chan struct{}), timeout: t.Timeout}, nil
 }
 
@@ -170,6 +171,7 @@ func offer(public net.IP, port int, sessionID, version uint64) []byte {
 // goroutine owns the transaction; Cancel only signals it.
 type outCall struct {
 	s        *Server
+	slot     *callSlot // counts the call in until run ends
 	leg      *Leg
 	dest     dest
 	progress func(interpreter.Progress)
@@ -261,7 +263,7 @@ func (a *outCall) sipInfo(p interpreter.Progress) interpreter.Progress {
 // run sends the INVITE and follows its responses: the UAC's own loop, so
 // that any number of provisional responses is fine.
 func (a *outCall) run(ctx context.Context) {
-	defer a.s.wg.Done()
+	defer a.slot.leave()
 	code, reason, res, tx := a.invite(ctx)
 	if res == nil {
 		a.leg.close(func() {})

@@ -22,6 +22,7 @@ import (
 
 	"github.com/texml/texml/conference"
 	"github.com/texml/texml/fetcher"
+	"github.com/texml/texml/internal/lag"
 	"github.com/texml/texml/interpreter"
 	"github.com/texml/texml/media"
 	"github.com/texml/texml/media/audio"
@@ -111,6 +112,7 @@ type service struct {
 	httpLn   net.Listener
 	http     *http.Server
 	prof     *http.Server // --pprof, nil when off
+	lag      *lag.Probe   // scheduling lag, for --max-lag and /metrics
 	profAddr net.Addr
 	draining atomic.Bool
 }
@@ -132,6 +134,12 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 	}
 	if f.maxCalls < 0 {
 		return nil, fmt.Errorf("--max-calls %d: want 0 (no limit) or more", f.maxCalls)
+	}
+	if f.maxSetup < 0 {
+		return nil, fmt.Errorf("--max-setup %d: want 0 (no limit) or more", f.maxSetup)
+	}
+	if f.maxLag < 0 {
+		return nil, fmt.Errorf("--max-lag %s: want 0 (off) or more", f.maxLag)
 	}
 	if f.rtpIO != "auto" && f.rtpIO != "syscalls" {
 		return nil, fmt.Errorf(`--rtp-io %q: want "auto" or "syscalls"`, f.rtpIO)
@@ -170,6 +178,13 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 	// socket is bound: --http-listen may ask for any free port (":0").
 	s.setRecordingBase(portOf(f.httpListen))
 	metrics := signaling.NewMetrics(s.reg)
+	s.lag = lag.Start(lagInterval)
+	s.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "texml", Name: "scheduling_lag_seconds",
+		Help: "The 99th percentile of how long runnable goroutines waited to run, over the last 100 ms (see --max-lag)."}, func() float64 { return s.lag.Lag().Seconds() }))
+	var overloaded func() bool
+	if f.maxLag > 0 {
+		overloaded = func() bool { return s.lag.Lag() > f.maxLag }
+	}
 	s.fetch = fetcher.New(fetcher.Options{AuthToken: f.authToken, UserAgent: "texml/" + version})
 	s.cbs = interpreter.NewDispatcher(metrics.Fetcher("callback", s.fetch), interpreter.DispatcherOptions{Logger: log})
 	rtpMetrics := media.NewMetrics(s.reg)
@@ -203,7 +218,7 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 		Queues: queues, Conferences: confs,
 		PublicIP: public, SIPPort: portOf(f.sipListen), UserAgent: "texml/" + version,
 		Router: routes, Trunks: trunks, Registrar: registrar, Fetcher: metrics.Fetcher("document", s.fetch), Callbacks: s.cbs, Logger: log,
-		Metrics: metrics, MaxCalls: f.maxCalls,
+		Metrics: metrics, MaxCalls: f.maxCalls, MaxSetup: f.maxSetup, Overloaded: overloaded,
 		Media: signaling.MediaConfig{
 			Ports: ports, Pacer: s.pacer, Metrics: rtpMetrics,
 			Synth:             s.speech,
@@ -300,6 +315,10 @@ func (s *service) start() error {
 	return nil
 }
 
+// sipReadBuffer is the receive buffer asked for the SIP UDP socket: about
+// a second of requests at a few thousand calls per second.
+const sipReadBuffer = 4 << 20
+
 // listenSIP binds SIP over UDP and TCP on one port. With port 0 (any free
 // port) TCP takes the port the kernel gave UDP, and the pair is tried
 // again if that port is taken for TCP: Contact names one port for both.
@@ -320,6 +339,12 @@ func listenSIP(addr string) (net.PacketConn, net.Listener, error) {
 		bound := net.JoinHostPort(host, strconv.Itoa(udp.LocalAddr().(*net.UDPAddr).Port))
 		tcp, err := net.Listen("tcp", bound)
 		if err == nil {
+			// One goroutine reads every SIP datagram; while it waits to
+			// be scheduled behind a burst of calls, the kernel's default
+			// buffer (208 kB, a few hundred messages) overflows and the
+			// lost requests come back as retransmissions, more work
+			// still. The kernel caps the size at net.core.rmem_max.
+			_ = udp.(*net.UDPConn).SetReadBuffer(sipReadBuffer)
 			return udp, tcp, nil
 		}
 		udp.Close()
@@ -367,7 +392,15 @@ func (s *service) close() {
 	if s.store != nil {
 		_ = s.store.Close()
 	}
+	if s.lag != nil {
+		s.lag.Close()
+	}
 }
+
+// lagInterval is how often the scheduling-lag probe reads the runtime's
+// figures: a run queue that builds up is seen within a tenth of a second,
+// and ten reads a second cost nothing.
+const lagInterval = 100 * time.Millisecond
 
 // recordingPath matches Twilio's recording resource URL.
 var recordingPath = regexp.MustCompile(`^/2010-04-01/Accounts/[^/]+/Recordings/(RE[0-9a-f]{32})(\.wav|\.mp3)?$`)

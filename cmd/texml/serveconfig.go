@@ -16,6 +16,18 @@ import (
 	"github.com/texml/texml/signaling"
 )
 
+// defaultMaxSetup is --max-setup's default: calls in setup (admitted, not
+// yet answered) beyond which INVITEs get 503. See docs/benchmarks.md
+// ("Call setup beside a bare stack") for how it was chosen.
+const defaultMaxSetup = 200
+
+// defaultMaxLag is --max-lag's default: off. At 20 ms (the RTP packet
+// clock) it kept call setup fast at 1,500 calls/s but refused calls on a
+// shared machine with CPU to spare, and in the e2e tests' single process;
+// --max-setup and the SIP socket's buffer keep the server from collapsing
+// without it (docs/benchmarks.md).
+const defaultMaxLag = 0
+
 // serveFlags are the flags of `texml serve`; each has an environment
 // variable TEXML_<NAME> (upper case, dashes as underscores) that sets its
 // default.
@@ -24,8 +36,8 @@ type serveFlags struct {
 	voiceURL, voiceMethod, fallbackURL, statusCB, statusEvents string
 	accountSid, authToken, recordingsDir, cacheDir, config     string
 	stt, ttsURL, ttsToken, sipTrunk, pprof, rtpIO, redisURL    string
-	drain, rtpTimeout, holdKeepalive                           time.Duration
-	maxCalls                                                   int
+	drain, rtpTimeout, holdKeepalive, maxLag                   time.Duration
+	maxCalls, maxSetup                                         int
 	envErrs                                                    []error // bad TEXML_* values, reported before starting
 	file                                                       fileConfig
 	inbandDTMF                                                 bool
@@ -77,6 +89,12 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 		f.envErrs = append(f.envErrs, fmt.Errorf("%s: %w", envName("max-calls"), err))
 	}
 	fs.IntVar(&f.maxCalls, "max-calls", maxCalls, "refuse INVITEs beyond this many calls in progress with 503 and Retry-After; 0: no limit but the RTP ports (env "+envName("max-calls")+")")
+	dur(&f.maxLag, "max-lag", defaultMaxLag, "refuse INVITEs with 503 and Retry-After while runnable goroutines wait longer than this to run (99th percentile over 100 ms: the process has more work than CPU); 0 disables")
+	maxSetup, err := strconv.Atoi(env("max-setup", strconv.Itoa(defaultMaxSetup)))
+	if err != nil {
+		f.envErrs = append(f.envErrs, fmt.Errorf("%s: %w", envName("max-setup"), err))
+	}
+	fs.IntVar(&f.maxSetup, "max-setup", maxSetup, "refuse INVITEs with 503 and Retry-After while this many calls are in setup (not yet answered); 0: no limit (env "+envName("max-setup")+")")
 	inband, err := strconv.ParseBool(env("inband-dtmf", "false"))
 	if err != nil {
 		f.envErrs = append(f.envErrs, fmt.Errorf("%s: %w", envName("inband-dtmf"), err))
