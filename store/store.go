@@ -197,6 +197,11 @@ type Nodes interface {
 	List(ctx context.Context) ([]Node, error)
 	// Forget removes a node at once (clean shutdown).
 	Forget(ctx context.Context, id string) error
+	// Secret returns the key that nodes sharing this store sign their
+	// node-to-node requests with: made at random by the first node that
+	// asks, the same for every node after it. Whoever can read the store
+	// can act as a node, so the store is the trust boundary.
+	Secret(ctx context.Context) ([]byte, error)
 }
 
 // Message is a command for the node that owns a call or a room.

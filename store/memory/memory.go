@@ -207,9 +207,20 @@ type node struct {
 }
 
 type nodes struct {
-	now  func() time.Time
-	mu   sync.Mutex
-	live map[string]node
+	now    func() time.Time
+	mu     sync.Mutex
+	live   map[string]node
+	secret []byte
+}
+
+func (ns *nodes) Secret(context.Context) ([]byte, error) {
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	if ns.secret == nil {
+		ns.secret = make([]byte, 32)
+		_, _ = rand.Read(ns.secret) // crypto/rand.Read never fails on supported platforms
+	}
+	return ns.secret, nil
 }
 
 func (ns *nodes) Heartbeat(_ context.Context, n store.Node, ttl time.Duration) error {

@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -111,6 +112,23 @@ func (ns nodes) List(ctx context.Context) ([]store.Node, error) {
 	}
 	slices.SortFunc(list, func(a, b store.Node) int { return strings.Compare(a.ID, b.ID) })
 	return list, nil
+}
+
+// secretKey holds the nodes' shared signing key.
+const secretKey = "texml:node-secret"
+
+func (ns nodes) Secret(ctx context.Context) ([]byte, error) {
+	key := make([]byte, 32)
+	_, _ = rand.Read(key) // crypto/rand.Read never fails on supported platforms
+	// SET NX: the first node's key wins; every node reads the winner.
+	if err := ns.rdb.SetNX(ctx, secretKey, key, 0).Err(); err != nil {
+		return nil, fail("node secret", err)
+	}
+	got, err := ns.rdb.Get(ctx, secretKey).Bytes()
+	if err != nil {
+		return nil, fail("node secret", err)
+	}
+	return got, nil
 }
 
 func (ns nodes) Forget(ctx context.Context, id string) error {

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 	t.Run("Calls", func(t *testing.T) { testCalls(t, fresh) })
 	t.Run("Nodes", func(t *testing.T) { testNodes(t, fresh) })
 	t.Run("NodesExpire", func(t *testing.T) { testNodesExpire(t, fresh) })
+	t.Run("NodeSecret", func(t *testing.T) { testNodeSecret(t, fresh) })
 	t.Run("Bus", func(t *testing.T) { testBus(t, fresh) })
 }
 
@@ -279,4 +281,32 @@ func testBus(t *testing.T, open opener) {
 	}
 	// And a publish after that is not an error either.
 	check(t, s.Bus.Publish(ctx, "node-a", sent), "Publish after the subscriber left")
+}
+
+// testNodeSecret: one key for every caller, however many ask at once.
+func testNodeSecret(t *testing.T, open opener) {
+	ctx, s := testContext(t), open(t)
+	const n = 8
+	keys := make([][]byte, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			k, err := s.Nodes.Secret(ctx)
+			if err != nil {
+				t.Error(err)
+			}
+			keys[i] = k
+		}()
+	}
+	wg.Wait()
+	if len(keys[0]) < 32 {
+		t.Fatalf("Secret is %d bytes, want at least 32", len(keys[0]))
+	}
+	for _, k := range keys[1:] {
+		if !bytes.Equal(k, keys[0]) {
+			t.Fatal("Secret differs between callers")
+		}
+	}
 }
