@@ -257,6 +257,9 @@ func (c *Call) takeUpdate() *Update {
 	defer c.mu.Unlock()
 	u := c.pending
 	c.pending = nil
+	if c.hungUp {
+		return nil // too late: the caller is gone
+	}
 	return u
 }
 
@@ -277,8 +280,14 @@ func (c *Call) verbContext(ctx context.Context) (context.Context, func()) {
 	return vctx, func() {
 		c.mu.Lock()
 		c.cancel = outer
+		pending = c.pending != nil
 		c.mu.Unlock()
 		cancel(nil)
+		if pending && outer != nil {
+			// An update that stopped an inner step stops the outer one
+			// too (the Enqueue whose wait document it interrupted).
+			outer(errUpdated)
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -101,6 +102,12 @@ func (c *Call) enqueue(ctx context.Context, doc *document, e *verbs.Enqueue) (st
 		return step{}, err
 	}
 	q := &queueStay{e: e, began: c.cfg.Clock.Now()}
+	if strings.TrimSpace(e.Queue) == "" {
+		// A TaskRouter Enqueue (workflowSid) names no queue: texml has
+		// none to put the call in.
+		c.fail("<Enqueue>: no queue name (TaskRouter's workflowSid is not supported)", 0)
+		return c.leaveQueue(ctx, doc, q, "error", false)
+	}
 	max := e.MaxQueueSize
 	if max <= 0 {
 		max = DefaultMaxQueueSize

@@ -48,6 +48,10 @@ func gaps(v verbs.Verb) []verbs.Diagnostic {
 		for _, n := range v.Nouns {
 			out = append(out, nounGaps(n, "Dial")...)
 		}
+	case *verbs.Enqueue:
+		if v.WorkflowSid != "" || v.Task != "" {
+			out = append(out, gap(verbs.Warning, v, "<Enqueue workflowSid> and <Task> (TaskRouter) are not supported by texml; the call waits in the queue its text names"))
+		}
 	case *verbs.Connect:
 		for _, n := range v.Nouns {
 			out = append(out, nounGaps(n, "Connect")...)
@@ -69,6 +73,15 @@ func nounGaps(n verbs.Noun, parent string) []verbs.Diagnostic {
 	switch n := n.(type) {
 	case *verbs.Application, *verbs.Sim, *verbs.WhatsApp, *verbs.Element:
 		return []verbs.Diagnostic{gap(verbs.Error, n, "<%s> in <%s> is not supported by texml yet", n.Name(), parent)}
+	case *verbs.Conference:
+		var out []verbs.Diagnostic
+		if n.Record != "" && n.Record != "do-not-record" {
+			out = append(out, gap(verbs.Warning, n, "<Conference record> is not supported by texml yet; the conference is not recorded"))
+		}
+		if n.Region != "" {
+			out = append(out, gap(verbs.Warning, n, "<Conference region> is ignored: texml mixes a conference on the node of its first participant"))
+		}
+		return out
 	case *verbs.Number:
 		ep = &n.Endpoint
 	case *verbs.Client:
