@@ -40,14 +40,14 @@ const MaxSkew = 30 * time.Second
 
 // Headers of a node-to-node INVITE.
 const (
-	hdrKind   = "X-Texml-Node"        // what the INVITE is for: "pick"
-	hdrFrom   = "X-Texml-From-Node"   // the sending node's id
-	hdrCaller = "X-Texml-Caller"      // the CallSid the INVITE is for
-	hdrAgent  = "X-Texml-Agent"       // the dequeuing call's CallSid
-	hdrURL    = "X-Texml-Queue-Url"   // the agent's Queue url document, for the caller
+	hdrKind   = "X-Texml-Node"         // what the INVITE is for: "pick"
+	hdrFrom   = "X-Texml-From-Node"    // the sending node's id
+	hdrCaller = "X-Texml-Caller"       // the CallSid the INVITE is for
+	hdrAgent  = "X-Texml-Agent"        // the dequeuing call's CallSid
+	hdrURL    = "X-Texml-Queue-Url"    // the agent's Queue url document, for the caller
 	hdrMethod = "X-Texml-Queue-Method" // its method
-	hdrTime   = "X-Texml-Time"        // Unix seconds when signed
-	hdrAuth   = "X-Texml-Auth"        // HMAC-SHA256 over the others
+	hdrTime   = "X-Texml-Time"         // Unix seconds when signed
+	hdrAuth   = "X-Texml-Auth"         // HMAC-SHA256 over the others
 )
 
 // Picker is the queue service of a node, as the cluster needs it: it
@@ -59,9 +59,6 @@ type Picker interface {
 
 // Options configure a Node.
 type Options struct {
-	// Addr is where the other nodes send SIP to this one (host:port).
-	Addr   string
-	Dialer interpreter.Dialer // places node-to-node legs
 	Logger *slog.Logger
 }
 
@@ -73,15 +70,20 @@ type Node struct {
 	secret []byte
 	log    *slog.Logger
 
+	addr string // where the other nodes send SIP to this one (host:port)
+
 	mu     sync.Mutex
 	picker Picker
+	dialer interpreter.Dialer
 
 	stop chan struct{}
 	done chan struct{}
 }
 
-// Start registers the node and keeps it alive until Close.
-func Start(ctx context.Context, nodes store.Nodes, id string, o Options) (*Node, error) {
+// New prepares the node with id over the store's node records; it takes
+// part once Start has registered it. The store's shared signing key is
+// read now, so that a store that is down fails the start of the process.
+func New(ctx context.Context, nodes store.Nodes, id string, o Options) (*Node, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -89,13 +91,26 @@ func Start(ctx context.Context, nodes store.Nodes, id string, o Options) (*Node,
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	n := &Node{id: id, o: o, nodes: nodes, secret: secret, log: o.Logger.With("node", id),
-		stop: make(chan struct{}), done: make(chan struct{})}
+	return &Node{id: id, o: o, nodes: nodes, secret: secret, log: o.Logger.With("node", id)}, nil
+}
+
+// Start registers the node at addr (host:port, where the others send it
+// SIP) and keeps it alive until Close.
+func (n *Node) Start(ctx context.Context, addr string) error {
+	n.addr = addr
 	if err := n.beat(ctx); err != nil {
-		return nil, err
+		return err
 	}
+	n.stop, n.done = make(chan struct{}), make(chan struct{})
 	go n.heartbeats()
-	return n, nil
+	return nil
+}
+
+// SetDialer sets what places the node-to-node legs (the SIP server).
+func (n *Node) SetDialer(d interpreter.Dialer) {
+	n.mu.Lock()
+	n.dialer = d
+	n.mu.Unlock()
 }
 
 // ID is the node's id.
@@ -111,7 +126,7 @@ func (n *Node) SetPicker(p Picker) {
 func (n *Node) beat(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, Beat)
 	defer cancel()
-	if err := n.nodes.Heartbeat(ctx, store.Node{ID: n.id, Addr: n.o.Addr}, TTL); err != nil {
+	if err := n.nodes.Heartbeat(ctx, store.Node{ID: n.id, Addr: n.addr}, TTL); err != nil {
 		return fmt.Errorf("cluster: heartbeat: %w", err)
 	}
 	return nil
@@ -138,8 +153,12 @@ func (n *Node) heartbeats() {
 // Close stops the heartbeats and removes the node from the store, so that
 // the others stop handing it work at once.
 func (n *Node) Close() {
+	if n.stop == nil {
+		return // never started
+	}
 	close(n.stop)
 	<-n.done
+	n.stop = nil
 	ctx, cancel := context.WithTimeout(context.Background(), Beat)
 	defer cancel()
 	if err := n.nodes.Forget(ctx, n.id); err != nil {
@@ -170,7 +189,10 @@ func (n *Node) Pick(ctx context.Context, owner, callerSid string, agent interpre
 	if err != nil {
 		return nil, fmt.Errorf("cluster: node %s: %w", owner, err)
 	}
-	if n.o.Dialer == nil {
+	n.mu.Lock()
+	d := n.dialer
+	n.mu.Unlock()
+	if d == nil {
 		return nil, errors.New("cluster: no dialer for node-to-node legs")
 	}
 	ts := strconv.FormatInt(time.Now().Unix(), 10)
@@ -179,7 +201,7 @@ func (n *Node) Pick(ctx context.Context, owner, callerSid string, agent interpre
 		hdrURL: agent.URL, hdrMethod: agent.Method, hdrTime: ts,
 	}
 	h[hdrAuth] = n.sign("pick", n.id, callerSid, agent.CallSid, agent.URL, agent.Method, ts)
-	return n.o.Dialer.Dial(ctx, interpreter.Target{
+	return d.Dial(ctx, interpreter.Target{
 		Kind: interpreter.SIPTarget, Addr: "sip:pick@" + rec.Addr, From: "texml-node",
 		Headers: h, Timeout: 10 * time.Minute, CallSid: interpreter.NewSid("CA"), ParentCallSid: agent.CallSid,
 	}, progress)

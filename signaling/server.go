@@ -71,6 +71,10 @@ type Config struct {
 	// Conferences, when set, runs every call's <Dial><Conference>; its
 	// mixer is the Server itself (NewMix).
 	Conferences interpreter.Conferences
+	// Nodes, when set, is asked first about every new INVITE: another
+	// texml node reaching a call of this one (package cluster) is served
+	// by it, not routed to an app.
+	Nodes NodeClaimer
 }
 
 // Server answers inbound calls. One Server serves all of a process's
@@ -258,11 +262,25 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 	}
-	cfg, err := s.cfg.Router.Route(req)
-	if err != nil {
-		s.cfg.Metrics.rejected("404")
-		respond(tx, req, 404, "Not Found")
-		return
+	var node func(context.Context, interpreter.Leg)
+	if s.cfg.Nodes != nil {
+		if run, status, ok := s.cfg.Nodes.Claim(xHeaderValues(req)); ok {
+			if status != 0 {
+				s.cfg.Metrics.rejected(strconv.Itoa(status))
+				respond(tx, req, status, map[int]string{403: "Forbidden", 404: "Not Found"}[status])
+				return
+			}
+			node = run
+		}
+	}
+	var cfg interpreter.Config
+	if node == nil {
+		var err error
+		if cfg, err = s.cfg.Router.Route(req); err != nil {
+			s.cfg.Metrics.rejected("404")
+			respond(tx, req, 404, "Not Found")
+			return
+		}
 	}
 	sock, err := s.cfg.Media.Ports.Open()
 	if err != nil {
@@ -300,7 +318,43 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.mu.Unlock()
 	})
 	_ = dlg.Respond(180, "Ringing", nil)
+	if node != nil {
+		s.nodeRun(dlg, leg, node)
+		return
+	}
 	s.run(dlg, leg, cfg)
+}
+
+// xHeaderValues are a request's X- headers by name.
+func xHeaderValues(req *sip.Request) map[string]string {
+	h := map[string]string{}
+	for _, x := range req.Headers() {
+		if name := x.Name(); len(name) > 2 && strings.EqualFold(name[:2], "x-") {
+			h[name] = x.Value()
+		}
+	}
+	return h
+}
+
+// NodeClaimer takes node-to-node INVITEs (cluster.Node implements it).
+type NodeClaimer interface {
+	// Claim looks at an INVITE's X- headers: ok false means it is not
+	// a node's; status, when not 0, refuses it; run serves the leg
+	// until it ends (and answers, rejects or hangs it up itself).
+	Claim(headers map[string]string) (run func(ctx context.Context, leg interpreter.Leg), status int, ok bool)
+}
+
+// nodeRun serves a node-to-node leg on the handler goroutine.
+func (s *Server) nodeRun(dlg *sipgo.DialogServerSession, leg *Leg, run func(context.Context, interpreter.Leg)) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	stopDialog := context.AfterFunc(dlg.Context(), func() { cancel(interpreter.ErrHangup) })
+	defer stopDialog()
+	stopServer := context.AfterFunc(s.base, func() { cancel(nil) })
+	defer stopServer()
+	stopGone := context.AfterFunc(leg.gone, func() { cancel(interpreter.ErrHangup) })
+	defer stopGone()
+	run(ctx, leg)
 }
 
 // run executes the app for one call on the handler goroutine.

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/texml/texml/cluster"
 	"github.com/texml/texml/conference"
 	"github.com/texml/texml/fetcher"
 	"github.com/texml/texml/internal/lag"
@@ -105,6 +106,7 @@ type service struct {
 	speech   *tts.Cache
 	sounds   *audio.Cache
 	store    *store.Store // shared state: queues and conferences (memory, or Redis)
+	node     *cluster.Node
 	public   net.IP
 	sipAddr  string
 	udp      net.PacketConn
@@ -212,10 +214,18 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 		}
 	}
 	node := interpreter.NewSid("NO")
-	queues := queue.New(s.store.Queues, queue.Options{Node: node, Logger: log})
+	nctx, ncancel := context.WithTimeout(context.Background(), 10*time.Second)
+	s.node, err = cluster.New(nctx, s.store.Nodes, node, cluster.Options{Logger: log})
+	ncancel()
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	queues := queue.New(s.store.Queues, queue.Options{Node: node, Logger: log, Remote: s.node})
+	s.node.SetPicker(queues)
 	confs := conference.New(s.store.Conferences, signaling.Mixer{}, conference.Options{Node: node, Logger: log, AccountSid: f.accountSid})
 	s.sip, err = signaling.New(signaling.Config{
-		Queues: queues, Conferences: confs,
+		Queues: queues, Conferences: confs, Nodes: s.node,
 		PublicIP: public, SIPPort: portOf(f.sipListen), UserAgent: "texml/" + version,
 		Router: routes, Trunks: trunks, Registrar: registrar, Fetcher: metrics.Fetcher("document", s.fetch), Callbacks: s.cbs, Logger: log,
 		Metrics: metrics, MaxCalls: f.maxCalls, MaxSetup: f.maxSetup, Overloaded: overloaded,
@@ -233,6 +243,7 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 		s.close()
 		return nil, err
 	}
+	s.node.SetDialer(s.sip)
 	return s, nil
 }
 
@@ -298,6 +309,16 @@ func (s *service) start() error {
 		return err
 	}
 	s.sipAddr = s.udp.LocalAddr().String()
+	nodeAddr := s.f.nodeAddr
+	if nodeAddr == "" {
+		nodeAddr = net.JoinHostPort(s.public.String(), strconv.Itoa(s.udp.LocalAddr().(*net.UDPAddr).Port))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	err = s.node.Start(ctx, nodeAddr)
+	cancel()
+	if err != nil {
+		return err
+	}
 	if s.httpLn, err = net.Listen("tcp", s.f.httpListen); err != nil {
 		return fmt.Errorf("HTTP %s: %w", s.f.httpListen, err)
 	}
@@ -356,6 +377,9 @@ func listenSIP(addr string) (net.PacketConn, net.Listener, error) {
 
 // close stops everything; safe on a partly started service.
 func (s *service) close() {
+	if s.node != nil {
+		s.node.Close() // the other nodes stop handing this one work
+	}
 	if s.sip != nil {
 		_ = s.sip.Close()
 	}

@@ -36,6 +36,7 @@ type serveFlags struct {
 	voiceURL, voiceMethod, fallbackURL, statusCB, statusEvents string
 	accountSid, authToken, recordingsDir, cacheDir, config     string
 	stt, ttsURL, ttsToken, sipTrunk, pprof, rtpIO, redisURL    string
+	nodeAddr                                                   string
 	drain, rtpTimeout, holdKeepalive, maxLag                   time.Duration
 	maxCalls, maxSetup                                         int
 	envErrs                                                    []error // bad TEXML_* values, reported before starting
@@ -50,6 +51,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	str(&f.sipListen, "sip-listen", "0.0.0.0:5060", "SIP address, UDP and TCP")
 	str(&f.httpListen, "http-listen", ":8080", "HTTP address: recordings, /healthz, /metrics")
 	str(&f.rtpPorts, "rtp-ports", "10000-20000", "RTP port range")
+	str(&f.nodeAddr, "node-addr", "", "host:port where the other nodes sharing --redis-url send SIP to this one (node-to-node legs for queues); default the public IP and the SIP port")
 	str(&f.redisURL, "redis-url", "", "shared state (queues) in Redis: redis://[:PASSWORD@]HOST:PORT[/DB], rediss://, redis+sentinel://, redis+cluster:// (see store/redis); empty: in memory, one node")
 	str(&f.publicIP, "public-ip", "", "address written into SDP and Contact (default: the SIP listen address, or this host's first non-loopback address)")
 	str(&f.publicURL, "public-url", "", "base of RecordingUrl (default http://PUBLIC-IP:HTTP-PORT)")
