@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,9 +73,10 @@ type Node struct {
 
 	addr string // where the other nodes send SIP to this one (host:port)
 
-	mu     sync.Mutex
-	picker Picker
-	dialer interpreter.Dialer
+	mu       sync.Mutex
+	picker   Picker
+	dialer   interpreter.Dialer
+	sweepers []func(context.Context)
 
 	stop chan struct{}
 	done chan struct{}
@@ -132,11 +134,25 @@ func (n *Node) beat(ctx context.Context) error {
 	return nil
 }
 
+// SweepEvery is how often a node runs its sweepers: a dead node's queue
+// members and conference seats are gone from the store at most TTL +
+// SweepEvery after its last heartbeat.
+const SweepEvery = 5 * Beat
+
+// AddSweeper has f run every SweepEvery on the heartbeat goroutine, to
+// clear what dead nodes left in the store (queue.Service.Sweep,
+// conference.Service.Sweep).
+func (n *Node) AddSweeper(f func(ctx context.Context)) {
+	n.mu.Lock()
+	n.sweepers = append(n.sweepers, f)
+	n.mu.Unlock()
+}
+
 func (n *Node) heartbeats() {
 	defer close(n.done)
 	t := time.NewTicker(Beat)
 	defer t.Stop()
-	for {
+	for i := 1; ; i++ {
 		select {
 		case <-n.stop:
 			return
@@ -145,8 +161,23 @@ func (n *Node) heartbeats() {
 				// The store is down: the node keeps its calls, and
 				// the others see it gone after TTL.
 				n.log.Warn("heartbeat", "err", err)
+				continue
+			}
+			if i%int(SweepEvery/Beat) == 0 {
+				n.sweep()
 			}
 		}
+	}
+}
+
+func (n *Node) sweep() {
+	n.mu.Lock()
+	fs := slices.Clone(n.sweepers)
+	n.mu.Unlock()
+	for _, f := range fs {
+		ctx, cancel := context.WithTimeout(context.Background(), SweepEvery)
+		f(ctx)
+		cancel()
 	}
 }
 

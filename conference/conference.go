@@ -42,6 +42,8 @@ type Options struct {
 	Logger *slog.Logger
 	// AccountSid goes into the status callbacks.
 	AccountSid string
+	// Alive, when set, says whether another node is alive (Sweep).
+	Alive func(ctx context.Context, node string) bool
 }
 
 // Service is the conferences of one node.
@@ -412,4 +414,48 @@ func (r *room) event(name, kind string, st *seat, extra url.Values) {
 		p[k] = v
 	}
 	cb.Post(cb.URL, cb.Method, p)
+}
+
+// Sweep takes the participants of dead nodes out of the active
+// conferences, and ends a conference that has none left (reason
+// last-participant-left: they all left with their node). The cluster
+// runs it periodically; it returns how many participants it removed.
+func (s *Service) Sweep(ctx context.Context) (int, error) {
+	if s.o.Alive == nil {
+		return 0, nil
+	}
+	confs, err := s.st.List(ctx)
+	if err != nil {
+		return 0, err
+	}
+	alive := map[string]bool{s.o.Node: true}
+	live := func(node string) bool {
+		v, ok := alive[node]
+		if !ok {
+			v = node == "" || s.o.Alive(ctx, node)
+			alive[node] = v
+		}
+		return v
+	}
+	removed := 0
+	for _, c := range confs {
+		left := len(c.Participants)
+		var last string
+		for _, p := range c.Participants {
+			if live(p.Node) {
+				continue
+			}
+			if _, err := s.st.Leave(ctx, c.Name, p.CallSid, s.o.Clock.Now()); err == nil {
+				removed++
+				left--
+				last = p.CallSid
+			}
+		}
+		if left == 0 && last != "" {
+			if _, err := s.st.End(ctx, c.Name, "last-participant-left", last, s.o.Clock.Now()); err != nil && !errors.Is(err, store.ErrNotFound) {
+				s.log.Warn("conference sweep", "room", c.Name, "err", err)
+			}
+		}
+	}
+	return removed, nil
 }

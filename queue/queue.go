@@ -519,3 +519,41 @@ func hangup(ctx context.Context, leg interpreter.Leg) {
 	defer cancel()
 	_ = leg.Hangup(cctx)
 }
+
+// Sweep takes the members of dead nodes out of every queue, so that the
+// positions the waiting callers hear count only callers who can still be
+// served. (A dead node's member is never handed to an agent either way:
+// Take drops it when it reaches the front.) The cluster runs it
+// periodically; it returns how many members it removed.
+func (s *Service) Sweep(ctx context.Context) (int, error) {
+	if s.o.Remote == nil {
+		return 0, nil
+	}
+	qs, err := s.st.List(ctx)
+	if err != nil {
+		return 0, err
+	}
+	alive := map[string]bool{s.o.Node: true}
+	removed := 0
+	for _, q := range qs {
+		ms, err := s.st.Members(ctx, q.Name)
+		if err != nil {
+			return removed, err
+		}
+		for _, m := range ms {
+			live, ok := alive[m.Node]
+			if !ok {
+				live = m.Node == "" || s.o.Remote.Alive(ctx, m.Node)
+				alive[m.Node] = live
+			}
+			if live {
+				continue
+			}
+			if ok, err := s.st.Remove(ctx, q.Name, m.CallSid); err == nil && ok {
+				removed++
+				s.log.Info("queue member of a dead node removed", "queue", q.Name, "call_sid", m.CallSid, "node", m.Node)
+			}
+		}
+	}
+	return removed, nil
+}

@@ -169,3 +169,20 @@ func TestRemoteCancel(t *testing.T) {
 		t.Errorf("progress after the agent's Cancel: %v", k)
 	}
 }
+
+func TestSweepRemovesDeadNodesMembers(t *testing.T) {
+	r := &fakeRemote{alive: map[string]bool{"b": true}}
+	s, st := remoteService(t, r)
+	push(t, st, "dead", "CA1")
+	push(t, st, "b", "CA2")
+	push(t, st, "here", "CA3")
+	push(t, st, "dead", "CA4")
+	n, err := s.Sweep(context.Background())
+	if err != nil || n != 2 {
+		t.Fatalf("Sweep = %d, %v; want the dead node's 2 members removed", n, err)
+	}
+	ms, _ := st.Queues.Members(context.Background(), "q")
+	if len(ms) != 2 || ms[0].CallSid != "CA2" || ms[1].CallSid != "CA3" {
+		t.Errorf("left in the queue: %v", ms)
+	}
+}

@@ -223,7 +223,9 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 	}
 	queues := queue.New(s.store.Queues, queue.Options{Node: node, Logger: log, Remote: s.node})
 	s.node.SetPicker(queues)
-	confs := conference.New(s.store.Conferences, signaling.Mixer{}, conference.Options{Node: node, Logger: log, AccountSid: f.accountSid})
+	s.node.AddSweeper(func(ctx context.Context) { _, _ = queues.Sweep(ctx) })
+	confs := conference.New(s.store.Conferences, signaling.Mixer{}, conference.Options{Node: node, Logger: log, AccountSid: f.accountSid, Alive: s.node.Alive})
+	s.node.AddSweeper(func(ctx context.Context) { _, _ = confs.Sweep(ctx) })
 	s.sip, err = signaling.New(signaling.Config{
 		Queues: queues, Conferences: confs, Nodes: s.node,
 		PublicIP: public, SIPPort: portOf(f.sipListen), UserAgent: "texml/" + version,
