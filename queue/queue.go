@@ -61,6 +61,10 @@ type Service struct {
 	// its offer: the caller they popped is in the store no more, and
 	// not yet picked, and restore must not take it for lost.
 	popping map[string]int
+	// unremoved are the callers of each queue who left while the store
+	// could not take them out: the next Take takes them out, so that
+	// they do not linger in its size.
+	unremoved map[string][]string
 }
 
 var _ interpreter.Queues = (*Service)(nil)
@@ -73,7 +77,7 @@ func New(st store.Queues, o Options) *Service {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{st: st, o: o, log: o.Logger, waiting: map[string]*place{}, watchers: map[string][]*take{}, popping: map[string]int{}}
+	return &Service{st: st, o: o, log: o.Logger, waiting: map[string]*place{}, watchers: map[string][]*take{}, popping: map[string]int{}, unremoved: map[string][]string{}}
 }
 
 // place is a caller waiting on this node.
@@ -173,6 +177,7 @@ func (p *place) Leave(ctx context.Context) (bool, error) {
 	p.left = true
 	delete(p.s.waiting, p.sid)
 	if err != nil && !removed {
+		p.s.unremoved[p.queue] = append(p.s.unremoved[p.queue], p.sid)
 		return true, err
 	}
 	return true, nil
@@ -211,6 +216,7 @@ func (s *Service) Take(ctx context.Context, queue string, a interpreter.Agent, p
 			return nil, fmt.Errorf("queue %q: %w", queue, err)
 		}
 	}
+	s.removeLeft(ctx, queue)
 	t := &take{s: s, queue: queue, agent: a, progress: progress}
 	t.try()
 	return t, nil
@@ -299,6 +305,27 @@ func (s *Service) popped(queue string) {
 	}
 }
 
+// removeLeft takes out of queue the callers who left it while the store
+// failed; those it still cannot remove wait for the next Take. (An agent
+// popping one meanwhile drops it: it waits here no more.)
+func (s *Service) removeLeft(ctx context.Context, queue string) {
+	s.mu.Lock()
+	sids := s.unremoved[queue]
+	delete(s.unremoved, queue)
+	s.mu.Unlock()
+	var failed []string
+	for _, sid := range sids {
+		if _, err := s.st.Remove(ctx, queue, sid); err != nil {
+			failed = append(failed, sid)
+		}
+	}
+	if len(failed) > 0 {
+		s.mu.Lock()
+		s.unremoved[queue] = append(s.unremoved[queue], failed...)
+		s.mu.Unlock()
+	}
+}
+
 // storeTimeout bounds a store operation run for an agent outside its own
 // call's context.
 const storeTimeout = 5 * time.Second
@@ -336,6 +363,19 @@ func (s *Service) restore(ctx context.Context, queue string) int {
 		case err != nil:
 			s.log.Warn("queue restore", "queue", queue, "call_sid", p.sid, "err", err)
 			return n
+		}
+		// Meanwhile another Take may have put the caller back too and
+		// popped it (it is picked, or on its way): this push is then a
+		// second entry, taken out again. A caller still waiting whom
+		// this takes out is put back by the next Take.
+		s.mu.Lock()
+		twice := s.popping[queue] > 0 || p.left || p.pickup != nil || s.waiting[p.sid] != p
+		s.mu.Unlock()
+		if twice {
+			if _, err := s.st.Remove(ctx, queue, p.sid); err != nil {
+				s.log.Warn("queue restore", "queue", queue, "call_sid", p.sid, "err", err)
+			}
+			continue
 		}
 		s.log.Warn("queue: the store had lost a waiting caller; put back", "queue", queue, "call_sid", p.sid)
 		n++

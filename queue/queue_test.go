@@ -247,6 +247,8 @@ func TestLeaveRacesTake(t *testing.T) {
 type forgetfulQueues struct {
 	mu sync.Mutex
 	st *store.Store
+	// removeDown fails Remove, as a store that is down does.
+	removeDown atomic.Bool
 }
 
 func newForgetful(t *testing.T) *forgetfulQueues {
@@ -278,6 +280,9 @@ func (f *forgetfulQueues) Pop(ctx context.Context, q string) (store.Member, erro
 	return f.q().Pop(ctx, q)
 }
 func (f *forgetfulQueues) Remove(ctx context.Context, q, sid string) (bool, error) {
+	if f.removeDown.Load() {
+		return false, errDown
+	}
 	return f.q().Remove(ctx, q, sid)
 }
 func (f *forgetfulQueues) Position(ctx context.Context, q, sid string) (int, int, error) {
@@ -430,5 +435,31 @@ func TestRestoreRacesTake(t *testing.T) {
 		if ms, _ := f.Members(context.Background(), "q"); len(ms) != 0 {
 			t.Fatalf("%d members left in the store", len(ms))
 		}
+	}
+}
+
+// TestLeaveWhileStoreIsDown: a caller who leaves while the store cannot
+// take it out is out at once for agents, and out of the store after the
+// next Take, so that it does not linger in the queue's size.
+func TestLeaveWhileStoreIsDown(t *testing.T) {
+	f := newForgetful(t)
+	s := New(f, Options{Node: "n1"})
+	_, picked0 := enqueue(t, s, "q", "CA0", 0)
+	gone, picked1 := enqueue(t, s, "q", "CA1", 0)
+	f.removeDown.Store(true)
+	if left, err := gone.Leave(context.Background()); !left || !errors.Is(err, errDown) {
+		t.Fatalf("Leave with the store down = %v, %v; want left, with the store's error", left, err)
+	}
+	f.removeDown.Store(false)
+	att, err := s.Take(context.Background(), "q", interpreter.Agent{CallSid: "CAagent"}, func(interpreter.Progress) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer att.Cancel()
+	if picked0.Load() != 1 || picked1.Load() != 0 {
+		t.Fatalf("picked: %d, %d; want the caller who stayed", picked0.Load(), picked1.Load())
+	}
+	if ms, err := f.Members(context.Background(), "q"); err != nil || len(ms) != 0 {
+		t.Errorf("queue after the Take: %v, %v; want the caller who left gone too", ms, err)
 	}
 }
