@@ -77,9 +77,9 @@ func New(st store.Conferences, mixer interpreter.Mixer, o Options) *Service {
 type room struct {
 	s    *Service
 	name string
-	sid  string
 
 	mu       sync.Mutex
+	sid      string  // readopt changes it, holding s.mu and r.mu: either lock reads it
 	seats    []*seat // in order of joining
 	started  bool
 	ended    bool
@@ -91,11 +91,12 @@ type room struct {
 
 // seat is one participant.
 type seat struct {
-	r     *room
-	p     interpreter.Participant
-	state interpreter.SeatState
-	mem   interpreter.MixMember // set while in the mix
-	left  bool
+	r      *room
+	p      interpreter.Participant
+	joined time.Time
+	state  interpreter.SeatState
+	mem    interpreter.MixMember // set while in the mix
+	left   bool
 }
 
 // Join implements interpreter.Conferences.
@@ -107,11 +108,7 @@ func (s *Service) Join(ctx context.Context, name string, p interpreter.Participa
 	now := s.o.Clock.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	conf, created, err := s.st.Join(ctx, name, store.Participant{
-		CallSid: p.CallSid, Node: s.o.Node, Label: p.Label, Muted: p.Muted,
-		Coaching: p.Coach != "", CallSidToCoach: p.Coach,
-		StartOnEnter: p.StartOnEnter, EndOnExit: p.EndOnExit, Joined: now,
-	}, max, now)
+	conf, created, err := s.st.Join(ctx, name, s.stored(p, now), max, now)
 	switch {
 	case errors.Is(err, store.ErrConferenceFull):
 		return nil, fmt.Errorf("conference %q: %w", name, interpreter.ErrConferenceFull)
@@ -122,7 +119,14 @@ func (s *Service) Join(ctx context.Context, name string, p interpreter.Participa
 	if r != nil && r.isEnded() {
 		r = nil // ended meanwhile: the store made a new conference
 	}
-	if r == nil || r.sid != conf.Sid {
+	switch {
+	case r != nil && r.sid != conf.Sid && created:
+		// The store made a new conference of a room that is live here:
+		// it lost the room (a Redis that restarted empty). Its calls
+		// still talk in this node's mix; the newcomer joins them, and
+		// the store learns of them again.
+		s.readopt(ctx, r, conf.Sid, now)
+	case r == nil || r.sid != conf.Sid:
 		r = &room{s: s, name: name, sid: conf.Sid, cb: p.StatusCallback, speaking: map[interpreter.MixMember]*seat{}}
 		s.rooms[name] = r
 		if !created {
@@ -131,7 +135,7 @@ func (s *Service) Join(ctx context.Context, name string, p interpreter.Participa
 			s.log.Warn("conference created on another node; mixing here", "room", name, "home", conf.Home)
 		}
 	}
-	st := &seat{r: r, p: p}
+	st := &seat{r: r, p: p, joined: now}
 	r.mu.Lock()
 	r.seats = append(r.seats, st)
 	r.event("participant-join", "join", st, nil)
@@ -149,6 +153,36 @@ func (s *Service) Join(ctx context.Context, name string, p interpreter.Participa
 		f()
 	}
 	return st, nil
+}
+
+// stored is p as the store keeps it.
+func (s *Service) stored(p interpreter.Participant, joined time.Time) store.Participant {
+	return store.Participant{
+		CallSid: p.CallSid, Node: s.o.Node, Label: p.Label, Muted: p.Muted,
+		Coaching: p.Coach != "", CallSidToCoach: p.Coach,
+		StartOnEnter: p.StartOnEnter, EndOnExit: p.EndOnExit, Joined: joined,
+	}
+}
+
+// readopt gives the live room r the store's new conference sid and joins
+// its participants to it, as they were (no limit: they were admitted
+// already), and starts it when r had started. Failures are logged: the
+// room's audio does not depend on the store. s.mu is held.
+func (s *Service) readopt(ctx context.Context, r *room, sid string, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s.log.Warn("conference: the store had lost a live room; its participants rejoin it", "room", r.name, "old_sid", r.sid, "sid", sid)
+	r.sid = sid
+	for _, st := range r.seats {
+		if _, _, err := s.st.Join(ctx, r.name, s.stored(st.p, st.joined), 0, now); err != nil && !errors.Is(err, store.ErrExists) {
+			s.log.Warn("conference rejoin", "room", r.name, "call_sid", st.p.CallSid, "err", err)
+		}
+	}
+	if r.started {
+		if err := s.st.Start(ctx, r.name, now); err != nil {
+			s.log.Warn("conference start", "room", r.name, "err", err)
+		}
+	}
 }
 
 // beepsOn reports whether a participant's beep attribute sounds on
@@ -259,7 +293,12 @@ func (r *room) speech(m interpreter.MixMember, speaking bool) {
 }
 
 // Sid implements interpreter.Seat.
-func (st *seat) Sid() string { return st.r.sid }
+func (st *seat) Sid() string {
+	// A room's sid changes when the store lost it (readopt).
+	st.r.mu.Lock()
+	defer st.r.mu.Unlock()
+	return st.r.sid
+}
 
 // State implements interpreter.Seat.
 func (st *seat) State() interpreter.SeatState {

@@ -10,6 +10,13 @@
 // second sees the first, so a caller who left is never bridged and a
 // picked caller never thinks it left.
 //
+// A store that loses its state while callers wait (a Redis that restarts
+// without persistence) would leave them waiting for ever: no agent could
+// pop them again. So an agent's Take that finds the queue empty, or
+// unknown, first puts back the callers that wait on this node and that
+// the store no longer holds, in the order they came. Callers waiting on
+// other nodes are theirs to put back, at their own agents' next Take.
+//
 // Everything runs on the goroutines of the calls involved, never on one
 // of the service's own: that keeps simulated calls on one virtual clock
 // exact, and needs no shutdown.
@@ -20,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -62,6 +70,14 @@ type Service struct {
 	mu       sync.Mutex
 	waiting  map[string]*place  // CallSid → a caller waiting on this node
 	watchers map[string][]*take // queue → agents waiting for a caller
+	// popping counts the agents of each queue between their Pop and
+	// its offer: the caller they popped is in the store no more, and
+	// not yet picked, and restore must not take it for lost.
+	popping map[string]int
+	// unremoved are the callers of each queue who left while the store
+	// could not take them out: the next Take takes them out, so that
+	// they do not linger in its size.
+	unremoved map[string][]string
 }
 
 var _ interpreter.Queues = (*Service)(nil)
@@ -74,7 +90,7 @@ func New(st store.Queues, o Options) *Service {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{st: st, o: o, log: o.Logger, waiting: map[string]*place{}, watchers: map[string][]*take{}}
+	return &Service{st: st, o: o, log: o.Logger, waiting: map[string]*place{}, watchers: map[string][]*take{}, popping: map[string]int{}, unremoved: map[string][]string{}}
 }
 
 // place is a caller waiting on this node.
@@ -85,15 +101,19 @@ type place struct {
 	max    int
 	leg    interpreter.Leg
 	picked func()
+	// enqueued is when the caller joined the queue; a caller put back
+	// by restore keeps it.
+	enqueued time.Time
 
 	// Guarded by s.mu.
+	pushed bool // the Enqueue's Push succeeded
 	left   bool
 	pickup *interpreter.Pickup
 }
 
 // Enqueue implements interpreter.Queues.
 func (s *Service) Enqueue(ctx context.Context, queue string, w interpreter.Waiter, picked func()) (interpreter.Place, error) {
-	p := &place{s: s, queue: queue, sid: w.CallSid, max: w.Max, leg: w.Leg, picked: picked}
+	p := &place{s: s, queue: queue, sid: w.CallSid, max: w.Max, leg: w.Leg, picked: picked, enqueued: w.Enqueued}
 	s.mu.Lock()
 	if _, dup := s.waiting[w.CallSid]; dup {
 		s.mu.Unlock()
@@ -112,6 +132,9 @@ func (s *Service) Enqueue(ctx context.Context, queue string, w interpreter.Waite
 		}
 		return nil, fmt.Errorf("queue %q: %w", queue, err)
 	}
+	s.mu.Lock()
+	p.pushed = true
+	s.mu.Unlock()
 	s.wakeAgents(queue)
 	return p, nil
 }
@@ -167,6 +190,7 @@ func (p *place) Leave(ctx context.Context) (bool, error) {
 	p.left = true
 	delete(p.s.waiting, p.sid)
 	if err != nil && !removed {
+		p.s.unremoved[p.queue] = append(p.s.unremoved[p.queue], p.sid)
 		return true, err
 	}
 	return true, nil
@@ -197,11 +221,16 @@ type take struct {
 // Take implements interpreter.Queues.
 func (s *Service) Take(ctx context.Context, queue string, a interpreter.Agent, progress func(interpreter.Progress)) (interpreter.Attempt, error) {
 	if _, err := s.st.Info(ctx, queue); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
+		// A queue the store does not know may be one it forgot while
+		// callers waited in it here.
+		if errors.Is(err, store.ErrNotFound) && s.restore(ctx, queue) == 0 {
 			return nil, fmt.Errorf("queue %q: %w", queue, interpreter.ErrNoQueue)
 		}
-		return nil, fmt.Errorf("queue %q: %w", queue, err)
+		if !errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("queue %q: %w", queue, err)
+		}
 	}
+	s.removeLeft(ctx, queue)
 	t := &take{s: s, queue: queue, agent: a, progress: progress}
 	t.try()
 	return t, nil
@@ -218,20 +247,34 @@ func (t *take) try() {
 		if stop {
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		s.mu.Lock()
+		s.popping[t.queue]++
+		s.mu.Unlock()
 		m, err := s.st.Pop(ctx, t.queue)
-		cancel()
+		if err != nil {
+			s.mu.Lock()
+			s.popped(t.queue)
+			s.mu.Unlock()
+		}
 		switch {
 		case errors.Is(err, store.ErrNotFound):
+			if s.restore(ctx, t.queue) > 0 {
+				cancel()
+				continue
+			}
+			cancel()
 			s.mu.Lock()
 			s.watchers[t.queue] = append(s.watchers[t.queue], t)
 			s.mu.Unlock()
 			return
 		case err != nil:
+			cancel()
 			s.log.Warn("queue pop", "queue", t.queue, "err", err)
 			t.fail("queue store: " + err.Error())
 			return
 		}
+		cancel()
 		if t.offer(m) {
 			return
 		}
@@ -338,6 +381,7 @@ func (t *take) offer(m store.Member) bool {
 		return t.pickRemote(m)
 	}
 	s.mu.Lock()
+	s.popped(t.queue)
 	p := s.waiting[m.CallSid]
 	if p == nil || p.left {
 		s.mu.Unlock()
@@ -358,6 +402,92 @@ func (t *take) offer(m store.Member) bool {
 	s.mu.Unlock()
 	p.picked()
 	return true
+}
+
+// popped ends a Pop of queue: its member, if any, is offered or dropped.
+// s.mu is held.
+func (s *Service) popped(queue string) {
+	if s.popping[queue]--; s.popping[queue] <= 0 {
+		delete(s.popping, queue)
+	}
+}
+
+// removeLeft takes out of queue the callers who left it while the store
+// failed; those it still cannot remove wait for the next Take. (An agent
+// popping one meanwhile drops it: it waits here no more.)
+func (s *Service) removeLeft(ctx context.Context, queue string) {
+	s.mu.Lock()
+	sids := s.unremoved[queue]
+	delete(s.unremoved, queue)
+	s.mu.Unlock()
+	var failed []string
+	for _, sid := range sids {
+		if _, err := s.st.Remove(ctx, queue, sid); err != nil {
+			failed = append(failed, sid)
+		}
+	}
+	if len(failed) > 0 {
+		s.mu.Lock()
+		s.unremoved[queue] = append(s.unremoved[queue], failed...)
+		s.mu.Unlock()
+	}
+}
+
+// storeTimeout bounds a store operation run for an agent outside its own
+// call's context.
+const storeTimeout = 5 * time.Second
+
+// restore puts back into queue, at its end and in the order they came,
+// the callers waiting on this node whom the store no longer holds (it
+// lost its state), and returns how many it put back. A Take calls it
+// when the store finds the queue empty or unknown, which is when a
+// forgotten caller would otherwise wait for ever.
+func (s *Service) restore(ctx context.Context, queue string) int {
+	s.mu.Lock()
+	if s.popping[queue] > 0 {
+		// Another agent's popped caller is in neither the store nor a
+		// pickup yet: it would be pushed back and taken twice. That
+		// agent's next Pop finds the queue empty and restores.
+		s.mu.Unlock()
+		return 0
+	}
+	var lost []*place
+	for _, p := range s.waiting {
+		if p.queue == queue && p.pushed && !p.left && p.pickup == nil {
+			lost = append(lost, p)
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(lost, func(a, b *place) int { return a.enqueued.Compare(b.enqueued) })
+	n := 0
+	for _, p := range lost {
+		// No limit: these callers were admitted already. ErrExists is a
+		// caller the store still holds (another Take restored it).
+		_, err := s.st.Push(ctx, queue, store.Member{CallSid: p.sid, Node: s.o.Node, Enqueued: p.enqueued}, 0)
+		switch {
+		case errors.Is(err, store.ErrExists):
+			continue
+		case err != nil:
+			s.log.Warn("queue restore", "queue", queue, "call_sid", p.sid, "err", err)
+			return n
+		}
+		// Meanwhile another Take may have put the caller back too and
+		// popped it (it is picked, or on its way): this push is then a
+		// second entry, taken out again. A caller still waiting whom
+		// this takes out is put back by the next Take.
+		s.mu.Lock()
+		twice := s.popping[queue] > 0 || p.left || p.pickup != nil || s.waiting[p.sid] != p
+		s.mu.Unlock()
+		if twice {
+			if _, err := s.st.Remove(ctx, queue, p.sid); err != nil {
+				s.log.Warn("queue restore", "queue", queue, "call_sid", p.sid, "err", err)
+			}
+			continue
+		}
+		s.log.Warn("queue: the store had lost a waiting caller; put back", "queue", queue, "call_sid", p.sid)
+		n++
+	}
+	return n
 }
 
 // ready is the caller's Pickup.Ready: the bridge can start.

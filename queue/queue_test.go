@@ -241,3 +241,225 @@ func TestLeaveRacesTake(t *testing.T) {
 		}
 	}
 }
+
+// forgetfulQueues is a store that can lose everything at once, as a
+// Redis restarting without persistence does.
+type forgetfulQueues struct {
+	mu sync.Mutex
+	st *store.Store
+	// removeDown fails Remove, as a store that is down does.
+	removeDown atomic.Bool
+}
+
+func newForgetful(t *testing.T) *forgetfulQueues {
+	f := &forgetfulQueues{st: memory.New()}
+	t.Cleanup(func() { f.now().Close() })
+	return f
+}
+
+func (f *forgetfulQueues) now() *store.Store {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.st
+}
+
+// forget replaces the state with an empty one.
+func (f *forgetfulQueues) forget() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.st.Close()
+	f.st = memory.New()
+}
+
+func (f *forgetfulQueues) q() store.Queues { return f.now().Queues }
+
+func (f *forgetfulQueues) Push(ctx context.Context, q string, m store.Member, max int) (int, error) {
+	return f.q().Push(ctx, q, m, max)
+}
+func (f *forgetfulQueues) Pop(ctx context.Context, q string) (store.Member, error) {
+	return f.q().Pop(ctx, q)
+}
+func (f *forgetfulQueues) Remove(ctx context.Context, q, sid string) (bool, error) {
+	if f.removeDown.Load() {
+		return false, errDown
+	}
+	return f.q().Remove(ctx, q, sid)
+}
+func (f *forgetfulQueues) Position(ctx context.Context, q, sid string) (int, int, error) {
+	return f.q().Position(ctx, q, sid)
+}
+func (f *forgetfulQueues) Members(ctx context.Context, q string) ([]store.Member, error) {
+	return f.q().Members(ctx, q)
+}
+func (f *forgetfulQueues) Info(ctx context.Context, q string) (store.QueueInfo, error) {
+	return f.q().Info(ctx, q)
+}
+func (f *forgetfulQueues) List(ctx context.Context) ([]store.QueueInfo, error) {
+	return f.q().List(ctx)
+}
+
+// TestTakeRestoresCallersTheStoreLost: callers still waiting when the
+// store lost its state are put back, in their order, by the next agent's
+// Take, and each is taken once; a caller who left is not put back.
+func TestTakeRestoresCallersTheStoreLost(t *testing.T) {
+	tests := []struct {
+		name string
+		// lose makes the store lose the waiting callers.
+		lose func(t *testing.T, f *forgetfulQueues)
+		// newcomer enqueues a caller after the loss, who must come
+		// after those who waited before it.
+		newcomer bool
+	}{
+		{"store restarted empty", func(t *testing.T, f *forgetfulQueues) { f.forget() }, false},
+		{"queue emptied", func(t *testing.T, f *forgetfulQueues) {
+			for {
+				if _, err := f.Pop(context.Background(), "q"); err != nil {
+					return
+				}
+			}
+		}, false},
+		{"store restarted empty, then a new caller", func(t *testing.T, f *forgetfulQueues) { f.forget() }, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newForgetful(t)
+			s := New(f, Options{Node: "n1"})
+			t0 := time.Now()
+			var picks []*atomic.Int32
+			for i, sid := range []string{"CA0", "CA1", "CA2"} {
+				var picked atomic.Int32
+				picks = append(picks, &picked)
+				p, err := s.Enqueue(context.Background(), "q", interpreter.Waiter{CallSid: sid, Enqueued: t0.Add(time.Duration(i) * time.Second)}, func() { picked.Add(1) })
+				if err != nil {
+					t.Fatal(err)
+				}
+				if sid == "CA1" {
+					if left, err := p.Leave(context.Background()); !left || err != nil {
+						t.Fatalf("Leave = %v, %v", left, err)
+					}
+				}
+			}
+			tt.lose(t, f)
+			want := []int{0, 2} // by order of arrival; CA1 left
+			if tt.newcomer {
+				var picked atomic.Int32
+				picks = append(picks, &picked)
+				if _, err := s.Enqueue(context.Background(), "q", interpreter.Waiter{CallSid: "CA3", Enqueued: t0.Add(time.Hour)}, func() { picked.Add(1) }); err != nil {
+					t.Fatal(err)
+				}
+				// The newcomer is in the store, so the first Take finds
+				// the queue not empty and takes it; the next finds the
+				// queue empty and puts back the others.
+				want = []int{3, 0, 2}
+			}
+			for _, i := range want {
+				att, err := s.Take(context.Background(), "q", interpreter.Agent{CallSid: "CAagent"}, func(interpreter.Progress) {})
+				if err != nil {
+					t.Fatalf("Take for caller %d: %v", i, err)
+				}
+				defer att.Cancel()
+				for j, p := range picks {
+					if j == i && p.Load() != 1 {
+						t.Fatalf("Take picked caller %d %d times; want caller %d once", j, p.Load(), i)
+					}
+				}
+			}
+			att, err := s.Take(context.Background(), "q", interpreter.Agent{CallSid: "CAagent"}, func(interpreter.Progress) {})
+			if err != nil {
+				t.Fatal(err)
+			}
+			att.Cancel()
+			for j, p := range picks {
+				if n := p.Load(); (j == 1 && n != 0) || (j != 1 && n != 1) {
+					t.Errorf("caller %d picked %d times", j, n)
+				}
+			}
+			if ms, err := f.Members(context.Background(), "q"); err != nil || len(ms) != 0 {
+				t.Errorf("queue after every caller was taken: %v, %v", ms, err)
+			}
+		})
+	}
+}
+
+// TestRestoreRacesTake has many agents take from a queue whose store just
+// lost its callers: each caller is put back and picked exactly once.
+func TestRestoreRacesTake(t *testing.T) {
+	for range 20 {
+		f := newForgetful(t)
+		s := New(f, Options{Node: "n1"})
+		const n = 30
+		picks := make([]*atomic.Int32, n)
+		for i := range n {
+			picks[i] = new(atomic.Int32)
+			if _, err := s.Enqueue(context.Background(), "q", interpreter.Waiter{CallSid: fmt.Sprintf("CA%02d", i), Enqueued: time.Now()}, func() { picks[i].Add(1) }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f.forget()
+		var wg sync.WaitGroup
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := s.Take(context.Background(), "q", interpreter.Agent{CallSid: "CAagent"}, func(interpreter.Progress) {}); err != nil && !errors.Is(err, interpreter.ErrNoQueue) {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		// Agents that found nothing wait as watchers; a last Take
+		// restores whoever the races left out.
+		for range n {
+			s.mu.Lock()
+			waiting := 0
+			for _, p := range s.waiting {
+				if p.pickup == nil {
+					waiting++
+				}
+			}
+			s.mu.Unlock()
+			if waiting == 0 {
+				break
+			}
+			att, err := s.Take(context.Background(), "q", interpreter.Agent{CallSid: "CAlate"}, func(interpreter.Progress) {})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = att
+		}
+		for i, p := range picks {
+			if p.Load() != 1 {
+				t.Fatalf("caller %d picked %d times", i, p.Load())
+			}
+		}
+		if ms, _ := f.Members(context.Background(), "q"); len(ms) != 0 {
+			t.Fatalf("%d members left in the store", len(ms))
+		}
+	}
+}
+
+// TestLeaveWhileStoreIsDown: a caller who leaves while the store cannot
+// take it out is out at once for agents, and out of the store after the
+// next Take, so that it does not linger in the queue's size.
+func TestLeaveWhileStoreIsDown(t *testing.T) {
+	f := newForgetful(t)
+	s := New(f, Options{Node: "n1"})
+	_, picked0 := enqueue(t, s, "q", "CA0", 0)
+	gone, picked1 := enqueue(t, s, "q", "CA1", 0)
+	f.removeDown.Store(true)
+	if left, err := gone.Leave(context.Background()); !left || !errors.Is(err, errDown) {
+		t.Fatalf("Leave with the store down = %v, %v; want left, with the store's error", left, err)
+	}
+	f.removeDown.Store(false)
+	att, err := s.Take(context.Background(), "q", interpreter.Agent{CallSid: "CAagent"}, func(interpreter.Progress) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer att.Cancel()
+	if picked0.Load() != 1 || picked1.Load() != 0 {
+		t.Fatalf("picked: %d, %d; want the caller who stayed", picked0.Load(), picked1.Load())
+	}
+	if ms, err := f.Members(context.Background(), "q"); err != nil || len(ms) != 0 {
+		t.Errorf("queue after the Take: %v, %v; want the caller who left gone too", ms, err)
+	}
+}

@@ -19,6 +19,12 @@ import (
 // way; when the agent hangs up, the caller's Enqueue action gets
 // QueueResult=bridged and its document runs.
 func TestQueueCallerHearsHoldMusicThenAgent(t *testing.T) {
+	queueHoldMusicThenAgent(t)
+}
+
+// queueHoldMusicThenAgent is TestQueueCallerHearsHoldMusicThenAgent on a
+// service started with the extra flags (e.g. --redis-url).
+func queueHoldMusicThenAgent(t *testing.T, extra ...string) {
 	var mu sync.Mutex
 	seen := map[string]int{} // CallSid → order of arrival
 	var queued url.Values
@@ -46,7 +52,7 @@ func TestQueueCallerHearsHoldMusicThenAgent(t *testing.T) {
 		}
 	}))
 	t.Cleanup(srv.Close)
-	s := startServe(t, srv.URL+"/voice")
+	s := startServe(t, srv.URL+"/voice", extra...)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
