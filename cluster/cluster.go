@@ -12,7 +12,9 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,19 +37,25 @@ const (
 	TTL  = 6 * time.Second
 )
 
+// prefix is what every node header's name starts with; all of them but
+// the signature are signed.
+const prefix = "x-texml-"
+
 // MaxSkew bounds how old a signed node request may be: it limits the
 // replay of a captured INVITE.
 const MaxSkew = 30 * time.Second
 
 // Headers of a node-to-node INVITE.
 const (
-	hdrKind   = "X-Texml-Node"         // what the INVITE is for: "pick"
+	hdrKind   = "X-Texml-Node"         // what the INVITE is for: "pick" or "join"
 	hdrFrom   = "X-Texml-From-Node"    // the sending node's id
 	hdrCaller = "X-Texml-Caller"       // the CallSid the INVITE is for
 	hdrAgent  = "X-Texml-Agent"        // the dequeuing call's CallSid
 	hdrURL    = "X-Texml-Queue-Url"    // the agent's Queue url document, for the caller
 	hdrMethod = "X-Texml-Queue-Method" // its method
 	hdrTime   = "X-Texml-Time"         // Unix seconds when signed
+	hdrRoom   = "X-Texml-Room"         // the room a participant joins
+	hdrPart   = "X-Texml-Participant"  // the participant\'s Conference attributes (base64 JSON)
 	hdrAuth   = "X-Texml-Auth"         // HMAC-SHA256 over the others
 )
 
@@ -58,8 +66,20 @@ type Picker interface {
 	AcceptRemote(ctx context.Context, callerSid string, agent interpreter.Agent, leg interpreter.Leg) error
 }
 
+// Seater is the conference service of a node, as the cluster needs it
+// (package conference implements it): it seats another node's
+// participant in a room mixed here, and hears what the home node of a
+// room says about this node's participants.
+type Seater interface {
+	AcceptJoin(ctx context.Context, room string, p interpreter.Participant, from string, leg interpreter.Leg) error
+	Deliver(callSid, state string)
+}
+
 // Options configure a Node.
 type Options struct {
+	// Bus carries messages between nodes (a room's home node telling a
+	// participant's node that the room started); nil: none.
+	Bus    store.Bus
 	Logger *slog.Logger
 }
 
@@ -68,6 +88,7 @@ type Node struct {
 	id     string
 	o      Options
 	nodes  store.Nodes
+	bus    store.Bus // nil: no messages between nodes
 	secret []byte
 	log    *slog.Logger
 
@@ -75,11 +96,13 @@ type Node struct {
 
 	mu       sync.Mutex
 	picker   Picker
+	seater   Seater
 	dialer   interpreter.Dialer
 	sweepers []func(context.Context)
 
-	stop chan struct{}
-	done chan struct{}
+	stop        chan struct{}
+	done        chan struct{}
+	unsubscribe context.CancelFunc
 }
 
 // New prepares the node with id over the store's node records; it takes
@@ -93,7 +116,7 @@ func New(ctx context.Context, nodes store.Nodes, id string, o Options) (*Node, e
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	return &Node{id: id, o: o, nodes: nodes, secret: secret, log: o.Logger.With("node", id)}, nil
+	return &Node{id: id, o: o, nodes: nodes, bus: o.Bus, secret: secret, log: o.Logger.With("node", id)}, nil
 }
 
 // Start registers the node at addr (host:port, where the others send it
@@ -104,8 +127,38 @@ func (n *Node) Start(ctx context.Context, addr string) error {
 		return err
 	}
 	n.stop, n.done = make(chan struct{}), make(chan struct{})
+	if n.bus != nil {
+		sctx, cancel := context.WithCancel(context.Background())
+		msgs, err := n.bus.Subscribe(sctx, n.id)
+		if err != nil {
+			cancel()
+			return fmt.Errorf("cluster: subscribe: %w", err)
+		}
+		n.unsubscribe = cancel
+		go n.listen(msgs)
+	}
 	go n.heartbeats()
 	return nil
+}
+
+// listen hands the bus's messages for this node to their service.
+func (n *Node) listen(msgs <-chan store.Message) {
+	for m := range msgs {
+		n.mu.Lock()
+		seater := n.seater
+		n.mu.Unlock()
+		if m.Kind == "seat" && seater != nil {
+			seater.Deliver(m.CallSid, string(m.Body))
+		}
+	}
+}
+
+// SetSeater sets the conference service that seats other nodes'
+// participants and hears about its own.
+func (n *Node) SetSeater(st Seater) {
+	n.mu.Lock()
+	n.seater = st
+	n.mu.Unlock()
 }
 
 // SetDialer sets what places the node-to-node legs (the SIP server).
@@ -190,6 +243,9 @@ func (n *Node) Close() {
 	close(n.stop)
 	<-n.done
 	n.stop = nil
+	if n.unsubscribe != nil {
+		n.unsubscribe()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), Beat)
 	defer cancel()
 	if err := n.nodes.Forget(ctx, n.id); err != nil {
@@ -204,21 +260,27 @@ func (n *Node) Alive(ctx context.Context, id string) bool {
 	return !errors.Is(err, store.ErrNotFound)
 }
 
-// sign computes the auth header over the fields of a node request.
-func (n *Node) sign(fields ...string) string {
+// sign computes the signature of a node request's headers: every
+// X-Texml- header but the signature, by lower-case name, sorted.
+func (n *Node) sign(h map[string]string) string {
+	lines := make([]string, 0, len(h))
+	for k, v := range h {
+		k = strings.ToLower(k)
+		if strings.HasPrefix(k, prefix) && k != strings.ToLower(hdrAuth) {
+			lines = append(lines, k+"="+v)
+		}
+	}
+	slices.Sort(lines)
 	m := hmac.New(sha256.New, n.secret)
-	m.Write([]byte(strings.Join(fields, "\n")))
+	m.Write([]byte(strings.Join(lines, "\n")))
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// Pick asks node owner for its waiting caller callerSid on behalf of
-// agent, with a node-to-node INVITE; progress is the Dialer's (Answered
-// once the caller heard the agent's url document and is bridged to the
-// leg; Failed when the caller is gone; Ended when it hangs up).
-func (n *Node) Pick(ctx context.Context, owner, callerSid string, agent interpreter.Agent, progress func(interpreter.Progress)) (interpreter.Attempt, error) {
-	rec, err := n.nodes.Get(ctx, owner)
+// dial places a signed node-to-node leg to node.
+func (n *Node) dial(ctx context.Context, node string, h map[string]string, parent string, progress func(interpreter.Progress)) (interpreter.Attempt, error) {
+	rec, err := n.nodes.Get(ctx, node)
 	if err != nil {
-		return nil, fmt.Errorf("cluster: node %s: %w", owner, err)
+		return nil, fmt.Errorf("cluster: node %s: %w", node, err)
 	}
 	n.mu.Lock()
 	d := n.dialer
@@ -226,16 +288,53 @@ func (n *Node) Pick(ctx context.Context, owner, callerSid string, agent interpre
 	if d == nil {
 		return nil, errors.New("cluster: no dialer for node-to-node legs")
 	}
-	ts := strconv.FormatInt(time.Now().Unix(), 10)
-	h := map[string]string{
-		hdrKind: "pick", hdrFrom: n.id, hdrCaller: callerSid, hdrAgent: agent.CallSid,
-		hdrURL: agent.URL, hdrMethod: agent.Method, hdrTime: ts,
-	}
-	h[hdrAuth] = n.sign("pick", n.id, callerSid, agent.CallSid, agent.URL, agent.Method, ts)
+	h[hdrFrom] = n.id
+	h[hdrTime] = strconv.FormatInt(time.Now().Unix(), 10)
+	h[hdrAuth] = n.sign(h)
 	return d.Dial(ctx, interpreter.Target{
-		Kind: interpreter.SIPTarget, Addr: "sip:pick@" + rec.Addr, From: "texml-node",
-		Headers: h, Timeout: 10 * time.Minute, CallSid: interpreter.NewSid("CA"), ParentCallSid: agent.CallSid,
+		Kind: interpreter.SIPTarget, Addr: "sip:" + h[hdrKind] + "@" + rec.Addr, From: "texml-node",
+		Headers: h, Timeout: 10 * time.Minute, CallSid: interpreter.NewSid("CA"), ParentCallSid: parent,
 	}, progress)
+}
+
+// Pick asks node owner for its waiting caller callerSid on behalf of
+// agent, with a node-to-node INVITE; progress is the Dialer's (Answered
+// once the caller heard the agent's url document and is bridged to the
+// leg; Failed when the caller is gone; Ended when it hangs up).
+func (n *Node) Pick(ctx context.Context, owner, callerSid string, agent interpreter.Agent, progress func(interpreter.Progress)) (interpreter.Attempt, error) {
+	return n.dial(ctx, owner, map[string]string{
+		hdrKind: "pick", hdrCaller: callerSid, hdrAgent: agent.CallSid, hdrURL: agent.URL, hdrMethod: agent.Method,
+	}, agent.CallSid, progress)
+}
+
+// participant is what a node-to-node join carries of a Participant.
+type participant struct {
+	CallSid, Label, Beep, Coach string
+	Muted, StartOnEnter         bool
+	EndOnExit                   bool
+	Max                         int
+}
+
+// Join places a node-to-node leg to home, the node that mixes the room
+// called room, for participant p of this node (conference.Remote).
+func (n *Node) Join(ctx context.Context, home, room string, p interpreter.Participant, progress func(interpreter.Progress)) (interpreter.Attempt, error) {
+	blob, err := json.Marshal(participant{CallSid: p.CallSid, Label: p.Label, Beep: p.Beep, Coach: p.Coach,
+		Muted: p.Muted, StartOnEnter: p.StartOnEnter, EndOnExit: p.EndOnExit, Max: p.Max})
+	if err != nil {
+		return nil, err
+	}
+	return n.dial(ctx, home, map[string]string{
+		hdrKind: "join", hdrCaller: p.CallSid, hdrRoom: room, hdrPart: base64.StdEncoding.EncodeToString(blob),
+	}, p.CallSid, progress)
+}
+
+// Notify tells node, over the store's bus, that its participant callSid
+// is in state (conference.Remote).
+func (n *Node) Notify(ctx context.Context, node, callSid, state string) error {
+	if n.bus == nil {
+		return errors.New("cluster: no bus")
+	}
+	return n.bus.Publish(ctx, node, store.Message{Kind: "seat", CallSid: callSid, Body: []byte(state)})
 }
 
 // Claim looks at a new INVITE's X- headers (names as sent, any case). ok
@@ -254,24 +353,45 @@ func (n *Node) Claim(headers map[string]string) (run func(ctx context.Context, l
 	}
 	ts, err := strconv.ParseInt(get(hdrTime), 10, 64)
 	age := time.Since(time.Unix(ts, 0))
-	want := n.sign(kind, get(hdrFrom), get(hdrCaller), get(hdrAgent), get(hdrURL), get(hdrMethod), get(hdrTime))
-	if err != nil || age > MaxSkew || age < -MaxSkew || !hmac.Equal([]byte(want), []byte(get(hdrAuth))) {
+	if err != nil || age > MaxSkew || age < -MaxSkew || !hmac.Equal([]byte(n.sign(h)), []byte(get(hdrAuth))) {
 		n.log.Warn("node request refused: bad or stale signature", "from_node", get(hdrFrom))
 		return nil, 403, true
 	}
 	n.mu.Lock()
-	p := n.picker
+	picker, seater := n.picker, n.seater
 	n.mu.Unlock()
-	if kind != "pick" || p == nil {
-		return nil, 404, true
+	from := get(hdrFrom)
+	refuse := func(ctx context.Context, leg interpreter.Leg, what string, err error) {
+		n.log.Info(what+" refused", "call_sid", get(hdrCaller), "from_node", from, "err", err)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = leg.Reject(rctx, "busy")
 	}
-	caller, agent := get(hdrCaller), interpreter.Agent{CallSid: get(hdrAgent), URL: get(hdrURL), Method: get(hdrMethod)}
-	return func(ctx context.Context, leg interpreter.Leg) {
-		if err := p.AcceptRemote(ctx, caller, agent, leg); err != nil {
-			n.log.Info("pick refused", "call_sid", caller, "from_node", get(hdrFrom), "err", err)
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			_ = leg.Reject(rctx, "busy")
+	switch {
+	case kind == "pick" && picker != nil:
+		caller, agent := get(hdrCaller), interpreter.Agent{CallSid: get(hdrAgent), URL: get(hdrURL), Method: get(hdrMethod)}
+		return func(ctx context.Context, leg interpreter.Leg) {
+			if err := picker.AcceptRemote(ctx, caller, agent, leg); err != nil {
+				refuse(ctx, leg, "pick", err)
+			}
+		}, 0, true
+	case kind == "join" && seater != nil:
+		var pp participant
+		blob, err := base64.StdEncoding.DecodeString(get(hdrPart))
+		if err == nil {
+			err = json.Unmarshal(blob, &pp)
 		}
-	}, 0, true
+		if err != nil {
+			return nil, 400, true
+		}
+		p := interpreter.Participant{CallSid: pp.CallSid, Label: pp.Label, Beep: pp.Beep, Coach: pp.Coach,
+			Muted: pp.Muted, StartOnEnter: pp.StartOnEnter, EndOnExit: pp.EndOnExit, Max: pp.Max}
+		room := get(hdrRoom)
+		return func(ctx context.Context, leg interpreter.Leg) {
+			if err := seater.AcceptJoin(ctx, room, p, from, leg); err != nil {
+				refuse(ctx, leg, "join", err)
+			}
+		}, 0, true
+	}
+	return nil, 404, true
 }

@@ -44,6 +44,9 @@ type Options struct {
 	AccountSid string
 	// Alive, when set, says whether another node is alive (Sweep).
 	Alive func(ctx context.Context, node string) bool
+	// Remote, when set, reaches rooms mixed on other nodes (remote.go);
+	// without it, a room created elsewhere is mixed here too.
+	Remote Remote
 }
 
 // Service is the conferences of one node.
@@ -53,8 +56,9 @@ type Service struct {
 	o     Options
 	log   *slog.Logger
 
-	mu    sync.Mutex
-	rooms map[string]*room
+	mu     sync.Mutex
+	rooms  map[string]*room
+	guests map[string]*remoteSeat // CallSid → a participant here in a room mixed elsewhere
 }
 
 var _ interpreter.Conferences = (*Service)(nil)
@@ -70,7 +74,7 @@ func New(st store.Conferences, mixer interpreter.Mixer, o Options) *Service {
 	if o.AccountSid == "" {
 		o.AccountSid = "AC" + "00000000000000000000000000000000"
 	}
-	return &Service{st: st, mixer: mixer, o: o, log: o.Logger, rooms: map[string]*room{}}
+	return &Service{st: st, mixer: mixer, o: o, log: o.Logger, rooms: map[string]*room{}, guests: map[string]*remoteSeat{}}
 }
 
 // room is one active conference on this node.
@@ -107,7 +111,12 @@ func (s *Service) Join(ctx context.Context, name string, p interpreter.Participa
 	}
 	now := s.o.Clock.Now()
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	unlocked := false
+	defer func() {
+		if !unlocked {
+			s.mu.Unlock()
+		}
+	}()
 	conf, created, err := s.st.Join(ctx, name, s.stored(p, now), max, now)
 	switch {
 	case errors.Is(err, store.ErrConferenceFull):
@@ -115,6 +124,25 @@ func (s *Service) Join(ctx context.Context, name string, p interpreter.Participa
 	case err != nil:
 		return nil, fmt.Errorf("conference %q: %w", name, err)
 	}
+	if !created && conf.Home != s.o.Node && s.o.Remote != nil && s.o.Remote.Alive(ctx, conf.Home) {
+		// The room is mixed on its home node: this participant reaches
+		// it with a node-to-node leg (remote.go).
+		return s.joinRemote(ctx, conf, p, now)
+	}
+	st, notify := s.sit(ctx, name, conf, created, p, now)
+	s.mu.Unlock()
+	unlocked = true
+	for _, f := range notify {
+		f()
+	}
+	return st, nil
+}
+
+// sit gives p a seat in this node's room for the store's conference conf
+// (created: this join made it), creating or re-adopting the room, and
+// returns the Changed callbacks to call once s.mu is released. s.mu is
+// held.
+func (s *Service) sit(ctx context.Context, name string, conf store.Conference, created bool, p interpreter.Participant, now time.Time) (*seat, []func()) {
 	r := s.rooms[name]
 	if r != nil && r.isEnded() {
 		r = nil // ended meanwhile: the store made a new conference
@@ -129,10 +157,10 @@ func (s *Service) Join(ctx context.Context, name string, p interpreter.Participa
 	case r == nil || r.sid != conf.Sid:
 		r = &room{s: s, name: name, sid: conf.Sid, cb: p.StatusCallback, speaking: map[interpreter.MixMember]*seat{}}
 		s.rooms[name] = r
-		if !created {
-			// A room another node created: its audio is mixed there.
-			// Node-to-node legs for it are not built yet.
-			s.log.Warn("conference created on another node; mixing here", "room", name, "home", conf.Home)
+		if !created && conf.Home != s.o.Node && conf.Home != "" {
+			// Its home node is gone (or unknown here): this node mixes
+			// the participants it has.
+			s.log.Warn("conference of another node mixed here", "room", name, "home", conf.Home)
 		}
 	}
 	st := &seat{r: r, p: p, joined: now}
@@ -149,10 +177,7 @@ func (s *Service) Join(ctx context.Context, name string, p interpreter.Participa
 		notify = r.start()
 	}
 	r.mu.Unlock()
-	for _, f := range notify {
-		f()
-	}
-	return st, nil
+	return st, notify
 }
 
 // stored is p as the store keeps it.

@@ -89,3 +89,54 @@ func TestQueueAcrossNodes(t *testing.T) {
 		t.Errorf("Enqueue action %v, want QueueResult=bridged", queued)
 	}
 }
+
+// TestConferenceAcrossNodes puts three phones in one room through two
+// nodes on one Redis: the first joins on node A, which creates the room and
+// mixes it; the others join on node B, which reaches the room with
+// node-to-node legs. Everyone hears the other two and not themselves.
+func TestConferenceAcrossNodes(t *testing.T) {
+	redis := redistest.Start(t)
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/xml")
+		_, _ = io.WriteString(w, `<Response><Dial><Conference beep="false">across</Conference></Dial></Response>`)
+	}))
+	t.Cleanup(app.Close)
+	a := startServe(t, app.URL+"/room", "--redis-url", redis.URL, "--public-ip", "127.0.0.1")
+	b := startServe(t, app.URL+"/room", "--redis-url", redis.URL, "--public-ip", "127.0.0.1")
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+
+	nodes := []*service{a, b, b}
+	freqs := []float64{1200, 1700, 1900}
+	calls := make([]*sipphone.Call, len(freqs))
+	var wg sync.WaitGroup
+	start := time.Now().Add(3 * time.Second)
+	for i, f := range freqs {
+		calls[i] = sipphone.New(t).Call(ctx, nodes[i].sipAddr, "room", sipphone.CallOptions{})
+		if calls[i].FinalCode() != 200 {
+			t.Fatalf("phone %d got %d", i, calls[i].FinalCode())
+		}
+		wg.Add(1)
+		go func(c *sipphone.Call, f float64) {
+			defer wg.Done()
+			c.Listen(time.Until(start))
+			c.Tone(f, 3*time.Second)
+			c.Listen(500 * time.Millisecond)
+			_ = c.Hangup()
+		}(calls[i], f)
+		time.Sleep(400 * time.Millisecond)
+	}
+	wg.Wait()
+	for i, c := range calls {
+		audio := c.Audio()
+		for j, f := range freqs {
+			lvl := toneLevel(audio, f)
+			switch {
+			case i != j && lvl < -20:
+				t.Errorf("phone %d (node %d) hears phone %d's %v Hz at %.1f dBFS, want it heard", i, min(i, 1), j, f, lvl)
+			case i == j && lvl > -40:
+				t.Errorf("phone %d hears its own %v Hz at %.1f dBFS", i, f, lvl)
+			}
+		}
+	}
+}

@@ -83,7 +83,12 @@ func TestGatherRFC4733(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c := callTexml(ctx, t, sipphone.New(t), s.sipAddr, 20*time.Second, func(c *sipphone.Call) {
-		time.Sleep(500 * time.Millisecond)
+		// Keys once the prompt is heard, as a caller presses them: on a
+		// loaded machine the synthesis may take longer than any fixed
+		// delay, and keys before the Gather belong to no Gather.
+		for deadline := time.Now().Add(5 * time.Second); sipphone.VoicedTime(c.Audio()) < 200*time.Millisecond && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+		}
 		if err := c.DTMF("407#"); err != nil {
 			t.Error(err)
 		}

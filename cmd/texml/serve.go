@@ -215,7 +215,7 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 	}
 	node := interpreter.NewSid("NO")
 	nctx, ncancel := context.WithTimeout(context.Background(), 10*time.Second)
-	s.node, err = cluster.New(nctx, s.store.Nodes, node, cluster.Options{Logger: log})
+	s.node, err = cluster.New(nctx, s.store.Nodes, node, cluster.Options{Bus: s.store.Bus, Logger: log})
 	ncancel()
 	if err != nil {
 		s.close()
@@ -224,7 +224,8 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 	queues := queue.New(s.store.Queues, queue.Options{Node: node, Logger: log, Remote: s.node})
 	s.node.SetPicker(queues)
 	s.node.AddSweeper(func(ctx context.Context) { _, _ = queues.Sweep(ctx) })
-	confs := conference.New(s.store.Conferences, signaling.Mixer{}, conference.Options{Node: node, Logger: log, AccountSid: f.accountSid, Alive: s.node.Alive})
+	confs := conference.New(s.store.Conferences, signaling.Mixer{}, conference.Options{Node: node, Logger: log, AccountSid: f.accountSid, Alive: s.node.Alive, Remote: s.node})
+	s.node.SetSeater(confs)
 	s.node.AddSweeper(func(ctx context.Context) { _, _ = confs.Sweep(ctx) })
 	s.sip, err = signaling.New(signaling.Config{
 		Queues: queues, Conferences: confs, Nodes: s.node,
