@@ -483,10 +483,13 @@ func (r *room) event(name, kind string, st *seat, extra url.Values) {
 // Sweep takes the participants of dead nodes out of the active
 // conferences, and ends a conference that has none left (reason
 // last-participant-left: they all left with their node). The cluster
-// runs it periodically; it returns how many participants it removed.
+// runs it periodically. It also ends this node's participants in rooms
+// whose home node is gone. It returns how many participants it removed
+// or ended.
 func (s *Service) Sweep(ctx context.Context) (int, error) {
+	guests := s.sweepGuests(ctx)
 	if s.o.Alive == nil {
-		return 0, nil
+		return guests, nil
 	}
 	confs, err := s.st.List(ctx)
 	if err != nil {
@@ -521,5 +524,5 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 			}
 		}
 	}
-	return removed, nil
+	return removed + guests, nil
 }

@@ -227,3 +227,27 @@ func holds(c store.Conference, callSid string) bool {
 	}
 	return false
 }
+
+// sweepGuests ends this node's participants in rooms whose home node is
+// gone: their room went with it (Twilio's conference-end cannot come from
+// a dead node; the participant's Dial completes as for a room that ended).
+func (s *Service) sweepGuests(ctx context.Context) int {
+	if s.o.Remote == nil {
+		return 0
+	}
+	s.mu.Lock()
+	guests := make([]*remoteSeat, 0, len(s.guests))
+	for _, rs := range s.guests {
+		guests = append(guests, rs)
+	}
+	s.mu.Unlock()
+	ended := 0
+	for _, rs := range guests {
+		if s.o.Remote.Alive(ctx, rs.home) {
+			continue
+		}
+		rs.progress(interpreter.Progress{Kind: interpreter.Ended})
+		ended++
+	}
+	return ended
+}

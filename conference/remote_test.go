@@ -1,0 +1,88 @@
+package conference
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/texml/texml/interpreter"
+	"github.com/texml/texml/store"
+	"github.com/texml/texml/store/memory"
+)
+
+// fakeRemote is the other nodes of the cluster, as a conference sees them.
+type fakeRemote struct {
+	mu       sync.Mutex
+	alive    map[string]bool
+	joins    []string
+	progress func(interpreter.Progress)
+	canceled int
+}
+
+func (f *fakeRemote) Alive(_ context.Context, node string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.alive[node]
+}
+
+func (f *fakeRemote) Join(_ context.Context, node, name string, p interpreter.Participant, progress func(interpreter.Progress)) (interpreter.Attempt, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.joins = append(f.joins, node+"/"+name+"/"+p.CallSid)
+	f.progress = progress
+	return cancelFunc(func() {
+		f.mu.Lock()
+		f.canceled++
+		f.mu.Unlock()
+	}), nil
+}
+
+func (f *fakeRemote) Notify(context.Context, string, string, string) error { return nil }
+
+type cancelFunc func()
+
+func (c cancelFunc) Cancel() { c() }
+
+// TestGuestSeat: a participant joining a room whose home is another node
+// reaches it over a node leg, waits until the home says "talking", is
+// ended when the home hangs up, and ends when its home node dies.
+func TestGuestSeat(t *testing.T) {
+	st := memory.New()
+	ctx := context.Background()
+	if _, _, err := st.Conferences.Join(ctx, "room", store.Participant{CallSid: "CAhost", Node: "home"}, 0, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	r := &fakeRemote{alive: map[string]bool{"home": true}}
+	s := New(st.Conferences, &fakeMixer{}, Options{Node: "here", Remote: r, Alive: r.Alive})
+	var changes atomic.Int32
+	seat, err := s.Join(ctx, "room", interpreter.Participant{CallSid: "CAguest", Changed: func() { changes.Add(1) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.joins) != 1 || r.joins[0] != "home/room/CAguest" {
+		t.Fatalf("node legs %v, want one to the home node", r.joins)
+	}
+	if seat.State() != interpreter.SeatWaiting {
+		t.Fatalf("state %v before the home node said anything", seat.State())
+	}
+	s.Deliver("CAguest", "talking")
+	if seat.State() != interpreter.SeatTalking || changes.Load() != 1 {
+		t.Fatalf("after talking: state %v, %d changes", seat.State(), changes.Load())
+	}
+	r.mu.Lock()
+	r.alive["home"] = false
+	r.mu.Unlock()
+	if n, _ := s.Sweep(ctx); n < 1 {
+		t.Errorf("Sweep ended %d participants, want the guest of a dead home", n)
+	}
+	if seat.State() != interpreter.SeatEnded || changes.Load() != 2 {
+		t.Fatalf("after the home died: state %v, %d changes", seat.State(), changes.Load())
+	}
+	seat.Leave(ctx)
+	seat.Leave(ctx)
+	if r.canceled != 1 {
+		t.Errorf("node leg canceled %d times, want once", r.canceled)
+	}
+}
