@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -98,5 +99,125 @@ func TestConferenceThreeCallersHearEachOther(t *testing.T) {
 				t.Errorf("phone %d hears phone %d's %v Hz at %.1f dBFS, want silence", i, j, f, lvl)
 			}
 		}
+	}
+}
+
+// TestConferenceCoach: a coach (Conference coach="the agent's CallSid") is
+// heard by the agent only, and hears both the agent and the customer.
+func TestConferenceCoach(t *testing.T) {
+	var mu sync.Mutex
+	order := map[string]int{}
+	var agentSid string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		w.Header().Set("Content-Type", "text/xml")
+		mu.Lock()
+		defer mu.Unlock()
+		sid := r.PostForm.Get("CallSid")
+		if _, ok := order[sid]; !ok {
+			order[sid] = len(order)
+		}
+		switch order[sid] {
+		case 0, 1:
+			if order[sid] == 1 {
+				agentSid = sid
+			}
+			_, _ = io.WriteString(w, `<Response><Dial><Conference beep="false">support</Conference></Dial></Response>`)
+		default:
+			_, _ = io.WriteString(w, `<Response><Dial><Conference beep="false" coach="`+agentSid+`">support</Conference></Dial></Response>`)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	s := startServe(t, srv.URL+"/voice")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	freqs := []float64{1200, 1700, 1900} // customer, agent, coach
+	calls := make([]*sipphone.Call, len(freqs))
+	var wg sync.WaitGroup
+	start := time.Now().Add(2500 * time.Millisecond)
+	for i, f := range freqs {
+		calls[i] = sipphone.New(t).Call(ctx, s.sipAddr, "support", sipphone.CallOptions{})
+		if calls[i].FinalCode() != 200 {
+			t.Fatalf("phone %d got %d", i, calls[i].FinalCode())
+		}
+		wg.Add(1)
+		go func(c *sipphone.Call, f float64) {
+			defer wg.Done()
+			c.Listen(time.Until(start))
+			c.Tone(f, 3*time.Second)
+			c.Listen(500 * time.Millisecond)
+			_ = c.Hangup()
+		}(calls[i], f)
+		time.Sleep(300 * time.Millisecond)
+	}
+	wg.Wait()
+	heard := [][]bool{
+		{false, true, false}, // the customer hears the agent, never the coach
+		{true, false, true},  // the agent hears the customer and the coach
+		{true, true, false},  // the coach hears both
+	}
+	for i, c := range calls {
+		audio := c.Audio()
+		for j, f := range freqs {
+			lvl := toneLevel(audio, f)
+			switch {
+			case heard[i][j] && lvl < -20:
+				t.Errorf("phone %d hears phone %d's %v Hz at %.1f dBFS, want it heard", i, j, f, lvl)
+			case !heard[i][j] && lvl > -40:
+				t.Errorf("phone %d hears phone %d's %v Hz at %.1f dBFS, want silence", i, j, f, lvl)
+			}
+		}
+	}
+}
+
+// TestConferenceSpeakerEvents: statusCallbackEvent="speaker" reports
+// participant-speech-start and -stop from the participants' voice
+// activity, measured on their real RTP.
+func TestConferenceSpeakerEvents(t *testing.T) {
+	var mu sync.Mutex
+	var events []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		w.Header().Set("Content-Type", "text/xml")
+		if r.URL.Path == "/conf" {
+			mu.Lock()
+			events = append(events, r.PostForm.Get("StatusCallbackEvent")+" "+r.PostForm.Get("CallSid"))
+			mu.Unlock()
+			return
+		}
+		_, _ = io.WriteString(w, `<Response><Dial><Conference beep="false" statusCallback="/conf" statusCallbackEvent="speaker">talk</Conference></Dial></Response>`)
+	}))
+	t.Cleanup(srv.Close)
+	s := startServe(t, srv.URL+"/voice")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	talker := sipphone.New(t).Call(ctx, s.sipAddr, "talk", sipphone.CallOptions{})
+	listener := sipphone.New(t).Call(ctx, s.sipAddr, "talk", sipphone.CallOptions{})
+	if talker.FinalCode() != 200 || listener.FinalCode() != 200 {
+		t.Fatalf("answers %d, %d", talker.FinalCode(), listener.FinalCode())
+	}
+	go listener.Listen(6 * time.Second)
+	talker.Listen(time.Second)
+	talker.Talk(sipphone.ToneSamples(500, 1500*time.Millisecond))
+	talker.Listen(2 * time.Second)
+	_ = talker.Hangup()
+	_ = listener.Hangup()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		got := append([]string(nil), events...)
+		mu.Unlock()
+		var start, stop bool
+		for _, e := range got {
+			start = start || strings.HasPrefix(e, "participant-speech-start CA")
+			stop = stop || strings.HasPrefix(e, "participant-speech-stop CA")
+		}
+		if start && stop {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("speaker events %v, want participant-speech-start and -stop with a CallSid", got)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
