@@ -138,8 +138,7 @@ func Run(ctx context.Context, s *Scenario) (*Outcome, error) {
 	}
 
 	rec := &interpreter.Recorder{}
-	var call *interpreter.Call
-	opts, err := legOptions(s, abs, rec, func(u interpreter.Update) error { return call.Update(u) })
+	opts, err := legOptions(s, abs)
 	if err != nil {
 		return nil, err
 	}
@@ -151,25 +150,15 @@ func Run(ctx context.Context, s *Scenario) (*Outcome, error) {
 	fe := fetcher.New(fetcher.Options{AuthToken: c.AuthToken, SigningKey: key, ReadTimeout: 2 * time.Second})
 	defer fe.Close()
 	cbs := interpreter.NewDispatcher(fe, interpreter.DispatcherOptions{Backoff: 10 * time.Millisecond, Timeout: 2 * time.Second})
-	leg := sim.New(opts)
-	w := newWorld(leg.Clock(), rec)
-	defer w.store.Close()
-	cfg := callConfig(s, abs)
-	cfg.CallSid = interpreter.NewSid("CA")
-	w.name(cfg.CallSid, "")
-	cfg.Clock, cfg.Dialer, cfg.Queues, cfg.Conferences, cfg.Tracer = leg.Clock(), leg.Dialer(), w.queues, w.confs, rec
-	fetch := func(l *sim.Leg) interpreter.Fetcher { return l.Fetcher(fe) }
-	if err := w.startParties(ctx, s, abs, fetch, cbs); err != nil {
+	w := sim.NewWorld(sim.WorldOptions{Start: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC), Tracer: rec})
+	defer w.Close()
+	if err := w.Add(sim.Party{Leg: opts, Config: callConfig(s, abs), Fetcher: fe, Callbacks: cbs}); err != nil {
 		return nil, err
 	}
-	call = interpreter.New(leg, leg.Fetcher(fe), cbs, cfg)
-	res := call.Run(leg.Context(ctx))
-	if len(s.Parties) > 0 {
-		// The first caller is done: the others' time may move on
-		// without it, until they are done too.
-		w.clk.Leave()
-		w.wg.Wait()
+	if err := addParties(w, s, abs, fe, cbs); err != nil {
+		return nil, err
 	}
+	res := w.Run(ctx)[0].Result
 	drain, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := cbs.Close(drain); err != nil {
@@ -177,7 +166,7 @@ func Run(ctx context.Context, s *Scenario) (*Outcome, error) {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return &Outcome{Captured: a.got, Events: rec.Events(), Result: res, base: base, partyOf: w.partyOf}, nil
+	return &Outcome{Captured: a.got, Events: rec.Events(), Result: res, base: base, partyOf: w.PartyOf}, nil
 }
 
 // writeFiles puts a files-mode app into a new temporary folder.
@@ -204,9 +193,10 @@ func writeFiles(s *Scenario) (string, error) {
 	return dir, nil
 }
 
-// legOptions builds the scripted caller from the scenario.
-func legOptions(s *Scenario, abs func(string) string, rec interpreter.Tracer, update func(interpreter.Update) error) (sim.Options, error) {
-	opts := sim.Options{Start: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC), Tracer: rec, OnUpdate: update}
+// legOptions builds the scripted caller from the scenario; its updates go
+// to its call.
+func legOptions(s *Scenario, abs func(string) string) (sim.Options, error) {
+	var opts sim.Options
 	for _, v := range s.Inputs {
 		in, err := sim.ParseInput(v)
 		if err != nil {

@@ -77,6 +77,8 @@ type Leg struct {
 	// party names a callee in traces ("Number:+15551230000"); "" for
 	// the caller.
 	party string
+	// scheduled cancels the caller's timed hangups and live updates.
+	scheduled []func() bool
 }
 
 var (
@@ -105,19 +107,29 @@ func New(o Options) *Leg {
 	// call is doing then.
 	for _, in := range o.Inputs {
 		if in.Action == Hangup && in.Timed {
-			clk.AfterFunc(in.At, func() { l.hangUp(in.String()) })
+			l.scheduled = append(l.scheduled, clk.AfterFunc(in.At, func() { l.hangUp(in.String()) }))
 			continue
 		}
 		l.inputs = append(l.inputs, in)
 	}
 	for _, u := range o.Updates {
-		clk.AfterFunc(u.At, func() {
+		l.scheduled = append(l.scheduled, clk.AfterFunc(u.At, func() {
 			if o.OnUpdate != nil {
 				_ = o.OnUpdate(u.Update) // refused when the call is ending: the verb goes on
 			}
-		})
+		}))
 	}
 	return l
+}
+
+// unschedule cancels the caller's timed hangups and live updates once its
+// call has ended: on a clock shared with other callers, time goes on, and
+// a call that is over must not act (or be traced) any more.
+func (l *Leg) unschedule() {
+	for _, stop := range l.scheduled {
+		stop()
+	}
+	l.scheduled = nil
 }
 
 func newLeg(o Options, clk *Clock, inputs []Input, start time.Time, t interpreter.Tracer) *Leg {

@@ -1,6 +1,8 @@
 // Package sim is the simulated call leg behind `texml call` and the
 // conformance suite: a virtual clock and a scripted caller, so that a call
-// runs deterministically and a thirty-second Pause takes no real time.
+// runs deterministically and a thirty-second Pause takes no real time. A
+// World puts several such callers on one clock, with the queues and
+// conferences real calls use.
 package sim
 
 import (

@@ -19,12 +19,9 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/texml/texml/conference"
 	"github.com/texml/texml/fetcher"
 	"github.com/texml/texml/interpreter"
-	"github.com/texml/texml/queue"
 	"github.com/texml/texml/sim"
-	"github.com/texml/texml/store/memory"
 )
 
 // listFlag collects a repeatable flag.
@@ -39,7 +36,7 @@ type callFlags struct {
 	accountSid, authToken, trace, signingKey           string
 	publicURL                                          string
 	realtime                                           bool
-	inputs, outcomes, callees, params                  listFlag
+	inputs, outcomes, callees, params, parties         listFlag
 }
 
 func (f *callFlags) register(fs *flag.FlagSet) {
@@ -59,6 +56,8 @@ func (f *callFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.outcomes, "dial-outcome", "Dial/Enqueue/Connect outcome, repeatable: completed:SECONDS, busy, no-answer, failed, canceled, ...")
 	fs.Var(&f.params, "param", "request parameter sent with every request, repeatable: NAME=VALUE (FromState=TX, SipHeader_X-Id=7); wins over derived ones")
 	fs.StringVar(&f.publicURL, "public-url", defaultPublicURL, "base of RecordingUrl: where the app would fetch recordings")
+	fs.Var(&f.parties, "party", "another caller on the same simulated line, repeatable: "+partyUsage+
+		" with TARGET a URL or file and KEY input, callee, dial-outcome, from, to, method or sid, e.g. 'agent@5000=agent.xml;input=hangup@20000'")
 }
 
 // defaultPublicURL is the base of RecordingUrl in a simulated call: where
@@ -115,10 +114,14 @@ func runCall(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		fmt.Fprintln(stderr, "texml call:", err)
 		return 2
 	}
+	others, err := parties(f.parties)
+	if err != nil {
+		fmt.Fprintln(stderr, "texml call:", err)
+		return 2
+	}
 
 	out := newPrinter(stdout, f.trace == "json")
 	out.quiet = cfg.ExtraParams // the user's own --param: not repeated on every request line
-	opts.Tracer = out
 	if len(f.inputs) == 0 && isTerminal(stdin) {
 		opts.Ask = terminalAsker(stdin, stderr) // questions stay out of a JSON trace
 	}
@@ -134,23 +137,33 @@ func runCall(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	log := slog.New(slog.DiscardHandler)
 	cbs := interpreter.NewDispatcher(fe, interpreter.DispatcherOptions{Logger: log})
 
-	leg := sim.New(opts)
-	// A queue on the simulated line: the caller waits with the queue code
-	// real calls run, in a store of its own.
-	st := memory.New(memory.WithClock(leg.Clock().Now))
-	defer st.Close()
-	cfg.Queues = queue.New(st.Queues, queue.Options{Node: "sim", Clock: leg.Clock()})
-	cfg.Conferences = conference.New(st.Conferences, sim.Mixer{}, conference.Options{Node: "sim", Clock: leg.Clock(), AccountSid: cfg.AccountSid})
-	cfg.Clock, cfg.Dialer, cfg.Tracer, cfg.Logger = leg.Clock(), leg.Dialer(), out, log
-	call := interpreter.New(leg, leg.Fetcher(fe), cbs, cfg)
-	res := call.Run(leg.Context(ctx))
+	// The simulated line: the caller waits in queues and meets others in
+	// conferences with the code real calls run, in a store of its own.
+	line := sim.NewWorld(sim.WorldOptions{Start: opts.Start, Realtime: opts.Realtime, AccountSid: cfg.AccountSid, Tracer: out})
+	defer line.Close()
+	out.partyOf = line.PartyOf
+	cfg.Logger = log
+	if err := line.Add(sim.Party{Leg: opts, Config: cfg, Fetcher: fe, Callbacks: cbs}); err != nil {
+		fmt.Fprintln(stderr, "texml call:", err)
+		return 2
+	}
+	for i, p := range others {
+		if err := line.Add(p.simParty(i, cfg, fe, cbs)); err != nil {
+			fmt.Fprintln(stderr, "texml call:", err)
+			return 2
+		}
+	}
+	ended := line.Run(ctx)
 
 	drain, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	if err := cbs.Close(drain); err != nil {
 		fmt.Fprintln(stderr, "texml call: some status callbacks were not delivered:", err)
 	}
-	out.end(res, leg.Now().Sub(opts.Start))
+	out.end(ended[0].Result, ended[0].At)
+	for i, e := range ended[1:] {
+		out.endParty(e, others[i].at)
+	}
 	return 0
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/texml/texml/interpreter"
+	"github.com/texml/texml/sim"
 )
 
 // printer writes a call's events as they happen: a transcript for people,
@@ -20,6 +21,9 @@ type printer struct {
 	w     io.Writer
 	json  bool
 	quiet url.Values // parameters the user set (--param), left out of request lines like the standard ones
+	// partyOf names the --party whose call has a CallSid ("" for none),
+	// so that an agent taking a caller from a queue is named.
+	partyOf func(callSid string) string
 }
 
 func newPrinter(w io.Writer, asJSON bool) *printer { return &printer{w: w, json: asJSON} }
@@ -52,6 +56,11 @@ func (p *printer) Trace(e interpreter.Event) {
 		// readable in one transcript.
 		line = fmt.Sprintf("  %v | %s", party, line)
 	}
+	if caller, ok := e.Fields["caller"]; ok && caller != "" {
+		// Another caller on the line (--party): its name first, so that
+		// its timeline reads apart from the main caller's.
+		line = fmt.Sprintf("%v: %s", caller, line)
+	}
 	fmt.Fprintf(p.w, "[%7.2fs] %s\n", e.T.Seconds(), line)
 }
 
@@ -65,6 +74,22 @@ func (p *printer) end(res interpreter.Result, length time.Duration) {
 	defer p.mu.Unlock()
 	fmt.Fprintf(p.w, "call ended: status %s, reason %s, duration %ds (virtual call length %.1fs)\n",
 		res.Status, res.Reason, int(res.Duration.Seconds()), length.Seconds())
+}
+
+// endParty prints how a --party's call ended, after the main call's
+// closing line.
+func (p *printer) endParty(e sim.Ended, at time.Duration) {
+	if p.json {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !e.Called {
+		fmt.Fprintf(p.w, "%s: never called (the call was stopped before %.1fs)\n", e.Name, at.Seconds())
+		return
+	}
+	fmt.Fprintf(p.w, "%s: call ended: status %s, reason %s, duration %ds (called at %.1fs, ended at %.1fs)\n",
+		e.Name, e.Result.Status, e.Result.Reason, int(e.Result.Duration.Seconds()), at.Seconds(), e.At.Seconds())
 }
 
 func (p *printer) describe(e interpreter.Event) string {
@@ -168,6 +193,9 @@ func (p *printer) describe(e interpreter.Event) string {
 		return fmt.Sprintf("Enqueue %s: position %v of %v", s("queue"), f["position"], f["size"])
 	case "dequeue":
 		if a := s("agent"); a != "" {
+			if p.partyOf != nil && p.partyOf(a) != "" {
+				a += " (" + p.partyOf(a) + ")"
+			}
 			return fmt.Sprintf("queue %s: taken by agent %s", s("queue"), a)
 		}
 		return fmt.Sprintf("queue %s: %s", s("queue"), s("result"))
