@@ -218,3 +218,50 @@ func TestKamailioQueueAcrossNodes(t *testing.T) {
 		t.Errorf("the proxy sent the INVITEs to %v, want %v", dests, want)
 	}
 }
+
+// TestKamailioConferenceAcrossNodes: three phones call one room through
+// Kamailio, which spreads them over both nodes; the room is mixed on the
+// node of the first, the others reach it from wherever they landed, and
+// everyone hears the other two and not themselves.
+func TestKamailioConferenceAcrossNodes(t *testing.T) {
+	k := startKamailioNodes(t, map[string]string{
+		"room": `<Response><Dial><Conference beep="false">across</Conference></Dial></Response>`,
+	}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	freqs := []float64{1200, 1700, 1900}
+	calls := make([]*sipphone.Call, len(freqs))
+	landed := map[int]bool{}
+	var wg sync.WaitGroup
+	start := time.Now().Add(3 * time.Second)
+	for i, f := range freqs {
+		var node int
+		calls[i], node = k.call(t, ctx, "room")
+		landed[node] = true
+		wg.Add(1)
+		go func(c *sipphone.Call, f float64) {
+			defer wg.Done()
+			c.Listen(time.Until(start))
+			c.Tone(f, 3*time.Second)
+			c.Listen(500 * time.Millisecond)
+			_ = c.Hangup()
+		}(calls[i], f)
+		time.Sleep(400 * time.Millisecond)
+	}
+	if len(landed) != 2 {
+		t.Fatalf("the three calls landed on nodes %v; want both nodes used", landed)
+	}
+	wg.Wait()
+	for i, c := range calls {
+		audio := c.Audio()
+		for j, f := range freqs {
+			lvl := toneLevel(audio, f)
+			switch {
+			case i != j && lvl < -20:
+				t.Errorf("phone %d hears phone %d's %v Hz at %.1f dBFS, want it heard", i, j, f, lvl)
+			case i == j && lvl > -40:
+				t.Errorf("phone %d hears its own %v Hz at %.1f dBFS", i, f, lvl)
+			}
+		}
+	}
+}
