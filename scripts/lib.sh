@@ -146,3 +146,21 @@ print(f"redis round trips per {what}: {tot / max(n, 1):.2f} ({tot} for {n}: {fmt
       f"inside scripts {sum(inner.values()) / max(n, 1):.2f} per {what.split()[0]} ({fmt(inner)})")
 PY
 }
+
+# pacer_summary FILE: from a /metrics scrape, the pacer's shards over the
+# whole run: how late they woke, how long a tick of their sessions took
+# (cumulative shares by bucket).
+pacer_summary() {
+	python3 - "$1" <<'PY'
+import re, sys
+hist = {}
+for line in open(sys.argv[1]):
+    m = re.match(r'texml_rtp_pacer_(\w+)_seconds_bucket\{le="([^"]+)"\} (\S+)', line)
+    if m:
+        hist.setdefault(m[1], []).append((float(m[2]), float(m[3])))
+for name, b in hist.items():
+    total = b[-1][1] or 1
+    print(f"pacer {name.replace('_', ' ')} ({int(total)} ticks): " +
+          ", ".join(f"≤{le * 1000:g} ms {100 * c / total:.1f}%" for le, c in b if le != float("inf")))
+PY
+}

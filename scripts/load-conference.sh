@@ -21,7 +21,8 @@
 # With the defaults the ramp takes 20 s and every call is up for the 60 s
 # after it. Environment as scripts/load-bridged.sh: OUT, SIP_PORT,
 # HTTP_PORT, APP_PORT, PPROF_PORT, RTP_PORTS, SHARDS, TOOL_NICE (default
-# 10 here), PROFILE=SECONDS (a CPU profile of texml once every call is
+# 10 here), TEXML_NICE (texml under `nice -n`, default 0; negative, root
+# only, shows what CPU contention costs), PROFILE=SECONDS (a CPU profile of texml once every call is
 # up, into $OUT/cpu.pprof), TEXML_BIN.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -37,6 +38,7 @@ PPROF_PORT=${PPROF_PORT:-16360}
 RTP_PORTS=${RTP_PORTS:-30000-50000}
 SHARDS=${SHARDS:-2}
 TOOL_NICE=${TOOL_NICE:-10}
+TEXML_NICE=${TEXML_NICE:-0}
 PROFILE=${PROFILE:-0}
 IP=127.0.0.1
 CALLS=$((ROOMS * MEMBERS))
@@ -93,7 +95,7 @@ PPROF=()
 if ((PROFILE > 0)); then
 	PPROF=(--pprof "$IP:$PPROF_PORT")
 fi
-"$TEXML_BIN" serve --sip-listen "$IP:$SIP_PORT" --http-listen "$IP:$HTTP_PORT" \
+nice -n "$TEXML_NICE" "$TEXML_BIN" serve --sip-listen "$IP:$SIP_PORT" --http-listen "$IP:$HTTP_PORT" \
 	--rtp-ports "$RTP_PORTS" --voice-url "http://$IP:$APP_PORT/app" --voice-method POST \
 	--stt none --recordings-dir "$OUT/recordings" "${PPROF[@]}" \
 	>"$OUT/texml.out" 2>"$OUT/texml.log" &
@@ -132,6 +134,7 @@ loadavg | tee "$OUT/loadavg.after"
 
 metrics_scrape "$OUT/metrics.txt"
 rtp_log_summary "$OUT/texml.log"
+pacer_summary "$OUT/metrics.txt"
 grep -E '^texml_(calls_total|rtp_packets_[a-z]+_total) ' "$OUT/metrics.txt" || true
 [[ -s $OUT/cpu.pprof ]] && echo "CPU profile: $OUT/cpu.pprof (go tool pprof -top $TEXML_BIN $OUT/cpu.pprof)"
 exit "$RC"

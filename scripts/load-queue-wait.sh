@@ -19,7 +19,8 @@
 # CALLERS ≤ 1000 (a queue's default maxQueueSize). Environment: REDIS=1
 # (texml --redis-url against a redis-server of its own on a free port,
 # never 6379), OUT, SIP_PORT, HTTP_PORT, APP_PORT, PPROF_PORT, RTP_PORTS,
-# TOOL_NICE (default 10), PROFILE=SECONDS (a CPU profile of texml once
+# TOOL_NICE (default 10), TEXML_NICE (texml under `nice -n`, default 0),
+# PROFILE=SECONDS (a CPU profile of texml once
 # every caller waits), TEXML_BIN. Exits with rtpload's status.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -34,6 +35,7 @@ APP_PORT=${APP_PORT:-18580}
 PPROF_PORT=${PPROF_PORT:-16560}
 RTP_PORTS=${RTP_PORTS:-30000-50000}
 TOOL_NICE=${TOOL_NICE:-10}
+TEXML_NICE=${TEXML_NICE:-0}
 REDIS=${REDIS:-0}
 PROFILE=${PROFILE:-0}
 IP=127.0.0.1
@@ -97,7 +99,7 @@ RAMP=$(((CALLERS + RATE - 1) / RATE))
 WAIT_DOC="<Response><Play>http://$IP:$APP_PORT/tone.wav?seconds=$WAIT</Play></Response>"
 bin/loadapp -listen "$IP:$APP_PORT" -queue support -wait-twiml "$WAIT_DOC" >"$OUT/loadapp.out" 2>"$OUT/loadapp.err" &
 pids+=($!)
-"$TEXML_BIN" serve --sip-listen "$IP:$SIP_PORT" --http-listen "$IP:$HTTP_PORT" \
+nice -n "$TEXML_NICE" "$TEXML_BIN" serve --sip-listen "$IP:$SIP_PORT" --http-listen "$IP:$HTTP_PORT" \
 	--rtp-ports "$RTP_PORTS" --voice-url "http://$IP:$APP_PORT/app" --voice-method POST \
 	--stt none --recordings-dir "$OUT/recordings" "${STORE[@]}" "${PPROF[@]}" \
 	>"$OUT/texml.out" 2>"$OUT/texml.log" &
@@ -138,5 +140,6 @@ python3 -c "import urllib.request; print(urllib.request.urlopen('http://$IP:$APP
 	tee "$OUT/app-stats.txt"
 metrics_scrape "$OUT/metrics.txt"
 rtp_log_summary "$OUT/texml.log"
+pacer_summary "$OUT/metrics.txt"
 [[ -s $OUT/cpu.pprof ]] && echo "CPU profile: $OUT/cpu.pprof (go tool pprof -top $TEXML_BIN $OUT/cpu.pprof)"
 exit "$RC"

@@ -29,7 +29,8 @@
 # Usage: scripts/load-queue.sh [PAIRS] [HOLD] [RATE]   (defaults 200 5 5)
 # Environment: AGENT_DELAY (seconds, default 2), REDIS, REDIS_PORT, OUT,
 # SIP_PORT, HTTP_PORT, APP_PORT, PPROF_PORT, RTP_PORTS, TOOL_NICE
-# (default 10), TEXML_BIN. Exits with rtpload's status.
+# (default 10), TEXML_NICE (run texml under `nice -n`, default 0; a
+# negative value, root only, is a diagnostic of CPU contention), TEXML_BIN. Exits with rtpload's status.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -41,6 +42,7 @@ HTTP_PORT=${HTTP_PORT:-18481}
 APP_PORT=${APP_PORT:-18480}
 RTP_PORTS=${RTP_PORTS:-30000-50000}
 TOOL_NICE=${TOOL_NICE:-10}
+TEXML_NICE=${TEXML_NICE:-0}
 REDIS=${REDIS:-0}
 IP=127.0.0.1
 
@@ -99,7 +101,7 @@ fi
 
 bin/loadapp -listen "$IP:$APP_PORT" -queue support >"$OUT/loadapp.out" 2>"$OUT/loadapp.err" &
 pids+=($!)
-"$TEXML_BIN" serve --sip-listen "$IP:$SIP_PORT" --http-listen "$IP:$HTTP_PORT" \
+nice -n "$TEXML_NICE" "$TEXML_BIN" serve --sip-listen "$IP:$SIP_PORT" --http-listen "$IP:$HTTP_PORT" \
 	--rtp-ports "$RTP_PORTS" --voice-url "http://$IP:$APP_PORT/app" --voice-method POST \
 	--stt none --recordings-dir "$OUT/recordings" "${STORE[@]}" \
 	>"$OUT/texml.out" 2>"$OUT/texml.log" &
