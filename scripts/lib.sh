@@ -17,3 +17,150 @@ wait_ready() {
 	cat "$OUT/texml.out" "$OUT/texml.log" "$OUT/loadapp.err" >&2 || true
 	exit 1
 }
+
+# loadavg prints the host's 1/5/15-minute load averages and what runs
+# (other sessions' work shares the cores with the measurement).
+loadavg() {
+	echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"
+}
+
+# free_port prints a free TCP port on 127.0.0.1 in 20000..29999 (never
+# Redis's 6379, which may be someone else's).
+free_port() {
+	python3 - <<'PY'
+import random, socket
+for _ in range(200):
+    p = random.randint(20000, 29999)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(p)
+    break
+PY
+}
+
+# profile_later DELAY SECONDS: after DELAY s, a CPU profile of texml over
+# SECONDS s into $OUT/cpu.pprof (texml must run with --pprof on
+# $IP:$PPROF_PORT); in the background, its pid appended to pids.
+profile_later() {
+	local delay=$1 secs=$2
+	(
+		sleep "$delay"
+		python3 -c "import urllib.request; open('$OUT/cpu.pprof', 'wb').write(urllib.request.urlopen('http://$IP:$PPROF_PORT/debug/pprof/profile?seconds=$secs', timeout=$secs + 30).read())" ||
+			echo "the CPU profile failed" >&2
+	) &
+	pids+=($!)
+}
+
+# rtp_log_summary FILE: texml logs each leg's RTP counters when it ends;
+# prints their sums (SendErrors: packets its sockets refused; Lost/Late:
+# what its receivers missed).
+rtp_log_summary() {
+	python3 - "$1" <<'PY'
+import json, sys
+legs = 0
+tot = {}
+for line in open(sys.argv[1]):
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    if isinstance(m.get("rtp"), dict):
+        legs += 1
+        for k, v in m["rtp"].items():
+            tot[k] = tot.get(k, 0) + v
+print(f"texml's log, legs' RTP counters ({legs} legs): " + ", ".join(f"{k} {v}" for k, v in sorted(tot.items())))
+PY
+}
+
+# metrics_scrape FILE: texml's /metrics into FILE.
+metrics_scrape() {
+	python3 -c "import urllib.request; print(urllib.request.urlopen('http://$IP:$HTTP_PORT/metrics', timeout=5).read().decode())" \
+		>"$1" 2>/dev/null || true
+}
+
+# start_redis: a redis-server of the run's own on a free loopback port
+# (REDIS_PORT, chosen by free_port unless set; never 6379), no
+# persistence, its files in $OUT/redis; its pid appended to pids.
+start_redis() {
+	command -v redis-server >/dev/null || { echo "redis-server is not installed" >&2; exit 2; }
+	REDIS_PORT=${REDIS_PORT:-$(free_port)}
+	if [[ $REDIS_PORT == 6379 ]]; then
+		echo "REDIS_PORT 6379 is not ours to use" >&2
+		exit 2
+	fi
+	mkdir -p "$OUT/redis"
+	redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$OUT/redis" \
+		>"$OUT/redis/redis.log" 2>&1 &
+	pids+=($!)
+	for _ in $(seq 50); do
+		redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	echo "redis-server did not start on $REDIS_PORT" >&2
+	cat "$OUT/redis/redis.log" >&2
+	exit 1
+}
+
+# redis_monitor: from now on, every command the run's Redis executes into
+# $OUT/redis.monitor (MONITOR; a script's own commands show as from
+# "lua"); in the background, its pid appended to pids.
+redis_monitor() {
+	redis-cli -p "$REDIS_PORT" monitor >"$OUT/redis.monitor" &
+	pids+=($!)
+	sleep 0.5
+}
+
+# redis_mark FILE: the time now (seconds since the epoch), a phase
+# boundary for redis_phase.
+redis_mark() {
+	date +%s.%N >"$1"
+}
+
+# redis_phase FROM TO N WHAT: from $OUT/redis.monitor, the round trips to
+# Redis between the times in files FROM and TO (commands sent by clients;
+# INFO, PING and MONITOR left out) in total and per WHAT (N of them), and
+# the commands Redis ran inside scripts meanwhile.
+redis_phase() {
+	python3 - "$OUT/redis.monitor" "$@" <<'PY'
+import re, sys
+mon, t0, t1, n, what = sys.argv[1], float(open(sys.argv[2]).read()), float(open(sys.argv[3]).read()), int(sys.argv[4]), sys.argv[5]
+trips, inner = {}, {}
+for line in open(mon, errors="replace"):
+    m = re.match(r'(\d+\.\d+) \[\d+ ([^\]]+)\] "([^"]+)"', line)
+    if not m or not (t0 <= float(m[1]) < t1):
+        continue
+    cmd = m[3].lower()
+    if cmd in ("info", "ping", "monitor"):
+        continue
+    d = inner if m[2] == "lua" else trips
+    d[cmd] = d.get(cmd, 0) + 1
+def fmt(d):
+    return ", ".join(f"{k} {v}" for k, v in sorted(d.items(), key=lambda x: -x[1])) or "none"
+tot = sum(trips.values())
+print(f"redis round trips per {what}: {tot / max(n, 1):.2f} ({tot} for {n}: {fmt(trips)}); "
+      f"inside scripts {sum(inner.values()) / max(n, 1):.2f} per {what.split()[0]} ({fmt(inner)})")
+PY
+}
+
+# pacer_summary FILE: from a /metrics scrape, the pacer's shards over the
+# whole run: how late they woke, how long a tick of their sessions took
+# (cumulative shares by bucket).
+pacer_summary() {
+	python3 - "$1" <<'PY'
+import re, sys
+hist = {}
+for line in open(sys.argv[1]):
+    m = re.match(r'texml_rtp_pacer_(\w+)_seconds_bucket\{le="([^"]+)"\} (\S+)', line)
+    if m:
+        hist.setdefault(m[1], []).append((float(m[2]), float(m[3])))
+for name, b in hist.items():
+    total = b[-1][1] or 1
+    print(f"pacer {name.replace('_', ' ')} ({int(total)} ticks): " +
+          ", ".join(f"≤{le * 1000:g} ms {100 * c / total:.1f}%" for le, c in b if le != float("inf")))
+PY
+}

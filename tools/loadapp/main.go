@@ -15,6 +15,27 @@
 // host must be a loopback address), <Response><Dial><Number>N</Number>
 // </Dial></Response> for anything else (texml sends it to --sip-trunk).
 //
+// -conference N sends every call into a conference room:
+// <Response><Dial><Conference beep="false" waitUrl="">room-K</Conference>
+// </Dial></Response>, where room-K is the user part of the call's To when
+// it has that form (rtpload -conference names the rooms so), and
+// otherwise K = (the call's index, by arrival) / N.
+//
+// -queue NAME serves a queue: a call whose To user starts with -agent
+// (default "agent") gets <Response><Dial><Queue>NAME</Queue></Dial>
+// </Response>, every other call <Response><Enqueue>NAME</Enqueue>
+// </Response> — with waitUrl="/wait" when -wait-twiml is set, which /wait
+// then serves (otherwise texml plays its hold music). The /wait requests
+// are counted per caller (CallSid) with their times, and /stats reports
+// how often each caller's wait document was requested again.
+//
+//	go run ./tools/loadapp -conference 10
+//	go run ./tools/loadapp -queue support \
+//	    -wait-twiml '<Response><Play>http://127.0.0.1:18080/tone.wav?seconds=10</Play></Response>'
+//
+// /tone.wav?seconds=S serves a tone S seconds long instead of -wav-seconds.
+// /reset forgets the counts (and the conference call index).
+//
 // It prints "ready" on stdout once it listens, and counts the requests it
 // served at /stats. It stops on SIGINT or SIGTERM.
 package main
@@ -25,12 +46,15 @@ import (
 	"encoding/xml"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -42,6 +66,10 @@ func main() {
 	twiml := flag.String("twiml", "<Response><Say>Hi</Say><Hangup/></Response>", "the document served at /app")
 	wavSeconds := flag.Int("wav-seconds", 120, "length of /tone.wav (8 kHz, 16-bit mono)")
 	dial := flag.String("dial", "", "serve a <Dial> to this target instead of -twiml: a sip: URI on loopback, or a number for --sip-trunk")
+	confSize := flag.Int("conference", 0, "serve <Dial><Conference> instead of -twiml, this many calls a room (room-K from the To user when it has that form)")
+	queueName := flag.String("queue", "", "serve <Enqueue> to callers and <Dial><Queue> to agents for this queue instead of -twiml")
+	agentUser := flag.String("agent", "agent", "with -queue: a call whose To user starts with this is an agent")
+	waitTwiML := flag.String("wait-twiml", "", "with -queue: the wait document served at /wait (the Enqueue's waitUrl); empty: texml's hold music")
 	flag.Parse()
 
 	host, _, err := net.SplitHostPort(*listen)
@@ -61,24 +89,74 @@ func main() {
 		}
 		*twiml = d
 	}
+	modes := 0
+	for _, on := range []bool{*dial != "", *confSize != 0, *queueName != ""} {
+		if on {
+			modes++
+		}
+	}
+	if modes > 1 || *confSize < 0 || *confSize > 250 {
+		fmt.Fprintln(os.Stderr, "loadapp: one of -dial, -conference (1..250) and -queue")
+		os.Exit(2)
+	}
 	wav := toneWAV(*wavSeconds)
 	doc := []byte(*twiml)
 	var appHits, wavHits atomic.Int64
+	var calls atomic.Int64 // the conference call index
+	waits := newWaitLog()
+	var tones sync.Map // seconds → []byte
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("/app", func(w http.ResponseWriter, r *http.Request) {
 		appHits.Add(1)
 		w.Header().Set("Content-Type", "application/xml")
-		_, _ = w.Write(doc)
+		switch {
+		case *confSize > 0:
+			_, _ = io.WriteString(w, conferenceDoc(toUser(r.FormValue("To")), calls.Add(1)-1, *confSize))
+		case *queueName != "":
+			wait := ""
+			if *waitTwiML != "" {
+				wait = "http://" + *listen + "/wait"
+			}
+			_, _ = io.WriteString(w, queueDoc(toUser(r.FormValue("To")), *agentUser, *queueName, wait))
+		default:
+			_, _ = w.Write(doc)
+		}
+	})
+	mux.HandleFunc("/wait", func(w http.ResponseWriter, r *http.Request) {
+		waits.add(r.FormValue("CallSid"), time.Now())
+		w.Header().Set("Content-Type", "application/xml")
+		_, _ = io.WriteString(w, *waitTwiML)
 	})
 	mux.HandleFunc("/tone.wav", func(w http.ResponseWriter, r *http.Request) {
 		wavHits.Add(1)
+		body := wav
+		if v := r.URL.Query().Get("seconds"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 3600 {
+				http.Error(w, "seconds must be 1..3600", http.StatusBadRequest)
+				return
+			}
+			b, ok := tones.Load(n)
+			if !ok {
+				b, _ = tones.LoadOrStore(n, toneWAV(n))
+			}
+			body = b.([]byte)
+		}
 		w.Header().Set("Content-Type", "audio/x-wav")
 		w.Header().Set("Cache-Control", "max-age=86400")
-		_, _ = w.Write(wav)
+		_, _ = w.Write(body)
 	})
 	mux.HandleFunc("/stats", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "app %d\nwav %d\n", appHits.Load(), wavHits.Load())
+		waits.stats().write(w)
+	})
+	mux.HandleFunc("/reset", func(w http.ResponseWriter, r *http.Request) {
+		appHits.Store(0)
+		wavHits.Store(0)
+		calls.Store(0)
+		waits.reset()
+		fmt.Fprintln(w, "reset")
 	})
 
 	ln, err := net.Listen("tcp", *listen)

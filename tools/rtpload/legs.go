@@ -127,13 +127,26 @@ type rxStats struct {
 	peer        uint32 // the stream id heard
 	peerSwitch  uint64 // marks of a different stream than the first (crossed bridges)
 	lastCount   uint32
+	firstMark   time.Time // when the first marked packet arrived (kernel time if known)
+
+	// voiced counts packets whose payload is not all µ-law silence (0xFF,
+	// 0x7F): in a conference, packets that carried some of the others'
+	// audio.
+	voiced uint64
 }
 
 // packet accounts for one received packet: RTP sequence and timing, then
 // the payload's mark. now is when it was read (zero in poll mode, where
 // the read time says nothing about texml), kt the kernel's arrival time.
 func (r *rxStats) packet(seq uint16, ts uint32, payload []byte, now, kt time.Time, kok bool) {
-	r.mark(payload)
+	at := now
+	if kok {
+		at = kt
+	}
+	r.mark(payload, at)
+	if !silent(payload) {
+		r.voiced++
+	}
 	r.packets++
 	if !kok {
 		r.noKernelT++
@@ -173,8 +186,19 @@ func (r *rxStats) packet(seq uint16, ts uint32, payload []byte, now, kt time.Tim
 	}
 }
 
-// mark follows the other side's packet counts through the payload marks.
-func (r *rxStats) mark(p []byte) {
+// silent reports whether a µ-law payload is all silence (±0).
+func silent(p []byte) bool {
+	for _, b := range p {
+		if b != 0xFF && b != 0x7F {
+			return false
+		}
+	}
+	return true
+}
+
+// mark follows the other side's packet counts through the payload marks;
+// at is when the packet arrived.
+func (r *rxStats) mark(p []byte, at time.Time) {
 	if len(p) < 12 || [4]byte(p[:4]) != payloadMagic {
 		if r.marked > 0 {
 			r.pendingFill++
@@ -183,7 +207,7 @@ func (r *rxStats) mark(p []byte) {
 	}
 	stream, count := binary.BigEndian.Uint32(p[4:]), binary.BigEndian.Uint32(p[8:])
 	if r.marked == 0 {
-		r.peer, r.lastCount, r.marked = stream, count, 1
+		r.peer, r.lastCount, r.marked, r.firstMark = stream, count, 1, at
 		return
 	}
 	if stream != r.peer {

@@ -99,6 +99,10 @@ type options struct {
 	inviteWait  time.Duration
 	settle      time.Duration
 	maxGapCheck time.Duration
+	conference  int           // members a room: call i's user is room-(i / conference)
+	agentUser   string        // the user the agents call
+	agentDelay  time.Duration // > 0: queue mode, an agent this long after every caller
+	latencyMax  time.Duration // queue mode: the target p99 of agent INVITE → caller's audio
 }
 
 // main parses the flags, runs the calls under a hard deadline and exits
@@ -119,6 +123,10 @@ func main() {
 	flag.DurationVar(&o.deadline, "deadline", 0, "hard bound on the whole run (default: ramp + hold + 60 s)")
 	flag.DurationVar(&o.inviteWait, "invite-timeout", 15*time.Second, "how long to wait for a call's answer")
 	flag.DurationVar(&o.settle, "settle", 5*time.Second, "wait after the last call before the final RSS reading")
+	flag.IntVar(&o.conference, "conference", 0, "conference mode: this many calls a room, call i calling user room-(i/N) (see loadapp -conference); report per member")
+	flag.StringVar(&o.agentUser, "agent-user", "agent", "queue mode: the user the agents call (see loadapp -queue)")
+	flag.DurationVar(&o.agentDelay, "agent-delay", 0, "queue mode: place an agent call this long after each caller and measure when the caller's audio reaches it")
+	flag.DurationVar(&o.latencyMax, "latency-target", 50*time.Millisecond, "queue mode: target p99 from the agent's INVITE to the first packet of the caller's audio")
 	flag.Parse()
 	// sipgo logs through slog; keep its routine warnings (e.g. on
 	// shutdown) out of the report.
@@ -130,7 +138,7 @@ func main() {
 	}
 	ramp := time.Duration(float64(o.calls) / o.rate * float64(time.Second))
 	if o.deadline == 0 {
-		o.deadline = ramp + o.hold + 60*time.Second
+		o.deadline = ramp + o.agentDelay + o.hold + 60*time.Second
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -174,7 +182,25 @@ func (o *options) check() error {
 	if o.shards < 1 || o.shards > 64 {
 		return errors.New("-shards must be 1..64")
 	}
+	if o.conference < 0 || o.conference > 250 {
+		return errors.New("-conference must be 0..250 members a room")
+	}
+	if o.agentDelay < 0 || o.agentDelay > 10*time.Minute {
+		return errors.New("-agent-delay must be 0..10m")
+	}
+	if o.agentDelay > 0 && (o.conference > 0 || o.callee != "") {
+		return errors.New("-agent-delay (queue mode) goes with neither -conference nor -callee")
+	}
 	return nil
+}
+
+// callUser is the request URI's user of caller i: its room in conference
+// mode, -user otherwise.
+func (o *options) callUser(i int) string {
+	if o.conference > 0 {
+		return fmt.Sprintf("room-%d", i/o.conference)
+	}
+	return o.user
 }
 
 // run places the calls, waits for them and prints the report. ok is false
@@ -207,23 +233,14 @@ func run(ctx context.Context, o options, w io.Writer) (ok bool, err error) {
 	fmt.Fprintf(w, "placing %d calls at %.0f/s to %s, each held %s; texml pid %d, idle VmRSS %d kB\n",
 		o.calls, o.rate, o.target, o.hold, o.pid, idle)
 
-	calls := make([]*call, o.calls)
+	n := o.calls
+	if o.agentDelay > 0 {
+		n *= 2 // callers 0..calls-1, their agents after them
+	}
+	calls := make([]*call, n)
 	var wg sync.WaitGroup
 	var up, answered atomic.Int64
-
-	start := time.Now()
-	interval := time.Duration(float64(time.Second) / o.rate)
-placing:
-	for i := range calls {
-		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
-			select {
-			case <-ctx.Done():
-				break placing
-			case <-time.After(d):
-			}
-		}
-		c := &call{id: i}
-		calls[i] = c
+	place := func(c *call) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -234,10 +251,45 @@ placing:
 		}()
 	}
 
+	start := time.Now()
+	interval := time.Duration(float64(time.Second) / o.rate)
+placing:
+	for i := range o.calls {
+		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+			select {
+			case <-ctx.Done():
+				break placing
+			case <-time.After(d):
+			}
+		}
+		c := &call{id: i, user: o.callUser(i), hold: o.hold}
+		calls[i] = c
+		if o.agentDelay > 0 {
+			// The caller waits in the queue until its agent (or an
+			// earlier one) takes it; texml ends it when the agent hangs
+			// up, before this longer hold.
+			c.hold = o.hold + o.agentDelay + 10*time.Second
+			a := &call{id: o.calls + i, user: o.agentUser, agent: true, hold: o.hold}
+			calls[o.calls+i] = a
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				select {
+				case <-ctx.Done():
+					a.err = fmt.Errorf("not placed: %w", ctx.Err())
+					return
+				case <-time.After(o.agentDelay):
+				}
+				place(a)
+			}()
+		}
+		place(c)
+	}
+
 	// Watch RSS while calls run: the peak is the highest reading taken
 	// while every call (and with -callee, every callee leg) was up.
 	allUp := func() bool {
-		return up.Load() == int64(o.calls) && (cs == nil || cs.active.Load() == int64(o.calls))
+		return up.Load() == int64(len(calls)) && (cs == nil || cs.active.Load() == int64(o.calls))
 	}
 	var peak, peakAny int64
 	done := make(chan struct{})
@@ -261,7 +313,7 @@ watch:
 		case !everyoneUp && allUp():
 			everyoneUp = true
 			steady.begin(o.pid)
-			fmt.Fprintf(w, "all %d calls up after %.1f s\n", o.calls, time.Since(start).Seconds())
+			fmt.Fprintf(w, "all %d calls up after %.1f s\n", len(calls), time.Since(start).Seconds())
 		case everyoneUp && allUp():
 			peak = max(peak, r)
 		case everyoneUp:

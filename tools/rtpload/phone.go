@@ -71,10 +71,15 @@ func (p *phone) close() {
 // call is one call's state and results.
 type call struct {
 	id     int
+	user   string // the request URI's user part
+	agent  bool   // -agent-delay: an agent dialing the queue
+	hold   time.Duration
 	err    error
 	byPeer bool // texml hung up before the hold time was over
 	byeErr error
 	leg    *leg // nil until the call's socket is open
+
+	inviteAt, answeredAt time.Time // INVITE sent, 200 OK received
 }
 
 // run places the call, receives its RTP for o.hold, then hangs up.
@@ -95,7 +100,8 @@ func (c *call) run(ctx context.Context, ph *phone, o options, eng *engine, answe
 		"a=fmtp:101 0-15\r\na=ptime:20\r\na=sendrecv\r\n", c.id+1, l.port())
 	ictx, cancel := context.WithTimeout(ctx, o.inviteWait)
 	defer cancel()
-	sess, err := ph.cache.Invite(ictx, sip.Uri{Scheme: "sip", User: o.user, Host: ph.host, Port: ph.port},
+	c.inviteAt = time.Now()
+	sess, err := ph.cache.Invite(ictx, sip.Uri{Scheme: "sip", User: c.user, Host: ph.host, Port: ph.port},
 		[]byte(offer), sip.NewHeader("Content-Type", "application/sdp"))
 	if err != nil {
 		c.err = fmt.Errorf("INVITE: %w", err)
@@ -106,6 +112,7 @@ func (c *call) run(ctx context.Context, ph *phone, o options, eng *engine, answe
 		c.err = fmt.Errorf("answer: %w", err)
 		return
 	}
+	c.answeredAt = time.Now()
 	if err := sess.Ack(ictx); err != nil {
 		c.err = fmt.Errorf("ACK: %w", err)
 		return
@@ -120,7 +127,7 @@ func (c *call) run(ctx context.Context, ph *phone, o options, eng *engine, answe
 	defer ended()
 
 	stopMedia := startMedia(eng, l)
-	hold := time.NewTimer(o.hold)
+	hold := time.NewTimer(c.hold)
 	defer hold.Stop()
 	select {
 	case <-sess.Context().Done():

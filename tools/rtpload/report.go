@@ -204,6 +204,10 @@ func report(w io.Writer, o options, calls []*call, callees []*calleeLeg, answere
 		if c.byeErr != nil {
 			byeErr++
 		}
+		if c.agent {
+			heard.add(c.id, &c.leg.rx)
+			continue
+		}
 		callers.add(c.id, &c.leg.rx)
 	}
 	var calleeOK, calleeFailed, calleeNoBye int
@@ -229,11 +233,28 @@ func report(w io.Writer, o options, calls []*call, callees []*calleeLeg, answere
 	for e, n := range firstErrs {
 		fmt.Fprintf(w, "   %d× %s\n", n, e)
 	}
-	if bridged {
+	queue := o.agentDelay > 0
+	switch {
+	case bridged:
 		callers.print(w, "callee → caller (texml's media as the callers received it)", o.poll, true)
 		heard.print(w, "caller → callee (texml's media as the callees received it)", o.poll, true)
-	} else {
+	case queue:
+		callers.print(w, "hold music, then agent → caller (texml's media as the callers received it)", o.poll, true)
+		heard.print(w, "caller → agent (texml's media as the agents received it)", o.poll, true)
+	case o.conference > 0:
+		callers.print(w, "texml → members (each member's mix of the others)", o.poll, false)
+	default:
 		callers.print(w, "texml → callers", o.poll, false)
+	}
+	var members memberStats
+	var lat queueStats
+	switch {
+	case o.conference > 0:
+		members = conferenceMembers(calls, o.conference)
+		members.print(w, cpu, answered)
+	case queue:
+		lat = queueLatencies(calls)
+		lat.print(w)
 	}
 	if sendErr == nil && send1 != nil {
 		d := send1.delta(send0)
@@ -271,12 +292,17 @@ func report(w io.Writer, o options, calls []*call, callees []*calleeLeg, answere
 		n := answered * legsPerCall
 		per := float64(mem.peak-mem.idle) / float64(max(1, n))
 		unit := "call"
-		if bridged {
+		switch {
+		case bridged:
 			unit = "leg"
+		case o.conference > 0:
+			unit = "member"
 		}
 		fmt.Fprintf(w, "texml VmRSS: idle %d kB, peak with all calls up %d kB (highest seen %d kB), after %d kB; (peak − idle) / %d %ss = %.1f kB per %s\n",
 			mem.idle, mem.peak, mem.peakAny, mem.after, n, unit, per, unit)
-		fmt.Fprintf(w, "target RSS ≤ %d KB per %s: %s\n", target, unit, verdict(mem.peak > 0 && per <= float64(target)))
+		if !queue { // queue mode: the calls are never all up at once
+			fmt.Fprintf(w, "target RSS ≤ %d KB per %s: %s\n", target, unit, verdict(mem.peak > 0 && per <= float64(target)))
+		}
 	}
 	if bridged {
 		for _, d := range []struct {
@@ -290,6 +316,16 @@ func report(w io.Writer, o options, calls []*call, callees []*calleeLeg, answere
 		if calleeFailed > 0 || calleeOK < int(answered) {
 			ok = false
 		}
+	} else if o.conference > 0 {
+		fmt.Fprintf(w, "target every member's gap p99 ≤ 25 ms: %s\n", verdict(members.members > 0 && members.over == 0 && failed == 0))
+		fmt.Fprintf(w, "target no packet lost (texml's sequence numbers and packet times to every member): %s\n",
+			verdict(members.lost == 0 && failed == 0))
+		fmt.Fprintf(w, "check every member heard the others' audio: %s\n", verdict(members.deaf == 0))
+	} else if queue {
+		fmt.Fprintf(w, "target agent INVITE → first packet of the caller's audio p99 ≤ %s: %s\n", o.latencyMax,
+			verdict(len(lat.fromInvite) > 0 && quantileOf(lat.fromInvite, 0.99) <= o.latencyMax && failed == 0))
+		fmt.Fprintf(w, "check every agent heard a caller: %s\n", verdict(lat.agents > 0 && len(lat.fromInvite) == lat.agents))
+		fmt.Fprintf(w, "check no caller packet lost on the way to its agent: %s\n", verdict(heard.e2eMissing == 0))
 	} else {
 		fmt.Fprintf(w, "target every call's gap 20 ± 5 ms at p99: %s\n", verdict(callers.gapBad == 0 && failed == 0))
 		fmt.Fprintf(w, "target no packet dropped: %s\n", verdict(callers.missing == 0 && callers.skips == 0 && failed == 0))
