@@ -239,7 +239,11 @@ func (r *room) shouldStart() bool {
 func (r *room) start() []func() {
 	r.started = true
 	r.mix = r.s.mixer.NewMix()
-	r.mix.OnSpeech(r.speech)
+	if r.cb.URL != "" && slices.Contains(r.cb.Events, "speaker") {
+		// Voice activity costs a detector per member per packet: only
+		// when the app asked for participant-speech events.
+		r.mix.OnSpeech(r.speech)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := r.s.st.Start(ctx, r.name, r.s.o.Clock.Now()); err != nil {

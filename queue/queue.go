@@ -156,23 +156,18 @@ func (p *place) Status(ctx context.Context) (interpreter.QueueStatus, error) {
 	if err != nil {
 		return interpreter.QueueStatus{}, err
 	}
+	// Info and Position, not Members: a wait document is requested over
+	// and over by every caller, and reading the whole queue for each
+	// would cost O(callers²) work in the store.
 	st := interpreter.QueueStatus{Sid: info.Sid, Size: info.Size, Max: p.max}
-	members, err := p.s.st.Members(ctx, p.queue)
+	if !info.MeanEnqueued.IsZero() {
+		st.AvgWait = max(p.s.o.Clock.Now().Sub(info.MeanEnqueued), 0)
+	}
+	pos, size, err := p.s.st.Position(ctx, p.queue, p.sid)
 	if err != nil {
 		return st, err
 	}
-	now := p.s.o.Clock.Now()
-	var total time.Duration
-	for i, m := range members {
-		if m.CallSid == p.sid {
-			st.Position = i + 1
-		}
-		total += now.Sub(m.Enqueued)
-	}
-	if len(members) > 0 {
-		st.AvgWait = total / time.Duration(len(members))
-	}
-	st.Size = len(members)
+	st.Position, st.Size = pos, size
 	return st, nil
 }
 

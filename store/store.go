@@ -67,6 +67,11 @@ type QueueInfo struct {
 	Size    int    // members now
 	MaxSize int    // the limit given by the last Push that set one; 0 = none
 	Created time.Time
+	// MeanEnqueued is the mean of the members' Enqueued times (zero for
+	// an empty queue): now minus it is their average wait (Twilio's
+	// AvgQueueTime, the Queue resource's average_wait_time), without
+	// reading every member.
+	MeanEnqueued time.Time
 }
 
 // Queues are FIFO queues of calls, created on demand by the first Push.

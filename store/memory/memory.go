@@ -169,6 +169,13 @@ func (q *queues) List(context.Context) ([]store.QueueInfo, error) {
 func (qu *queue) describe() store.QueueInfo {
 	info := qu.info
 	info.Size = len(qu.members)
+	if n := len(qu.members); n > 0 {
+		var sum int64 // Unix milliseconds, as Redis keeps them
+		for _, m := range qu.members {
+			sum += m.Enqueued.UnixMilli()
+		}
+		info.MeanEnqueued = time.UnixMilli(sum / int64(n))
+	}
 	return info
 }
 

@@ -18,7 +18,7 @@ import (
 )
 
 // queueKeys are the keys of one queue, sharing its hash tag.
-type queueKeys struct{ meta, list, members string }
+type queueKeys struct{ meta, list, members, times string }
 
 const (
 	queueTag     = prefix + "{q:"
@@ -27,14 +27,15 @@ const (
 
 func keysOfQueue(name string) queueKeys {
 	tag := queueTag + name + "}:"
-	return queueKeys{meta: tag + "meta", list: tag + "list", members: tag + "members"}
+	return queueKeys{meta: tag + "meta", list: tag + "list", members: tag + "members", times: tag + "times"}
 }
 
-// The queue scripts. KEYS are always meta, list, members (or a prefix of
-// them). Replies that are not data are small integers: -1 the CallSid is
+// The queue scripts. KEYS are always meta, list, members, times (the
+// members' Enqueued in Unix ms; meta's 'esum' is their sum, so that the
+// average wait needs no walk over the members). Replies that are not data are small integers: -1 the CallSid is
 // already there, -2 the queue is full.
 var (
-	// ARGV: CallSid, Member (JSON), max, new Sid, now.
+	// ARGV: CallSid, Member (JSON), max, new Sid, now, Enqueued (Unix ms).
 	pushScript = newScript(`
 if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return -1 end
 local n = redis.call('LLEN', KEYS[2])
@@ -44,6 +45,8 @@ redis.call('HSETNX', KEYS[1], 'sid', ARGV[4])
 redis.call('HSETNX', KEYS[1], 'created', ARGV[5])
 if max > 0 then redis.call('HSET', KEYS[1], 'max', ARGV[3]) end
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[4], ARGV[1], ARGV[6])
+redis.call('HINCRBY', KEYS[1], 'esum', ARGV[6])
 return redis.call('RPUSH', KEYS[2], ARGV[1])
 `)
 	popScript = newScript(`
@@ -51,12 +54,22 @@ local sid = redis.call('LPOP', KEYS[2])
 if not sid then return false end
 local m = redis.call('HGET', KEYS[3], sid)
 redis.call('HDEL', KEYS[3], sid)
+local t = redis.call('HGET', KEYS[4], sid)
+if t then
+  redis.call('HDEL', KEYS[4], sid)
+  redis.call('HINCRBY', KEYS[1], 'esum', -tonumber(t))
+end
 return m
 `)
 	// ARGV: CallSid.
 	removeScript = newScript(`
 if redis.call('HDEL', KEYS[3], ARGV[1]) == 0 then return 0 end
 redis.call('LREM', KEYS[2], 1, ARGV[1])
+local t = redis.call('HGET', KEYS[4], ARGV[1])
+if t then
+  redis.call('HDEL', KEYS[4], ARGV[1])
+  redis.call('HINCRBY', KEYS[1], 'esum', -tonumber(t))
+end
 return 1
 `)
 	// ARGV: CallSid. The reply is {0-based index or -1, size}.
@@ -72,17 +85,17 @@ local out = {}
 for i, id in ipairs(ids) do out[i] = redis.call('HGET', KEYS[3], id) end
 return out
 `)
-	// The reply is {sid, created, max, size}, or false for no queue.
+	// The reply is {sid, created, max, size, esum}, or false for no queue.
 	infoScript = newScript(`
-local m = redis.call('HMGET', KEYS[1], 'sid', 'created', 'max')
+local m = redis.call('HMGET', KEYS[1], 'sid', 'created', 'max', 'esum')
 if not m[1] then return false end
-return {m[1], m[2], m[3] or '0', tostring(redis.call('LLEN', KEYS[2]))}
+return {m[1], m[2], m[3] or '0', tostring(redis.call('LLEN', KEYS[2])), m[4] or '0'}
 `)
 )
 
 type queues struct{ *db }
 
-func (k queueKeys) all() []string { return []string{k.meta, k.list, k.members} }
+func (k queueKeys) all() []string { return []string{k.meta, k.list, k.members, k.times} }
 
 func (q queues) Push(ctx context.Context, name string, m store.Member, max int) (int, error) {
 	now := time.Now()
@@ -96,7 +109,7 @@ func (q queues) Push(ctx context.Context, name string, m store.Member, max int) 
 	// The Sid is drawn on every Push and kept only by the first: a
 	// random Sid needs no counter, and 16 bytes cost nothing.
 	n, err := pushScript.Run(ctx, q.rdb, keysOfQueue(name).all(),
-		m.CallSid, blob, max, randomHex("QU"), formatTime(now)).Int()
+		m.CallSid, blob, max, randomHex("QU"), formatTime(now), m.Enqueued.UnixMilli()).Int()
 	switch {
 	case err != nil:
 		return 0, fail(fmt.Sprintf("push to queue %q", name), err)
@@ -169,7 +182,7 @@ func (q queues) Info(ctx context.Context, name string) (store.QueueInfo, error) 
 
 // queueInfo decodes infoScript's reply.
 func queueInfo(name string, r []string) (store.QueueInfo, error) {
-	if len(r) != 4 {
+	if len(r) != 5 {
 		return store.QueueInfo{}, fail(fmt.Sprintf("info of queue %q", name), fmt.Errorf("reply %q", r))
 	}
 	created, err := parseTime(r[1])
@@ -178,10 +191,15 @@ func queueInfo(name string, r []string) (store.QueueInfo, error) {
 	}
 	max, err1 := strconv.Atoi(r[2])
 	size, err2 := strconv.Atoi(r[3])
-	if err := errors.Join(err1, err2); err != nil {
+	esum, err3 := strconv.ParseInt(r[4], 10, 64)
+	if err := errors.Join(err1, err2, err3); err != nil {
 		return store.QueueInfo{}, fmt.Errorf("queue %q: %w", name, err)
 	}
-	return store.QueueInfo{Name: name, Sid: r[0], Size: size, MaxSize: max, Created: created}, nil
+	info := store.QueueInfo{Name: name, Sid: r[0], Size: size, MaxSize: max, Created: created}
+	if size > 0 {
+		info.MeanEnqueued = time.UnixMilli(esum / int64(size))
+	}
+	return info, nil
 }
 
 func (q queues) List(ctx context.Context) ([]store.QueueInfo, error) {

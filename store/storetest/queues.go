@@ -367,3 +367,34 @@ func testQueuesConcurrent(t *testing.T, open opener) {
 		}
 	})
 }
+
+// testQueueMeanEnqueued: Info's mean enqueue time follows pushes, pops
+// and removals, so that the average wait needs no walk over the members.
+func testQueueMeanEnqueued(t *testing.T, open opener) {
+	ctx, s := testContext(t), open(t)
+	base := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	for i, sec := range []int{10, 20, 60} {
+		m := store.Member{CallSid: fmt.Sprintf("CA%d", i), Node: "n", Enqueued: base.Add(time.Duration(sec) * time.Second)}
+		if _, err := s.Queues.Push(ctx, "mean", m, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mean := func(want time.Time, what string) {
+		t.Helper()
+		info, err := s.Queues.Info(ctx, "mean")
+		check(t, err, "Info")
+		if !info.MeanEnqueued.Equal(want) {
+			t.Errorf("%s: MeanEnqueued %v, want %v", what, info.MeanEnqueued, want)
+		}
+	}
+	mean(base.Add(30*time.Second), "three members")
+	_, err := s.Queues.Pop(ctx, "mean")
+	check(t, err, "Pop")
+	mean(base.Add(40*time.Second), "after a pop")
+	_, err = s.Queues.Remove(ctx, "mean", "CA2")
+	check(t, err, "Remove")
+	mean(base.Add(20*time.Second), "after a removal")
+	_, err = s.Queues.Pop(ctx, "mean")
+	check(t, err, "Pop")
+	mean(time.Time{}, "empty")
+}

@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 		return s
 	}
 	t.Run("Queues", func(t *testing.T) { testQueues(t, fresh) })
+	t.Run("QueueMeanEnqueued", func(t *testing.T) { testQueueMeanEnqueued(t, fresh) })
 	t.Run("QueuesConcurrent", func(t *testing.T) { testQueuesConcurrent(t, fresh) })
 	t.Run("Conferences", func(t *testing.T) { testConferences(t, fresh) })
 	t.Run("ConferencesConcurrent", func(t *testing.T) { testConferencesConcurrent(t, fresh) })
