@@ -34,7 +34,7 @@ func newWorld(clk *sim.Clock, rec *interpreter.Recorder) *world {
 	return &world{
 		clk: clk, store: st, rec: rec, start: clk.Now(),
 		queues: queue.New(st.Queues, queue.Options{Node: "sim", Clock: clk}),
-		confs:  conference.New(st.Conferences, sim.Mixer{}, conference.Options{Node: "sim", Clock: clk}),
+		confs:  conference.New(st.Conferences, sim.Mixer{Clock: clk}, conference.Options{Node: "sim", Clock: clk}),
 		sids:   map[string]string{},
 	}
 }

@@ -140,7 +140,7 @@ func runCall(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	st := memory.New(memory.WithClock(leg.Clock().Now))
 	defer st.Close()
 	cfg.Queues = queue.New(st.Queues, queue.Options{Node: "sim", Clock: leg.Clock()})
-	cfg.Conferences = conference.New(st.Conferences, sim.Mixer{}, conference.Options{Node: "sim", Clock: leg.Clock(), AccountSid: cfg.AccountSid})
+	cfg.Conferences = conference.New(st.Conferences, sim.Mixer{Clock: leg.Clock()}, conference.Options{Node: "sim", Clock: leg.Clock(), AccountSid: cfg.AccountSid})
 	cfg.Clock, cfg.Dialer, cfg.Tracer, cfg.Logger = leg.Clock(), leg.Dialer(), out, log
 	call := interpreter.New(leg, leg.Fetcher(fe), cbs, cfg)
 	res := call.Run(leg.Context(ctx))
