@@ -10,6 +10,8 @@
 // participant with endConferenceOnExit leaves, or the last one does.
 // Joining and leaving beep for the others (beep), and the room reports
 // its events to the status callback of the participant that created it.
+// When that participant asked for record="record-from-start", the room's
+// mix is recorded from its start to its end (record.go).
 //
 // Each room is changed under its own lock by the goroutine of the call
 // that joins or leaves; every change also goes through the store's atomic
@@ -91,6 +93,7 @@ type room struct {
 	cb       interpreter.StatusCallback // the creator's
 	seq      int
 	speaking map[interpreter.MixMember]*seat
+	rec      recording // the creator's record
 }
 
 // seat is one participant.
@@ -155,7 +158,8 @@ func (s *Service) sit(ctx context.Context, name string, conf store.Conference, c
 		// the store learns of them again.
 		s.readopt(ctx, r, conf.Sid, now)
 	case r == nil || r.sid != conf.Sid:
-		r = &room{s: s, name: name, sid: conf.Sid, cb: p.StatusCallback, speaking: map[interpreter.MixMember]*seat{}}
+		r = &room{s: s, name: name, sid: conf.Sid, cb: p.StatusCallback, speaking: map[interpreter.MixMember]*seat{},
+			rec: recording{spec: p.Record}}
 		s.rooms[name] = r
 		if !created && conf.Home != s.o.Node && conf.Home != "" {
 			// Its home node is gone (or unknown here): this node mixes
@@ -250,6 +254,7 @@ func (r *room) start() []func() {
 		r.s.log.Warn("conference start", "room", r.name, "err", err)
 	}
 	r.event("conference-start", "start", nil, nil)
+	r.startRecording()
 	var notify []func()
 	for _, st := range r.seats {
 		// Each enters the mix from its own call (Seat.Enter) once its
@@ -416,6 +421,7 @@ func (r *room) end(ctx context.Context, reason string, by *seat) []func() {
 	}
 	r.seats = nil
 	if r.mix != nil {
+		r.stopRecording() // before Close: the recording ends with the conference
 		r.mix.Close()
 	}
 	return notify

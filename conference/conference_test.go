@@ -15,14 +15,15 @@ import (
 
 // fakeMixer records the mixes it makes and who is in them.
 type fakeMixer struct {
-	mu    sync.Mutex
-	mixes []*fakeMix
+	mu     sync.Mutex
+	mixes  []*fakeMix
+	recErr error // what its mixes' Record fails with
 }
 
 func (m *fakeMixer) NewMix() interpreter.Mix {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	x := &fakeMix{}
+	x := &fakeMix{recErr: m.recErr}
 	m.mixes = append(m.mixes, x)
 	return x
 }
@@ -37,6 +38,38 @@ type fakeMix struct {
 	mu      sync.Mutex
 	members []*fakeMember
 	closed  bool
+	recs    []*fakeRecording
+	recErr  error // what Record fails with
+}
+
+// fakeRecording is a Mix.Record: what it was asked, and whether it was
+// stopped before the mix closed.
+type fakeRecording struct {
+	mix     *fakeMix
+	spec    interpreter.MixRecordSpec
+	out     interpreter.Recording // what Stop returns
+	stopped bool                  // guarded by mix.mu
+	late    bool                  // stopped after the mix's Close
+}
+
+func (x *fakeMix) Record(spec interpreter.MixRecordSpec) (interpreter.MixRecording, error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.recErr != nil {
+		return nil, x.recErr
+	}
+	r := &fakeRecording{mix: x, spec: spec, out: interpreter.Recording{Duration: 7 * time.Second}}
+	x.recs = append(x.recs, r)
+	return r, nil
+}
+
+func (r *fakeRecording) Stop() (interpreter.Recording, error) {
+	r.mix.mu.Lock()
+	defer r.mix.mu.Unlock()
+	if !r.stopped {
+		r.stopped, r.late = true, r.mix.closed
+	}
+	return r.out, nil
 }
 
 func (x *fakeMix) Add(interpreter.Leg, interpreter.MixOptions) (interpreter.MixMember, error) {

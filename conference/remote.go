@@ -194,7 +194,8 @@ func (s *Service) AcceptJoin(ctx context.Context, name string, p interpreter.Par
 			once.Do(func() { close(ended) })
 		}
 	}
-	p.StatusCallback = interpreter.StatusCallback{} // the room keeps its creator's
+	// The room keeps its creator's callbacks and recording.
+	p.StatusCallback, p.Record = interpreter.StatusCallback{}, nil
 	s.mu.Lock()
 	st, notify := s.sit(ctx, name, conf, false, p, s.o.Clock.Now())
 	s.mu.Unlock()

@@ -38,6 +38,12 @@ type Participant struct {
 	// the one of the participant that created it, as Twilio keeps the
 	// first participant's.
 	StatusCallback StatusCallback
+	// Record, when set, records the conference (record=
+	// "record-from-start"). As with StatusCallback, the room keeps the
+	// one of the participant that created it: Twilio applies the first
+	// participant's conference settings, and later participants' record,
+	// trim and recordingStatusCallback attributes are ignored.
+	Record *RoomRecording
 	// Changed is called, from any goroutine and without blocking, when
 	// the seat's state changes (the conference started, or ended).
 	Changed func()
@@ -51,6 +57,22 @@ type StatusCallback struct {
 	URL, Method string
 	Events      []string
 	Post        func(url, method string, params url.Values)
+}
+
+// RoomRecording is a conference's recording as the Conference noun asks
+// for it (https://www.twilio.com/docs/voice/twiml/conference#attributes-record):
+// the mix everyone hears, from the conference's start to its end, one
+// channel.
+type RoomRecording struct {
+	Sid string // RE…; the mix stores the audio under it
+	URL string // its RecordingUrl
+	// Trim drops the silence at both ends (trim="trim-silence", the
+	// Conference default).
+	Trim bool
+	// StatusCallback is recordingStatusCallback, …Method and …Event
+	// ("in-progress completed absent"; none means completed), with the
+	// Post of the call that asked for it.
+	StatusCallback StatusCallback
 }
 
 // SeatState is where a participant is.
@@ -99,8 +121,26 @@ type Mix interface {
 	// OnSpeech reports members starting and stopping to speak
 	// (participant-speech-start/-stop); f must not block.
 	OnSpeech(f func(m MixMember, speaking bool))
+	// Record starts recording the mix as everyone hears it: the members
+	// that are heard and the beeps, never a coach, a whisper or hold
+	// music. It lasts until the recording's Stop, which is to come
+	// before the mix's Close: what a closed mix would add is silence.
+	Record(spec MixRecordSpec) (MixRecording, error)
 	// Close ends the mix and removes every member.
 	Close()
+}
+
+// MixRecordSpec is what Mix.Record captures.
+type MixRecordSpec struct {
+	Sid  string // RE…; the mix stores the audio under it
+	Trim bool   // drop the silence at both ends
+}
+
+// MixRecording is a recording made by Mix.Record.
+type MixRecording interface {
+	// Stop ends the recording and stores it; see CallRecording.Stop.
+	// Calling it again returns the same.
+	Stop() (Recording, error)
 }
 
 // MixMember is a leg in a Mix.

@@ -43,6 +43,7 @@ func (c *Call) dialConference(ctx context.Context, doc *document, d *verbs.Dial,
 			Post:   func(u, method string, params url.Values) { c.post("conference-status", u, method, params) },
 		}
 	}
+	p.Record = c.roomRecording(doc, n)
 	seat, err := c.cfg.Conferences.Join(ctx, n.Room, p)
 	switch {
 	case errors.Is(err, ErrConferenceFull):
@@ -149,4 +150,29 @@ func (c *Call) runConferenceWait(ctx context.Context, doc *document, n *verbs.Co
 		req.kind = verbs.ConferenceWait
 		c.loop(ctx, req)
 	}
+}
+
+// roomRecording is the recording n asks for (record="record-from-start"),
+// nil for none. It is used only if this participant creates the room;
+// the conference service makes it, from the room's start to its end.
+func (c *Call) roomRecording(doc *document, n *verbs.Conference) *RoomRecording {
+	if n.Record != "record-from-start" {
+		return nil
+	}
+	sid := NewSid("RE")
+	// Trim is trim-silence unless do-not-trim: trim-silence is the
+	// Conference's default, unlike Dial's.
+	rr := &RoomRecording{Sid: sid, URL: c.recordingURL(sid), Trim: n.Trim != "do-not-trim"}
+	if n.RecordingStatusCallback != "" {
+		req := c.target(doc, "Conference", n.RecordingStatusCallback, "")
+		if req.bad != nil {
+			c.fail(req.bad.Error(), 11100)
+			return rr
+		}
+		rr.StatusCallback = StatusCallback{
+			URL: req.url, Method: methodOr(n.RecordingStatusCallbackMethod), Events: n.RecordingStatusCallbackEvent,
+			Post: func(u, method string, params url.Values) { c.post("recording-status", u, method, params) },
+		}
+	}
+	return rr
 }

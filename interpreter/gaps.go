@@ -75,9 +75,6 @@ func nounGaps(n verbs.Noun, parent string) []verbs.Diagnostic {
 		return []verbs.Diagnostic{gap(verbs.Error, n, "<%s> in <%s> is not supported by texml yet", n.Name(), parent)}
 	case *verbs.Conference:
 		var out []verbs.Diagnostic
-		if n.Record != "" && n.Record != "do-not-record" {
-			out = append(out, gap(verbs.Warning, n, "<Conference record> is not supported by texml yet; the conference is not recorded"))
-		}
 		if n.Region != "" {
 			out = append(out, gap(verbs.Warning, n, "<Conference region> is ignored: texml mixes a conference on the node of its first participant"))
 		}

@@ -48,8 +48,14 @@ type RecorderConfig struct {
 	Now func() time.Time
 }
 
+// Tapper is what a Recorder records a side from: an Endpoint (what its
+// party says), or a Mixer (the conference everyone hears).
+type Tapper interface {
+	Tap(k Sink) (untap func())
+}
+
 // Recorder records what the two parties of a call say, each tapped on
-// its Endpoint, as one recording that lasts from NewRecorder to Close: a
+// its Endpoint (or a Mixer), as one recording that lasts from NewRecorder to Close: a
 // side that is not attached or sends nothing is silence.
 //
 // The two sides' frames arrive on different receive goroutines, each in
@@ -105,8 +111,9 @@ func NewRecorder(cfg RecorderConfig) *Recorder {
 
 // Attach makes what e says side s of the recording from now on, in place
 // of the endpoint attached before; nil leaves the side silent. It does
-// nothing once the recorder is closed.
-func (r *Recorder) Attach(s Side, e Endpoint) {
+// nothing once the recorder is closed. e is usually an Endpoint; a Mixer
+// records its conference.
+func (r *Recorder) Attach(s Side, e Tapper) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {

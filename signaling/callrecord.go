@@ -16,10 +16,23 @@ import (
 // spec.Trim asks for it. A side that recordingTrack leaves out is never
 // tapped.
 func (l *Leg) RecordCall(spec interpreter.CallRecordSpec) (interpreter.CallRecording, error) {
-	path := RecordingPath(l.m.RecordingsDir, spec.Sid)
-	f, err := os.Create(path)
+	r, err := newCallRecording(l.m.RecordingsDir, spec)
 	if err != nil {
 		return nil, fmt.Errorf("record call: %w", err)
+	}
+	if spec.Track != interpreter.TrackOutbound {
+		r.rec.Attach(media.Near, l.sess)
+	}
+	return r, nil
+}
+
+// newCallRecording creates the WAV file of spec in dir and a recorder
+// that writes it, with no side attached yet.
+func newCallRecording(dir string, spec interpreter.CallRecordSpec) (*callRecording, error) {
+	path := RecordingPath(dir, spec.Sid)
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
 	}
 	w := audio.NewWAVWriter(f)
 	if spec.Dual {
@@ -32,13 +45,10 @@ func (l *Leg) RecordCall(spec interpreter.CallRecordSpec) (interpreter.CallRecor
 		write = r.trim.Write
 	}
 	r.rec = media.NewRecorder(media.RecorderConfig{Stereo: spec.Dual, Write: write})
-	if spec.Track != interpreter.TrackOutbound {
-		r.rec.Attach(media.Near, l.sess)
-	}
 	return r, nil
 }
 
-// callRecording is a RecordCall in progress.
+// callRecording is a RecordCall, or a mix's Record, in progress.
 type callRecording struct {
 	spec interpreter.CallRecordSpec
 	path string

@@ -27,26 +27,34 @@ const (
 // ErrMixClosed refuses a leg added to a Mix after its Close.
 var ErrMixClosed = errors.New("signaling: the mix is closed")
 
-// Mixer is the interpreter.Mixer of SIP legs. It needs no state: the
-// conference service can be built before the Server.
-type Mixer struct{}
+// Mixer is the interpreter.Mixer of SIP legs. It needs no state but
+// where recordings go: the conference service can be built before the
+// Server.
+type Mixer struct {
+	// RecordingsDir receives the conferences' <RecordingSid>.wav files,
+	// as MediaConfig.RecordingsDir does the calls'; "" refuses to record.
+	RecordingsDir string
+}
 
 var _ interpreter.Mixer = Mixer{}
 
 // NewMix implements interpreter.Mixer; see Mixer.NewMix.
-func (s *Server) NewMix() interpreter.Mix { return Mixer{}.NewMix() }
+func (s *Server) NewMix() interpreter.Mix {
+	return Mixer{RecordingsDir: s.cfg.Media.RecordingsDir}.NewMix()
+}
 
 // NewMix implements interpreter.Mixer with a media.Mixer: one conference
 // of SIP legs, mixed on the pacer that sends their packets (no goroutine
 // of its own). Members' speech is judged by audio.VAD; members on hold
 // hear texml's hold music (audio.HoldMusic), looped.
-func (Mixer) NewMix() interpreter.Mix {
+func (mx Mixer) NewMix() interpreter.Mix {
 	x := media.NewMixer(media.MixerOptions{
 		Detector: func() media.SpeechDetector { return audio.NewVAD(audio.VADOptions{}) },
 	})
 	x.SetHoldSource(audio.Loop(audio.HoldMusic(), 0))
 	return &mix{
 		x:       x,
+		dir:     mx.RecordingsDir,
 		beep:    audio.Tone([]float64{beepFreq}, beepLen, beepLevel),
 		members: make(map[*media.Member]*mixMember),
 	}
@@ -56,6 +64,7 @@ func (Mixer) NewMix() interpreter.Mix {
 type mix struct {
 	x    *media.Mixer
 	beep *audio.PCM // shared by every Beep, each with its own reader
+	dir  string     // Mixer.RecordingsDir
 
 	// mu guards closed and members, which maps the media mixer's members
 	// back to ours for OnSpeech: the media mixer knows nothing of them.
@@ -147,6 +156,32 @@ func (x *mix) OnSpeech(f func(m interpreter.MixMember, speaking bool)) {
 			f(mm, speaking)
 		}
 	})
+}
+
+// Record implements interpreter.Mix with a media.Recorder tapping the
+// media mixer (media.Mixer.Tap: the members that are heard and the
+// beeps): an 8 kHz 16-bit mono WAV file at <dir>/<sid>.wav, served like
+// the calls' recordings, trimmed as it is written when spec.Trim asks
+// for it. The mixer hands the recorder a frame per mix, silent ones while
+// nobody is heard, and the recorder places frames by the clock (silence
+// where none came, as before anyone entered), so the file's timeline is
+// the room's.
+func (x *mix) Record(spec interpreter.MixRecordSpec) (interpreter.MixRecording, error) {
+	if x.dir == "" {
+		return nil, errors.New("signaling: record a conference: no recordings directory")
+	}
+	x.mu.Lock()
+	closed := x.closed
+	x.mu.Unlock()
+	if closed {
+		return nil, ErrMixClosed
+	}
+	r, err := newCallRecording(x.dir, interpreter.CallRecordSpec{Sid: spec.Sid, Trim: spec.Trim})
+	if err != nil {
+		return nil, fmt.Errorf("record conference: %w", err)
+	}
+	r.rec.Attach(media.Near, x.x)
+	return r, nil
 }
 
 // Close implements interpreter.Mix: every member is removed, and its leg

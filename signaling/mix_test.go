@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -344,5 +345,60 @@ func TestMixLifecycle(t *testing.T) {
 	heard = listen(ps[2:], 300*time.Millisecond, 500*time.Millisecond)
 	if v := sipphone.VoicedTime(heard[0]); v > 0 {
 		t.Errorf("party 2, after Close, heard %v of sound", v)
+	}
+}
+
+// Record writes the mix as everyone hears it to <dir>/<sid>.wav, one
+// channel: the members that are heard, not the muted one nor a coach.
+func TestMixRecord(t *testing.T) {
+	srv, ps := newMixParties(t, mixFreqs...)
+	x := srv.NewMix()
+	defer x.Close()
+	m0, err := x.Add(ps[0].leg, interpreter.MixOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := x.Add(ps[1].leg, interpreter.MixOptions{Muted: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := x.Add(ps[2].leg, interpreter.MixOptions{Coach: m0}); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := x.Record(interpreter.MixRecordSpec{Sid: "RE" + strings.Repeat("1", 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	out, err := rec.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Empty || out.Duration < time.Second || out.Duration > 2*time.Second {
+		t.Errorf("recording of %v (empty %v), want the 1.5 s it ran", out.Duration, out.Empty)
+	}
+	if again, err := rec.Stop(); again != out || err != nil {
+		t.Errorf("Stop again: %+v, %v; want %+v", again, err, out)
+	}
+	data, err := os.ReadFile(RecordingPath(srv.cfg.Media.RecordingsDir, "RE"+strings.Repeat("1", 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chans := wavChannels(t, data)
+	if len(chans) != 1 {
+		t.Fatalf("%d channels, want 1", len(chans))
+	}
+	checkHears(t, "the recording", chans[0], mixFreqs, []float64{mixFreqs[0]})
+}
+
+// A Mixer with no recordings directory refuses to record, and so does a
+// closed mix.
+func TestMixRecordRefused(t *testing.T) {
+	if _, err := (Mixer{}).NewMix().Record(interpreter.MixRecordSpec{Sid: "RE1"}); err == nil {
+		t.Error("Record without a recordings directory succeeded")
+	}
+	x := Mixer{RecordingsDir: t.TempDir()}.NewMix()
+	x.Close()
+	if _, err := x.Record(interpreter.MixRecordSpec{Sid: "RE1"}); !errors.Is(err, ErrMixClosed) {
+		t.Errorf("Record after Close: %v, want ErrMixClosed", err)
 	}
 }

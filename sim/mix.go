@@ -1,8 +1,11 @@
 package sim
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/texml/texml/interpreter"
 )
@@ -11,17 +14,24 @@ import (
 // a mix only keeps who is in it and how, and traces on each member's leg
 // what that member would notice (entering and leaving the mix, a change
 // of how it is heard, a beep), so that scenarios can check who hears what.
-type Mixer struct{}
+type Mixer struct {
+	// Clock times the mixes' recordings: the simulation's clock. Without
+	// it a mix cannot record.
+	Clock *Clock
+}
 
 var _ interpreter.Mixer = Mixer{}
 
 // NewMix implements interpreter.Mixer.
-func (Mixer) NewMix() interpreter.Mix { return &mix{} }
+func (m Mixer) NewMix() interpreter.Mix { return &mix{clk: m.Clock} }
 
 type mix struct {
+	clk *Clock
+
 	mu      sync.Mutex
 	members []*mixMember
 	closed  bool
+	recs    []*mixRecording // running
 }
 
 type mixMember struct {
@@ -45,6 +55,7 @@ func (x *mix) Add(leg interpreter.Leg, o interpreter.MixOptions) (interpreter.Mi
 		return mm, nil
 	}
 	x.members = append(x.members, mm)
+	x.heardLocked()
 	l.trace("mix", mm.fields("in"))
 	return mm, nil
 }
@@ -77,6 +88,7 @@ func (x *mix) Close() {
 	x.mu.Lock()
 	ms := x.members
 	x.members, x.closed = nil, true
+	x.heardLocked()
 	x.mu.Unlock()
 	for _, mm := range ms {
 		mm.remove()
@@ -91,6 +103,7 @@ func (mm *mixMember) Set(o interpreter.MixOptions) {
 		return
 	}
 	mm.o = o
+	mm.m.heardLocked()
 	mm.leg.trace("mix", mm.fields("changed"))
 }
 
@@ -104,6 +117,7 @@ func (mm *mixMember) Remove() {
 			break
 		}
 	}
+	x.heardLocked()
 	x.mu.Unlock()
 	mm.remove()
 }
@@ -116,4 +130,96 @@ func (mm *mixMember) remove() {
 	}
 	mm.out = true
 	mm.leg.trace("mix", map[string]any{"state": "out"})
+}
+
+// Record implements interpreter.Mix. A simulated conference has no
+// audio, so its recording is only time on the virtual clock, from Record
+// to Stop. For trim-silence the members are taken to talk while they are
+// in the mix and heard by everyone (not muted, on hold or coaching):
+// trimming keeps the time from the first moment someone is heard to the
+// last, and a recording in which nobody was heard trims to nothing
+// (Empty). Beeps are not counted as sound.
+func (x *mix) Record(spec interpreter.MixRecordSpec) (interpreter.MixRecording, error) {
+	if x.clk == nil {
+		return nil, errors.New("sim: a Mixer without a Clock cannot record")
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.closed {
+		return nil, errors.New("sim: the mix is closed")
+	}
+	r := &mixRecording{x: x, spec: spec, began: x.clk.Now()}
+	x.recs = append(x.recs, r)
+	x.heardLocked()
+	return r, nil
+}
+
+// heardLocked brings the running recordings up to date with whether
+// anyone is heard now. x.mu is held.
+func (x *mix) heardLocked() {
+	if len(x.recs) == 0 {
+		return
+	}
+	heard := slices.ContainsFunc(x.members, func(mm *mixMember) bool {
+		return !mm.o.Muted && !mm.o.Hold && mm.o.Coach == nil
+	})
+	now := x.clk.Now()
+	for _, r := range x.recs {
+		r.hear(heard, now)
+	}
+}
+
+// mixRecording is a simulated recording of a mix. Its fields are guarded
+// by the mix's lock.
+type mixRecording struct {
+	x     *mix
+	spec  interpreter.MixRecordSpec
+	began time.Time
+	// talking says someone is heard, since when; from and to span the
+	// sound recorded so far, voiced says there was any.
+	talking  bool
+	since    time.Time
+	from, to time.Time
+	voiced   bool
+	stopped  bool
+	out      interpreter.Recording
+}
+
+// hear notes whether anyone is heard from now on.
+func (r *mixRecording) hear(heard bool, now time.Time) {
+	switch {
+	case heard && !r.talking:
+		r.talking, r.since = true, now
+	case !heard && r.talking:
+		r.talking = false
+		if now.After(r.since) {
+			if !r.voiced {
+				r.from, r.voiced = r.since, true
+			}
+			r.to = now
+		}
+	}
+}
+
+// Stop implements interpreter.MixRecording.
+func (r *mixRecording) Stop() (interpreter.Recording, error) {
+	x := r.x
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if r.stopped {
+		return r.out, nil
+	}
+	r.stopped = true
+	x.recs = slices.DeleteFunc(x.recs, func(q *mixRecording) bool { return q == r })
+	now := x.clk.Now()
+	r.hear(false, now)
+	d := now.Sub(r.began)
+	if r.spec.Trim {
+		d = 0
+		if r.voiced {
+			d = r.to.Sub(r.from)
+		}
+	}
+	r.out = interpreter.Recording{Duration: d, Empty: d <= 0}
+	return r.out, nil
 }

@@ -99,7 +99,7 @@ func NewWorld(o WorldOptions) *World {
 	return &World{
 		o: o, clk: clk, store: st,
 		queues: queue.New(st.Queues, queue.Options{Node: "sim", Clock: clk}),
-		confs:  conference.New(st.Conferences, Mixer{}, conference.Options{Node: "sim", Clock: clk, AccountSid: o.AccountSid}),
+		confs:  conference.New(st.Conferences, Mixer{Clock: clk}, conference.Options{Node: "sim", Clock: clk, AccountSid: o.AccountSid}),
 		names:  map[string]string{},
 	}
 }

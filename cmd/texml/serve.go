@@ -224,7 +224,7 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 	queues := queue.New(s.store.Queues, queue.Options{Node: node, Logger: log, Remote: s.node})
 	s.node.SetPicker(queues)
 	s.node.AddSweeper(func(ctx context.Context) { _, _ = queues.Sweep(ctx) })
-	confs := conference.New(s.store.Conferences, signaling.Mixer{}, conference.Options{Node: node, Logger: log, AccountSid: f.accountSid, Alive: s.node.Alive, Remote: s.node})
+	confs := conference.New(s.store.Conferences, signaling.Mixer{RecordingsDir: f.recordingsDir}, conference.Options{Node: node, Logger: log, AccountSid: f.accountSid, Alive: s.node.Alive, Remote: s.node})
 	s.node.SetSeater(confs)
 	s.node.AddSweeper(func(ctx context.Context) { _, _ = confs.Sweep(ctx) })
 	s.sip, err = signaling.New(signaling.Config{
