@@ -164,3 +164,53 @@ for name, b in hist.items():
           ", ".join(f"≤{le * 1000:g} ms {100 * c / total:.1f}%" for le, c in b if le != float("inf")))
 PY
 }
+
+# load_prepare NAME FDS is the set-up every load script shares: it checks
+# that go and espeak-ng (which texml serve needs) are installed, raises
+# the open-file limit to FDS (texml and the load tools hold sockets per
+# call), sets ROOT and OUT (default a new /tmp/texml-NAME.XXXXXX), moves
+# to ROOT, and arms the clean-up that stops, at exit, every process whose
+# PID the script appends to pids.
+load_prepare() {
+	local name=$1 fds=$2 tool
+	for tool in go espeak-ng; do
+		command -v "$tool" >/dev/null || { echo "$name: $tool is not installed" >&2; exit 2; }
+	done
+	if (($(ulimit -n) < fds)); then
+		ulimit -n "$fds" 2>/dev/null || {
+			echo "$name: open-file limit $(ulimit -n) is too low: this run needs $fds" >&2
+			exit 2
+		}
+	fi
+	ROOT=$(cd "$(dirname "${BASH_SOURCE[1]}")/.." && pwd)
+	OUT=${OUT:-$(mktemp -d "/tmp/texml-$name.XXXXXX")}
+	mkdir -p "$OUT"
+	cd "$ROOT"
+	pids=()
+	trap load_cleanup EXIT
+}
+
+# load_cleanup stops the processes in pids and waits for them.
+load_cleanup() {
+	local p
+	for p in "${pids[@]}"; do
+		kill "$p" 2>/dev/null || true
+	done
+	for p in "${pids[@]}"; do
+		wait "$p" 2>/dev/null || true
+	done
+}
+
+# load_build builds bin/texml (unless TEXML_BIN names a texml to
+# measure), bin/loadapp and bin/rtpload, and records in OUT the commit
+# measured and whether the tree had changes.
+load_build() {
+	if [[ -z ${TEXML_BIN:-} ]]; then
+		go build -o bin/texml ./cmd/texml
+		TEXML_BIN=bin/texml
+	fi
+	go build -o bin/loadapp ./tools/loadapp
+	go build -o bin/rtpload ./tools/rtpload
+	git rev-parse HEAD >"$OUT/commit" 2>/dev/null || true
+	git status --short >"$OUT/worktree-status" 2>/dev/null || true
+}

@@ -50,42 +50,10 @@ if ((PROFILE < 0 || PROFILE > HOLD)); then
 	echo "load-bridged: PROFILE must be 0..HOLD seconds" >&2
 	exit 2
 fi
-# texml holds two sockets a call, rtpload two more, plus SIP and HTTP.
-if (($(ulimit -n) < 4 * CALLS + 200)); then
-	ulimit -n $((4 * CALLS + 200)) 2>/dev/null || {
-		echo "load-bridged: open-file limit $(ulimit -n) is too low for $CALLS calls" >&2
-		exit 2
-	}
-fi
-command -v go >/dev/null || { echo "load-bridged: go is not installed" >&2; exit 2; }
-command -v espeak-ng >/dev/null || { echo "load-bridged: espeak-ng is not installed (texml serve needs it)" >&2; exit 2; }
-
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-OUT=${OUT:-$(mktemp -d /tmp/texml-load-bridged.XXXXXX)}
-mkdir -p "$OUT"
-cd "$ROOT"
-
-pids=()
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do
-		kill "$p" 2>/dev/null || true
-	done
-	for p in "${pids[@]}"; do
-		wait "$p" 2>/dev/null || true
-	done
-}
-trap cleanup EXIT
+load_prepare load-bridged $((4 * CALLS + 200))
 
 echo "== building (output in $OUT)"
-if [[ -z ${TEXML_BIN:-} ]]; then
-	go build -o bin/texml ./cmd/texml
-	TEXML_BIN=bin/texml
-fi
-go build -o bin/loadapp ./tools/loadapp
-go build -o bin/rtpload ./tools/rtpload
-git rev-parse HEAD >"$OUT/commit" 2>/dev/null || true
-git status --short >"$OUT/worktree-status" 2>/dev/null || true
+load_build
 
 RAMP=$(((CALLS + RATE - 1) / RATE))
 bin/loadapp -listen "$IP:$APP_PORT" -dial "sip:callee@$IP:$CALLEE_PORT" \

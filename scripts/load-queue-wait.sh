@@ -48,41 +48,10 @@ if ((PROFILE < 0 || PROFILE > HOLD)); then
 	echo "load-queue-wait: PROFILE must be 0..HOLD seconds" >&2
 	exit 2
 fi
-if (($(ulimit -n) < 2 * CALLERS + 200)); then
-	ulimit -n $((2 * CALLERS + 200)) 2>/dev/null || {
-		echo "load-queue-wait: open-file limit $(ulimit -n) is too low for $CALLERS calls" >&2
-		exit 2
-	}
-fi
-command -v go >/dev/null || { echo "load-queue-wait: go is not installed" >&2; exit 2; }
-command -v espeak-ng >/dev/null || { echo "load-queue-wait: espeak-ng is not installed (texml serve needs it)" >&2; exit 2; }
-
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-OUT=${OUT:-$(mktemp -d /tmp/texml-load-queue-wait.XXXXXX)}
-mkdir -p "$OUT"
-cd "$ROOT"
-
-pids=()
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do
-		kill "$p" 2>/dev/null || true
-	done
-	for p in "${pids[@]}"; do
-		wait "$p" 2>/dev/null || true
-	done
-}
-trap cleanup EXIT
+load_prepare load-queue-wait $((2 * CALLERS + 200))
 
 echo "== building (output in $OUT)"
-if [[ -z ${TEXML_BIN:-} ]]; then
-	go build -o bin/texml ./cmd/texml
-	TEXML_BIN=bin/texml
-fi
-go build -o bin/loadapp ./tools/loadapp
-go build -o bin/rtpload ./tools/rtpload
-git rev-parse HEAD >"$OUT/commit" 2>/dev/null || true
-git status --short >"$OUT/worktree-status" 2>/dev/null || true
+load_build
 
 STORE=()
 if ((REDIS)); then
