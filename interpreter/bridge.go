@@ -86,31 +86,42 @@ func (c *Call) bridged(ctx context.Context, s *dialState, f *fork, limit time.Ti
 			return "time-limit", nil
 		}
 		wctx, done := s.box.waitContext(ctx)
-		if !s.d.HangupOnStar {
-			_ = c.cfg.Clock.Sleep(wctx, left)
-			done()
-			continue
-		}
-		// hangupOnStar: listen to the caller's keys; '*' drops the callee
-		// and the caller continues (Twilio's Dial page, "hangupOnStar").
-		spec.Timeout = left
-		in, err := c.leg.WaitInput(wctx, spec)
+		star, err := c.awaitStar(ctx, wctx, s.d.HangupOnStar, &spec, left)
 		done()
-		if err == nil && in != nil && in.Kind == Digit && in.Digit == '*' {
-			c.trace("digits", map[string]any{"digits": "*", "hangup_on_star": true})
+		if star {
 			return "hangup-on-star", nil
 		}
-		if err == nil && in != nil && in.Kind == Digit {
-			// Any other key is ignored, and the caller may still press
-			// '*' later: listen on a new turn, as a leg answers one
-			// input per turn.
-			c.turn++
-			spec.Turn = c.turn
-		}
-		if err != nil && ctx.Err() == nil && !errors.Is(err, errWake) && !errors.Is(context.Cause(wctx), errWake) {
+		if err != nil {
 			return "caller-hangup", err
 		}
 	}
+}
+
+// awaitStar waits on the call's clock until wctx ends or left has passed.
+// With hangupOnStar it listens to the caller's keys meanwhile: '*' ends
+// the wait with star true (Twilio's Dial page, "hangupOnStar": the caller
+// goes on with the next verb); any other key is ignored, and since a leg
+// answers one input per turn, the caller is listened to on a new turn for
+// a later '*'. err is the caller hanging up.
+func (c *Call) awaitStar(ctx, wctx context.Context, hangupOnStar bool, spec *InputSpec, left time.Duration) (star bool, err error) {
+	if !hangupOnStar {
+		_ = c.cfg.Clock.Sleep(wctx, left)
+		return false, nil
+	}
+	spec.Timeout = left
+	in, err := c.leg.WaitInput(wctx, *spec)
+	if err == nil && in != nil && in.Kind == Digit && in.Digit == '*' {
+		c.trace("digits", map[string]any{"digits": "*", "hangup_on_star": true})
+		return true, nil
+	}
+	if err == nil && in != nil && in.Kind == Digit {
+		c.turn++
+		spec.Turn = c.turn
+	}
+	if err != nil && ctx.Err() == nil && !errors.Is(err, errWake) && !errors.Is(context.Cause(wctx), errWake) {
+		return false, err
+	}
+	return false, nil
 }
 
 // endReason names why the call's context ended a bridge, for the trace.

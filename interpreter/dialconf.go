@@ -110,23 +110,12 @@ func (c *Call) inConference(ctx context.Context, doc *document, d *verbs.Dial, n
 			done()
 			continue
 		}
-		if !d.HangupOnStar {
-			_ = c.cfg.Clock.Sleep(wctx, left)
-			done()
-			continue
-		}
-		spec.Timeout = left
-		in, err := c.leg.WaitInput(wctx, spec)
+		star, err := c.awaitStar(ctx, wctx, d.HangupOnStar, &spec, left)
 		done()
-		if err == nil && in != nil && in.Kind == Digit && in.Digit == '*' {
-			c.trace("digits", map[string]any{"digits": "*", "hangup_on_star": true})
+		if star {
 			return "hangup-on-star", nil
 		}
-		if err == nil && in != nil && in.Kind == Digit {
-			c.turn++
-			spec.Turn = c.turn
-		}
-		if err != nil && ctx.Err() == nil && !errors.Is(err, errWake) && !errors.Is(context.Cause(wctx), errWake) {
+		if err != nil {
 			return "caller-hangup", err
 		}
 	}

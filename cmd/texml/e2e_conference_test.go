@@ -30,6 +30,40 @@ func toneLevel(s []int16, freq float64) float64 {
 	return 10 * math.Log10(best)
 }
 
+// talkAt has c send a tone at freq for 3 s from start (silence until
+// then, as a phone without silence suppression sends), then hang up.
+func talkAt(wg *sync.WaitGroup, c *sipphone.Call, freq float64, start time.Time) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.Listen(time.Until(start))
+		c.Tone(freq, 3*time.Second)
+		c.Listen(500 * time.Millisecond)
+		_ = c.Hangup()
+	}()
+}
+
+// checkHeard checks, for every pair of calls, that call i heard call j's
+// tone (freqs[j]) when heard(i, j), and did not otherwise.
+func checkHeard(t *testing.T, calls []*sipphone.Call, freqs []float64, heard func(i, j int) bool) {
+	t.Helper()
+	for i, c := range calls {
+		audio := c.Audio()
+		for j, f := range freqs {
+			lvl := toneLevel(audio, f)
+			switch {
+			case heard(i, j) && lvl < -20:
+				t.Errorf("phone %d hears phone %d's %v Hz at %.1f dBFS, want it heard", i, j, f, lvl)
+			case !heard(i, j) && lvl > -40:
+				t.Errorf("phone %d hears phone %d's %v Hz at %.1f dBFS, want silence", i, j, f, lvl)
+			}
+		}
+	}
+}
+
+// others: everyone hears everyone but themselves.
+func others(i, j int) bool { return i != j }
+
 // TestConferenceThreeCallersHearEachOther puts three Go test phones in one
 // conference through `texml serve`: each sends its own tone; each hears
 // the others' and never its own, and the muted one is heard by no one.
@@ -71,14 +105,7 @@ func TestConferenceThreeCallersHearEachOther(t *testing.T) {
 		if calls[i].FinalCode() != 200 {
 			t.Fatalf("phone %d got %d", i, calls[i].FinalCode())
 		}
-		wg.Add(1)
-		go func(c *sipphone.Call, f float64) {
-			defer wg.Done()
-			c.Listen(time.Until(start)) // everyone is in the room by then
-			c.Tone(f, 3*time.Second)
-			c.Listen(500 * time.Millisecond)
-			_ = c.Hangup()
-		}(calls[i], f)
+		talkAt(&wg, calls[i], f, start)
 		time.Sleep(300 * time.Millisecond)
 	}
 	wg.Wait()
@@ -87,19 +114,7 @@ func TestConferenceThreeCallersHearEachOther(t *testing.T) {
 		{true, false, false},
 		{true, true, false}, // the muted one hears both
 	}
-	for i, c := range calls {
-		audio := c.Audio()
-		t.Logf("phone %d: %d samples, voiced %v, dominant %v Hz (last 2 s: voiced %v, dominant %v)", i, len(audio), sipphone.VoicedTime(audio), sipphone.DominantFreq(audio), sipphone.VoicedTime(audio[max(0, len(audio)-16000):]), sipphone.DominantFreq(audio[max(0, len(audio)-16000):]))
-		for j, f := range freqs {
-			lvl := toneLevel(audio, f)
-			switch {
-			case heard[i][j] && lvl < -20:
-				t.Errorf("phone %d hears phone %d's %v Hz at %.1f dBFS, want it heard", i, j, f, lvl)
-			case !heard[i][j] && lvl > -40:
-				t.Errorf("phone %d hears phone %d's %v Hz at %.1f dBFS, want silence", i, j, f, lvl)
-			}
-		}
-	}
+	checkHeard(t, calls, freqs, func(i, j int) bool { return heard[i][j] })
 }
 
 // TestConferenceCoach: a coach (Conference coach="the agent's CallSid") is
@@ -140,14 +155,7 @@ func TestConferenceCoach(t *testing.T) {
 		if calls[i].FinalCode() != 200 {
 			t.Fatalf("phone %d got %d", i, calls[i].FinalCode())
 		}
-		wg.Add(1)
-		go func(c *sipphone.Call, f float64) {
-			defer wg.Done()
-			c.Listen(time.Until(start))
-			c.Tone(f, 3*time.Second)
-			c.Listen(500 * time.Millisecond)
-			_ = c.Hangup()
-		}(calls[i], f)
+		talkAt(&wg, calls[i], f, start)
 		time.Sleep(300 * time.Millisecond)
 	}
 	wg.Wait()
@@ -156,18 +164,7 @@ func TestConferenceCoach(t *testing.T) {
 		{true, false, true},  // the agent hears the customer and the coach
 		{true, true, false},  // the coach hears both
 	}
-	for i, c := range calls {
-		audio := c.Audio()
-		for j, f := range freqs {
-			lvl := toneLevel(audio, f)
-			switch {
-			case heard[i][j] && lvl < -20:
-				t.Errorf("phone %d hears phone %d's %v Hz at %.1f dBFS, want it heard", i, j, f, lvl)
-			case !heard[i][j] && lvl > -40:
-				t.Errorf("phone %d hears phone %d's %v Hz at %.1f dBFS, want silence", i, j, f, lvl)
-			}
-		}
-	}
+	checkHeard(t, calls, freqs, func(i, j int) bool { return heard[i][j] })
 }
 
 // TestConferenceSpeakerEvents: statusCallbackEvent="speaker" reports

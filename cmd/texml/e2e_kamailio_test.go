@@ -238,30 +238,12 @@ func TestKamailioConferenceAcrossNodes(t *testing.T) {
 		var node int
 		calls[i], node = k.call(t, ctx, "room")
 		landed[node] = true
-		wg.Add(1)
-		go func(c *sipphone.Call, f float64) {
-			defer wg.Done()
-			c.Listen(time.Until(start))
-			c.Tone(f, 3*time.Second)
-			c.Listen(500 * time.Millisecond)
-			_ = c.Hangup()
-		}(calls[i], f)
+		talkAt(&wg, calls[i], f, start)
 		time.Sleep(400 * time.Millisecond)
 	}
 	if len(landed) != 2 {
 		t.Fatalf("the three calls landed on nodes %v; want both nodes used", landed)
 	}
 	wg.Wait()
-	for i, c := range calls {
-		audio := c.Audio()
-		for j, f := range freqs {
-			lvl := toneLevel(audio, f)
-			switch {
-			case i != j && lvl < -20:
-				t.Errorf("phone %d hears phone %d's %v Hz at %.1f dBFS, want it heard", i, j, f, lvl)
-			case i == j && lvl > -40:
-				t.Errorf("phone %d hears its own %v Hz at %.1f dBFS", i, f, lvl)
-			}
-		}
-	}
+	checkHeard(t, calls, freqs, others)
 }

@@ -116,27 +116,9 @@ func TestConferenceAcrossNodes(t *testing.T) {
 		if calls[i].FinalCode() != 200 {
 			t.Fatalf("phone %d got %d", i, calls[i].FinalCode())
 		}
-		wg.Add(1)
-		go func(c *sipphone.Call, f float64) {
-			defer wg.Done()
-			c.Listen(time.Until(start))
-			c.Tone(f, 3*time.Second)
-			c.Listen(500 * time.Millisecond)
-			_ = c.Hangup()
-		}(calls[i], f)
+		talkAt(&wg, calls[i], f, start)
 		time.Sleep(400 * time.Millisecond)
 	}
 	wg.Wait()
-	for i, c := range calls {
-		audio := c.Audio()
-		for j, f := range freqs {
-			lvl := toneLevel(audio, f)
-			switch {
-			case i != j && lvl < -20:
-				t.Errorf("phone %d (node %d) hears phone %d's %v Hz at %.1f dBFS, want it heard", i, min(i, 1), j, f, lvl)
-			case i == j && lvl > -40:
-				t.Errorf("phone %d hears its own %v Hz at %.1f dBFS", i, f, lvl)
-			}
-		}
-	}
+	checkHeard(t, calls, freqs, others)
 }
