@@ -26,8 +26,13 @@
 # phase) and per dequeue (the agents' phase, bridge and hang-ups
 # included). The background rate of an idle texml is measured first.
 #
+# NODES=2 (which implies REDIS=1) runs a second `texml serve` on the same
+# Redis and sends the agents there: every caller waits on node A, every
+# agent dials the queue on node B, which takes the caller over a
+# node-to-node leg (package cluster); the latency then includes that leg.
+#
 # Usage: scripts/load-queue.sh [PAIRS] [HOLD] [RATE]   (defaults 200 5 5)
-# Environment: AGENT_DELAY (seconds, default 2), REDIS, REDIS_PORT, OUT,
+# Environment: AGENT_DELAY (seconds, default 2), REDIS, NODES, REDIS_PORT, OUT,
 # SIP_PORT, HTTP_PORT, APP_PORT, PPROF_PORT, RTP_PORTS, TOOL_NICE
 # (default 10), TEXML_NICE (run texml under `nice -n`, default 0; a
 # negative value, root only, is a diagnostic of CPU contention), TEXML_BIN. Exits with rtpload's status.
@@ -44,7 +49,14 @@ RTP_PORTS=${RTP_PORTS:-30000-50000}
 TOOL_NICE=${TOOL_NICE:-10}
 TEXML_NICE=${TEXML_NICE:-0}
 REDIS=${REDIS:-0}
+NODES=${NODES:-1}
 IP=127.0.0.1
+if ((NODES == 2)); then
+	REDIS=1
+elif ((NODES != 1)); then
+	echo "load-queue: NODES is 1 or 2" >&2
+	exit 2
+fi
 
 if ((PAIRS < 1 || PAIRS > 2500 || HOLD < 1 || HOLD > 600 || RATE < 1 || RATE > 1000)); then
 	echo "load-queue: PAIRS 1..2500, HOLD 1..600 s, RATE 1..1000" >&2
@@ -72,15 +84,27 @@ bin/loadapp -listen "$IP:$APP_PORT" -queue support >"$OUT/loadapp.out" 2>"$OUT/l
 pids+=($!)
 nice -n "$TEXML_NICE" "$TEXML_BIN" serve --sip-listen "$IP:$SIP_PORT" --http-listen "$IP:$HTTP_PORT" \
 	--rtp-ports "$RTP_PORTS" --voice-url "http://$IP:$APP_PORT/app" --voice-method POST \
-	--stt none --recordings-dir "$OUT/recordings" "${STORE[@]}" \
+	--stt none --recordings-dir "$OUT/recordings" "${STORE[@]}" --public-ip "$IP" \
 	>"$OUT/texml.out" 2>"$OUT/texml.log" &
 pids+=($!)
 TEXML_PID=$!
+AGENT_TARGET=()
+if ((NODES == 2)); then
+	nice -n "$TEXML_NICE" "$TEXML_BIN" serve --sip-listen "$IP:$((SIP_PORT + 1))" --http-listen "$IP:$((HTTP_PORT + 1))" \
+		--rtp-ports "${RTP_PORTS_B:-50002-60000}" --voice-url "http://$IP:$APP_PORT/app" --voice-method POST \
+		--stt none --recordings-dir "$OUT/recordings-b" "${STORE[@]}" --public-ip "$IP" \
+		>"$OUT/texml-b.out" 2>"$OUT/texml-b.log" &
+	pids+=($!)
+	# Issue 7's target across two nodes is 250 ms (50 ms on one).
+	AGENT_TARGET=(-agent-target "$IP:$((SIP_PORT + 1))" -latency-target 250ms)
+	HTTP_PORT=$((HTTP_PORT + 1)) wait_ready load-queue
+	echo "node B on $IP:$((SIP_PORT + 1)): the agents' node"
+fi
 
 wait_ready load-queue
 
 # One pair first: it warms up the app's HTTP connection and the hold music.
-bin/rtpload -target "$IP:$SIP_PORT" -user caller -agent-delay 1s -send-rtp -poll -calls 1 -rate 1 -hold 2s -settle 1s \
+bin/rtpload -target "$IP:$SIP_PORT" "${AGENT_TARGET[@]}" -user caller -agent-delay 1s -send-rtp -poll -calls 1 -rate 1 -hold 2s -settle 1s \
 	>"$OUT/warmup.out" 2>&1 || true
 if ! grep -q '^== rtpload: 2 calls, 2 answered, 0 failed' "$OUT/warmup.out"; then
 	echo "load-queue: warm-up pair failed" >&2
@@ -109,7 +133,7 @@ fi
 echo "== rtpload: $PAIRS callers at $RATE/s, an agent ${AGENT_DELAY}s after each, agents hold ${HOLD}s (rtpload at nice $TOOL_NICE)"
 loadavg | tee "$OUT/loadavg.before"
 RC=0
-nice -n "$TOOL_NICE" bin/rtpload -target "$IP:$SIP_PORT" -user caller -agent-delay "${AGENT_DELAY}s" -send-rtp -poll \
+nice -n "$TOOL_NICE" bin/rtpload -target "$IP:$SIP_PORT" "${AGENT_TARGET[@]}" -user caller -agent-delay "${AGENT_DELAY}s" -send-rtp -poll \
 	-calls "$PAIRS" -rate "$RATE" -hold "${HOLD}s" \
 	-pid "$TEXML_PID" -metrics "http://$IP:$HTTP_PORT/metrics" | tee "$OUT/rtpload.out" || RC=$?
 loadavg | tee "$OUT/loadavg.after"

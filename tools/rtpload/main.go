@@ -101,6 +101,7 @@ type options struct {
 	maxGapCheck time.Duration
 	conference  int           // members a room: call i's user is room-(i / conference)
 	agentUser   string        // the user the agents call
+	agentTarget string        // where the agents call; "" = target
 	agentDelay  time.Duration // > 0: queue mode, an agent this long after every caller
 	latencyMax  time.Duration // queue mode: the target p99 of agent INVITE → caller's audio
 }
@@ -125,6 +126,7 @@ func main() {
 	flag.DurationVar(&o.settle, "settle", 5*time.Second, "wait after the last call before the final RSS reading")
 	flag.IntVar(&o.conference, "conference", 0, "conference mode: this many calls a room, call i calling user room-(i/N) (see loadapp -conference); report per member")
 	flag.StringVar(&o.agentUser, "agent-user", "agent", "queue mode: the user the agents call (see loadapp -queue)")
+	flag.StringVar(&o.agentTarget, "agent-target", "", "queue mode: the agents call this SIP address (another texml node sharing the callers' Redis); default -target")
 	flag.DurationVar(&o.agentDelay, "agent-delay", 0, "queue mode: place an agent call this long after each caller and measure when the caller's audio reaches it")
 	flag.DurationVar(&o.latencyMax, "latency-target", 50*time.Millisecond, "queue mode: target p99 from the agent's INVITE to the first packet of the caller's audio")
 	flag.Parse()
@@ -188,6 +190,11 @@ func (o *options) check() error {
 	if o.agentDelay < 0 || o.agentDelay > 10*time.Minute {
 		return errors.New("-agent-delay must be 0..10m")
 	}
+	if o.agentTarget != "" {
+		if _, err := netip.ParseAddrPort(o.agentTarget); err != nil || o.agentDelay <= 0 {
+			return fmt.Errorf("-agent-target %q: want a loopback IP:port, with -agent-delay", o.agentTarget)
+		}
+	}
 	if o.agentDelay > 0 && (o.conference > 0 || o.callee != "") {
 		return errors.New("-agent-delay (queue mode) goes with neither -conference nor -callee")
 	}
@@ -211,6 +218,13 @@ func run(ctx context.Context, o options, w io.Writer) (ok bool, err error) {
 		return false, err
 	}
 	defer ph.close()
+	aph := ph // the agents' phone: another node's when -agent-target says so
+	if o.agentTarget != "" {
+		if aph, err = newPhone(o.agentTarget); err != nil {
+			return false, err
+		}
+		defer aph.close()
+	}
 	// With -callee every leg sends (it is a conversation); otherwise the
 	// callers send only with -send-rtp.
 	eng, err := newEngine(o.shards, o.sendRTP || o.callee != "", o.poll)
@@ -241,10 +255,14 @@ func run(ctx context.Context, o options, w io.Writer) (ok bool, err error) {
 	var wg sync.WaitGroup
 	var up, answered atomic.Int64
 	place := func(c *call) {
+		p := ph
+		if c.agent {
+			p = aph
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.run(ctx, ph, o, eng, func() {
+			c.run(ctx, p, o, eng, func() {
 				answered.Add(1)
 				up.Add(1)
 			}, func() { up.Add(-1) })
