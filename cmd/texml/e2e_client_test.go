@@ -185,7 +185,7 @@ func TestDialClientBaresip(t *testing.T) {
 	t.Parallel()
 	needTool(t, "baresip")
 	modules := "/usr/lib/baresip/modules"
-	for _, m := range []string{"g711", "ausine", "aubridge", "sndfile", "account"} {
+	for _, m := range []string{"g711", "ausine", "aubridge", "sndfile", "account", "menu"} {
 		if _, err := os.Stat(filepath.Join(modules, m+".so")); err != nil {
 			if os.Getenv("CI") == "true" {
 				t.Fatalf("baresip module %s: %v", m, err)
@@ -236,8 +236,10 @@ func TestDialClientBaresip(t *testing.T) {
 // alice's account at texml with auto-answer, a 660 Hz sine as the
 // microphone, the speaker a bridge to nowhere, and every call's audio
 // dumped to WAV files in the returned directory. It returns once texml
-// has accepted the registration; the process is killed at cleanup.
-func startBaresip(t *testing.T, texml, modules string) (sndDir string) {
+// has accepted the registration; the process is killed at cleanup. With
+// dial, baresip also calls that SIP URI once it started (its menu
+// module's /dial command).
+func startBaresip(t *testing.T, texml, modules string, dial ...string) (sndDir string) {
 	t.Helper()
 	dir, sndDir := t.TempDir(), t.TempDir()
 	port := freePort(t)
@@ -257,6 +259,7 @@ module ausine.so
 module aubridge.so
 module sndfile.so
 module_app account.so
+module_app menu.so
 snd_path %s
 `, port, rtp, rtp+98, modules, sndDir)
 	account := fmt.Sprintf("<sip:alice@%s>;auth_pass=alice-pw;answermode=auto;regint=300\n", texml)
@@ -266,7 +269,11 @@ snd_path %s
 		}
 	}
 	out := &logBuffer{}
-	cmd := exec.Command("baresip", "-f", dir, "-t", "60")
+	args := []string{"-f", dir, "-t", "60"}
+	for _, uri := range dial {
+		args = append(args, "-e", "/dial "+uri)
+	}
+	cmd := exec.Command("baresip", args...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -213,13 +213,17 @@ func (b *logBuffer) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: level}))
 }
 
-// sipp runs one SIPp scenario from fixtures/sipp against the service.
+// sipp runs one SIPp scenario from fixtures/sipp (or at an absolute
+// path) against the service.
 func sipp(t *testing.T, s *service, scenario, service string, extra ...string) (string, error) {
 	t.Helper()
 	needTool(t, "sipp")
 	dir := t.TempDir()
+	if !filepath.IsAbs(scenario) {
+		scenario = filepath.Join("..", "..", "fixtures", "sipp", scenario)
+	}
 	args := append([]string{
-		"-sf", filepath.Join("..", "..", "fixtures", "sipp", scenario),
+		"-sf", scenario,
 		"-m", "1", "-s", service, "-i", "127.0.0.1", "-p", fmt.Sprint(freePort(t)),
 		"-mp", fmt.Sprint(freePort(t)), "-timeout", "30s", "-timeout_error", "-nostdin",
 		"-trace_err", "-error_file", filepath.Join(dir, "errors.log"),
