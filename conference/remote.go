@@ -43,6 +43,7 @@ var ErrGone = errors.New("conference: no such participant in an active room")
 type remoteSeat struct {
 	s    *Service
 	sid  string
+	name string
 	home string
 	p    interpreter.Participant
 
@@ -56,7 +57,7 @@ type remoteSeat struct {
 
 // joinRemote seats p in a room mixed on conf.Home. s.mu is held.
 func (s *Service) joinRemote(ctx context.Context, conf store.Conference, p interpreter.Participant, now time.Time) (interpreter.Seat, error) {
-	rs := &remoteSeat{s: s, sid: conf.Sid, home: conf.Home, p: p}
+	rs := &remoteSeat{s: s, sid: conf.Sid, name: conf.Name, home: conf.Home, p: p}
 	s.guests[p.CallSid] = rs
 	att, err := s.o.Remote.Join(ctx, conf.Home, conf.Name, p, rs.progress)
 	if err != nil {
@@ -142,7 +143,7 @@ func (rs *remoteSeat) Enter() {
 
 // Leave implements interpreter.Seat: the node leg is hung up, and the home
 // node takes the participant out of the room and the store.
-func (rs *remoteSeat) Leave(context.Context) {
+func (rs *remoteSeat) Leave(ctx context.Context) {
 	rs.mu.Lock()
 	if rs.left {
 		rs.mu.Unlock()
@@ -157,11 +158,23 @@ func (rs *remoteSeat) Leave(context.Context) {
 	if att != nil {
 		att.Cancel()
 	}
-	rs.s.mu.Lock()
-	if rs.s.guests[rs.p.CallSid] == rs {
-		delete(rs.s.guests, rs.p.CallSid)
+	s := rs.s
+	s.mu.Lock()
+	if s.guests[rs.p.CallSid] == rs {
+		delete(s.guests, rs.p.CallSid)
 	}
-	rs.s.mu.Unlock()
+	s.mu.Unlock()
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
+	if s.o.Remote.Alive(cctx, rs.home) {
+		return // the home node takes the participant out of the store
+	}
+	// The home node is gone: nobody else will clear this participant,
+	// nor end the room once its last participant is out.
+	c, err := s.st.Leave(cctx, rs.name, rs.p.CallSid, s.o.Clock.Now())
+	if err == nil && len(c.Participants) == 0 {
+		_, _ = s.st.End(cctx, rs.name, "last-participant-left", rs.p.CallSid, s.o.Clock.Now())
+	}
 }
 
 // AcceptJoin seats, in this home node's room called name, the participant

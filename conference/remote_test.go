@@ -2,6 +2,7 @@ package conference
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -84,5 +85,10 @@ func TestGuestSeat(t *testing.T) {
 	seat.Leave(ctx)
 	if r.canceled != 1 {
 		t.Errorf("node leg canceled %d times, want once", r.canceled)
+	}
+	// The home node is dead: the guest took itself out of the store, and
+	// as the last one in (the sweep took the home's host out), ended it.
+	if c, err := st.Conferences.Get(ctx, "room"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("after the last guest left a room of a dead home: %+v, %v; want it ended", c, err)
 	}
 }
