@@ -49,6 +49,10 @@ type Options struct {
 	// Remote, when set, reaches rooms mixed on other nodes (remote.go);
 	// without it, a room created elsewhere is mixed here too.
 	Remote Remote
+	// Post sends a status callback that no participant's call sends:
+	// the end of a room whose home node died. It must not block; nil:
+	// that event is not sent.
+	Post func(url, method string, params url.Values)
 }
 
 // Service is the conferences of one node.
@@ -190,6 +194,7 @@ func (s *Service) stored(p interpreter.Participant, joined time.Time) store.Part
 		CallSid: p.CallSid, Node: s.o.Node, Label: p.Label, Muted: p.Muted,
 		Coaching: p.Coach != "", CallSidToCoach: p.Coach,
 		StartOnEnter: p.StartOnEnter, EndOnExit: p.EndOnExit, Joined: joined,
+		RoomCallback: encodeCallback(p.StatusCallback),
 	}
 }
 

@@ -2,8 +2,11 @@ package conference
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -256,12 +259,66 @@ func (s *Service) sweepGuests(ctx context.Context) int {
 	}
 	s.mu.Unlock()
 	ended := 0
+	rooms := map[string]bool{}
 	for _, rs := range guests {
-		if s.o.Remote.Alive(ctx, rs.home) {
-			continue
+		if rs.State() == interpreter.SeatEnded || s.o.Remote.Alive(ctx, rs.home) {
+			continue // ended already (its call will Leave), or its room lives
+		}
+		if !rooms[rs.name] {
+			rooms[rs.name] = true
+			s.endOrphan(ctx, rs.name, rs.sid)
 		}
 		rs.progress(interpreter.Progress{Kind: interpreter.Ended})
 		ended++
 	}
 	return ended
+}
+
+// endOrphan ends, in the store, the room called name whose home node
+// died, and reports conference-end to the creator's status callback. The
+// store's End is atomic: of the nodes that find the room orphaned, one
+// ends it and reports. Twilio documents no reason for a media server
+// that is gone; the room is reported as last-participant-left (its
+// participants there are gone with their node), with Reason saying why.
+func (s *Service) endOrphan(ctx context.Context, name, sid string) {
+	c, err := s.st.End(ctx, name, "last-participant-left", "", s.o.Clock.Now())
+	if err != nil || c.Sid != sid {
+		return // another node ended it, or it is another room by now
+	}
+	cb, ok := decodeCallback(c.Callback)
+	if !ok || s.o.Post == nil || !slices.Contains(cb.Events, "end") {
+		return
+	}
+	s.o.Post(cb.URL, cb.Method, url.Values{
+		"ConferenceSid":         {c.Sid},
+		"FriendlyName":          {c.Name},
+		"AccountSid":            {s.o.AccountSid},
+		"StatusCallbackEvent":   {"conference-end"},
+		"ReasonConferenceEnded": {"last-participant-left"},
+		"Reason":                {"The node that mixed the conference stopped"},
+		"Timestamp":             {s.o.Clock.Now().UTC().Format(time.RFC1123Z)},
+	})
+}
+
+// roomCallback is how a room's status callback is kept in the store
+// (store.Participant.RoomCallback).
+type roomCallback struct {
+	URL, Method string
+	Events      []string
+}
+
+func encodeCallback(cb interpreter.StatusCallback) string {
+	if cb.URL == "" {
+		return ""
+	}
+	b, _ := json.Marshal(roomCallback{cb.URL, cb.Method, cb.Events}) // strings only: cannot fail
+	return string(b)
+}
+
+func decodeCallback(s string) (roomCallback, bool) {
+	var cb roomCallback
+	if s == "" || json.Unmarshal([]byte(s), &cb) != nil || cb.URL == "" {
+		return cb, false
+	}
+	return cb, true
 }

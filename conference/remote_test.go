@@ -3,6 +3,7 @@ package conference
 import (
 	"context"
 	"errors"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -52,11 +53,18 @@ func (c cancelFunc) Cancel() { c() }
 func TestGuestSeat(t *testing.T) {
 	st := memory.New()
 	ctx := context.Background()
-	if _, _, err := st.Conferences.Join(ctx, "room", store.Participant{CallSid: "CAhost", Node: "home"}, 0, time.Now()); err != nil {
+	cb := encodeCallback(interpreter.StatusCallback{URL: "http://app/conf", Method: "POST", Events: []string{"end"}})
+	if _, _, err := st.Conferences.Join(ctx, "room", store.Participant{CallSid: "CAhost", Node: "home", RoomCallback: cb}, 0, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	r := &fakeRemote{alive: map[string]bool{"home": true}}
-	s := New(st.Conferences, &fakeMixer{}, Options{Node: "here", Remote: r, Alive: r.Alive})
+	var posted []url.Values
+	s := New(st.Conferences, &fakeMixer{}, Options{Node: "here", Remote: r, Alive: r.Alive,
+		Post: func(u, method string, p url.Values) {
+			if u == "http://app/conf" && method == "POST" {
+				posted = append(posted, p)
+			}
+		}})
 	var changes atomic.Int32
 	seat, err := s.Join(ctx, "room", interpreter.Participant{CallSid: "CAguest", Changed: func() { changes.Add(1) }})
 	if err != nil {
@@ -80,6 +88,12 @@ func TestGuestSeat(t *testing.T) {
 	}
 	if seat.State() != interpreter.SeatEnded || changes.Load() != 2 {
 		t.Fatalf("after the home died: state %v, %d changes", seat.State(), changes.Load())
+	}
+	if len(posted) != 1 || posted[0].Get("StatusCallbackEvent") != "conference-end" || posted[0].Get("ReasonConferenceEnded") == "" || posted[0].Get("ConferenceSid") != seat.Sid() {
+		t.Errorf("callbacks after the home died: %v; want one conference-end for the room", posted)
+	}
+	if n, _ := s.Sweep(ctx); n != 0 || len(posted) != 1 {
+		t.Errorf("a second sweep ended %d more and sent %d callbacks in all", n, len(posted))
 	}
 	seat.Leave(ctx)
 	seat.Leave(ctx)

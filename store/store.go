@@ -121,6 +121,10 @@ type Participant struct {
 	StartOnEnter   bool // startConferenceOnEnter
 	EndOnExit      bool // endConferenceOnExit
 	Joined         time.Time
+	// RoomCallback is the status callback of the conference this join
+	// creates, in the conference service's own encoding; the store keeps
+	// it as Conference.Callback only when the join creates the room.
+	RoomCallback string `json:"-"`
 }
 
 // Conference is one room: the active conference of a name, or a
@@ -135,6 +139,9 @@ type Conference struct {
 	Reason, EndedBy  string
 	Created, Updated time.Time
 	Participants     []Participant // in order of joining
+	// Callback is its creator's RoomCallback: another node can then
+	// report the room's end when its home node died.
+	Callback string
 }
 
 // Conferences are rooms by name. A name has at most one active (init or

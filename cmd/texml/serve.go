@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -224,7 +225,10 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 	queues := queue.New(s.store.Queues, queue.Options{Node: node, Logger: log, Remote: s.node})
 	s.node.SetPicker(queues)
 	s.node.AddSweeper(func(ctx context.Context) { _, _ = queues.Sweep(ctx) })
-	confs := conference.New(s.store.Conferences, signaling.Mixer{RecordingsDir: f.recordingsDir}, conference.Options{Node: node, Logger: log, AccountSid: f.accountSid, Alive: s.node.Alive, Remote: s.node})
+	confs := conference.New(s.store.Conferences, signaling.Mixer{RecordingsDir: f.recordingsDir}, conference.Options{Node: node, Logger: log, AccountSid: f.accountSid, Alive: s.node.Alive, Remote: s.node,
+		Post: func(u, method string, p url.Values) {
+			s.cbs.Send(interpreter.Callback{Kind: "conference-status", URL: u, Method: method, Params: p})
+		}})
 	s.node.SetSeater(confs)
 	s.node.AddSweeper(func(ctx context.Context) { _, _ = confs.Sweep(ctx) })
 	s.sip, err = signaling.New(signaling.Config{

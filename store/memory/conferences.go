@@ -36,11 +36,12 @@ func (cs *conferences) Join(_ context.Context, name string, p store.Participant,
 	c, created := cs.active[name], false
 	if c == nil {
 		c = &store.Conference{
-			Sid:     newSid("CF"),
-			Name:    name,
-			Home:    p.Node,
-			Status:  store.ConferenceInit,
-			Created: now,
+			Sid:      newSid("CF"),
+			Name:     name,
+			Home:     p.Node,
+			Status:   store.ConferenceInit,
+			Created:  now,
+			Callback: p.RoomCallback,
 		}
 		created = true
 	} else {
@@ -55,6 +56,7 @@ func (cs *conferences) Join(_ context.Context, name string, p store.Participant,
 		cs.active[name] = c
 		cs.bySid[c.Sid] = c
 	}
+	p.RoomCallback = "" // kept on the room (Callback), as Redis does
 	c.Participants = append(c.Participants, p)
 	c.Updated = now
 	return snapshot(c), created, nil

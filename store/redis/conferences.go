@@ -57,7 +57,7 @@ end
 // {'exists'}, {'full'} and {'notfound'}.
 var (
 	// ARGV: prefix, new Sid, name, CallSid, Participant (JSON), max,
-	// now, node.
+	// now, node, the creator's room callback.
 	joinScript = newScript(readConf + `
 local sid = redis.call('GET', KEYS[1])
 local created = 0
@@ -72,7 +72,7 @@ else
   created = 1
   redis.call('SET', KEYS[1], sid)
   redis.call('HSET', ARGV[1] .. 'c:' .. sid, 'sid', sid, 'name', ARGV[3], 'home', ARGV[8],
-    'status', 'init', 'created', ARGV[7], 'updated', ARGV[7])
+    'status', 'init', 'created', ARGV[7], 'updated', ARGV[7], 'callback', ARGV[9])
 end
 local base = ARGV[1] .. 'c:' .. sid
 redis.call('HSET', base .. ':p', ARGV[4], ARGV[5])
@@ -180,6 +180,7 @@ func decodeConference(meta, parts any) (store.Conference, error) {
 	c := store.Conference{
 		Sid: fields["sid"], Name: fields["name"], Home: fields["home"], Status: fields["status"],
 		Reason: fields["reason"], EndedBy: fields["endedBy"], Created: created, Updated: updated,
+		Callback: fields["callback"],
 	}
 	list, _ := parts.([]any)
 	c.Participants = make([]store.Participant, 0, len(list))
@@ -204,7 +205,7 @@ func (cs conferences) Join(ctx context.Context, name string, p store.Participant
 	// that creates the conference.
 	sid := "CF" + base[len(confTag):len(confTag)+tagLen] + randomHex("")[tagLen:]
 	return cs.run(ctx, joinScript, fmt.Sprintf("conference %q: join %s", name, p.CallSid), base+"n:"+name,
-		base, sid, name, p.CallSid, blob, max, formatTime(now), p.Node)
+		base, sid, name, p.CallSid, blob, max, formatTime(now), p.Node, p.RoomCallback)
 }
 
 func (cs conferences) Leave(ctx context.Context, name, callSid string, now time.Time) (store.Conference, error) {

@@ -264,3 +264,30 @@ func testConferencesConcurrent(t *testing.T, open opener) {
 		t.Errorf("room = %+v, want %d participants homed on the first joiner's node", c, max)
 	}
 }
+
+// testConferenceCallback: the creator's RoomCallback is the room's
+// Callback; a later participant's is not kept.
+func testConferenceCallback(t *testing.T, open opener) {
+	ctx, s := testContext(t), open(t)
+	now := time.Now()
+	_, created, err := s.Conferences.Join(ctx, "cb", store.Participant{CallSid: "CA1", Node: "a", RoomCallback: "first"}, 0, now)
+	check(t, err, "Join")
+	if !created {
+		t.Fatal("the first Join did not create the room")
+	}
+	c, _, err := s.Conferences.Join(ctx, "cb", store.Participant{CallSid: "CA2", Node: "b", RoomCallback: "second"}, 0, now)
+	check(t, err, "Join")
+	if c.Callback != "first" {
+		t.Errorf("Callback %q after a second join, want the creator's", c.Callback)
+	}
+	got, err := s.Conferences.Get(ctx, "cb")
+	check(t, err, "Get")
+	if got.Callback != "first" {
+		t.Errorf("Get: Callback %q, want the creator's", got.Callback)
+	}
+	for _, p := range got.Participants {
+		if p.RoomCallback != "" {
+			t.Errorf("participant %s carries a RoomCallback %q; the store keeps it on the room only", p.CallSid, p.RoomCallback)
+		}
+	}
+}

@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 	t.Run("QueuesConcurrent", func(t *testing.T) { testQueuesConcurrent(t, fresh) })
 	t.Run("Conferences", func(t *testing.T) { testConferences(t, fresh) })
 	t.Run("ConferencesConcurrent", func(t *testing.T) { testConferencesConcurrent(t, fresh) })
+	t.Run("ConferenceCallback", func(t *testing.T) { testConferenceCallback(t, fresh) })
 	t.Run("Calls", func(t *testing.T) { testCalls(t, fresh) })
 	t.Run("Nodes", func(t *testing.T) { testNodes(t, fresh) })
 	t.Run("NodesExpire", func(t *testing.T) { testNodesExpire(t, fresh) })
