@@ -103,25 +103,9 @@ nice -n "$TOOL_NICE" bin/rtpload -target "$IP:$SIP_PORT" -callee "$IP:$CALLEE_PO
 	-pid "$TEXML_PID" -metrics "http://$IP:$HTTP_PORT/metrics" \
 	-deadline "$((RAMP + HOLD + 120))s" | tee "$OUT/rtpload.out" || RC=$?
 
-python3 -c "import urllib.request; print(urllib.request.urlopen('http://$IP:$HTTP_PORT/metrics', timeout=5).read().decode())" \
-	>"$OUT/metrics.txt" 2>/dev/null || true
-# texml logs each leg's RTP counters when it ends: SendErrors are packets
-# its sockets refused, Lost/Late what its receivers missed.
-python3 - "$OUT/texml.log" <<'EOF'
-import json, sys
-legs = 0
-tot = {}
-for line in open(sys.argv[1]):
-    try:
-        m = json.loads(line)
-    except ValueError:
-        continue
-    if isinstance(m.get("rtp"), dict):
-        legs += 1
-        for k, v in m["rtp"].items():
-            tot[k] = tot.get(k, 0) + v
-print(f"texml's log, inbound legs only ({legs}): " + ", ".join(f"{k} {v}" for k, v in sorted(tot.items())))
-EOF
+metrics_scrape "$OUT/metrics.txt"
+# texml logs each leg's RTP counters when it ends.
+rtp_log_summary "$OUT/texml.log"
 grep -E '^texml_(calls_total|invites_rejected_total|rtp_packets_[a-z]+_total) ' "$OUT/metrics.txt" || true
 # The pacer's shards over the whole run: how late they woke, how long a
 # tick of their sessions took (cumulative shares by bucket).
