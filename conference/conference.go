@@ -108,6 +108,7 @@ type seat struct {
 	state  interpreter.SeatState
 	mem    interpreter.MixMember // set while in the mix
 	left   bool
+	hold   bool // on hold (the REST API): hears hold music, heard by no one
 }
 
 // Join implements interpreter.Conferences.
@@ -302,7 +303,7 @@ func (r *room) enter(st *seat) {
 
 // options are how st is heard. r.mu is held.
 func (r *room) options(st *seat) interpreter.MixOptions {
-	o := interpreter.MixOptions{Muted: st.p.Muted}
+	o := interpreter.MixOptions{Muted: st.p.Muted, Hold: st.hold}
 	if st.p.Coach != "" {
 		for _, c := range r.seats {
 			if c.p.CallSid == st.p.Coach && c.mem != nil {
@@ -347,7 +348,11 @@ func (st *seat) State() interpreter.SeatState {
 }
 
 // Leave implements interpreter.Seat.
-func (st *seat) Leave(ctx context.Context) {
+func (st *seat) Leave(ctx context.Context) { st.leave(ctx, false) }
+
+// leave takes st out of the room: it left, or (kicked) the REST API
+// removed it, which Twilio reports with the -kicked reasons.
+func (st *seat) leave(ctx context.Context, kicked bool) {
 	r := st.r
 	r.mu.Lock()
 	if st.left {
@@ -369,13 +374,20 @@ func (st *seat) Leave(ctx context.Context) {
 		r.s.log.Warn("conference leave", "room", r.name, "call_sid", st.p.CallSid, "err", err)
 	}
 	var notify []func()
+	if kicked && st.p.Changed != nil {
+		notify = append(notify, st.p.Changed) // its Dial completes
+	}
 	if !r.ended {
 		r.event("participant-leave", "leave", st, nil)
+		how := "left"
+		if kicked {
+			how = "kicked"
+		}
 		switch {
 		case st.p.EndOnExit:
-			notify = r.end(cctx, "participant-with-end-conference-on-exit-left", st)
+			notify = append(notify, r.end(cctx, "participant-with-end-conference-on-exit-"+how, st)...)
 		case len(r.seats) == 0:
-			notify = r.end(cctx, "last-participant-left", st)
+			notify = append(notify, r.end(cctx, "last-participant-"+how, st)...)
 		default:
 			if wasIn && beepsOn(st.p.Beep, false) {
 				r.mix.Beep(nil)
@@ -402,13 +414,17 @@ func (st *seat) Leave(ctx context.Context) {
 // and its Dial completes. r.mu is held.
 func (r *room) end(ctx context.Context, reason string, by *seat) []func() {
 	r.ended = true
-	if _, err := r.s.st.End(ctx, r.name, reason, by.p.CallSid, r.s.o.Clock.Now()); err != nil && !errors.Is(err, store.ErrNotFound) {
+	endedBy := ""
+	if by != nil {
+		endedBy = by.p.CallSid
+	}
+	if _, err := r.s.st.End(ctx, r.name, reason, endedBy, r.s.o.Clock.Now()); err != nil && !errors.Is(err, store.ErrNotFound) {
 		r.s.log.Warn("conference end", "room", r.name, "err", err)
 	}
 	if r.started {
 		r.event("conference-end", "end", nil, url.Values{
 			"ReasonConferenceEnded":   {reason},
-			"CallSidEndingConference": {by.p.CallSid},
+			"CallSidEndingConference": {endedBy},
 			"Reason":                  {endReasonText(reason)},
 		})
 	}
@@ -454,6 +470,12 @@ func endReasonText(reason string) string {
 		return "Last participant left the conference"
 	case "participant-with-end-conference-on-exit-left":
 		return "Participant with endConferenceOnExit left the conference"
+	case "last-participant-kicked":
+		return "Last participant was removed from the conference"
+	case "participant-with-end-conference-on-exit-kicked":
+		return "Participant with endConferenceOnExit was removed from the conference"
+	case "conference-ended-via-api":
+		return "Conference ended via API"
 	}
 	return reason
 }
@@ -478,7 +500,7 @@ func (r *room) event(name, kind string, st *seat, extra url.Values) {
 	if st != nil {
 		p.Set("CallSid", st.p.CallSid)
 		p.Set("Muted", strconv.FormatBool(st.p.Muted))
-		p.Set("Hold", "false")
+		p.Set("Hold", strconv.FormatBool(st.hold))
 		p.Set("Coaching", strconv.FormatBool(st.p.Coach != ""))
 		if st.p.Coach != "" {
 			p.Set("CallSidToCoach", st.p.Coach)

@@ -1,0 +1,128 @@
+package conference
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/texml/texml/interpreter"
+	"github.com/texml/texml/store"
+)
+
+// What the REST API does to a live room (Twilio's Conference and
+// Participant resources: https://www.twilio.com/docs/voice/api/conference-resource,
+// https://www.twilio.com/docs/voice/api/conference-participant-resource).
+// These work on rooms mixed on this node; a room of another node is
+// reached through its home node (the API routes the request there).
+
+// ErrNotHere is returned for a room or participant that this node does
+// not hold.
+var ErrNotHere = errors.New("conference: not a live room or participant of this node")
+
+// ParticipantUpdate changes a participant; nil fields stay as they are.
+type ParticipantUpdate struct {
+	Muted *bool
+	Hold  *bool
+}
+
+// seatOf finds the live seat of callSid in the room called name. s.mu is
+// not held.
+func (s *Service) seatOf(name, callSid string) (*room, *seat, error) {
+	s.mu.Lock()
+	r := s.rooms[name]
+	s.mu.Unlock()
+	if r == nil {
+		return nil, nil, fmt.Errorf("conference %q: %w", name, ErrNotHere)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, st := range r.seats {
+		if st.p.CallSid == callSid && !st.left {
+			return r, st, nil
+		}
+	}
+	return nil, nil, fmt.Errorf("conference %q: participant %s: %w", name, callSid, ErrNotHere)
+}
+
+// UpdateParticipant mutes or unmutes a participant, or puts it on hold
+// (it hears hold music and is heard by no one) or takes it off, with the
+// participant-mute/-unmute and participant-hold/-unhold events (the
+// "mute" and "hold" statusCallbackEvent keywords).
+func (s *Service) UpdateParticipant(ctx context.Context, name, callSid string, u ParticipantUpdate) error {
+	r, st, err := s.seatOf(name, callSid)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	changed := false
+	if u.Muted != nil && *u.Muted != st.p.Muted {
+		st.p.Muted, changed = *u.Muted, true
+		ev := "participant-unmute"
+		if st.p.Muted {
+			ev = "participant-mute"
+		}
+		r.event(ev, "mute", st, nil)
+	}
+	if u.Hold != nil && *u.Hold != st.hold {
+		st.hold, changed = *u.Hold, true
+		ev := "participant-unhold"
+		if st.hold {
+			ev = "participant-hold"
+		}
+		r.event(ev, "hold", st, nil)
+	}
+	if !changed {
+		return nil
+	}
+	if st.mem != nil {
+		st.mem.Set(r.options(st))
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
+	sp := s.stored(st.p, st.joined)
+	sp.RoomCallback = ""
+	if err := s.st.Update(cctx, name, sp, s.o.Clock.Now()); err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.log.Warn("conference: store update", "room", name, "call_sid", callSid, "err", err)
+	}
+	return nil
+}
+
+// Kick removes a participant from the room (the Participant resource's
+// delete): its Dial completes, and the room reports it with the -kicked
+// reasons when that ends the room.
+func (s *Service) Kick(ctx context.Context, name, callSid string) error {
+	_, st, err := s.seatOf(name, callSid)
+	if err != nil {
+		return err
+	}
+	st.leave(ctx, true)
+	return nil
+}
+
+// End ends the room for everyone (the Conference resource's update with
+// Status=completed): ReasonConferenceEnded=conference-ended-via-api.
+func (s *Service) End(ctx context.Context, name string) error {
+	s.mu.Lock()
+	r := s.rooms[name]
+	s.mu.Unlock()
+	if r == nil {
+		return fmt.Errorf("conference %q: %w", name, ErrNotHere)
+	}
+	r.mu.Lock()
+	if r.ended {
+		r.mu.Unlock()
+		return fmt.Errorf("conference %q: %w", name, ErrNotHere)
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
+	notify := r.end(cctx, "conference-ended-via-api", nil)
+	r.mu.Unlock()
+	r.forget()
+	for _, f := range notify {
+		f()
+	}
+	return nil
+}
+
+var _ interpreter.Seat = (*seat)(nil)
