@@ -135,6 +135,15 @@ func (c *Call) waitInQueue(ctx context.Context, doc *document, q *queueStay) (st
 		if p := q.place.Pickup(); p != nil {
 			return c.dequeued(ctx, doc, q, p)
 		}
+		if u, m, ok := q.place.Redirected(); ok {
+			// Dequeued by the REST API into a new document: it is
+			// requested at once, as the action would be, with the
+			// Enqueue's action parameters and QueueResult=redirected
+			// (https://www.twilio.com/docs/voice/api/queue-member,
+			// https://www.twilio.com/docs/voice/twiml/enqueue#attributes-action).
+			c.trace("dequeue", map[string]any{"queue": q.e.Queue, "result": "redirected", "url": u})
+			return c.leaveQueueTo(ctx, doc, q, "redirected", u, m)
+		}
 		wctx, done := q.picked.waitContext(ctx)
 		res := c.runWait(wctx, doc, q)
 		done()
@@ -271,9 +280,21 @@ func (c *Call) afterBridge(ctx context.Context, doc *document, q *queueStay, que
 // leaveQueue ends an Enqueue that did not bridge: the action is requested
 // at once with the QueueResult.
 func (c *Call) leaveQueue(ctx context.Context, doc *document, q *queueStay, result string, hungUp bool) (step, error) {
+	return c.finish(ctx, doc, q.e, q.e.Action, q.e.Method, Outcome{CallerHungUp: hungUp, Params: c.queueParams(q, result)})
+}
+
+// leaveQueueTo ends an Enqueue by requesting the document at u (the REST
+// API's dequeue) with the action's parameters.
+func (c *Call) leaveQueueTo(ctx context.Context, doc *document, q *queueStay, result, u, method string) (step, error) {
+	req := c.target(doc, q.e.Name(), u, method)
+	req.params = c.queueParams(q, result)
+	return step{next: req}, nil
+}
+
+func (c *Call) queueParams(q *queueStay, result string) url.Values {
 	p := url.Values{"QueueResult": {result}, "QueueTime": {strconv.Itoa(wholeSeconds(c.cfg.Clock.Now().Sub(q.began)))}}
 	if q.sid != "" {
 		p.Set("QueueSid", q.sid)
 	}
-	return c.finish(ctx, doc, q.e, q.e.Action, q.e.Method, Outcome{CallerHungUp: hungUp, Params: p})
+	return p
 }

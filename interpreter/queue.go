@@ -70,6 +70,10 @@ type Place interface {
 	// Pickup returns the agent's hand-off once the call was picked, nil
 	// before.
 	Pickup() *Pickup
+	// Redirected returns, once the REST API dequeued the call into a new
+	// document (the Member resource's update with Url), that document's
+	// URL and method; the picked callback has run.
+	Redirected() (url, method string, ok bool)
 }
 
 // Pickup is an agent's hand-off of the caller it took.

@@ -106,9 +106,10 @@ type place struct {
 	enqueued time.Time
 
 	// Guarded by s.mu.
-	pushed bool // the Enqueue's Push succeeded
-	left   bool
-	pickup *interpreter.Pickup
+	pushed   bool // the Enqueue's Push succeeded
+	left     bool
+	pickup   *interpreter.Pickup
+	redirect *[2]string // the REST API's dequeue: URL and method
 }
 
 // Enqueue implements interpreter.Queues.
@@ -189,6 +190,43 @@ func (p *place) Leave(ctx context.Context) (bool, error) {
 		return true, err
 	}
 	return true, nil
+}
+
+// Redirected implements interpreter.Place.
+func (p *place) Redirected() (string, string, bool) {
+	p.s.mu.Lock()
+	defer p.s.mu.Unlock()
+	if p.redirect == nil {
+		return "", "", false
+	}
+	return p.redirect[0], p.redirect[1], true
+}
+
+// ErrNotHere is returned for a call that is not waiting on this node.
+var ErrNotHere = errors.New("queue: the call is not waiting on this node")
+
+// Dequeue takes the waiting call callSid out of queue and has it request
+// the document at url with method (the REST API's Member update: "Dequeue
+// a member from a queue and have the member's call begin executing the
+// TwiML document at that URL",
+// https://www.twilio.com/docs/voice/api/queue-member). ErrNotHere when the
+// call is not waiting in that queue on this node.
+func (s *Service) Dequeue(ctx context.Context, queue, callSid, url, method string) error {
+	s.mu.Lock()
+	p := s.waiting[callSid]
+	if p == nil || p.left || p.queue != queue {
+		s.mu.Unlock()
+		return fmt.Errorf("queue %q: call %s: %w", queue, callSid, ErrNotHere)
+	}
+	delete(s.waiting, callSid)
+	p.left = true
+	p.redirect = &[2]string{url, method}
+	s.mu.Unlock()
+	if _, err := s.st.Remove(ctx, queue, callSid); err != nil {
+		s.log.Warn("queue dequeue", "queue", queue, "call_sid", callSid, "err", err)
+	}
+	p.picked()
+	return nil
 }
 
 // Pickup implements interpreter.Place.

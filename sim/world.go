@@ -107,6 +107,13 @@ func NewWorld(o WorldOptions) *World {
 // Clock returns the line's virtual clock.
 func (w *World) Clock() *Clock { return w.clk }
 
+// Queues is the world's queue service, for what the REST API would do to
+// waiting calls (a test dequeues a caller into a new document).
+func (w *World) Queues() *queue.Service { return w.queues }
+
+// Conferences is the world's conference service (mute, hold, kick, end).
+func (w *World) Conferences() *conference.Service { return w.confs }
+
 // Close releases the line's store.
 func (w *World) Close() error { return w.store.Close() }
 

@@ -169,3 +169,46 @@ func TestWorldCanceledBeforeTurn(t *testing.T) {
 		t.Errorf("ended %+v; want the late party never called", ended[1])
 	}
 }
+
+// TestWorldRESTDequeue: the REST API's dequeue of a waiting caller
+// (Member update with Url) requests that document at once with the
+// Enqueue's action parameters and QueueResult=redirected, and the call
+// goes on there.
+func TestWorldRESTDequeue(t *testing.T) {
+	url := app(t, map[string]string{
+		"voice.xml":  `<Response><Enqueue action="queued.xml">support</Enqueue></Response>`,
+		"queued.xml": `<Response><Say>not this one</Say></Response>`,
+		"moved.xml":  `<Response><Say>Moved</Say></Response>`,
+	})
+	rec := &interpreter.Recorder{}
+	w, fe := newTestWorld(t, rec)
+	sid := interpreter.NewSid("CA")
+	if err := w.Add(Party{Config: interpreter.Config{URL: url("voice.xml"), CallSid: sid}, Fetcher: fe}); err != nil {
+		t.Fatal(err)
+	}
+	w.Clock().AfterFunc(3*time.Second, func() {
+		if err := w.Queues().Dequeue(context.Background(), "support", sid, url("moved.xml"), "GET"); err != nil {
+			t.Error(err)
+		}
+	})
+	w.Run(context.Background())
+	var moved, said bool
+	for _, e := range rec.Events() {
+		if e.Name == "request" && strings.HasSuffix(e.Fields["url"].(string), "moved.xml") {
+			p := e.Fields["params"].(map[string]string)
+			moved = e.Fields["method"] == "GET" && p["QueueResult"] == "redirected" && p["QueueTime"] == "3" && e.T == 3*time.Second
+		}
+		if e.Name == "say" && e.Fields["text"] == "Moved" {
+			said = true
+		}
+		if e.Name == "say" && e.Fields["text"] == "not this one" {
+			t.Error("the Enqueue action ran after a REST dequeue")
+		}
+	}
+	if !moved || !said {
+		t.Errorf("REST dequeue: moved.xml requested as wanted %v, its Say ran %v; events %v", moved, said, rec.Events())
+	}
+	if err := w.Queues().Dequeue(context.Background(), "support", sid, url("moved.xml"), "GET"); err == nil {
+		t.Error("a second dequeue of a call no longer waiting succeeded")
+	}
+}
