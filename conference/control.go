@@ -23,6 +23,9 @@ var ErrNotHere = errors.New("conference: not a live room or participant of this 
 type ParticipantUpdate struct {
 	Muted *bool
 	Hold  *bool
+	// Coach makes the participant a coach of that CallSid, or ("") not
+	// a coach any more: participant-modify (the "modify" keyword).
+	Coach *string
 }
 
 // seatOf finds the live seat of callSid in the room called name. s.mu is
@@ -44,10 +47,11 @@ func (s *Service) seatOf(name, callSid string) (*room, *seat, error) {
 	return nil, nil, fmt.Errorf("conference %q: participant %s: %w", name, callSid, ErrNotHere)
 }
 
-// UpdateParticipant mutes or unmutes a participant, or puts it on hold
-// (it hears hold music and is heard by no one) or takes it off, with the
-// participant-mute/-unmute and participant-hold/-unhold events (the
-// "mute" and "hold" statusCallbackEvent keywords).
+// UpdateParticipant mutes or unmutes a participant, puts it on hold (it
+// hears hold music and is heard by no one) or takes it off, or changes
+// whom it coaches, with the participant-mute/-unmute, -hold/-unhold and
+// -modify events (the "mute", "hold" and "modify" statusCallbackEvent
+// keywords).
 func (s *Service) UpdateParticipant(ctx context.Context, name, callSid string, u ParticipantUpdate) error {
 	r, st, err := s.seatOf(name, callSid)
 	if err != nil {
@@ -71,6 +75,10 @@ func (s *Service) UpdateParticipant(ctx context.Context, name, callSid string, u
 			ev = "participant-hold"
 		}
 		r.event(ev, "hold", st, nil)
+	}
+	if u.Coach != nil && *u.Coach != st.p.Coach {
+		st.p.Coach, changed = *u.Coach, true
+		r.event("participant-modify", "modify", st, nil)
 	}
 	if !changed {
 		return nil

@@ -57,7 +57,7 @@ func startedRoom(t *testing.T, cb *roomPosts) (*Service, []interpreter.Seat, []*
 		n := &atomic.Int32{}
 		p := interpreter.Participant{CallSid: sid, StartOnEnter: true, Beep: "true", Changed: func() { n.Add(1) }}
 		if i == 0 {
-			p.StatusCallback = interpreter.StatusCallback{URL: "http://app/conf", Events: []string{"start", "end", "leave", "mute", "hold"}, Post: cb.post}
+			p.StatusCallback = interpreter.StatusCallback{URL: "http://app/conf", Events: []string{"start", "end", "leave", "mute", "hold", "modify"}, Post: cb.post}
 		}
 		seat, err := s.Join(context.Background(), "room", p)
 		if err != nil {
@@ -75,6 +75,7 @@ func TestUpdateParticipant(t *testing.T) {
 	cb := &roomPosts{}
 	s, _, _ := startedRoom(t, cb)
 	yes, no := true, false
+	host, nobody := "CAhost", ""
 	ctx := context.Background()
 	for _, tc := range []struct {
 		u     ParticipantUpdate
@@ -86,6 +87,8 @@ func TestUpdateParticipant(t *testing.T) {
 		{ParticipantUpdate{Muted: &no}, "participant-unmute", "Muted", "false"},
 		{ParticipantUpdate{Hold: &yes}, "participant-hold", "Hold", "true"},
 		{ParticipantUpdate{Hold: &no}, "participant-unhold", "Hold", "false"},
+		{ParticipantUpdate{Coach: &host}, "participant-modify", "CallSidToCoach", "CAhost"},
+		{ParticipantUpdate{Coach: &nobody}, "participant-modify", "Coaching", "false"},
 	} {
 		if err := s.UpdateParticipant(ctx, "room", "CAguest", tc.u); err != nil {
 			t.Fatal(err)
