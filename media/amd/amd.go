@@ -66,7 +66,7 @@ type Detector struct {
 	active    bool
 	actStart  int     // sample where the current speech activity began
 	lastVoice int     // sample after its last voiced frame
-	actPeak   float64 // loudest frame of the activity, dBFS
+	actTop    [3]float64 // the activity's three loudest frames, dBFS, loudest first
 	machine   bool    // machine identified, waiting for the end (DetectMessageEnd)
 
 	done   bool
@@ -105,12 +105,18 @@ func (d *Detector) Push(frame []int16) (Result, bool) {
 	speech := d.vad.Push(frame)
 	level := d.vad.Level()
 
-	tone := false
+	tone, beepy := false, false
 	bin := 0
 	if level >= d.o.ToneMinDBFS {
 		var p float64
 		bin, p = frameTone(frame, meanSquare(frame), &d.pow)
 		tone = p >= d.o.TonePurity
+		// A high voice holding a vowel can be as pure as a tone for a
+		// few frames, mostly at its fundamental (up to about 300 Hz).
+		// Only tone frames where a beep or fax tone could be are kept
+		// out of the speech.
+		f := bankFreq(bin)
+		beepy = tone && (f >= d.o.BeepLowHz && f <= d.o.BeepHighHz || near(f, cedHz))
 	}
 	ended := d.run.push(tone, bin, n)
 	if a, ok := d.classifyTone(&ended, false); ok {
@@ -122,19 +128,16 @@ func (d *Detector) Push(frame []int16) (Result, bool) {
 
 	// Voice activity: the VAD's speech state, less hangover frames and
 	// tone frames, so that a beep never counts as greeting speech.
-	if speech && d.vad.Voiced() && !tone {
+	if speech && d.vad.Voiced() && !beepy {
 		if !d.active {
-			d.active, d.actStart, d.actPeak = true, d.elapsed-n, level
+			d.active, d.actStart = true, d.elapsed-n
+			d.actTop = [3]float64{-200, -200, -200}
 		}
 		d.lastVoice = d.elapsed
-		d.actPeak = max(d.actPeak, level)
+		d.addLevel(level)
 	}
 	if d.active {
-		// The VAD's floor starts as a guess; a background that was loud
-		// from the start is "speech" until the floor learns it. Such an
-		// activity never rises clearly above the floor it left behind,
-		// and is ignored.
-		real := d.actPeak >= d.vad.NoiseFloor()+realSpeechD
+		real := d.real()
 		// Twilio: speech longer than SpeechThreshold is a machine.
 		if real && !d.machine && d.lastVoice-d.actStart >= d.speechThr {
 			if d.o.Mode == Enable {
@@ -178,7 +181,8 @@ func (d *Detector) classifyTone(r *toneRun, ongoing bool) (AnsweredBy, bool) {
 	dur := time.Duration(r.samples) * time.Second / sampleRate
 	// Fax tones count only before anyone spoke: a fax machine says
 	// nothing, and a 1100 Hz beep after a greeting is a beep.
-	spoke := d.machine || (d.active && d.lastVoice-d.actStart >= int(spokeMin*sampleRate/time.Second))
+	spoke := d.machine || (d.active && d.real() &&
+		d.lastVoice-d.actStart >= int(spokeMin*sampleRate/time.Second))
 	if !spoke {
 		if !ongoing && near(f, cngHz) && dur >= cngMinOn && dur <= cngMaxOn {
 			return Fax, true
@@ -199,6 +203,29 @@ func (d *Detector) classifyTone(r *toneRun, ongoing bool) (AnsweredBy, bool) {
 		return MachineStart, true
 	}
 	return MachineEndBeep, true
+}
+
+// addLevel keeps the three loudest frame levels of the activity.
+func (d *Detector) addLevel(l float64) {
+	switch {
+	case l > d.actTop[0]:
+		d.actTop = [3]float64{l, d.actTop[0], d.actTop[1]}
+	case l > d.actTop[1]:
+		d.actTop[1], d.actTop[2] = l, d.actTop[1]
+	case l > d.actTop[2]:
+		d.actTop[2] = l
+	}
+}
+
+// real reports whether the current activity is speech rather than
+// background. The VAD's floor starts as a guess, so a background that is
+// loud from the start counts as speech until the floor learns it; such
+// an activity never rises clearly above the floor it leaves behind. The
+// third-loudest frame is the measure because one or two frames where a
+// tone starts or stops can be loud without being tonal enough to be
+// excluded.
+func (d *Detector) real() bool {
+	return d.actTop[2] >= d.vad.NoiseFloor()+realSpeechD
 }
 
 // finish records and returns the decision.
