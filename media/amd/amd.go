@@ -64,10 +64,10 @@ type Detector struct {
 
 	elapsed   int // samples seen
 	active    bool
-	actStart  int     // sample where the current speech activity began
-	lastVoice int     // sample after its last voiced frame
+	actStart  int        // sample where the current speech activity began
+	lastVoice int        // sample after its last voiced frame
 	actTop    [3]float64 // the activity's three loudest frames, dBFS, loudest first
-	machine   bool    // machine identified, waiting for the end (DetectMessageEnd)
+	machine   bool       // machine identified, waiting for the end (DetectMessageEnd)
 
 	done   bool
 	result Result

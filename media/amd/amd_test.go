@@ -47,13 +47,16 @@ func concat(parts ...[]int16) []int16 {
 }
 
 // run feeds x to a detector in 20 ms frames, then silence up to 60 s.
+// x is only read, so clips can be shared between goroutines.
 func run(o Options, x []int16) (Result, bool) {
 	d := New(o)
-	for len(x) < samplesOf(60*time.Second) {
-		x = append(x, make([]int16, frameLen)...)
-	}
-	for i := 0; i+frameLen <= len(x); i += frameLen {
-		if r, ok := d.Push(x[i : i+frameLen]); ok {
+	quiet := make([]int16, frameLen)
+	for i := 0; i < samplesOf(60*time.Second); i += frameLen {
+		f := quiet
+		if i+frameLen <= len(x) {
+			f = x[i : i+frameLen]
+		}
+		if r, ok := d.Push(f); ok {
 			return r, true
 		}
 	}
