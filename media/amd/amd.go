@@ -13,13 +13,28 @@ type AnsweredBy string
 // machine_start, fax or unknown; DetectMessageEnd replaces machine_start
 // with one of the machine_end_* values.
 const (
-	Human             AnsweredBy = "human"
-	MachineStart      AnsweredBy = "machine_start"
-	MachineEndBeep    AnsweredBy = "machine_end_beep"
+	// Human: a short utterance (under SpeechThreshold) ended by
+	// SpeechEndThreshold of silence.
+	Human AnsweredBy = "human"
+	// MachineStart (Enable only): speech ran past SpeechThreshold, or a
+	// beep was heard.
+	MachineStart AnsweredBy = "machine_start"
+	// MachineEndBeep (DetectMessageEnd): the greeting ended with a beep;
+	// reported when the beep ends.
+	MachineEndBeep AnsweredBy = "machine_end_beep"
+	// MachineEndSilence (DetectMessageEnd): the greeting was followed by
+	// SpeechEndThreshold of silence.
 	MachineEndSilence AnsweredBy = "machine_end_silence"
-	MachineEndOther   AnsweredBy = "machine_end_other"
-	Fax               AnsweredBy = "fax"
-	Unknown           AnsweredBy = "unknown"
+	// MachineEndOther (DetectMessageEnd): a machine was identified but
+	// its greeting had not ended by Timeout. Twilio's page does not say
+	// when it sends this value; giving it here rather than unknown keeps
+	// what is already known.
+	MachineEndOther AnsweredBy = "machine_end_other"
+	// Fax: a fax tone (CNG or CED) before anyone spoke.
+	Fax AnsweredBy = "fax"
+	// Unknown: SilenceTimeout of initial silence, or Timeout without a
+	// decision (Twilio's two cases for unknown).
+	Unknown AnsweredBy = "unknown"
 )
 
 // IsMachine reports whether a is one of the machine_* values.

@@ -61,8 +61,8 @@ func (m Mode) String() string {
 	return "Enable"
 }
 
-// Defaults and allowed ranges from Twilio's "Optional API tuning
-// parameters" table on the AMD page.
+// Defaults and allowed ranges of Twilio's tuning parameters, as Twilio's
+// AMD page and its API reference give them.
 const (
 	// DefaultTimeout is MachineDetectionTimeout's default: after 30 s
 	// without a decision the answer is unknown (3-59 s allowed).
@@ -89,9 +89,12 @@ const (
 	// Beeps are typically 0.2-1 s; 150 ms is longer than any sung or
 	// held vowel keeps one pure partial.
 	DefaultBeepMin = 150 * time.Millisecond
-	// DefaultBeepLowHz and DefaultBeepHighHz bound a beep's frequency;
-	// voicemail beeps in the wild sit between about 440 and 1800 Hz.
-	DefaultBeepLowHz  = 400
+	// DefaultBeepLowHz is the lowest beep frequency; voicemail beeps in
+	// the wild sit between about 440 and 1800 Hz, and a high voice's
+	// fundamental (up to about 300 Hz) must stay out.
+	DefaultBeepLowHz = 400
+	// DefaultBeepHighHz is the highest beep frequency, below the fax
+	// answer tone (2100 Hz).
 	DefaultBeepHighHz = 2000
 	// DefaultTonePurity is the share of a frame's energy one 25 Hz wide
 	// band must hold for the frame to count as tone. A sine between two
@@ -118,8 +121,11 @@ type Options struct {
 
 	// BeepMin is the shortest tone that is a beep [150 ms].
 	BeepMin time.Duration
-	// BeepLowHz and BeepHighHz bound a beep's frequency [400, 2000 Hz].
-	BeepLowHz, BeepHighHz float64
+	// BeepLowHz is the lowest beep frequency [400 Hz].
+	BeepLowHz float64
+	// BeepHighHz is the highest beep frequency [2000 Hz]; the filter
+	// bank reaches 2175 Hz, so higher values change nothing.
+	BeepHighHz float64
 	// TonePurity is the energy share that makes a frame a tone [0.6].
 	TonePurity float64
 	// ToneMinDBFS is the quietest tone frame considered [-45 dBFS].
