@@ -38,7 +38,7 @@ func (r *room) startRecording() {
 	if rc.spec == nil || rc.rec != nil || rc.done {
 		return
 	}
-	rec, err := r.mix.Record(interpreter.MixRecordSpec{Sid: rc.spec.Sid, Trim: rc.spec.Trim})
+	rec, err := r.mix.Record(interpreter.MixRecordSpec{Sid: rc.spec.Sid, Trim: rc.spec.Trim, AccountSid: r.s.o.AccountSid, ConferenceSid: r.sid})
 	if err != nil {
 		r.s.log.Warn("conference record", "room", r.name, "recording_sid", rc.spec.Sid, "err", err)
 		rc.done = true

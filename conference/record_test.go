@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -88,7 +89,9 @@ func TestRoomRecording(t *testing.T) {
 		t.Fatalf("%d mixes; want one, recording once", mixer.count())
 	}
 	r := mixer.mixes[0].recs[0]
-	if want := (interpreter.MixRecordSpec{Sid: "RE1", Trim: true}); r.spec != want {
+	// The account and the room go into the recording's sidecar, for the
+	// REST API.
+	if want := (interpreter.MixRecordSpec{Sid: "RE1", Trim: true, AccountSid: "ACtest", ConferenceSid: r.spec.ConferenceSid}); r.spec != want || !strings.HasPrefix(r.spec.ConferenceSid, "CF") {
 		t.Errorf("recording %+v, want the creator's %+v", r.spec, want)
 	}
 	clk.add(10 * time.Second)

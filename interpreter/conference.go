@@ -134,6 +134,9 @@ type Mix interface {
 type MixRecordSpec struct {
 	Sid  string // RE…; the mix stores the audio under it
 	Trim bool   // drop the silence at both ends
+	// AccountSid and ConferenceSid are kept beside the audio, for the
+	// REST API's Recordings resource.
+	AccountSid, ConferenceSid string
 }
 
 // MixRecording is a recording made by Mix.Record.

@@ -39,7 +39,7 @@ func (c *Call) newDialRecording(doc *document, d *verbs.Dial) *dialRecording {
 		return nil
 	}
 	r := &dialRecording{c: c, fromRinging: strings.HasPrefix(d.Record, "record-from-ringing")}
-	r.spec = CallRecordSpec{Sid: NewSid("RE"), Dual: strings.HasSuffix(d.Record, "-dual"), Trim: d.Trim == "trim-silence"}
+	r.spec = CallRecordSpec{Sid: NewSid("RE"), AccountSid: c.cfg.AccountSid, CallSid: c.cfg.CallSid, Dual: strings.HasSuffix(d.Record, "-dual"), Trim: d.Trim == "trim-silence"}
 	switch d.RecordingTrack {
 	case "inbound":
 		r.spec.Track = TrackInbound

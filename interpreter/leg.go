@@ -159,13 +159,16 @@ type Partial struct {
 
 // RecordSpec is what Record captures.
 type RecordSpec struct {
-	Turn        int    // see InputSpec.Turn
-	Sid         string // RE…; the leg stores the audio under it
-	Timeout     time.Duration
-	FinishOnKey string
-	MaxLength   time.Duration
-	PlayBeep    bool
-	Trim        bool
+	Turn    int    // see InputSpec.Turn
+	Sid     string // RE…; the leg stores the audio under it
+	Timeout time.Duration
+	// AccountSid and CallSid are kept beside the audio, for the REST
+	// API's Recordings resource.
+	AccountSid, CallSid string
+	FinishOnKey         string
+	MaxLength           time.Duration
+	PlayBeep            bool
+	Trim                bool
 }
 
 // Recording is the result of Record, and of CallRecording.Stop.
@@ -182,6 +185,9 @@ type Recording struct {
 // CallRecordSpec is what RecordCall captures.
 type CallRecordSpec struct {
 	Sid string // RE…; the leg stores the audio under it
+	// AccountSid and CallSid are kept beside the audio, for the REST
+	// API's Recordings resource.
+	AccountSid, CallSid string
 	// Dual records two channels: this leg's party on the left (channel
 	// 1), the peer on the right (channel 2). Otherwise both are mixed
 	// into one.

@@ -25,7 +25,7 @@ func (c *Call) record(ctx context.Context, doc *document, r *verbs.Record) (step
 	status.send("in-progress", 0)
 
 	rec, err := c.leg.Record(ctx, RecordSpec{
-		Turn: c.turn, Sid: sid, Timeout: secs(r.Timeout), FinishOnKey: r.FinishOnKey,
+		Turn: c.turn, Sid: sid, AccountSid: c.cfg.AccountSid, CallSid: c.cfg.CallSid, Timeout: secs(r.Timeout), FinishOnKey: r.FinishOnKey,
 		MaxLength: secs(r.MaxLength), PlayBeep: r.PlayBeep, Trim: r.Trim != "do-not-trim",
 	})
 	if errors.Is(err, ErrHangup) {

@@ -3,6 +3,8 @@ package signaling
 import (
 	"fmt"
 	"os"
+	"path/filepath"
+	"time"
 
 	"github.com/texml/texml/interpreter"
 	"github.com/texml/texml/media"
@@ -16,7 +18,7 @@ import (
 // spec.Trim asks for it. A side that recordingTrack leaves out is never
 // tapped.
 func (l *Leg) RecordCall(spec interpreter.CallRecordSpec) (interpreter.CallRecording, error) {
-	r, err := newCallRecording(l.m.RecordingsDir, spec)
+	r, err := newCallRecording(l.m.RecordingsDir, spec, "DialVerb", "")
 	if err != nil {
 		return nil, fmt.Errorf("record call: %w", err)
 	}
@@ -27,8 +29,9 @@ func (l *Leg) RecordCall(spec interpreter.CallRecordSpec) (interpreter.CallRecor
 }
 
 // newCallRecording creates the WAV file of spec in dir and a recorder
-// that writes it, with no side attached yet.
-func newCallRecording(dir string, spec interpreter.CallRecordSpec) (*callRecording, error) {
+// that writes it, with no side attached yet. source and conferenceSid go
+// into its RecordingInfo.
+func newCallRecording(dir string, spec interpreter.CallRecordSpec, source, conferenceSid string) (*callRecording, error) {
 	path := RecordingPath(dir, spec.Sid)
 	f, err := os.Create(path)
 	if err != nil {
@@ -38,7 +41,14 @@ func newCallRecording(dir string, spec interpreter.CallRecordSpec) (*callRecordi
 	if spec.Dual {
 		w = audio.NewStereoWAVWriter(f)
 	}
-	r := &callRecording{spec: spec, path: path, f: f, w: w}
+	channels := 1
+	if spec.Dual {
+		channels = 2
+	}
+	r := &callRecording{spec: spec, path: path, f: f, w: w, info: RecordingInfo{
+		Sid: spec.Sid, AccountSid: spec.AccountSid, CallSid: spec.CallSid, ConferenceSid: conferenceSid,
+		Source: source, Channels: channels, StartTime: time.Now(),
+	}}
 	write := w.Write
 	if spec.Trim {
 		r.trim = audio.NewTrimWriter(w)
@@ -57,6 +67,7 @@ type callRecording struct {
 	trim *audio.TrimWriter // nil unless trimming
 	rec  *media.Recorder
 	peer *Leg // the far side now
+	info RecordingInfo
 
 	stopped bool
 	out     interpreter.Recording
@@ -116,6 +127,11 @@ func (r *callRecording) Stop() (interpreter.Recording, error) {
 	if r.out.Duration == 0 {
 		r.out.Empty = true
 		os.Remove(r.path)
+		return r.out, nil
 	}
+	r.info.DurationMS = r.out.Duration.Milliseconds()
+	// The audio is usable without its sidecar: the error is not the
+	// recording's, and the API then derives what it can from the WAV.
+	_ = WriteRecordingInfo(filepath.Dir(r.path), r.info)
 	return r.out, nil
 }

@@ -3,7 +3,10 @@ package signaling
 import (
 	"context"
 	"encoding/binary"
+	"errors"
+	"io/fs"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -237,5 +240,40 @@ func TestRecordCallOfSilenceTrimsToNothing(t *testing.T) {
 	entries, _ := os.ReadDir(rc.recordingsDir)
 	if len(entries) != 0 {
 		t.Errorf("an empty recording left %d files", len(entries))
+	}
+}
+
+func TestRecordCallWritesItsInfo(t *testing.T) {
+	rc := newRecordedCall(t)
+	before := time.Now()
+	spec := interpreter.CallRecordSpec{Dual: true, AccountSid: "AC" + strings.Repeat("1", 32), CallSid: "CA" + strings.Repeat("2", 32)}
+	got, _ := rc.record(t, spec, 200*time.Millisecond, 300*time.Millisecond)
+	entries, err := os.ReadDir(rc.recordingsDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sid string
+	for _, e := range entries {
+		if s, ok := strings.CutSuffix(e.Name(), ".json"); ok {
+			sid = s
+		}
+	}
+	if sid == "" {
+		t.Fatalf("no sidecar among %v", entries)
+	}
+	info, err := ReadRecordingInfo(rc.recordingsDir, sid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := RecordingInfo{Sid: sid, AccountSid: spec.AccountSid, CallSid: spec.CallSid, Source: "DialVerb", Channels: 2,
+		StartTime: info.StartTime, DurationMS: got.Duration.Milliseconds()}
+	if info != want || info.StartTime.Before(before) || info.StartTime.After(time.Now()) {
+		t.Errorf("info %+v, want %+v started after %v", info, want, before)
+	}
+}
+
+func TestRecordingInfoMissing(t *testing.T) {
+	if _, err := ReadRecordingInfo(t.TempDir(), "RE"+strings.Repeat("0", 32)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("err %v, want fs.ErrNotExist", err)
 	}
 }

@@ -176,7 +176,7 @@ func (x *mix) Record(spec interpreter.MixRecordSpec) (interpreter.MixRecording, 
 	if closed {
 		return nil, ErrMixClosed
 	}
-	r, err := newCallRecording(x.dir, interpreter.CallRecordSpec{Sid: spec.Sid, Trim: spec.Trim})
+	r, err := newCallRecording(x.dir, interpreter.CallRecordSpec{Sid: spec.Sid, AccountSid: spec.AccountSid, Trim: spec.Trim}, "Conference", spec.ConferenceSid)
 	if err != nil {
 		return nil, fmt.Errorf("record conference: %w", err)
 	}

@@ -68,6 +68,7 @@ func (l *Leg) Record(ctx context.Context, spec interpreter.RecordSpec) (interpre
 		}
 	}
 	path := RecordingPath(l.m.RecordingsDir, spec.Sid)
+	started := time.Now()
 	f, err := os.Create(path)
 	if err != nil {
 		return out, &interpreter.MediaError{Err: fmt.Errorf("record: %w", err)}
@@ -99,10 +100,19 @@ func (l *Leg) Record(ctx context.Context, spec interpreter.RecordSpec) (interpre
 	if rec.voiced == 0 {
 		out.Empty = true
 		os.Remove(path)
-	} else if spec.Trim {
-		out.Duration, werr = trimFile(path)
-		if werr != nil {
-			l.log.Warn("trim recording", "err", werr)
+	} else {
+		if spec.Trim {
+			out.Duration, werr = trimFile(path)
+			if werr != nil {
+				l.log.Warn("trim recording", "err", werr)
+			}
+		}
+		// The audio is usable without its sidecar: a failure is logged.
+		if err := WriteRecordingInfo(l.m.RecordingsDir, RecordingInfo{
+			Sid: spec.Sid, AccountSid: spec.AccountSid, CallSid: spec.CallSid, Source: "RecordVerb",
+			Channels: 1, StartTime: started, DurationMS: out.Duration.Milliseconds(),
+		}); err != nil {
+			l.log.Warn("record", "err", err)
 		}
 	}
 	switch reason {

@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -21,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/texml/texml/api"
 	"github.com/texml/texml/cluster"
 	"github.com/texml/texml/conference"
 	"github.com/texml/texml/fetcher"
@@ -433,9 +433,6 @@ func (s *service) close() {
 // and ten reads a second cost nothing.
 const lagInterval = 100 * time.Millisecond
 
-// recordingPath matches Twilio's recording resource URL.
-var recordingPath = regexp.MustCompile(`^/2010-04-01/Accounts/[^/]+/Recordings/(RE[0-9a-f]{32})(\.wav|\.mp3)?$`)
-
 func (s *service) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -446,24 +443,15 @@ func (s *service) routes() http.Handler {
 		fmt.Fprintf(w, "ok %d active calls\n", s.sip.Active())
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/2010-04-01/", func(w http.ResponseWriter, r *http.Request) {
-		m := recordingPath.FindStringSubmatch(r.URL.Path)
-		if m == nil {
-			http.NotFound(w, r)
-			return
-		}
-		if m[2] == ".mp3" {
-			http.Error(w, "texml stores recordings as WAV; request the URL without an extension or with .wav", http.StatusNotAcceptable)
-			return
-		}
-		path := signaling.RecordingPath(s.f.recordingsDir, m[1])
-		if _, err := os.Stat(path); err != nil {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "audio/x-wav")
-		http.ServeFile(w, r, path)
-	})
+	// The REST API, which serves RecordingUrl too.
+	mux.Handle("/"+api.Version+"/", api.New(api.Options{
+		Accounts:          s.f.apiAccounts(),
+		DefaultAccountSid: s.f.mainAccountSid(),
+		RecordingsDir:     s.f.recordingsDir,
+		MediaAuth:         s.f.mediaAuth,
+		BaseURL:           s.router.RecordingBaseURL,
+		Logger:            s.log,
+	}))
 	return mux
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/texml/texml/api"
 	"github.com/texml/texml/signaling"
 )
 
@@ -41,7 +42,7 @@ type serveFlags struct {
 	maxCalls, maxSetup                                         int
 	envErrs                                                    []error // bad TEXML_* values, reported before starting
 	file                                                       fileConfig
-	inbandDTMF                                                 bool
+	inbandDTMF, mediaAuth                                      bool
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -49,7 +50,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 		fs.StringVar(p, name, env(name, def), usage+" (env "+envName(name)+")")
 	}
 	str(&f.sipListen, "sip-listen", "0.0.0.0:5060", "SIP address, UDP and TCP")
-	str(&f.httpListen, "http-listen", ":8080", "HTTP address: recordings, /healthz, /metrics")
+	str(&f.httpListen, "http-listen", ":8080", "HTTP address: the REST API (/2010-04-01/…, recordings), /healthz, /metrics")
 	str(&f.rtpPorts, "rtp-ports", "10000-20000", "RTP port range")
 	str(&f.nodeAddr, "node-addr", "", "host:port where the other nodes sharing --redis-url send SIP to this one (node-to-node legs for queues); default the public IP and the SIP port")
 	str(&f.redisURL, "redis-url", "", "shared state (queues) in Redis: redis://[:PASSWORD@]HOST:PORT[/DB], rediss://, redis+sentinel://, redis+cluster:// (see store/redis); empty: in memory, one node")
@@ -60,8 +61,8 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	str(&f.fallbackURL, "fallback-url", "", "URL requested when the app fails")
 	str(&f.statusCB, "status-callback", "", "URL for call status callbacks")
 	str(&f.statusEvents, "status-callback-event", "completed", "space-separated status callback events")
-	str(&f.accountSid, "account-sid", "", "AccountSid sent to apps (default AC000…0)")
-	str(&f.authToken, "auth-token", "", "sign requests with X-Twilio-Signature")
+	str(&f.accountSid, "account-sid", "", "AccountSid sent to apps, and the REST API's account (default AC000…0)")
+	str(&f.authToken, "auth-token", "", "sign requests with X-Twilio-Signature; the REST API's password for --account-sid (no token: no API)")
 	str(&f.recordingsDir, "recordings-dir", "recordings", "where <Record> files are written")
 	str(&f.cacheDir, "cache-dir", "", "disk cache for fetched audio and speech (default: memory only)")
 	str(&f.config, "config", "", "YAML file with routes, trunks, deny patterns and clients (see README)")
@@ -102,6 +103,11 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 		f.envErrs = append(f.envErrs, fmt.Errorf("%s: %w", envName("inband-dtmf"), err))
 	}
 	fs.BoolVar(&f.inbandDTMF, "inband-dtmf", inband, "also detect DTMF tones in the audio (env "+envName("inband-dtmf")+")")
+	mediaAuth, err := strconv.ParseBool(env("api-media-auth", "false"))
+	if err != nil {
+		f.envErrs = append(f.envErrs, fmt.Errorf("%s: %w", envName("api-media-auth"), err))
+	}
+	fs.BoolVar(&f.mediaAuth, "api-media-auth", mediaAuth, "ask for HTTP Basic auth on recording media (RecordingUrl) too; off: media is public, as Twilio's default (env "+envName("api-media-auth")+")")
 }
 
 func envName(flagName string) string {
@@ -128,6 +134,9 @@ type fileConfig struct {
 	// IP) and are dialed with <Dial><Client>.
 	Clients []signaling.Client `yaml:"clients"`
 	Realm   string             `yaml:"realm"`
+	// Accounts may use the REST API besides the main one (account_sid,
+	// auth_token), each seeing only its own resources.
+	Accounts []api.Account `yaml:"accounts"`
 }
 
 // routes builds the router: the config file's routes in order, then
@@ -145,9 +154,16 @@ func (f *serveFlags) routes() (*signaling.Routes, error) {
 		if err := dec.Decode(&fc); err != nil {
 			return nil, fmt.Errorf("--config %s: %w", f.config, err)
 		}
+		for i, a := range fc.Accounts {
+			if len(a.Sid) != 34 || !strings.HasPrefix(a.Sid, "AC") || a.AuthToken == "" {
+				return nil, fmt.Errorf("--config %s: accounts[%d]: want sid AC followed by 32 hex digits, and an auth_token", f.config, i)
+			}
+		}
 		r.Routes = fc.Routes
 		f.file = fc
-		if r.AccountSid == "" {
+		if f.accountSid == "" {
+			// The calls' account and the conferences' (newService) alike.
+			f.accountSid = fc.AccountSid
 			r.AccountSid = fc.AccountSid
 		}
 		if f.authToken == "" {
@@ -173,6 +189,22 @@ func (f *serveFlags) routes() (*signaling.Routes, error) {
 		}
 	}
 	return r, r.Validate()
+}
+
+// mainAccountSid is the account the calls run under: --account-sid, the
+// config file's account_sid, or the interpreter's default AC000…0.
+func (f *serveFlags) mainAccountSid() string {
+	if f.accountSid != "" {
+		return f.accountSid
+	}
+	return "AC" + strings.Repeat("0", 32)
+}
+
+// apiAccounts are the REST API's accounts: the main one, whose password
+// is the auth token, then the config file's others. It is called after
+// routes, which reads the file.
+func (f *serveFlags) apiAccounts() []api.Account {
+	return append([]api.Account{{Sid: f.mainAccountSid(), AuthToken: f.authToken}}, f.file.Accounts...)
 }
 
 // trunks builds the outbound routing table: the config file's trunks in
