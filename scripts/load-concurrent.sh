@@ -14,7 +14,8 @@
 # Usage: scripts/load-concurrent.sh [CALLS] [HOLD] [RATE]   (defaults 1000 60 50)
 # Environment: SEND_RTP=1 makes every call send silence to texml too
 # (full-duplex media, and texml's RTP inactivity timeout stays at its
-# default); OUT, SIP_PORT, HTTP_PORT, APP_PORT, RTP_PORTS.
+# default); OUT, SIP_PORT, HTTP_PORT, APP_PORT, RTP_PORTS, TEXML_BIN (a
+# texml binary to measure instead of building bin/texml).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -32,36 +33,10 @@ if ((CALLS < 1 || CALLS > 5000 || HOLD < 1 || HOLD > 600 || RATE < 1 || RATE > 1
 	echo "load-concurrent: CALLS 1..5000, HOLD 1..600 s, RATE 1..1000" >&2
 	exit 2
 fi
-if (($(ulimit -n) < 2 * CALLS + 200)); then
-	ulimit -n $((2 * CALLS + 200)) 2>/dev/null || {
-		echo "load-concurrent: open-file limit $(ulimit -n) is too low for $CALLS calls" >&2
-		exit 2
-	}
-fi
-command -v go >/dev/null || { echo "load-concurrent: go is not installed" >&2; exit 2; }
-command -v espeak-ng >/dev/null || { echo "load-concurrent: espeak-ng is not installed (texml serve needs it)" >&2; exit 2; }
-
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-OUT=${OUT:-$(mktemp -d /tmp/texml-load-concurrent.XXXXXX)}
-mkdir -p "$OUT"
-cd "$ROOT"
-
-pids=()
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do
-		kill "$p" 2>/dev/null || true
-	done
-	for p in "${pids[@]}"; do
-		wait "$p" 2>/dev/null || true
-	done
-}
-trap cleanup EXIT
+load_prepare load-concurrent $((2 * CALLS + 200))
 
 echo "== building (output in $OUT)"
-go build -o bin/texml ./cmd/texml
-go build -o bin/loadapp ./tools/loadapp
-go build -o bin/rtpload ./tools/rtpload
+load_build
 
 # The WAV outlasts every call, so that texml never runs out of audio:
 # each call plays it from the start for HOLD seconds.
@@ -81,7 +56,7 @@ else
 	# default) from hanging them up.
 	RTP_TIMEOUT=(--rtp-timeout "$((HOLD + RAMP + 120))s")
 fi
-bin/texml serve --sip-listen "$IP:$SIP_PORT" --http-listen "$IP:$HTTP_PORT" \
+"$TEXML_BIN" serve --sip-listen "$IP:$SIP_PORT" --http-listen "$IP:$HTTP_PORT" \
 	--rtp-ports "$RTP_PORTS" --voice-url "http://$IP:$APP_PORT/app" --voice-method POST \
 	--stt none --recordings-dir "$OUT/recordings" "${RTP_TIMEOUT[@]}" \
 	>"$OUT/texml.out" 2>"$OUT/texml.log" &
