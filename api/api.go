@@ -15,6 +15,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+
+	"github.com/texml/texml/store"
 )
 
 // Version is the API version every path starts with.
@@ -54,6 +56,10 @@ type Options struct {
 	// media_url), e.g. "https://texml.example.com": --public-url. Empty:
 	// the scheme and Host of each request.
 	BaseURL string
+	// Queues serve the Queues and Members resources (queues.go); nil:
+	// not served. Dequeue, (*queue.Service).Dequeue, updates a member.
+	Queues  store.Queues
+	Dequeue DequeueFunc
 	// Logger receives failures the client cannot act on; nil: discarded.
 	Logger *slog.Logger
 }
@@ -83,6 +89,9 @@ func New(o Options) http.Handler {
 	// RE….wav its audio (recordingSid splits them).
 	s.mux.HandleFunc("GET "+acct+"Recordings/{Sid}", s.getRecording)
 	s.mux.HandleFunc("DELETE "+acct+"Recordings/{Sid}", s.deleteRecording)
+	if o.Queues != nil {
+		s.registerQueues(acct)
+	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { notFound(w, r) })
 	return s
 }

@@ -108,6 +108,7 @@ type service struct {
 	sounds   *audio.Cache
 	store    *store.Store // shared state: queues and conferences (memory, or Redis)
 	node     *cluster.Node
+	queues   *queue.Service // the REST API dequeues members through it
 	public   net.IP
 	sipAddr  string
 	udp      net.PacketConn
@@ -223,6 +224,7 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 		return nil, err
 	}
 	queues := queue.New(s.store.Queues, queue.Options{Node: node, Logger: log, Remote: s.node})
+	s.queues = queues
 	s.node.SetPicker(queues)
 	s.node.AddSweeper(func(ctx context.Context) { _, _ = queues.Sweep(ctx) })
 	confs := conference.New(s.store.Conferences, signaling.Mixer{RecordingsDir: f.recordingsDir}, conference.Options{Node: node, Logger: log, AccountSid: f.accountSid, Alive: s.node.Alive, Remote: s.node,
@@ -450,6 +452,8 @@ func (s *service) routes() http.Handler {
 		RecordingsDir:     s.f.recordingsDir,
 		MediaAuth:         s.f.mediaAuth,
 		BaseURL:           s.router.RecordingBaseURL,
+		Queues:            s.store.Queues,
+		Dequeue:           s.queues.Dequeue,
 		Logger:            s.log,
 	}))
 	return mux
