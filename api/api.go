@@ -7,7 +7,8 @@
 // account sees only its own resources.
 //
 // Implemented so far: authentication, Twilio's error bodies, list paging
-// and the Recordings resource. Calls, Queues and Conferences are to come.
+// and the Recordings, Conference and Participant resources. Calls and
+// Queues are to come.
 package api
 
 import (
@@ -15,6 +16,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+
+	"github.com/texml/texml/store"
 )
 
 // Version is the API version every path starts with.
@@ -54,6 +57,10 @@ type Options struct {
 	// media_url), e.g. "https://texml.example.com": --public-url. Empty:
 	// the scheme and Host of each request.
 	BaseURL string
+	// Conferences and ConferenceControl serve the Conference and
+	// Participant resources (conferences.go); both nil: not served.
+	Conferences       store.Conferences
+	ConferenceControl ConferenceController
 	// Logger receives failures the client cannot act on; nil: discarded.
 	Logger *slog.Logger
 }
@@ -83,6 +90,9 @@ func New(o Options) http.Handler {
 	// RE….wav its audio (recordingSid splits them).
 	s.mux.HandleFunc("GET "+acct+"Recordings/{Sid}", s.getRecording)
 	s.mux.HandleFunc("DELETE "+acct+"Recordings/{Sid}", s.deleteRecording)
+	if o.Conferences != nil && o.ConferenceControl != nil {
+		s.registerConferences(acct)
+	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { notFound(w, r) })
 	return s
 }
