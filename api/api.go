@@ -7,7 +7,8 @@
 // account sees only its own resources.
 //
 // Implemented so far: authentication, Twilio's error bodies, list paging
-// and the Recordings resource. Calls, Queues and Conferences are to come.
+// and the Recordings, Queue, Member, Conference and Participant
+// resources. Calls are to come.
 package api
 
 import (
@@ -60,6 +61,10 @@ type Options struct {
 	// not served. Dequeue, (*queue.Service).Dequeue, updates a member.
 	Queues  store.Queues
 	Dequeue DequeueFunc
+	// Conferences and ConferenceControl serve the Conference and
+	// Participant resources (conferences.go); both nil: not served.
+	Conferences       store.Conferences
+	ConferenceControl ConferenceController
 	// Logger receives failures the client cannot act on; nil: discarded.
 	Logger *slog.Logger
 }
@@ -91,6 +96,9 @@ func New(o Options) http.Handler {
 	s.mux.HandleFunc("DELETE "+acct+"Recordings/{Sid}", s.deleteRecording)
 	if o.Queues != nil {
 		s.registerQueues(acct)
+	}
+	if o.Conferences != nil && o.ConferenceControl != nil {
+		s.registerConferences(acct)
 	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { notFound(w, r) })
 	return s

@@ -21,9 +21,6 @@ import (
 // Options.DefaultAccountSid, so the queues are that account's; another
 // account sees none.
 
-// codeMethodNotAllowed is Twilio's 20004, Method not allowed.
-const codeMethodNotAllowed = 20004
-
 // codeInvalidURL is Twilio's 21205, Url is not a valid URL.
 const codeInvalidURL = 21205
 
@@ -139,12 +136,6 @@ func (s *server) findQueue(w http.ResponseWriter, r *http.Request) (store.QueueI
 	}
 	notFound(w, r)
 	return store.QueueInfo{}, false
-}
-
-// internal answers a store failure with 500/20500 and logs it.
-func (s *server) internal(w http.ResponseWriter, msg string, err error) {
-	s.log.Warn(msg, "err", err)
-	writeError(w, http.StatusInternalServerError, codeInternal, "Internal Server Error")
 }
 
 // listQueues is GET …/Queues.json

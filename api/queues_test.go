@@ -30,11 +30,10 @@ type queueFixture struct {
 	dequeued []dequeued
 }
 
+// callB and callC are declared in conferences_test.go.
 var (
-	callB = "CA" + strings.Repeat("b", 32)
-	callC = "CA" + strings.Repeat("c", 32)
-	q1    = "/2010-04-01/Accounts/" + acct1.Sid + "/Queues"
-	q2    = "/2010-04-01/Accounts/" + acct2.Sid + "/Queues"
+	q1 = "/2010-04-01/Accounts/" + acct1.Sid + "/Queues"
+	q2 = "/2010-04-01/Accounts/" + acct2.Sid + "/Queues"
 )
 
 func newQueueFixture(t *testing.T) *queueFixture {

@@ -65,3 +65,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // rfc2822 formats t as Twilio's dates are: RFC 2822 in UTC, "+0000"
 // (https://www.twilio.com/docs/usage/twilios-response#response-formats-dates).
 func rfc2822(t time.Time) string { return t.UTC().Format(time.RFC1123Z) }
+
+// codeMethodNotAllowed is Twilio's 20004: the resource exists but does
+// not take this method (here: texml cannot do it).
+const codeMethodNotAllowed = 20004
+
+// internal answers a failure of the store or a service with 500/20500
+// and logs it; what says what was being done.
+func (s *server) internal(w http.ResponseWriter, what string, err error) {
+	s.log.Warn("API: "+what, "err", err)
+	writeError(w, http.StatusInternalServerError, codeInternal, "Internal Server Error")
+}

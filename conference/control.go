@@ -89,7 +89,7 @@ func (s *Service) UpdateParticipant(ctx context.Context, name, callSid string, u
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 	defer cancel()
 	sp := s.stored(st.p, st.joined)
-	sp.RoomCallback = ""
+	sp.RoomCallback, sp.Hold = "", st.hold
 	if err := s.st.Update(cctx, name, sp, s.o.Clock.Now()); err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.log.Warn("conference: store update", "room", name, "call_sid", callSid, "err", err)
 	}

@@ -98,6 +98,12 @@ func TestUpdateParticipant(t *testing.T) {
 			t.Errorf("%s: callback %v, want %s=%s for CAguest", tc.event, v, tc.param, tc.want)
 		}
 	}
+	if err := s.UpdateParticipant(ctx, "room", "CAguest", ParticipantUpdate{Hold: &yes}); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := s.st.Get(ctx, "room"); err != nil || len(c.Participants) != 2 || !c.Participants[1].Hold {
+		t.Errorf("the store after a hold: %+v, %v; want CAguest on hold", c.Participants, err)
+	}
 	n := len(cb.events())
 	if err := s.UpdateParticipant(ctx, "room", "CAguest", ParticipantUpdate{Muted: &no}); err != nil || len(cb.events()) != n {
 		t.Errorf("an update that changes nothing: %v, %d new events", err, len(cb.events())-n)

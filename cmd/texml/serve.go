@@ -108,7 +108,8 @@ type service struct {
 	sounds   *audio.Cache
 	store    *store.Store // shared state: queues and conferences (memory, or Redis)
 	node     *cluster.Node
-	queues   *queue.Service // the REST API dequeues members through it
+	queues   *queue.Service      // the REST API dequeues members through it
+	confs    *conference.Service // the REST API's Conference and Participant resources act through it
 	public   net.IP
 	sipAddr  string
 	udp      net.PacketConn
@@ -232,6 +233,7 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 			s.cbs.Send(interpreter.Callback{Kind: "conference-status", URL: u, Method: method, Params: p})
 		}})
 	s.node.SetSeater(confs)
+	s.confs = confs
 	s.node.AddSweeper(func(ctx context.Context) { _, _ = confs.Sweep(ctx) })
 	s.sip, err = signaling.New(signaling.Config{
 		Queues: queues, Conferences: confs, Nodes: s.node,
@@ -454,6 +456,8 @@ func (s *service) routes() http.Handler {
 		BaseURL:           s.router.RecordingBaseURL,
 		Queues:            s.store.Queues,
 		Dequeue:           s.queues.Dequeue,
+		Conferences:       s.store.Conferences,
+		ConferenceControl: s.confs,
 		Logger:            s.log,
 	}))
 	return mux
