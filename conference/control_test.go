@@ -3,8 +3,6 @@ package conference
 import (
 	"context"
 	"errors"
-	"net/url"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -12,42 +10,9 @@ import (
 	"github.com/texml/texml/store/memory"
 )
 
-// roomPosts records a room's status callbacks.
-type roomPosts struct {
-	mu  sync.Mutex
-	got []url.Values
-}
-
-func (p *roomPosts) post(_, _ string, v url.Values) {
-	p.mu.Lock()
-	p.got = append(p.got, v)
-	p.mu.Unlock()
-}
-
-func (p *roomPosts) events() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var out []string
-	for _, v := range p.got {
-		out = append(out, v.Get("StatusCallbackEvent"))
-	}
-	return out
-}
-
-func (p *roomPosts) last(event string) url.Values {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for i := len(p.got) - 1; i >= 0; i-- {
-		if p.got[i].Get("StatusCallbackEvent") == event {
-			return p.got[i]
-		}
-	}
-	return nil
-}
-
 // room starts a room of two (host creates it with the callback) and
 // returns their seats and how many times each was told of a change.
-func startedRoom(t *testing.T, cb *roomPosts) (*Service, []interpreter.Seat, []*atomic.Int32) {
+func startedRoom(t *testing.T, cb *posts) (*Service, []interpreter.Seat, []*atomic.Int32) {
 	t.Helper()
 	st := memory.New()
 	s := New(st.Conferences, &fakeMixer{}, Options{Node: "here"})
@@ -72,7 +37,7 @@ func startedRoom(t *testing.T, cb *roomPosts) (*Service, []interpreter.Seat, []*
 }
 
 func TestUpdateParticipant(t *testing.T) {
-	cb := &roomPosts{}
+	cb := &posts{}
 	s, _, _ := startedRoom(t, cb)
 	yes, no := true, false
 	host, nobody := "CAhost", ""
@@ -116,7 +81,7 @@ func TestUpdateParticipant(t *testing.T) {
 }
 
 func TestKick(t *testing.T) {
-	cb := &roomPosts{}
+	cb := &posts{}
 	s, seats, changes := startedRoom(t, cb)
 	ctx := context.Background()
 	if err := s.Kick(ctx, "room", "CAguest"); err != nil {
@@ -140,7 +105,7 @@ func TestKick(t *testing.T) {
 }
 
 func TestEndViaAPI(t *testing.T) {
-	cb := &roomPosts{}
+	cb := &posts{}
 	s, seats, changes := startedRoom(t, cb)
 	ctx := context.Background()
 	if err := s.End(ctx, "room"); err != nil {

@@ -47,14 +47,31 @@ func (p *posts) post(_, _ string, params url.Values) {
 	p.mu.Unlock()
 }
 
-func (p *posts) statuses() []string {
+// field lists one parameter of every callback, in order.
+func (p *posts) field(name string) []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var out []string
 	for _, v := range p.list {
-		out = append(out, v.Get("RecordingStatus"))
+		out = append(out, v.Get(name))
 	}
 	return out
+}
+
+func (p *posts) statuses() []string { return p.field("RecordingStatus") }
+
+func (p *posts) events() []string { return p.field("StatusCallbackEvent") }
+
+// last returns the latest callback of event, nil if none came.
+func (p *posts) last(event string) url.Values {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := len(p.list) - 1; i >= 0; i-- {
+		if p.list[i].Get("StatusCallbackEvent") == event {
+			return p.list[i]
+		}
+	}
+	return nil
 }
 
 // TestRoomRecording: the room records from its start (the second

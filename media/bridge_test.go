@@ -94,7 +94,7 @@ func toneLevels(x []int16, freqs [4]float64) [4]float64 {
 	for i, f := range freqs {
 		coef[i] = 2 * math.Cos(2*math.Pi*f/SampleRate)
 	}
-	goertzel4(x, out[:], coef[:])
+	Goertzel4(x, out[:], coef[:])
 	n := float64(len(x))
 	for i := range out {
 		out[i] *= 2 / (n * n)

@@ -68,8 +68,8 @@ func detectDigit(x []int16) byte {
 	// Mean square of a tone from its Goertzel power: a sine of amplitude
 	// A gives |X|² ≈ (A·N/2)², and its mean square is A²/2 = 2|X|²/N².
 	var ms [8]float64
-	goertzel4(x, ms[:4], goertzelCoef[:4])
-	goertzel4(x, ms[4:], goertzelCoef[4:])
+	Goertzel4(x, ms[:4], goertzelCoef[:4])
+	Goertzel4(x, ms[4:], goertzelCoef[4:])
 	for i := range ms {
 		ms[i] *= 2 / (n * n)
 	}
@@ -90,11 +90,12 @@ func detectDigit(x []int16) byte {
 	return keypad[r][c]
 }
 
-// goertzel4 runs four Goertzel filters over x in one pass and stores
-// their powers |X(f)|² in out. The four recursions are independent, so
-// the CPU overlaps them; one filter at a time would wait on each
-// multiply-add in turn.
-func goertzel4(x []int16, out, coef []float64) {
+// Goertzel4 runs four Goertzel filters over x in one pass and stores
+// their powers |X(f)|² in out; coef[i] is 2·cos(2π·f_i/8000). The four
+// recursions are independent, so the CPU overlaps them; one filter at a
+// time would wait on each multiply-add in turn. The DTMF detector and
+// the answering-machine detector's tone bank (media/amd) share it.
+func Goertzel4(x []int16, out, coef []float64) {
 	c0, c1, c2, c3 := coef[0], coef[1], coef[2], coef[3]
 	var a1, a2, b1, b2, d1, d2, e1, e2 float64
 	for _, v := range x {

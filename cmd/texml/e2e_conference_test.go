@@ -43,6 +43,26 @@ func talkAt(wg *sync.WaitGroup, c *sipphone.Call, freq float64, start time.Time)
 	}()
 }
 
+// talkInRoom calls user at addr once per frequency, 300 ms apart; all
+// the phones send their tones together from 2.5 s on (talkAt), and it
+// returns once they have hung up.
+func talkInRoom(t *testing.T, ctx context.Context, addr, user string, freqs []float64) []*sipphone.Call {
+	t.Helper()
+	calls := make([]*sipphone.Call, len(freqs))
+	var wg sync.WaitGroup
+	start := time.Now().Add(2500 * time.Millisecond)
+	for i, f := range freqs {
+		calls[i] = sipphone.New(t).Call(ctx, addr, user, sipphone.CallOptions{})
+		if calls[i].FinalCode() != 200 {
+			t.Fatalf("phone %d got %d", i, calls[i].FinalCode())
+		}
+		talkAt(&wg, calls[i], f, start)
+		time.Sleep(300 * time.Millisecond)
+	}
+	wg.Wait()
+	return calls
+}
+
 // checkHeard checks, for every pair of calls, that call i heard call j's
 // tone (freqs[j]) when heard(i, j), and did not otherwise.
 func checkHeard(t *testing.T, calls []*sipphone.Call, freqs []float64, heard func(i, j int) bool) {
@@ -97,18 +117,7 @@ func TestConferenceThreeCallersHearEachOther(t *testing.T) {
 	defer cancel()
 
 	freqs := []float64{1200, 1700, 1900} // apart from each other's intermodulation and the hold music
-	calls := make([]*sipphone.Call, len(freqs))
-	var wg sync.WaitGroup
-	start := time.Now().Add(2500 * time.Millisecond)
-	for i, f := range freqs {
-		calls[i] = sipphone.New(t).Call(ctx, s.sipAddr, "room", sipphone.CallOptions{})
-		if calls[i].FinalCode() != 200 {
-			t.Fatalf("phone %d got %d", i, calls[i].FinalCode())
-		}
-		talkAt(&wg, calls[i], f, start)
-		time.Sleep(300 * time.Millisecond)
-	}
-	wg.Wait()
+	calls := talkInRoom(t, ctx, s.sipAddr, "room", freqs)
 	heard := [][]bool{
 		{false, true, false}, // the first hears the second, not itself, not the muted third
 		{true, false, false},
@@ -147,18 +156,7 @@ func TestConferenceCoach(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	freqs := []float64{1200, 1700, 1900} // customer, agent, coach
-	calls := make([]*sipphone.Call, len(freqs))
-	var wg sync.WaitGroup
-	start := time.Now().Add(2500 * time.Millisecond)
-	for i, f := range freqs {
-		calls[i] = sipphone.New(t).Call(ctx, s.sipAddr, "support", sipphone.CallOptions{})
-		if calls[i].FinalCode() != 200 {
-			t.Fatalf("phone %d got %d", i, calls[i].FinalCode())
-		}
-		talkAt(&wg, calls[i], f, start)
-		time.Sleep(300 * time.Millisecond)
-	}
-	wg.Wait()
+	calls := talkInRoom(t, ctx, s.sipAddr, "support", freqs)
 	heard := [][]bool{
 		{false, true, false}, // the customer hears the agent, never the coach
 		{true, false, true},  // the agent hears the customer and the coach

@@ -25,39 +25,68 @@ func TestQueueCallerHearsHoldMusicThenAgent(t *testing.T) {
 // queueHoldMusicThenAgent is TestQueueCallerHearsHoldMusicThenAgent on a
 // service started with the extra flags (e.g. --redis-url).
 func queueHoldMusicThenAgent(t *testing.T, extra ...string) {
-	var mu sync.Mutex
-	seen := map[string]int{} // CallSid → order of arrival
-	var queued url.Values
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	app := newQueueApp(t)
+	s := startServe(t, app.url("/voice"), extra...)
+	callerThenAgent(t, app, s.sipAddr, s.sipAddr)
+}
+
+// queueApp serves a caller's Enqueue and an agent's Dial Queue: /caller
+// and /agent, or /voice giving the first call the Enqueue and the others
+// the Dial; it keeps the Enqueue action's parameters.
+type queueApp struct {
+	srv    *httptest.Server
+	mu     sync.Mutex
+	seen   map[string]int // CallSid → order of arrival at /voice
+	queued url.Values
+}
+
+func newQueueApp(t *testing.T) *queueApp {
+	a := &queueApp{seen: map[string]int{}}
+	const enqueue = `<Response><Enqueue action="/queued">support</Enqueue></Response>`
+	const dial = `<Response><Dial><Queue>support</Queue></Dial></Response>`
+	a.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_ = r.ParseForm()
 		w.Header().Set("Content-Type", "text/xml")
-		mu.Lock()
-		defer mu.Unlock()
+		a.mu.Lock()
+		defer a.mu.Unlock()
 		switch r.URL.Path {
+		case "/caller":
+			_, _ = io.WriteString(w, enqueue)
+		case "/agent":
+			_, _ = io.WriteString(w, dial)
 		case "/voice":
 			sid := r.PostForm.Get("CallSid")
-			if _, ok := seen[sid]; !ok {
-				seen[sid] = len(seen)
+			if _, ok := a.seen[sid]; !ok {
+				a.seen[sid] = len(a.seen)
 			}
-			if seen[sid] == 0 {
-				_, _ = io.WriteString(w, `<Response><Enqueue action="/queued">support</Enqueue></Response>`)
+			if a.seen[sid] == 0 {
+				_, _ = io.WriteString(w, enqueue)
 				return
 			}
-			_, _ = io.WriteString(w, `<Response><Dial><Queue>support</Queue></Dial></Response>`)
+			_, _ = io.WriteString(w, dial)
 		case "/queued":
-			queued = r.PostForm
+			a.queued = r.PostForm
 			_, _ = io.WriteString(w, `<Response><Say>Thank you for waiting.</Say><Hangup/></Response>`)
 		default:
 			http.NotFound(w, r)
 		}
 	}))
-	t.Cleanup(srv.Close)
-	s := startServe(t, srv.URL+"/voice", extra...)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	t.Cleanup(a.srv.Close)
+	return a
+}
 
-	callerPhone, agentPhone := sipphone.New(t), sipphone.New(t)
-	caller := callerPhone.Call(ctx, s.sipAddr, "queue", sipphone.CallOptions{})
+func (a *queueApp) url(path string) string { return a.srv.URL + path }
+
+// callerThenAgent calls callerAddr with a phone that waits in the queue,
+// then callerAddr's agent from agentAddr: the caller hears hold music,
+// then a tone crosses the bridge each way, and when the agent hangs up
+// the caller's Enqueue action gets QueueResult=bridged and its document
+// runs.
+func callerThenAgent(t *testing.T, app *queueApp, callerAddr, agentAddr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	caller := sipphone.New(t).Call(ctx, callerAddr, "queue", sipphone.CallOptions{})
 	if caller.FinalCode() != 200 {
 		t.Fatalf("caller got %d", caller.FinalCode())
 	}
@@ -71,7 +100,7 @@ func queueHoldMusicThenAgent(t *testing.T, extra ...string) {
 		callerDone <- hold
 	}()
 	time.Sleep(2800 * time.Millisecond)
-	agent := agentPhone.Call(ctx, s.sipAddr, "agent", sipphone.CallOptions{})
+	agent := sipphone.New(t).Call(ctx, agentAddr, "agent", sipphone.CallOptions{})
 	if agent.FinalCode() != 200 {
 		t.Fatalf("agent got %d", agent.FinalCode())
 	}
@@ -93,9 +122,9 @@ func queueHoldMusicThenAgent(t *testing.T, extra ...string) {
 	if !caller.WaitEnd(5 * time.Second) {
 		t.Fatal("the caller's call did not end after its action's Hangup")
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if queued.Get("QueueResult") != "bridged" || queued.Get("QueueSid") == "" {
-		t.Errorf("Enqueue action %v, want QueueResult=bridged with a QueueSid", queued)
+	app.mu.Lock()
+	defer app.mu.Unlock()
+	if app.queued.Get("QueueResult") != "bridged" || app.queued.Get("QueueSid") == "" {
+		t.Errorf("Enqueue action %v, want QueueResult=bridged with a QueueSid", app.queued)
 	}
 }

@@ -1,6 +1,10 @@
 package amd
 
-import "math"
+import (
+	"math"
+
+	"github.com/texml/texml/media"
+)
 
 // Pure-tone detection for beeps and fax tones. Each frame runs a bank of
 // Goertzel filters 25 Hz apart from 300 to 2175 Hz and compares the
@@ -38,7 +42,7 @@ func frameTone(x []int16, meanSquare float64, pow *[bankSize]float64) (bin int, 
 		return 0, 0
 	}
 	for i := 0; i < bankSize; i += 4 {
-		goertzel4(x, pow[i:i+4], bankCoef[i:i+4])
+		media.Goertzel4(x, pow[i:i+4], bankCoef[i:i+4])
 	}
 	best := 0
 	for i := range pow {
@@ -49,24 +53,6 @@ func frameTone(x []int16, meanSquare float64, pow *[bankSize]float64) (bin int, 
 	// A sine of amplitude A gives |X|² ≈ (A·N/2)², mean square A²/2,
 	// so its mean square is 2|X|²/N².
 	return best, min(1, 2*pow[best]/(n*n)/meanSquare)
-}
-
-// goertzel4 runs four Goertzel filters over x in one pass and stores
-// their powers |X(f)|² in out (the same kernel as media's DTMF detector).
-func goertzel4(x []int16, out, coef []float64) {
-	c0, c1, c2, c3 := coef[0], coef[1], coef[2], coef[3]
-	var a1, a2, b1, b2, d1, d2, e1, e2 float64
-	for _, v := range x {
-		f := float64(v)
-		a1, a2 = f+c0*a1-a2, a1
-		b1, b2 = f+c1*b1-b2, b1
-		d1, d2 = f+c2*d1-d2, d1
-		e1, e2 = f+c3*e1-e2, e1
-	}
-	out[0] = a1*a1 + a2*a2 - c0*a1*a2
-	out[1] = b1*b1 + b2*b2 - c1*b1*b2
-	out[2] = d1*d1 + d2*d2 - c2*d1*d2
-	out[3] = e1*e1 + e2*e2 - c3*e1*e2
 }
 
 // toneRun follows a run of consecutive tone frames whose frequency stays
