@@ -84,7 +84,14 @@ func (rs *remoteSeat) progress(p interpreter.Progress) {
 	switch p.Kind {
 	case interpreter.Answered:
 		rs.leg = p.Leg
+		talking := rs.state == interpreter.SeatTalking
 		rs.mu.Unlock()
+		if talking && rs.p.Changed != nil {
+			// The home node's "talking" came over the bus before its
+			// 200 OK: the call's Enter found no leg to bridge; now it
+			// can.
+			rs.p.Changed()
+		}
 		return
 	case interpreter.Failed, interpreter.Ended:
 		rs.state = interpreter.SeatEnded

@@ -106,3 +106,29 @@ func TestGuestSeat(t *testing.T) {
 		t.Errorf("after the last guest left a room of a dead home: %+v, %v; want it ended", c, err)
 	}
 }
+
+// TestGuestTalkingBeforeAnswer: the home node's "talking" may arrive over
+// the bus before the node leg's 200 OK; the participant is told again
+// once the leg is there, so that its Enter finds the leg to bridge.
+func TestGuestTalkingBeforeAnswer(t *testing.T) {
+	st := memory.New()
+	ctx := context.Background()
+	if _, _, err := st.Conferences.Join(ctx, "room", store.Participant{CallSid: "CAhost", Node: "home"}, 0, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	r := &fakeRemote{alive: map[string]bool{"home": true}}
+	s := New(st.Conferences, &fakeMixer{}, Options{Node: "here", Remote: r, Alive: r.Alive})
+	var changes atomic.Int32
+	seat, err := s.Join(ctx, "room", interpreter.Participant{CallSid: "CAguest", Changed: func() { changes.Add(1) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Deliver("CAguest", "talking")
+	if seat.State() != interpreter.SeatTalking || changes.Load() != 1 {
+		t.Fatalf("after talking: state %v, told %d times", seat.State(), changes.Load())
+	}
+	r.progress(interpreter.Progress{Kind: interpreter.Answered})
+	if changes.Load() != 2 {
+		t.Errorf("the leg answered after talking: told %d times, want 2 (Enter again, with the leg)", changes.Load())
+	}
+}
