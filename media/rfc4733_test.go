@@ -145,11 +145,16 @@ func TestSendDTMFInvalid(t *testing.T) {
 // waitEvent ticks until the first telephone-event packet shows up.
 func waitEvent(t *testing.T, tick func(int), cp *capture) *rtp.Packet {
 	t.Helper()
-	for range 200 {
+	// SendDTMF runs in a goroutine that a loaded machine may not schedule
+	// for a while; tick until its first packet comes or a wall-clock bound
+	// passes, not a fixed number of ticks (which a busy CI run exhausted).
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
 		tick(1)
 		if pkt := cp.next(t); pkt.PayloadType == testDTMFPT {
 			return pkt
 		}
+		time.Sleep(time.Millisecond)
 	}
 	t.Fatal("no event packet")
 	return nil
