@@ -176,16 +176,69 @@ type Conferences interface {
 	List(ctx context.Context) ([]Conference, error)
 }
 
-// Calls record which node owns each live call, so that a command for a
-// call (a REST update, a dequeue) reaches the node that runs it.
+// Call statuses (Twilio's Call resource, "status"). A call goes queued
+// (REST-created, not dialed yet) → ringing → in-progress → completed, or
+// ends unanswered as busy, no-answer, failed or canceled.
+const (
+	CallQueued     = "queued"
+	CallRinging    = "ringing"
+	CallInProgress = "in-progress"
+	CallCompleted  = "completed"
+	CallBusy       = "busy"
+	CallNoAnswer   = "no-answer"
+	CallFailed     = "failed"
+	CallCanceled   = "canceled"
+)
+
+// CallEnded reports whether status is final.
+func CallEnded(status string) bool {
+	switch status {
+	case CallCompleted, CallBusy, CallNoAnswer, CallFailed, CallCanceled:
+		return true
+	}
+	return false
+}
+
+// CallRecord is one call, live or ended, as the REST API's Call resource
+// shows it (https://www.twilio.com/docs/voice/api/call-resource), and
+// the node that runs it, so that a live update reaches that node.
+type CallRecord struct {
+	Sid           string // CA…
+	AccountSid    string
+	ParentCallSid string // the call whose <Dial> placed this one
+	From, To      string
+	// Direction is inbound, outbound-api (created through the API) or
+	// outbound-dial (a <Dial> child).
+	Direction  string
+	Status     string // one of the Call… statuses
+	AnsweredBy string // answering-machine detection's result, when asked for
+	CallerName string
+	// ForwardedFrom is the number that forwarded an inbound call
+	// (Diversion), when known.
+	ForwardedFrom string
+	// Node runs the call; a live update for it goes there.
+	Node string
+	// Created is when the record was made: the INVITE, or the API
+	// request. Start is when the call was dialed or arrived, Answered
+	// when it was answered (zero when never), End when it ended.
+	Created, Updated, Start, Answered, End time.Time
+}
+
+// Calls are the records of calls, live and recently ended. An ended call
+// is kept for Retention, like a completed conference.
 type Calls interface {
-	// Register records that node runs callSid, replacing any earlier
-	// owner.
-	Register(ctx context.Context, callSid, node string) error
-	// Lookup returns the call's node; ErrNotFound when unknown.
-	Lookup(ctx context.Context, callSid string) (node string, err error)
-	// Unregister forgets callSid; forgetting an unknown call is no error.
-	Unregister(ctx context.Context, callSid string) error
+	// Put stores r, replacing the record with r.Sid; r.Created orders
+	// the account's listing and must not change between Puts.
+	Put(ctx context.Context, r CallRecord) error
+	// Get returns a call's record; ErrNotFound when unknown (or expired).
+	Get(ctx context.Context, sid string) (CallRecord, error)
+	// List returns the account's calls newest first (by Created, then
+	// Sid), skipping the first offset and returning at most limit
+	// (limit <= 0: all the rest).
+	List(ctx context.Context, account string, offset, limit int) ([]CallRecord, error)
+	// Delete forgets a call's record; deleting an unknown call is no
+	// error.
+	Delete(ctx context.Context, sid string) error
 }
 
 // Node is one texml process sharing the store.
