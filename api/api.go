@@ -6,9 +6,9 @@
 // requests authenticate with HTTP Basic AccountSid:AuthToken, and an
 // account sees only its own resources.
 //
-// Implemented so far: authentication, Twilio's error bodies, list paging
-// and the Recordings, Queue, Member, Conference and Participant
-// resources. Calls are to come.
+// Implemented: authentication, Twilio's error bodies, list paging and
+// the Call, Recording, Queue, Member, Conference and Participant
+// resources.
 package api
 
 import (
@@ -65,6 +65,8 @@ type Options struct {
 	// Participant resources (conferences.go); both nil: not served.
 	Conferences       store.Conferences
 	ConferenceControl ConferenceController
+	// Calls serves the Call resource (calls.go); nil: not served.
+	Calls CallService
 	// Logger receives failures the client cannot act on; nil: discarded.
 	Logger *slog.Logger
 }
@@ -96,6 +98,9 @@ func New(o Options) http.Handler {
 	s.mux.HandleFunc("DELETE "+acct+"Recordings/{Sid}", s.deleteRecording)
 	if o.Queues != nil {
 		s.registerQueues(acct)
+	}
+	if o.Calls != nil {
+		s.registerCalls(acct)
 	}
 	if o.Conferences != nil && o.ConferenceControl != nil {
 		s.registerConferences(acct)

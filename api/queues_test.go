@@ -72,7 +72,7 @@ func newQueueFixture(t *testing.T) *queueFixture {
 }
 
 // post sends a form as a.
-func (f *queueFixture) post(t *testing.T, path string, form url.Values, a Account) *httptest.ResponseRecorder {
+func (f *fixture) post(t *testing.T, path string, form url.Values, a Account) *httptest.ResponseRecorder {
 	t.Helper()
 	r := httptest.NewRequest(http.MethodPost, path, strings.NewReader(form.Encode()))
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")

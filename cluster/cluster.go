@@ -97,6 +97,7 @@ type Node struct {
 	mu       sync.Mutex
 	picker   Picker
 	seater   Seater
+	handlers map[string]func(store.Message) // by Message.Kind (Handle)
 	dialer   interpreter.Dialer
 	sweepers []func(context.Context)
 
@@ -146,11 +147,36 @@ func (n *Node) listen(msgs <-chan store.Message) {
 	for m := range msgs {
 		n.mu.Lock()
 		seater := n.seater
+		h := n.handlers[m.Kind]
 		n.mu.Unlock()
-		if m.Kind == "seat" && seater != nil {
+		switch {
+		case m.Kind == "seat" && seater != nil:
 			seater.Deliver(m.CallSid, string(m.Body))
+		case h != nil:
+			h(m)
 		}
 	}
+}
+
+// Handle hands the bus's messages of kind to h, on the node's one
+// listening goroutine (h must not block). Services other than the
+// conference's (the REST API's live call updates) register this way.
+func (n *Node) Handle(kind string, h func(store.Message)) {
+	n.mu.Lock()
+	if n.handlers == nil {
+		n.handlers = map[string]func(store.Message){}
+	}
+	n.handlers[kind] = h
+	n.mu.Unlock()
+}
+
+// Send publishes m to node over the store's bus: at most once, and lost
+// when node is not listening (store.Bus).
+func (n *Node) Send(ctx context.Context, node string, m store.Message) error {
+	if n.bus == nil {
+		return errors.New("cluster: no bus between nodes")
+	}
+	return n.bus.Publish(ctx, node, m)
 }
 
 // SetSeater sets the conference service that seats other nodes'

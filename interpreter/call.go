@@ -32,7 +32,11 @@ const (
 
 // Config describes one call.
 type Config struct {
-	URL            string // voice URL: http(s) or file URL
+	URL string // voice URL: http(s) or file URL
+	// Twiml, when set, is the call's first document instead of one
+	// fetched from URL (the REST API's "Twiml" parameter); relative
+	// URLs in it resolve against URL.
+	Twiml          string
 	Method         string // default POST
 	FallbackURL    string
 	FallbackMethod string // default POST
@@ -73,6 +77,12 @@ type Config struct {
 	// runs on the call's goroutine and must not block.
 	Observe func(verb string, d time.Duration)
 
+	// OnStatus, when set, is told every change of the call's status
+	// (and of its Dial children's), whether or not the app asked for
+	// status callbacks: the REST API's call records follow it. It runs
+	// on the call's goroutine (or a Dialer's) and must not block.
+	OnStatus func(StatusChange)
+
 	// Geo, when set, remembers the geography of From and To (FromCountry,
 	// ToState, ...) across the calls that share it; nil derives it for
 	// each call.
@@ -98,6 +108,10 @@ type Update struct {
 	Method string
 	Twiml  string // or run this document
 	Hangup bool   // or end the call (Status=completed)
+	// FallbackURL and StatusCallback, when set, replace the call's from
+	// this update on (with their methods, when set).
+	FallbackURL, FallbackMethod          string
+	StatusCallback, StatusCallbackMethod string
 }
 
 // Call is one running call. Create it with New, run it with Run; Update

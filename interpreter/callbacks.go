@@ -202,6 +202,7 @@ func (d *Dispatcher) report(cb Callback, attempts, status int, err error) {
 // event (https://www.twilio.com/docs/voice/api/call-resource#statuscallbackevent):
 // initiated, ringing, answered or completed.
 func (c *Call) statusEvent(event string, at time.Time) {
+	c.notify(event, at)
 	if c.cfg.StatusCallback == "" {
 		return
 	}

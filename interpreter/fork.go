@@ -86,6 +86,7 @@ func (c *Call) newFork(doc *document, d *verbs.Dial, n verbs.Noun) *fork {
 		StatusCallback: cb, StatusCallbackMethod: f.ep.StatusCallbackMethod, StatusCallbackEvents: f.ep.StatusCallbackEvent,
 		RecordingBaseURL: c.cfg.RecordingBaseURL, MaxDuration: c.cfg.MaxDuration, MaxFetches: c.cfg.MaxFetches,
 		Clock: c.cfg.Clock, Tracer: partyTracer{c.cfg.Tracer, f.name}, Logger: c.cfg.Logger, Geo: c.cfg.Geo,
+		OnStatus: c.cfg.OnStatus,
 	})
 	f.call.start = c.start
 	f.call.mode = verbs.Whisper

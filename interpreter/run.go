@@ -61,12 +61,21 @@ func (c *Call) Run(ctx context.Context) Result {
 	c.log.Info("call started", "from", c.cfg.From, "to", c.cfg.To, "url", c.cfg.URL)
 	c.statusEvent("initiated", c.start)
 	c.statusEvent("ringing", c.start)
+	return c.execute(ctx)
+}
 
+// execute runs the call's documents from its URL until the call ends,
+// and sends its completed status callback.
+func (c *Call) execute(ctx context.Context) Result {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	stop := c.cfg.Clock.AfterFunc(c.cfg.MaxDuration, func() { cancel(ErrTimeLimit) })
 	defer stop()
-	res := c.loop(ctx, &request{url: c.cfg.URL, method: c.cfg.Method})
+	first := &request{url: c.cfg.URL, method: c.cfg.Method}
+	if c.cfg.Twiml != "" {
+		first = &request{twiml: c.cfg.Twiml}
+	}
+	res := c.loop(ctx, first)
 
 	c.setRunning(false)
 	if !c.answered.IsZero() {
@@ -119,6 +128,13 @@ func (c *Call) loop(ctx context.Context, req *request) Result {
 // applyUpdate turns a live update into the next request, or the end.
 func (c *Call) applyUpdate(ctx context.Context, u *Update) (*request, *Result) {
 	c.trace("update", map[string]any{"url": u.URL, "method": u.Method, "twiml": u.Twiml, "hangup": u.Hangup})
+	// The call's goroutine owns its Config: replaced here, not by Update.
+	if u.FallbackURL != "" {
+		c.cfg.FallbackURL, c.cfg.FallbackMethod = u.FallbackURL, methodOr(u.FallbackMethod)
+	}
+	if u.StatusCallback != "" {
+		c.cfg.StatusCallback, c.cfg.StatusCallbackMethod = u.StatusCallback, methodOr(u.StatusCallbackMethod)
+	}
 	if u.Hangup {
 		r := c.hangup(ctx, "api-hangup")
 		return nil, &r

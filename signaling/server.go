@@ -75,6 +75,9 @@ type Config struct {
 	// texml node reaching a call of this one (package cluster) is served
 	// by it, not routed to an app.
 	Nodes NodeClaimer
+	// OnStatus, when set, follows the status of every call (package
+	// calls keeps the REST API's call records with it).
+	OnStatus func(interpreter.StatusChange)
 }
 
 // Server answers inbound calls. One Server serves all of a process's
@@ -371,14 +374,7 @@ func (s *Server) run(dlg *sipgo.DialogServerSession, leg *Leg, cfg interpreter.C
 	stopGone := context.AfterFunc(leg.gone, func() { cancel(interpreter.ErrHangup) })
 	defer stopGone()
 
-	cfg.Logger = leg.baseLog // the interpreter adds call_sid itself
-	cfg.Dialer = s
-	cfg.Queues = s.cfg.Queues
-	cfg.Conferences = s.cfg.Conferences
-	cfg.Geo = s.geo
-	if s.cfg.Metrics != nil {
-		cfg.Observe = s.cfg.Metrics.verb
-	}
+	s.configure(&cfg, leg.baseLog) // the interpreter adds call_sid itself
 	s.cfg.Metrics.started()
 	began := time.Now()
 	var res interpreter.Result

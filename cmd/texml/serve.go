@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/texml/texml/api"
+	"github.com/texml/texml/calls"
 	"github.com/texml/texml/cluster"
 	"github.com/texml/texml/conference"
 	"github.com/texml/texml/fetcher"
@@ -110,6 +111,7 @@ type service struct {
 	node     *cluster.Node
 	queues   *queue.Service      // the REST API dequeues members through it
 	confs    *conference.Service // the REST API's Conference and Participant resources act through it
+	calls    *calls.Service      // call records, and the REST API's Call resource
 	public   net.IP
 	sipAddr  string
 	udp      net.PacketConn
@@ -235,8 +237,14 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 	s.node.SetSeater(confs)
 	s.confs = confs
 	s.node.AddSweeper(func(ctx context.Context) { _, _ = confs.Sweep(ctx) })
+	if f.apiCPS < 0 {
+		s.close()
+		return nil, fmt.Errorf("--api-cps %g: want 0 (no limit) or more", f.apiCPS)
+	}
+	s.calls = calls.New(calls.Options{Node: node, Store: s.store.Calls, Sender: s.node, CPS: f.apiCPS, Logger: log})
+	s.node.Handle(calls.UpdateKind, s.calls.Deliver)
 	s.sip, err = signaling.New(signaling.Config{
-		Queues: queues, Conferences: confs, Nodes: s.node,
+		Queues: queues, Conferences: confs, Nodes: s.node, OnStatus: s.calls.Observe,
 		PublicIP: public, SIPPort: portOf(f.sipListen), UserAgent: "texml/" + version,
 		Router: routes, Trunks: trunks, Registrar: registrar, Fetcher: metrics.Fetcher("document", s.fetch), Callbacks: s.cbs, Logger: log,
 		Metrics: metrics, MaxCalls: f.maxCalls, MaxSetup: f.maxSetup, Overloaded: overloaded,
@@ -255,6 +263,7 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 		return nil, err
 	}
 	s.node.SetDialer(s.sip)
+	s.calls.SetPlacer(s.sip)
 	return s, nil
 }
 
@@ -324,6 +333,7 @@ func (s *service) start() error {
 	if nodeAddr == "" {
 		nodeAddr = net.JoinHostPort(s.public.String(), strconv.Itoa(s.udp.LocalAddr().(*net.UDPAddr).Port))
 	}
+	s.calls.Start()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	err = s.node.Start(ctx, nodeAddr)
 	cancel()
@@ -394,6 +404,13 @@ func (s *service) close() {
 	if s.sip != nil {
 		_ = s.sip.Close()
 	}
+	if s.calls != nil {
+		// After the SIP server hung every call up: the last records are
+		// written while the store is still open.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		s.calls.Close(ctx)
+		cancel()
+	}
 	for _, h := range []*http.Server{s.http, s.prof} {
 		if h != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -458,6 +475,7 @@ func (s *service) routes() http.Handler {
 		Dequeue:           s.queues.Dequeue,
 		Conferences:       s.store.Conferences,
 		ConferenceControl: s.confs,
+		Calls:             s.calls,
 		Logger:            s.log,
 	}))
 	return mux

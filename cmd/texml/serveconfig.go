@@ -40,6 +40,7 @@ type serveFlags struct {
 	nodeAddr                                                   string
 	drain, rtpTimeout, holdKeepalive, maxLag                   time.Duration
 	maxCalls, maxSetup                                         int
+	apiCPS                                                     float64
 	envErrs                                                    []error // bad TEXML_* values, reported before starting
 	file                                                       fileConfig
 	inbandDTMF, mediaAuth                                      bool
@@ -107,6 +108,11 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	if err != nil {
 		f.envErrs = append(f.envErrs, fmt.Errorf("%s: %w", envName("api-media-auth"), err))
 	}
+	cps, err := strconv.ParseFloat(env("api-cps", "0"), 64)
+	if err != nil {
+		f.envErrs = append(f.envErrs, fmt.Errorf("%s: %w", envName("api-cps"), err))
+	}
+	fs.Float64Var(&f.apiCPS, "api-cps", cps, "calls per second each account's POST /Calls starts dialing; the others wait in status queued, in order, as Twilio queues calls above an account's CPS; 0: no limit (env "+envName("api-cps")+")")
 	fs.BoolVar(&f.mediaAuth, "api-media-auth", mediaAuth, "ask for HTTP Basic auth on recording media (RecordingUrl) too; off: media is public, as Twilio's default (env "+envName("api-media-auth")+")")
 }
 
