@@ -224,17 +224,45 @@ type CallRecord struct {
 	Created, Updated, Start, Answered, End time.Time
 }
 
+// CallMaxAge bounds a call's life from its record's Created to its end:
+// the interpreter's time limit (interpreter.DefaultMaxDuration, 4 h,
+// Twilio's default) and an hour for queueing and ringing. A record that
+// no Put ever ended (its node died mid-call) is dropped as if the call
+// had ended CallMaxAge after Created, so that it does not stay for ever;
+// an interpreter given a longer time limit would lose its record.
+const CallMaxAge = 5 * time.Hour
+
+// CallExpires is when the store drops r: Retention after r.End for an
+// ended call (after now, the Put's time, when End is zero), and
+// Retention after Created plus CallMaxAge for a call not ended yet.
+func CallExpires(r CallRecord, now time.Time) time.Time {
+	if !CallEnded(r.Status) {
+		return r.Created.Add(CallMaxAge + Retention)
+	}
+	if r.End.IsZero() {
+		return now.Add(Retention)
+	}
+	return r.End.Add(Retention)
+}
+
 // Calls are the records of calls, live and recently ended. An ended call
-// is kept for Retention, like a completed conference.
+// is kept for Retention after its End, like a completed conference after
+// its end (see CallExpires); a Put of a record already past that stores
+// nothing.
 type Calls interface {
-	// Put stores r, replacing the record with r.Sid; r.Created orders
-	// the account's listing and must not change between Puts.
+	// Put stores r, replacing the record with r.Sid; r.Sid and
+	// r.Created must be set, and r.Created (which orders the account's
+	// listing) and r.AccountSid must not change between Puts.
 	Put(ctx context.Context, r CallRecord) error
 	// Get returns a call's record; ErrNotFound when unknown (or expired).
+	// Its times are equal (time.Equal) to those Put, perhaps in another
+	// Location.
 	Get(ctx context.Context, sid string) (CallRecord, error)
-	// List returns the account's calls newest first (by Created, then
-	// Sid), skipping the first offset and returning at most limit
-	// (limit <= 0: all the rest).
+	// List returns the account's calls newest first: by Created, to the
+	// microsecond (the Redis store's index scores), then by Sid, greatest
+	// first (the order Redis gives members of equal score), skipping the
+	// first offset and returning at most limit (limit <= 0: all the rest).
+	// Another account's calls never appear.
 	List(ctx context.Context, account string, offset, limit int) ([]CallRecord, error)
 	// Delete forgets a call's record; deleting an unknown call is no
 	// error.

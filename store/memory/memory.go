@@ -28,7 +28,7 @@ type config struct {
 }
 
 // WithClock makes the store read the time from now instead of time.Now,
-// so that tests can expire nodes without sleeping.
+// so that tests can expire nodes and call records without sleeping.
 func WithClock(now func() time.Time) Option {
 	return func(c *config) { c.now = now }
 }
@@ -42,7 +42,7 @@ func New(opts ...Option) *store.Store {
 	return &store.Store{
 		Queues:      &queues{now: c.now, byName: map[string]*queue{}},
 		Conferences: &conferences{active: map[string]*store.Conference{}, bySid: map[string]*store.Conference{}},
-		Calls:       &calls{owner: map[string]string{}},
+		Calls:       newCalls(c.now),
 		Nodes:       &nodes{now: c.now, live: map[string]node{}},
 		Bus:         &bus{subs: map[string]map[*subscriber]struct{}{}},
 		Closer:      closer{},
@@ -177,35 +177,6 @@ func (qu *queue) describe() store.QueueInfo {
 		info.MeanEnqueued = time.UnixMilli(sum / int64(n))
 	}
 	return info
-}
-
-type calls struct {
-	mu    sync.Mutex
-	owner map[string]string
-}
-
-func (c *calls) Register(_ context.Context, callSid, node string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.owner[callSid] = node
-	return nil
-}
-
-func (c *calls) Lookup(_ context.Context, callSid string) (string, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	node, ok := c.owner[callSid]
-	if !ok {
-		return "", fmt.Errorf("call %s: %w", callSid, store.ErrNotFound)
-	}
-	return node, nil
-}
-
-func (c *calls) Unregister(_ context.Context, callSid string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.owner, callSid)
-	return nil
 }
 
 type node struct {

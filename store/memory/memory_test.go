@@ -2,6 +2,7 @@ package memory_test
 
 import (
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -97,6 +98,57 @@ func TestCompletedConferencesExpire(t *testing.T) {
 	}
 }
 
+// TestCallsExpireByClock moves the store's clock past a record's
+// retention: the record leaves Get and List at that instant, not before.
+func TestCallsExpireByClock(t *testing.T) {
+	ctx := t.Context()
+	c := &clock{now: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
+	s := memory.New(memory.WithClock(c.Now))
+	ended := store.CallRecord{Sid: "CA1", AccountSid: "AC1", Status: store.CallCompleted,
+		Created: c.Now().Add(-time.Minute), End: c.Now()}
+	live := store.CallRecord{Sid: "CA2", AccountSid: "AC1", Status: store.CallInProgress, Created: c.Now()}
+	for _, r := range []store.CallRecord{ended, live} {
+		if err := s.Calls.Put(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	listed := func() string {
+		t.Helper()
+		list, err := s.Calls.List(ctx, "AC1", 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, r := range list {
+			out = append(out, r.Sid)
+		}
+		return strings.Join(out, " ")
+	}
+	for _, step := range []struct {
+		advance time.Duration
+		get1    error // Get(CA1)'s error
+		get2    error
+		list    string
+	}{
+		{0, nil, nil, "CA2 CA1"},
+		{store.Retention - time.Nanosecond, nil, nil, "CA2 CA1"},
+		{time.Nanosecond, store.ErrNotFound, nil, "CA2"},
+		// The live call, never ended, goes CallMaxAge later.
+		{store.CallMaxAge - time.Nanosecond, store.ErrNotFound, nil, "CA2"},
+		{time.Nanosecond, store.ErrNotFound, store.ErrNotFound, ""},
+	} {
+		c.Advance(step.advance)
+		for sid, want := range map[string]error{"CA1": step.get1, "CA2": step.get2} {
+			if _, err := s.Calls.Get(ctx, sid); !errors.Is(err, want) {
+				t.Errorf("after %v more: Get(%s) error %v, want %v", step.advance, sid, err, want)
+			}
+		}
+		if got := listed(); got != step.list {
+			t.Errorf("after %v more: List = %q, want %q", step.advance, got, step.list)
+		}
+	}
+}
+
 func BenchmarkPushPop(b *testing.B) {
 	ctx := b.Context()
 	s := memory.New()
@@ -109,4 +161,8 @@ func BenchmarkPushPop(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+func BenchmarkCallsList(b *testing.B) {
+	storetest.BenchCallsList(b, memory.New())
 }

@@ -15,37 +15,7 @@ import (
 	"github.com/texml/texml/store"
 )
 
-const (
-	callPrefix = prefix + "call:"
-	nodePrefix = prefix + "node:"
-)
-
-type calls struct{ *db }
-
-func (c calls) Register(ctx context.Context, callSid, node string) error {
-	if err := c.rdb.Set(ctx, callPrefix+callSid, node, callTTL).Err(); err != nil {
-		return fail("register call "+callSid, err)
-	}
-	return nil
-}
-
-func (c calls) Lookup(ctx context.Context, callSid string) (string, error) {
-	node, err := c.rdb.Get(ctx, callPrefix+callSid).Result()
-	if errors.Is(err, redis.Nil) {
-		return "", fmt.Errorf("call %s: %w", callSid, store.ErrNotFound)
-	}
-	if err != nil {
-		return "", fail("look up call "+callSid, err)
-	}
-	return node, nil
-}
-
-func (c calls) Unregister(ctx context.Context, callSid string) error {
-	if err := c.rdb.Del(ctx, callPrefix+callSid).Err(); err != nil {
-		return fail("unregister call "+callSid, err)
-	}
-	return nil
-}
+const nodePrefix = prefix + "node:"
 
 // nodes keep each live node in a key that expires after its ttl: Redis
 // forgets a node whose heartbeats stopped, with no sweeper to run.

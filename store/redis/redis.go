@@ -1,5 +1,5 @@
 // Package redisstore is the store that several texml nodes share: their
-// queues, conferences, call owners, live nodes and the bus between them,
+// queues, conferences, call records, live nodes and the bus between them,
 // kept in Redis (a single server, a Sentinel-managed primary, or a
 // Cluster).
 //
@@ -38,31 +38,39 @@
 // tag {q:NAME}, and those of one conference {cf:TAG}, where TAG is the
 // first 8 hex digits of the name's SHA-256, which also start the
 // conference's Sid after "CF": BySid thus finds a completed conference
-// without an index that a Cluster would keep in another slot. Every
-// change that touches several keys is one Lua script, and no script
-// touches keys of two hash slots, so each is atomic on a Cluster too
-// (Redis 7 or later is needed: the scripts declare themselves with
-// "#!lua", which makes Redis check that).
+// without an index that a Cluster would keep in another slot. A call's
+// record has the tag {call:SID}, and its account's index {acct:ACCOUNT}.
+// Every change that touches several keys of one tag is one Lua script,
+// and no script touches keys of two hash slots, so each is atomic on a
+// Cluster too (Redis 7 or later is needed: the scripts declare
+// themselves with "#!lua", which makes Redis check that).
 // For the same reason no script looks at another part of the state: Pop
 // does not check that the member's node is alive (the queue service
 // asks Nodes).
 //
-//	texml:{q:NAME}:meta       hash: sid, created, max
-//	texml:{q:NAME}:list       list of CallSids, front first
-//	texml:{q:NAME}:members    hash: CallSid → Member (JSON)
-//	texml:{cf:TAG}:n:NAME     the Sid of the active conference called NAME
-//	texml:{cf:TAG}:c:SID      hash: sid, name, home, status, reason, endedBy, created, updated
-//	texml:{cf:TAG}:c:SID:p    hash: CallSid → Participant (JSON)
-//	texml:{cf:TAG}:c:SID:o    list of CallSids in order of joining
-//	texml:call:SID            the node that runs the call
-//	texml:node:ID             a live node (JSON), expiring after its ttl
+//	texml:{q:NAME}:meta            hash: sid, created, max
+//	texml:{q:NAME}:list            list of CallSids, front first
+//	texml:{q:NAME}:members         hash: CallSid → Member (JSON)
+//	texml:{cf:TAG}:n:NAME          the Sid of the active conference called NAME
+//	texml:{cf:TAG}:c:SID           hash: sid, name, home, status, reason, endedBy, created, updated
+//	texml:{cf:TAG}:c:SID:p         hash: CallSid → Participant (JSON)
+//	texml:{cf:TAG}:c:SID:o         list of CallSids in order of joining
+//	texml:{call:SID}               a call's record (JSON)
+//	texml:{acct:ACCOUNT}:calls     sorted set: the account's CallSids by Created (µs)
+//	texml:{acct:ACCOUNT}:expires   sorted set: the same CallSids by expiry (ms)
+//	texml:node:ID                  a live node (JSON), expiring after its ttl
 //
 // A queue's meta stays once created, as Twilio's Queue resource does; a
-// call's key expires after a day (a crashed node does not unregister its
-// calls), a completed conference's after store.Retention. The listings
-// (queues, conferences, nodes) SCAN for their keys, on every primary of a
-// Cluster: they are rare, and an index would sit in another slot than
-// what it indexes, out of reach of the scripts.
+// completed conference's keys expire after store.Retention, and a call's
+// record at store.CallExpires (Retention after its end, or after
+// store.CallMaxAge when no Put ended it: its node died). A call's record
+// and its index entry sit in two slots, so a Put writes them in one
+// pipeline but not atomically (calls.go says why that is safe). The
+// listings of queues, conferences and nodes SCAN for their keys, on every
+// primary of a Cluster: they are rare, and an index would sit in another
+// slot than what it indexes, out of reach of the scripts. The calls'
+// listing is not rare (the REST API pages through it), so it has its
+// index.
 //
 // The bus is Redis pub/sub, one channel per node: texml:bus:ID.
 package redisstore
@@ -86,10 +94,6 @@ import (
 // prefix starts every key and channel, so that texml can share a Redis
 // with other applications.
 const prefix = "texml:"
-
-// callTTL bounds how long a call stays registered: a node that crashes
-// does not unregister its calls, and no call lasts a day.
-const callTTL = 24 * time.Hour
 
 // db is the connection every part of the store uses.
 type db struct {

@@ -188,7 +188,7 @@ func TestOpenPassword(t *testing.T) {
 		t.Fatalf("Open with the password: %v", err)
 	}
 	defer s.Close()
-	if err := s.Calls.Register(ctx, "CA1", "node-a"); err != nil {
+	if err := s.Calls.Put(ctx, store.CallRecord{Sid: "CA1", AccountSid: "AC1", Created: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -214,7 +214,7 @@ func (c *counter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proc
 }
 
 // TestRoundTrips holds the hot paths to one round trip each (once the
-// scripts are in Redis's cache).
+// scripts are in Redis's cache), and a calls' page to two.
 func TestRoundTrips(t *testing.T) {
 	srv := redistest.Start(t)
 	ctx := t.Context()
@@ -239,25 +239,40 @@ func TestRoundTrips(t *testing.T) {
 	if _, _, err := s.Conferences.Join(ctx, "warm", store.Participant{CallSid: "CA0"}, 0, time.Now()); err != nil {
 		t.Fatal(err)
 	}
+	call := store.CallRecord{Sid: "CA1", AccountSid: "AC1", Status: store.CallRinging, Created: time.Now()}
+	if err := s.Calls.Put(ctx, store.CallRecord{Sid: "CA0", AccountSid: "AC1", Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Calls.List(ctx, "AC1", 0, 1); err != nil {
+		t.Fatal(err)
+	}
 
 	for _, tc := range []struct {
-		name string
-		op   func() error
+		name  string
+		op    func() error
+		trips int64
 	}{
-		{"Push", func() error { _, err := s.Queues.Push(ctx, "q", store.Member{CallSid: "CA1"}, 10); return err }},
-		{"Pop", func() error { _, err := s.Queues.Pop(ctx, "q"); return err }},
-		{"Remove", func() error { _, err := s.Queues.Remove(ctx, "q", "CA1"); return err }},
+		{"Push", func() error { _, err := s.Queues.Push(ctx, "q", store.Member{CallSid: "CA1"}, 10); return err }, 1},
+		{"Pop", func() error { _, err := s.Queues.Pop(ctx, "q"); return err }, 1},
+		{"Remove", func() error { _, err := s.Queues.Remove(ctx, "q", "CA1"); return err }, 1},
 		{"Join", func() error {
 			_, _, err := s.Conferences.Join(ctx, "room", store.Participant{CallSid: "CA1"}, 10, time.Now())
 			return err
-		}},
+		}, 1},
+		{"Calls.Put", func() error { return s.Calls.Put(ctx, call) }, 1},
+		{"Calls.Put again", func() error { call.Status = store.CallCompleted; return s.Calls.Put(ctx, call) }, 1},
+		{"Calls.Get", func() error { _, err := s.Calls.Get(ctx, "CA1"); return err }, 1},
+		// The page of Sids, then the records.
+		{"Calls.List", func() error { _, err := s.Calls.List(ctx, "AC1", 0, 51); return err }, 2},
+		// The record, for its account; then the record and its entries.
+		{"Calls.Delete", func() error { return s.Calls.Delete(ctx, "CA1") }, 2},
 	} {
 		before := c.n.Load()
 		if err := tc.op(); err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
-		if n := c.n.Load() - before; n != 1 {
-			t.Errorf("%s took %d round trips, want 1", tc.name, n)
+		if n := c.n.Load() - before; n != tc.trips {
+			t.Errorf("%s took %d round trips, want %d", tc.name, n, tc.trips)
 		}
 	}
 }

@@ -80,33 +80,6 @@ func wantErr(t *testing.T, err, target error, what string) {
 	}
 }
 
-func testCalls(t *testing.T, open opener) {
-	ctx, s := testContext(t), open(t)
-	_, err := s.Calls.Lookup(ctx, "CA1")
-	wantErr(t, err, store.ErrNotFound, "Lookup of an unknown call")
-	check(t, s.Calls.Register(ctx, "CA1", "node-a"), "Register")
-	check(t, s.Calls.Register(ctx, "CA2", "node-b"), "Register")
-	for sid, want := range map[string]string{"CA1": "node-a", "CA2": "node-b"} {
-		got, err := s.Calls.Lookup(ctx, sid)
-		check(t, err, "Lookup")
-		if got != want {
-			t.Errorf("Lookup(%s) = %q, want %q", sid, got, want)
-		}
-	}
-	// A call moved to another node (a transfer) has one owner: the last.
-	check(t, s.Calls.Register(ctx, "CA1", "node-c"), "Register again")
-	if got, _ := s.Calls.Lookup(ctx, "CA1"); got != "node-c" {
-		t.Errorf("Lookup after a second Register = %q, want node-c", got)
-	}
-	check(t, s.Calls.Unregister(ctx, "CA1"), "Unregister")
-	_, err = s.Calls.Lookup(ctx, "CA1")
-	wantErr(t, err, store.ErrNotFound, "Lookup after Unregister")
-	check(t, s.Calls.Unregister(ctx, "CA1"), "Unregister of an unknown call")
-	if got, _ := s.Calls.Lookup(ctx, "CA2"); got != "node-b" {
-		t.Errorf("Lookup of the other call = %q, want node-b", got)
-	}
-}
-
 // near reports whether got is within a few seconds of now: the store's
 // clock (the Redis store's is the calling node's) stamps Seen and
 // Created.
