@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -73,6 +74,13 @@ type Party struct {
 	Fetcher interpreter.Fetcher
 	// Callbacks delivers the party's status callbacks; nil when none.
 	Callbacks *interpreter.Dispatcher
+	// Place, when set, makes the party's call one created through the
+	// REST API (Direction outbound-api): it is placed through the
+	// world's Dialer to Place.Target, and its document runs on the
+	// callee that answers. That callee is the Leg.Callees entry for the
+	// target, or else one that answers at once and gives Leg.Inputs to
+	// the app's Gathers.
+	Place *interpreter.Placement
 }
 
 // Ended is how one party's call ended.
@@ -217,12 +225,24 @@ func (w *World) prepare(ctx context.Context, p Party) func() Ended {
 		// below exists and runs.
 		o.OnUpdate = func(u interpreter.Update) error { return call.Update(u) }
 	}
+	if p.Place != nil {
+		o = placedCallee(o, p.Place.Target)
+	}
 	leg := New(o)
 	cfg := p.Config
 	cfg.Clock, cfg.Dialer, cfg.Queues, cfg.Conferences, cfg.Tracer = w.clk, leg.Dialer(), w.queues, w.confs, t
-	call = interpreter.New(leg, leg.Fetcher(p.Fetcher), p.Callbacks, cfg)
+	var own interpreter.Leg = leg
+	if p.Place != nil {
+		own, cfg.Direction = nil, "outbound-api" // the leg comes from the Dialer
+	}
+	call = interpreter.New(own, leg.Fetcher(p.Fetcher), p.Callbacks, cfg)
 	return func() Ended {
-		res := call.Run(leg.Context(ctx))
+		var res interpreter.Result
+		if p.Place != nil {
+			res = call.Place(leg.Context(ctx), *p.Place)
+		} else {
+			res = call.Run(leg.Context(ctx))
+		}
 		leg.unschedule()
 		return Ended{Name: p.Name, Called: true, Result: res, At: w.clk.Now().Sub(w.o.Start)}
 	}
@@ -245,4 +265,23 @@ func (c callerTracer) Trace(e interpreter.Event) {
 	e.Fields = f
 	e.T += c.offset
 	c.t.Trace(e)
+}
+
+// placedCallee gives the options of a placed call's party a callee for
+// t, when none of its Callees names it: one that answers at once, with
+// the party's inputs (the person who picks up is the one who presses
+// keys and speaks).
+func placedCallee(o Options, t interpreter.Target) Options {
+	name := t.Addr
+	if t.Kind == interpreter.ClientTarget {
+		name = "client:" + t.Addr
+	}
+	for _, c := range o.Callees {
+		if c.Target == name {
+			return o
+		}
+	}
+	o.Callees = append(slices.Clone(o.Callees), Callee{Target: name, Result: "answer", Inputs: o.Inputs})
+	o.Inputs = nil
+	return o
 }

@@ -34,7 +34,7 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 type callFlags struct {
 	from, to, method, fallback, statusCB, statusEvents string
 	accountSid, authToken, trace, signingKey           string
-	publicURL                                          string
+	publicURL, direction, sendDigits                   string
 	realtime                                           bool
 	inputs, outcomes, callees, params, parties         listFlag
 }
@@ -55,6 +55,8 @@ func (f *callFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.callees, "callee", "a party Dial can reach, repeatable: TARGET=STEP,... with TARGET a number, sip: URI, client:ID or *, STEP ring:S answer busy no-answer failed reject:CODE early talk:S input:VALUE")
 	fs.Var(&f.outcomes, "dial-outcome", "Dial/Enqueue/Connect outcome, repeatable: completed:SECONDS, busy, no-answer, failed, canceled, ...")
 	fs.Var(&f.params, "param", "request parameter sent with every request, repeatable: NAME=VALUE (FromState=TX, SipHeader_X-Id=7); wins over derived ones")
+	fs.StringVar(&f.direction, "direction", "inbound", `"inbound" (a caller calls --to) or "outbound-api" (a call created through the REST API to --to: it rings, a scripted callee answers — the --callee for --to, or one that answers at once with the --input — and the app runs on it)`)
+	fs.StringVar(&f.sendDigits, "send-digits", "", "with --direction outbound-api: DTMF sent once the callee answers (the API's SendDigits)")
 	fs.StringVar(&f.publicURL, "public-url", defaultPublicURL, "base of RecordingUrl: where the app would fetch recordings")
 	fs.Var(&f.parties, "party", "another caller on the same simulated line, repeatable: "+partyUsage+
 		" with TARGET a URL or file and KEY input, callee, dial-outcome, from, to, method or sid, e.g. 'agent@5000=agent.xml;input=hangup@20000'")
@@ -143,7 +145,11 @@ func runCall(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	defer line.Close()
 	out.partyOf = line.PartyOf
 	cfg.Logger = log
-	if err := line.Add(sim.Party{Leg: opts, Config: cfg, Fetcher: fe, Callbacks: cbs}); err != nil {
+	first := sim.Party{Leg: opts, Config: cfg, Fetcher: fe, Callbacks: cbs}
+	if f.direction == "outbound-api" {
+		first.Place = &interpreter.Placement{Target: placeTarget(cfg.To), SendDigits: f.sendDigits}
+	}
+	if err := line.Add(first); err != nil {
 		fmt.Fprintln(stderr, "texml call:", err)
 		return 2
 	}
@@ -223,6 +229,14 @@ func (f *callFlags) build(t string) (sim.Options, interpreter.Config, error) {
 	base, err := publicURL(f.publicURL)
 	if err != nil {
 		return opts, cfg, err
+	}
+	switch {
+	case f.direction != "inbound" && f.direction != "outbound-api":
+		return opts, cfg, fmt.Errorf(`--direction %q: want "inbound" or "outbound-api"`, f.direction)
+	case f.sendDigits != "" && f.direction != "outbound-api":
+		return opts, cfg, errors.New("--send-digits: only with --direction outbound-api (the API's SendDigits)")
+	case strings.Trim(f.sendDigits, "0123456789*#wW") != "":
+		return opts, cfg, fmt.Errorf("--send-digits %q: want digits, * # w W", f.sendDigits)
 	}
 	opts.Start = time.Now()
 	opts.Realtime = f.realtime
@@ -349,4 +363,16 @@ func signingKey(v string) (ed25519.PrivateKey, error) {
 		return ed25519.PrivateKey(b), nil
 	}
 	return nil, fmt.Errorf("--signing-key: %d bytes; want a 32-byte seed or a 64-byte private key", len(b))
+}
+
+// placeTarget is what an outbound-api call to `to` dials: a SIP URI, a
+// client: identity or a number, as the REST API reads its To.
+func placeTarget(to string) interpreter.Target {
+	switch {
+	case strings.HasPrefix(to, "sip:"), strings.HasPrefix(to, "sips:"):
+		return interpreter.Target{Kind: interpreter.SIPTarget, Addr: to}
+	case strings.HasPrefix(to, "client:"):
+		return interpreter.Target{Kind: interpreter.ClientTarget, Addr: strings.TrimPrefix(to, "client:")}
+	}
+	return interpreter.Target{Kind: interpreter.NumberTarget, Addr: to}
 }

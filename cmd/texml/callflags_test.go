@@ -67,6 +67,9 @@ func TestCallFlagErrors(t *testing.T) {
 		{[]string{"--public-url", "ftp://example.com"}, "--public-url"},
 		{[]string{"--public-url", "example.com"}, "--public-url"},
 		{[]string{"--public-url", "https://example.com/?x=1"}, "--public-url"},
+		{[]string{"--direction", "outbound"}, "--direction"},
+		{[]string{"--send-digits", "12"}, "only with --direction outbound-api"},
+		{[]string{"--direction", "outbound-api", "--send-digits", "1x"}, "--send-digits"},
 	}
 	for _, tt := range tests {
 		args := append([]string{"call", "../../fixtures/apps/hello.xml"}, tt.args...)
@@ -195,5 +198,34 @@ func TestCallSilentWithoutTerminal(t *testing.T) {
 	}
 	if !silent {
 		t.Errorf("the Gather did not time out:\n%s", out.String())
+	}
+}
+
+// TestCallOutboundAPI: --direction outbound-api places the call to --to;
+// the app runs on the callee that answers (with the --input), with
+// Direction=outbound-api, or never runs when the callee is busy.
+func TestCallOutboundAPI(t *testing.T) {
+	a, srv := newFlagApp(t, map[string]string{
+		"/voice": `<Response><Gather numDigits="1" action="/done"><Say>Press 1</Say></Gather></Response>`,
+		"/done":  `<Response><Say>Thanks</Say></Response>`,
+	})
+	code, out, stderr := texml(t, "call", srv.URL+"/voice", "--direction", "outbound-api", "--to", "+15551234567",
+		"--input", "dtmf:1", "--send-digits", "9")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	p := a.params("/voice")
+	if p.Get("Direction") != "outbound-api" || p.Get("CallStatus") != "in-progress" || p.Get("To") != "+15551234567" {
+		t.Errorf("voice request %v", p)
+	}
+	if a.params("/done").Get("Digits") != "1" || !strings.Contains(out, "status completed") {
+		t.Errorf("Digits %q; transcript:\n%s", a.params("/done").Get("Digits"), out)
+	}
+
+	b, srv2 := newFlagApp(t, map[string]string{"/voice": `<Response/>`})
+	code, out, stderr = texml(t, "call", srv2.URL+"/voice", "--direction", "outbound-api", "--to", "sip:bob@example.com",
+		"--callee", "sip:bob@example.com=ring:3,busy")
+	if code != 0 || !strings.Contains(out, "status busy") || b.params("/voice") != nil {
+		t.Errorf("busy callee: exit %d, fetched %v; transcript:\n%s%s", code, b.params("/voice"), out, stderr)
 	}
 }
