@@ -1,0 +1,171 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/texml/texml/internal/redistest"
+	"github.com/texml/texml/internal/sipphone"
+)
+
+const (
+	e2eAccount = "AC0123456789abcdef0123456789abcdef"
+	e2eToken   = "e2e-secret"
+)
+
+// callsURL is the Calls resource of a service.
+func callsURL(s *service) string {
+	return "http://" + s.httpLn.Addr().String() + "/2010-04-01/Accounts/" + e2eAccount + "/Calls"
+}
+
+// apiForm sends a form-encoded API request with the test account and
+// decodes the JSON answer into a map.
+func apiForm(t *testing.T, method, u string, form url.Values) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(method, u, strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(e2eAccount, e2eToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var v map[string]any
+	if len(body) > 0 {
+		if err := json.Unmarshal(body, &v); err != nil {
+			t.Fatalf("%s %s: %d %s", method, u, resp.StatusCode, body)
+		}
+	}
+	return resp.StatusCode, v
+}
+
+// waitCallStatus fetches a call until its status is want.
+func waitCallStatus(t *testing.T, u, want string, within time.Duration) map[string]any {
+	t.Helper()
+	var c map[string]any
+	waitFor(t, within, "call status "+want, func() bool {
+		_, c = apiForm(t, http.MethodGet, u, nil)
+		return c["status"] == want
+	})
+	return c
+}
+
+// TestAPICallsEndToEnd places calls through the REST API to test phones:
+// one answers and hears the app, is redirected by a live update and hung
+// up; one is busy; a number no trunk routes is refused at once.
+func TestAPICallsEndToEnd(t *testing.T) {
+	a := newApp(t, map[string]string{
+		"/voice":  `<Response><Say>Hello from the API.</Say><Pause length="20"/></Response>`,
+		"/bye":    `<Response><Say>Goodbye.</Say><Hangup/></Response>`,
+		"/status": `<Response/>`,
+	})
+	s := startServe(t, a.srv.URL+"/voice", "--account-sid", e2eAccount, "--auth-token", e2eToken)
+	callee := sipphone.New(t)
+	heard := make(chan time.Duration, 1)
+	callee.Answer(sipphone.Behaviour{Ring: 300 * time.Millisecond, Then: func(c *sipphone.Call) {
+		c.Listen(2 * time.Second)
+		heard <- sipphone.VoicedTime(c.Audio())
+		c.Listen(6 * time.Second)
+	}})
+	form := url.Values{"To": {callee.URI("bob")}, "From": {"+15559990000"}, "Url": {a.srv.URL + "/voice"},
+		"StatusCallback": {a.srv.URL + "/status"}, "StatusCallbackEvent": {"initiated", "ringing", "answered", "completed"}}
+	code, c := apiForm(t, http.MethodPost, callsURL(s)+".json", form)
+	if code != http.StatusCreated || c["status"] != "queued" || c["direction"] != "outbound-api" {
+		t.Fatalf("create: %d %v", code, c)
+	}
+	sid := c["sid"].(string)
+	callURL := callsURL(s) + "/" + sid + ".json"
+	p := waitRequest(t, a, "/voice", 10*time.Second)
+	if p.Get("CallSid") != sid || p.Get("Direction") != "outbound-api" || p.Get("CallStatus") != "in-progress" {
+		t.Errorf("voice request %v", p)
+	}
+	if c := waitCallStatus(t, callURL, "in-progress", 5*time.Second); c["start_time"] == nil {
+		t.Errorf("in progress without a start_time: %v", c)
+	}
+	select {
+	case v := <-heard:
+		if v < 500*time.Millisecond {
+			t.Errorf("the callee heard %v of the app's Say", v)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the callee never answered")
+	}
+	if code, c := apiForm(t, http.MethodPost, callURL, url.Values{"Url": {a.srv.URL + "/bye"}}); code != http.StatusOK {
+		t.Fatalf("update: %d %v", code, c)
+	}
+	waitRequest(t, a, "/bye", 5*time.Second)
+	done := waitCallStatus(t, callURL, "completed", 10*time.Second)
+	if done["duration"] == nil || done["end_time"] == nil {
+		t.Errorf("completed call %v: want duration and end_time", done)
+	}
+	var events []string
+	for _, p := range a.requests("/status") {
+		if p.Get("CallSid") == sid {
+			events = append(events, p.Get("CallStatus"))
+		}
+	}
+	if strings.Join(events, " ") != "initiated ringing in-progress completed" {
+		t.Errorf("status callbacks %v", events)
+	}
+	if code, c := apiForm(t, http.MethodPost, callURL, url.Values{"Url": {a.srv.URL + "/bye"}}); code != http.StatusBadRequest || c["code"] != float64(21220) {
+		t.Errorf("redirecting an ended call: %d %v, want 400/21220", code, c)
+	}
+
+	busy := sipphone.New(t)
+	busy.Answer(sipphone.Behaviour{Ring: 200 * time.Millisecond, Reject: 486})
+	form.Set("To", busy.URI("carol"))
+	_, c = apiForm(t, http.MethodPost, callsURL(s), form)
+	waitCallStatus(t, callsURL(s)+"/"+c["sid"].(string), "busy", 10*time.Second)
+
+	form.Set("To", "+15550001111") // no --sip-trunk: no route for numbers
+	if code, c := apiForm(t, http.MethodPost, callsURL(s), form); code != http.StatusBadRequest || c["code"] != float64(21215) {
+		t.Errorf("unroutable To: %d %v, want 400/21215", code, c)
+	}
+}
+
+// TestAPICallUpdateAcrossNodes: two nodes share Redis; a call placed on
+// one is listed and fetched on the other, and ended by an update sent to
+// the other, which reaches the call's node over the store's bus.
+func TestAPICallUpdateAcrossNodes(t *testing.T) {
+	redis := redistest.Start(t)
+	a := newApp(t, map[string]string{"/voice": `<Response><Pause length="30"/></Response>`})
+	flags := []string{"--account-sid", e2eAccount, "--auth-token", e2eToken, "--redis-url", redis.URL, "--public-ip", "127.0.0.1"}
+	nodeA := startServe(t, a.srv.URL+"/voice", flags...)
+	nodeB := startServe(t, a.srv.URL+"/voice", flags...)
+	callee := sipphone.New(t)
+	answered := make(chan *sipphone.Call, 1)
+	callee.Answer(sipphone.Behaviour{Then: func(c *sipphone.Call) { answered <- c }})
+	_, c := apiForm(t, http.MethodPost, callsURL(nodeA), url.Values{"To": {callee.URI("bob")}, "From": {"+15559990000"}, "Url": {a.srv.URL + "/voice"}})
+	sid, _ := c["sid"].(string)
+	if sid == "" {
+		t.Fatalf("create: %v", c)
+	}
+	var call *sipphone.Call
+	select {
+	case call = <-answered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the callee never answered")
+	}
+	onB := callsURL(nodeB) + "/" + sid + ".json"
+	waitCallStatus(t, onB, "in-progress", 5*time.Second)
+	_, list := apiForm(t, http.MethodGet, callsURL(nodeB)+".json", nil)
+	if calls, _ := list["calls"].([]any); len(calls) != 1 {
+		t.Errorf("node B lists %v", list)
+	}
+	if code, c := apiForm(t, http.MethodPost, onB, url.Values{"Status": {"completed"}}); code != http.StatusOK {
+		t.Fatalf("update on node B: %d %v", code, c)
+	}
+	if !call.WaitEnd(10*time.Second) || !call.RemoteHangup() {
+		t.Error("the call was not hung up by the update sent to the other node")
+	}
+	waitCallStatus(t, onB, "completed", 10*time.Second)
+}
