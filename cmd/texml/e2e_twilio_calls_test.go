@@ -129,12 +129,18 @@ func TestTwilioNodeCalls(t *testing.T) {
 	})
 	t.Run("to-no-trunk-carries", func(t *testing.T) {
 		t.Parallel()
-		// Twilio answers a To it cannot call with 400 and 21211,
-		// "Invalid 'To' Phone Number"
-		// (https://www.twilio.com/docs/errors/21211).
+		// A well-formed number that no trunk carries (or a deny rule
+		// forbids) is answered as Twilio answers a number outside the
+		// account's calling permissions: 400 and 21215
+		// (https://www.twilio.com/docs/errors/21215). A malformed To is
+		// 21211, "Invalid 'To' Phone Number".
 		_, rest := node.run(t, "call-create", "to=+442071234567", "from="+callerID, "twiml="+holdTwiML)
+		if rest == nil || rest.Status != 400 || rest.Code != 21215 {
+			t.Errorf("calls.create() to a number no trunk carries: %+v, want a RestException 400/21215", rest)
+		}
+		_, rest = node.run(t, "call-create", "to=not-a-number", "from="+callerID, "twiml="+holdTwiML)
 		if rest == nil || rest.Status != 400 || rest.Code != 21211 {
-			t.Errorf("calls.create() to a number no trunk carries: %+v, want a RestException 400/21211", rest)
+			t.Errorf("calls.create() to a malformed number: %+v, want a RestException 400/21211", rest)
 		}
 	})
 }
