@@ -134,6 +134,9 @@ func classifyTransport(caller, total, attempt context.Context, err error) (int, 
 		}
 		return CodeBadHost, 0, err
 	}
+	if errors.Is(err, ErrDeniedAddress) {
+		return CodeConnection, 0, err // the policy will not change on retry
+	}
 	var opErr *net.OpError
 	if errors.As(err, &opErr) && opErr.Op == "dial" {
 		return CodeConnection, retryConnect, err

@@ -35,6 +35,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/netip"
 	"net/url"
 	"runtime/debug"
 	"strings"
@@ -84,6 +85,11 @@ type Options struct {
 	Transport      http.RoundTripper  // optional; default a pooled transport; a custom one ignores ct (rt and tt still apply)
 	RetryDelay     time.Duration      // pause before each retry; default 100 ms; negative means none
 	DenyFiles      bool               // refuse file: URLs and plain paths, for deployments serving only remote apps
+	// Deny decides which addresses may be connected to (11205 with
+	// ErrDeniedAddress otherwise); nil is DenyAddress: no link-local or
+	// cloud metadata address. AllowAll turns the policy off.
+	Deny     func(netip.Addr) error
+	AllowAll bool
 }
 
 // Defaults applied by New to zero Options fields.
@@ -161,6 +167,13 @@ func New(o Options) *Fetcher {
 	f.transport = o.Transport
 	if f.transport == nil {
 		dialer := &net.Dialer{KeepAlive: 30 * time.Second}
+		if !o.AllowAll {
+			deny := o.Deny
+			if deny == nil {
+				deny = DenyAddress
+			}
+			dialer.Control = control(deny)
+		}
 		f.transport = newTransport(f.defaults.connect, dialer.DialContext)
 	}
 	return f

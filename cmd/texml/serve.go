@@ -192,7 +192,7 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 	if f.maxLag > 0 {
 		overloaded = func() bool { return s.lag.Lag() > f.maxLag }
 	}
-	s.fetch = fetcher.New(fetcher.Options{AuthToken: f.authToken, UserAgent: "texml/" + version})
+	s.fetch = fetcher.New(fetcher.Options{AuthToken: f.authToken, UserAgent: "texml/" + version, AllowAll: f.fetchAnyAddr})
 	s.cbs = interpreter.NewDispatcher(metrics.Fetcher("callback", s.fetch), interpreter.DispatcherOptions{Logger: log})
 	rtpMetrics := media.NewMetrics(s.reg)
 	s.pacer = media.NewPacer(media.PacerOptions{Metrics: rtpMetrics, Syscalls: f.rtpIO == "syscalls"})

@@ -43,7 +43,7 @@ type serveFlags struct {
 	apiCPS                                                     float64
 	envErrs                                                    []error // bad TEXML_* values, reported before starting
 	file                                                       fileConfig
-	inbandDTMF, mediaAuth                                      bool
+	inbandDTMF, mediaAuth, fetchAnyAddr                        bool
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -113,6 +113,11 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 		f.envErrs = append(f.envErrs, fmt.Errorf("%s: %w", envName("api-cps"), err))
 	}
 	fs.Float64Var(&f.apiCPS, "api-cps", cps, "calls per second each account's POST /Calls starts dialing; the others wait in status queued, in order, as Twilio queues calls above an account's CPS; 0: no limit (env "+envName("api-cps")+")")
+	anyAddr, err := strconv.ParseBool(env("fetch-any-address", "false"))
+	if err != nil {
+		f.envErrs = append(f.envErrs, fmt.Errorf("%s: %w", envName("fetch-any-address"), err))
+	}
+	fs.BoolVar(&f.fetchAnyAddr, "fetch-any-address", anyAddr, "let documents, audio and callbacks be fetched from link-local and cloud metadata addresses (169.254.0.0/16, fe80::/10, fd00:ec2::254, 100.100.100.200), which are refused by default (env "+envName("fetch-any-address")+")")
 	fs.BoolVar(&f.mediaAuth, "api-media-auth", mediaAuth, "ask for HTTP Basic auth on recording media (RecordingUrl) too; off: media is public, as Twilio's default (env "+envName("api-media-auth")+")")
 }
 
