@@ -105,7 +105,7 @@ func New(o Options) http.Handler {
 	if o.Conferences != nil && o.ConferenceControl != nil {
 		s.registerConferences(acct)
 	}
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { notFound(w, r) })
+	s.mux.HandleFunc("/", s.unrouted)
 	return s
 }
 
@@ -176,4 +176,27 @@ func isMediaRequest(r *http.Request) bool {
 	}
 	_, ext := recordingSid(name)
 	return ext != ".json"
+}
+
+// unrouted answers a request no route took: 405 with Twilio's 20004 and
+// an Allow header when the path is a resource that takes other methods
+// (as Twilio answers a DELETE of a queue member), 404/20404 otherwise.
+func (s *server) unrouted(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+		if m == r.Method {
+			continue
+		}
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "/" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) == 0 {
+		notFound(w, r)
+		return
+	}
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	writeError(w, http.StatusMethodNotAllowed, codeMethodNotAllowed, "Method "+r.Method+" not allowed on "+r.URL.Path)
 }

@@ -183,8 +183,17 @@ func TestAPIUnknownPaths(t *testing.T) {
 			wantError(t, f.do(t, "GET", p, acct1), 404, 20404)
 		})
 	}
-	// A method the resource does not have is an unknown resource too.
-	wantError(t, f.do(t, "POST", rec1+".json", acct1), 404, 20404)
+	// A method the resource does not have is 405/20004, with Allow.
+	w := f.do(t, "POST", "/2010-04-01/Accounts/"+acct1.Sid+"/Recordings/"+sid('1')+".json", acct1)
+	wantError(t, w, 405, 20004)
+	if got := w.Header().Get("Allow"); got != "GET, DELETE" {
+		t.Errorf("Allow %q, want GET, DELETE", got)
+	}
+	w = f.do(t, "PUT", "/2010-04-01/Accounts/"+acct1.Sid+"/Recordings.json", acct1)
+	wantError(t, w, 405, 20004)
+	if got := w.Header().Get("Allow"); got != "GET" {
+		t.Errorf("Allow %q, want GET", got)
+	}
 }
 
 func TestAPIBadParameters(t *testing.T) {
