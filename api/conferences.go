@@ -21,9 +21,8 @@ import (
 // Options.DefaultAccountSid, as every call runs under the main account.
 // Lists show the active (init and in-progress) conferences only; a
 // completed one stays readable by its Sid for store.Retention. The
-// controller acts on rooms mixed on this node: a room whose home is
-// another node is answered 404/20404 (the API does not route to other
-// nodes yet). Creating a participant (dialing out into a room) is not
+// controller acts on rooms mixed on any node: a room whose home is
+// another node is reached over the store's bus (conference/forward.go). Creating a participant (dialing out into a room) is not
 // implemented: 405/20004.
 
 // ConferenceController changes live rooms: *conference.Service.
@@ -240,8 +239,8 @@ func (s *server) control(w http.ResponseWriter, r *http.Request, err error, c st
 	case err == nil:
 		return true
 	case errors.Is(err, conference.ErrNotHere):
-		writeError(w, http.StatusNotFound, codeNotFound, "Conference "+c.Sid+" is not live on this node (its home is node "+
-			strconv.Quote(c.Home)+"; the REST API does not reach other nodes' rooms yet), or it has just ended")
+		writeError(w, http.StatusNotFound, codeNotFound, "Conference "+c.Sid+" has just ended, or its node "+
+			strconv.Quote(c.Home)+" cannot be reached")
 	default:
 		s.internal(w, "control", err)
 	}

@@ -13,7 +13,7 @@ import (
 // Participant resources: https://www.twilio.com/docs/voice/api/conference-resource,
 // https://www.twilio.com/docs/voice/api/conference-participant-resource).
 // These work on rooms mixed on this node; a room of another node is
-// reached through its home node (the API routes the request there).
+// reached through its home node, over the bus (forward.go).
 
 // ErrNotHere is returned for a room or participant that this node does
 // not hold.
@@ -53,6 +53,17 @@ func (s *Service) seatOf(name, callSid string) (*room, *seat, error) {
 // -modify events (the "mute", "hold" and "modify" statusCallbackEvent
 // keywords).
 func (s *Service) UpdateParticipant(ctx context.Context, name, callSid string, u ParticipantUpdate) error {
+	err := s.updateLocal(ctx, name, callSid, u)
+	if !errors.Is(err, ErrNotHere) {
+		return err
+	}
+	return s.forward(ctx, name, control{Op: "update", CallSid: callSid, Update: u}, func(c store.Conference, err error) bool {
+		return err == nil && applied(participantIn(c, callSid), u) || gone(c, err)
+	})
+}
+
+// updateLocal is UpdateParticipant for a room mixed here.
+func (s *Service) updateLocal(ctx context.Context, name, callSid string, u ParticipantUpdate) error {
 	r, st, err := s.seatOf(name, callSid)
 	if err != nil {
 		return err
@@ -100,6 +111,17 @@ func (s *Service) UpdateParticipant(ctx context.Context, name, callSid string, u
 // delete): its Dial completes, and the room reports it with the -kicked
 // reasons when that ends the room.
 func (s *Service) Kick(ctx context.Context, name, callSid string) error {
+	err := s.kickLocal(ctx, name, callSid)
+	if !errors.Is(err, ErrNotHere) {
+		return err
+	}
+	return s.forward(ctx, name, control{Op: "kick", CallSid: callSid}, func(c store.Conference, err error) bool {
+		return err == nil && participantIn(c, callSid) == nil || gone(c, err)
+	})
+}
+
+// kickLocal is Kick for a room mixed here.
+func (s *Service) kickLocal(ctx context.Context, name, callSid string) error {
 	_, st, err := s.seatOf(name, callSid)
 	if err != nil {
 		return err
@@ -111,6 +133,15 @@ func (s *Service) Kick(ctx context.Context, name, callSid string) error {
 // End ends the room for everyone (the Conference resource's update with
 // Status=completed): ReasonConferenceEnded=conference-ended-via-api.
 func (s *Service) End(ctx context.Context, name string) error {
+	err := s.endLocal(ctx, name)
+	if !errors.Is(err, ErrNotHere) {
+		return err
+	}
+	return s.forward(ctx, name, control{Op: "end"}, gone)
+}
+
+// endLocal is End for a room mixed here.
+func (s *Service) endLocal(ctx context.Context, name string) error {
 	s.mu.Lock()
 	r := s.rooms[name]
 	s.mu.Unlock()

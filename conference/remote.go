@@ -36,6 +36,9 @@ type Remote interface {
 	// Notify tells node that its participant callSid is in state
 	// ("talking": the room is in progress).
 	Notify(ctx context.Context, node, callSid, state string) error
+	// Send carries a message to node over the store's bus (a REST
+	// action for a room mixed there: forward.go).
+	Send(ctx context.Context, node string, m store.Message) error
 }
 
 // ErrGone refuses a node's join for a participant the store does not

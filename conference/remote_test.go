@@ -21,6 +21,8 @@ type fakeRemote struct {
 	joins    []string
 	progress func(interpreter.Progress)
 	canceled int
+	sent     []store.Message
+	nodes    map[string]*Service // Send's destinations
 }
 
 func (f *fakeRemote) Alive(_ context.Context, node string) bool {
@@ -42,6 +44,19 @@ func (f *fakeRemote) Join(_ context.Context, node, name string, p interpreter.Pa
 }
 
 func (f *fakeRemote) Notify(context.Context, string, string, string) error { return nil }
+
+// Send hands a control message to the node's service in f.nodes.
+func (f *fakeRemote) Send(_ context.Context, node string, m store.Message) error {
+	f.mu.Lock()
+	f.sent = append(f.sent, m)
+	dst := f.nodes[node]
+	f.mu.Unlock()
+	if dst == nil {
+		return errors.New("no such node")
+	}
+	go dst.DeliverControl(m) // as the bus delivers: on another goroutine
+	return nil
+}
 
 type cancelFunc func()
 

@@ -235,6 +235,7 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 			s.cbs.Send(interpreter.Callback{Kind: "conference-status", URL: u, Method: method, Params: p})
 		}})
 	s.node.SetSeater(confs)
+	s.node.Handle(conference.ControlKind, confs.DeliverControl)
 	s.confs = confs
 	s.node.AddSweeper(func(ctx context.Context) { _, _ = confs.Sweep(ctx) })
 	if f.apiCPS < 0 {
