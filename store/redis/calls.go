@@ -130,7 +130,7 @@ func (c calls) Put(ctx context.Context, r store.CallRecord) error {
 	err = idx.Err()
 	if redis.HasErrorPrefix(err, "NOSCRIPT") {
 		// The first Put since Redis started: send the script itself.
-		err = putCallScript.Run(ctx, c.rdb, keys, args...).Err()
+		err = putCallScript.Eval(ctx, c.rdb, keys, args...).Err()
 	}
 	if err != nil {
 		return fail(what, err)
@@ -183,28 +183,16 @@ func (c calls) List(ctx context.Context, account string, offset, limit int) ([]s
 		if len(page) == 0 {
 			return nil, nil
 		}
-		// One GET per record in one pipeline: the records sit in
-		// different slots, where one MGET would not do on a Cluster.
-		cmds := make([]*redis.StringCmd, len(page))
-		_, err = c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i, sid := range page {
-				cmds[i] = p.Get(ctx, callKey(sid))
-			}
-			return nil
-		})
-		if err != nil && !errors.Is(err, redis.Nil) {
+		blobs, err := c.records(ctx, page)
+		if err != nil {
 			return nil, fail(what, err)
 		}
 		list := make([]store.CallRecord, 0, len(page))
 		gone = gone[:0]
-		for i, cmd := range cmds {
-			blob, err := cmd.Bytes()
-			if errors.Is(err, redis.Nil) {
+		for i, blob := range blobs {
+			if blob == nil {
 				gone = append(gone, page[i])
 				continue
-			}
-			if err != nil {
-				return nil, fail(what, err)
 			}
 			r, err := decodeCall(page[i], blob)
 			if err != nil {
@@ -221,6 +209,51 @@ func (c calls) List(ctx context.Context, account string, offset, limit int) ([]s
 			return list, nil
 		}
 	}
+}
+
+// records reads the records of sids in one round trip; a missing one is
+// nil. One MGET on a single server; on a Cluster, where the records sit
+// in different slots and one MGET would not do, one GET per record in a
+// pipeline, which the client splits by node.
+func (c calls) records(ctx context.Context, sids []string) ([][]byte, error) {
+	keys := make([]string, len(sids))
+	for i, sid := range sids {
+		keys[i] = callKey(sid)
+	}
+	blobs := make([][]byte, len(sids))
+	if _, ok := c.rdb.(*redis.ClusterClient); !ok {
+		vals, err := c.rdb.MGet(ctx, keys...).Result()
+		if err != nil {
+			return nil, err
+		}
+		for i, v := range vals {
+			if s, ok := v.(string); ok {
+				blobs[i] = []byte(s)
+			}
+		}
+		return blobs, nil
+	}
+	cmds := make([]*redis.StringCmd, len(keys))
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range keys {
+			cmds[i] = p.Get(ctx, k)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	for i, cmd := range cmds {
+		blob, err := cmd.Bytes()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		blobs[i] = blob
+	}
+	return blobs, nil
 }
 
 func (c calls) Delete(ctx context.Context, sid string) error {
