@@ -20,10 +20,11 @@ import (
 //	texml:{acct:ACCOUNT}:calls       Sids scored by Created in Unix microseconds
 //	texml:{acct:ACCOUNT}:expires     the same Sids scored by expiry in Unix milliseconds
 //
-// Redis drops a record at its expiry by itself. The index has no TTL of
-// its own: the expires set says which of its entries are due, and the
+// Redis drops a record at its expiry by itself. The index's entries
+// outlive their records: the expires set says which are due, and the
 // scripts take those out before they read or add, so a page's offset
-// counts live calls only. A score in microseconds is exact in a double
+// counts kept calls only. The two sets expire with the last record
+// they index. A score in microseconds is exact in a double
 // until the year 2255.
 const (
 	callTag    = prefix + "{call:"
@@ -67,6 +68,13 @@ else
   redis.call('ZADD', KEYS[2], ARGV[4], ARGV[2])
 end
 trim(ARGV[1], 100)
+-- The index goes with the last of its records, so that an account
+-- whose calls stopped leaves nothing behind.
+local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+if #last == 2 then
+  redis.call('PEXPIREAT', KEYS[1], last[2])
+  redis.call('PEXPIREAT', KEYS[2], last[2])
+end
 return 0
 `)
 	// ARGV: now, start, stop, then Sids whose records are gone (found
@@ -116,7 +124,9 @@ func (c calls) Put(ctx context.Context, r store.CallRecord) error {
 	// The record, then its index entry, in one round trip. The two sit
 	// in different hash slots, so they cannot be one script; in this
 	// order a failure between them leaves a record the listing misses
-	// until the next Put, never an entry without its record.
+	// until the next Put, and an entry without its record is dropped by
+	// List. A call's Puts come from the one goroutine that runs it, one
+	// after the other, so two Puts of one call never interleave here.
 	var set *redis.StatusCmd
 	var idx *redis.Cmd
 	_, _ = c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
