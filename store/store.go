@@ -1,7 +1,8 @@
 // Package store holds the state that outlives one call and that several
 // texml nodes share: queues of waiting callers, conferences and their
-// participants, which node owns which call, which nodes are alive, and a
-// bus that carries commands to the node that owns a call or a room.
+// participants, the records of calls (and which node runs each), which
+// nodes are alive, and a bus that carries commands to the node that owns
+// a call or a room.
 //
 // Two implementations pass one contract suite (store/storetest):
 // store/memory, the default, for one node with nothing to run; and

@@ -20,10 +20,11 @@ import (
 //	texml:{acct:ACCOUNT}:calls       Sids scored by Created in Unix microseconds
 //	texml:{acct:ACCOUNT}:expires     the same Sids scored by expiry in Unix milliseconds
 //
-// Redis drops a record at its expiry by itself. The index has no TTL of
-// its own: the expires set says which of its entries are due, and the
+// Redis drops a record at its expiry by itself. The index's entries
+// outlive their records: the expires set says which are due, and the
 // scripts take those out before they read or add, so a page's offset
-// counts live calls only. A score in microseconds is exact in a double
+// counts kept calls only. The two sets expire with the last record
+// they index. A score in microseconds is exact in a double
 // until the year 2255.
 const (
 	callTag    = prefix + "{call:"
@@ -67,6 +68,13 @@ else
   redis.call('ZADD', KEYS[2], ARGV[4], ARGV[2])
 end
 trim(ARGV[1], 100)
+-- The index goes with the last of its records, so that an account
+-- whose calls stopped leaves nothing behind.
+local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+if #last == 2 then
+  redis.call('PEXPIREAT', KEYS[1], last[2])
+  redis.call('PEXPIREAT', KEYS[2], last[2])
+end
 return 0
 `)
 	// ARGV: now, start, stop, then Sids whose records are gone (found
@@ -116,7 +124,9 @@ func (c calls) Put(ctx context.Context, r store.CallRecord) error {
 	// The record, then its index entry, in one round trip. The two sit
 	// in different hash slots, so they cannot be one script; in this
 	// order a failure between them leaves a record the listing misses
-	// until the next Put, never an entry without its record.
+	// until the next Put, and an entry without its record is dropped by
+	// List. A call's Puts come from the one goroutine that runs it, one
+	// after the other, so two Puts of one call never interleave here.
 	var set *redis.StatusCmd
 	var idx *redis.Cmd
 	_, _ = c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -130,7 +140,7 @@ func (c calls) Put(ctx context.Context, r store.CallRecord) error {
 	err = idx.Err()
 	if redis.HasErrorPrefix(err, "NOSCRIPT") {
 		// The first Put since Redis started: send the script itself.
-		err = putCallScript.Run(ctx, c.rdb, keys, args...).Err()
+		err = putCallScript.Eval(ctx, c.rdb, keys, args...).Err()
 	}
 	if err != nil {
 		return fail(what, err)
@@ -183,28 +193,16 @@ func (c calls) List(ctx context.Context, account string, offset, limit int) ([]s
 		if len(page) == 0 {
 			return nil, nil
 		}
-		// One GET per record in one pipeline: the records sit in
-		// different slots, where one MGET would not do on a Cluster.
-		cmds := make([]*redis.StringCmd, len(page))
-		_, err = c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i, sid := range page {
-				cmds[i] = p.Get(ctx, callKey(sid))
-			}
-			return nil
-		})
-		if err != nil && !errors.Is(err, redis.Nil) {
+		blobs, err := c.records(ctx, page)
+		if err != nil {
 			return nil, fail(what, err)
 		}
 		list := make([]store.CallRecord, 0, len(page))
 		gone = gone[:0]
-		for i, cmd := range cmds {
-			blob, err := cmd.Bytes()
-			if errors.Is(err, redis.Nil) {
+		for i, blob := range blobs {
+			if blob == nil {
 				gone = append(gone, page[i])
 				continue
-			}
-			if err != nil {
-				return nil, fail(what, err)
 			}
 			r, err := decodeCall(page[i], blob)
 			if err != nil {
@@ -221,6 +219,51 @@ func (c calls) List(ctx context.Context, account string, offset, limit int) ([]s
 			return list, nil
 		}
 	}
+}
+
+// records reads the records of sids in one round trip; a missing one is
+// nil. One MGET on a single server; on a Cluster, where the records sit
+// in different slots and one MGET would not do, one GET per record in a
+// pipeline, which the client splits by node.
+func (c calls) records(ctx context.Context, sids []string) ([][]byte, error) {
+	keys := make([]string, len(sids))
+	for i, sid := range sids {
+		keys[i] = callKey(sid)
+	}
+	blobs := make([][]byte, len(sids))
+	if _, ok := c.rdb.(*redis.ClusterClient); !ok {
+		vals, err := c.rdb.MGet(ctx, keys...).Result()
+		if err != nil {
+			return nil, err
+		}
+		for i, v := range vals {
+			if s, ok := v.(string); ok {
+				blobs[i] = []byte(s)
+			}
+		}
+		return blobs, nil
+	}
+	cmds := make([]*redis.StringCmd, len(keys))
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range keys {
+			cmds[i] = p.Get(ctx, k)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	for i, cmd := range cmds {
+		blob, err := cmd.Bytes()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		blobs[i] = blob
+	}
+	return blobs, nil
 }
 
 func (c calls) Delete(ctx context.Context, sid string) error {

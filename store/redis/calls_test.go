@@ -42,6 +42,11 @@ func TestCallKeys(t *testing.T) {
 		if err != nil || at != time.Duration(step.expiry.UnixMilli())*time.Millisecond {
 			t.Errorf("%s: record expires at %v (%v), want %v", step.status, at, err, step.expiry.UnixMilli())
 		}
+		for _, k := range keys {
+			if at, err := d.rdb.PExpireTime(ctx, k).Result(); err != nil || at != time.Duration(step.expiry.UnixMilli())*time.Millisecond {
+				t.Errorf("%s: %s expires at %v (%v), want with its last record", step.status, k, at, err)
+			}
+		}
 		if got, err := d.rdb.ZScore(ctx, keys[0], "CA1").Result(); err != nil || int64(got) != created.UnixMicro() {
 			t.Errorf("%s: index score %v (%v), want Created %d µs", step.status, int64(got), err, created.UnixMicro())
 		}
