@@ -17,11 +17,9 @@ import (
 // (https://www.twilio.com/docs/api/errors).
 const (
 	codeNoTo      = 21201 // No 'To' number is specified
-	codeBadURL    = 21205 // Url is not a valid URL
 	codeBadTo     = 21211 // Invalid 'To' Phone Number
 	codeBadFrom   = 21212 // Invalid 'From' Phone Number
 	codeNoFrom    = 21213 // No 'From' number is specified
-	codeNoURL     = 21205 // neither Url nor Twiml: Twilio answers it as an invalid Url too
 	codeBadMethod = 21207 // the method is neither GET nor POST
 )
 
@@ -72,9 +70,9 @@ func (s *server) createCall(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	cfg.URL = f.Get("Url")
-	check("Url", cfg.URL, codeBadURL, cfg.URL == "" || webURL(cfg.URL))
+	check("Url", cfg.URL, codeInvalidURL, cfg.URL == "" || webURL(cfg.URL))
 	if cfg.URL == "" && cfg.Twiml == "" {
-		writeError(w, http.StatusBadRequest, codeNoURL, "Either Url or Twiml is required.")
+		writeError(w, http.StatusBadRequest, codeInvalidURL, "Either Url or Twiml is required.")
 		return
 	}
 	cfg.Method, cfg.FallbackMethod, cfg.StatusCallbackMethod = f.Get("Method"), f.Get("FallbackMethod"), f.Get("StatusCallbackMethod")
@@ -82,8 +80,8 @@ func (s *server) createCall(w http.ResponseWriter, r *http.Request) {
 		check(m.name, m.v, codeBadMethod, httpMethod(m.v))
 	}
 	cfg.FallbackURL, cfg.StatusCallback = f.Get("FallbackUrl"), f.Get("StatusCallback")
-	check("FallbackUrl", cfg.FallbackURL, codeBadURL, cfg.FallbackURL == "" || webURL(cfg.FallbackURL))
-	check("StatusCallback", cfg.StatusCallback, codeBadURL, cfg.StatusCallback == "" || webURL(cfg.StatusCallback))
+	check("FallbackUrl", cfg.FallbackURL, codeInvalidURL, cfg.FallbackURL == "" || webURL(cfg.FallbackURL))
+	check("StatusCallback", cfg.StatusCallback, codeInvalidURL, cfg.StatusCallback == "" || webURL(cfg.StatusCallback))
 	for _, v := range f["StatusCallbackEvent"] {
 		// The libraries send one parameter per event; a space-separated
 		// list is accepted too, as in TwiML's attributes.
@@ -133,7 +131,7 @@ func (s *server) updateCall(w http.ResponseWriter, r *http.Request) {
 		badParam(w, "Status", "want canceled or completed")
 		return
 	case ch.URL != "" && !webURL(ch.URL):
-		writeError(w, http.StatusBadRequest, codeBadURL, "Invalid Url: "+ch.URL)
+		writeError(w, http.StatusBadRequest, codeInvalidURL, "Invalid Url: "+ch.URL)
 		return
 	case !httpMethod(ch.Method) || !httpMethod(ch.FallbackMethod) || !httpMethod(ch.StatusCallbackMethod):
 		writeError(w, http.StatusBadRequest, codeBadMethod, "Invalid method: want GET or POST")

@@ -98,8 +98,8 @@ func TestCallCreate(t *testing.T) {
 		{"no To", with("To", ""), codeNoTo},
 		{"no From", with("From", ""), codeNoFrom},
 		{"bad To", with("To", "not a number"), codeBadTo},
-		{"no Url or Twiml", with("Url", ""), codeNoURL},
-		{"relative Url", with("Url", "/voice"), codeBadURL},
+		{"no Url or Twiml", with("Url", ""), codeInvalidURL},
+		{"relative Url", with("Url", "/voice"), codeInvalidURL},
 		{"bad Method", with("Method", "PUT"), codeBadMethod},
 		{"Timeout too long", with("Timeout", "601"), codeInvalidParameter},
 		{"TimeLimit not a number", with("TimeLimit", "x"), codeInvalidParameter},
@@ -215,7 +215,7 @@ func TestCallFetchListUpdateDelete(t *testing.T) {
 	}
 	wantError(t, f.post(t, c1+"/"+first, url.Values{"Status": {"in-progress"}}, acct1), http.StatusBadRequest, codeInvalidParameter)
 	wantError(t, f.post(t, c1+"/"+first, url.Values{}, acct1), http.StatusBadRequest, codeInvalidParameter)
-	wantError(t, f.post(t, c1+"/"+first, url.Values{"Url": {"ftp://x"}}, acct1), http.StatusBadRequest, codeBadURL)
+	wantError(t, f.post(t, c1+"/"+first, url.Values{"Url": {"ftp://x"}}, acct1), http.StatusBadRequest, codeInvalidURL)
 	fc.err = &calls.Error{Status: http.StatusBadRequest, Code: calls.CodeNotInProgress, Msg: "Call is not in-progress. Cannot redirect."}
 	wantError(t, f.post(t, c1+"/"+first, url.Values{"Url": {"http://app.test/x"}}, acct1), http.StatusBadRequest, calls.CodeNotInProgress)
 

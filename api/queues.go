@@ -27,7 +27,7 @@ const codeInvalidURL = 21205
 // DequeueFunc takes the waiting call callSid out of queue and has it
 // request the document at url with method: (*queue.Service).Dequeue. Its
 // error wraps queue.ErrNotHere when the call is not waiting in that queue
-// on this node (answered 404/20404).
+// on any live node (answered 404/20404).
 type DequeueFunc func(ctx context.Context, queue, callSid, url, method string) error
 
 // queueJSON is Twilio's Queue resource

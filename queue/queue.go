@@ -59,6 +59,9 @@ type Remote interface {
 	// agent: progress reports Answered with the leg bridged to the
 	// caller, Failed when the caller is gone, Ended when it hangs up.
 	Pick(ctx context.Context, node, callerSid string, agent interpreter.Agent, progress func(interpreter.Progress)) (interpreter.Attempt, error)
+	// Send carries a message to node over the store's bus (a REST
+	// dequeue of a caller waiting there: forward.go).
+	Send(ctx context.Context, node string, m store.Message) error
 }
 
 // Service is the queues of one node.
@@ -210,8 +213,18 @@ var ErrNotHere = errors.New("queue: the call is not waiting on this node")
 // a member from a queue and have the member's call begin executing the
 // TwiML document at that URL",
 // https://www.twilio.com/docs/voice/api/queue-member). ErrNotHere when the
-// call is not waiting in that queue on this node.
+// call is not waiting in that queue on any live node; a caller waiting on
+// another node is dequeued there (forward.go).
 func (s *Service) Dequeue(ctx context.Context, queue, callSid, url, method string) error {
+	err := s.dequeueLocal(ctx, queue, callSid, url, method)
+	if !errors.Is(err, ErrNotHere) {
+		return err
+	}
+	return s.forward(ctx, queue, callSid, url, method)
+}
+
+// dequeueLocal is Dequeue for a caller waiting on this node.
+func (s *Service) dequeueLocal(ctx context.Context, queue, callSid, url, method string) error {
 	s.mu.Lock()
 	p := s.waiting[callSid]
 	if p == nil || p.left || p.queue != queue {

@@ -21,6 +21,8 @@ type fakeRemote struct {
 	picks   []string
 	calls   []func(interpreter.Progress)
 	cancels int
+	sent    int
+	nodes   map[string]*Service // Send's destinations
 }
 
 func (f *fakeRemote) Alive(_ context.Context, node string) bool {
@@ -42,6 +44,19 @@ func (f *fakeRemote) Pick(_ context.Context, node, callerSid string, _ interpret
 		f.cancels++
 		f.mu.Unlock()
 	}), nil
+}
+
+// Send hands a dequeue to the node's service in f.nodes.
+func (f *fakeRemote) Send(_ context.Context, node string, m store.Message) error {
+	f.mu.Lock()
+	dst := f.nodes[node]
+	f.sent++
+	f.mu.Unlock()
+	if dst == nil {
+		return errors.New("no such node")
+	}
+	go dst.DeliverDequeue(m) // as the bus delivers: on another goroutine
+	return nil
 }
 
 func (f *fakeRemote) last() func(interpreter.Progress) {
@@ -184,5 +199,28 @@ func TestSweepRemovesDeadNodesMembers(t *testing.T) {
 	ms, _ := st.Queues.Members(context.Background(), "q")
 	if len(ms) != 2 || ms[0].CallSid != "CA2" || ms[1].CallSid != "CA3" {
 		t.Errorf("left in the queue: %v", ms)
+	}
+}
+
+// A dequeue asked of another node goes to the caller's node, which moves
+// the caller; it returns once the store shows the caller out.
+func TestDequeueForwarded(t *testing.T) {
+	st := memory.New()
+	t.Cleanup(func() { st.Close() })
+	home := New(st.Queues, Options{Node: "home"})
+	p, picked := enqueue(t, home, "support", "CAcaller", 0)
+	r := &fakeRemote{alive: map[string]bool{"home": true}, nodes: map[string]*Service{"home": home}}
+	other := New(st.Queues, Options{Node: "other", Remote: r})
+	if err := other.Dequeue(context.Background(), "support", "CAcaller", "http://app/moved", "GET"); err != nil {
+		t.Fatalf("forwarded dequeue: %v", err)
+	}
+	if u, m, ok := p.Redirected(); !ok || u != "http://app/moved" || m != "GET" || picked.Load() != 1 {
+		t.Errorf("the caller: redirected %q %q %v, picked %d", u, m, ok, picked.Load())
+	}
+	if err := other.Dequeue(context.Background(), "support", "CAcaller", "http://app/x", ""); !errors.Is(err, ErrNotHere) {
+		t.Errorf("dequeue of a caller no longer waiting: %v, want ErrNotHere", err)
+	}
+	if r.sent != 1 {
+		t.Errorf("%d messages sent, want 1", r.sent)
 	}
 }

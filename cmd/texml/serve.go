@@ -229,6 +229,7 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 	queues := queue.New(s.store.Queues, queue.Options{Node: node, Logger: log, Remote: s.node})
 	s.queues = queues
 	s.node.SetPicker(queues)
+	s.node.Handle(queue.DequeueKind, queues.DeliverDequeue)
 	s.node.AddSweeper(func(ctx context.Context) { _, _ = queues.Sweep(ctx) })
 	confs := conference.New(s.store.Conferences, signaling.Mixer{RecordingsDir: f.recordingsDir}, conference.Options{Node: node, Logger: log, AccountSid: f.accountSid, Alive: s.node.Alive, Remote: s.node,
 		Post: func(u, method string, p url.Values) {
