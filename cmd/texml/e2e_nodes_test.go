@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -58,4 +59,51 @@ func TestConferenceAcrossNodes(t *testing.T) {
 	}
 	wg.Wait()
 	checkHeard(t, calls, freqs, others)
+}
+
+// TestConferenceControlAcrossNodes: a room is mixed on node A; the REST
+// API of node B mutes and removes a participant seated there, over the
+// store's bus.
+func TestConferenceControlAcrossNodes(t *testing.T) {
+	redis := redistest.Start(t)
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/xml")
+		_, _ = io.WriteString(w, `<Response><Dial><Conference beep="false">ctl</Conference></Dial></Response>`)
+	}))
+	t.Cleanup(app.Close)
+	flags := []string{"--account-sid", e2eAccount, "--auth-token", e2eToken, "--redis-url", redis.URL, "--public-ip", "127.0.0.1"}
+	a := startServe(t, app.URL+"/room", flags...)
+	b := startServe(t, app.URL+"/room", flags...)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	first := sipphone.New(t).Call(ctx, a.sipAddr, "room", sipphone.CallOptions{})
+	second := sipphone.New(t).Call(ctx, b.sipAddr, "room", sipphone.CallOptions{})
+	if first.FinalCode() != 200 || second.FinalCode() != 200 {
+		t.Fatalf("phones got %d and %d", first.FinalCode(), second.FinalCode())
+	}
+	base := "http://" + b.httpLn.Addr().String() + "/2010-04-01/Accounts/" + e2eAccount + "/Conferences"
+	var parts []any
+	var conf string
+	waitFor(t, 10*time.Second, "two participants listed on node B", func() bool {
+		_, list := apiForm(t, http.MethodGet, base+".json?Status=in-progress", nil)
+		rooms, _ := list["conferences"].([]any)
+		if len(rooms) != 1 {
+			return false
+		}
+		conf = rooms[0].(map[string]any)["sid"].(string)
+		_, ps := apiForm(t, http.MethodGet, base+"/"+conf+"/Participants.json", nil)
+		parts, _ = ps["participants"].([]any)
+		return len(parts) == 2
+	})
+	host := parts[0].(map[string]any)["call_sid"].(string) // joined first, on node A
+	code, p := apiForm(t, http.MethodPost, base+"/"+conf+"/Participants/"+host+".json", url.Values{"Muted": {"true"}})
+	if code != http.StatusOK || p["muted"] != true {
+		t.Fatalf("mute through node B: %d %v", code, p)
+	}
+	if code, _ := apiForm(t, http.MethodDelete, base+"/"+conf+"/Participants/"+host+".json", nil); code != http.StatusNoContent {
+		t.Fatalf("remove through node B: %d", code)
+	}
+	if !first.WaitEnd(10 * time.Second) {
+		t.Error("the removed participant's call did not end")
+	}
 }
