@@ -216,13 +216,12 @@ func (s *server) listCalls(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 	}
-	items := make([]callJSON, len(out))
-	for i, rec := range out {
-		items[i] = callOf(rec)
+	recs, more := paginate(out, func(r store.CallRecord) string { return r.Sid }, p)
+	page := make([]callJSON, len(recs)) // only the page is rendered
+	for i, rec := range recs {
+		page[i] = callOf(rec)
 	}
-	sid := func(c callJSON) string { return c.Sid }
-	page, more := paginate(items, sid, p)
-	writeJSON(w, http.StatusOK, listPage(prefix+account+"/Calls.json", filters, p, "calls", page, more, sid))
+	writeJSON(w, http.StatusOK, listPage(prefix+account+"/Calls.json", filters, p, "calls", page, more, func(c callJSON) string { return c.Sid }))
 }
 
 // callFilters reads the list filters: keep tells whether a record
