@@ -13,9 +13,14 @@
 # callee's counters, texml's RSS and CPU time. Exits non-zero unless every
 # request was answered 201 and every call completed.
 #
+# Then READS (default 2000) list requests (a random page of 50 of the
+# account's calls) and as many fetches of one call, one at a time: their
+# p50/p99 with the run's calls in the store.
+#
 # Usage: scripts/load-api-calls.sh [RATE] [DURATION]   (defaults 300 30)
 # Environment: HOLD (seconds each call lasts after the answer, default 1),
-# OUT, SIP_PORT, HTTP_PORT, CALLEE_PORT, CALLEE_MEDIA_PORT, RTP_PORTS,
+# REDIS=1 (texml keeps its state, call records too, in a redis-server of
+# its own on a free port), READS, OUT, SIP_PORT, HTTP_PORT, CALLEE_PORT, CALLEE_MEDIA_PORT, RTP_PORTS,
 # TEXML_BIN.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -48,7 +53,13 @@ cpu_seconds() {
 }
 rss_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
 
-"$TEXML_BIN" serve --sip-listen "$IP:$SIP_PORT" --http-listen "$IP:$HTTP_PORT" --rtp-ports "$RTP_PORTS" \
+STORE=()
+if [[ ${REDIS:-0} == 1 ]]; then
+	start_redis
+	STORE=(--redis-url "redis://$IP:$REDIS_PORT/0")
+	echo "redis-server on $IP:$REDIS_PORT"
+fi
+"$TEXML_BIN" serve "${STORE[@]}" --sip-listen "$IP:$SIP_PORT" --http-listen "$IP:$HTTP_PORT" --rtp-ports "$RTP_PORTS" \
 	--account-sid "$ACCOUNT" --auth-token "$TOKEN" --voice-url "file://$ROOT/fixtures/apps/hello.xml" \
 	--stt none --recordings-dir "$OUT/recordings" >"$OUT/texml.out" 2>"$OUT/texml.log" &
 pids+=($!)
@@ -79,7 +90,7 @@ loadavg
 echo "== apiload: $((RATE * DURATION)) calls at $RATE/s, each ${HOLD} s after the answer"
 RC=0
 bin/apiload -api "$API" -account "$ACCOUNT" -token "$TOKEN" -to "sip:callee@$IP:$CALLEE_PORT" \
-	-twiml "$TWIML" -rate "$RATE" -duration "$DURATION" >"$OUT/apiload.json" || RC=$?
+	-twiml "$TWIML" -rate "$RATE" -duration "$DURATION" -reads "${READS:-2000}" >"$OUT/apiload.json" || RC=$?
 TEXML_CPU1=$(cpu_seconds "$TEXML_PID")
 sleep 2
 kill "$CALLEE_PID" 2>/dev/null || true
@@ -98,6 +109,10 @@ fs = dict(r["final_statuses"])
 for k, v in w["final_statuses"].items():  # the warm-up call is listed too
     fs[k] = fs.get(k, 0) - v
 print(f"final statuses of the run's calls: {fs}")
+for k in ("list_page_ms", "fetch_ms"):
+    if k in r:
+        q = r[k]
+        print(f"{k} ({sum(r['answers'].values())} calls stored + 1): p50 {q['p50']:.2f}  p90 {q['p90']:.2f}  p99 {q['p99']:.2f}  max {q['max']:.2f}")
 rows = list(csv.reader(open(os.path.join(out, "callee", "stat.csv")), delimiter=";"))
 v = dict(zip(rows[0], rows[-1]))
 print(f"callee: {v['IncomingCall(C)']} INVITEs from texml, {v['SuccessfulCall(C)']} successful, {v['FailedCall(C)']} failed, retransmissions {v['Retransmissions(C)']}")

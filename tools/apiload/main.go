@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
@@ -33,6 +34,7 @@ func main() {
 	rate := flag.Int("rate", 300, "calls created per second")
 	secs := flag.Int("duration", 30, "seconds of creating calls")
 	settle := flag.Duration("settle", 60*time.Second, "how long to wait for the last calls to end")
+	reads := flag.Int("reads", 0, "then this many list requests (a random page of 50) and as many fetches of a random call, one at a time")
 	flag.Parse()
 	if *base == "" || *to == "" || *rate < 1 || *secs < 1 {
 		fmt.Fprintln(os.Stderr, "apiload: need -api, -to, -rate ≥ 1 and -duration ≥ 1")
@@ -45,6 +47,7 @@ func main() {
 	total := *rate * *secs
 	lat := make([]time.Duration, 0, total)
 	codes := map[int]int{}
+	var sids []string
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -58,11 +61,14 @@ func main() {
 		go func() {
 			defer wg.Done()
 			t0 := time.Now()
-			code := c.post(form)
+			code, sid := c.post(form)
 			d := time.Since(t0)
 			mu.Lock()
 			lat = append(lat, d)
 			codes[code]++
+			if sid != "" {
+				sids = append(sids, sid)
+			}
 			mu.Unlock()
 		}()
 	}
@@ -81,17 +87,22 @@ func main() {
 		}
 		time.Sleep(time.Second)
 	}
-	slices.Sort(lat)
-	pct := func(p float64) float64 {
-		if len(lat) == 0 {
-			return 0
-		}
-		return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds()) / 1000
-	}
 	out := map[string]any{
 		"requested": total, "rate": *rate, "placing_seconds": placing.Seconds(),
-		"answers": codes, "create_ms": map[string]float64{"p50": pct(0.50), "p90": pct(0.90), "p99": pct(0.99), "max": pct(1)},
-		"final_statuses": statuses,
+		"answers": codes, "create_ms": percentiles(lat), "final_statuses": statuses,
+	}
+	if *reads > 0 && len(sids) > 0 {
+		var list, fetch []time.Duration
+		pages := max(1, len(sids)/50)
+		for i := range *reads {
+			t0 := time.Now()
+			c.get(fmt.Sprintf("%s/Calls.json?PageSize=50&Page=%d", c.base, rand.IntN(pages)))
+			list = append(list, time.Since(t0))
+			t0 = time.Now()
+			c.get(c.base + "/Calls/" + sids[(i*7919)%len(sids)] + ".json")
+			fetch = append(fetch, time.Since(t0))
+		}
+		out["list_page_ms"], out["fetch_ms"] = percentiles(list), percentiles(fetch)
 	}
 	_ = json.NewEncoder(os.Stdout).Encode(out)
 	if codes[http.StatusCreated] != total || statuses["completed"] != total {
@@ -99,23 +110,50 @@ func main() {
 	}
 }
 
+// percentiles of d in milliseconds: p50, p90, p99, max.
+func percentiles(d []time.Duration) map[string]float64 {
+	slices.Sort(d)
+	pct := func(p float64) float64 {
+		if len(d) == 0 {
+			return 0
+		}
+		return float64(d[min(len(d)-1, int(p*float64(len(d))))].Microseconds()) / 1000
+	}
+	return map[string]float64{"p50": pct(0.50), "p90": pct(0.90), "p99": pct(0.99), "max": pct(1)}
+}
+
 type client struct {
 	base, account, token string
 	http                 *http.Client
 }
 
-// post creates one call and returns the HTTP status (0: no answer).
-func (c *client) post(form string) int {
+// post creates one call and returns the HTTP status (0: no answer) and
+// the new call's sid.
+func (c *client) post(form string) (int, string) {
 	req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, c.base+"/Calls.json", strings.NewReader(form))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(c.account, c.token)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return 0
+		return 0, ""
 	}
+	defer resp.Body.Close()
+	var call struct {
+		Sid string `json:"sid"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&call)
 	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode
+	return resp.StatusCode, call.Sid
+}
+
+// get reads u and throws the body away.
+func (c *client) get(u string) {
+	req, _ := http.NewRequest(http.MethodGet, u, nil)
+	req.SetBasicAuth(c.account, c.token)
+	if resp, err := c.http.Do(req); err == nil {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
 }
 
 // statuses counts the account's calls by status, walking the list.
