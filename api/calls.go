@@ -196,9 +196,13 @@ func (s *server) listCalls(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	// The page's records and one more, to know whether a next page
-	// exists: Twilio's lists page by number (and by token, which names
-	// the last record of the previous page).
+	if len(filters) == 0 {
+		s.listCallsPage(w, r, account, p)
+		return
+	}
+	// A filtered list reads the account's calls from the newest until it
+	// has the page's matches and one more (to know whether a next page
+	// exists).
 	want := (p.page+1)*p.size + 1
 	var out []store.CallRecord
 	for off := 0; len(out) < want; off += listChunk {
@@ -222,6 +226,50 @@ func (s *server) listCalls(w http.ResponseWriter, r *http.Request) {
 		page[i] = callOf(rec)
 	}
 	writeJSON(w, http.StatusOK, listPage(prefix+account+"/Calls.json", filters, p, "calls", page, more, func(c callJSON) string { return c.Sid }))
+}
+
+// listCallsPage is an unfiltered list: the page is read from the store
+// at its offset. A page token (PA: after that call; PB: before it) is
+// looked for around that offset, where it stays unless calls came or went
+// since the previous page; found, the page starts from it, so that a call
+// arriving meanwhile neither repeats nor skips a record.
+func (s *server) listCallsPage(w http.ResponseWriter, r *http.Request, account string, p pageRequest) {
+	ctx := r.Context()
+	start := p.page * p.size
+	if sid, after := strings.CutPrefix(p.token, "PA"); after || strings.HasPrefix(p.token, "PB") {
+		if !after {
+			sid = p.token[2:]
+		}
+		from := max(0, start-2*p.size)
+		window, err := s.o.Calls.List(ctx, account, from, 4*p.size)
+		if err != nil {
+			s.internal(w, "list calls", err)
+			return
+		}
+		for i, rec := range window {
+			if rec.Sid != sid {
+				continue
+			}
+			if after {
+				start = from + i + 1
+			} else {
+				start = max(0, from+i-p.size)
+			}
+			break
+		}
+	}
+	recs, err := s.o.Calls.List(ctx, account, start, p.size+1)
+	if err != nil {
+		s.internal(w, "list calls", err)
+		return
+	}
+	more := len(recs) > p.size
+	recs = recs[:min(len(recs), p.size)]
+	page := make([]callJSON, len(recs))
+	for i, rec := range recs {
+		page[i] = callOf(rec)
+	}
+	writeJSON(w, http.StatusOK, listPage(prefix+account+"/Calls.json", nil, p, "calls", page, more, func(c callJSON) string { return c.Sid }))
 }
 
 // callFilters reads the list filters: keep tells whether a record

@@ -243,3 +243,28 @@ func TestCallJSON(t *testing.T) {
 		t.Errorf("unanswered duration %s", *c.Duration)
 	}
 }
+
+// A call created between two pages neither repeats nor skips a record:
+// next_page_uri's token names the last call of the page before.
+func TestCallListTokenAcrossNewCalls(t *testing.T) {
+	f, fc := newCallsFixture(t)
+	form := url.Values{"To": {"+15550001111"}, "From": {"+15559990000"}, "Url": {"http://app.test/voice"}}
+	for range 5 {
+		f.post(t, c1+".json", form, acct1)
+	}
+	type page struct {
+		Calls []callJSON `json:"calls"`
+		Next  *string    `json:"next_page_uri"`
+	}
+	first := decode[page](t, f.do(t, http.MethodGet, c1+".json?PageSize=2", acct1))
+	f.post(t, c1+".json", form, acct1) // a sixth call, newest of all
+	second := decode[page](t, f.do(t, http.MethodGet, *first.Next, acct1))
+	var got []string
+	for _, c := range append(first.Calls, second.Calls...) {
+		got = append(got, c.Sid)
+	}
+	want := []string{fc.recs[4].Sid, fc.recs[3].Sid, fc.recs[2].Sid, fc.recs[1].Sid}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("pages %v, want %v", got, want)
+	}
+}

@@ -20,7 +20,8 @@
 # Usage: scripts/load-api-calls.sh [RATE] [DURATION]   (defaults 300 30)
 # Environment: HOLD (seconds each call lasts after the answer, default 1),
 # REDIS=1 (texml keeps its state, call records too, in a redis-server of
-# its own on a free port), READS, OUT, SIP_PORT, HTTP_PORT, CALLEE_PORT, CALLEE_MEDIA_PORT, RTP_PORTS,
+# its own on a free port), READS, PPROF_PORT (serve net/http/pprof there
+# and save a heap profile at the end of the creation phase), OUT, SIP_PORT, HTTP_PORT, CALLEE_PORT, CALLEE_MEDIA_PORT, RTP_PORTS,
 # TEXML_BIN.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -59,7 +60,9 @@ if [[ ${REDIS:-0} == 1 ]]; then
 	STORE=(--redis-url "redis://$IP:$REDIS_PORT/0")
 	echo "redis-server on $IP:$REDIS_PORT"
 fi
-"$TEXML_BIN" serve "${STORE[@]}" --sip-listen "$IP:$SIP_PORT" --http-listen "$IP:$HTTP_PORT" --rtp-ports "$RTP_PORTS" \
+PPROF=()
+[[ -n ${PPROF_PORT:-} ]] && PPROF=(--pprof "$IP:$PPROF_PORT")
+"$TEXML_BIN" serve "${STORE[@]}" "${PPROF[@]}" --sip-listen "$IP:$SIP_PORT" --http-listen "$IP:$HTTP_PORT" --rtp-ports "$RTP_PORTS" \
 	--account-sid "$ACCOUNT" --auth-token "$TOKEN" --voice-url "file://$ROOT/fixtures/apps/hello.xml" \
 	--stt none --recordings-dir "$OUT/recordings" >"$OUT/texml.out" 2>"$OUT/texml.log" &
 pids+=($!)
@@ -89,6 +92,10 @@ loadavg
 
 echo "== apiload: $((RATE * DURATION)) calls at $RATE/s, each ${HOLD} s after the answer"
 RC=0
+if [[ -n ${PPROF_PORT:-} ]]; then
+	(sleep "$((DURATION - 1))" && python3 -c "import urllib.request; open('$OUT/heap.pprof', 'wb').write(urllib.request.urlopen('http://$IP:$PPROF_PORT/debug/pprof/heap', timeout=30).read())") &
+	pids+=($!)
+fi
 bin/apiload -api "$API" -account "$ACCOUNT" -token "$TOKEN" -to "sip:callee@$IP:$CALLEE_PORT" \
 	-twiml "$TWIML" -rate "$RATE" -duration "$DURATION" -reads "${READS:-2000}" >"$OUT/apiload.json" || RC=$?
 TEXML_CPU1=$(cpu_seconds "$TEXML_PID")
