@@ -66,7 +66,17 @@ func (c *Call) Run(ctx context.Context) Result {
 	defer cancel(nil)
 	stop := c.cfg.Clock.AfterFunc(c.cfg.MaxDuration, func() { cancel(ErrTimeLimit) })
 	defer stop()
-	res := c.loop(ctx, &request{url: c.cfg.URL, method: c.cfg.Method})
+	first := &request{url: c.cfg.URL, method: c.cfg.Method}
+	var res Result
+	if r := c.startDetection(ctx, first); r != nil {
+		res = *r
+	} else {
+		res = c.loop(ctx, first)
+	}
+	// The call is over: its goroutines (asynchronous detection) end with
+	// its context.
+	cancel(nil)
+	c.bg.Wait()
 
 	c.setRunning(false)
 	if !c.answered.IsZero() {
