@@ -55,3 +55,17 @@ func TestPartyFillIsStateless(t *testing.T) {
 		t.Errorf("Fill allocates %v times", allocs)
 	}
 }
+
+// BenchmarkPartyDetect is what a simulated detection costs at most: a
+// greeting that never ends, rendered and heard for the whole 30 s
+// Timeout (1500 frames).
+func BenchmarkPartyDetect(b *testing.B) {
+	p := Party{{Kind: Voice, For: time.Minute}}
+	o := Options{Mode: DetectMessageEnd, SpeechEndThreshold: 5 * time.Second}
+	b.ReportAllocs()
+	for b.Loop() {
+		if r := p.Detect(o, 0); r.AnsweredBy != MachineEndOther {
+			b.Fatalf("got %s", r.AnsweredBy)
+		}
+	}
+}
