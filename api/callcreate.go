@@ -94,7 +94,7 @@ func (s *server) createCall(w http.ResponseWriter, r *http.Request) {
 	limit := secondsParam(f.Get("TimeLimit"), &bad, w, "TimeLimit", 1, 24*3600)
 	digits := f.Get("SendDigits")
 	check("SendDigits", digits, codeInvalidParameter, strings.Trim(digits, "0123456789*#wW") == "")
-	if bad {
+	if bad || !machineDetection(w, f, &cfg) {
 		return
 	}
 	cfg.MaxDuration = limit
@@ -204,4 +204,67 @@ func secondsParam(v string, bad *bool, w http.ResponseWriter, name string, lo, h
 		return 0
 	}
 	return time.Duration(n) * time.Second
+}
+
+// machineDetection reads answering-machine detection's parameters
+// (https://www.twilio.com/docs/voice/answering-machine-detection): the
+// mode, its four timings in seconds or milliseconds as Twilio gives
+// them, and AsyncAmd with its callback. A bad value is answered 400/20001
+// (false).
+func machineDetection(w http.ResponseWriter, f url.Values, cfg *interpreter.Config) bool {
+	mode := f.Get("MachineDetection")
+	if mode == "" {
+		for _, k := range []string{"MachineDetectionTimeout", "MachineDetectionSpeechThreshold", "MachineDetectionSpeechEndThreshold",
+			"MachineDetectionSilenceTimeout", "AsyncAmd", "AsyncAmdStatusCallback"} {
+			if f.Get(k) != "" {
+				badParam(w, k, "given without MachineDetection")
+				return false
+			}
+		}
+		return true
+	}
+	cfg.MachineDetection = interpreter.MachineMode(mode)
+	for _, p := range []struct {
+		name string
+		unit time.Duration
+		dst  *time.Duration
+	}{
+		{"MachineDetectionTimeout", time.Second, &cfg.MachineDetectionTimeout},
+		{"MachineDetectionSpeechThreshold", time.Millisecond, &cfg.MachineDetectionSpeechThreshold},
+		{"MachineDetectionSpeechEndThreshold", time.Millisecond, &cfg.MachineDetectionSpeechEndThreshold},
+		{"MachineDetectionSilenceTimeout", time.Millisecond, &cfg.MachineDetectionSilenceTimeout},
+	} {
+		v := f.Get(p.name)
+		if v == "" {
+			continue
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			badParam(w, p.name, "want a whole number")
+			return false
+		}
+		*p.dst = time.Duration(n) * p.unit
+	}
+	if v := f.Get("AsyncAmd"); v != "" {
+		async, err := strconv.ParseBool(v)
+		if err != nil {
+			badParam(w, "AsyncAmd", "want true or false")
+			return false
+		}
+		cfg.AsyncAMD = async
+	}
+	cfg.AsyncAMDStatusCallback, cfg.AsyncAMDStatusCallbackMethod = f.Get("AsyncAmdStatusCallback"), f.Get("AsyncAmdStatusCallbackMethod")
+	if cb := cfg.AsyncAMDStatusCallback; cb != "" && !webURL(cb) {
+		writeError(w, http.StatusBadRequest, codeInvalidURL, "Invalid AsyncAmdStatusCallback: "+cb)
+		return false
+	}
+	if !httpMethod(cfg.AsyncAMDStatusCallbackMethod) {
+		writeError(w, http.StatusBadRequest, codeBadMethod, "Invalid AsyncAmdStatusCallbackMethod: want GET or POST")
+		return false
+	}
+	if err := cfg.CheckMachineDetection(); err != nil {
+		writeError(w, http.StatusBadRequest, codeInvalidParameter, err.Error())
+		return false
+	}
+	return true
 }

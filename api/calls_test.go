@@ -107,6 +107,14 @@ func TestCallCreate(t *testing.T) {
 		{"bad digits", with("SendDigits", "12a"), codeInvalidParameter},
 		{"Record not supported", with("Record", "true"), codeInvalidParameter},
 		{"ApplicationSid not supported", with("ApplicationSid", "AP123"), codeInvalidParameter},
+		{"AMD timing without MachineDetection", with("MachineDetectionTimeout", "10"), codeInvalidParameter},
+		{"bad MachineDetection", with("MachineDetection", "Maybe"), codeInvalidParameter},
+		{"AsyncAmd not a boolean", func() url.Values { f := with("MachineDetection", "Enable"); f.Set("AsyncAmd", "yes"); return f }(), codeInvalidParameter},
+		{"MachineDetectionSpeechThreshold out of range", func() url.Values {
+			f := with("MachineDetection", "Enable")
+			f.Set("MachineDetectionSpeechThreshold", "100")
+			return f
+		}(), codeInvalidParameter},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
@@ -139,6 +147,21 @@ func TestCallCreate(t *testing.T) {
 	if tg.Addr != "+15550001111" || tg.Timeout != 15*time.Second || tg.Username != "u" || r.Placement.SendDigits != "1w2#" ||
 		r.Config.MaxDuration != 2*time.Minute || strings.Join(r.Config.StatusCallbackEvents, " ") != "initiated answered completed" {
 		t.Errorf("request %+v", r)
+	}
+	amdForm := with("MachineDetection", "DetectMessageEnd")
+	for k, v := range map[string]string{"MachineDetectionTimeout": "20", "MachineDetectionSpeechThreshold": "3000",
+		"MachineDetectionSpeechEndThreshold": "1500", "MachineDetectionSilenceTimeout": "4000", "AsyncAmd": "true",
+		"AsyncAmdStatusCallback": "http://app.test/amd"} {
+		amdForm.Set(k, v)
+	}
+	if w := f.post(t, c1+".json", amdForm, acct1); w.Code != http.StatusCreated {
+		t.Fatalf("create with AMD: %d %s", w.Code, w.Body)
+	}
+	ac := fc.created[len(fc.created)-1].Config
+	if ac.MachineDetection != "DetectMessageEnd" || ac.MachineDetectionTimeout != 20*time.Second || ac.MachineDetectionSpeechThreshold != 3*time.Second ||
+		ac.MachineDetectionSpeechEndThreshold != 1500*time.Millisecond || ac.MachineDetectionSilenceTimeout != 4*time.Second ||
+		!ac.AsyncAMD || ac.AsyncAMDStatusCallback != "http://app.test/amd" {
+		t.Errorf("AMD config %+v", ac)
 	}
 	for _, to := range []string{"sip:bob@example.com", "client:alice", "+1 (555) 000-1111"} {
 		if w := f.post(t, c1+".json", with("To", to), acct1); w.Code != http.StatusCreated {

@@ -175,6 +175,7 @@ func (s *Service) Observe(ch interpreter.StatusChange) {
 		r.Answered = ch.At
 	case store.CallEnded(ch.Status):
 		r.End = ch.At
+		r.AnsweredBy = ch.Call.AnsweredBy()
 		delete(s.live, info.CallSid)
 	}
 	pending := e.pending

@@ -126,6 +126,10 @@ func (s *Service) Get(ctx context.Context, account, sid string) (store.CallRecor
 	var rec store.CallRecord
 	if e != nil {
 		rec = e.rec
+		if e.call != nil {
+			// Decided after the answer, between status changes.
+			rec.AnsweredBy = e.call.AnsweredBy()
+		}
 	}
 	s.mu.Unlock()
 	if e == nil {

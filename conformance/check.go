@@ -138,14 +138,16 @@ func Check(s *Scenario, o *Outcome) []string {
 
 // split separates document requests from callbacks: a callback is a
 // request to a path that the scenario lists under callbacks or configures
-// as the status callback.
+// as the status callback or the AsyncAmdStatusCallback.
 func (o *Outcome) split(s *Scenario) (docs, cbs []Captured) {
 	cbPaths := map[string]bool{}
 	for _, c := range s.Expect.Callbacks {
 		cbPaths[c.Path] = true
 	}
-	if p := s.Config.StatusCallback; p != "" {
-		cbPaths[p] = true
+	for _, p := range []string{s.Config.StatusCallback, s.Config.AsyncAMDStatusCallback} {
+		if p != "" {
+			cbPaths[p] = true
+		}
 	}
 	all := o.Captured
 	if s.Files {

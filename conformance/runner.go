@@ -218,6 +218,13 @@ func legOptions(s *Scenario, abs func(string) string) (sim.Options, error) {
 		}
 		opts.Callees = append(opts.Callees, c)
 	}
+	if s.Greeting != "" {
+		g, err := sim.ParseGreeting(s.Greeting)
+		if err != nil {
+			return opts, err
+		}
+		opts.Greeting = g
+	}
 	for _, u := range s.Updates {
 		opts.Updates = append(opts.Updates, sim.ScheduledUpdate{At: time.Duration(u.AtMS) * time.Millisecond,
 			Update: interpreter.Update{URL: abs(u.URL), Method: u.Method, Twiml: u.Twiml, Hangup: u.Hangup}})
@@ -250,6 +257,15 @@ func callConfig(s *Scenario, abs func(string) string) interpreter.Config {
 		Direction: c.Direction, ParentCallSid: c.ParentCallSid, ExtraParams: extra,
 		RecordingBaseURL: "http://recordings.test", MaxFetches: c.MaxFetches,
 		MaxDuration: time.Duration(c.MaxDurationS) * time.Second,
+
+		MachineDetection:                   interpreter.MachineMode(c.MachineDetection),
+		MachineDetectionTimeout:            time.Duration(c.MachineDetectionTimeoutS) * time.Second,
+		MachineDetectionSpeechThreshold:    time.Duration(c.MachineDetectionSpeechThresholdMS) * time.Millisecond,
+		MachineDetectionSpeechEndThreshold: time.Duration(c.MachineDetectionSpeechEndThresholdMS) * time.Millisecond,
+		MachineDetectionSilenceTimeout:     time.Duration(c.MachineDetectionSilenceTimeoutMS) * time.Millisecond,
+		AsyncAMD:                           c.AsyncAMD,
+		AsyncAMDStatusCallback:             abs(c.AsyncAMDStatusCallback),
+		AsyncAMDStatusCallbackMethod:       c.AsyncAMDStatusCallbackMethod,
 	}
 }
 

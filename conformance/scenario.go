@@ -30,7 +30,11 @@ type Scenario struct {
 	Inputs   []string          `yaml:"inputs"`
 	Outcomes []string          `yaml:"outcomes"`
 	Callees  []string          `yaml:"callees"` // --callee values: the parties a Dial reaches
-	Updates  []TimedUpdate     `yaml:"updates"`
+	// Greeting is what the first caller's party makes heard from the
+	// start (sim.ParseGreeting): the called party of an outbound-api
+	// call with machine detection.
+	Greeting string        `yaml:"greeting"`
+	Updates  []TimedUpdate `yaml:"updates"`
 	// Parties are more callers on the same virtual clock, queue and
 	// conference services (an agent dialing the queue the first caller
 	// waits in).
@@ -60,6 +64,18 @@ type Config struct {
 	Params               map[string]string `yaml:"params"` // extra parameters on every request (SipHeader_X-…)
 	MaxFetches           int               `yaml:"max_fetches"`
 	MaxDurationS         int               `yaml:"max_duration_s"`
+
+	// Answering machine detection of an outbound-api call: Twilio's Call
+	// create parameters (MachineDetectionTimeout in seconds, the others
+	// in milliseconds). The called party is the scenario's Greeting.
+	MachineDetection                     string `yaml:"machine_detection"`
+	MachineDetectionTimeoutS             int    `yaml:"machine_detection_timeout_s"`
+	MachineDetectionSpeechThresholdMS    int    `yaml:"machine_detection_speech_threshold_ms"`
+	MachineDetectionSpeechEndThresholdMS int    `yaml:"machine_detection_speech_end_threshold_ms"`
+	MachineDetectionSilenceTimeoutMS     int    `yaml:"machine_detection_silence_timeout_ms"`
+	AsyncAMD                             bool   `yaml:"async_amd"`
+	AsyncAMDStatusCallback               string `yaml:"async_amd_status_callback"`
+	AsyncAMDStatusCallbackMethod         string `yaml:"async_amd_status_callback_method"`
 }
 
 // Party is one more caller of a scenario. Its requests carry its own

@@ -53,6 +53,27 @@ type Config struct {
 	APIVersion    string     // default 2010-04-01
 	ExtraParams   url.Values // sent with every request (SipCallId, SipHeader_X-…)
 
+	// Answering machine detection of an outbound-api call: Twilio's Call
+	// create parameters
+	// (https://www.twilio.com/docs/voice/answering-machine-detection).
+	// MachineDetection "" turns it off; zero durations take Twilio's
+	// defaults. CheckMachineDetection validates them.
+	MachineDetection MachineMode
+	// MachineDetectionTimeout is Twilio's MachineDetectionTimeout (3-59 s).
+	MachineDetectionTimeout time.Duration
+	// MachineDetectionSpeechThreshold: 1000-6000 ms.
+	MachineDetectionSpeechThreshold time.Duration
+	// MachineDetectionSpeechEndThreshold: 500-5000 ms.
+	MachineDetectionSpeechEndThreshold time.Duration
+	// MachineDetectionSilenceTimeout: 2000-10000 ms.
+	MachineDetectionSilenceTimeout time.Duration
+	// AsyncAMD is Twilio's AsyncAmd: the Url is fetched at once and the
+	// result goes to AsyncAMDStatusCallback (absolute, or relative to
+	// URL) with AsyncAMDStatusCallbackMethod (default POST).
+	AsyncAMD                     bool
+	AsyncAMDStatusCallback       string
+	AsyncAMDStatusCallbackMethod string
+
 	// RecordingBaseURL prefixes RecordingUrl, e.g. "http://host:8080".
 	RecordingBaseURL string
 	MaxDuration      time.Duration
@@ -138,10 +159,15 @@ type Call struct {
 	mode    verbs.Kind
 	sipCode int // a child's final SIP response code, for its completed callback
 
-	mu      sync.Mutex
-	running bool                    // Run has started and the call can still change course
-	cancel  context.CancelCauseFunc // cancels the running step, nil between steps
-	pending *Update
+	// bg counts the call's goroutines (asynchronous machine detection,
+	// its own and its Dial children's); Run waits for them.
+	bg sync.WaitGroup
+
+	mu         sync.Mutex
+	answeredBy string                  // machine detection's AnsweredBy, once decided
+	running    bool                    // Run has started and the call can still change course
+	cancel     context.CancelCauseFunc // cancels the running step, nil between steps
+	pending    *Update
 }
 
 var errUpdated = errors.New("call updated")
@@ -351,6 +377,12 @@ func (c *Call) baseParams() url.Values {
 	p.Set("ApiVersion", c.cfg.APIVersion)
 	if c.cfg.ParentCallSid != "" {
 		p.Set("ParentCallSid", c.cfg.ParentCallSid)
+	}
+	if a := c.AnsweredBy(); a != "" {
+		// Once machine detection has decided, every later request of the
+		// call says who answered, status callbacks included (Twilio's
+		// Call resource, "answered_by").
+		p.Set("AnsweredBy", a)
 	}
 	for k, vs := range c.geo {
 		p[k] = append([]string(nil), vs...)

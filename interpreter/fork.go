@@ -35,6 +35,11 @@ type fork struct {
 	// headers, for DialSipCallId and DialSipHeader_X-*.
 	callID  string
 	headers map[string]string
+
+	// amd is the noun's machine detection, run from the callee's answer
+	// on; nil without. amdCB and amdMethod are its amdStatusCallback.
+	amd              *MachineDetection
+	amdCB, amdMethod string
 }
 
 // newFork turns a Dial noun into a fork; nil (with an error reported) when
@@ -75,6 +80,9 @@ func (c *Call) newFork(doc *document, d *verbs.Dial, n verbs.Noun) *fork {
 		} else {
 			f.ep.URL, f.ep.Method = req.url, req.method
 		}
+	}
+	if f.ep.MachineDetection != "" {
+		c.forkDetection(doc, n.Name(), f)
 	}
 	to := f.target.Addr
 	if f.target.Kind == ClientTarget {
@@ -224,6 +232,13 @@ func (c *Call) answer(ctx context.Context, s *dialState, f *fork, leg Leg) bool 
 	ch := f.call
 	ch.leg = leg
 	ch.markAnswered(c.cfg.Clock.Now()) // traced as the party's "answer"
+	if f.amd != nil {
+		// Detection listens from the answer on, alongside sendDigits,
+		// the whisper and the bridge: on a Dial noun it is asynchronous,
+		// its result goes to amdStatusCallback and nothing waits for it
+		// (Twilio's <Number> page, "machineDetection"; error 21263).
+		c.detectAsync(f.ctx, ch, leg, *f.amd, f.amdCB, f.amdMethod)
+	}
 	if f.digits != "" {
 		ch.trace("digits", map[string]any{"digits": f.digits})
 		if err := leg.SendDigits(f.ctx, f.digits); err != nil && !errors.Is(err, ErrHangup) && f.ctx.Err() == nil {

@@ -69,7 +69,6 @@ func gaps(v verbs.Verb) []verbs.Diagnostic {
 }
 
 func nounGaps(n verbs.Noun, parent string) []verbs.Diagnostic {
-	var ep *verbs.Endpoint
 	switch n := n.(type) {
 	case *verbs.Application, *verbs.Sim, *verbs.WhatsApp, *verbs.Element:
 		return []verbs.Diagnostic{gap(verbs.Error, n, "<%s> in <%s> is not supported by texml yet", n.Name(), parent)}
@@ -79,21 +78,8 @@ func nounGaps(n verbs.Noun, parent string) []verbs.Diagnostic {
 			out = append(out, gap(verbs.Warning, n, "<Conference region> is ignored: texml mixes a conference on the node of its first participant"))
 		}
 		return out
-	case *verbs.Number:
-		ep = &n.Endpoint
-	case *verbs.Client:
-		ep = &n.Endpoint
-	case *verbs.Sip:
-		ep = &n.Endpoint
 	}
-	if ep == nil {
-		return nil
-	}
-	var out []verbs.Diagnostic
-	if ep.MachineDetection != "" {
-		out = append(out, gap(verbs.Warning, n, "<%s machineDetection> is not supported by texml yet", n.Name()))
-	}
-	return out
+	return nil
 }
 
 // dialsRoom reports whether d dials a Conference or a Queue, which the

@@ -66,6 +66,18 @@ type Leg interface {
 	// this leg's calls, so it is of the same implementation.
 	Bridge(peer Leg) (stop func(), err error)
 
+	// DetectMachine listens to what this leg's party makes heard from now
+	// on and decides who answered, with Twilio's AMD rules and
+	// parameters (answering-machine-detection page): speech longer than
+	// d.SpeechThreshold is a machine, a short utterance ended by
+	// d.SpeechEndThreshold of silence a human, and so on. It returns the
+	// decision, an error matching ErrHangup when the party hangs up
+	// first, or context.Cause(ctx) when ctx ends first. It may run on
+	// another goroutine alongside the leg's other primitives
+	// (asynchronous AMD: the call's document plays while the detector
+	// listens) and must not disturb them.
+	DetectMachine(ctx context.Context, d MachineDetection) (MachineResult, error)
+
 	// Start begins a media fork (Stream, Siprec, Transcription, Recording)
 	// and returns at once; Stop ends forks by name.
 	Start(ctx context.Context, s *verbs.Start) error

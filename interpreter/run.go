@@ -75,7 +75,16 @@ func (c *Call) execute(ctx context.Context) Result {
 	if c.cfg.Twiml != "" {
 		first = &request{twiml: c.cfg.Twiml}
 	}
-	res := c.loop(ctx, first)
+	var res Result
+	if r := c.startDetection(ctx, first); r != nil {
+		res = *r
+	} else {
+		res = c.loop(ctx, first)
+	}
+	// The call is over: its goroutines (asynchronous detection) end with
+	// its context.
+	cancel(nil)
+	c.bg.Wait()
 
 	c.setRunning(false)
 	if !c.answered.IsZero() {

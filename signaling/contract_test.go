@@ -13,6 +13,7 @@ import (
 	"github.com/texml/texml/interpreter"
 	"github.com/texml/texml/interpreter/legtest"
 	"github.com/texml/texml/media"
+	"github.com/texml/texml/media/amd"
 	"github.com/texml/texml/media/audio"
 	"github.com/texml/texml/media/tts"
 )
@@ -135,7 +136,9 @@ func play(c *sipphone.Call, start time.Time, script []legtest.Act) {
 		case legtest.HangUp:
 			_ = c.Hangup()
 		case legtest.Talk:
-			c.Talk(syllables(a.For))
+			c.Talk(amd.Party{{Kind: amd.Voice, For: a.For}}.Samples(a.For))
+		case legtest.Beep:
+			c.Talk(amd.Party{{Kind: amd.Beep, For: a.For}}.Samples(a.For))
 		}
 	}
 }
@@ -183,18 +186,6 @@ func (h outboundHarness) Start(t *testing.T, script []legtest.Act) (interpreter.
 
 func TestLegContractOutbound(t *testing.T) {
 	legtest.Run(t, outboundHarness{newSIPHarness(t)})
-}
-
-// syllables is d of speech-like sound: 200 ms bursts of tone with 60 ms
-// gaps, so that an energy voice detector keeps its floor at the gaps (a
-// steady tone would become the floor and count as silence).
-func syllables(d time.Duration) []int16 {
-	s := sipphone.ToneSamples(440, d)
-	const burst, gap = 200 * sipphone.Rate / 1000, 60 * sipphone.Rate / 1000
-	for i := burst; i < len(s); i += burst + gap {
-		clear(s[i:min(i+gap, len(s))])
-	}
-	return s
 }
 
 func TestLegContract(t *testing.T) { legtest.Run(t, newSIPHarness(t)) }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/texml/texml/interpreter"
+	"github.com/texml/texml/media/amd"
 )
 
 // Callee is how a scripted party behaves when a Dial calls it.
@@ -38,6 +39,9 @@ type Callee struct {
 	CallerLeaves bool
 	// Inputs are the callee's inputs to a whisper document's Gathers.
 	Inputs []Input
+	// Greeting is what it makes heard once it answers (ParseGreeting),
+	// for machineDetection; nil is silence.
+	Greeting amd.Party
 }
 
 // ParseCallee parses a --callee value: TARGET=STEP[,STEP...], where a STEP
@@ -52,8 +56,16 @@ type Callee struct {
 //	early            send early media while ringing
 //	talk:SECONDS     hang up this long after answering
 //	input:VALUE      input for a whisper Gather, in --input syntax
+//	human[:SECONDS]  once it answers, say hello for SECONDS (default 1)
+//	machine[:SECONDS][:beep]
+//	                 once it answers, play a voicemail greeting of SECONDS
+//	                 (default 6), then a beep
+//	fax              once it answers, play a fax answer tone
+//	silent           once it answers, say nothing (the default)
 //
-// e.g. "+15551230000=ring:5,answer,talk:30" or "*=busy".
+// The last four are what answering machine detection hears
+// (ParseGreeting), e.g. "+15551230000=ring:5,answer,talk:30",
+// "*=busy" or "+15551230000=ring:2,machine:8:beep,talk:20".
 func ParseCallee(v string) (Callee, error) {
 	target, steps, ok := strings.Cut(v, "=")
 	c := Callee{Target: strings.TrimSpace(target), Result: "answer"}
@@ -82,8 +94,10 @@ func ParseCallee(v string) (Callee, error) {
 			var in Input
 			in, err = ParseInput(arg)
 			c.Inputs = append(c.Inputs, in)
+		case "human", "machine", "fax", "silent":
+			c.Greeting, err = ParseGreeting(strings.TrimSpace(st))
 		default:
-			err = fmt.Errorf("unknown step %q (ring, answer, busy, no-answer, failed, reject, early, talk, input)", st)
+			err = fmt.Errorf("unknown step %q (ring, answer, busy, no-answer, failed, reject, early, talk, input, human, machine, fax, silent)", st)
 		}
 		if err != nil {
 			return c, fmt.Errorf("callee %q: %w", v, err)
@@ -202,7 +216,7 @@ func (d *dialer) Dial(ctx context.Context, t interpreter.Target, progress func(i
 	d.atts = append(d.atts, a)
 	d.mu.Unlock()
 	party := t.Kind.String() + ":" + t.Addr
-	o := Options{PlayDuration: d.caller.o.PlayDuration}
+	o := Options{PlayDuration: d.caller.o.PlayDuration, Greeting: c.Greeting}
 	a.leg = newLeg(o, clk, c.Inputs, d.caller.start, interpreter.WithParty(d.caller.o.Tracer, party))
 	a.leg.answered, a.leg.party = true, party
 	a.leg.onGone = func() { a.finish(interpreter.Progress{Kind: interpreter.Ended}) }
@@ -222,6 +236,7 @@ func (d *dialer) Dial(ctx context.Context, t interpreter.Target, progress func(i
 	case "answer":
 		a.at(c.Ring, func() {
 			a.answered = true
+			a.leg.answeredAt = clk.Now() // its greeting starts now
 			a.emit(interpreter.Progress{Kind: interpreter.Answered, Code: 200, Leg: a.leg})
 			if c.Talk > 0 {
 				a.at(c.Talk, func() { a.leg.hangUp("callee hangs up") })

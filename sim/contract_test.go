@@ -7,10 +7,12 @@ import (
 
 	"github.com/texml/texml/interpreter"
 	"github.com/texml/texml/interpreter/legtest"
+	"github.com/texml/texml/media/amd"
 )
 
 // simHarness runs the Leg contract on the simulated leg: the far end's
-// script becomes timed --input values.
+// script becomes timed --input values, and what it makes heard its
+// Greeting.
 type simHarness struct{}
 
 func (simHarness) Slack() time.Duration { return 0 }
@@ -26,6 +28,10 @@ func (simHarness) Start(t *testing.T, script []legtest.Act) (interpreter.Leg, co
 			in.Action = Hangup
 		case legtest.Talk:
 			in.Action, in.Seconds = Talk, a.For.Seconds()
+			o.Greeting = append(o.Greeting, amd.Sound{Kind: amd.Voice, At: a.At, For: a.For})
+		case legtest.Beep:
+			o.Greeting = append(o.Greeting, amd.Sound{Kind: amd.Beep, At: a.At, For: a.For})
+			continue
 		}
 		o.Inputs = append(o.Inputs, in)
 	}

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/texml/texml/interpreter"
+	"github.com/texml/texml/media/amd"
 )
 
 // Timing of the simulated caller and media. Speech is rendered at 60 ms per
@@ -48,6 +49,10 @@ type Options struct {
 	Updates      []ScheduledUpdate
 	// OnUpdate delivers a scheduled update; wire it to (*Call).Update.
 	OnUpdate func(interpreter.Update) error
+	// Greeting is what the party makes heard from the start of the call
+	// (see ParseGreeting), for answering machine detection: the called
+	// party of a simulated outbound-api call. Nil is silence.
+	Greeting amd.Party
 }
 
 // Leg is a simulated call leg, the caller's or a scripted callee's; it
@@ -66,6 +71,9 @@ type Leg struct {
 	spent   int    // last turn whose input was used up: further waits time out
 
 	answered bool
+	// answeredAt is when the party picked up: the start of the call for
+	// the caller, the answer for a callee. Its Greeting starts there.
+	answeredAt time.Time
 	// gone is set when the far end hangs up, on whichever goroutine moves
 	// the clock to that moment.
 	gone atomic.Bool
@@ -84,6 +92,8 @@ type Leg struct {
 var (
 	_ interpreter.Leg     = (*Leg)(nil)
 	_ interpreter.HandOff = (*Leg)(nil)
+	_ interpreter.Spawner = (*Leg)(nil)
+	_ interpreter.Spawner = (*Clock)(nil)
 )
 
 // New returns the simulated caller's leg.
@@ -134,7 +144,7 @@ func (l *Leg) unschedule() {
 
 func newLeg(o Options, clk *Clock, inputs []Input, start time.Time, t interpreter.Tracer) *Leg {
 	o.Tracer = t
-	return &Leg{o: o, clk: clk, start: start, inputs: inputs, spent: -1}
+	return &Leg{o: o, clk: clk, start: start, inputs: inputs, spent: -1, answeredAt: clk.Now()}
 }
 
 // Clock returns the leg's virtual clock, the interpreter.Clock of its call.
@@ -429,3 +439,7 @@ func (l *Leg) Sleep(ctx context.Context, d time.Duration) error { return l.clk.S
 
 // AfterFunc implements interpreter.Clock on the leg's clock.
 func (l *Leg) AfterFunc(d time.Duration, f func()) func() bool { return l.clk.AfterFunc(d, f) }
+
+// Go implements interpreter.Spawner on the leg's clock: f runs as a party
+// of the simulation.
+func (l *Leg) Go(f func()) { l.clk.Go(f) }

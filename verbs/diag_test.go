@@ -50,6 +50,11 @@ func TestDiagnostics(t *testing.T) {
 			Main, nil, []wantDiag{{1, 11, Error, 12200, "<Stream> is not a verb"}}},
 		{"unknown attribute", "<Response><Say voice=\"alice\" colour=\"red\">x</Say></Response>",
 			Main, []string{"Say"}, []wantDiag{{1, 30, Warning, 12200, `unknown attribute "colour"`}}},
+		{"AsyncAmd on a Dial noun", "<Response><Dial><Number asyncAmd=\"true\" machineDetectionTimeout=\"61\">+1</Number></Dial></Response>",
+			Main, []string{"Dial"}, []wantDiag{
+				{1, 25, Warning, 21263, `"asyncAmd" is a Calls API parameter`},
+				{1, 41, Error, 0, `invalid machineDetectionTimeout value "61": want an integer from 3 to 60; using 30`},
+			}},
 		{"case-sensitive attribute", "<Response><Say Voice=\"alice\">x</Say></Response>",
 			Main, []string{"Say"}, []wantDiag{{1, 16, Warning, 12200, `unknown attribute "Voice"`}}},
 		{"bad timeout and loop", "<Response><Gather timeout=\"soon\"><Say loop=\"-1\">x</Say></Gather><Play loop=\"x\">u</Play></Response>",

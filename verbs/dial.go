@@ -201,15 +201,21 @@ func (p *parser) endpointAttr(idx int, who string, a *etree.Attr, ep *Endpoint, 
 		case "amdStatusCallback":
 			ep.AMDStatusCallback = strings.TrimSpace(a.Value)
 		case "amdStatusCallbackMethod":
-			p.methodAttr(idx, who, a, codeNone, "POST")
+			ep.AMDStatusCallbackMethod = p.methodAttr(idx, who, a, codeNone, "POST")
 		case "machineDetectionTimeout":
-			p.intAttr(idx, who, a, codeNone, 3, 60, 30)
+			ep.MachineDetectionTimeout = p.intAttr(idx, who, a, codeNone, 3, 60, 30)
 		case "machineDetectionSpeechThreshold":
-			p.intAttr(idx, who, a, codeNone, 1000, 6000, 2400)
+			ep.MachineDetectionSpeechThreshold = p.intAttr(idx, who, a, codeNone, 1000, 6000, 2400)
 		case "machineDetectionSpeechEndThreshold":
-			p.intAttr(idx, who, a, codeNone, 500, 5000, 1200)
+			ep.MachineDetectionSpeechEndThreshold = p.intAttr(idx, who, a, codeNone, 500, 5000, 1200)
 		case "machineDetectionSilenceTimeout":
-			p.intAttr(idx, who, a, codeNone, 2000, 10000, 5000)
+			ep.MachineDetectionSilenceTimeout = p.intAttr(idx, who, a, codeNone, 2000, 10000, 5000)
+		case "asyncAmd", "asyncAmdStatusCallback", "asyncAmdStatusCallbackMethod":
+			// The Call resource's names: TwiML takes amdStatusCallback,
+			// and detection there is asynchronous already (Twilio's
+			// warning 21263, https://www.twilio.com/docs/api/errors/21263).
+			p.report(p.attrPos(idx, attrName(a)), Warning, codeAMDParams,
+				who+": "+quote(attrName(a))+" is a Calls API parameter; a <Dial> noun takes amdStatusCallback and amdStatusCallbackMethod, and ignores it")
 		default:
 			return false
 		}

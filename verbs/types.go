@@ -178,8 +178,18 @@ type Endpoint struct {
 	StatusCallback       string
 	StatusCallbackMethod string
 	StatusCallbackEvent  []string
-	MachineDetection     string
-	AMDStatusCallback    string
+	// Answering machine detection on the answered callee, Number and
+	// Sip only (https://www.twilio.com/docs/voice/twiml/number):
+	// MachineDetection is Enable or DetectMessageEnd ("" = none); the
+	// tuning values are 0 for Twilio's default; the result goes to
+	// AMDStatusCallback with AMDStatusCallbackMethod ("" = POST).
+	MachineDetection                   string
+	MachineDetectionTimeout            int // seconds, 3-60 (default 30)
+	MachineDetectionSpeechThreshold    int // ms, 1000-6000 (default 2400)
+	MachineDetectionSpeechEndThreshold int // ms, 500-5000 (default 1200)
+	MachineDetectionSilenceTimeout     int // ms, 2000-10000 (default 5000)
+	AMDStatusCallback                  string
+	AMDStatusCallbackMethod            string
 }
 
 // Number dials a phone number.

@@ -16,6 +16,8 @@ const (
 	codeParse  = 12100 // Document parse failure
 	codeSchema = 12200 // Schema validation warning: unknown or misplaced element or attribute
 
+	codeAMDParams = 21263 // Invalid Answering Machine Detection Parameters (AsyncAmd on a Dial noun)
+
 	codeDialFromDial    = 13201 // Dial: Cannot Dial out from a Dial Call Segment
 	codeDialMethod      = 13210
 	codeDialTimeout     = 13212

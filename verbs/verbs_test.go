@@ -152,10 +152,14 @@ func TestDial(t *testing.T) {
 			&Number{Pos: p1(11), Endpoint: endpoint(), Number: "+14155550100"}}}},
 		{"number attrs", `<Dial><Number url="/w" method="GET" statusCallback="/s" statusCallbackMethod="GET"
 			statusCallbackEvent="initiated answered" sendDigits="1w2" byoc="BY1" machineDetection="enable"
-			amdStatusCallback="/amd">+1</Number></Dial>`, &Dial{Nouns: []Noun{
+			amdStatusCallback="/amd" amdStatusCallbackMethod="get" machineDetectionTimeout="12"
+			machineDetectionSpeechThreshold="3000" machineDetectionSpeechEndThreshold="800"
+			machineDetectionSilenceTimeout="4000">+1</Number></Dial>`, &Dial{Nouns: []Noun{
 			&Number{Pos: p1(17), Endpoint: Endpoint{URL: "/w", Method: "GET", StatusCallback: "/s",
 				StatusCallbackMethod: "GET", StatusCallbackEvent: []string{"initiated", "answered"},
-				MachineDetection: "Enable", AMDStatusCallback: "/amd"},
+				MachineDetection: "Enable", AMDStatusCallback: "/amd", AMDStatusCallbackMethod: "GET",
+				MachineDetectionTimeout: 12, MachineDetectionSpeechThreshold: 3000,
+				MachineDetectionSpeechEndThreshold: 800, MachineDetectionSilenceTimeout: 4000},
 				Number: "+1", SendDigits: "1w2", BYOC: "BY1"}}}},
 		{"client identity child", `<Dial><Client><Identity>alice</Identity><Parameter name="a" value="b"/></Client></Dial>`,
 			&Dial{Nouns: []Noun{&Client{Pos: p1(17), Endpoint: endpoint(), Identity: "alice", Params: []Param{{"a", "b"}}}}}},

@@ -168,6 +168,9 @@ func (p *printer) describe(e interpreter.Event) string {
 		return forkLine(f)
 	case "early-media":
 		return "caller hears its early media"
+	case "amd":
+		ms, _ := f["duration_ms"].(int64)
+		return fmt.Sprintf("answered by %s (machine detection, %.2fs)", s("answered_by"), float64(ms)/1000)
 	case "bridge":
 		return "connected to the caller"
 	case "unbridge":

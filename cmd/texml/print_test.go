@@ -73,3 +73,27 @@ call ended: status completed, reason end-of-document, duration 13s (virtual call
 		t.Errorf("transcript:\n%s\nwant:\n%s", out, want)
 	}
 }
+
+// TestCallTranscriptMachineDetection: a simulated callee answers with a
+// voicemail greeting and a beep; the transcript says what the detector
+// decided, on the callee's line, when the beep ended.
+func TestCallTranscriptMachineDetection(t *testing.T) {
+	dir := t.TempDir()
+	voice := filepath.Join(dir, "voice.xml")
+	doc := `<Response><Dial><Number machineDetection="DetectMessageEnd">+15551230000</Number></Dial></Response>`
+	if err := os.WriteFile(voice, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := texml(t, "call", voice, "--callee", "+15551230000=ring:3,machine:8:beep,talk:15")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, line := range []string{
+		"[   3.00s]   Number:+15551230000 | answered\n",
+		"[  11.82s]   Number:+15551230000 | answered by machine_end_beep (machine detection, 8.82s)\n",
+	} {
+		if !strings.Contains(out, line) {
+			t.Errorf("the transcript lacks %q:\n%s", line, out)
+		}
+	}
+}

@@ -21,7 +21,8 @@ type ActKind int
 const (
 	Press  ActKind = iota // press Digits (RFC 4733 on SIP)
 	HangUp                // hang up (BYE on SIP)
-	Talk                  // talk for For: sound with the short gaps of speech
+	Talk                  // talk for For: sound that voice activity detectors take for speech
+	Beep                  // a voicemail's record tone (1 kHz) for For
 )
 
 // Act is one thing the far end does At a time after the case starts.
@@ -91,11 +92,19 @@ func (c *check) hungUp(ctx context.Context, err error) {
 
 var dtmf = interpreter.InputSpec{Turn: 1, DTMF: true, Timeout: 5 * time.Second}
 
-var cases = []struct {
+// contractCase is one case: the far end's script, and what the leg must
+// do while it plays.
+type contractCase struct {
 	name   string
 	script []Act
 	run    func(ctx context.Context, leg interpreter.Leg, c *check)
-}{
+}
+
+// cases are the contract, in the order Run runs them: the basics, then
+// machine detection (amd.go).
+var cases = append(basics, amdCases...)
+
+var basics = []contractCase{
 	{"digit while waiting", []Act{{At: 400 * time.Millisecond, Kind: Press, Digits: "5"}},
 		func(ctx context.Context, leg interpreter.Leg, c *check) {
 			in, err := leg.WaitInput(ctx, dtmf)
