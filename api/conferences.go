@@ -22,8 +22,8 @@ import (
 // Lists show the active (init and in-progress) conferences only; a
 // completed one stays readable by its Sid for store.Retention. The
 // controller acts on rooms mixed on any node: a room whose home is
-// another node is reached over the store's bus (conference/forward.go). Creating a participant (dialing out into a room) is not
-// implemented: 405/20004.
+// another node is reached over the store's bus (conference/forward.go).
+// Creating a participant dials out into the room (participantcreate.go).
 
 // ConferenceController changes live rooms: *conference.Service.
 type ConferenceController interface {
@@ -422,14 +422,5 @@ func (s *server) deleteParticipant(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.control(w, r, s.o.ConferenceControl.Kick(r.Context(), c.Name, p.CallSid), c) {
 		w.WriteHeader(http.StatusNoContent)
-	}
-}
-
-// createParticipant is POST …/Participants.json, which dials out into the
-// room in Twilio; texml cannot yet.
-func (s *server) createParticipant(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.conference(w, r); ok {
-		writeError(w, http.StatusMethodNotAllowed, codeMethodNotAllowed,
-			"texml cannot create conference participants (dial out into a conference) yet: have the call <Dial><Conference> the room")
 	}
 }

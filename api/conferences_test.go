@@ -353,12 +353,63 @@ func TestParticipantDeleteAndCreate(t *testing.T) {
 	if got := fmt.Sprint(f.rooms.calls); got != "[kick alpha "+callB+" kick beta "+callC+"]" {
 		t.Errorf("controller %s", got)
 	}
-	w := f.do(t, "POST", base+".json", url.Values{"From": {"+15550001"}, "To": {"+15550002"}}, acct1)
-	wantError(t, w, http.StatusMethodNotAllowed, codeMethodNotAllowed)
-	if !strings.Contains(w.Body.String(), "Dial") {
-		t.Errorf("create: %s", w.Body)
+	// Without a call service, no participant can be dialed.
+	wantError(t, f.do(t, "POST", base+".json", url.Values{"From": {"+15550001"}, "To": {"+15550002"}}, acct1),
+		http.StatusMethodNotAllowed, codeMethodNotAllowed)
+}
+
+// Creating a participant places a call whose document joins the room
+// with the participant's options.
+func TestParticipantCreate(t *testing.T) {
+	f := newConfFixture(t)
+	fc := &fakeCalls{}
+	f.h = New(Options{Accounts: []Account{acct1, acct2}, DefaultAccountSid: acct1.Sid, Conferences: f.rooms.st, ConferenceControl: f.rooms, Calls: fc})
+	base := conf1 + "/" + f.sids["alpha"] + "/Participants.json"
+	form := url.Values{"From": {"+15550001"}, "To": {"sip:agent@example.com"}, "Muted": {"true"}, "Beep": {"onEnter"},
+		"StartConferenceOnEnter": {"false"}, "Label": {"agent"}, "ConferenceStatusCallback": {"http://app.test/conf"},
+		"ConferenceStatusCallbackEvent": {"join", "leave"}, "Coaching": {"true"}, "CallSidToCoach": {callA},
+		"StatusCallback": {"http://app.test/status"}, "Timeout": {"20"}}
+	w := f.do(t, "POST", base, form, acct1)
+	if w.Code != http.StatusCreated {
+		t.Fatalf("create: %d %s", w.Code, w.Body)
 	}
-	wantError(t, f.do(t, "POST", conf1+"/CF"+strings.Repeat("0", 32)+"/Participants.json", url.Values{}, acct1), 404, codeNotFound)
+	p := decode[participantJSON](t, w)
+	if p.Status != "queued" || p.CallSid != fc.recs[0].Sid || p.ConferenceSid != f.sids["alpha"] || !p.Muted || p.StartConferenceOnEnter ||
+		p.Label == nil || *p.Label != "agent" || !p.Coaching {
+		t.Errorf("participant %+v", p)
+	}
+	req := fc.created[0]
+	doc := req.Config.Twiml
+	for _, want := range []string{`<Conference `, `muted="true"`, `beep="onEnter"`, `startConferenceOnEnter="false"`, `participantLabel="agent"`,
+		`statusCallback="http://app.test/conf"`, `statusCallbackEvent="join leave"`, `coach="` + callA + `"`, `>alpha</Conference>`} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("document %s: no %s", doc, want)
+		}
+	}
+	if req.Config.StatusCallback != "http://app.test/status" || req.Placement.Target.Timeout != 20*time.Second || req.Placement.Target.Addr != "sip:agent@example.com" {
+		t.Errorf("request %+v", req)
+	}
+	// By friendly name: the room need not exist yet.
+	if w := f.do(t, "POST", conf1+"/newroom/Participants.json", url.Values{"From": {"+1"}, "To": {"+15550002"}}, acct1); w.Code != http.StatusCreated ||
+		!strings.Contains(fc.created[1].Config.Twiml, ">newroom</Conference>") {
+		t.Errorf("by name: %d %s", w.Code, w.Body)
+	}
+	for _, bad := range []url.Values{
+		{"From": {"+1"}, "To": {"+2"}, "Beep": {"sometimes"}},
+		{"From": {"+1"}, "To": {"+2"}, "Muted": {"maybe"}},
+		{"From": {"+1"}, "To": {"+2"}, "Coaching": {"true"}},
+		{"From": {"+1"}, "To": {"+2"}, "Record": {"true"}},
+		{"To": {"+2"}},
+	} {
+		if w := f.do(t, "POST", base, bad, acct1); w.Code != http.StatusBadRequest {
+			t.Errorf("%v: %d %s, want 400", bad, w.Code, w.Body)
+		}
+	}
+	wantError(t, f.do(t, "POST", conf1+"/"+f.sids["gone"]+"/Participants.json", form, acct1), 404, codeNotFound)
+	wantError(t, f.do(t, "POST", conf1+"/CF"+strings.Repeat("0", 32)+"/Participants.json", form, acct1), 404, codeNotFound)
+	if len(fc.created) != 2 {
+		t.Errorf("%d calls placed, want 2", len(fc.created))
+	}
 }
 
 func TestConferencesNotServedWithoutStore(t *testing.T) {

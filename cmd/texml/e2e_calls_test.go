@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -168,4 +169,49 @@ func TestAPICallUpdateAcrossNodes(t *testing.T) {
 		t.Error("the call was not hung up by the update sent to the other node")
 	}
 	waitCallStatus(t, onB, "completed", 10*time.Second)
+}
+
+// TestAPIParticipantDialOut: a caller waits in a room; the REST API adds
+// a participant by dialing a test phone, which answers, joins (the room
+// lists two) and hears the caller.
+func TestAPIParticipantDialOut(t *testing.T) {
+	a := newApp(t, map[string]string{"/room": `<Response><Dial><Conference beep="false">sales</Conference></Dial></Response>`})
+	s := startServe(t, a.srv.URL+"/room", "--account-sid", e2eAccount, "--auth-token", e2eToken)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	caller := sipphone.New(t).Call(ctx, s.sipAddr, "room", sipphone.CallOptions{})
+	if caller.FinalCode() != 200 {
+		t.Fatalf("caller got %d", caller.FinalCode())
+	}
+	heard := make(chan time.Duration, 1)
+	agent := sipphone.New(t)
+	agent.Answer(sipphone.Behaviour{Then: func(c *sipphone.Call) {
+		c.Listen(2 * time.Second)
+		heard <- sipphone.VoicedTime(c.Audio())
+		c.Listen(2 * time.Second)
+	}})
+	confs := "http://" + s.httpLn.Addr().String() + "/2010-04-01/Accounts/" + e2eAccount + "/Conferences"
+	code, p := apiForm(t, http.MethodPost, confs+"/sales/Participants.json", url.Values{"From": {"+15559990000"}, "To": {agent.URI("agent")}, "Label": {"agent"}})
+	if code != http.StatusCreated || p["status"] != "queued" {
+		t.Fatalf("participant create: %d %v", code, p)
+	}
+	waitFor(t, 10*time.Second, "two participants", func() bool {
+		_, list := apiForm(t, http.MethodGet, confs+".json?FriendlyName=sales", nil)
+		rooms, _ := list["conferences"].([]any)
+		if len(rooms) != 1 {
+			return false
+		}
+		_, ps := apiForm(t, http.MethodGet, confs+"/"+rooms[0].(map[string]any)["sid"].(string)+"/Participants.json", nil)
+		parts, _ := ps["participants"].([]any)
+		return len(parts) == 2
+	})
+	go caller.Tone(1200, 3*time.Second)
+	select {
+	case v := <-heard:
+		if v < 500*time.Millisecond {
+			t.Errorf("the dialed participant heard %v of the caller", v)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the dialed participant never answered")
+	}
 }
