@@ -127,6 +127,7 @@ func Check(s *Scenario, o *Outcome) []string {
 			fail("says = %q, want %q", says, *e.Says)
 		}
 	}
+	checkStreams(e.Streams, o.streams, fail)
 	if e.Status != "" && o.Result.Status != e.Status {
 		fail("final status %q, want %q", o.Result.Status, e.Status)
 	}

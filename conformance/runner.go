@@ -34,6 +34,7 @@ type Captured struct {
 // Outcome is everything a scenario run produced.
 type Outcome struct {
 	Captured []Captured
+	streams  []*streamLog
 	Events   []interpreter.Event
 	Result   interpreter.Result
 	base     string
@@ -42,12 +43,16 @@ type Outcome struct {
 
 // app serves a scenario's documents and records every request.
 type app struct {
-	s   *Scenario
-	mu  sync.Mutex
-	got []Captured
+	s       *Scenario
+	streams *streamApps
+	mu      sync.Mutex
+	got     []Captured
 }
 
 func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if a.streams.serve(w, r) {
+		return
+	}
 	body, _ := io.ReadAll(r.Body)
 	params, _ := url.ParseQuery(string(body))
 	if params == nil {
@@ -116,7 +121,7 @@ func (a *app) route(path string, params url.Values) *Route {
 
 // Run runs one scenario to its end and returns what happened.
 func Run(ctx context.Context, s *Scenario) (*Outcome, error) {
-	a := &app{s: s}
+	a := &app{s: s, streams: &streamApps{apps: s.Streams}}
 	srv := httptest.NewServer(a)
 	defer srv.Close()
 	base := srv.URL
@@ -164,9 +169,13 @@ func Run(ctx context.Context, s *Scenario) (*Outcome, error) {
 	if err := cbs.Close(drain); err != nil {
 		return nil, fmt.Errorf("callbacks not drained: %w", err)
 	}
+	a.streams.wait(drain)
+	a.streams.mu.Lock()
+	logs := a.streams.logs
+	a.streams.mu.Unlock()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return &Outcome{Captured: a.got, Events: rec.Events(), Result: res, base: base, partyOf: w.PartyOf}, nil
+	return &Outcome{Captured: a.got, streams: logs, Events: rec.Events(), Result: res, base: base, partyOf: w.PartyOf}, nil
 }
 
 // writeFiles puts a files-mode app into a new temporary folder.

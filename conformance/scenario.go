@@ -33,8 +33,10 @@ type Scenario struct {
 	// Greeting is what the first caller's party makes heard from the
 	// start (sim.ParseGreeting): the called party of an outbound-api
 	// call with machine detection.
-	Greeting string        `yaml:"greeting"`
-	Updates  []TimedUpdate `yaml:"updates"`
+	Greeting string `yaml:"greeting"`
+	// Streams are Media Streams apps the runner serves, by path.
+	Streams map[string]StreamApp `yaml:"streams"`
+	Updates []TimedUpdate        `yaml:"updates"`
 	// Parties are more callers on the same virtual clock, queue and
 	// conference services (an agent dialing the queue the first caller
 	// waits in).
@@ -159,9 +161,11 @@ type Expect struct {
 	// NoTrace entries must not appear at all.
 	NoTrace []map[string]any `yaml:"no_trace"`
 	// Says is the exact list of texts spoken, in order, when given.
-	Says   *[]string `yaml:"says"`
-	Status string    `yaml:"status"` // final CallStatus
-	Reason string    `yaml:"reason"` // hangup reason
+	Says *[]string `yaml:"says"`
+	// Streams are what the Streams apps must have received.
+	Streams []StreamExpect `yaml:"streams"`
+	Status  string         `yaml:"status"` // final CallStatus
+	Reason  string         `yaml:"reason"` // hangup reason
 }
 
 // ReqExpect is one expected request.

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/texml/texml/fetcher"
+	"github.com/texml/texml/stream"
 	"github.com/texml/texml/verbs"
 )
 
@@ -89,8 +90,12 @@ type Config struct {
 	// Conferences runs <Dial><Conference> rooms; nil leaves them to a
 	// leg's HandOff (the simulator's scripted outcomes), or fails them.
 	Conferences Conferences
-	Tracer      Tracer
-	Logger      *slog.Logger
+	// Streams opens the WebSockets of <Connect><Stream> and
+	// <Start><Stream>; nil checks certificates and the default address
+	// policy, without signing.
+	Streams *stream.Dialer
+	Tracer  Tracer
+	Logger  *slog.Logger
 
 	// Observe, when set, is told how long each verb of a document ran,
 	// by verb name ("Say", "Gather"), so that a server can keep verb
@@ -162,6 +167,13 @@ type Call struct {
 	// bg counts the call's goroutines (asynchronous machine detection,
 	// its own and its Dial children's); Run waits for them.
 	bg sync.WaitGroup
+
+	// life is the call's context, for forks that outlive the verb that
+	// started them (<Start><Stream>); streams are those forks, touched by
+	// the call's goroutine only, and streamWG counts their goroutines.
+	life     context.Context
+	streams  []*mediaStream
+	streamWG sync.WaitGroup
 
 	mu         sync.Mutex
 	answeredBy string                  // machine detection's AnsweredBy, once decided

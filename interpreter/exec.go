@@ -104,22 +104,24 @@ func (c *Call) runVerb(ctx context.Context, doc *document, v verbs.Verb) (step, 
 	case *verbs.Enqueue:
 		return c.enqueue(ctx, doc, v)
 	case *verbs.Connect:
-		if len(supported(v.Nouns)) == 0 {
+		nouns := supported(v.Nouns)
+		if len(nouns) == 0 {
 			return step{}, nil // reported by gaps; nothing to connect to
 		}
+		if s, ok := nouns[0].(*verbs.Stream); ok {
+			return c.connectStream(ctx, doc, v, s)
+		}
 		w := *v
-		w.Nouns = supported(v.Nouns)
+		w.Nouns = nouns
 		return c.handOff(ctx, doc, v, v.Action, v.Method, true, func(ctx context.Context, h HandOff) (Outcome, error) { return h.Connect(ctx, &w) })
 	case *verbs.Refer:
 		return c.handOff(ctx, doc, v, v.Action, v.Method, true, func(ctx context.Context, h HandOff) (Outcome, error) { return h.Refer(ctx, v) })
 	case *verbs.Start:
-		w := *v
-		w.Nouns = supported(v.Nouns)
-		return c.fork(ctx, v, func(ctx context.Context) error { return c.leg.Start(ctx, &w) })
+		c.startStreams(ctx, doc, v)
+		return step{}, nil
 	case *verbs.Stop:
-		w := *v
-		w.Nouns = supported(v.Nouns)
-		return c.fork(ctx, v, func(ctx context.Context) error { return c.leg.Stop(ctx, &w) })
+		c.stopStreams(v)
+		return step{}, nil
 	case *verbs.Leave:
 		if c.mode == verbs.EnqueueWait {
 			// The caller leaves the queue; the Enqueue goes on with its
@@ -303,13 +305,4 @@ func (c *Call) postIgnored(ctx context.Context, req *request) {
 	if _, err := c.fetchDocument(ctx, req); err != nil {
 		c.log.Warn("action after hangup", "url", req.url, "err", err)
 	}
-}
-
-func (c *Call) fork(ctx context.Context, v verbs.Verb, run func(context.Context) error) (step, error) {
-	err := run(ctx)
-	if errors.Is(err, ErrUnsupported) {
-		c.fail(fmt.Sprintf("<%s>: %v", v.Name(), err), 0)
-		return step{}, nil
-	}
-	return step{}, err
 }

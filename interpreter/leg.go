@@ -78,10 +78,42 @@ type Leg interface {
 	// listens) and must not disturb them.
 	DetectMachine(ctx context.Context, d MachineDetection) (MachineResult, error)
 
-	// Start begins a media fork (Stream, Siprec, Transcription, Recording)
-	// and returns at once; Stop ends forks by name.
-	Start(ctx context.Context, s *verbs.Start) error
-	Stop(ctx context.Context, s *verbs.Stop) error
+	// Stream hands this leg's audio to a media stream and returns at
+	// once: the tracks s asks for go to s.Sink, frame by frame, and when
+	// s.Play is set what it gives replaces whatever the party heard
+	// (<Connect><Stream>). It goes on alongside the leg's other
+	// primitives (<Start><Stream> while the next verbs run) until stop
+	// is called or ctx ends; stop is idempotent and returns once nothing
+	// more reaches s. The protocol spoken to the app is the
+	// interpreter's; the leg only moves audio.
+	Stream(ctx context.Context, s StreamSpec) (stop func(), err error)
+}
+
+// StreamSpec is what a media stream takes from a leg and gives it.
+type StreamSpec struct {
+	// Inbound and Outbound choose the tracks: what the leg's party says,
+	// and what it hears (prompts, a bridge peer, the stream's own Play).
+	Inbound, Outbound bool
+	// Sink receives the tracks' audio: 20 ms frames of 8 kHz linear PCM
+	// (TrackInbound or TrackOutbound), in order per track. It is called
+	// on the leg's media goroutines, which may be shared with other
+	// calls: it must not block, and must copy what it keeps.
+	Sink func(track Track, frame []int16)
+	// Digit, when set, receives the party's DTMF keys. Only a stream
+	// that plays (Connect) takes them: no other primitive listens then.
+	Digit func(key byte)
+	// Play, when set, is what the party hears from now on, read once
+	// per 20 ms packet time.
+	Play Player
+}
+
+// Player is audio the leg plays at its own pace: the app's audio on a
+// bidirectional stream.
+type Player interface {
+	// Next fills frame (20 ms) with the next audio and reports whether
+	// there was any; false plays silence. It must not block: it runs on
+	// a pacer shared with other calls.
+	Next(frame []int16) bool
 }
 
 // Errors a Leg returns.
@@ -234,8 +266,9 @@ type CallRecording interface {
 	Stop() (Recording, error)
 }
 
-// HandOff is implemented by legs that still run Connect, Refer and a Dial
-// to a Conference as whole verbs: the simulated leg's scripted outcomes.
+// HandOff is implemented by legs that still run Connect (but
+// <Connect><Stream>), Refer and a Dial to a Conference as whole verbs: the
+// simulated leg's scripted outcomes.
 // These verbs move into the interpreter over the Dialer, media and store
 // seams as Dial and Enqueue did; a leg without HandOff (a SIP leg) makes
 // them fail with a clear error.

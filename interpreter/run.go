@@ -75,14 +75,16 @@ func (c *Call) execute(ctx context.Context) Result {
 	if c.cfg.Twiml != "" {
 		first = &request{twiml: c.cfg.Twiml}
 	}
+	c.life = ctx
 	var res Result
 	if r := c.startDetection(ctx, first); r != nil {
 		res = *r
 	} else {
 		res = c.loop(ctx, first)
 	}
-	// The call is over: its goroutines (asynchronous detection) end with
-	// its context.
+	// The call is over: its forks send their stop, and its goroutines
+	// (asynchronous detection) end with its context.
+	c.endStreams("call")
 	cancel(nil)
 	c.bg.Wait()
 

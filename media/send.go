@@ -96,6 +96,9 @@ func (s *Session) tick(now time.Time, skipped uint32) {
 	if tx.job == nil {
 		pkt, eof = s.audioPacket(pr)
 	}
+	if st := s.sentTap.Load(); st != nil {
+		s.tapSent(*st, pr, pkt)
+	}
 	s.send(pr, pkt)
 	tx.ts += FrameSamples
 	if eof != nil && s.play.CompareAndSwap(eof, nil) {

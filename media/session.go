@@ -114,6 +114,7 @@ type Session struct {
 	dtmfReq atomic.Pointer[dtmfJob]
 	dtmfSem chan struct{}          // one SendDTMF at a time
 	taps    atomic.Pointer[tapSet] // nil: no taps
+	sentTap atomic.Pointer[[]*tap] // taps of what is sent (TapSent); nil: none
 	tapMu   sync.Mutex             // serializes tap edits, not readers
 	digits  chan byte
 

@@ -148,18 +148,6 @@ func (l *Leg) Refer(ctx context.Context, r *verbs.Refer) (interpreter.Outcome, e
 	return interpreter.Outcome{Params: p}, nil
 }
 
-// Start implements interpreter.Leg: the fork is only traced.
-func (l *Leg) Start(_ context.Context, s *verbs.Start) error {
-	l.trace("start", map[string]any{"targets": targets(s.Nouns)})
-	return nil
-}
-
-// Stop implements interpreter.Leg: the fork is only traced.
-func (l *Leg) Stop(_ context.Context, s *verbs.Stop) error {
-	l.trace("stop", map[string]any{"targets": targets(s.Nouns)})
-	return nil
-}
-
 // targets describes nouns for the trace, e.g. "Number:+15551234567".
 func targets(nouns []verbs.Noun) []string {
 	out := make([]string, 0, len(nouns))

@@ -10,6 +10,7 @@ import (
 
 	"github.com/texml/texml/interpreter"
 	"github.com/texml/texml/media/amd"
+	"github.com/texml/texml/media/tts"
 )
 
 // Timing of the simulated caller and media. Speech is rendered at 60 ms per
@@ -53,6 +54,9 @@ type Options struct {
 	// (see ParseGreeting), for answering machine detection: the called
 	// party of a simulated outbound-api call. Nil is silence.
 	Greeting amd.Party
+	// Synth, when set, voices the caller's speech:TEXT inputs on a media
+	// stream (espeak-ng for `texml call`); nil sends speech-like noise.
+	Synth tts.Synthesizer
 }
 
 // Leg is a simulated call leg, the caller's or a scripted callee's; it

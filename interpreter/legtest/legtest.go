@@ -101,8 +101,8 @@ type contractCase struct {
 }
 
 // cases are the contract, in the order Run runs them: the basics, then
-// machine detection (amd.go).
-var cases = append(basics, amdCases...)
+// machine detection (amd.go), then media streams (stream.go).
+var cases = append(append(basics, amdCases...), streamCases...)
 
 var basics = []contractCase{
 	{"digit while waiting", []Act{{At: 400 * time.Millisecond, Kind: Press, Digits: "5"}},

@@ -1,0 +1,237 @@
+package conformance
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/coder/websocket"
+
+	"github.com/texml/texml/media"
+)
+
+// StreamApp is a scripted Media Streams app that the runner serves at a
+// path of the scenario's app server (ws://host/path; a document names it
+// with a relative <Stream url="/path">). It follows Twilio's protocol
+// (https://www.twilio.com/docs/voice/media-streams/websocket-messages).
+type StreamApp struct {
+	// Send is what the app sends once the start message arrives, in
+	// order.
+	Send []AppSend `yaml:"send"`
+	// CloseAfterMS closes the socket on the first media message whose
+	// timestamp reaches it: a time on the call's clock.
+	CloseAfterMS int `yaml:"close_after_ms"`
+	// CloseOnMark closes the socket once this mark comes back.
+	CloseOnMark string `yaml:"close_on_mark"`
+	// CloseOnDTMF closes the socket once this many keys have come.
+	CloseOnDTMF int `yaml:"close_on_dtmf"`
+}
+
+// AppSend is one message of the app: MediaMS of a 1 kHz tone in µ-law,
+// a mark, a clear, or any raw JSON text.
+type AppSend struct {
+	MediaMS int    `yaml:"media_ms"`
+	Mark    string `yaml:"mark"`
+	Clear   bool   `yaml:"clear"`
+	Raw     string `yaml:"raw"`
+}
+
+// StreamExpect is what one stream app must have received.
+type StreamExpect struct {
+	Path string `yaml:"path"`
+	// Events are the messages' events in order, a run of media messages
+	// counting as one "media".
+	Events []string `yaml:"events"`
+	// Tracks is start.tracks; Params is start.customParameters.
+	Tracks []string          `yaml:"tracks"`
+	Params map[string]string `yaml:"params"`
+	// MediaTracks are the tracks the media messages carried, sorted.
+	MediaTracks []string `yaml:"media_tracks"`
+	// Marks are the marks echoed back; DTMF the keys received.
+	Marks []string `yaml:"marks"`
+	DTMF  string   `yaml:"dtmf"`
+}
+
+// streamLog is what a stream app received.
+type streamLog struct {
+	path   string
+	events []string
+	start  map[string]any
+	tracks map[string]bool
+	marks  []string
+	dtmf   string
+	bad    []string // protocol errors the app saw (wrong sequence, shapes)
+}
+
+// streamApps serves a scenario's stream apps and keeps their logs.
+type streamApps struct {
+	apps map[string]StreamApp
+	mu   sync.Mutex
+	logs []*streamLog
+	wg   sync.WaitGroup
+}
+
+// serve answers a WebSocket upgrade to one of the apps; it reports
+// whether it did.
+func (a *streamApps) serve(w http.ResponseWriter, r *http.Request) bool {
+	app, ok := a.apps[r.URL.Path]
+	if !ok || !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		return false
+	}
+	c, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return true
+	}
+	a.wg.Add(1)
+	defer a.wg.Done()
+	log := &streamLog{path: r.URL.Path, tracks: map[string]bool{}}
+	a.mu.Lock()
+	a.logs = append(a.logs, log)
+	a.mu.Unlock()
+	defer c.CloseNow()
+	ctx := r.Context()
+	seq := 0
+	for {
+		_, data, err := c.Read(ctx)
+		if err != nil {
+			return true
+		}
+		var m map[string]any
+		if err := json.Unmarshal(data, &m); err != nil {
+			log.bad = append(log.bad, "not JSON: "+string(data))
+			continue
+		}
+		ev, _ := m["event"].(string)
+		if ev != "connected" {
+			seq++
+			if got := fmt.Sprint(m["sequenceNumber"]); got != strconv.Itoa(seq) {
+				log.bad = append(log.bad, fmt.Sprintf("%s: sequenceNumber %s, want %d", ev, got, seq))
+			}
+		}
+		a.mu.Lock()
+		if ev != "media" || len(log.events) == 0 || log.events[len(log.events)-1] != "media" {
+			log.events = append(log.events, ev)
+		}
+		closeNow := false
+		switch ev {
+		case "start":
+			log.start, _ = m["start"].(map[string]any)
+		case "media":
+			md, _ := m["media"].(map[string]any)
+			log.tracks[fmt.Sprint(md["track"])] = true
+			ts, _ := strconv.Atoi(fmt.Sprint(md["timestamp"]))
+			closeNow = app.CloseAfterMS > 0 && ts >= app.CloseAfterMS
+		case "mark":
+			mk, _ := m["mark"].(map[string]any)
+			name := fmt.Sprint(mk["name"])
+			log.marks = append(log.marks, name)
+			closeNow = app.CloseOnMark != "" && name == app.CloseOnMark
+		case "dtmf":
+			d, _ := m["dtmf"].(map[string]any)
+			log.dtmf += fmt.Sprint(d["digit"])
+			closeNow = app.CloseOnDTMF > 0 && len(log.dtmf) >= app.CloseOnDTMF
+		}
+		sid, _ := m["streamSid"].(string)
+		a.mu.Unlock()
+		if ev == "start" {
+			for _, s := range app.Send {
+				if err := c.Write(ctx, websocket.MessageText, s.message(sid)); err != nil {
+					return true
+				}
+			}
+		}
+		if closeNow {
+			_ = c.Close(websocket.StatusNormalClosure, "done")
+			return true
+		}
+	}
+}
+
+// message renders one message of the app.
+func (s AppSend) message(sid string) []byte {
+	var v any
+	switch {
+	case s.Raw != "":
+		return []byte(s.Raw)
+	case s.MediaMS > 0:
+		pcm := make([]int16, s.MediaMS*media.SampleRate/1000)
+		for i := range pcm {
+			pcm[i] = int16(8000 * math.Sin(2*math.Pi*1000*float64(i)/media.SampleRate))
+		}
+		b := make([]byte, len(pcm))
+		media.PCMU.Encode(b, pcm)
+		v = map[string]any{"event": "media", "streamSid": sid, "media": map[string]any{"payload": base64.StdEncoding.EncodeToString(b)}}
+	case s.Mark != "":
+		v = map[string]any{"event": "mark", "streamSid": sid, "mark": map[string]any{"name": s.Mark}}
+	case s.Clear:
+		v = map[string]any{"event": "clear", "streamSid": sid}
+	}
+	b, _ := json.Marshal(v)
+	return b
+}
+
+// wait lets the apps' handlers finish reading after their stream closed.
+func (a *streamApps) wait(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { a.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+// checkStreams compares what the stream apps received with want.
+func checkStreams(want []StreamExpect, logs []*streamLog, fail func(string, ...any)) {
+	used := make([]bool, len(logs))
+	for _, w := range want {
+		var got *streamLog
+		for i, l := range logs {
+			if !used[i] && l.path == w.Path {
+				used[i], got = true, l
+				break
+			}
+		}
+		if got == nil {
+			fail("stream %s: the app got no connection", w.Path)
+			continue
+		}
+		for _, b := range got.bad {
+			fail("stream %s: %s", w.Path, b)
+		}
+		if w.Events != nil && !slices.Equal(got.events, w.Events) {
+			fail("stream %s: events %v, want %v", w.Path, got.events, w.Events)
+		}
+		if w.Tracks != nil && fmt.Sprint(got.start["tracks"]) != fmt.Sprint(w.Tracks) {
+			fail("stream %s: start.tracks %v, want %v", w.Path, got.start["tracks"], w.Tracks)
+		}
+		params, _ := got.start["customParameters"].(map[string]any)
+		for k, v := range w.Params {
+			if fmt.Sprint(params[k]) != v {
+				fail("stream %s: customParameters[%s] = %v, want %s", w.Path, k, params[k], v)
+			}
+		}
+		if w.MediaTracks != nil {
+			var tr []string
+			for t := range got.tracks {
+				tr = append(tr, t)
+			}
+			slices.Sort(tr)
+			if !slices.Equal(tr, w.MediaTracks) {
+				fail("stream %s: media tracks %v, want %v", w.Path, tr, w.MediaTracks)
+			}
+		}
+		if w.Marks != nil && !slices.Equal(got.marks, w.Marks) {
+			fail("stream %s: marks echoed %v, want %v", w.Path, got.marks, w.Marks)
+		}
+		if got.dtmf != w.DTMF {
+			fail("stream %s: dtmf %q, want %q", w.Path, got.dtmf, w.DTMF)
+		}
+	}
+}

@@ -1,0 +1,242 @@
+package sim
+
+import (
+	"context"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/texml/texml/interpreter"
+	"github.com/texml/texml/media"
+	"github.com/texml/texml/media/amd"
+	"github.com/texml/texml/media/tts"
+)
+
+// Timing of the simulated caller on a bidirectional stream.
+const (
+	// StreamTurnGap is the silence before each untimed input: the caller
+	// lets the app speak first.
+	StreamTurnGap = time.Second
+	// StreamSilence is how long a "silence" input keeps the caller quiet.
+	StreamSilence = 5 * time.Second
+)
+
+// Stream implements interpreter.Leg. The media stream's app is a real
+// program at the far end of a real socket, so while a stream is open
+// the simulation keeps pace with the wall clock: one 20 ms frame each
+// way per 20 ms of virtual and of real time. A stream party does that:
+// it sends what the simulated caller makes heard (its greeting; on a
+// bidirectional stream also its scripted inputs, rendered as audio and
+// DTMF events) and takes the app's audio to play, accounting it in
+// virtual time. What the caller hears from prompts is not rendered: an
+// outbound track is silence.
+func (l *Leg) Stream(ctx context.Context, spec interpreter.StreamSpec) (func(), error) {
+	if l.gone.Load() {
+		return nil, interpreter.ErrHangup
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	s := &simStream{l: l, spec: spec, started: l.Now(), done: make(chan struct{})}
+	l.clk.Go(func() {
+		defer close(s.done)
+		s.run(sctx)
+	})
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			cancel()
+			<-s.done
+			s.flushPlay()
+		})
+	}, nil
+}
+
+// simStream is one stream party.
+type simStream struct {
+	l       *Leg
+	spec    interpreter.StreamSpec
+	started time.Time
+	done    chan struct{}
+
+	n     int          // frames sent so far
+	talk  []talkSample // what the caller says, in order
+	keys  []timedKey   // keys still to press
+	next  time.Duration
+	quiet bool // the script has nothing more for this stream
+
+	playing  time.Duration // the app's audio heard in the current run
+	playFrom time.Duration // when that run began
+}
+
+// talkSample is audio the caller makes heard from frame at on.
+type talkSample struct {
+	at  int // sample offset since the stream started
+	pcm []int16
+}
+
+type timedKey struct {
+	at  time.Duration
+	key byte
+}
+
+// run sends a frame each 20 ms until ctx ends or the caller hangs up.
+func (s *simStream) run(ctx context.Context) {
+	l := s.l
+	wall := time.Now()
+	frame := make([]int16, media.FrameSamples)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		s.n++
+		// Virtual time may not run ahead of the app's real time.
+		if d := time.Until(wall.Add(time.Duration(s.n) * media.FrameDuration)); d > 0 {
+			timer.Reset(d)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				return
+			}
+		}
+		if err := l.advance(ctx, media.FrameDuration); err != nil {
+			return
+		}
+		at := time.Duration(s.n) * media.FrameDuration
+		if s.spec.Play != nil && !s.script(ctx, at) {
+			return // the caller hung up
+		}
+		if s.spec.Inbound {
+			s.caller(frame)
+			s.spec.Sink(interpreter.TrackInbound, frame)
+		}
+		if s.spec.Outbound {
+			clear(frame)
+			s.spec.Sink(interpreter.TrackOutbound, frame)
+		}
+		if s.spec.Play != nil {
+			s.play(frame)
+		}
+	}
+}
+
+// caller renders what the caller makes heard in the frame ending now:
+// its greeting (counted from its answer) and what it says on the stream.
+func (s *simStream) caller(frame []int16) {
+	l := s.l
+	off := int(l.Now().Sub(l.answeredAt)*media.SampleRate/time.Second) - media.FrameSamples
+	l.o.Greeting.Fill(frame, max(off, 0))
+	pos := (s.n - 1) * media.FrameSamples
+	for len(s.talk) > 0 && s.talk[0].at+len(s.talk[0].pcm) <= pos {
+		s.talk = s.talk[1:]
+	}
+	for _, t := range s.talk {
+		for i := range frame {
+			if j := pos + i - t.at; j >= 0 && j < len(t.pcm) {
+				frame[i] = t.pcm[j]
+			}
+		}
+	}
+}
+
+// script plays the caller's scripted inputs into a bidirectional stream:
+// timed ones at their time, untimed ones one after another with
+// StreamTurnGap before each. It reports false once the caller hung up.
+func (s *simStream) script(ctx context.Context, at time.Duration) bool {
+	if !s.take(ctx, at) {
+		return false
+	}
+	for len(s.keys) > 0 && s.keys[0].at <= at {
+		if s.spec.Digit != nil {
+			s.spec.Digit(s.keys[0].key)
+		}
+		s.keys = s.keys[1:]
+	}
+	return true
+}
+
+// take starts the caller's next input when it is due.
+func (s *simStream) take(ctx context.Context, at time.Duration) bool {
+	l := s.l
+	if s.quiet || at < s.next {
+		return true
+	}
+	if len(l.inputs) == 0 {
+		s.quiet = true // the caller stays on the line, silent
+		return true
+	}
+	in := l.inputs[0]
+	if in.Timed && l.elapsed() < in.At {
+		return true
+	}
+	if !in.Timed && at < s.next+StreamTurnGap {
+		return true
+	}
+	l.inputs = l.inputs[1:]
+	l.trace("input", map[string]any{"type": actionName(in.Action), "value": in.String(), "stream": true})
+	var talk []int16
+	switch in.Action {
+	case Hangup:
+		l.hangUp("")
+		return false
+	case DTMF:
+		for i := range len(in.Keys) {
+			s.keys = append(s.keys, timedKey{at: at + time.Duration(i)*KeyGap, key: in.Keys[i]})
+		}
+		s.next = at + time.Duration(len(in.Keys))*KeyGap
+		return true
+	case Speak:
+		talk = s.speech(ctx, in.Text)
+	case Talk:
+		d := time.Duration(in.Seconds * float64(time.Second))
+		talk = amd.Party{{Kind: amd.Voice, For: d}}.Samples(d)
+		if in.Key == "hangup" {
+			// Hang up once the talk is over: a timed hangup at its end.
+			rest := in
+			rest.Action, rest.Timed, rest.At = Hangup, true, l.elapsed()+d
+			l.inputs = append([]Input{rest}, l.inputs...)
+		} else if in.Key != "" {
+			s.keys = append(s.keys, timedKey{at: at + d, key: in.Key[0]})
+		}
+	case Silence:
+		s.next = at + StreamSilence
+		return true
+	}
+	s.talk = append(s.talk, talkSample{at: s.n * media.FrameSamples, pcm: talk})
+	s.next = at + time.Duration(len(talk))*time.Second/media.SampleRate
+	return true
+}
+
+// speech renders text as the caller's voice: the leg's synthesizer when
+// it has one (espeak-ng for `texml call`), else speech-like noise as long
+// as the text takes to say.
+func (s *simStream) speech(ctx context.Context, text string) []int16 {
+	if syn := s.l.o.Synth; syn != nil {
+		if pcm, err := syn.Synthesize(ctx, tts.Request{Text: text}); err == nil && len(pcm) > 0 {
+			return pcm
+		}
+	}
+	d := time.Duration(max(utf8.RuneCountInString(text), 5)) * SpeechPerChar
+	return amd.Party{{Kind: amd.Voice, For: d}}.Samples(d)
+}
+
+// play takes the app's next 20 ms and traces each run of its audio once
+// it ends: how long the caller heard the app speak, and when.
+func (s *simStream) play(frame []int16) {
+	at := s.l.elapsed()
+	if s.spec.Play.Next(frame) {
+		if s.playing == 0 {
+			s.playFrom = at - media.FrameDuration
+		}
+		s.playing += media.FrameDuration
+		return
+	}
+	s.flushPlay()
+}
+
+// flushPlay traces the app's audio heard since the last trace.
+func (s *simStream) flushPlay() {
+	if s.playing == 0 {
+		return
+	}
+	s.l.o.Tracer.Trace(interpreter.Event{Name: "stream", T: s.playFrom,
+		Fields: map[string]any{"state": "audio", "ms": s.playing.Milliseconds()}})
+	s.playing = 0
+}

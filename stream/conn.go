@@ -1,0 +1,406 @@
+package stream
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/texml/texml/fetcher"
+)
+
+// Twilio's error codes for a stream that cannot start
+// (https://www.twilio.com/docs/api/errors/31920,
+// https://www.twilio.com/docs/api/errors/31901).
+const (
+	CodeHandshake = 31920 // the URL did not upgrade to a WebSocket
+	CodeTimeout   = 31901 // no answer to the connection request
+)
+
+// DialError is a stream that could not connect, with Twilio's code.
+type DialError struct {
+	Code int
+	Err  error
+}
+
+// Error implements error.
+func (e *DialError) Error() string { return fmt.Sprintf("stream: connect: %v", e.Err) }
+
+// Unwrap returns the cause.
+func (e *DialError) Unwrap() error { return e.Err }
+
+// DefaultHandshakeTimeout bounds the connection and the WebSocket
+// upgrade when Dialer.HandshakeTimeout is zero.
+const DefaultHandshakeTimeout = 10 * time.Second
+
+// readLimit is the largest message accepted from the app: a media
+// message may carry many seconds of audio at once (a bot's whole answer;
+// 30 s is 320 KB of base64).
+const readLimit = 4 << 20
+
+// writeTimeout is how long one message may take to reach a stalled app
+// before the stream fails: the queue drops frames meanwhile, so this
+// only ends streams whose app is gone.
+const writeTimeout = 10 * time.Second
+
+// Dialer opens streams' WebSockets. The zero value is ready: TLS
+// certificates are checked against the system roots, and the addresses
+// a URL may reach follow fetcher.DenyAddress, as documents' URLs do.
+type Dialer struct {
+	// AuthToken, when set, signs the upgrade request with
+	// X-Twilio-Signature over the stream URL (no parameters), which is
+	// how a Twilio app checks that the connection comes from its
+	// platform (https://www.twilio.com/docs/usage/webhooks/webhooks-security).
+	AuthToken string
+	// TLS configures wss connections; nil checks certificates against
+	// the system roots.
+	TLS *tls.Config
+	// Deny decides which addresses may be connected to; nil is
+	// fetcher.DenyAddress. AllowAll turns the policy off.
+	Deny     func(netip.Addr) error
+	AllowAll bool
+	// HandshakeTimeout bounds the connection and the upgrade; default
+	// DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
+
+	once   sync.Once
+	client *http.Client
+}
+
+// httpClient builds the dialer's client once: HTTP/1.1 only, since the
+// upgrade needs it (RFC 6455 §4.1).
+func (d *Dialer) httpClient() *http.Client {
+	d.once.Do(func() {
+		nd := &net.Dialer{KeepAlive: 30 * time.Second}
+		if !d.AllowAll {
+			deny := d.Deny
+			if deny == nil {
+				deny = fetcher.DenyAddress
+			}
+			nd.Control = func(_, address string, _ syscall.RawConn) error {
+				ap, err := netip.ParseAddrPort(address)
+				if err != nil {
+					return fmt.Errorf("%w: %q", fetcher.ErrDeniedAddress, address)
+				}
+				return deny(ap.Addr())
+			}
+		}
+		var tc *tls.Config
+		if d.TLS != nil {
+			tc = d.TLS.Clone()
+		}
+		d.client = &http.Client{Transport: &http.Transport{
+			Proxy: http.ProxyFromEnvironment,
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				c, err := nd.DialContext(ctx, network, addr)
+				if h, ok := ctx.Value(rawKey{}).(*rawConn); ok && err == nil {
+					h.set(c)
+				}
+				return c, err
+			},
+			TLSClientConfig: tc,
+		}}
+	})
+	return d.client
+}
+
+// CheckURL says whether u can be a stream's URL: absolute ws:// or wss://.
+func CheckURL(u string) error {
+	p, err := url.Parse(u)
+	if err != nil {
+		return err
+	}
+	if p.Scheme != "ws" && p.Scheme != "wss" || p.Host == "" {
+		return fmt.Errorf("want an absolute ws:// or wss:// URL, not %q", u)
+	}
+	return nil
+}
+
+// Connect opens the WebSocket at u and starts the stream: connected,
+// then start, then the frames queued so far. It returns a *DialError
+// when the app cannot be reached; the stream has then ended. Connect is
+// called once, before Close.
+func (s *Stream) Connect(ctx context.Context, d *Dialer, u string) error {
+	if d == nil {
+		d = &Dialer{}
+	}
+	err := s.dial(ctx, d, u)
+	if err != nil {
+		s.end(err)
+		return err
+	}
+	s.wg.Add(2)
+	go s.writeLoop()
+	go s.readLoop()
+	return nil
+}
+
+func (s *Stream) dial(ctx context.Context, d *Dialer, u string) error {
+	if err := CheckURL(u); err != nil {
+		return &DialError{Code: CodeHandshake, Err: err}
+	}
+	timeout := d.HandshakeTimeout
+	if timeout <= 0 {
+		timeout = DefaultHandshakeTimeout
+	}
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	h := http.Header{}
+	if d.AuthToken != "" {
+		h.Set("X-Twilio-Signature", fetcher.Signature(d.AuthToken, u, nil))
+	}
+	raw := &rawConn{}
+	dctx = context.WithValue(dctx, rawKey{}, raw)
+	conn, resp, err := websocket.Dial(dctx, u, &websocket.DialOptions{HTTPClient: d.httpClient(), HTTPHeader: h})
+	if err != nil {
+		code := CodeHandshake
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			code = CodeTimeout
+		}
+		if resp != nil {
+			err = fmt.Errorf("%s answered %s: %w", u, resp.Status, err)
+		}
+		return &DialError{Code: code, Err: err}
+	}
+	conn.SetReadLimit(readLimit)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-s.done: // closed meanwhile
+		_ = conn.CloseNow()
+		return &DialError{Code: CodeHandshake, Err: ErrClosed}
+	default:
+	}
+	s.conn, s.raw = conn, raw
+	return nil
+}
+
+// rawConn holds the TCP connection under a stream's WebSocket, so that
+// Close can cut it when its deadline passes: coder/websocket's close
+// handshake waits up to 10 s for a stalled app, and CloseNow cannot cut
+// a handshake in progress short.
+type rawConn struct {
+	mu sync.Mutex
+	c  net.Conn
+}
+
+// rawKey carries a dial's rawConn to the transport's DialContext.
+type rawKey struct{}
+
+func (r *rawConn) set(c net.Conn) {
+	r.mu.Lock()
+	r.c = c
+	r.mu.Unlock()
+}
+
+// close cuts the connection, if there is one.
+func (r *rawConn) close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.c != nil {
+		_ = r.c.Close()
+	}
+}
+
+// write sends one message, bounded by writeTimeout.
+func (s *Stream) write(v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	defer cancel()
+	return s.conn.Write(ctx, websocket.MessageText, data)
+}
+
+// writeLoop is the only writer of the socket: the messages go out in
+// order, each with the next sequenceNumber, from 1 on start.
+func (s *Stream) writeLoop() {
+	defer s.wg.Done()
+	defer close(s.flushed)
+	seq := int64(0)
+	env := func(event string) envelope {
+		seq++
+		return envelope{Event: event, SequenceNumber: itoa(seq), StreamSid: s.cfg.StreamSid}
+	}
+	fail := func(err error) {
+		if s.closing.Load() {
+			return
+		}
+		// The reader ends the stream: a write fails too when the app
+		// closed the socket, and the reader then has its close frame.
+		s.log.Debug("stream write", "err", err)
+		s.writeErr.Store(&err)
+		_ = s.conn.CloseNow()
+	}
+	tracks := make([]string, len(s.cfg.Tracks))
+	for i, t := range s.cfg.Tracks {
+		tracks[i] = t.String()
+	}
+	params := s.cfg.CustomParameters
+	if params == nil {
+		params = map[string]string{}
+	}
+	if err := s.write(connectedMsg{Event: "connected", Protocol: "Call", Version: "1.0.0"}); err != nil {
+		fail(err)
+		return
+	}
+	if err := s.write(startMsg{envelope: env("start"), Start: startBody{
+		AccountSid: s.cfg.AccountSid, StreamSid: s.cfg.StreamSid, CallSid: s.cfg.CallSid,
+		Tracks: tracks, CustomParameters: params, MediaFormat: mulaw,
+	}}); err != nil {
+		fail(err)
+		return
+	}
+	sendMedia := func(f *outFrame) error {
+		s.sent.Add(1)
+		return s.write(mediaMsg{envelope: env("media"), Media: mediaBody{
+			Track: f.track.String(), Chunk: itoa(f.chunk), Timestamp: itoa(f.ts), Payload: f.payload[:]}})
+	}
+	for {
+		select {
+		case <-s.done:
+			return
+		case f := <-s.sendq:
+			if err := sendMedia(&f); err != nil {
+				fail(err)
+				return
+			}
+		case <-s.wake:
+			s.mu.Lock()
+			batch := s.ctrl
+			s.ctrl = nil
+			s.mu.Unlock()
+			for _, m := range batch {
+				var err error
+				switch m.kind {
+				case ctrlMark:
+					err = s.write(markMsg{envelope: env("mark"), Mark: markBody{Name: m.name}})
+					s.emit(Event{Kind: MarkPlayed, Name: m.name, At: m.at})
+				case ctrlDTMF:
+					err = s.write(dtmfMsg{envelope: env("dtmf"), DTMF: dtmfBody{Track: "inbound_track", Digit: m.name}})
+				case ctrlStop:
+					// The frames already queued go first: stop is the
+					// last message of a stream.
+					for drained := false; !drained && err == nil; {
+						select {
+						case f := <-s.sendq:
+							err = sendMedia(&f)
+						default:
+							drained = true
+						}
+					}
+					if err == nil {
+						err = s.write(stopMsg{envelope: env("stop"), Stop: stopBody{AccountSid: s.cfg.AccountSid, CallSid: s.cfg.CallSid}})
+					}
+					if err != nil {
+						fail(err)
+					}
+					return
+				}
+				if err != nil {
+					fail(err)
+					return
+				}
+			}
+		}
+	}
+}
+
+func (s *Stream) emit(e Event) {
+	if s.cfg.OnEvent != nil {
+		s.cfg.OnEvent(e)
+	}
+}
+
+// readLoop reads the app's messages until the socket closes.
+func (s *Stream) readLoop() {
+	defer s.wg.Done()
+	for {
+		typ, data, err := s.conn.Read(context.Background())
+		if err != nil {
+			werr := s.writeErr.Load()
+			switch {
+			case s.closing.Load():
+			case websocket.CloseStatus(err) != -1:
+				s.end(fmt.Errorf("%w (status %d)", ErrAppClosed, websocket.CloseStatus(err)))
+			case werr != nil:
+				s.log.Warn("stream write", "err", *werr)
+				s.end(fmt.Errorf("stream: write: %w", *werr))
+			case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+				// The app went away without a close frame: still its end.
+				s.end(fmt.Errorf("%w without a close frame", ErrAppClosed))
+			default:
+				s.end(fmt.Errorf("stream: read: %w", err))
+			}
+			// Ending the stream stops the writer; the socket closes
+			// once both goroutines are done (Close).
+			return
+		}
+		if typ != websocket.MessageText {
+			s.invalidMsg(errors.New("a binary message; the protocol sends JSON text"))
+			continue
+		}
+		s.handle(data)
+	}
+}
+
+// handle applies one message from the app.
+func (s *Stream) handle(data []byte) {
+	var m appMsg
+	if err := json.Unmarshal(data, &m); err != nil {
+		s.invalidMsg(fmt.Errorf("not JSON: %w", err))
+		return
+	}
+	if !s.cfg.Bidirectional {
+		s.invalidMsg(fmt.Errorf("a %q message on a unidirectional stream (<Start><Stream>), which takes none", m.Event))
+		return
+	}
+	if m.StreamSid != "" && m.StreamSid != s.cfg.StreamSid {
+		s.invalidMsg(fmt.Errorf("streamSid %q is not this stream's", m.StreamSid))
+		return
+	}
+	switch m.Event {
+	case "media":
+		if m.Media == nil || len(m.Media.Payload) == 0 {
+			s.invalidMsg(errors.New("a media message without a payload"))
+			return
+		}
+		s.addAudio(m.Media.Payload)
+	case "mark":
+		if m.Mark == nil || m.Mark.Name == "" {
+			s.invalidMsg(errors.New("a mark message without a name"))
+			return
+		}
+		s.addMark(m.Mark.Name)
+	case "clear":
+		n := s.clearAudio()
+		s.emit(Event{Kind: Cleared, Dropped: samples(n), At: s.cfg.Now()})
+	default:
+		s.invalidMsg(fmt.Errorf("unknown event %q; the app may send media, mark and clear", m.Event))
+	}
+}
+
+// invalidMsg reports the first message the protocol does not allow, as
+// Twilio's warning 31951 does once per stream
+// (https://www.twilio.com/docs/api/errors/31951); the message is ignored.
+func (s *Stream) invalidMsg(err error) {
+	s.mu.Lock()
+	first := !s.invalid
+	s.invalid = true
+	s.mu.Unlock()
+	if first {
+		s.emit(Event{Kind: Invalid, Err: err, At: s.cfg.Now()})
+	}
+}
