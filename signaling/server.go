@@ -18,6 +18,7 @@ import (
 
 	"github.com/texml/texml/interpreter"
 	"github.com/texml/texml/media/audio"
+	"github.com/texml/texml/stream"
 )
 
 // Router finds the app for an inbound call: the interpreter configuration
@@ -71,6 +72,9 @@ type Config struct {
 	// Conferences, when set, runs every call's <Dial><Conference>; its
 	// mixer is the Server itself (NewMix).
 	Conferences interpreter.Conferences
+	// Streams, when set, opens every call's <Stream> WebSockets (signed
+	// with the auth token); nil takes the interpreter's default.
+	Streams *stream.Dialer
 	// Nodes, when set, is asked first about every new INVITE: another
 	// texml node reaching a call of this one (package cluster) is served
 	// by it, not routed to an app.

@@ -218,7 +218,7 @@ func (s *simStream) speech(ctx context.Context, text string) []int16 {
 }
 
 // play takes the app's next 20 ms and traces each run of its audio once
-// it ends: how long the caller heard the app speak, and when.
+// it ends: how long the caller heard the app speak, and from when.
 func (s *simStream) play(frame []int16) {
 	at := s.l.elapsed()
 	if s.spec.Play.Next(frame) {
@@ -236,7 +236,7 @@ func (s *simStream) flushPlay() {
 	if s.playing == 0 {
 		return
 	}
-	s.l.o.Tracer.Trace(interpreter.Event{Name: "stream", T: s.playFrom,
-		Fields: map[string]any{"state": "audio", "ms": s.playing.Milliseconds()}})
+	s.l.o.Tracer.Trace(interpreter.Event{Name: "stream", T: s.playFrom + s.playing,
+		Fields: map[string]any{"state": "audio", "ms": s.playing.Milliseconds(), "from_ms": s.playFrom.Milliseconds()}})
 	s.playing = 0
 }

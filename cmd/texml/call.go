@@ -21,7 +21,9 @@ import (
 
 	"github.com/texml/texml/fetcher"
 	"github.com/texml/texml/interpreter"
+	"github.com/texml/texml/media/tts"
 	"github.com/texml/texml/sim"
+	"github.com/texml/texml/stream"
 )
 
 // listFlag collects a repeatable flag.
@@ -145,6 +147,12 @@ func runCall(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	defer line.Close()
 	out.partyOf = line.PartyOf
 	cfg.Logger = log
+	cfg.Streams = &stream.Dialer{AuthToken: f.authToken}
+	if e, err := tts.NewEspeak(tts.EspeakOptions{}); err == nil {
+		// The caller's speech:TEXT inputs are voiced on a media stream,
+		// when espeak-ng is there; otherwise they are speech-like noise.
+		opts.Synth = e
+	}
 	first := sim.Party{Leg: opts, Config: cfg, Fetcher: fe, Callbacks: cbs}
 	if f.direction == "outbound-api" {
 		first.Place = &interpreter.Placement{Target: placeTarget(cfg.To), SendDigits: f.sendDigits}

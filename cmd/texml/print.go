@@ -219,6 +219,8 @@ func (p *printer) describe(e interpreter.Event) string {
 			}
 		}
 		return line
+	case "stream":
+		return streamLine(f)
 	case "connect", "refer", "start", "stop":
 		return fmt.Sprintf("%s %v → %v", strings.ToUpper(e.Name[:1])+e.Name[1:], f["targets"], f["outcome"])
 	case "hangup":
@@ -241,6 +243,52 @@ func (p *printer) describe(e interpreter.Event) string {
 		return line
 	}
 	return fmt.Sprintf("%s %v", e.Name, f)
+}
+
+// streamLine describes a media stream's step: what the app was sent and
+// what it sent back, in the call's time.
+func streamLine(f map[string]any) string {
+	v := func(k string) any { return f[k] }
+	switch st := fmt.Sprint(f["state"]); st {
+	case "starting":
+		kind := "fork"
+		if b, _ := f["bidirectional"].(bool); b {
+			kind = "bidirectional"
+		}
+		line := fmt.Sprintf("stream %v (%s, %v track) → %v", v("sid"), kind, v("track"), v("url"))
+		if n, ok := f["name"]; ok {
+			line += fmt.Sprintf(" name %v", n)
+		}
+		return line
+	case "audio":
+		return fmt.Sprintf("stream: the app spoke for %v ms (from %.2fs)", v("ms"), toFloat(v("from_ms"))/1000)
+	case "mark":
+		return fmt.Sprintf("stream: mark %v played", v("mark"))
+	case "clear":
+		return fmt.Sprintf("stream: clear drops %v ms", v("dropped_ms"))
+	case "stopped":
+		line := fmt.Sprintf("stream %v stopped (%v): %v frames sent, %v dropped; the app sent %v ms, %v ms played",
+			v("sid"), v("reason"), v("sent"), v("dropped"), v("received_ms"), v("played_ms"))
+		if e, ok := f["error"]; ok {
+			line += fmt.Sprintf("; %v", e)
+		}
+		return line
+	default:
+		return fmt.Sprintf("stream %v %s", v("sid"), st)
+	}
+}
+
+// toFloat reads a trace field that holds a number.
+func toFloat(v any) float64 {
+	switch n := v.(type) {
+	case int64:
+		return float64(n)
+	case int:
+		return float64(n)
+	case float64:
+		return n
+	}
+	return 0
 }
 
 // recordingLine describes a Dial recording's status.

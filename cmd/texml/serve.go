@@ -36,6 +36,7 @@ import (
 	"github.com/texml/texml/store"
 	"github.com/texml/texml/store/memory"
 	redisstore "github.com/texml/texml/store/redis"
+	"github.com/texml/texml/stream"
 )
 
 // runServe answers SIP calls until ctx ends (hang up everything) or a
@@ -247,6 +248,7 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 	s.node.Handle(calls.UpdateKind, s.calls.Deliver)
 	s.sip, err = signaling.New(signaling.Config{
 		Queues: queues, Conferences: confs, Nodes: s.node, OnStatus: s.calls.Observe,
+		Streams:  &stream.Dialer{AuthToken: f.authToken, AllowAll: f.fetchAnyAddr},
 		PublicIP: public, SIPPort: portOf(f.sipListen), UserAgent: "texml/" + version,
 		Router: routes, Trunks: trunks, Registrar: registrar, Fetcher: metrics.Fetcher("document", s.fetch), Callbacks: s.cbs, Logger: log,
 		Metrics: metrics, MaxCalls: f.maxCalls, MaxSetup: f.maxSetup, Overloaded: overloaded,
