@@ -57,6 +57,9 @@ func gaps(v verbs.Verb) []verbs.Diagnostic {
 			out = append(out, nounGaps(n, "Connect")...)
 		}
 	case *verbs.Start:
+		if v.Action != "" {
+			out = append(out, gap(verbs.Warning, v, "<Start action> is not supported by texml yet; the next verb runs"))
+		}
 		for _, n := range v.Nouns {
 			out = append(out, nounGaps(n, "Start")...)
 		}
@@ -72,6 +75,13 @@ func nounGaps(n verbs.Noun, parent string) []verbs.Diagnostic {
 	switch n := n.(type) {
 	case *verbs.Application, *verbs.Sim, *verbs.WhatsApp, *verbs.Element:
 		return []verbs.Diagnostic{gap(verbs.Error, n, "<%s> in <%s> is not supported by texml yet", n.Name(), parent)}
+	case *verbs.Stream:
+		if n.URL == "" && n.ConnectorName != "" && parent != "Stop" {
+			return []verbs.Diagnostic{gap(verbs.Error, n, "<Stream connectorName> (a Stream connector) is not supported by texml yet")}
+		}
+		if n.Codec != "" || n.BidirectionalMode != "" || n.BidirectionalCodec != "" || n.BidirectionalSamplingRate != 0 {
+			return []verbs.Diagnostic{gap(verbs.Warning, n, "<Stream> codec and bidirectional* (Telnyx's stream dialect) are not supported by texml yet; the stream speaks Twilio's protocol, µ-law at 8 kHz")}
+		}
 	case *verbs.Conference:
 		var out []verbs.Diagnostic
 		if n.Region != "" {

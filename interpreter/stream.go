@@ -97,11 +97,8 @@ func streamURL(base, ref string) (string, error) {
 func (c *Call) newStream(doc *document, n *verbs.Stream, bidirectional bool) (*mediaStream, StreamSpec) {
 	p := n.Position()
 	if n.URL == "" {
-		what := "no url"
-		if n.ConnectorName != "" {
-			what = "Stream connectors (connectorName) are not supported by texml yet"
-		}
-		c.fail(fmt.Sprintf("%d:%d: <Stream>: %s; skipped", p.Line, p.Col, what), 0)
+		// Reported already: by the parser (no url), or by gaps (a
+		// Stream connector).
 		return nil, StreamSpec{}
 	}
 	u, err := streamURL(doc.url, n.URL)
@@ -200,6 +197,11 @@ func (ms *mediaStream) end(ctx context.Context, why string) {
 	ended := ms.st.Err() // set when the app (or the socket) ended it first
 	_ = ms.st.Close(cctx)
 	s := ms.st.Stats()
+	if s.Dropped > 0 {
+		// The back-pressure rule at work: say so where operators look.
+		ms.c.log.Warn("stream: the app did not keep up; audio frames were dropped",
+			"stream_sid", ms.sid(), "dropped", s.Dropped, "sent", s.Sent)
+	}
 	f := map[string]any{"state": "stopped", "sid": ms.sid(), "reason": why,
 		"sent": s.Sent, "dropped": s.Dropped, "marks": s.Marks,
 		"received_ms": s.Received.Milliseconds(), "played_ms": s.Played.Milliseconds(), "discarded_ms": s.Discarded.Milliseconds()}

@@ -32,8 +32,9 @@ const (
 	DefaultBuffer = 100
 	// DefaultMaxPlayout bounds the app's audio waiting to be played: a
 	// bot that sends a whole answer at once is served, a runaway one
-	// cannot grow the call's memory without end (8 KB a second).
-	DefaultMaxPlayout = 5 * time.Minute
+	// cannot grow the call's memory without end (8 KB a second, so at
+	// most about 1 MB a stream).
+	DefaultMaxPlayout = 2 * time.Minute
 )
 
 // Track is one direction of a call's audio, named as Twilio names it:
