@@ -228,6 +228,9 @@ func New(leg Leg, f Fetcher, cbs *Dispatcher, cfg Config) *Call {
 	if cfg.Clock == nil {
 		cfg.Clock = SystemClock{}
 	}
+	if cfg.Streams == nil {
+		cfg.Streams = &stream.Dialer{}
+	}
 	if cfg.Tracer == nil {
 		cfg.Tracer = TracerFunc(func(Event) {})
 	}

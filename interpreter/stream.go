@@ -17,10 +17,6 @@ import (
 // a stalled app must not hold the call (or its end) for long.
 const streamCloseTimeout = 2 * time.Second
 
-// defaultStreams opens streams for calls whose Config has no Dialer of
-// its own: certificate checks and the default address policy, unsigned.
-var defaultStreams = &stream.Dialer{}
-
 // errStreamEnded ends a <Connect><Stream>'s wait: the stream is over.
 var errStreamEnded = errors.New("stream ended")
 
@@ -169,7 +165,7 @@ func (ms *mediaStream) attach(ctx context.Context, spec StreamSpec) bool {
 // or 31901) and returns false then, with the leg untapped.
 func (ms *mediaStream) connect(ctx context.Context) bool {
 	c := ms.c
-	if err := ms.st.Connect(ctx, c.streamDialer(), ms.url); err != nil {
+	if err := ms.st.Connect(ctx, c.cfg.Streams, ms.url); err != nil {
 		ms.stopLeg()
 		code := 0
 		var de *stream.DialError
@@ -255,14 +251,6 @@ func (ms *mediaStream) status(event, errText string) {
 		p.Set("StreamError", errText)
 	}
 	c.post("stream-status", ms.cb, ms.cbMethod, p)
-}
-
-// streamDialer is the Config's, or the default one.
-func (c *Call) streamDialer() *stream.Dialer {
-	if c.cfg.Streams != nil {
-		return c.cfg.Streams
-	}
-	return defaultStreams
 }
 
 // connectStream runs <Connect><Stream>: the caller's audio goes to the

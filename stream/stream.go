@@ -296,15 +296,13 @@ func (s *Stream) Stats() Stats {
 
 func samples(n int) time.Duration { return time.Duration(n) * time.Second / media.SampleRate }
 
-// closeTimeout bounds the stop message and the close handshake when the
-// call has no deadline of its own to give.
-const closeTimeout = 5 * time.Second
-
 // Close ends the stream: a connected stream still open sends the
 // frames already queued and stop, then closes the socket
 // (https://www.twilio.com/docs/voice/media-streams/websocket-messages#stop-message).
-// It waits for the stream's goroutines, at most until ctx ends (then the
-// socket is dropped without a close handshake). It is idempotent.
+// It waits for the stream's goroutines; when ctx ends first, the TCP
+// connection is cut, so give it a deadline: without one a stalled app
+// can hold Close for the library's close handshake (up to 10 s). It is
+// idempotent and returns nil.
 func (s *Stream) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
