@@ -215,3 +215,49 @@ func TestAPIParticipantDialOut(t *testing.T) {
 		t.Fatal("the dialed participant never answered")
 	}
 }
+
+// TestAPIConferenceAnnouncement: the REST API's AnnounceUrl on a room
+// plays its <Say> to both participants (silent themselves), and the room's
+// status callback gets announcement-end.
+func TestAPIConferenceAnnouncement(t *testing.T) {
+	a := newApp(t, map[string]string{
+		"/room":     `<Response><Dial><Conference beep="false" statusCallback="/conf" statusCallbackEvent="announcement">news</Conference></Dial></Response>`,
+		"/announce": `<Response><Say>Attention please. The meeting ends in five minutes.</Say></Response>`,
+		"/conf":     `<Response/>`,
+	})
+	s := startServe(t, a.srv.URL+"/room", "--account-sid", e2eAccount, "--auth-token", e2eToken)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var phones []*sipphone.Call
+	for range 2 {
+		c := sipphone.New(t).Call(ctx, s.sipAddr, "room", sipphone.CallOptions{})
+		if c.FinalCode() != 200 {
+			t.Fatalf("phone got %d", c.FinalCode())
+		}
+		phones = append(phones, c)
+	}
+	confs := "http://" + s.httpLn.Addr().String() + "/2010-04-01/Accounts/" + e2eAccount + "/Conferences"
+	var sid string
+	waitFor(t, 10*time.Second, "the room in progress", func() bool {
+		_, list := apiForm(t, http.MethodGet, confs+".json?Status=in-progress", nil)
+		rooms, _ := list["conferences"].([]any)
+		if len(rooms) == 1 {
+			sid = rooms[0].(map[string]any)["sid"].(string)
+		}
+		return sid != ""
+	})
+	time.Sleep(300 * time.Millisecond) // both in the mix
+	before := []int{len(phones[0].Audio()), len(phones[1].Audio())}
+	if code, c := apiForm(t, http.MethodPost, confs+"/"+sid+".json", url.Values{"AnnounceUrl": {a.srv.URL + "/announce"}}); code != http.StatusOK {
+		t.Fatalf("announce: %d %v", code, c)
+	}
+	p := waitRequest(t, a, "/conf", 15*time.Second)
+	if p.Get("StatusCallbackEvent") != "announcement-end" || p.Get("ConferenceSid") != sid {
+		t.Errorf("callback %v, want announcement-end", p)
+	}
+	for i, c := range phones {
+		if v := sipphone.VoicedTime(c.Audio()[before[i]:]); v < time.Second {
+			t.Errorf("phone %d heard %v of the announcement", i, v)
+		}
+	}
+}

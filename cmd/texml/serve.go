@@ -231,7 +231,7 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 	s.node.SetPicker(queues)
 	s.node.Handle(queue.DequeueKind, queues.DeliverDequeue)
 	s.node.AddSweeper(func(ctx context.Context) { _, _ = queues.Sweep(ctx) })
-	confs := conference.New(s.store.Conferences, signaling.Mixer{RecordingsDir: f.recordingsDir}, conference.Options{Node: node, Logger: log, AccountSid: f.accountSid, Alive: s.node.Alive, Remote: s.node,
+	confs := conference.New(s.store.Conferences, signaling.Mixer{RecordingsDir: f.recordingsDir, Synth: s.speech, Audio: s.sounds}, conference.Options{Node: node, Logger: log, AccountSid: f.accountSid, Alive: s.node.Alive, Remote: s.node, Fetcher: s.fetch,
 		Post: func(u, method string, p url.Values) {
 			s.cbs.Send(interpreter.Callback{Kind: "conference-status", URL: u, Method: method, Params: p})
 		}})
