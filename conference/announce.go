@@ -141,7 +141,7 @@ func (s *Service) announcement(ctx context.Context, u, method string, params url
 				}
 				method = v.Method
 			default:
-				s.log.Info("conference: a verb an announcement cannot play was skipped", "verb", v.Name(), "url", res.URL)
+				s.log.Info("conference: a verb an announcement cannot play was skipped", "verb", v.Name(), "url", fetcher.Redact(res.URL))
 			}
 			if next != "" {
 				break

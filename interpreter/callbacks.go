@@ -88,14 +88,14 @@ func (d *Dispatcher) Send(cb Callback) bool {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	if d.done {
-		d.o.Logger.Warn("callback dropped: dispatcher closed", "call_sid", cb.CallSid, "url", cb.URL)
+		d.o.Logger.Warn("callback dropped: dispatcher closed", "call_sid", cb.CallSid, "url", fetcher.Redact(cb.URL))
 		return false
 	}
 	select {
 	case d.q <- cb:
 		return true
 	default:
-		d.o.Logger.Warn("callback dropped: queue full", "call_sid", cb.CallSid, "url", cb.URL)
+		d.o.Logger.Warn("callback dropped: queue full", "call_sid", cb.CallSid, "url", fetcher.Redact(cb.URL))
 		return false
 	}
 }
@@ -161,7 +161,7 @@ func (d *Dispatcher) deliver(cb Callback) {
 		}
 		backoff *= 2
 	}
-	d.o.Logger.Warn("callback failed", "call_sid", cb.CallSid, "kind", cb.Kind, "url", cb.URL, "attempts", attempt, "err", err)
+	d.o.Logger.Warn("callback failed", "call_sid", cb.CallSid, "kind", cb.Kind, "url", fetcher.Redact(cb.URL), "attempts", attempt, "err", err)
 	d.report(cb, attempt, 0, err)
 }
 

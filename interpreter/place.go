@@ -3,6 +3,7 @@ package interpreter
 import (
 	"context"
 	"errors"
+	"github.com/texml/texml/fetcher"
 	"time"
 )
 
@@ -38,7 +39,7 @@ var ErrCanceled = errors.New("call canceled")
 func (c *Call) Place(ctx context.Context, p Placement) Result {
 	c.start = c.cfg.Clock.Now()
 	c.setRunning(true)
-	c.log.Info("placing call", "from", c.cfg.From, "to", c.cfg.To, "url", c.cfg.URL)
+	c.log.Info("placing call", "from", c.cfg.From, "to", c.cfg.To, "url", fetcher.Redact(c.cfg.URL))
 	c.statusEvent("initiated", c.start)
 
 	t := p.Target

@@ -58,7 +58,7 @@ func (c *Call) Run(ctx context.Context) Result {
 		c.answered = c.start
 	}
 	c.setRunning(true)
-	c.log.Info("call started", "from", c.cfg.From, "to", c.cfg.To, "url", c.cfg.URL)
+	c.log.Info("call started", "from", c.cfg.From, "to", c.cfg.To, "url", fetcher.Redact(c.cfg.URL))
 	c.statusEvent("initiated", c.start)
 	c.statusEvent("ringing", c.start)
 	return c.execute(ctx)
