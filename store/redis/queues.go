@@ -49,10 +49,17 @@ redis.call('HSET', KEYS[4], ARGV[1], ARGV[6])
 redis.call('HINCRBY', KEYS[1], 'esum', ARGV[6])
 return redis.call('RPUSH', KEYS[2], ARGV[1])
 `)
+	// KEYS[5] is this Pop's receipt, ARGV: its lifetime in ms. A Pop
+	// that runs again (a client's retry after a lost reply, which a
+	// Cluster client makes on its own) finds the receipt and returns the
+	// member it took the first time, instead of taking another.
 	popScript = newScript(`
+local done = redis.call('GET', KEYS[5])
+if done then return done end
 local sid = redis.call('LPOP', KEYS[2])
 if not sid then return false end
 local m = redis.call('HGET', KEYS[3], sid)
+redis.call('SET', KEYS[5], m, 'PX', ARGV[1])
 redis.call('HDEL', KEYS[3], sid)
 local t = redis.call('HGET', KEYS[4], sid)
 if t then
@@ -121,8 +128,14 @@ func (q queues) Push(ctx context.Context, name string, m store.Member, max int) 
 	return n, nil
 }
 
+// popReceipt is how long a Pop's receipt stays: longer than any retry
+// of it.
+const popReceipt = time.Minute
+
 func (q queues) Pop(ctx context.Context, name string) (store.Member, error) {
-	blob, err := popScript.Run(ctx, q.rdb, keysOfQueue(name).all()).Text()
+	k := keysOfQueue(name)
+	receipt := queueTag + name + "}:pop:" + randomHex("")
+	blob, err := popScript.Run(ctx, q.rdb, append(k.all(), receipt), popReceipt.Milliseconds()).Text()
 	if errors.Is(err, redis.Nil) {
 		return store.Member{}, fmt.Errorf("queue %q: empty: %w", name, store.ErrNotFound)
 	}
