@@ -37,28 +37,11 @@ func (s *server) createCall(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := r.PostForm
-	for _, name := range unsupportedCallParams {
-		if v := f.Get(name); v != "" && !(name == "Record" && v == "false") {
-			writeError(w, http.StatusBadRequest, codeInvalidParameter, name+" is not supported by texml yet")
-			return
-		}
-	}
-	to, from := strings.TrimSpace(f.Get("To")), strings.TrimSpace(f.Get("From"))
-	if to == "" {
-		writeError(w, http.StatusBadRequest, codeNoTo, "A 'To' phone number is required.")
+	if !refuseUnsupported(w, f, unsupportedCallParams) {
 		return
 	}
-	if from == "" {
-		writeError(w, http.StatusBadRequest, codeNoFrom, "A 'From' phone number is required.")
-		return
-	}
-	target, ok := callTarget(to)
+	to, from, target, ok := parties(w, f)
 	if !ok {
-		writeError(w, http.StatusBadRequest, codeBadTo, "The 'To' number "+to+" is not a valid phone number, SIP URI or client identity.")
-		return
-	}
-	if strings.ContainsAny(from, " \t\r\n<>") {
-		writeError(w, http.StatusBadRequest, codeBadFrom, "The 'From' number "+from+" is not a valid phone number, SIP URI or client identity.")
 		return
 	}
 	cfg := interpreter.Config{AccountSid: r.PathValue("AccountSid"), From: from, To: to, Twiml: f.Get("Twiml")}
@@ -267,4 +250,42 @@ func machineDetection(w http.ResponseWriter, f url.Values, cfg *interpreter.Conf
 		return false
 	}
 	return true
+}
+
+// refuseUnsupported answers 400/20001 naming the first of names that f
+// sets (to anything but "false"): a parameter texml cannot act on yet is
+// refused, never ignored. False when it answered.
+func refuseUnsupported(w http.ResponseWriter, f url.Values, names []string) bool {
+	for _, name := range names {
+		if v := f.Get(name); v != "" && v != "false" {
+			writeError(w, http.StatusBadRequest, codeInvalidParameter, name+" is not supported by texml yet")
+			return false
+		}
+	}
+	return true
+}
+
+// parties reads To and From of a call to place (a call's create, a
+// participant's): both required (21201, 21213), To a number, SIP URI or
+// client (21211), From without spaces or brackets (21212). False when it
+// answered an error.
+func parties(w http.ResponseWriter, f url.Values) (to, from string, t interpreter.Target, ok bool) {
+	to, from = strings.TrimSpace(f.Get("To")), strings.TrimSpace(f.Get("From"))
+	switch {
+	case to == "":
+		writeError(w, http.StatusBadRequest, codeNoTo, "A 'To' phone number is required.")
+		return
+	case from == "":
+		writeError(w, http.StatusBadRequest, codeNoFrom, "A 'From' phone number is required.")
+		return
+	}
+	if t, ok = callTarget(to); !ok {
+		writeError(w, http.StatusBadRequest, codeBadTo, "The 'To' number "+to+" is not a valid phone number, SIP URI or client identity.")
+		return
+	}
+	if strings.ContainsAny(from, " \t\r\n<>") {
+		writeError(w, http.StatusBadRequest, codeBadFrom, "The 'From' number "+from+" is not a valid phone number, SIP URI or client identity.")
+		return to, from, t, false
+	}
+	return to, from, t, true
 }

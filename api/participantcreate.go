@@ -84,24 +84,11 @@ func (s *server) createParticipant(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := r.PostForm
-	for _, name := range unsupportedParticipantCreate {
-		if v := f.Get(name); v != "" && v != "false" {
-			writeError(w, http.StatusBadRequest, codeInvalidParameter, name+" is not supported by texml yet")
-			return
-		}
-	}
-	to, from := strings.TrimSpace(f.Get("To")), strings.TrimSpace(f.Get("From"))
-	switch {
-	case to == "":
-		writeError(w, http.StatusBadRequest, codeNoTo, "A 'To' phone number is required.")
-		return
-	case from == "":
-		writeError(w, http.StatusBadRequest, codeNoFrom, "A 'From' phone number is required.")
+	if !refuseUnsupported(w, f, unsupportedParticipantCreate) {
 		return
 	}
-	target, ok := callTarget(to)
+	to, from, target, ok := parties(w, f)
 	if !ok {
-		writeError(w, http.StatusBadRequest, codeBadTo, "The 'To' number "+to+" is not a valid phone number, SIP URI or client identity.")
 		return
 	}
 	doc, p, ok := participantTwiML(w, f, room)
