@@ -81,12 +81,15 @@ func (q *queues) Push(_ context.Context, name string, m store.Member, max int) (
 		if slices.ContainsFunc(qu.members, func(x store.Member) bool { return x.CallSid == m.CallSid }) {
 			return 0, fmt.Errorf("queue %q: call %s: %w", name, m.CallSid, store.ErrExists)
 		}
-		if max > 0 && len(qu.members) >= max {
-			return 0, fmt.Errorf("queue %q: %d of %d: %w", name, len(qu.members), max, store.ErrQueueFull)
+		limit := qu.info.MaxSize
+		if max > 0 {
+			limit = max
+		}
+		if limit > 0 && len(qu.members) >= limit {
+			return 0, fmt.Errorf("queue %q: %d of %d: %w", name, len(qu.members), limit, store.ErrQueueFull)
 		}
 	} else {
-		qu = &queue{info: store.QueueInfo{Name: name, Sid: newSid("QU"), Created: q.now()}}
-		q.byName[name] = qu
+		qu = q.newQueue(name, 0)
 	}
 	if max > 0 {
 		qu.info.MaxSize = max
@@ -96,6 +99,72 @@ func (q *queues) Push(_ context.Context, name string, m store.Member, max int) (
 	}
 	qu.members = append(qu.members, m)
 	return len(qu.members), nil
+}
+
+// newQueue adds an empty queue; q.mu is held.
+func (q *queues) newQueue(name string, max int) *queue {
+	if max <= 0 {
+		max = store.DefaultQueueSize
+	}
+	qu := &queue{info: store.QueueInfo{Name: name, Sid: newSid("QU"), Created: q.now(), MaxSize: max}}
+	q.byName[name] = qu
+	return qu
+}
+
+func (q *queues) Create(_ context.Context, name string, max int) (store.QueueInfo, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.byName[name] != nil {
+		return store.QueueInfo{}, fmt.Errorf("queue %q: %w", name, store.ErrExists)
+	}
+	return q.newQueue(name, max).describe(), nil
+}
+
+func (q *queues) SetMax(_ context.Context, name string, max int) (store.QueueInfo, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	qu := q.byName[name]
+	if qu == nil {
+		return store.QueueInfo{}, fmt.Errorf("queue %q: %w", name, store.ErrNotFound)
+	}
+	if max > 0 {
+		qu.info.MaxSize = max
+	}
+	return qu.describe(), nil
+}
+
+func (q *queues) Rename(_ context.Context, name, to string) (store.QueueInfo, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	qu := q.byName[name]
+	switch {
+	case qu == nil:
+		return store.QueueInfo{}, fmt.Errorf("queue %q: %w", name, store.ErrNotFound)
+	case name == to:
+		return qu.describe(), nil
+	case len(qu.members) > 0:
+		return store.QueueInfo{}, fmt.Errorf("queue %q: %d members: %w", name, len(qu.members), store.ErrNotEmpty)
+	case q.byName[to] != nil:
+		return store.QueueInfo{}, fmt.Errorf("queue %q: %w", to, store.ErrExists)
+	}
+	delete(q.byName, name)
+	qu.info.Name = to
+	q.byName[to] = qu
+	return qu.describe(), nil
+}
+
+func (q *queues) Delete(_ context.Context, name string) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	qu := q.byName[name]
+	switch {
+	case qu == nil:
+		return fmt.Errorf("queue %q: %w", name, store.ErrNotFound)
+	case len(qu.members) > 0:
+		return fmt.Errorf("queue %q: %d members: %w", name, len(qu.members), store.ErrNotEmpty)
+	}
+	delete(q.byName, name)
+	return nil
 }
 
 func (q *queues) Pop(_ context.Context, name string) (store.Member, error) {
