@@ -208,7 +208,7 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 	s.sounds = audio.NewCache(metrics.Fetcher("audio", s.fetch), audio.CacheOptions{Dir: cacheDir("audio")})
 	metrics.WatchCaches(s.speech, s.sounds)
 	if f.redisURL == "" {
-		s.store = memory.New()
+		s.store = memory.New(memory.WithMaxCallRecords(f.callRecords))
 	} else {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		s.store, err = redisstore.Open(ctx, f.redisURL)
@@ -239,6 +239,10 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 	s.node.Handle(conference.ControlKind, confs.DeliverControl)
 	s.confs = confs
 	s.node.AddSweeper(func(ctx context.Context) { _, _ = confs.Sweep(ctx) })
+	if f.callRecords < 1 {
+		s.close()
+		return nil, fmt.Errorf("--call-records %d: want 1 or more", f.callRecords)
+	}
 	if f.apiCPS < 0 {
 		s.close()
 		return nil, fmt.Errorf("--api-cps %g: want 0 (no limit) or more", f.apiCPS)

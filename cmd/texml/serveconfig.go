@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/texml/texml/store/memory"
 	"log/slog"
 	"net"
 	"os"
@@ -39,7 +40,7 @@ type serveFlags struct {
 	stt, ttsURL, ttsToken, sipTrunk, pprof, rtpIO, redisURL    string
 	nodeAddr                                                   string
 	drain, rtpTimeout, holdKeepalive, maxLag                   time.Duration
-	maxCalls, maxSetup                                         int
+	maxCalls, maxSetup, callRecords                            int
 	apiCPS                                                     float64
 	envErrs                                                    []error // bad TEXML_* values, reported before starting
 	file                                                       fileConfig
@@ -108,6 +109,11 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	if err != nil {
 		f.envErrs = append(f.envErrs, fmt.Errorf("%s: %w", envName("api-media-auth"), err))
 	}
+	records, err := strconv.Atoi(env("call-records", strconv.Itoa(memory.DefaultMaxCallRecords)))
+	if err != nil {
+		f.envErrs = append(f.envErrs, fmt.Errorf("%s: %w", envName("call-records"), err))
+	}
+	fs.IntVar(&f.callRecords, "call-records", records, "without --redis-url: the most call records (the REST API's Calls) kept in memory; past it the calls that ended first are forgotten before their day is up (env "+envName("call-records")+")")
 	cps, err := strconv.ParseFloat(env("api-cps", "0"), 64)
 	if err != nil {
 		f.envErrs = append(f.envErrs, fmt.Errorf("%s: %w", envName("api-cps"), err))

@@ -24,7 +24,25 @@ import (
 type Option func(*config)
 
 type config struct {
-	now func() time.Time
+	now      func() time.Time
+	maxCalls int
+}
+
+// DefaultMaxCallRecords is how many call records a memory store keeps at
+// most (WithMaxCallRecords): some 80 MB, a day of calls at one a second
+// and more than an hour at 20 a second.
+const DefaultMaxCallRecords = 100_000
+
+// WithMaxCallRecords bounds the call records the store keeps: beyond n,
+// the records that would expire first (the calls that ended first) are
+// dropped before their store.Retention is up, so that a busy process
+// does not grow without bound. n <= 0 keeps the default.
+func WithMaxCallRecords(n int) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.maxCalls = n
+		}
+	}
 }
 
 // WithClock makes the store read the time from now instead of time.Now,
@@ -35,14 +53,14 @@ func WithClock(now func() time.Time) Option {
 
 // New returns an empty in-process store.
 func New(opts ...Option) *store.Store {
-	c := config{now: time.Now}
+	c := config{now: time.Now, maxCalls: DefaultMaxCallRecords}
 	for _, o := range opts {
 		o(&c)
 	}
 	return &store.Store{
 		Queues:      &queues{now: c.now, byName: map[string]*queue{}},
 		Conferences: &conferences{active: map[string]*store.Conference{}, bySid: map[string]*store.Conference{}},
-		Calls:       newCalls(c.now),
+		Calls:       newCalls(c.now, c.maxCalls),
 		Nodes:       &nodes{now: c.now, live: map[string]node{}},
 		Bus:         &bus{subs: map[string]map[*subscriber]struct{}{}},
 		Closer:      closer{},
