@@ -1,9 +1,11 @@
 package interpreter_test
 
 import (
+	"context"
 	"crypto/ed25519"
 	"regexp"
 	"testing"
+	"time"
 
 	"github.com/texml/texml/fetcher"
 	"github.com/texml/texml/interpreter"
@@ -86,6 +88,46 @@ func TestDialectRecordTimeout(t *testing.T) {
 		}
 		if got != tt.want {
 			t.Errorf("%v: the empty recording ended at %s, want %s", tt.d, got, tt.want)
+		}
+	}
+}
+
+// TestDialectStatusTimestamp: a status callback's Timestamp is RFC 2822
+// in TwiML and ISO 8601 in TeXML, and the callback is signed as the call
+// is.
+func TestDialectStatusTimestamp(t *testing.T) {
+	key := &fetcher.Signing{Key: ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))}
+	for _, tt := range []struct {
+		d      verbs.Dialect
+		layout string
+	}{
+		{verbs.TwiML, time.RFC1123Z},
+		{verbs.TeXML, "2006-01-02T15:04:05.000Z07:00"},
+	} {
+		f := &fakeFetcher{docs: map[string]string{"http://app.test/voice": `<Response><Say>hi</Say></Response>`}}
+		cbs := interpreter.NewDispatcher(f, interpreter.DispatcherOptions{})
+		leg := sim.New(sim.Options{})
+		call := interpreter.New(leg, f, cbs, interpreter.Config{URL: "http://app.test/voice", Clock: leg, Dialect: tt.d,
+			StatusCallback: "http://app.test/status", Signing: key})
+		call.Run(leg.Context(context.Background()))
+		if err := cbs.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		var found bool
+		for _, r := range f.requests() {
+			if r.URL != "http://app.test/status" {
+				continue
+			}
+			found = true
+			if _, err := time.Parse(tt.layout, r.Params.Get("Timestamp")); err != nil {
+				t.Errorf("%v: Timestamp %q: %v", tt.d, r.Params.Get("Timestamp"), err)
+			}
+			if r.Signing != key {
+				t.Errorf("%v: the callback is signed with %v, want the call's", tt.d, r.Signing)
+			}
+		}
+		if !found {
+			t.Errorf("%v: no status callback", tt.d)
 		}
 	}
 }
