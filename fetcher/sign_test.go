@@ -229,3 +229,24 @@ func TestRequestSigning(t *testing.T) {
 		t.Error("a request signed with a malformed key was sent")
 	}
 }
+
+func TestParseSigningKey(t *testing.T) {
+	seed := bytes.Repeat([]byte{7}, ed25519.SeedSize)
+	want := ed25519.NewKeyFromSeed(seed)
+	for _, tt := range []struct {
+		in    string
+		key   ed25519.PrivateKey
+		error string
+	}{
+		{"", nil, ""},
+		{base64.StdEncoding.EncodeToString(seed), want, ""},
+		{" " + base64.StdEncoding.EncodeToString(want) + "\n", want, ""},
+		{"not base64!", nil, "not base64"},
+		{base64.StdEncoding.EncodeToString([]byte("short")), nil, "5 bytes"},
+	} {
+		key, err := ParseSigningKey(tt.in)
+		if !bytes.Equal(key, tt.key) || (err == nil) != (tt.error == "") || (err != nil && !strings.Contains(err.Error(), tt.error)) {
+			t.Errorf("ParseSigningKey(%q) = %x, %v; want %x, error %q", tt.in, key, err, tt.key, tt.error)
+		}
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/ed25519"
-	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -359,22 +358,13 @@ func terminalAsker(in io.Reader, out io.Writer) sim.Asker {
 	}
 }
 
-// signingKey decodes --signing-key: a base64 Ed25519 seed or private key.
+// signingKey decodes --signing-key (fetcher.ParseSigningKey).
 func signingKey(v string) (ed25519.PrivateKey, error) {
-	if v == "" {
-		return nil, nil
-	}
-	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
+	key, err := fetcher.ParseSigningKey(v)
 	if err != nil {
-		return nil, fmt.Errorf("--signing-key: not base64: %w", err)
+		return nil, fmt.Errorf("--signing-key: %w", err)
 	}
-	switch len(b) {
-	case ed25519.SeedSize:
-		return ed25519.NewKeyFromSeed(b), nil
-	case ed25519.PrivateKeySize:
-		return ed25519.PrivateKey(b), nil
-	}
-	return nil, fmt.Errorf("--signing-key: %d bytes; want a 32-byte seed or a 64-byte private key", len(b))
+	return key, nil
 }
 
 // placeTarget is what an outbound-api call to `to` dials: a SIP URI, a
