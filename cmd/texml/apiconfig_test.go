@@ -56,7 +56,7 @@ func TestTexmlServeConfig(t *testing.T) {
 	const uuid = "f5586561-8ff0-4291-a51b-c7dfe4139ff9"
 	f := serveFlags{voiceURL: "http://app.test/voice", dialect: "texml", connectionID: "42", apiKey: "KEY-main",
 		signingKey: "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
-		config: write("accounts:\n  - sid: " + uuid + "\n    api_key: KEY-other\n")}
+		config:     write("accounts:\n  - sid: " + uuid + "\n    api_key: KEY-other\n")}
 	r, err := f.routes()
 	if err != nil {
 		t.Fatal(err)
