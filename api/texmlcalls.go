@@ -149,6 +149,10 @@ func (s *server) createTexmlCall(w http.ResponseWriter, r *http.Request) {
 		writeTelnyxProblem(w, p)
 		return
 	}
+	if req.Config.AsyncAMDStatusCallbackMethod == "" {
+		// "The default value is inherited from TeXML Application setting."
+		req.Config.AsyncAMDStatusCallbackMethod = app.Method
+	}
 	rec, err := s.o.Calls.Create(r.Context(), req)
 	if err != nil {
 		s.texmlCallError(w, r, "create call", err)
