@@ -84,11 +84,13 @@ func (s *server) createParticipant(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := r.PostForm
-	if !refuseUnsupported(w, f, unsupportedParticipantCreate) {
+	if p := refused(f, unsupportedParticipantCreate); p != nil {
+		writeProblem(w, p)
 		return
 	}
-	to, from, target, ok := parties(w, f)
-	if !ok {
+	to, from, target, prob := readParties(f, true)
+	if prob != nil {
+		writeProblem(w, prob)
 		return
 	}
 	doc, p, ok := participantTwiML(w, f, room)

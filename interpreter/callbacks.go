@@ -20,6 +20,9 @@ type Callback struct {
 	Method  string
 	Params  url.Values
 	CallSid string
+	// Signing, when set, signs the callback instead of the Fetcher's own
+	// settings (Config.Signing).
+	Signing *fetcher.Signing
 	Tracer  Tracer        // receives a "callback" event when delivered or given up
 	T       time.Duration // call time when queued, for the trace
 }
@@ -137,7 +140,7 @@ func (d *Dispatcher) deliver(cb Callback) {
 	for attempt = 1; attempt <= d.o.Attempts; attempt++ {
 		ctx, cancel := context.WithTimeout(d.base, d.o.Timeout)
 		var resp *fetcher.Response
-		resp, err = d.f.Fetch(ctx, fetcher.Request{URL: cb.URL, Method: cb.Method, Params: cb.Params})
+		resp, err = d.f.Fetch(ctx, fetcher.Request{URL: cb.URL, Method: cb.Method, Params: cb.Params, Signing: cb.Signing})
 		cancel()
 		if err == nil || !retryable(err) {
 			status := 0
@@ -234,7 +237,7 @@ func (c *Call) statusEvent(event string, at time.Time) {
 	}
 	p.Set("CallbackSource", "call-progress-events")
 	p.Set("SequenceNumber", strconv.Itoa(c.seq))
-	p.Set("Timestamp", at.UTC().Format(time.RFC1123Z))
+	p.Set("Timestamp", c.timestamp(at))
 	c.seq++
 	c.post("status", c.cfg.StatusCallback, c.cfg.StatusCallbackMethod, p)
 }

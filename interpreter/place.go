@@ -38,6 +38,7 @@ var ErrCanceled = errors.New("call canceled")
 // the answer are applied once it comes. Place blocks until the call ends.
 func (c *Call) Place(ctx context.Context, p Placement) Result {
 	c.start = c.cfg.Clock.Now()
+	c.initiated = c.start
 	c.setRunning(true)
 	c.log.Info("placing call", "from", c.cfg.From, "to", c.cfg.To, "url", fetcher.Redact(c.cfg.URL))
 	c.statusEvent("initiated", c.start)

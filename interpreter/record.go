@@ -135,6 +135,6 @@ func (c *Call) post(kind, u, method string, params url.Values) {
 		c.log.Warn("callback dropped: no dispatcher", "kind", kind, "url", fetcher.Redact(u))
 		return
 	}
-	c.cbs.Send(Callback{Kind: kind, URL: u, Method: method, Params: params, CallSid: c.cfg.CallSid,
+	c.cbs.Send(Callback{Kind: kind, URL: u, Method: method, Params: params, CallSid: c.cfg.CallSid, Signing: c.cfg.Signing,
 		Tracer: c.cfg.Tracer, T: c.elapsed()})
 }

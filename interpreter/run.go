@@ -53,6 +53,7 @@ type document struct {
 // cancelling ctx ends the call as a hangup from our side.
 func (c *Call) Run(ctx context.Context) Result {
 	c.start = c.cfg.Clock.Now()
+	c.initiated = c.start
 	if strings.HasPrefix(c.cfg.Direction, "outbound") {
 		// An outbound call fetches its TwiML once the callee answered.
 		c.answered = c.start
@@ -304,7 +305,7 @@ func errorCode(err error) int {
 
 func (c *Call) fetchDocument(ctx context.Context, req *request) (*document, error) {
 	params := merge(c.baseParams(), req.params)
-	resp, err := c.fetch.Fetch(ctx, fetcher.Request{URL: req.url, Method: req.method, Params: params, Jar: c.jar})
+	resp, err := c.fetch.Fetch(ctx, fetcher.Request{URL: req.url, Method: req.method, Params: params, Jar: c.jar, Signing: c.cfg.Signing})
 	ev := map[string]any{"method": req.method, "url": req.url, "params": flatten(params)}
 	var hops []fetcher.Redirect
 	if resp != nil {
@@ -355,7 +356,7 @@ func (c *Call) fetchDocument(ctx context.Context, req *request) (*document, erro
 }
 
 func (c *Call) parse(body []byte, base string, kind verbs.Kind) (*document, error) {
-	d, err := verbs.Parse(body, kind)
+	d, err := c.cfg.Dialect.Parse(body, kind)
 	if err != nil {
 		return nil, fmt.Errorf("parse %s: %w", base, err)
 	}

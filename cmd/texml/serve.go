@@ -470,8 +470,9 @@ func (s *service) routes() http.Handler {
 		fmt.Fprintf(w, "ok %d active calls\n", s.sip.Active())
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
-	// The REST API, which serves RecordingUrl too.
-	mux.Handle("/"+api.Version+"/", api.New(api.Options{
+	// The REST API, which serves RecordingUrl too; Twilio's paths and
+	// Telnyx's TeXML ones.
+	rest := api.New(api.Options{
 		Accounts:          s.f.apiAccounts(),
 		DefaultAccountSid: s.f.mainAccountSid(),
 		RecordingsDir:     s.f.recordingsDir,
@@ -482,8 +483,11 @@ func (s *service) routes() http.Handler {
 		Conferences:       s.store.Conferences,
 		ConferenceControl: s.confs,
 		Calls:             s.calls,
+		Applications:      s.router.Application,
 		Logger:            s.log,
-	}))
+	})
+	mux.Handle("/"+api.Version+"/", rest)
+	mux.Handle("/v2/texml/", rest)
 	return mux
 }
 
