@@ -62,11 +62,10 @@ type createRules struct {
 // twilioCreate are the rules of POST /2010-04-01/…/Calls.
 var twilioCreate = createRules{
 	method: "Method", inline: "Twiml", clients: true,
-	unsupported: []string{"ApplicationSid", "Record", "RecordingChannels", "RecordingStatusCallback", "RecordingTrack", "Trim",
-		"CallerId", "CallReason", "Byoc", "CallToken", "Transcribe"},
-	timeout:    [2]int{1, int(interpreter.MaxPlaceTimeout / time.Second)},
-	timeLimit:  [2]int{1, 24 * 3600},
-	amdTimeout: time.Second,
+	unsupported: []string{"ApplicationSid", "CallerId", "CallReason", "Byoc", "CallToken", "Transcribe"},
+	timeout:     [2]int{1, int(interpreter.MaxPlaceTimeout / time.Second)},
+	timeLimit:   [2]int{1, 24 * 3600},
+	amdTimeout:  time.Second,
 }
 
 // harmless are the values of unsupported parameters that ask for what
@@ -170,6 +169,9 @@ func parseCreate(f url.Values, base interpreter.Config, rules createRules) (call
 		return req, invalid(codeInvalidParameter, "SendDigits", "Invalid SendDigits: "+digits)
 	}
 	if p := readMachineDetection(f, &cfg, rules.amdTimeout, rules.amdDisable); p != nil {
+		return req, p
+	}
+	if p := readRecording(f, &cfg); p != nil {
 		return req, p
 	}
 	if limit > 0 {
@@ -401,4 +403,71 @@ func readParties(f url.Values, clients bool) (to, from string, t interpreter.Tar
 		return to, from, t, invalid(codeBadFrom, "From", "The 'From' number "+from+" is not a valid phone number, SIP URI or client identity.")
 	}
 	return to, from, t, nil
+}
+
+// readRecording reads Record and its options: the call is recorded from
+// its answer to its end (RecordingChannels mono or dual, RecordingTrack
+// inbound, outbound or both, Trim trim-silence (the default) or
+// do-not-trim, RecordingStatusCallback with its Method and Event:
+// in-progress, completed, absent). Options without Record=true are
+// refused, as they would do nothing.
+func readRecording(f url.Values, cfg *interpreter.Config) *problem {
+	on := false
+	if v := f.Get("Record"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return invalid(codeInvalidParameter, "Record", "Invalid Record: want true or false")
+		}
+		on = b
+	}
+	opts := []string{"RecordingChannels", "RecordingTrack", "Trim", "RecordingStatusCallback", "RecordingStatusCallbackMethod", "RecordingStatusCallbackEvent"}
+	if !on {
+		for _, k := range opts {
+			if f.Get(k) != "" {
+				return invalid(codeInvalidParameter, k, k+" without Record=true records nothing")
+			}
+		}
+		return nil
+	}
+	o := interpreter.RecordOptions{Trim: true}
+	switch v := f.Get("RecordingChannels"); v {
+	case "", "mono":
+	case "dual":
+		o.Dual = true
+	default:
+		return invalid(codeInvalidParameter, "RecordingChannels", "Invalid RecordingChannels: want mono or dual")
+	}
+	switch v := f.Get("RecordingTrack"); v {
+	case "", "both":
+	case "inbound":
+		o.Track = interpreter.TrackInbound
+	case "outbound":
+		o.Track = interpreter.TrackOutbound
+	default:
+		return invalid(codeInvalidParameter, "RecordingTrack", "Invalid RecordingTrack: want inbound, outbound or both")
+	}
+	switch v := f.Get("Trim"); v {
+	case "", "trim-silence":
+	case "do-not-trim":
+		o.Trim = false
+	default:
+		return invalid(codeInvalidParameter, "Trim", "Invalid Trim: want trim-silence or do-not-trim")
+	}
+	o.StatusCallback, o.StatusCallbackMethod = f.Get("RecordingStatusCallback"), f.Get("RecordingStatusCallbackMethod")
+	if o.StatusCallback != "" && !webURL(o.StatusCallback) {
+		return invalid(codeInvalidURL, "RecordingStatusCallback", "Invalid RecordingStatusCallback: "+o.StatusCallback)
+	}
+	if !httpMethod(o.StatusCallbackMethod) {
+		return invalid(codeBadMethod, "RecordingStatusCallbackMethod", "Invalid RecordingStatusCallbackMethod: want GET or POST")
+	}
+	for _, v := range f["RecordingStatusCallbackEvent"] {
+		for _, ev := range strings.Fields(v) {
+			if ev != "in-progress" && ev != "completed" && ev != "absent" {
+				return invalid(codeInvalidParameter, "RecordingStatusCallbackEvent", "Invalid RecordingStatusCallbackEvent: "+ev)
+			}
+			o.StatusCallbackEvents = append(o.StatusCallbackEvents, ev)
+		}
+	}
+	cfg.Record = &o
+	return nil
 }

@@ -410,7 +410,7 @@ func TestParticipantCreate(t *testing.T) {
 		{"From": {"+1"}, "To": {"+2"}, "Beep": {"sometimes"}},
 		{"From": {"+1"}, "To": {"+2"}, "Muted": {"maybe"}},
 		{"From": {"+1"}, "To": {"+2"}, "Coaching": {"true"}},
-		{"From": {"+1"}, "To": {"+2"}, "Record": {"true"}},
+		{"From": {"+1"}, "To": {"+2"}, "EarlyMedia": {"true"}},
 		{"To": {"+2"}},
 	} {
 		if w := f.do(t, "POST", base, bad, acct1); w.Code != http.StatusBadRequest {

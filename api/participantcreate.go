@@ -51,7 +51,7 @@ var participantStrings = []struct{ param, attr string }{
 
 // unsupportedParticipantCreate are create parameters texml cannot act on
 // yet: refused rather than ignored.
-var unsupportedParticipantCreate = []string{"Record", "RecordingChannels", "RecordingStatusCallback", "EarlyMedia",
+var unsupportedParticipantCreate = []string{"EarlyMedia",
 	"ConferenceRecordingStatusCallbackEvent", "CallReason", "Byoc", "CallerDisplayName", "AnnounceUrl"}
 
 // createParticipant is POST …/Conferences/{Sid}/Participants.json.
@@ -114,6 +114,10 @@ func (s *server) createParticipant(w http.ResponseWriter, r *http.Request) {
 	target.Timeout = secondsParam(f.Get("Timeout"), &bad, w, "Timeout", 5, 600)
 	limit := secondsParam(f.Get("TimeLimit"), &bad, w, "TimeLimit", 1, 24*3600)
 	if bad || !machineDetection(w, f, &cfg) {
+		return
+	}
+	if prob := readRecording(f, &cfg); prob != nil {
+		writeProblem(w, prob)
 		return
 	}
 	cfg.MaxDuration = limit

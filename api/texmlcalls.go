@@ -19,8 +19,7 @@ import (
 // from Telnyx's InitiateTexmlCall parameters.
 var texmlCreate = createRules{
 	method: "UrlMethod", inline: "Texml",
-	unsupported: []string{"Record", "RecordingChannels", "RecordingStatusCallback", "RecordingStatusCallbackEvent",
-		"RecordingStatusCallbackMethod", "RecordingTimeout", "RecordingTrack", "SendRecordingUrl", "Trim",
+	unsupported: []string{"RecordingTimeout", "SendRecordingUrl",
 		"CallerId", "CustomHeaders", "PreferredCodecs", "SipRegion", "MediaEncryption", "DetectionMode",
 		"CancelPlaybackOnMachineDetection", "CancelPlaybackOnDetectMessageEnd", "MachineDetectionBeepProfile",
 		"MachineDetectionPromptEndTimeout", "DeepfakeDetection", "DeepfakeDetectionCallbackUrl",

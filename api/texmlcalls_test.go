@@ -126,7 +126,7 @@ func TestTexmlCallCreate(t *testing.T) {
 		{"Timeout above 120", `{` + ok + `,"Timeout":300}`, 422, telnyxBadRequest, "/Timeout"},
 		{"TimeLimit below 30", `{` + ok + `,"TimeLimit":20}`, 422, telnyxBadRequest, "/TimeLimit"},
 		{"bad event", `{` + ok + `,"StatusCallbackEvent":"initiated hungup"}`, 422, telnyxBadRequest, "/StatusCallbackEvent"},
-		{"Record", `{` + ok + `,"Record":true}`, 422, telnyxBadRequest, "/Record"},
+		{"RecordingTimeout", `{` + ok + `,"Record":true,"RecordingTimeout":5}`, 422, telnyxBadRequest, "/RecordingTimeout"},
 		{"CallerId", `{` + ok + `,"CallerId":"Ann"}`, 422, telnyxBadRequest, "/CallerId"},
 		{"CustomHeaders", `{` + ok + `,"CustomHeaders":[{"name":"X-A","value":"1"}]}`, 422, telnyxBadRequest, "/CustomHeaders"},
 		{"Premium detection", `{` + ok + `,"MachineDetection":"Enable","DetectionMode":"Premium"}`, 422, telnyxBadRequest, "/DetectionMode"},

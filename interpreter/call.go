@@ -116,6 +116,10 @@ type Config struct {
 	// runs on the call's goroutine and must not block.
 	Observe func(verb string, d time.Duration)
 
+	// Record, when set, records the call from its answer to its end
+	// (the REST API's Record and its options).
+	Record *RecordOptions
+
 	// OnStatus, when set, is told every change of the call's status
 	// (and of its Dial children's), whether or not the app asked for
 	// status callbacks: the REST API's call records follow it. It runs
