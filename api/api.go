@@ -9,6 +9,10 @@
 // Implemented: authentication, Twilio's error bodies, list paging and
 // the Call, Recording, Queue, Member, Conference and Participant
 // resources.
+//
+// The Call resource is served in Telnyx's TeXML shape too, under
+// /v2/texml/Accounts/{account_sid}/ with Bearer API keys (telnyx.go,
+// texmlcalls.go); its calls run in the TeXML dialect.
 package api
 
 import (
@@ -17,6 +21,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/texml/texml/interpreter"
 	"github.com/texml/texml/store"
 )
 
@@ -32,8 +37,13 @@ const MaxBody = 64 << 10
 
 // Account is one set of API credentials and the resources it owns.
 type Account struct {
-	Sid       string `yaml:"sid"`        // AC…
-	AuthToken string `yaml:"auth_token"` // the Basic-auth password
+	Sid       string `yaml:"sid"`        // AC… (any id for Telnyx's API)
+	AuthToken string `yaml:"auth_token"` // the Basic-auth password of Twilio's API
+	// APIKey is the Bearer token of Telnyx's TeXML API ("Authorization:
+	// Bearer <API key>",
+	// https://developers.telnyx.com/api-reference/texml-rest-commands/initiate-an-outbound-call);
+	// empty: the account cannot use it.
+	APIKey string `yaml:"api_key"`
 }
 
 // Options configure New.
@@ -67,6 +77,11 @@ type Options struct {
 	ConferenceControl ConferenceController
 	// Calls serves the Call resource (calls.go); nil: not served.
 	Calls CallService
+	// Applications finds the TeXML application that Telnyx's call create
+	// names by ApplicationSid: the call configuration of its route
+	// (signaling.Routes.Application). With Calls, it serves Telnyx's
+	// Call resource under TexmlPrefix (texmlcalls.go); nil: not served.
+	Applications func(applicationSid string) (interpreter.Config, bool)
 	// Logger receives failures the client cannot act on; nil: discarded.
 	Logger *slog.Logger
 }
@@ -76,12 +91,14 @@ type server struct {
 	o        Options
 	accounts map[string]Account
 	mux      *http.ServeMux
+	tmux     *http.ServeMux // Telnyx's paths (telnyx.go)
 	log      *slog.Logger
 }
 
-// New returns the API's handler, for every path under /2010-04-01/.
+// New returns the API's handler, for every path under /2010-04-01/ and
+// under TexmlPrefix.
 func New(o Options) http.Handler {
-	s := &server{o: o, accounts: make(map[string]Account), mux: http.NewServeMux(), log: o.Logger}
+	s := &server{o: o, accounts: make(map[string]Account), mux: http.NewServeMux(), tmux: http.NewServeMux(), log: o.Logger}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -106,6 +123,10 @@ func New(o Options) http.Handler {
 		s.registerConferences(acct)
 	}
 	s.mux.HandleFunc("/", s.unrouted)
+	if o.Calls != nil && o.Applications != nil {
+		s.registerTexmlCalls()
+	}
+	s.tmux.HandleFunc("/", telnyxNotFoundAt)
 	return s
 }
 
@@ -113,6 +134,10 @@ func New(o Options) http.Handler {
 // authenticated account, and routes it.
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
+	if strings.HasPrefix(r.URL.Path, "/v2/texml/") {
+		s.serveTelnyx(w, r)
+		return
+	}
 	sid, ok := pathAccount(r.URL.Path)
 	if !s.o.MediaAuth && ok && isMediaRequest(r) {
 		// Public media, as Twilio's default; the recording must still be

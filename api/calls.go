@@ -234,7 +234,21 @@ func (s *server) listCalls(w http.ResponseWriter, r *http.Request) {
 // since the previous page; found, the page starts from it, so that a call
 // arriving meanwhile neither repeats nor skips a record.
 func (s *server) listCallsPage(w http.ResponseWriter, r *http.Request, account string, p pageRequest) {
-	ctx := r.Context()
+	recs, more, err := s.callsPage(r.Context(), account, p)
+	if err != nil {
+		s.internal(w, "list calls", err)
+		return
+	}
+	page := make([]callJSON, len(recs))
+	for i, rec := range recs {
+		page[i] = callOf(rec)
+	}
+	writeJSON(w, http.StatusOK, listPage(prefix+account+"/Calls.json", nil, p, "calls", page, more, func(c callJSON) string { return c.Sid }))
+}
+
+// callsPage reads the unfiltered page p of the account's calls, newest
+// first, and whether another page follows.
+func (s *server) callsPage(ctx context.Context, account string, p pageRequest) ([]store.CallRecord, bool, error) {
 	start := p.page * p.size
 	if sid, after := strings.CutPrefix(p.token, "PA"); after || strings.HasPrefix(p.token, "PB") {
 		if !after {
@@ -243,8 +257,7 @@ func (s *server) listCallsPage(w http.ResponseWriter, r *http.Request, account s
 		from := max(0, start-2*p.size)
 		window, err := s.o.Calls.List(ctx, account, from, 4*p.size)
 		if err != nil {
-			s.internal(w, "list calls", err)
-			return
+			return nil, false, err
 		}
 		for i, rec := range window {
 			if rec.Sid != sid {
@@ -260,16 +273,10 @@ func (s *server) listCallsPage(w http.ResponseWriter, r *http.Request, account s
 	}
 	recs, err := s.o.Calls.List(ctx, account, start, p.size+1)
 	if err != nil {
-		s.internal(w, "list calls", err)
-		return
+		return nil, false, err
 	}
 	more := len(recs) > p.size
-	recs = recs[:min(len(recs), p.size)]
-	page := make([]callJSON, len(recs))
-	for i, rec := range recs {
-		page[i] = callOf(rec)
-	}
-	writeJSON(w, http.StatusOK, listPage(prefix+account+"/Calls.json", nil, p, "calls", page, more, func(c callJSON) string { return c.Sid }))
+	return recs[:min(len(recs), p.size)], more, nil
 }
 
 // callFilters reads the list filters: keep tells whether a record

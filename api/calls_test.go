@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/texml/texml/calls"
+	"github.com/texml/texml/interpreter"
 	"github.com/texml/texml/store"
 )
 
@@ -105,7 +106,14 @@ func TestCallCreate(t *testing.T) {
 		{"TimeLimit not a number", with("TimeLimit", "x"), codeInvalidParameter},
 		{"bad event", with("StatusCallbackEvent", "hungup"), codeInvalidParameter},
 		{"bad digits", with("SendDigits", "12a"), codeInvalidParameter},
-		{"Record not supported", with("Record", "true"), codeInvalidParameter},
+		{"Record not a boolean", with("Record", "yes"), codeInvalidParameter},
+		{"recording options without Record", with("RecordingChannels", "dual"), codeInvalidParameter},
+		{"bad RecordingTrack", func() url.Values { f := with("Record", "true"); f.Set("RecordingTrack", "left"); return f }(), codeInvalidParameter},
+		{"bad RecordingStatusCallbackEvent", func() url.Values {
+			f := with("Record", "true")
+			f.Set("RecordingStatusCallbackEvent", "done")
+			return f
+		}(), codeInvalidParameter},
 		{"ApplicationSid not supported", with("ApplicationSid", "AP123"), codeInvalidParameter},
 		{"AMD timing without MachineDetection", with("MachineDetectionTimeout", "10"), codeInvalidParameter},
 		{"bad MachineDetection", with("MachineDetection", "Maybe"), codeInvalidParameter},
@@ -147,6 +155,18 @@ func TestCallCreate(t *testing.T) {
 	if tg.Addr != "+15550001111" || tg.Timeout != 15*time.Second || tg.Username != "u" || r.Placement.SendDigits != "1w2#" ||
 		r.Config.MaxDuration != 2*time.Minute || strings.Join(r.Config.StatusCallbackEvents, " ") != "initiated answered completed" {
 		t.Errorf("request %+v", r)
+	}
+	recForm := with("Record", "true")
+	for k, v := range map[string]string{"RecordingChannels": "dual", "RecordingTrack": "inbound", "Trim": "do-not-trim",
+		"RecordingStatusCallback": "http://app.test/rec", "RecordingStatusCallbackEvent": "in-progress completed"} {
+		recForm.Set(k, v)
+	}
+	if w := f.post(t, c1+".json", recForm, acct1); w.Code != http.StatusCreated {
+		t.Fatalf("create with Record: %d %s", w.Code, w.Body)
+	}
+	if ro := fc.created[len(fc.created)-1].Config.Record; ro == nil || !ro.Dual || ro.Track != interpreter.TrackInbound || ro.Trim ||
+		ro.StatusCallback != "http://app.test/rec" || strings.Join(ro.StatusCallbackEvents, " ") != "in-progress completed" {
+		t.Errorf("record options %+v", ro)
 	}
 	amdForm := with("MachineDetection", "DetectMessageEnd")
 	for k, v := range map[string]string{"MachineDetectionTimeout": "20", "MachineDetectionSpeechThreshold": "3000",

@@ -33,6 +33,28 @@ type ConferenceController interface {
 	Kick(ctx context.Context, room, callSid string) error
 	// End ends the room for everyone.
 	End(ctx context.Context, room string) error
+	// Announce plays the document or audio at url into the room, to
+	// everyone or (callSid set) to one participant.
+	Announce(ctx context.Context, room, callSid, url, method string) error
+}
+
+// announce starts the announcement of the request's AnnounceUrl (au) and
+// AnnounceMethod in c, to callSid alone when set; false when it answered
+// an error.
+func (s *server) announce(w http.ResponseWriter, r *http.Request, c store.Conference, callSid, au string) bool {
+	method := r.PostForm.Get("AnnounceMethod")
+	switch {
+	case !webURL(au):
+		writeError(w, http.StatusBadRequest, codeInvalidURL, "Invalid AnnounceUrl: "+au)
+		return false
+	case !httpMethod(method):
+		writeError(w, http.StatusBadRequest, codeBadMethod, "Invalid AnnounceMethod: want GET or POST")
+		return false
+	case c.Status == store.ConferenceCompleted:
+		writeError(w, http.StatusBadRequest, codeInvalidParameter, "Conference "+c.Sid+" has ended: nothing to announce into")
+		return false
+	}
+	return s.control(w, r, s.o.ConferenceControl.Announce(r.Context(), c.Name, callSid, au, method), c)
 }
 
 var _ ConferenceController = (*conference.Service)(nil)
@@ -197,9 +219,9 @@ func (s *server) getConference(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// updateConference is POST …/Conferences/CF….json with Status=completed:
-// the room ends for everyone (conference-ended-via-api). Announcements
-// (AnnounceUrl) are not implemented.
+// updateConference is POST …/Conferences/CF….json: Status=completed
+// ends the room for everyone (conference-ended-via-api); AnnounceUrl
+// (with AnnounceMethod) plays an announcement to everyone.
 func (s *server) updateConference(w http.ResponseWriter, r *http.Request) {
 	c, ok := s.conference(w, r)
 	if !ok {
@@ -209,9 +231,10 @@ func (s *server) updateConference(w http.ResponseWriter, r *http.Request) {
 		badParam(w, "body", "want form-encoded parameters of at most 64 KiB")
 		return
 	}
-	if r.PostForm.Get("AnnounceUrl") != "" {
-		badParam(w, "AnnounceUrl", "texml does not play announcements into a conference yet")
-		return
+	if au := r.PostForm.Get("AnnounceUrl"); au != "" {
+		if !s.announce(w, r, c, "", au) {
+			return
+		}
 	}
 	switch st := r.PostForm.Get("Status"); st {
 	case "":
@@ -330,7 +353,7 @@ func (s *server) getParticipant(w http.ResponseWriter, r *http.Request) {
 
 // unsupportedParticipantParams are the Participant update's parameters
 // texml cannot act on yet: refused rather than ignored.
-var unsupportedParticipantParams = []string{"AnnounceUrl", "HoldUrl", "WaitUrl", "BeepOnExit", "EndConferenceOnExit"}
+var unsupportedParticipantParams = []string{"HoldUrl", "WaitUrl", "BeepOnExit", "EndConferenceOnExit"}
 
 // updateParticipant is POST …/Participants/CA….json with Muted, Hold,
 // Coaching and CallSidToCoach.
@@ -347,6 +370,11 @@ func (s *server) updateParticipant(w http.ResponseWriter, r *http.Request) {
 	for _, name := range unsupportedParticipantParams {
 		if f.Get(name) != "" {
 			badParam(w, name, "texml cannot change it on a live participant yet")
+			return
+		}
+	}
+	if au := f.Get("AnnounceUrl"); au != "" {
+		if !s.announce(w, r, c, p.CallSid, au) {
 			return
 		}
 	}
@@ -388,7 +416,7 @@ func (s *server) updateParticipant(w http.ResponseWriter, r *http.Request) {
 		badParam(w, "CallSidToCoach", "required when Coaching is true")
 		return
 	}
-	if !s.control(w, r, s.o.ConferenceControl.UpdateParticipant(r.Context(), c.Name, p.CallSid, u), c) {
+	if (u.Muted != nil || u.Hold != nil || u.Coach != nil) && !s.control(w, r, s.o.ConferenceControl.UpdateParticipant(r.Context(), c.Name, p.CallSid, u), c) {
 		return
 	}
 	// The room has applied the update; the store may lag (it keeps no

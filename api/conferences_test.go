@@ -48,6 +48,14 @@ func (f *fakeRooms) UpdateParticipant(ctx context.Context, room, callSid string,
 	return conference.ErrNotHere
 }
 
+func (f *fakeRooms) Announce(_ context.Context, room, callSid, u, method string) error {
+	f.calls = append(f.calls, fmt.Sprintf("announce %s %s %s %s", room, callSid, u, method))
+	if f.remote[room] {
+		return conference.ErrNotHere
+	}
+	return nil
+}
+
 func (f *fakeRooms) Kick(ctx context.Context, room, callSid string) error {
 	f.calls = append(f.calls, "kick "+room+" "+callSid)
 	if f.remote[room] {
@@ -218,7 +226,9 @@ func TestConferenceUpdate(t *testing.T) {
 		{"another node's room", "beta", url.Values{"Status": {"completed"}}, 404, codeNotFound, "init", "[end beta]"},
 		{"already completed", "gone", url.Values{"Status": {"completed"}}, 200, 0, "completed", "[]"},
 		{"bad status", "alpha", url.Values{"Status": {"in-progress"}}, 400, codeInvalidParameter, "in-progress", "[]"},
-		{"announce", "alpha", url.Values{"AnnounceUrl": {"https://x"}}, 400, codeInvalidParameter, "in-progress", "[]"},
+		{"announce", "alpha", url.Values{"AnnounceUrl": {"https://x.test/a.xml"}, "AnnounceMethod": {"GET"}}, 200, 0, "in-progress", "[announce alpha  https://x.test/a.xml GET]"},
+		{"announce a bad URL", "alpha", url.Values{"AnnounceUrl": {"/a.xml"}}, 400, codeInvalidURL, "in-progress", "[]"},
+		{"announce into an ended room", "gone", url.Values{"AnnounceUrl": {"https://x.test/a.xml"}}, 400, codeInvalidParameter, "completed", "[]"},
 		{"nothing", "alpha", url.Values{}, 200, 0, "in-progress", "[]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -318,6 +328,8 @@ func TestParticipantUpdate(t *testing.T) {
 		{"by label", "alpha", "host", url.Values{"Muted": {"true"}}, 200, 0,
 			func(p participantJSON) bool { return p.Muted && p.CallSid == callA }, "[update alpha " + callA + " muted=true hold=nil coach=nil]"},
 		{"coaching without whom", "alpha", callB, url.Values{"Coaching": {"true"}}, 400, codeInvalidParameter, nil, "[]"},
+		{"announce to one", "alpha", callB, url.Values{"AnnounceUrl": {"https://x.test/whisper.xml"}}, 200, 0,
+			func(p participantJSON) bool { return p.CallSid == callB }, "[announce alpha " + callB + " https://x.test/whisper.xml ]"},
 		{"bad bool", "alpha", callA, url.Values{"Muted": {"yes please"}}, 400, codeInvalidParameter, nil, "[]"},
 		{"unsupported", "alpha", callA, url.Values{"HoldUrl": {"https://x"}}, 400, codeInvalidParameter, nil, "[]"},
 		{"another node's room", "beta", callC, url.Values{"Muted": {"true"}}, 404, codeNotFound, nil,
@@ -398,7 +410,7 @@ func TestParticipantCreate(t *testing.T) {
 		{"From": {"+1"}, "To": {"+2"}, "Beep": {"sometimes"}},
 		{"From": {"+1"}, "To": {"+2"}, "Muted": {"maybe"}},
 		{"From": {"+1"}, "To": {"+2"}, "Coaching": {"true"}},
-		{"From": {"+1"}, "To": {"+2"}, "Record": {"true"}},
+		{"From": {"+1"}, "To": {"+2"}, "EarlyMedia": {"true"}},
 		{"To": {"+2"}},
 	} {
 		if w := f.do(t, "POST", base, bad, acct1); w.Code != http.StatusBadRequest {

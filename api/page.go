@@ -30,24 +30,32 @@ type pageRequest struct {
 // parsePage reads PageSize, Page and PageToken; a bad value is answered
 // with a 400 and false.
 func parsePage(w http.ResponseWriter, q url.Values) (pageRequest, bool) {
+	p, bad := readPage(q)
+	if bad != nil {
+		writeProblem(w, bad)
+		return p, false
+	}
+	return p, true
+}
+
+// readPage reads PageSize, Page and PageToken.
+func readPage(q url.Values) (pageRequest, *problem) {
 	p := pageRequest{size: defaultPageSize, token: q.Get("PageToken")}
 	if v := q.Get("PageSize"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxPageSize {
-			badParam(w, "PageSize", "want a whole number from 1 to 1000")
-			return p, false
+			return p, invalid(codeInvalidParameter, "PageSize", "Invalid PageSize: want a whole number from 1 to 1000")
 		}
 		p.size = n
 	}
 	if v := q.Get("Page"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			badParam(w, "Page", "want a whole number from 0")
-			return p, false
+			return p, invalid(codeInvalidParameter, "Page", "Invalid Page: want a whole number from 0")
 		}
 		p.page = n
 	}
-	return p, true
+	return p, nil
 }
 
 // paginate cuts the page p asks for out of items, in their order; sid

@@ -51,7 +51,7 @@ var participantStrings = []struct{ param, attr string }{
 
 // unsupportedParticipantCreate are create parameters texml cannot act on
 // yet: refused rather than ignored.
-var unsupportedParticipantCreate = []string{"Record", "RecordingChannels", "RecordingStatusCallback", "EarlyMedia",
+var unsupportedParticipantCreate = []string{"EarlyMedia",
 	"ConferenceRecordingStatusCallbackEvent", "CallReason", "Byoc", "CallerDisplayName", "AnnounceUrl"}
 
 // createParticipant is POST …/Conferences/{Sid}/Participants.json.
@@ -84,24 +84,13 @@ func (s *server) createParticipant(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := r.PostForm
-	for _, name := range unsupportedParticipantCreate {
-		if v := f.Get(name); v != "" && v != "false" {
-			writeError(w, http.StatusBadRequest, codeInvalidParameter, name+" is not supported by texml yet")
-			return
-		}
-	}
-	to, from := strings.TrimSpace(f.Get("To")), strings.TrimSpace(f.Get("From"))
-	switch {
-	case to == "":
-		writeError(w, http.StatusBadRequest, codeNoTo, "A 'To' phone number is required.")
-		return
-	case from == "":
-		writeError(w, http.StatusBadRequest, codeNoFrom, "A 'From' phone number is required.")
+	if p := refused(f, unsupportedParticipantCreate); p != nil {
+		writeProblem(w, p)
 		return
 	}
-	target, ok := callTarget(to)
-	if !ok {
-		writeError(w, http.StatusBadRequest, codeBadTo, "The 'To' number "+to+" is not a valid phone number, SIP URI or client identity.")
+	to, from, target, prob := readParties(f, true)
+	if prob != nil {
+		writeProblem(w, prob)
 		return
 	}
 	doc, p, ok := participantTwiML(w, f, room)
@@ -125,6 +114,10 @@ func (s *server) createParticipant(w http.ResponseWriter, r *http.Request) {
 	target.Timeout = secondsParam(f.Get("Timeout"), &bad, w, "Timeout", 5, 600)
 	limit := secondsParam(f.Get("TimeLimit"), &bad, w, "TimeLimit", 1, 24*3600)
 	if bad || !machineDetection(w, f, &cfg) {
+		return
+	}
+	if prob := readRecording(f, &cfg); prob != nil {
+		writeProblem(w, prob)
 		return
 	}
 	cfg.MaxDuration = limit

@@ -15,9 +15,8 @@ import (
 
 // The Queues resource (https://www.twilio.com/docs/voice/api/queue-resource)
 // and its Members (https://www.twilio.com/docs/voice/api/queue-member)
-// over store.Queues. texml creates a queue on demand, at the first
-// <Enqueue>, and the store has no way to create, rename, resize or delete
-// one: those requests are answered 405/20004. Calls all run under
+// over store.Queues. A queue is created by the first <Enqueue> of its
+// name or by the API (queueadmin.go). Calls all run under
 // Options.DefaultAccountSid, so the queues are that account's; another
 // account sees none.
 
@@ -92,23 +91,16 @@ func memberJSONOf(account, queueSid string, m store.Member, pos int, now time.Ti
 func (s *server) registerQueues(acct string) {
 	for _, p := range []string{"Queues", "Queues.json"} {
 		s.mux.HandleFunc("GET "+acct+p, s.listQueues)
-		s.mux.HandleFunc("POST "+acct+p, queueReadOnly)
+		s.mux.HandleFunc("POST "+acct+p, s.createQueue)
 	}
 	s.mux.HandleFunc("GET "+acct+"Queues/{Sid}", s.getQueue)
-	s.mux.HandleFunc("POST "+acct+"Queues/{Sid}", queueReadOnly)
-	s.mux.HandleFunc("DELETE "+acct+"Queues/{Sid}", queueReadOnly)
+	s.mux.HandleFunc("POST "+acct+"Queues/{Sid}", s.updateQueue)
+	s.mux.HandleFunc("DELETE "+acct+"Queues/{Sid}", s.deleteQueue)
 	for _, p := range []string{"Members", "Members.json"} {
 		s.mux.HandleFunc("GET "+acct+"Queues/{Sid}/"+p, s.listMembers)
 	}
 	s.mux.HandleFunc("GET "+acct+"Queues/{Sid}/Members/{CallSid}", s.getMember)
 	s.mux.HandleFunc("POST "+acct+"Queues/{Sid}/Members/{CallSid}", s.updateMember)
-}
-
-// queueReadOnly answers creating, updating and deleting a queue, which
-// texml does not do: queues come and go with <Enqueue>.
-func queueReadOnly(w http.ResponseWriter, _ *http.Request) {
-	writeError(w, http.StatusMethodNotAllowed, codeMethodNotAllowed,
-		"texml creates queues on demand with <Enqueue>; creating, updating and deleting queues through the REST API is not supported")
 }
 
 // accountQueues lists the queues account owns, by name: all of them for

@@ -145,9 +145,8 @@ func TestQueueFetch(t *testing.T) {
 		{"fetch without .json", "GET", path, acct1, 200, 0},
 		{"unknown sid", "GET", q1 + "/QU" + strings.Repeat("0", 32) + ".json", acct1, 404, 20404},
 		{"another account", "GET", q2 + "/" + f.support.Sid + ".json", acct2, 404, 20404},
-		{"create", "POST", q1 + ".json", acct1, 405, 20004},
-		{"update", "POST", path + ".json", acct1, 405, 20004},
-		{"delete", "DELETE", path + ".json", acct1, 405, 20004},
+		{"create without a name", "POST", q1 + ".json", acct1, 400, 20001},
+		{"delete a queue with members", "DELETE", path + ".json", acct1, 400, 20001},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -177,9 +176,47 @@ func TestQueueFetch(t *testing.T) {
 	}
 	// An empty queue waits for nothing.
 	w := f.do(t, "GET", q1+"/"+f.sales.Sid+".json", acct1)
-	if q := decode[queueJSON](t, w); q.CurrentSize != 0 || q.AverageWaitTime != 0 || q.MaxSize != 0 {
+	if q := decode[queueJSON](t, w); q.CurrentSize != 0 || q.AverageWaitTime != 0 || q.MaxSize != store.DefaultQueueSize {
 		t.Errorf("empty queue %+v", q)
 	}
+}
+
+// Queues made, resized, renamed and deleted through the API.
+func TestQueueAdmin(t *testing.T) {
+	f := newQueueFixture(t)
+	w := f.post(t, q1+".json", url.Values{"FriendlyName": {"billing"}, "MaxSize": {"20"}}, acct1)
+	if w.Code != http.StatusCreated {
+		t.Fatalf("create: %d %s", w.Code, w.Body)
+	}
+	made := decode[queueJSON](t, w)
+	if made.FriendlyName != "billing" || made.MaxSize != 20 || made.CurrentSize != 0 || !strings.HasPrefix(made.Sid, "QU") {
+		t.Errorf("created %+v", made)
+	}
+	for _, bad := range []url.Values{
+		{"FriendlyName": {"billing"}},                 // taken
+		{"FriendlyName": {strings.Repeat("x", 65)}},   // too long
+		{"FriendlyName": {"ok"}, "MaxSize": {"5001"}}, // too big
+		{"FriendlyName": {"ok"}, "MaxSize": {"0"}},    // too small
+		{"FriendlyName": {"   "}},                     // blank
+	} {
+		wantError(t, f.post(t, q1+".json", bad, acct1), 400, codeInvalidParameter)
+	}
+	path := q1 + "/" + made.Sid + ".json"
+	w = f.post(t, path, url.Values{"FriendlyName": {"accounts"}, "MaxSize": {"30"}}, acct1)
+	if got := decode[queueJSON](t, w); w.Code != 200 || got.FriendlyName != "accounts" || got.MaxSize != 30 || got.Sid != made.Sid {
+		t.Errorf("update: %d %+v", w.Code, got)
+	}
+	// The support queue has members: resized yes, renamed no.
+	sup := q1 + "/" + f.support.Sid + ".json"
+	if w := f.post(t, sup, url.Values{"MaxSize": {"50"}}, acct1); w.Code != 200 || decode[queueJSON](t, w).MaxSize != 50 {
+		t.Errorf("resize a queue with members: %d %s", w.Code, w.Body)
+	}
+	wantError(t, f.post(t, sup, url.Values{"FriendlyName": {"help"}}, acct1), 400, codeInvalidParameter)
+	if w := f.do(t, "DELETE", path, acct1); w.Code != http.StatusNoContent {
+		t.Errorf("delete: %d %s", w.Code, w.Body)
+	}
+	wantError(t, f.do(t, "GET", path, acct1), 404, codeNotFound)
+	wantError(t, f.post(t, "/2010-04-01/Accounts/"+acct2.Sid+"/Queues.json", url.Values{"FriendlyName": {"x"}}, acct2), 403, codeInvalidParameter)
 }
 
 func TestQueueMembers(t *testing.T) {

@@ -49,6 +49,9 @@ type Options struct {
 	// Remote, when set, reaches rooms mixed on other nodes (remote.go);
 	// without it, a room created elsewhere is mixed here too.
 	Remote Remote
+	// Fetcher fetches AnnounceUrl documents and audio (Announce); nil:
+	// the room cannot announce.
+	Fetcher interpreter.Fetcher
 	// Post sends a status callback that no participant's call sends:
 	// the end of a room whose home node died. It must not block; nil:
 	// that event is not sent.

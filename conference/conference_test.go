@@ -40,6 +40,15 @@ type fakeMix struct {
 	closed  bool
 	recs    []*fakeRecording
 	recErr  error // what Record fails with
+
+	announced   []announced
+	announceErr error // what every Announce ends with
+}
+
+// announced is one Announce of a fakeMix.
+type announced struct {
+	parts []interpreter.AnnouncePart
+	to    interpreter.MixMember
 }
 
 // fakeRecording is a Mix.Record: what it was asked, and whether it was
@@ -80,7 +89,15 @@ func (x *fakeMix) Add(interpreter.Leg, interpreter.MixOptions) (interpreter.MixM
 	return m, nil
 }
 
-func (x *fakeMix) Beep(interpreter.MixMember)                 {}
+func (x *fakeMix) Beep(interpreter.MixMember) {}
+
+// Announce records the announcement and ends it at once.
+func (x *fakeMix) Announce(parts []interpreter.AnnouncePart, to interpreter.MixMember, done func(error)) {
+	x.mu.Lock()
+	x.announced = append(x.announced, announced{parts: parts, to: to})
+	x.mu.Unlock()
+	done(x.announceErr)
+}
 func (x *fakeMix) OnSpeech(func(interpreter.MixMember, bool)) {}
 
 func (x *fakeMix) Close() {

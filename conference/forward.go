@@ -27,9 +27,11 @@ const forwardWait = 3 * time.Second
 
 // control is one forwarded action.
 type control struct {
-	Op      string // "update", "kick" or "end"
+	Op      string // "update", "kick", "end" or "announce"
 	CallSid string `json:",omitempty"`
 	Update  ParticipantUpdate
+	// URL and Method are an announcement's.
+	URL, Method string `json:",omitempty"`
 }
 
 // forward sends c for the room called name to its home node and waits
@@ -76,6 +78,8 @@ func (s *Service) DeliverControl(m store.Message) {
 		err = s.kickLocal(ctx, m.Room, c.CallSid)
 	case "end":
 		err = s.endLocal(ctx, m.Room)
+	case "announce":
+		err = s.announceLocal(ctx, m.Room, c.CallSid, c.URL, c.Method)
 	default:
 		err = fmt.Errorf("unknown action %q", c.Op)
 	}

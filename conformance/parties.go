@@ -9,7 +9,8 @@ import (
 )
 
 // addParties adds the scenario's other callers to the line; each calls at
-// its time, on the same clock, queues and conferences as the first.
+// its time, on the same clock, queues and conferences as the first, in
+// the scenario's dialect.
 func addParties(w *sim.World, s *Scenario, abs func(string) string, fe interpreter.Fetcher, cbs *interpreter.Dispatcher) error {
 	for _, p := range s.Parties {
 		if p.Name == "" {
@@ -36,6 +37,8 @@ func addParties(w *sim.World, s *Scenario, abs func(string) string, fe interpret
 				URL: abs(or(p.VoiceURL, "/voice")), Method: p.Method, CallSid: p.CallSid,
 				From: or(p.From, "+15005550007"), To: or(p.To, "+15005550001"),
 				RecordingBaseURL: "http://recordings.test",
+				// The line's dialect is the scenario's, as a server's.
+				Dialect: s.Config.Dialect, ConnectionID: s.Config.ConnectionID,
 			},
 			Fetcher: fe, Callbacks: cbs,
 		})

@@ -264,6 +264,7 @@ func callConfig(s *Scenario, abs func(string) string) interpreter.Config {
 		StatusCallbackEvents: c.StatusCallbackEvents,
 		From:                 or(c.From, "+15005550006"), To: or(c.To, "+15005550001"), AccountSid: c.AccountSid,
 		Direction: c.Direction, ParentCallSid: c.ParentCallSid, ExtraParams: extra,
+		Dialect: c.Dialect, ConnectionID: c.ConnectionID, CallerID: c.CallerID,
 		RecordingBaseURL: "http://recordings.test", MaxFetches: c.MaxFetches,
 		MaxDuration: time.Duration(c.MaxDurationS) * time.Second,
 

@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/texml/texml/verbs"
 )
 
 // Scenario is one conformance case.
@@ -66,6 +68,13 @@ type Config struct {
 	Params               map[string]string `yaml:"params"` // extra parameters on every request (SipHeader_X-…)
 	MaxFetches           int               `yaml:"max_fetches"`
 	MaxDurationS         int               `yaml:"max_duration_s"`
+
+	// Dialect is twiml (default) or texml: Telnyx's defaults, checks and
+	// request parameters (verbs.Dialect). ConnectionID and CallerID are
+	// the TeXML call's ConnectionId and CallerId.
+	Dialect      verbs.Dialect `yaml:"dialect"`
+	ConnectionID string        `yaml:"connection_id"`
+	CallerID     string        `yaml:"caller_id"`
 
 	// Answering machine detection of an outbound-api call: Twilio's Call
 	// create parameters (MachineDetectionTimeout in seconds, the others

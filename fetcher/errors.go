@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 )
@@ -73,7 +74,7 @@ func (e *Error) Error() string {
 	}
 	var b strings.Builder
 	b.WriteString("fetch ")
-	b.WriteString(e.URL)
+	b.WriteString(Redact(e.URL))
 	b.WriteString(": error ")
 	b.WriteString(strconv.Itoa(e.Code))
 	if e.Status != 0 {
@@ -172,4 +173,22 @@ func statusClass(status int) retryClass {
 		return retry5xx
 	}
 	return 0
+}
+
+// Redact returns u with the password of its user information replaced
+// by "xxxxx" (https://user:xxxxx@host/…), for logs and error messages:
+// Twilio apps put HTTP Basic credentials in their URLs. A string that is
+// not a URL with a password is returned as it is.
+func Redact(u string) string {
+	if !strings.Contains(u, "@") {
+		return u // the common case, without parsing
+	}
+	p, err := url.Parse(u)
+	if err != nil || p.User == nil {
+		return u
+	}
+	if _, has := p.User.Password(); !has {
+		return u
+	}
+	return p.Redacted()
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -117,5 +118,23 @@ func TestTLS(t *testing.T) {
 	res, err := f.Fetch(context.Background(), Request{URL: srv.URL + "/"})
 	if err != nil || res.Kind != TwiML {
 		t.Errorf("trusted transport: %v %v", res, err)
+	}
+}
+
+func TestRedact(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://user:secret@app.example.com/voice?x=1": "https://user:xxxxx@app.example.com/voice?x=1",
+		"https://user@app.example.com/voice":            "https://user@app.example.com/voice",
+		"https://app.example.com/voice":                 "https://app.example.com/voice",
+		"sip:bob@example.com":                           "sip:bob@example.com",
+		"not a url @ all":                               "not a url @ all",
+	} {
+		if got := Redact(in); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+	e := &Error{Code: CodeHTTPRetrieval, URL: "https://u:pw@h/x", Status: 500, Err: ErrHTTPStatus}
+	if strings.Contains(e.Error(), "pw") {
+		t.Errorf("error message %q shows the password", e.Error())
 	}
 }

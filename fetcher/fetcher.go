@@ -49,6 +49,20 @@ type Request struct {
 	Params url.Values     // POST: form body; GET: appended to the URL's existing query
 	Jar    http.CookieJar // per-call cookie jar; may be nil
 	Header http.Header    // extra headers; may be nil
+	// Signing, when set, signs this request instead of the Fetcher's
+	// Options.AuthToken and SigningKey: the server signs each call's
+	// requests the way its application's platform does.
+	Signing *Signing
+}
+
+// Signing is how a request is signed: X-Twilio-Signature with AuthToken
+// (https://www.twilio.com/docs/usage/security#validating-requests),
+// Telnyx-Signature-Ed25519 and Telnyx-Timestamp with Key
+// (https://developers.telnyx.com/api-reference/callbacks/texml-call-initiated),
+// either, both or, when both are empty, neither.
+type Signing struct {
+	AuthToken string
+	Key       ed25519.PrivateKey
 }
 
 // Response is a successful fetch.

@@ -51,8 +51,8 @@ func (f *Fetcher) fetchHTTP(caller context.Context, r Request, base string, ov o
 	if err != nil {
 		return nil, &Error{Code: CodeHTTPRetrieval, URL: base, Err: err}
 	}
-	if f.signingKey != nil && len(f.signingKey) != ed25519.PrivateKeySize {
-		return nil, &Error{Code: CodeHTTPRetrieval, URL: base, Err: fmt.Errorf("invalid Ed25519 signing key length %d", len(f.signingKey))}
+	if key := f.signing(r).Key; key != nil && len(key) != ed25519.PrivateKeySize {
+		return nil, &Error{Code: CodeHTTPRetrieval, URL: base, Err: fmt.Errorf("invalid Ed25519 signing key length %d", len(key))}
 	}
 	// A call that is already gone must not start a request, nor a dial that
 	// the transport would finish in the background.
@@ -218,19 +218,28 @@ func (f *Fetcher) decorate(req *http.Request, r Request, h hop) {
 	if h.method == http.MethodPost {
 		req.Header.Set("Content-Type", formContentType)
 	}
-	if f.authToken != "" {
-		req.Header.Set(HeaderTwilioSignature, Signature(f.authToken, h.url, h.params))
+	sign := f.signing(r)
+	if sign.AuthToken != "" {
+		req.Header.Set(HeaderTwilioSignature, Signature(sign.AuthToken, h.url, h.params))
 	}
-	if f.signingKey != nil {
+	if sign.Key != nil {
 		ts := strconv.FormatInt(f.now().Unix(), 10)
 		req.Header.Set(HeaderTelnyxTimestamp, ts)
-		req.Header.Set(HeaderTelnyxSignature, SignEd25519(f.signingKey, ts, h.body))
+		req.Header.Set(HeaderTelnyxSignature, SignEd25519(sign.Key, ts, h.body))
 	}
 	if r.Jar != nil {
 		for _, c := range r.Jar.Cookies(req.URL) {
 			req.AddCookie(c)
 		}
 	}
+}
+
+// signing is how r is signed: its own Signing, or the Fetcher's.
+func (f *Fetcher) signing(r Request) Signing {
+	if r.Signing != nil {
+		return *r.Signing
+	}
+	return Signing{AuthToken: f.authToken, Key: f.signingKey}
 }
 
 func normalizeMethod(m string) (string, error) {

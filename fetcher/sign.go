@@ -6,6 +6,7 @@ import (
 	"crypto/sha1"
 	"crypto/subtle"
 	"encoding/base64"
+	"fmt"
 	"net/url"
 	"sort"
 	"strings"
@@ -139,4 +140,25 @@ func telnyxMessage(timestamp string, body []byte) []byte {
 	msg = append(msg, timestamp...)
 	msg = append(msg, '|')
 	return append(msg, body...)
+}
+
+// ParseSigningKey decodes an Ed25519 signing key written as base64: a
+// 32-byte seed or a 64-byte private key, as Go's crypto/ed25519 and most
+// tools write them. "" is no key (nil).
+func ParseSigningKey(v string) (ed25519.PrivateKey, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return nil, nil
+	}
+	b, err := base64.StdEncoding.DecodeString(v)
+	if err != nil {
+		return nil, fmt.Errorf("signing key: not base64: %w", err)
+	}
+	switch len(b) {
+	case ed25519.SeedSize:
+		return ed25519.NewKeyFromSeed(b), nil
+	case ed25519.PrivateKeySize:
+		return ed25519.PrivateKey(b), nil
+	}
+	return nil, fmt.Errorf("signing key: %d bytes; want a 32-byte seed or a 64-byte private key", len(b))
 }

@@ -1,13 +1,18 @@
 package fetcher
 
 import (
+	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/base64"
+	"io"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Inputs and outputs published with Twilio's request validator tests.
@@ -165,5 +170,83 @@ func TestEd25519RoundTrip(t *testing.T) {
 	}
 	if got := SignEd25519(ed25519.PrivateKey{1}, "1", nil); got != "" {
 		t.Errorf("SignEd25519 with bad key = %q, want empty", got)
+	}
+}
+
+// TestRequestSigning: a request's own Signing replaces the Fetcher's, so
+// that one server signs each call as its application's platform does;
+// without one, the Fetcher's Options sign it.
+func TestRequestSigning(t *testing.T) {
+	fkey := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{1}, ed25519.SeedSize))
+	rkey := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{2}, ed25519.SeedSize))
+	type got struct {
+		twilio        string
+		telnyx, stamp string
+		body          []byte
+		url           string
+	}
+	seen := make(chan got, 1)
+	srv := server(t, func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		seen <- got{r.Header.Get(HeaderTwilioSignature), r.Header.Get(HeaderTelnyxSignature),
+			r.Header.Get(HeaderTelnyxTimestamp), body, requestURL(r)}
+		w.Header().Set("Content-Type", "text/xml")
+		io.WriteString(w, "<Response/>")
+	})
+	f := New(Options{AuthToken: testToken, SigningKey: fkey, Now: func() time.Time { return time.Unix(1700000000, 0) }})
+	defer f.Close()
+	params := url.Values{"CallSid": {"CA1"}}
+	for _, tt := range []struct {
+		name    string
+		signing *Signing
+		token   string            // the X-Twilio-Signature key; "" none
+		pub     ed25519.PublicKey // the Ed25519 key; nil none
+	}{
+		{"fetcher's", nil, testToken, fkey.Public().(ed25519.PublicKey)},
+		{"ed25519 only", &Signing{Key: rkey}, "", rkey.Public().(ed25519.PublicKey)},
+		{"token only", &Signing{AuthToken: "other"}, "other", nil},
+		{"unsigned", &Signing{}, "", nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := f.Fetch(context.Background(), Request{URL: srv.URL + "/v", Params: params, Signing: tt.signing}); err != nil {
+				t.Fatal(err)
+			}
+			g := <-seen
+			switch {
+			case tt.token == "" && g.twilio != "":
+				t.Errorf("X-Twilio-Signature %q, want none", g.twilio)
+			case tt.token != "" && !ValidateSignature(tt.token, g.url, params, g.twilio):
+				t.Errorf("X-Twilio-Signature %q does not verify with %q", g.twilio, tt.token)
+			case tt.pub == nil && (g.telnyx != "" || g.stamp != ""):
+				t.Errorf("Telnyx headers %q %q, want none", g.telnyx, g.stamp)
+			case tt.pub != nil && (g.stamp != "1700000000" || !VerifyEd25519(tt.pub, g.stamp, g.body, g.telnyx)):
+				t.Errorf("Telnyx signature %q at %q does not verify", g.telnyx, g.stamp)
+			}
+		})
+	}
+	bad := &Signing{Key: ed25519.PrivateKey{1, 2, 3}}
+	if _, err := f.Fetch(context.Background(), Request{URL: srv.URL + "/v", Signing: bad}); err == nil {
+		t.Error("a request signed with a malformed key was sent")
+	}
+}
+
+func TestParseSigningKey(t *testing.T) {
+	seed := bytes.Repeat([]byte{7}, ed25519.SeedSize)
+	want := ed25519.NewKeyFromSeed(seed)
+	for _, tt := range []struct {
+		in    string
+		key   ed25519.PrivateKey
+		error string
+	}{
+		{"", nil, ""},
+		{base64.StdEncoding.EncodeToString(seed), want, ""},
+		{" " + base64.StdEncoding.EncodeToString(want) + "\n", want, ""},
+		{"not base64!", nil, "not base64"},
+		{base64.StdEncoding.EncodeToString([]byte("short")), nil, "5 bytes"},
+	} {
+		key, err := ParseSigningKey(tt.in)
+		if !bytes.Equal(key, tt.key) || (err == nil) != (tt.error == "") || (err != nil && !strings.Contains(err.Error(), tt.error)) {
+			t.Errorf("ParseSigningKey(%q) = %x, %v; want %x, error %q", tt.in, key, err, tt.key, tt.error)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/texml/texml/media/amd"
 	"net/url"
 	"strconv"
 	"strings"
@@ -246,3 +247,18 @@ func (c *Call) forkDetection(doc *document, noun string, f *fork) {
 }
 
 func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
+
+// Options are the detector's options for d (package media/amd, which
+// both legs run).
+func (d MachineDetection) Options() (amd.Options, error) {
+	o := amd.Options{Timeout: d.Timeout, SpeechThreshold: d.SpeechThreshold,
+		SpeechEndThreshold: d.SpeechEndThreshold, SilenceTimeout: d.SilenceTimeout}
+	if d.Mode != "" {
+		m, err := amd.ParseMode(string(d.Mode))
+		if err != nil {
+			return o, fmt.Errorf("detect machine: %w", err)
+		}
+		o.Mode = m
+	}
+	return o, nil
+}

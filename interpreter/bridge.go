@@ -37,7 +37,7 @@ func (c *Call) bridge(ctx context.Context, s *dialState, f *fork) (dialResult, e
 	c.trace("bridge", map[string]any{"party": f.name, "sid": f.call.cfg.CallSid})
 	s.rec.start() // record-from-answer starts here; from-ringing runs already
 	s.rec.peer(f.leg)
-	reason, err := c.bridged(ctx, s, f, began.Add(secs(s.d.TimeLimit)))
+	reason, err := c.bridged(ctx, s, f, began.Add(secs(c.cfg.Dialect.TimeLimit(s.d.TimeLimit))))
 	stop()
 	s.rec.stop()
 	now := c.cfg.Clock.Now()

@@ -28,7 +28,9 @@ const (
 	// spending any time with the caller (a Redirect loop). Twilio gives no
 	// number; 50 is far above any real app's chain of redirects.
 	DefaultMaxFetches = 50
-	APIVersion        = "2010-04-01"
+	// APIVersion is TwiML's ApiVersion; a Config's Dialect gives it
+	// (verbs.Dialect.APIVersion).
+	APIVersion = "2010-04-01"
 )
 
 // Config describes one call.
@@ -51,8 +53,24 @@ type Config struct {
 	From, To      string
 	Direction     string // default inbound
 	ParentCallSid string
-	APIVersion    string     // default 2010-04-01
+	APIVersion    string     // default: the Dialect's (2010-04-01, v2/texml)
 	ExtraParams   url.Values // sent with every request (SipCallId, SipHeader_X-…)
+
+	// Dialect is the platform whose rules the call follows: TwiML (the
+	// zero value) or TeXML, whose differing defaults, parameters and
+	// checks the README's "TeXML dialect" lists. A Dial child inherits it.
+	Dialect verbs.Dialect
+	// ConnectionID is Telnyx's ConnectionId parameter (the TeXML
+	// application's id), sent in the TeXML dialect when set.
+	ConnectionID string
+	// CallerID is Telnyx's CallerId parameter, the caller's display name
+	// (the SIP From's); empty: From. Sent in the TeXML dialect only.
+	CallerID string
+	// Signing, when set, signs the call's documents and callbacks
+	// instead of the Fetcher's and Dispatcher's own settings: a TeXML
+	// application's Ed25519 key, a TwiML one's auth token. A Dial child
+	// inherits it.
+	Signing *fetcher.Signing
 
 	// Answering machine detection of an outbound-api call: Twilio's Call
 	// create parameters
@@ -103,6 +121,10 @@ type Config struct {
 	// runs on the call's goroutine and must not block.
 	Observe func(verb string, d time.Duration)
 
+	// Record, when set, records the call from its answer to its end
+	// (the REST API's Record and its options).
+	Record *RecordOptions
+
 	// OnStatus, when set, is told every change of the call's status
 	// (and of its Dial children's), whether or not the app asked for
 	// status callbacks: the REST API's call records follow it. It runs
@@ -151,13 +173,16 @@ type Call struct {
 	jar   http.CookieJar
 	geo   url.Values // FromCountry, FromState, ... derived from From and To (geo.go)
 
-	start    time.Time
-	answered time.Time
-	hungUp   bool   // the caller is gone: actions are posted, their documents ignored
-	final    string // the final CallStatus, once the call has ended
-	turn     int
-	seq      int // status callback SequenceNumber
-	fetches  int // documents fetched since the caller last spent time on the call
+	start time.Time
+	// initiated is when the call began, TeXML's CallInitiatedAt: start,
+	// or for a Dial child the moment it was dialed.
+	initiated time.Time
+	answered  time.Time
+	hungUp    bool   // the caller is gone: actions are posted, their documents ignored
+	final     string // the final CallStatus, once the call has ended
+	turn      int
+	seq       int // status callback SequenceNumber
+	fetches   int // documents fetched since the caller last spent time on the call
 	// mode is the kind of document the call runs now: Main, or a nested
 	// document whose end returns to the verb that started it (a Dial
 	// child's whisper, an Enqueue wait document, a Queue url document).
@@ -217,7 +242,7 @@ func New(leg Leg, f Fetcher, cbs *Dispatcher, cfg Config) *Call {
 		cfg.Direction = "inbound"
 	}
 	if cfg.APIVersion == "" {
-		cfg.APIVersion = APIVersion
+		cfg.APIVersion = cfg.Dialect.APIVersion()
 	}
 	if cfg.MaxDuration <= 0 {
 		cfg.MaxDuration = DefaultMaxDuration
@@ -401,6 +426,9 @@ func (c *Call) baseParams() url.Values {
 	}
 	for k, vs := range c.geo {
 		p[k] = append([]string(nil), vs...)
+	}
+	if c.cfg.Dialect == verbs.TeXML {
+		c.texmlParams(p)
 	}
 	for k, vs := range c.cfg.ExtraParams {
 		p[k] = append([]string(nil), vs...)

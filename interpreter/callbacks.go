@@ -20,6 +20,9 @@ type Callback struct {
 	Method  string
 	Params  url.Values
 	CallSid string
+	// Signing, when set, signs the callback instead of the Fetcher's own
+	// settings (Config.Signing).
+	Signing *fetcher.Signing
 	Tracer  Tracer        // receives a "callback" event when delivered or given up
 	T       time.Duration // call time when queued, for the trace
 }
@@ -88,14 +91,14 @@ func (d *Dispatcher) Send(cb Callback) bool {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	if d.done {
-		d.o.Logger.Warn("callback dropped: dispatcher closed", "call_sid", cb.CallSid, "url", cb.URL)
+		d.o.Logger.Warn("callback dropped: dispatcher closed", "call_sid", cb.CallSid, "url", fetcher.Redact(cb.URL))
 		return false
 	}
 	select {
 	case d.q <- cb:
 		return true
 	default:
-		d.o.Logger.Warn("callback dropped: queue full", "call_sid", cb.CallSid, "url", cb.URL)
+		d.o.Logger.Warn("callback dropped: queue full", "call_sid", cb.CallSid, "url", fetcher.Redact(cb.URL))
 		return false
 	}
 }
@@ -137,7 +140,7 @@ func (d *Dispatcher) deliver(cb Callback) {
 	for attempt = 1; attempt <= d.o.Attempts; attempt++ {
 		ctx, cancel := context.WithTimeout(d.base, d.o.Timeout)
 		var resp *fetcher.Response
-		resp, err = d.f.Fetch(ctx, fetcher.Request{URL: cb.URL, Method: cb.Method, Params: cb.Params})
+		resp, err = d.f.Fetch(ctx, fetcher.Request{URL: cb.URL, Method: cb.Method, Params: cb.Params, Signing: cb.Signing})
 		cancel()
 		if err == nil || !retryable(err) {
 			status := 0
@@ -161,7 +164,7 @@ func (d *Dispatcher) deliver(cb Callback) {
 		}
 		backoff *= 2
 	}
-	d.o.Logger.Warn("callback failed", "call_sid", cb.CallSid, "kind", cb.Kind, "url", cb.URL, "attempts", attempt, "err", err)
+	d.o.Logger.Warn("callback failed", "call_sid", cb.CallSid, "kind", cb.Kind, "url", fetcher.Redact(cb.URL), "attempts", attempt, "err", err)
 	d.report(cb, attempt, 0, err)
 }
 
@@ -234,7 +237,7 @@ func (c *Call) statusEvent(event string, at time.Time) {
 	}
 	p.Set("CallbackSource", "call-progress-events")
 	p.Set("SequenceNumber", strconv.Itoa(c.seq))
-	p.Set("Timestamp", at.UTC().Format(time.RFC1123Z))
+	p.Set("Timestamp", c.timestamp(at))
 	c.seq++
 	c.post("status", c.cfg.StatusCallback, c.cfg.StatusCallbackMethod, p)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"time"
 )
 
 // Conferences runs the rooms of <Dial><Conference>. Package conference
@@ -126,8 +127,26 @@ type Mix interface {
 	// music. It lasts until the recording's Stop, which is to come
 	// before the mix's Close: what a closed mix would add is silence.
 	Record(spec MixRecordSpec) (MixRecording, error)
+	// Announce plays parts, in order, to every member (to nil; members
+	// on hold do not hear it) or to one member only, and calls done once
+	// they have played (nil) or when one could not be rendered (its
+	// error; nothing more plays). It returns at once; done runs on a
+	// goroutine of the mix's choosing and must not block. Twilio's
+	// AnnounceUrl (the Conference and Participant resources).
+	Announce(parts []AnnouncePart, to MixMember, done func(error))
 	// Close ends the mix and removes every member.
 	Close()
+}
+
+// AnnouncePart is one piece of an announcement, from a <Say>, <Play> or
+// <Pause> of the AnnounceUrl document (or the audio it points at): one
+// of Speech, URL or Pause is set. Loop plays it that many times (0 and 1
+// once).
+type AnnouncePart struct {
+	Speech *Speech
+	URL    string
+	Pause  time.Duration
+	Loop   int
 }
 
 // MixRecordSpec is what Mix.Record captures.

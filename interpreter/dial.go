@@ -11,12 +11,6 @@ import (
 	"github.com/texml/texml/verbs"
 )
 
-// Dial's ring timeout range and default (Twilio's Dial page, "timeout").
-const (
-	minRingTimeout = 5
-	maxRingTimeout = 600
-)
-
 // dialResult is how a Dial ended, before it becomes action parameters.
 type dialResult struct {
 	status   string // DialCallStatus
@@ -122,7 +116,7 @@ func (c *Call) runDial(ctx context.Context, s *dialState) (dialResult, error) {
 	for i, f := range s.forks {
 		targets[i] = f.name
 	}
-	timeout := secs(min(max(s.d.Timeout, minRingTimeout), maxRingTimeout))
+	timeout := secs(c.cfg.Dialect.RingTimeout(s.d.Timeout))
 	c.trace("dial", map[string]any{"targets": targets, "timeout": int(timeout.Seconds()), "sequential": s.d.Sequential})
 	if c.answered.IsZero() {
 		// answerOnBridge: the caller stays unanswered but hears ringback

@@ -75,7 +75,7 @@ func (c *Call) dialConference(ctx context.Context, doc *document, d *verbs.Dial,
 // inConference waits in the room until the participant is out of it, and
 // says why.
 func (c *Call) inConference(ctx context.Context, doc *document, d *verbs.Dial, n *verbs.Conference, seat Seat, box *inbox) (string, error) {
-	limit := c.cfg.Clock.Now().Add(secs(d.TimeLimit))
+	limit := c.cfg.Clock.Now().Add(secs(c.cfg.Dialect.TimeLimit(d.TimeLimit)))
 	waited := false
 	var spec InputSpec
 	if d.HangupOnStar {

@@ -39,7 +39,7 @@ func (c *Call) newDialRecording(doc *document, d *verbs.Dial) *dialRecording {
 		return nil
 	}
 	r := &dialRecording{c: c, fromRinging: strings.HasPrefix(d.Record, "record-from-ringing")}
-	r.spec = CallRecordSpec{Sid: NewSid("RE"), AccountSid: c.cfg.AccountSid, CallSid: c.cfg.CallSid, Dual: strings.HasSuffix(d.Record, "-dual"), Trim: d.Trim == "trim-silence"}
+	r.spec = CallRecordSpec{Sid: NewSid("RE"), AccountSid: c.cfg.AccountSid, CallSid: c.cfg.CallSid, Dual: strings.HasSuffix(d.Record, "-dual"), Trim: d.Trim == "trim-silence", Source: "DialVerb"}
 	switch d.RecordingTrack {
 	case "inbound":
 		r.spec.Track = TrackInbound
@@ -65,14 +65,14 @@ func (r *dialRecording) start() {
 	rec, err := c.leg.RecordCall(r.spec)
 	if err != nil {
 		if !errors.Is(err, ErrHangup) { // a caller who left is not a failure
-			c.fail("<Dial record>: "+err.Error(), 0)
+			c.fail("recording the call ("+r.status.source+"): "+err.Error(), 0)
 		}
 		r.done = true
 		return
 	}
 	r.rec = rec
 	r.status.started = c.cfg.Clock.Now()
-	c.trace("recording", map[string]any{"sid": r.spec.Sid, "status": "in-progress", "source": "DialVerb",
+	c.trace("recording", map[string]any{"sid": r.spec.Sid, "status": "in-progress", "source": r.status.source,
 		"channels": r.status.channels, "track": trackNames[r.spec.Track], "trim": r.spec.Trim})
 	r.status.send("in-progress", 0)
 }

@@ -17,11 +17,6 @@ import (
 // Conference's waitUrl. Legs play it like any other Play URL.
 const HoldMusic = "builtin:hold-music"
 
-// DefaultMaxQueueSize is a queue's size limit when the app sets none
-// (Twilio's Enqueue page: "The default maximum length of the queue is
-// 1000").
-const DefaultMaxQueueSize = 1000
-
 // waker lets another goroutine end the call goroutine's current wait,
 // once; a wait that starts after it fired ends at once.
 type waker struct {
@@ -108,10 +103,10 @@ func (c *Call) enqueue(ctx context.Context, doc *document, e *verbs.Enqueue) (st
 		c.fail("<Enqueue>: no queue name (TaskRouter's workflowSid is not supported)", 0)
 		return c.leaveQueue(ctx, doc, q, "error", false)
 	}
+	// No maxQueueSize: the queue's own limit, which the REST API may
+	// have set, and is 1000 for a queue this Enqueue creates (Twilio's
+	// Enqueue page: "The default maximum length of the queue is 1000").
 	max := e.MaxQueueSize
-	if max <= 0 {
-		max = DefaultMaxQueueSize
-	}
 	place, err := c.cfg.Queues.Enqueue(ctx, e.Queue, Waiter{CallSid: c.cfg.CallSid, Leg: c.leg, Max: max, Enqueued: q.began}, q.picked.fire)
 	switch {
 	case errors.Is(err, ErrQueueFull):

@@ -303,6 +303,6 @@ func (c *Call) postIgnored(ctx context.Context, req *request) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
 	if _, err := c.fetchDocument(ctx, req); err != nil {
-		c.log.Warn("action after hangup", "url", req.url, "err", err)
+		c.log.Warn("action after hangup", "url", fetcher.Redact(req.url), "err", err)
 	}
 }

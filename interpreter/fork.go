@@ -91,6 +91,7 @@ func (c *Call) newFork(doc *document, d *verbs.Dial, n verbs.Noun) *fork {
 	f.call = New(nil, c.fetch, c.cbs, Config{
 		AccountSid: c.cfg.AccountSid, From: from, To: to, Direction: "outbound-dial",
 		ParentCallSid: c.cfg.CallSid, APIVersion: c.cfg.APIVersion,
+		Dialect: c.cfg.Dialect, ConnectionID: c.cfg.ConnectionID, Signing: c.cfg.Signing,
 		StatusCallback: cb, StatusCallbackMethod: f.ep.StatusCallbackMethod, StatusCallbackEvents: f.ep.StatusCallbackEvent,
 		RecordingBaseURL: c.cfg.RecordingBaseURL, MaxDuration: c.cfg.MaxDuration, MaxFetches: c.cfg.MaxFetches,
 		Clock: c.cfg.Clock, Tracer: partyTracer{c.cfg.Tracer, f.name}, Logger: c.cfg.Logger, Geo: c.cfg.Geo,
@@ -139,6 +140,7 @@ func (c *Call) startFork(ctx context.Context, s *dialState, f *fork, timeout tim
 	f.order = &s.ended
 	f.ctx, f.cancel = context.WithCancelCause(ctx)
 	now := c.cfg.Clock.Now()
+	f.call.initiated = now
 	f.call.statusEvent("initiated", now)
 	c.trace("fork", map[string]any{"party": f.name, "sid": f.call.cfg.CallSid, "state": "initiated"})
 	if c.cfg.Dialer == nil {

@@ -89,7 +89,12 @@ func (c *Call) gather(ctx context.Context, doc *document, g *verbs.Gather) (step
 			params.Set("FinishedOnKey", got.finished)
 		}
 	}
-	req := c.target(doc, g.Name(), g.Action, g.Method)
+	method := g.Method
+	if method == "" {
+		// TeXML: the application's method (verbs.Dialect.GatherMethodFromApp).
+		method = c.cfg.Method
+	}
+	req := c.target(doc, g.Name(), g.Action, method)
 	req.params = params
 	return step{next: req}, nil
 }

@@ -240,6 +240,14 @@ type CallRecordSpec struct {
 	Track Track
 	// Trim drops the silence at both ends.
 	Trim bool
+	// Heard makes the far side everything this leg's party hears (what
+	// the leg sends it: prompts, a bridged party, a conference), rather
+	// than a peer's voice set with CallRecording.Peer: the recording of
+	// a whole call (the REST API's Record).
+	Heard bool
+	// Source is the recording's RecordingSource (RecordVerb, DialVerb,
+	// OutboundAPI), kept beside the audio; "" is DialVerb.
+	Source string
 }
 
 // Track selects the audio of a call recording, as seen from the leg that

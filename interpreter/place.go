@@ -3,6 +3,7 @@ package interpreter
 import (
 	"context"
 	"errors"
+	"github.com/texml/texml/fetcher"
 	"time"
 )
 
@@ -37,8 +38,9 @@ var ErrCanceled = errors.New("call canceled")
 // the answer are applied once it comes. Place blocks until the call ends.
 func (c *Call) Place(ctx context.Context, p Placement) Result {
 	c.start = c.cfg.Clock.Now()
+	c.initiated = c.start
 	c.setRunning(true)
-	c.log.Info("placing call", "from", c.cfg.From, "to", c.cfg.To, "url", c.cfg.URL)
+	c.log.Info("placing call", "from", c.cfg.From, "to", c.cfg.To, "url", fetcher.Redact(c.cfg.URL))
 	c.statusEvent("initiated", c.start)
 
 	t := p.Target
@@ -107,6 +109,11 @@ func (c *Call) Place(ctx context.Context, p Placement) Result {
 // runAnswered runs an answered placement: SendDigits, then its document.
 func (c *Call) runAnswered(ctx context.Context, p Placement) Result {
 	c.markAnswered(c.cfg.Clock.Now())
+	if c.cfg.Record != nil {
+		r := c.newCallRecording(*c.cfg.Record)
+		r.start()
+		defer r.stop()
+	}
 	if p.SendDigits != "" {
 		if err := c.leg.SendDigits(ctx, p.SendDigits); err != nil && ctx.Err() == nil {
 			c.warn("SendDigits: "+err.Error(), 0)
@@ -123,4 +130,47 @@ func (c *Call) unanswered(status string, code int, reason string) Result {
 	c.statusEvent("completed", c.cfg.Clock.Now())
 	c.log.Info("call ended", "status", status, "reason", reason)
 	return Result{Status: status, Reason: reason}
+}
+
+// RecordOptions record a call created through the REST API ("Record",
+// "RecordingChannels", "RecordingTrack", "Trim",
+// "RecordingStatusCallback…",
+// https://www.twilio.com/docs/voice/api/call-resource#create-a-call-resource):
+// from the answer to the end of the call, what the callee says and
+// everything it hears.
+type RecordOptions struct {
+	// Dual puts the callee on the first channel and what it hears on the
+	// second; otherwise both are mixed into one (Twilio's default, mono).
+	Dual bool
+	// Track keeps both, what the callee says (inbound) or what it
+	// hears (outbound).
+	Track Track
+	// Trim drops the silence at both ends (Trim=trim-silence).
+	Trim bool
+	// StatusCallback gets the in-progress, completed and absent events
+	// asked for (default completed), with StatusCallbackMethod.
+	StatusCallback, StatusCallbackMethod string
+	StatusCallbackEvents                 []string
+}
+
+// newCallRecording prepares the recording of the whole call o asks for,
+// with the machinery of <Dial record>: the leg captures, this decides
+// when, and sends the callbacks (RecordingSource=OutboundAPI).
+func (c *Call) newCallRecording(o RecordOptions) *dialRecording {
+	r := &dialRecording{c: c}
+	r.spec = CallRecordSpec{Sid: NewSid("RE"), AccountSid: c.cfg.AccountSid, CallSid: c.cfg.CallSid,
+		Dual: o.Dual, Track: o.Track, Trim: o.Trim, Heard: true, Source: "OutboundAPI"}
+	channels := 1
+	if o.Dual {
+		channels = 2
+	}
+	r.status = &recordingStatus{c: c, url: o.StatusCallback, method: methodOr(o.StatusCallbackMethod), events: map[string]bool{},
+		sid: r.spec.Sid, recURL: c.recordingURL(r.spec.Sid), source: r.spec.Source, channels: channels}
+	for _, e := range o.StatusCallbackEvents {
+		r.status.events[e] = true
+	}
+	if len(r.status.events) == 0 {
+		r.status.events["completed"] = true
+	}
+	return r
 }

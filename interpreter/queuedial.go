@@ -29,7 +29,7 @@ func (c *Call) dialQueue(ctx context.Context, doc *document, d *verbs.Dial, q *v
 			return step{}, err
 		}
 	}
-	timeout := secs(min(max(d.Timeout, minRingTimeout), maxRingTimeout))
+	timeout := secs(c.cfg.Dialect.RingTimeout(d.Timeout))
 	c.trace("dial", map[string]any{"targets": []string{name}, "timeout": int(timeout.Seconds())})
 	var att Attempt
 	var err error
@@ -117,7 +117,7 @@ func (c *Call) waitQueue(ctx context.Context, s *dialState, f *fork, deadline ti
 	}
 	began := c.cfg.Clock.Now()
 	c.trace("bridge", map[string]any{"party": f.name, "sid": f.target.CallSid})
-	reason, err := c.bridged(ctx, s, f, began.Add(secs(s.d.TimeLimit)))
+	reason, err := c.bridged(ctx, s, f, began.Add(secs(c.cfg.Dialect.TimeLimit(s.d.TimeLimit))))
 	stop()
 	now := c.cfg.Clock.Now()
 	c.trace("unbridge", map[string]any{"party": f.name, "reason": reason, "seconds": wholeSeconds(now.Sub(began))})

@@ -3,6 +3,7 @@ package interpreter
 import (
 	"context"
 	"errors"
+	"github.com/texml/texml/fetcher"
 	"math"
 	"net/url"
 	"strconv"
@@ -131,9 +132,9 @@ func wholeSeconds(d time.Duration) int { return int(math.Round(d.Seconds())) }
 // post queues an asynchronous callback; it never blocks the call.
 func (c *Call) post(kind, u, method string, params url.Values) {
 	if c.cbs == nil {
-		c.log.Warn("callback dropped: no dispatcher", "kind", kind, "url", u)
+		c.log.Warn("callback dropped: no dispatcher", "kind", kind, "url", fetcher.Redact(u))
 		return
 	}
-	c.cbs.Send(Callback{Kind: kind, URL: u, Method: method, Params: params, CallSid: c.cfg.CallSid,
+	c.cbs.Send(Callback{Kind: kind, URL: u, Method: method, Params: params, CallSid: c.cfg.CallSid, Signing: c.cfg.Signing,
 		Tracer: c.cfg.Tracer, T: c.elapsed()})
 }

@@ -53,12 +53,13 @@ type document struct {
 // cancelling ctx ends the call as a hangup from our side.
 func (c *Call) Run(ctx context.Context) Result {
 	c.start = c.cfg.Clock.Now()
+	c.initiated = c.start
 	if strings.HasPrefix(c.cfg.Direction, "outbound") {
 		// An outbound call fetches its TwiML once the callee answered.
 		c.answered = c.start
 	}
 	c.setRunning(true)
-	c.log.Info("call started", "from", c.cfg.From, "to", c.cfg.To, "url", c.cfg.URL)
+	c.log.Info("call started", "from", c.cfg.From, "to", c.cfg.To, "url", fetcher.Redact(c.cfg.URL))
 	c.statusEvent("initiated", c.start)
 	c.statusEvent("ringing", c.start)
 	return c.execute(ctx)
@@ -306,7 +307,7 @@ func errorCode(err error) int {
 
 func (c *Call) fetchDocument(ctx context.Context, req *request) (*document, error) {
 	params := merge(c.baseParams(), req.params)
-	resp, err := c.fetch.Fetch(ctx, fetcher.Request{URL: req.url, Method: req.method, Params: params, Jar: c.jar})
+	resp, err := c.fetch.Fetch(ctx, fetcher.Request{URL: req.url, Method: req.method, Params: params, Jar: c.jar, Signing: c.cfg.Signing})
 	ev := map[string]any{"method": req.method, "url": req.url, "params": flatten(params)}
 	var hops []fetcher.Redirect
 	if resp != nil {
@@ -357,7 +358,7 @@ func (c *Call) fetchDocument(ctx context.Context, req *request) (*document, erro
 }
 
 func (c *Call) parse(body []byte, base string, kind verbs.Kind) (*document, error) {
-	d, err := verbs.Parse(body, kind)
+	d, err := c.cfg.Dialect.Parse(body, kind)
 	if err != nil {
 		return nil, fmt.Errorf("parse %s: %w", base, err)
 	}

@@ -101,7 +101,6 @@ type place struct {
 	s      *Service
 	queue  string
 	sid    string
-	max    int
 	leg    interpreter.Leg
 	picked func()
 	// enqueued is when the caller joined the queue; a caller put back
@@ -117,7 +116,7 @@ type place struct {
 
 // Enqueue implements interpreter.Queues.
 func (s *Service) Enqueue(ctx context.Context, queue string, w interpreter.Waiter, picked func()) (interpreter.Place, error) {
-	p := &place{s: s, queue: queue, sid: w.CallSid, max: w.Max, leg: w.Leg, picked: picked, enqueued: w.Enqueued}
+	p := &place{s: s, queue: queue, sid: w.CallSid, leg: w.Leg, picked: picked, enqueued: w.Enqueued}
 	s.mu.Lock()
 	if _, dup := s.waiting[w.CallSid]; dup {
 		s.mu.Unlock()
@@ -163,7 +162,7 @@ func (p *place) Status(ctx context.Context) (interpreter.QueueStatus, error) {
 	// Info and Position, not Members: a wait document is requested over
 	// and over by every caller, and reading the whole queue for each
 	// would cost O(callers²) work in the store.
-	st := interpreter.QueueStatus{Sid: info.Sid, Size: info.Size, Max: p.max}
+	st := interpreter.QueueStatus{Sid: info.Sid, Size: info.Size, Max: info.MaxSize}
 	if !info.MeanEnqueued.IsZero() {
 		st.AvgWait = max(p.s.o.Clock.Now().Sub(info.MeanEnqueued), 0)
 	}

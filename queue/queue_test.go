@@ -297,6 +297,16 @@ func (f *forgetfulQueues) Info(ctx context.Context, q string) (store.QueueInfo, 
 func (f *forgetfulQueues) List(ctx context.Context) ([]store.QueueInfo, error) {
 	return f.q().List(ctx)
 }
+func (f *forgetfulQueues) Create(ctx context.Context, q string, max int) (store.QueueInfo, error) {
+	return f.q().Create(ctx, q, max)
+}
+func (f *forgetfulQueues) SetMax(ctx context.Context, q string, max int) (store.QueueInfo, error) {
+	return f.q().SetMax(ctx, q, max)
+}
+func (f *forgetfulQueues) Rename(ctx context.Context, q, to string) (store.QueueInfo, error) {
+	return f.q().Rename(ctx, q, to)
+}
+func (f *forgetfulQueues) Delete(ctx context.Context, q string) error { return f.q().Delete(ctx, q) }
 
 // TestTakeRestoresCallersTheStoreLost: callers still waiting when the
 // store lost its state are put back, in their order, by the next agent's

@@ -2,7 +2,6 @@ package signaling
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"time"
 
@@ -107,7 +106,7 @@ func silent(frame []int16) bool {
 // the caller's goroutine and touches only the session's taps, so it may
 // run alongside the leg's other primitives (asynchronous AMD).
 func (l *Leg) DetectMachine(ctx context.Context, d interpreter.MachineDetection) (interpreter.MachineResult, error) {
-	o, err := amdOptions(d)
+	o, err := d.Options()
 	if err != nil {
 		return interpreter.MachineResult{}, err
 	}
@@ -132,18 +131,4 @@ func (l *Leg) DetectMachine(ctx context.Context, d interpreter.MachineDetection)
 			return interpreter.MachineResult{}, l.ctxErr(ctx)
 		}
 	}
-}
-
-// amdOptions turns the interpreter's parameters into the detector's.
-func amdOptions(d interpreter.MachineDetection) (amd.Options, error) {
-	o := amd.Options{Timeout: d.Timeout, SpeechThreshold: d.SpeechThreshold,
-		SpeechEndThreshold: d.SpeechEndThreshold, SilenceTimeout: d.SilenceTimeout}
-	if d.Mode != "" {
-		m, err := amd.ParseMode(string(d.Mode))
-		if err != nil {
-			return o, fmt.Errorf("detect machine: %w", err)
-		}
-		o.Mode = m
-	}
-	return o, nil
 }

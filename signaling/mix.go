@@ -9,6 +9,7 @@ import (
 	"github.com/texml/texml/interpreter"
 	"github.com/texml/texml/media"
 	"github.com/texml/texml/media/audio"
+	"github.com/texml/texml/media/tts"
 )
 
 var _ interpreter.Mixer = (*Server)(nil)
@@ -34,13 +35,18 @@ type Mixer struct {
 	// RecordingsDir receives the conferences' <RecordingSid>.wav files,
 	// as MediaConfig.RecordingsDir does the calls'; "" refuses to record.
 	RecordingsDir string
+	// Synth and Audio render announcements (Announce): <Say> and <Play>
+	// of an AnnounceUrl document. Nil: an announcement that needs one
+	// fails.
+	Synth tts.Synthesizer
+	Audio *audio.Cache
 }
 
 var _ interpreter.Mixer = Mixer{}
 
 // NewMix implements interpreter.Mixer; see Mixer.NewMix.
 func (s *Server) NewMix() interpreter.Mix {
-	return Mixer{RecordingsDir: s.cfg.Media.RecordingsDir}.NewMix()
+	return Mixer{RecordingsDir: s.cfg.Media.RecordingsDir, Synth: s.cfg.Media.Synth, Audio: s.cfg.Media.Audio}.NewMix()
 }
 
 // NewMix implements interpreter.Mixer with a media.Mixer: one conference
@@ -55,6 +61,8 @@ func (mx Mixer) NewMix() interpreter.Mix {
 	return &mix{
 		x:       x,
 		dir:     mx.RecordingsDir,
+		synth:   mx.Synth,
+		audio:   mx.Audio,
 		beep:    audio.Tone([]float64{beepFreq}, beepLen, beepLevel),
 		members: make(map[*media.Member]*mixMember),
 	}
@@ -65,6 +73,9 @@ type mix struct {
 	x    *media.Mixer
 	beep *audio.PCM // shared by every Beep, each with its own reader
 	dir  string     // Mixer.RecordingsDir
+
+	synth tts.Synthesizer // Mixer.Synth
+	audio *audio.Cache    // Mixer.Audio
 
 	// mu guards closed and members, which maps the media mixer's members
 	// back to ours for OnSpeech: the media mixer knows nothing of them.

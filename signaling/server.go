@@ -288,6 +288,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			respond(tx, req, 404, "Not Found")
 			return
 		}
+		codecParams(&cfg, offer)
 	}
 	sock, err := s.cfg.Media.Ports.Open()
 	if err != nil {

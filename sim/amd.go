@@ -89,7 +89,7 @@ func (l *Leg) DetectMachine(ctx context.Context, d interpreter.MachineDetection)
 	if l.gone.Load() {
 		return interpreter.MachineResult{}, interpreter.ErrHangup
 	}
-	o, err := amdOptions(d)
+	o, err := d.Options()
 	if err != nil {
 		return interpreter.MachineResult{}, err
 	}
@@ -98,18 +98,4 @@ func (l *Leg) DetectMachine(ctx context.Context, d interpreter.MachineDetection)
 		return interpreter.MachineResult{}, err
 	}
 	return interpreter.MachineResult{AnsweredBy: string(r.AnsweredBy), Duration: r.Duration}, nil
-}
-
-// amdOptions turns the interpreter's parameters into the detector's.
-func amdOptions(d interpreter.MachineDetection) (amd.Options, error) {
-	o := amd.Options{Timeout: d.Timeout, SpeechThreshold: d.SpeechThreshold,
-		SpeechEndThreshold: d.SpeechEndThreshold, SilenceTimeout: d.SilenceTimeout}
-	if d.Mode != "" {
-		m, err := amd.ParseMode(string(d.Mode))
-		if err != nil {
-			return o, fmt.Errorf("detect machine: %w", err)
-		}
-		o.Mode = m
-	}
-	return o, nil
 }

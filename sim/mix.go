@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/texml/texml/interpreter"
 )
@@ -222,4 +223,39 @@ func (r *mixRecording) Stop() (interpreter.Recording, error) {
 	}
 	r.out = interpreter.Recording{Duration: d, Empty: d <= 0}
 	return r.out, nil
+}
+
+// Announce implements interpreter.Mix: each member that would hear the
+// announcement (everyone not on hold, or to alone) gets an "announcement"
+// event with its parts' length on the virtual clock, as the sim's Say,
+// Play and Pause count them; done runs when that time has passed.
+func (x *mix) Announce(parts []interpreter.AnnouncePart, to interpreter.MixMember, done func(error)) {
+	var d time.Duration
+	var texts []string
+	for _, p := range parts {
+		var one time.Duration
+		switch {
+		case p.Speech != nil:
+			one = time.Duration(max(utf8.RuneCountInString(p.Speech.Text), 5)) * SpeechPerChar
+			texts = append(texts, p.Speech.Text)
+		case p.URL != "":
+			one = PlayDuration
+			texts = append(texts, p.URL)
+		default:
+			one = p.Pause
+		}
+		d += one * time.Duration(max(p.Loop, 1))
+	}
+	x.mu.Lock()
+	for _, mm := range x.members {
+		if to == nil && !mm.o.Hold || interpreter.MixMember(mm) == to {
+			mm.leg.trace("announcement", map[string]any{"parts": texts, "seconds": d.Seconds()})
+		}
+	}
+	x.mu.Unlock()
+	if x.clk == nil {
+		go done(nil)
+		return
+	}
+	x.clk.AfterFunc(d, func() { done(nil) })
 }

@@ -32,8 +32,19 @@ var (
 	ErrQueueFull      = errors.New("store: queue is full")
 	ErrConferenceFull = errors.New("store: conference is full")
 	// ErrExists refuses a second Push or Join of one CallSid: a call
-	// waits in a queue, or sits in a room, once.
+	// waits in a queue, or sits in a room, once. It also refuses a queue
+	// created, or renamed, with the name of another.
 	ErrExists = errors.New("store: already there")
+	// ErrNotEmpty refuses to delete or rename a queue that has members.
+	ErrNotEmpty = errors.New("store: queue is not empty")
+)
+
+// Queue size limits (Twilio's Queue resource, "MaxSize": "The default is
+// 1000. The maximum is 5000",
+// https://www.twilio.com/docs/voice/api/queue-resource).
+const (
+	DefaultQueueSize = 1000
+	MaxQueueSize     = 5000
 )
 
 // Retention is how long a completed conference stays readable by Sid:
@@ -66,7 +77,7 @@ type QueueInfo struct {
 	Name    string
 	Sid     string // QU + 32 hex digits, stable for the name
 	Size    int    // members now
-	MaxSize int    // the limit given by the last Push that set one; 0 = none
+	MaxSize int    // the size limit (Create, Update, or the last Push that gave one)
 	Created time.Time
 	// MeanEnqueued is the mean of the members' Enqueued times (zero for
 	// an empty queue): now minus it is their average wait (Twilio's
@@ -77,12 +88,27 @@ type QueueInfo struct {
 
 // Queues are FIFO queues of calls, created on demand by the first Push.
 type Queues interface {
-	// Push adds m at the back of queue. max > 0 limits the queue's size:
-	// a Push that would exceed it fails with ErrQueueFull and changes
-	// nothing. It returns m's 1-based position. Pushing a CallSid that is
-	// already in the queue fails with ErrExists. A zero m.Enqueued is set
-	// to the store's clock.
+	// Push adds m at the back of queue, creating the queue when it does
+	// not exist. max > 0 is the queue's size limit from now on; max 0
+	// keeps the queue's own (DefaultQueueSize for a queue this Push
+	// creates). A Push that would exceed the limit fails with
+	// ErrQueueFull and changes nothing. It returns m's 1-based position.
+	// Pushing a CallSid that is already in the queue fails with
+	// ErrExists. A zero m.Enqueued is set to the store's clock.
 	Push(ctx context.Context, queue string, m Member, max int) (pos int, err error)
+	// Create makes an empty queue with the size limit max (0:
+	// DefaultQueueSize); ErrExists when the name is taken.
+	Create(ctx context.Context, queue string, max int) (QueueInfo, error)
+	// SetMax changes the queue's size limit (members beyond it stay);
+	// ErrNotFound when there is no such queue.
+	SetMax(ctx context.Context, queue string, max int) (QueueInfo, error)
+	// Rename gives an empty queue another name, keeping its Sid, Created
+	// and MaxSize: ErrNotEmpty when it has members, ErrExists when the
+	// new name is taken, ErrNotFound when there is no such queue.
+	Rename(ctx context.Context, queue, to string) (QueueInfo, error)
+	// Delete removes an empty queue: ErrNotEmpty when it has members,
+	// ErrNotFound when there is none.
+	Delete(ctx context.Context, queue string) error
 	// Pop removes and returns the front member in one atomic step: two
 	// Pops, on any nodes, never return the same member. ErrNotFound when
 	// the queue is empty.

@@ -82,6 +82,7 @@ func (p *parser) dial(e *etree.Element, idx int) *Dial {
 	if d.RecordingStatusCallbackEvent == nil {
 		d.RecordingStatusCallbackEvent = []string{"completed"}
 	}
+	p.dialRanges(d, idx)
 	var dropped bool
 	d.Nouns, dropped = p.dialNouns(e, idx)
 	body := text(e)
@@ -98,6 +99,24 @@ func (p *parser) dial(e *etree.Element, idx int) *Dial {
 		p.report(d.Pos, Error, codeSchema, "Dial: nothing to dial; give a number or nest a noun")
 	}
 	return d
+}
+
+// dialRanges clamps timeout and timeLimit to the dialect's ranges, as
+// the platforms use the nearest allowed value, and warns when a written
+// value was outside them (Twilio's 13212 and 13216).
+func (p *parser) dialRanges(d *Dial, idx int) {
+	if v := p.dialect.RingTimeout(d.Timeout); v != d.Timeout {
+		lo, hi := p.dialect.RingTimeoutRange()
+		p.report(p.attrPos(idx, "timeout"), Warning, codeDialTimeout, "Dial: timeout "+strconv.Itoa(d.Timeout)+
+			" is outside "+p.dialect.String()+"'s "+strconv.Itoa(lo)+"-"+strconv.Itoa(hi)+" seconds; using "+strconv.Itoa(v))
+		d.Timeout = v
+	}
+	if v := p.dialect.TimeLimit(d.TimeLimit); v != d.TimeLimit {
+		lo, hi := p.dialect.TimeLimitRange()
+		p.report(p.attrPos(idx, "timeLimit"), Warning, codeDialTimeLimit, "Dial: timeLimit "+strconv.Itoa(d.TimeLimit)+
+			" is outside "+p.dialect.String()+"'s "+strconv.Itoa(lo)+"-"+strconv.Itoa(hi)+" seconds; using "+strconv.Itoa(v))
+		d.TimeLimit = v
+	}
 }
 
 // dialNouns converts the nested nouns of <Dial>, enforcing the mixing
@@ -118,6 +137,15 @@ func (p *parser) dialNouns(e *etree.Element, idx int) (nouns []Noun, dropped boo
 		case "Number":
 			n = p.number(c, ci)
 		case "Client":
+			if !p.dialect.Supports(name) {
+				// Telnyx registers no clients: the noun is skipped, as
+				// the nouns texml cannot dial are, and the Dial fails
+				// when nothing else is left to ring.
+				p.report(p.pos(ci), Error, codeDialNested, "Dial: <Client> is not supported in TeXML; it is skipped")
+				dropped = true
+				ci = p.next(ci)
+				continue
+			}
 			if cl := p.client(c, ci); cl.Identity != "" {
 				n = cl
 			} else {

@@ -14,6 +14,9 @@ func (p *parser) gather(e *etree.Element, idx int) *Gather {
 		MaxSpeechTime: 60, Language: "en-US", ProfanityFilter: true,
 		PartialResultCallbackMethod: "POST", BargeIn: true,
 	}
+	if p.dialect.GatherMethodFromApp() {
+		g.Method = "" // the application's method, which the interpreter knows
+	}
 	const who = "Gather"
 	speechTimeoutSet := false
 	for a := range p.plainAttrs(e, idx, who) {
@@ -21,7 +24,7 @@ func (p *parser) gather(e *etree.Element, idx int) *Gather {
 		case "action":
 			g.Action = strings.TrimSpace(a.Value)
 		case "method":
-			g.Method = p.methodAttr(idx, who, a, codeGatherMethod, "POST")
+			g.Method = p.methodAttr(idx, who, a, codeGatherMethod, g.Method)
 		case "input":
 			g.Input = p.listAttr(idx, who, a, codeNone, inputValues, "dtmf")
 		case "timeout":
@@ -120,7 +123,7 @@ func (p *parser) gather(e *etree.Element, idx int) *Gather {
 // record converts <Record>.
 func (p *parser) record(e *etree.Element, idx int) *Record {
 	r := &Record{
-		Pos: p.pos(idx), Method: "POST", Timeout: 5, FinishOnKey: "1234567890*#",
+		Pos: p.pos(idx), Method: "POST", Timeout: p.dialect.RecordTimeout(), FinishOnKey: "1234567890*#",
 		MaxLength: 3600, PlayBeep: true, Trim: "trim-silence",
 		RecordingStatusCallbackMethod: "POST",
 	}
@@ -132,7 +135,7 @@ func (p *parser) record(e *etree.Element, idx int) *Record {
 		case "method":
 			r.Method = p.methodAttr(idx, who, a, codeRecordMethod, "POST")
 		case "timeout":
-			r.Timeout = p.intAttr(idx, who, a, codeRecordTimeout, 0, -1, 5)
+			r.Timeout = p.intAttr(idx, who, a, codeRecordTimeout, 0, -1, p.dialect.RecordTimeout())
 		case "finishOnKey":
 			if digitsOK(a.Value, "0123456789*#") {
 				r.FinishOnKey = a.Value

@@ -14,10 +14,13 @@ import (
 // parser carries the state of one Parse call. It is never shared, so Parse
 // is safe for concurrent use.
 type parser struct {
-	src   []byte // the document as UTF-8; all offsets refer to it
-	recs  []elemRec
-	kind  Kind
-	diags []Diagnostic
+	src  []byte // the document as UTF-8; all offsets refer to it
+	recs []elemRec
+	kind Kind
+	// dialect picks the defaults and checks that differ between Twilio
+	// and Telnyx (dialect.go).
+	dialect Dialect
+	diags   []Diagnostic
 	// dropped counts diagnostics beyond maxDiagnostics.
 	dropped int
 	zero    elemRec // returned for out-of-range indices so lookups never panic
@@ -36,7 +39,10 @@ const maxDiagnostics = 1000
 // bytes, nesting deeper than MaxDepth, or an unsupported encoding. Every
 // other problem becomes a Diagnostic in the returned Document, and the
 // offending element is dropped or its attribute defaulted, as Twilio does.
-func Parse(data []byte, kind Kind) (*Document, error) {
+// It parses TwiML; Dialect.Parse parses TeXML.
+func Parse(data []byte, kind Kind) (*Document, error) { return parse(data, kind, TwiML) }
+
+func parse(data []byte, kind Kind, dialect Dialect) (*Document, error) {
 	if len(data) > MaxDocumentSize {
 		return nil, fatal(Pos{1, 1}, "document is "+strconv.Itoa(len(data))+
 			" bytes, over the limit of "+strconv.Itoa(MaxDocumentSize), nil)
@@ -75,7 +81,7 @@ func Parse(data []byte, kind Kind) (*Document, error) {
 	if root == nil {
 		return nil, fatal(Pos{1, 1}, "malformed XML: no root element", nil)
 	}
-	p := &parser{src: src, recs: res.recs, kind: kind, zero: elemRec{pos: Pos{1, 1}}}
+	p := &parser{src: src, recs: res.recs, kind: kind, dialect: dialect, zero: elemRec{pos: Pos{1, 1}}}
 	if !p.consistent(root) {
 		p.recs = p.rebuildRecs(root)
 	}

@@ -64,10 +64,11 @@ type Pause struct {
 // Gather collects DTMF and/or speech. Defaults per Twilio: method POST,
 // input [dtmf], timeout 5, finishOnKey "#", speechTimeout = timeout,
 // maxSpeechTime 60, language en-US, bargeIn true, profanityFilter true.
+// In TeXML the method defaults to the application's (Dialect).
 type Gather struct {
 	Pos
-	Action                      string // "" = current document URL
-	Method                      string
+	Action                      string   // "" = current document URL
+	Method                      string   // "" (TeXML, when not written): the application's method
 	Input                       []string // "dtmf", "speech"
 	Timeout                     int
 	FinishOnKey                 string // "" disables the terminator
@@ -91,7 +92,8 @@ type Gather struct {
 	Prompts []Verb
 }
 
-// Record records the caller. Defaults: method POST, timeout 5, finishOnKey
+// Record records the caller. Defaults: method POST, timeout 5 (0 in
+// TeXML: Dialect.RecordTimeout), finishOnKey
 // "1234567890*#", maxLength 3600, playBeep true, trim "trim-silence",
 // recordingStatusCallbackMethod POST, recordingStatusCallbackEvent [completed].
 type Record struct {

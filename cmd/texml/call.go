@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/ed25519"
-	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -24,6 +23,7 @@ import (
 	"github.com/texml/texml/media/tts"
 	"github.com/texml/texml/sim"
 	"github.com/texml/texml/stream"
+	"github.com/texml/texml/verbs"
 )
 
 // listFlag collects a repeatable flag.
@@ -37,6 +37,7 @@ type callFlags struct {
 	from, to, method, fallback, statusCB, statusEvents string
 	accountSid, authToken, trace, signingKey           string
 	publicURL, direction, sendDigits                   string
+	dialect, connectionID                              string
 	realtime                                           bool
 	inputs, outcomes, callees, params, parties         listFlag
 }
@@ -51,6 +52,8 @@ func (f *callFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.accountSid, "account-sid", "", "AccountSid sent to the app (default AC000…0)")
 	fs.StringVar(&f.authToken, "auth-token", "", "sign requests with X-Twilio-Signature using this token")
 	fs.StringVar(&f.signingKey, "signing-key", "", "Telnyx-style signing: base64 Ed25519 seed (32 bytes) or private key (64 bytes); adds telnyx-signature-ed25519 and telnyx-timestamp")
+	fs.StringVar(&f.dialect, "dialect", "twiml", `"twiml" or "texml": Telnyx's defaults and request parameters where they differ from Twilio's (README, "TeXML dialect")`)
+	fs.StringVar(&f.connectionID, "connection-id", "", "with --dialect texml: the ConnectionId sent to the app (the TeXML application's id)")
 	fs.StringVar(&f.trace, "trace", "", `"json" prints one JSON event per line instead of a transcript`)
 	fs.BoolVar(&f.realtime, "realtime", false, "wait in real time (Pause 30 takes 30 s)")
 	fs.Var(&f.inputs, "input", "caller input, repeatable: dtmf:KEYS, speech:TEXT, silence, hangup, audio:SECONDS[:KEY], each optionally @MS")
@@ -246,6 +249,13 @@ func (f *callFlags) build(t string) (sim.Options, interpreter.Config, error) {
 	case strings.Trim(f.sendDigits, "0123456789*#wW") != "":
 		return opts, cfg, fmt.Errorf("--send-digits %q: want digits, * # w W", f.sendDigits)
 	}
+	dialect, err := verbs.ParseDialect(f.dialect)
+	if err != nil {
+		return opts, cfg, fmt.Errorf("--dialect %q: %w", f.dialect, err)
+	}
+	if f.connectionID != "" && dialect != verbs.TeXML {
+		return opts, cfg, errors.New("--connection-id: only with --dialect texml (Telnyx's ConnectionId)")
+	}
 	opts.Start = time.Now()
 	opts.Realtime = f.realtime
 	cfg = interpreter.Config{
@@ -253,6 +263,7 @@ func (f *callFlags) build(t string) (sim.Options, interpreter.Config, error) {
 		StatusCallback: f.statusCB, StatusCallbackEvents: events,
 		AccountSid: f.accountSid, From: f.from, To: f.to,
 		ExtraParams: extra, RecordingBaseURL: base,
+		Dialect: dialect, ConnectionID: f.connectionID,
 	}
 	return opts, cfg, nil
 }
@@ -355,22 +366,13 @@ func terminalAsker(in io.Reader, out io.Writer) sim.Asker {
 	}
 }
 
-// signingKey decodes --signing-key: a base64 Ed25519 seed or private key.
+// signingKey decodes --signing-key (fetcher.ParseSigningKey).
 func signingKey(v string) (ed25519.PrivateKey, error) {
-	if v == "" {
-		return nil, nil
-	}
-	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
+	key, err := fetcher.ParseSigningKey(v)
 	if err != nil {
-		return nil, fmt.Errorf("--signing-key: not base64: %w", err)
+		return nil, fmt.Errorf("--signing-key: %w", err)
 	}
-	switch len(b) {
-	case ed25519.SeedSize:
-		return ed25519.NewKeyFromSeed(b), nil
-	case ed25519.PrivateKeySize:
-		return ed25519.PrivateKey(b), nil
-	}
-	return nil, fmt.Errorf("--signing-key: %d bytes; want a 32-byte seed or a 64-byte private key", len(b))
+	return key, nil
 }
 
 // placeTarget is what an outbound-api call to `to` dials: a SIP URI, a

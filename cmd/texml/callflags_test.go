@@ -19,12 +19,13 @@ import (
 type flagApp struct {
 	mu   sync.Mutex
 	got  map[string]url.Values // path → parameters of its last request
+	meth map[string]string     // path → method of its last request
 	docs map[string]string     // path → TwiML; "/moved" redirects to "/voice"
 }
 
 func newFlagApp(t *testing.T, docs map[string]string) (*flagApp, *httptest.Server) {
 	t.Helper()
-	a := &flagApp{got: map[string]url.Values{}, docs: docs}
+	a := &flagApp{got: map[string]url.Values{}, meth: map[string]string{}, docs: docs}
 	srv := httptest.NewServer(a)
 	t.Cleanup(srv.Close)
 	return a, srv
@@ -34,6 +35,7 @@ func (a *flagApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = r.ParseForm()
 	a.mu.Lock()
 	a.got[r.URL.Path] = r.Form
+	a.meth[r.URL.Path] = r.Method
 	a.mu.Unlock()
 	if r.URL.Path == "/moved" {
 		http.Redirect(w, r, "/voice", http.StatusFound)
@@ -70,6 +72,8 @@ func TestCallFlagErrors(t *testing.T) {
 		{[]string{"--direction", "outbound"}, "--direction"},
 		{[]string{"--send-digits", "12"}, "only with --direction outbound-api"},
 		{[]string{"--direction", "outbound-api", "--send-digits", "1x"}, "--send-digits"},
+		{[]string{"--dialect", "telnyx"}, `--dialect "telnyx"`},
+		{[]string{"--connection-id", "42"}, "only with --dialect texml"},
 	}
 	for _, tt := range tests {
 		args := append([]string{"call", "../../fixtures/apps/hello.xml"}, tt.args...)
@@ -227,5 +231,28 @@ func TestCallOutboundAPI(t *testing.T) {
 		"--callee", "sip:bob@example.com=ring:3,busy")
 	if code != 0 || !strings.Contains(out, "status busy") || b.params("/voice") != nil {
 		t.Errorf("busy callee: exit %d, fetched %v; transcript:\n%s%s", code, b.params("/voice"), out, stderr)
+	}
+}
+
+// TestCallDialect: --dialect texml runs the simulated call with Telnyx's
+// rules: the Gather action with the app's method, ApiVersion v2/texml,
+// ConnectionId and CallerId.
+func TestCallDialect(t *testing.T) {
+	a, srv := newFlagApp(t, map[string]string{
+		"/voice": `<Response><Gather numDigits="1" action="/done"/></Response>`,
+		"/done":  `<Response/>`,
+	})
+	code, _, stderr := texml(t, "call", srv.URL+"/voice", "--dialect", "texml", "--method", "GET",
+		"--connection-id", "42", "--input", "dtmf:1")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	a.mu.Lock()
+	method := a.meth["/done"]
+	a.mu.Unlock()
+	p := a.params("/done")
+	if method != "GET" || p.Get("Digits") != "1" || p.Get("ApiVersion") != "v2/texml" ||
+		p.Get("ConnectionId") != "42" || p.Get("CallerId") != "+15005550006" {
+		t.Errorf("Gather action: %s %v", method, p)
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -47,6 +48,31 @@ func apiForm(t *testing.T, method, u string, form url.Values) (int, map[string]a
 		}
 	}
 	return resp.StatusCode, v
+}
+
+// confsURL is the Conferences resource of a service.
+func confsURL(s *service) string {
+	return "http://" + s.httpLn.Addr().String() + "/2010-04-01/Accounts/" + e2eAccount + "/Conferences"
+}
+
+// waitRoom waits until the service lists one in-progress room with n
+// participants, and returns its sid and participants.
+func waitRoom(t *testing.T, s *service, n int) (string, []any) {
+	t.Helper()
+	var sid string
+	var parts []any
+	waitFor(t, 10*time.Second, fmt.Sprintf("a room of %d listed", n), func() bool {
+		_, list := apiForm(t, http.MethodGet, confsURL(s)+".json?Status=in-progress", nil)
+		rooms, _ := list["conferences"].([]any)
+		if len(rooms) != 1 {
+			return false
+		}
+		sid = rooms[0].(map[string]any)["sid"].(string)
+		_, ps := apiForm(t, http.MethodGet, confsURL(s)+"/"+sid+"/Participants.json", nil)
+		parts, _ = ps["participants"].([]any)
+		return len(parts) == n
+	})
+	return sid, parts
 }
 
 // waitCallStatus fetches a call until its status is want.
@@ -190,21 +216,11 @@ func TestAPIParticipantDialOut(t *testing.T) {
 		heard <- sipphone.VoicedTime(c.Audio())
 		c.Listen(2 * time.Second)
 	}})
-	confs := "http://" + s.httpLn.Addr().String() + "/2010-04-01/Accounts/" + e2eAccount + "/Conferences"
-	code, p := apiForm(t, http.MethodPost, confs+"/sales/Participants.json", url.Values{"From": {"+15559990000"}, "To": {agent.URI("agent")}, "Label": {"agent"}})
+	code, p := apiForm(t, http.MethodPost, confsURL(s)+"/sales/Participants.json", url.Values{"From": {"+15559990000"}, "To": {agent.URI("agent")}, "Label": {"agent"}})
 	if code != http.StatusCreated || p["status"] != "queued" {
 		t.Fatalf("participant create: %d %v", code, p)
 	}
-	waitFor(t, 10*time.Second, "two participants", func() bool {
-		_, list := apiForm(t, http.MethodGet, confs+".json?FriendlyName=sales", nil)
-		rooms, _ := list["conferences"].([]any)
-		if len(rooms) != 1 {
-			return false
-		}
-		_, ps := apiForm(t, http.MethodGet, confs+"/"+rooms[0].(map[string]any)["sid"].(string)+"/Participants.json", nil)
-		parts, _ := ps["participants"].([]any)
-		return len(parts) == 2
-	})
+	waitRoom(t, s, 2)
 	go caller.Tone(1200, 3*time.Second)
 	select {
 	case v := <-heard:
@@ -213,5 +229,42 @@ func TestAPIParticipantDialOut(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the dialed participant never answered")
+	}
+}
+
+// TestAPIConferenceAnnouncement: the REST API's AnnounceUrl on a room
+// plays its <Say> to both participants (silent themselves), and the room's
+// status callback gets announcement-end.
+func TestAPIConferenceAnnouncement(t *testing.T) {
+	a := newApp(t, map[string]string{
+		"/room":     `<Response><Dial><Conference beep="false" statusCallback="/conf" statusCallbackEvent="announcement">news</Conference></Dial></Response>`,
+		"/announce": `<Response><Say>Attention please. The meeting ends in five minutes.</Say></Response>`,
+		"/conf":     `<Response/>`,
+	})
+	s := startServe(t, a.srv.URL+"/room", "--account-sid", e2eAccount, "--auth-token", e2eToken)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var phones []*sipphone.Call
+	for range 2 {
+		c := sipphone.New(t).Call(ctx, s.sipAddr, "room", sipphone.CallOptions{})
+		if c.FinalCode() != 200 {
+			t.Fatalf("phone got %d", c.FinalCode())
+		}
+		phones = append(phones, c)
+	}
+	sid, _ := waitRoom(t, s, 2)
+	time.Sleep(300 * time.Millisecond) // both in the mix
+	before := []int{len(phones[0].Audio()), len(phones[1].Audio())}
+	if code, c := apiForm(t, http.MethodPost, confsURL(s)+"/"+sid+".json", url.Values{"AnnounceUrl": {a.srv.URL + "/announce"}}); code != http.StatusOK {
+		t.Fatalf("announce: %d %v", code, c)
+	}
+	p := waitRequest(t, a, "/conf", 15*time.Second)
+	if p.Get("StatusCallbackEvent") != "announcement-end" || p.Get("ConferenceSid") != sid {
+		t.Errorf("callback %v, want announcement-end", p)
+	}
+	for i, c := range phones {
+		if v := sipphone.VoicedTime(c.Audio()[before[i]:]); v < time.Second {
+			t.Errorf("phone %d heard %v of the announcement", i, v)
+		}
 	}
 }

@@ -81,20 +81,8 @@ func TestConferenceControlAcrossNodes(t *testing.T) {
 	if first.FinalCode() != 200 || second.FinalCode() != 200 {
 		t.Fatalf("phones got %d and %d", first.FinalCode(), second.FinalCode())
 	}
-	base := "http://" + b.httpLn.Addr().String() + "/2010-04-01/Accounts/" + e2eAccount + "/Conferences"
-	var parts []any
-	var conf string
-	waitFor(t, 10*time.Second, "two participants listed on node B", func() bool {
-		_, list := apiForm(t, http.MethodGet, base+".json?Status=in-progress", nil)
-		rooms, _ := list["conferences"].([]any)
-		if len(rooms) != 1 {
-			return false
-		}
-		conf = rooms[0].(map[string]any)["sid"].(string)
-		_, ps := apiForm(t, http.MethodGet, base+"/"+conf+"/Participants.json", nil)
-		parts, _ = ps["participants"].([]any)
-		return len(parts) == 2
-	})
+	base := confsURL(b)
+	conf, parts := waitRoom(t, b, 2)                       // listed on node B
 	host := parts[0].(map[string]any)["call_sid"].(string) // joined first, on node A
 	code, p := apiForm(t, http.MethodPost, base+"/"+conf+"/Participants/"+host+".json", url.Values{"Muted": {"true"}})
 	if code != http.StatusOK || p["muted"] != true {

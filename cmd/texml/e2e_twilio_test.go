@@ -142,6 +142,9 @@ func TestTwilioNode(t *testing.T) {
 		"/dequeued":     `<Response><Say>You were taken out of the queue.</Say><Hangup/></Response>`,
 		"/room":         `<Response><Dial action="/room-left"><Conference beep="false">room</Conference></Dial></Response>`,
 		"/room-left":    `<Response><Hangup/></Response>`,
+		"/room2":        `<Response><Dial><Conference beep="false" statusCallback="/room2-events" statusCallbackEvent="announcement">room2</Conference></Dial></Response>`,
+		"/room2-events": `<Response/>`,
+		"/announce":     `<Response><Say>Welcome to the call.</Say></Response>`,
 	}
 	// Five recordings of one second each, one after the other: enough
 	// for three pages of two.
@@ -151,7 +154,7 @@ func TestTwilioNode(t *testing.T) {
 	}
 	docs[fmt.Sprintf("/rec%d", recordings)] = `<Response><Hangup/></Response>`
 	a := newApp(t, docs)
-	cfg := twilioConfig(t, a.srv.URL, map[string]string{"rec": "/rec0", "queue": "/queue", "room": "/room"}, "")
+	cfg := twilioConfig(t, a.srv.URL, map[string]string{"rec": "/rec0", "queue": "/queue", "room": "/room", "room2": "/room2"}, "")
 	s := startServe(t, a.srv.URL+"/voice", "--account-sid", twilioAccount, "--auth-token", twilioToken, "--config", cfg)
 	node := newTwilioNode(s, twilioAccount, twilioToken)
 
@@ -183,6 +186,51 @@ func TestTwilioNode(t *testing.T) {
 	t.Run("conference", func(t *testing.T) {
 		t.Parallel()
 		twilioConference(t, a, s, node)
+	})
+	t.Run("queue-admin", func(t *testing.T) {
+		t.Parallel()
+		type queue struct {
+			Sid, FriendlyName string
+			MaxSize           int
+		}
+		var got struct {
+			Created, Updated queue
+			Duplicate, Gone  restException
+			Listed           []string
+			Removed          bool
+		}
+		node.do(t, &got, "queue-admin", "name=billing")
+		if got.Created.FriendlyName != "billing" || got.Created.MaxSize != 20 || got.Updated.FriendlyName != "billing-renamed" ||
+			got.Updated.MaxSize != 30 || got.Updated.Sid != got.Created.Sid || !slices.Contains(got.Listed, "billing-renamed") {
+			t.Errorf("create/update/list: %+v", got)
+		}
+		if got.Duplicate.Status != 400 || !got.Removed || got.Gone.Status != 404 || got.Gone.Code != 20404 {
+			t.Errorf("duplicate %+v, removed %v, then fetch %+v", got.Duplicate, got.Removed, got.Gone)
+		}
+	})
+	t.Run("participant-create", func(t *testing.T) {
+		t.Parallel()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		host := sipphone.New(t).Call(ctx, s.sipAddr, "room2", sipphone.CallOptions{})
+		if host.FinalCode() != 200 {
+			t.Fatalf("room2 caller: answer %d", host.FinalCode())
+		}
+		go host.Listen(15 * time.Second)
+		defer func() { _ = host.Hangup() }()
+		agent := sipphone.New(t)
+		agent.Answer(sipphone.Behaviour{Then: func(c *sipphone.Call) { c.Listen(10 * time.Second) }})
+		var got struct {
+			Created struct{ CallSid, Status string }
+			Listed  []string
+		}
+		node.do(t, &got, "participant-create", "name=room2", "to="+agent.URI("agent"), "from=+15550001000", "announce="+a.srv.URL+"/announce")
+		if !strings.HasPrefix(got.Created.CallSid, "CA") || got.Created.Status != "queued" || !slices.Contains(got.Listed, got.Created.CallSid) {
+			t.Errorf("participants.create(): %+v, then list %v", got.Created, got.Listed)
+		}
+		if p, ok := a.waitRequest(t, "/room2-events", 15*time.Second); !ok || p.Get("StatusCallbackEvent") != "announcement-end" {
+			t.Errorf("conferences.update({announceUrl}): room callback %v, want announcement-end", p)
+		}
 	})
 }
 

@@ -28,8 +28,9 @@ func runLint(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("texml lint", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	format := fs.String("format", "text", `output format: "text" or "json"`)
+	dialectName := fs.String("dialect", "twiml", `"twiml" or "texml": check against Telnyx's rules (no <Client>, Dial ranges)`)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: texml lint [--format text|json] FILE|URL ...\n\nPrints path:line:col: severity: message [code]; exits 1 when any error is found.\n\nFlags:")
+		fmt.Fprintln(stderr, "Usage: texml lint [--format text|json] [--dialect twiml|texml] FILE|URL ...\n\nPrints path:line:col: severity: message [code]; exits 1 when any error is found.\n\nFlags:")
 		fs.PrintDefaults()
 	}
 	pos, err := parseInterleaved(fs, args)
@@ -43,6 +44,11 @@ func runLint(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "texml lint: --format must be text or json, not %q\n", *format)
 		return 2
 	}
+	dialect, err := verbs.ParseDialect(*dialectName)
+	if err != nil {
+		fmt.Fprintf(stderr, "texml lint: --dialect %q: %v\n", *dialectName, err)
+		return 2
+	}
 	if len(pos) == 0 {
 		fs.Usage()
 		return 2
@@ -52,7 +58,7 @@ func runLint(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var all []finding
 	failed := false
 	for _, name := range pos {
-		found := lintOne(ctx, fe, name)
+		found := lintOne(ctx, fe, name, dialect)
 		for _, f := range found {
 			if f.Severity == verbs.Error.String() {
 				failed = true
@@ -82,8 +88,8 @@ func runLint(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// lintOne checks one file or URL.
-func lintOne(ctx context.Context, fe *fetcher.Fetcher, name string) []finding {
+// lintOne checks one file or URL against the dialect's rules.
+func lintOne(ctx context.Context, fe *fetcher.Fetcher, name string, dialect verbs.Dialect) []finding {
 	fail := func(line, col, code int, msg string) []finding {
 		return []finding{{File: name, Line: line, Col: col, Severity: "error", Code: code, Message: msg}}
 	}
@@ -103,7 +109,7 @@ func lintOne(ctx context.Context, fe *fetcher.Fetcher, name string) []finding {
 	if resp.Kind != fetcher.TwiML {
 		return nil // audio and text/plain responses are valid apps
 	}
-	doc, err := verbs.Parse(resp.Body, verbs.Main)
+	doc, err := dialect.Parse(resp.Body, verbs.Main)
 	if err != nil {
 		var pe *verbs.ParseError
 		if errors.As(err, &pe) {

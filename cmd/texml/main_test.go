@@ -128,3 +128,22 @@ func TestLint(t *testing.T) {
 		t.Errorf("json lint: exit %d, %v, %s", code, err, out)
 	}
 }
+
+// TestLintDialect: the same document is clean as TwiML and has findings
+// as TeXML, which has no <Client> and rings for at most 120 s.
+func TestLintDialect(t *testing.T) {
+	doc := filepath.Join(t.TempDir(), "dial.xml")
+	if err := os.WriteFile(doc, []byte(`<Response><Dial timeout="300"><Client>alice</Client><Number>+15550001111</Number></Dial></Response>`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, _ := texml(t, "lint", doc); code != 0 || out != "" {
+		t.Errorf("as TwiML: exit %d, output %q", code, out)
+	}
+	code, out, _ := texml(t, "lint", "--dialect", "texml", doc)
+	if code != 1 || !strings.Contains(out, "<Client> is not supported in TeXML") || !strings.Contains(out, "outside texml's 5-120 seconds") {
+		t.Errorf("as TeXML: exit %d, output %q", code, out)
+	}
+	if code, _, stderr := texml(t, "lint", "--dialect", "laml", doc); code != 2 || !strings.Contains(stderr, "--dialect") {
+		t.Errorf("--dialect laml: exit %d, %q", code, stderr)
+	}
+}

@@ -168,7 +168,7 @@ func parties(flags []string) ([]party, error) {
 
 // simParty makes the i-th --party (from 0) a caller on the line. What
 // belongs to the line rather than to one call (--account-sid, --param,
-// --public-url, signing) main shares with it; the main call's own app
+// --public-url, signing, --dialect, --connection-id) main shares with it; the main call's own app
 // settings (--method, --fallback-url, --status-callback, --from, --to,
 // --input, ...) stay its own.
 func (p party) simParty(i int, main interpreter.Config, fe interpreter.Fetcher, cbs *interpreter.Dispatcher) sim.Party {
@@ -188,6 +188,7 @@ func (p party) simParty(i int, main interpreter.Config, fe interpreter.Fetcher, 
 			URL: p.url, Method: p.method, CallSid: p.sid, From: from, To: to,
 			AccountSid: main.AccountSid, ExtraParams: main.ExtraParams,
 			RecordingBaseURL: main.RecordingBaseURL, Logger: main.Logger,
+			Dialect: main.Dialect, ConnectionID: main.ConnectionID,
 		},
 	}
 }

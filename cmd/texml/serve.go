@@ -209,7 +209,7 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 	s.sounds = audio.NewCache(metrics.Fetcher("audio", s.fetch), audio.CacheOptions{Dir: cacheDir("audio")})
 	metrics.WatchCaches(s.speech, s.sounds)
 	if f.redisURL == "" {
-		s.store = memory.New()
+		s.store = memory.New(memory.WithMaxCallRecords(f.callRecords))
 	} else {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		s.store, err = redisstore.Open(ctx, f.redisURL)
@@ -232,7 +232,7 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 	s.node.SetPicker(queues)
 	s.node.Handle(queue.DequeueKind, queues.DeliverDequeue)
 	s.node.AddSweeper(func(ctx context.Context) { _, _ = queues.Sweep(ctx) })
-	confs := conference.New(s.store.Conferences, signaling.Mixer{RecordingsDir: f.recordingsDir}, conference.Options{Node: node, Logger: log, AccountSid: f.accountSid, Alive: s.node.Alive, Remote: s.node,
+	confs := conference.New(s.store.Conferences, signaling.Mixer{RecordingsDir: f.recordingsDir, Synth: s.speech, Audio: s.sounds}, conference.Options{Node: node, Logger: log, AccountSid: f.accountSid, Alive: s.node.Alive, Remote: s.node, Fetcher: s.fetch,
 		Post: func(u, method string, p url.Values) {
 			s.cbs.Send(interpreter.Callback{Kind: "conference-status", URL: u, Method: method, Params: p})
 		}})
@@ -240,6 +240,10 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 	s.node.Handle(conference.ControlKind, confs.DeliverControl)
 	s.confs = confs
 	s.node.AddSweeper(func(ctx context.Context) { _, _ = confs.Sweep(ctx) })
+	if f.callRecords < 1 {
+		s.close()
+		return nil, fmt.Errorf("--call-records %d: want 1 or more", f.callRecords)
+	}
 	if f.apiCPS < 0 {
 		s.close()
 		return nil, fmt.Errorf("--api-cps %g: want 0 (no limit) or more", f.apiCPS)
@@ -468,8 +472,9 @@ func (s *service) routes() http.Handler {
 		fmt.Fprintf(w, "ok %d active calls\n", s.sip.Active())
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
-	// The REST API, which serves RecordingUrl too.
-	mux.Handle("/"+api.Version+"/", api.New(api.Options{
+	// The REST API, which serves RecordingUrl too; Twilio's paths and
+	// Telnyx's TeXML ones.
+	rest := api.New(api.Options{
 		Accounts:          s.f.apiAccounts(),
 		DefaultAccountSid: s.f.mainAccountSid(),
 		RecordingsDir:     s.f.recordingsDir,
@@ -480,8 +485,11 @@ func (s *service) routes() http.Handler {
 		Conferences:       s.store.Conferences,
 		ConferenceControl: s.confs,
 		Calls:             s.calls,
+		Applications:      s.router.Application,
 		Logger:            s.log,
-	}))
+	})
+	mux.Handle("/"+api.Version+"/", rest)
+	mux.Handle("/v2/texml/", rest)
 	return mux
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/texml/texml/store/memory"
 	"log/slog"
 	"net"
 	"os"
@@ -14,7 +15,9 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/texml/texml/api"
+	"github.com/texml/texml/fetcher"
 	"github.com/texml/texml/signaling"
+	"github.com/texml/texml/verbs"
 )
 
 // defaultMaxSetup is --max-setup's default: calls in setup (admitted, not
@@ -38,8 +41,9 @@ type serveFlags struct {
 	accountSid, authToken, recordingsDir, cacheDir, config     string
 	stt, ttsURL, ttsToken, sipTrunk, pprof, rtpIO, redisURL    string
 	nodeAddr                                                   string
+	dialect, signingKey, apiKey, connectionID                  string
 	drain, rtpTimeout, holdKeepalive, maxLag                   time.Duration
-	maxCalls, maxSetup                                         int
+	maxCalls, maxSetup, callRecords                            int
 	apiCPS                                                     float64
 	envErrs                                                    []error // bad TEXML_* values, reported before starting
 	file                                                       fileConfig
@@ -63,7 +67,11 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	str(&f.statusCB, "status-callback", "", "URL for call status callbacks")
 	str(&f.statusEvents, "status-callback-event", "completed", "space-separated status callback events")
 	str(&f.accountSid, "account-sid", "", "AccountSid sent to apps, and the REST API's account (default AC000…0)")
-	str(&f.authToken, "auth-token", "", "sign requests with X-Twilio-Signature; the REST API's password for --account-sid (no token: no API)")
+	str(&f.authToken, "auth-token", "", "sign the requests of TwiML routes with X-Twilio-Signature; Twilio's REST API's password for --account-sid (no token: no Twilio API)")
+	str(&f.dialect, "dialect", "twiml", `the routes' dialect when they name none: "twiml" or "texml" (Telnyx's defaults, parameters, signatures; README, "TeXML dialect")`)
+	str(&f.signingKey, "signing-key", "", "sign the requests of TeXML routes with Ed25519 (telnyx-signature-ed25519, telnyx-timestamp): base64 32-byte seed or 64-byte private key; a route's signing_key wins")
+	str(&f.apiKey, "api-key", "", `Telnyx's TeXML REST API (/v2/texml/…) key for --account-sid, sent as "Authorization: Bearer KEY" (no key: no Telnyx API)`)
+	str(&f.connectionID, "connection-id", "", "with --dialect texml: the --voice-url app's ConnectionId, and the ApplicationSid that Telnyx's API creates its calls with")
 	str(&f.recordingsDir, "recordings-dir", "recordings", "where <Record> files are written")
 	str(&f.cacheDir, "cache-dir", "", "disk cache for fetched audio and speech (default: memory only)")
 	str(&f.config, "config", "", "YAML file with routes, trunks, deny patterns and clients (see README)")
@@ -108,6 +116,11 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	if err != nil {
 		f.envErrs = append(f.envErrs, fmt.Errorf("%s: %w", envName("api-media-auth"), err))
 	}
+	records, err := strconv.Atoi(env("call-records", strconv.Itoa(memory.DefaultMaxCallRecords)))
+	if err != nil {
+		f.envErrs = append(f.envErrs, fmt.Errorf("%s: %w", envName("call-records"), err))
+	}
+	fs.IntVar(&f.callRecords, "call-records", records, "without --redis-url: the most call records (the REST API's Calls) kept in memory; past it the calls that ended first are forgotten before their day is up (env "+envName("call-records")+")")
 	cps, err := strconv.ParseFloat(env("api-cps", "0"), 64)
 	if err != nil {
 		f.envErrs = append(f.envErrs, fmt.Errorf("%s: %w", envName("api-cps"), err))
@@ -136,6 +149,7 @@ func env(flagName, def string) string {
 type fileConfig struct {
 	AccountSid string            `yaml:"account_sid"`
 	AuthToken  string            `yaml:"auth_token"`
+	APIKey     string            `yaml:"api_key"` // Telnyx's API key of account_sid (--api-key)
 	Routes     []signaling.Route `yaml:"routes"`
 	// Trunks are the outbound routes for <Dial><Number>, tried in order;
 	// Deny are number patterns no trunk may dial (a toll-fraud guard).
@@ -146,7 +160,8 @@ type fileConfig struct {
 	Clients []signaling.Client `yaml:"clients"`
 	Realm   string             `yaml:"realm"`
 	// Accounts may use the REST API besides the main one (account_sid,
-	// auth_token), each seeing only its own resources.
+	// auth_token, api_key), each seeing only its own resources: Twilio's
+	// with its auth_token, Telnyx's with its api_key.
 	Accounts []api.Account `yaml:"accounts"`
 }
 
@@ -154,6 +169,13 @@ type fileConfig struct {
 // --voice-url as the route for every other call.
 func (f *serveFlags) routes() (*signaling.Routes, error) {
 	r := &signaling.Routes{AccountSid: f.accountSid}
+	var err error
+	if r.Dialect, err = verbs.ParseDialect(f.dialect); err != nil {
+		return nil, fmt.Errorf("--dialect %q: %w", f.dialect, err)
+	}
+	if r.SigningKey, err = fetcher.ParseSigningKey(f.signingKey); err != nil {
+		return nil, fmt.Errorf("--signing-key: %w", err)
+	}
 	if f.config != "" {
 		data, err := os.ReadFile(f.config)
 		if err != nil {
@@ -166,8 +188,13 @@ func (f *serveFlags) routes() (*signaling.Routes, error) {
 			return nil, fmt.Errorf("--config %s: %w", f.config, err)
 		}
 		for i, a := range fc.Accounts {
-			if len(a.Sid) != 34 || !strings.HasPrefix(a.Sid, "AC") || a.AuthToken == "" {
-				return nil, fmt.Errorf("--config %s: accounts[%d]: want sid AC followed by 32 hex digits, and an auth_token", f.config, i)
+			switch {
+			case a.AuthToken == "" && a.APIKey == "":
+				return nil, fmt.Errorf("--config %s: accounts[%d]: want an auth_token (Twilio's API), an api_key (Telnyx's) or both", f.config, i)
+			case a.AuthToken != "" && (len(a.Sid) != 34 || !strings.HasPrefix(a.Sid, "AC")):
+				return nil, fmt.Errorf("--config %s: accounts[%d]: an account with an auth_token wants a sid of AC followed by 32 hex digits", f.config, i)
+			case strings.TrimSpace(a.Sid) == "" || strings.ContainsAny(a.Sid, "/?# "):
+				return nil, fmt.Errorf("--config %s: accounts[%d]: want a sid that can stand in a URL path", f.config, i)
 			}
 		}
 		r.Routes = fc.Routes
@@ -180,11 +207,17 @@ func (f *serveFlags) routes() (*signaling.Routes, error) {
 		if f.authToken == "" {
 			f.authToken = fc.AuthToken
 		}
+		if f.apiKey == "" {
+			f.apiKey = fc.APIKey
+		}
 	}
 	if f.voiceURL != "" {
 		r.Routes = append(r.Routes, signaling.Route{Match: "*", App: signaling.App{
 			VoiceURL: f.voiceURL, VoiceMethod: f.voiceMethod, FallbackURL: f.fallbackURL,
-			StatusCallback: f.statusCB, StatusCallbackEvents: strings.Fields(f.statusEvents)}})
+			StatusCallback: f.statusCB, StatusCallbackEvents: strings.Fields(f.statusEvents),
+			ConnectionID: f.connectionID}})
+	} else if f.connectionID != "" {
+		return nil, errors.New("--connection-id names the --voice-url app: set --voice-url (or connection_id on a route)")
 	}
 	for i := range r.Routes {
 		a := &r.Routes[i].App
@@ -215,7 +248,7 @@ func (f *serveFlags) mainAccountSid() string {
 // is the auth token, then the config file's others. It is called after
 // routes, which reads the file.
 func (f *serveFlags) apiAccounts() []api.Account {
-	return append([]api.Account{{Sid: f.mainAccountSid(), AuthToken: f.authToken}}, f.file.Accounts...)
+	return append([]api.Account{{Sid: f.mainAccountSid(), AuthToken: f.authToken, APIKey: f.apiKey}}, f.file.Accounts...)
 }
 
 // trunks builds the outbound routing table: the config file's trunks in

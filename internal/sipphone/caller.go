@@ -27,6 +27,8 @@ type CallOptions struct {
 	Headers map[string]string
 	// From is the user part of the From header; empty: the phone's name.
 	From string
+	// FromName is the From header's display name (with From).
+	FromName string
 	// Username and Password answer a digest challenge (401 or 407).
 	Username, Password string
 	// TCP sends the INVITE over TCP.
@@ -121,7 +123,7 @@ func (p *Phone) invite(target, user string, o CallOptions) (*sip.Request, error)
 		req.SetTransport("TCP")
 	}
 	if o.From != "" {
-		from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: o.From, Host: "127.0.0.1"}}
+		from := &sip.FromHeader{DisplayName: o.FromName, Address: sip.Uri{Scheme: "sip", User: o.From, Host: "127.0.0.1"}}
 		from.Params.Add("tag", sip.GenerateTagN(16))
 		req.AppendHeader(from)
 	}

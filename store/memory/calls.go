@@ -19,14 +19,15 @@ import (
 // goroutine sweeps, and an idle store costs nothing.
 type calls struct {
 	now       func() time.Time
+	max       int // records kept at most (WithMaxCallRecords)
 	mu        sync.Mutex
 	bySid     map[string]*callEntry
 	byAccount map[string]*callIndex
 	expiries  expiryHeap
 }
 
-func newCalls(now func() time.Time) *calls {
-	return &calls{now: now, bySid: map[string]*callEntry{}, byAccount: map[string]*callIndex{}}
+func newCalls(now func() time.Time, max int) *calls {
+	return &calls{now: now, max: max, bySid: map[string]*callEntry{}, byAccount: map[string]*callIndex{}}
 }
 
 type callEntry struct {
@@ -170,7 +171,10 @@ func (c *calls) unindex(e *callEntry) {
 // matches its record (the record was Put again with another expiry, or
 // deleted) is skipped.
 func (c *calls) purge(now time.Time) {
-	for len(c.expiries) > 0 && !now.Before(c.expiries[0].at) {
+	// Past the bound, the records due first go early: ended calls expire
+	// a day after their end, calls in progress hours later, so these
+	// are the calls that ended first.
+	for len(c.expiries) > 0 && (!now.Before(c.expiries[0].at) || c.max > 0 && len(c.bySid) > c.max) {
 		top := heap.Pop(&c.expiries).(expiry)
 		e := c.bySid[top.sid]
 		if e == nil || !e.expires.Equal(top.at) {

@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -63,7 +64,7 @@ func TestCallIndex(t *testing.T) {
 func TestCallsPurge(t *testing.T) {
 	ctx := t.Context()
 	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-	c := newCalls(func() time.Time { return now })
+	c := newCalls(func() time.Time { return now }, 0)
 	for i := range 100 {
 		r := store.CallRecord{Sid: fmt.Sprint("CA", i), AccountSid: fmt.Sprint("AC", i%3),
 			Status: store.CallRinging, Created: now.Add(time.Duration(i) * time.Second)}
@@ -88,5 +89,33 @@ func TestCallsPurge(t *testing.T) {
 	if len(c.bySid) != 0 || len(c.byAccount) != 0 || len(c.expiries) != 0 {
 		t.Errorf("after the purge: %d records, %d indexes, %d heap entries; want none",
 			len(c.bySid), len(c.byAccount), len(c.expiries))
+	}
+}
+
+// Beyond WithMaxCallRecords the calls that ended first are dropped.
+func TestMaxCallRecords(t *testing.T) {
+	s := New(WithMaxCallRecords(3))
+	ctx := context.Background()
+	t0 := time.Now()
+	for i := range 5 {
+		at := t0.Add(time.Duration(i) * time.Second)
+		r := store.CallRecord{Sid: fmt.Sprintf("CA%d", i), AccountSid: "AC1", Status: store.CallCompleted, Created: at, Start: at, End: at}
+		if i == 4 {
+			r.Status, r.End = store.CallInProgress, time.Time{} // still running: kept
+		}
+		if err := s.Calls.Put(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list, err := s.Calls.List(ctx, "AC1", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range list {
+		got = append(got, r.Sid)
+	}
+	if fmt.Sprint(got) != "[CA4 CA3 CA2]" {
+		t.Errorf("kept %v, want the newest three", got)
 	}
 }

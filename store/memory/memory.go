@@ -24,7 +24,25 @@ import (
 type Option func(*config)
 
 type config struct {
-	now func() time.Time
+	now      func() time.Time
+	maxCalls int
+}
+
+// DefaultMaxCallRecords is how many call records a memory store keeps at
+// most (WithMaxCallRecords): some 80 MB, a day of calls at one a second
+// and more than an hour at 20 a second.
+const DefaultMaxCallRecords = 100_000
+
+// WithMaxCallRecords bounds the call records the store keeps: beyond n,
+// the records that would expire first (the calls that ended first) are
+// dropped before their store.Retention is up, so that a busy process
+// does not grow without bound. n <= 0 keeps the default.
+func WithMaxCallRecords(n int) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.maxCalls = n
+		}
+	}
 }
 
 // WithClock makes the store read the time from now instead of time.Now,
@@ -35,14 +53,14 @@ func WithClock(now func() time.Time) Option {
 
 // New returns an empty in-process store.
 func New(opts ...Option) *store.Store {
-	c := config{now: time.Now}
+	c := config{now: time.Now, maxCalls: DefaultMaxCallRecords}
 	for _, o := range opts {
 		o(&c)
 	}
 	return &store.Store{
 		Queues:      &queues{now: c.now, byName: map[string]*queue{}},
 		Conferences: &conferences{active: map[string]*store.Conference{}, bySid: map[string]*store.Conference{}},
-		Calls:       newCalls(c.now),
+		Calls:       newCalls(c.now, c.maxCalls),
 		Nodes:       &nodes{now: c.now, live: map[string]node{}},
 		Bus:         &bus{subs: map[string]map[*subscriber]struct{}{}},
 		Closer:      closer{},
@@ -81,12 +99,15 @@ func (q *queues) Push(_ context.Context, name string, m store.Member, max int) (
 		if slices.ContainsFunc(qu.members, func(x store.Member) bool { return x.CallSid == m.CallSid }) {
 			return 0, fmt.Errorf("queue %q: call %s: %w", name, m.CallSid, store.ErrExists)
 		}
-		if max > 0 && len(qu.members) >= max {
-			return 0, fmt.Errorf("queue %q: %d of %d: %w", name, len(qu.members), max, store.ErrQueueFull)
+		limit := qu.info.MaxSize
+		if max > 0 {
+			limit = max
+		}
+		if limit > 0 && len(qu.members) >= limit {
+			return 0, fmt.Errorf("queue %q: %d of %d: %w", name, len(qu.members), limit, store.ErrQueueFull)
 		}
 	} else {
-		qu = &queue{info: store.QueueInfo{Name: name, Sid: newSid("QU"), Created: q.now()}}
-		q.byName[name] = qu
+		qu = q.newQueue(name, 0)
 	}
 	if max > 0 {
 		qu.info.MaxSize = max
@@ -96,6 +117,72 @@ func (q *queues) Push(_ context.Context, name string, m store.Member, max int) (
 	}
 	qu.members = append(qu.members, m)
 	return len(qu.members), nil
+}
+
+// newQueue adds an empty queue; q.mu is held.
+func (q *queues) newQueue(name string, max int) *queue {
+	if max <= 0 {
+		max = store.DefaultQueueSize
+	}
+	qu := &queue{info: store.QueueInfo{Name: name, Sid: newSid("QU"), Created: q.now(), MaxSize: max}}
+	q.byName[name] = qu
+	return qu
+}
+
+func (q *queues) Create(_ context.Context, name string, max int) (store.QueueInfo, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.byName[name] != nil {
+		return store.QueueInfo{}, fmt.Errorf("queue %q: %w", name, store.ErrExists)
+	}
+	return q.newQueue(name, max).describe(), nil
+}
+
+func (q *queues) SetMax(_ context.Context, name string, max int) (store.QueueInfo, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	qu := q.byName[name]
+	if qu == nil {
+		return store.QueueInfo{}, fmt.Errorf("queue %q: %w", name, store.ErrNotFound)
+	}
+	if max > 0 {
+		qu.info.MaxSize = max
+	}
+	return qu.describe(), nil
+}
+
+func (q *queues) Rename(_ context.Context, name, to string) (store.QueueInfo, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	qu := q.byName[name]
+	switch {
+	case qu == nil:
+		return store.QueueInfo{}, fmt.Errorf("queue %q: %w", name, store.ErrNotFound)
+	case name == to:
+		return qu.describe(), nil
+	case len(qu.members) > 0:
+		return store.QueueInfo{}, fmt.Errorf("queue %q: %d members: %w", name, len(qu.members), store.ErrNotEmpty)
+	case q.byName[to] != nil:
+		return store.QueueInfo{}, fmt.Errorf("queue %q: %w", to, store.ErrExists)
+	}
+	delete(q.byName, name)
+	qu.info.Name = to
+	q.byName[to] = qu
+	return qu.describe(), nil
+}
+
+func (q *queues) Delete(_ context.Context, name string) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	qu := q.byName[name]
+	switch {
+	case qu == nil:
+		return fmt.Errorf("queue %q: %w", name, store.ErrNotFound)
+	case len(qu.members) > 0:
+		return fmt.Errorf("queue %q: %d members: %w", name, len(qu.members), store.ErrNotEmpty)
+	}
+	delete(q.byName, name)
+	return nil
 }
 
 func (q *queues) Pop(_ context.Context, name string) (store.Member, error) {

@@ -35,24 +35,34 @@ func keysOfQueue(name string) queueKeys {
 // average wait needs no walk over the members). Replies that are not data are small integers: -1 the CallSid is
 // already there, -2 the queue is full.
 var (
-	// ARGV: CallSid, Member (JSON), max, new Sid, now, Enqueued (Unix ms).
+	// ARGV: CallSid, Member (JSON), max, new Sid, now, Enqueued (Unix
+	// ms), the default size limit.
 	pushScript = newScript(`
 if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return -1 end
 local n = redis.call('LLEN', KEYS[2])
 local max = tonumber(ARGV[3])
-if max > 0 and n >= max then return -2 end
+local limit = max
+if max <= 0 then limit = tonumber(redis.call('HGET', KEYS[1], 'max') or ARGV[7]) end
+if n >= limit then return -2 end
 redis.call('HSETNX', KEYS[1], 'sid', ARGV[4])
 redis.call('HSETNX', KEYS[1], 'created', ARGV[5])
-if max > 0 then redis.call('HSET', KEYS[1], 'max', ARGV[3]) end
+if max > 0 then redis.call('HSET', KEYS[1], 'max', ARGV[3]) else redis.call('HSETNX', KEYS[1], 'max', ARGV[7]) end
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[4], ARGV[1], ARGV[6])
 redis.call('HINCRBY', KEYS[1], 'esum', ARGV[6])
 return redis.call('RPUSH', KEYS[2], ARGV[1])
 `)
+	// KEYS[5] is this Pop's receipt, ARGV: its lifetime in ms. A Pop
+	// that runs again (a client's retry after a lost reply, which a
+	// Cluster client makes on its own) finds the receipt and returns the
+	// member it took the first time, instead of taking another.
 	popScript = newScript(`
+local done = redis.call('GET', KEYS[5])
+if done then return done end
 local sid = redis.call('LPOP', KEYS[2])
 if not sid then return false end
 local m = redis.call('HGET', KEYS[3], sid)
+redis.call('SET', KEYS[5], m, 'PX', ARGV[1])
 redis.call('HDEL', KEYS[3], sid)
 local t = redis.call('HGET', KEYS[4], sid)
 if t then
@@ -60,6 +70,29 @@ if t then
   redis.call('HINCRBY', KEYS[1], 'esum', -tonumber(t))
 end
 return m
+`)
+	// ARGV: Sid, created, max, and 'new' to create a queue (-1: it
+	// exists) or 'set' to change the limit of one (-1: there is none).
+	createScript = newScript(`
+local exists = redis.call('EXISTS', KEYS[1]) == 1
+if ARGV[4] == 'new' then
+  if exists then return -1 end
+  redis.call('HSET', KEYS[1], 'sid', ARGV[1], 'created', ARGV[2], 'max', ARGV[3], 'esum', 0)
+  return 1
+end
+if not exists then return -1 end
+redis.call('HSET', KEYS[1], 'max', ARGV[3])
+return 1
+`)
+	// Deletes an empty queue: -1 none, -2 it has members. With ARGV[1]
+	// 'peek' it deletes nothing and returns {sid, created, max} (a
+	// rename's first step).
+	deleteScript = newScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if redis.call('LLEN', KEYS[2]) > 0 then return -2 end
+if ARGV[1] == 'peek' then return redis.call('HMGET', KEYS[1], 'sid', 'created', 'max') end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+return 1
 `)
 	// ARGV: CallSid.
 	removeScript = newScript(`
@@ -109,20 +142,109 @@ func (q queues) Push(ctx context.Context, name string, m store.Member, max int) 
 	// The Sid is drawn on every Push and kept only by the first: a
 	// random Sid needs no counter, and 16 bytes cost nothing.
 	n, err := pushScript.Run(ctx, q.rdb, keysOfQueue(name).all(),
-		m.CallSid, blob, max, randomHex("QU"), formatTime(now), m.Enqueued.UnixMilli()).Int()
+		m.CallSid, blob, max, randomHex("QU"), formatTime(now), m.Enqueued.UnixMilli(), store.DefaultQueueSize).Int()
 	switch {
 	case err != nil:
 		return 0, fail(fmt.Sprintf("push to queue %q", name), err)
 	case n == -1:
 		return 0, fmt.Errorf("queue %q: call %s: %w", name, m.CallSid, store.ErrExists)
 	case n == -2:
-		return 0, fmt.Errorf("queue %q: %d members: %w", name, max, store.ErrQueueFull)
+		return 0, fmt.Errorf("queue %q: %w", name, store.ErrQueueFull)
 	}
 	return n, nil
 }
 
+func (q queues) Create(ctx context.Context, name string, max int) (store.QueueInfo, error) {
+	if max <= 0 {
+		max = store.DefaultQueueSize
+	}
+	return q.putMeta(ctx, name, randomHex("QU"), formatTime(time.Now()), max, "new")
+}
+
+func (q queues) SetMax(ctx context.Context, name string, max int) (store.QueueInfo, error) {
+	if max <= 0 {
+		return q.Info(ctx, name)
+	}
+	return q.putMeta(ctx, name, "", "", max, "set")
+}
+
+// putMeta runs createScript and reads the queue back.
+func (q queues) putMeta(ctx context.Context, name, sid, created string, max int, op string) (store.QueueInfo, error) {
+	n, err := createScript.Run(ctx, q.rdb, keysOfQueue(name).all(), sid, created, max, op).Int()
+	switch {
+	case err != nil:
+		return store.QueueInfo{}, fail(fmt.Sprintf("queue %q", name), err)
+	case n == -1 && op == "new":
+		return store.QueueInfo{}, fmt.Errorf("queue %q: %w", name, store.ErrExists)
+	case n == -1:
+		return store.QueueInfo{}, fmt.Errorf("queue %q: %w", name, store.ErrNotFound)
+	}
+	return q.Info(ctx, name)
+}
+
+func (q queues) Delete(ctx context.Context, name string) error {
+	_, err := q.deleteRun(ctx, name, "delete")
+	return err
+}
+
+// deleteRun runs deleteScript with op ("delete" or "peek").
+func (q queues) deleteRun(ctx context.Context, name, op string) (any, error) {
+	r, err := deleteScript.Run(ctx, q.rdb, keysOfQueue(name).all(), op).Result()
+	if err != nil {
+		return nil, fail(fmt.Sprintf("delete queue %q", name), err)
+	}
+	switch r {
+	case int64(-1):
+		return nil, fmt.Errorf("queue %q: %w", name, store.ErrNotFound)
+	case int64(-2):
+		return nil, fmt.Errorf("queue %q: %w", name, store.ErrNotEmpty)
+	}
+	return r, nil
+}
+
+// Rename moves an empty queue's record to the new name's keys. The two
+// names hash to different slots, so it takes three steps: read the old
+// record (refused if the queue has members), write it under the new name
+// (refused if taken), delete the old one (refused if a caller arrived
+// meanwhile: the new record is then taken back).
+func (q queues) Rename(ctx context.Context, name, to string) (store.QueueInfo, error) {
+	if name == to {
+		return q.Info(ctx, name)
+	}
+	r, err := q.deleteRun(ctx, name, "peek")
+	if err != nil {
+		return store.QueueInfo{}, err
+	}
+	f, ok := r.([]any)
+	if !ok || len(f) != 3 {
+		return store.QueueInfo{}, fail(fmt.Sprintf("rename queue %q", name), fmt.Errorf("reply %v", r))
+	}
+	sid, _ := f[0].(string)
+	created, _ := f[1].(string)
+	max, _ := strconv.Atoi(fmt.Sprint(f[2]))
+	if max <= 0 {
+		max = store.DefaultQueueSize // a queue kept from before limits were stored
+	}
+	if _, err := q.putMeta(ctx, to, sid, created, max, "new"); err != nil {
+		return store.QueueInfo{}, err
+	}
+	if err := q.Delete(ctx, name); err != nil {
+		if _, undo := q.deleteRun(ctx, to, "delete"); undo != nil {
+			return store.QueueInfo{}, errors.Join(err, undo)
+		}
+		return store.QueueInfo{}, err
+	}
+	return q.Info(ctx, to)
+}
+
+// popReceipt is how long a Pop's receipt stays: longer than any retry
+// of it.
+const popReceipt = time.Minute
+
 func (q queues) Pop(ctx context.Context, name string) (store.Member, error) {
-	blob, err := popScript.Run(ctx, q.rdb, keysOfQueue(name).all()).Text()
+	k := keysOfQueue(name)
+	receipt := queueTag + name + "}:pop:" + randomHex("")
+	blob, err := popScript.Run(ctx, q.rdb, append(k.all(), receipt), popReceipt.Milliseconds()).Text()
 	if errors.Is(err, redis.Nil) {
 		return store.Member{}, fmt.Errorf("queue %q: empty: %w", name, store.ErrNotFound)
 	}

@@ -24,10 +24,11 @@
 //
 // Two defaults differ from go-redis's. A command is not retried
 // (max_retries=-1, unless the URL sets max_retries): a script whose
-// reply was lost to a broken connection may have run, and running a Pop
-// twice would lose a caller. (A Cluster client still retries a command
-// whose connection broke, within max_redirects, and go-redis has no way
-// to forbid it per command: on a Cluster that rare case remains.) And a
+// reply was lost to a broken connection may have run twice. (A Cluster
+// client still retries a command whose connection broke, within
+// max_redirects, and go-redis has no way to forbid it per command: Pop,
+// where running twice would lose a caller, carries a receipt that makes
+// its second run return the first one's member.) And a
 // context's deadline bounds the network
 // wait of each command (context_timeout_enabled), so that a call never
 // waits on a Redis that is gone for longer than its context allows.

@@ -299,3 +299,32 @@ func BenchmarkPushPop(b *testing.B) {
 	}
 	b.ReportMetric(float64(c.n.Load())/float64(b.N), "roundtrips/op")
 }
+
+// A Pop run twice with one receipt (a retry after a lost reply) returns
+// the same member and takes no other.
+func TestPopRetryTakesOneMember(t *testing.T) {
+	s := opener(redistest.Start(t).URL)(t)
+	ctx := context.Background()
+	for _, sid := range []string{"CA1", "CA2"} {
+		if _, err := s.Queues.Push(ctx, "q", store.Member{CallSid: sid, Node: "n"}, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := s.Queues.(queues)
+	k := keysOfQueue("q")
+	keys := append(k.all(), queueTag+"q}:pop:fixed")
+	var got []string
+	for range 2 {
+		blob, err := popScript.Run(ctx, q.rdb, keys, popReceipt.Milliseconds()).Text()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, blob)
+	}
+	if got[0] != got[1] {
+		t.Errorf("two runs of one Pop returned %q and %q", got[0], got[1])
+	}
+	if pos, size, _ := s.Queues.Position(ctx, "q", "CA2"); pos != 1 || size != 1 {
+		t.Errorf("CA2 at %d of %d, want 1 of 1: the retry took a second member", pos, size)
+	}
+}

@@ -99,9 +99,10 @@ func testQueues(t *testing.T, open opener) {
 			{"CA2", 2, 2, nil, 2},
 			{"CA3", 2, 0, store.ErrQueueFull, 2},
 			{"CA3", 1, 0, store.ErrQueueFull, 2}, // a refused Push sets no limit
-			{"CA3", 0, 3, nil, 2},                // no limit given: none applies, the last one stays
-			{"CA4", 5, 4, nil, 5},
-			{"CA5", 4, 0, store.ErrQueueFull, 5},
+			{"CA3", 0, 0, store.ErrQueueFull, 2}, // no limit given: the queue's own applies
+			{"CA3", 5, 3, nil, 5},
+			{"CA4", 0, 4, nil, 5},
+			{"CA5", 3, 0, store.ErrQueueFull, 5},
 		} {
 			pos, err := s.Queues.Push(ctx, "sales", member(tc.sid), tc.max)
 			if !errors.Is(err, tc.wantErr) || pos != tc.wantPos {

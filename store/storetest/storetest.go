@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) *store.Store) {
 	}
 	t.Run("Queues", func(t *testing.T) { testQueues(t, fresh) })
 	t.Run("QueueMeanEnqueued", func(t *testing.T) { testQueueMeanEnqueued(t, fresh) })
+	t.Run("QueueAdmin", func(t *testing.T) { testQueueAdmin(t, fresh) })
 	t.Run("QueuesConcurrent", func(t *testing.T) { testQueuesConcurrent(t, fresh) })
 	t.Run("Conferences", func(t *testing.T) { testConferences(t, fresh) })
 	t.Run("ConferencesConcurrent", func(t *testing.T) { testConferencesConcurrent(t, fresh) })

@@ -158,6 +158,37 @@ const scenarios = {
     return { rooms, listed, muted, fetched, removed, after: after.map((x) => x.callSid) };
   },
 
+  // queue-admin name=…: a queue is created, resized and renamed, listed,
+  // and deleted; a second create of the name is refused.
+  async 'queue-admin'(p) {
+    const client = connect();
+    const name = need(p, 'name');
+    const created = await client.queues.create({ friendlyName: name, maxSize: 20 });
+    const duplicate = await restError(() => client.queues.create({ friendlyName: name }));
+    const updated = await client.queues(created.sid).update({ friendlyName: `${name}-renamed`, maxSize: 30 });
+    const listed = (await client.queues.list()).map((q) => q.friendlyName);
+    const removed = await client.queues(created.sid).remove();
+    const gone = await restError(() => client.queues(created.sid).fetch());
+    return { created, duplicate, updated, listed, removed, gone };
+  },
+
+  // participant-create name=… to=… from=… announce=URL: once the room
+  // exists (one caller waits in it: status init), a participant is dialed
+  // into it, which starts it, and an announcement is played to the room.
+  async 'participant-create'(p) {
+    const client = connect();
+    const name = need(p, 'name');
+    const rooms = await poll(`no conference ${name}`, () => client.conferences.list({ friendlyName: name }),
+      (rs) => rs.some((r) => r.friendlyName === name));
+    const room = rooms.find((r) => r.friendlyName === name);
+    const created = await client.conferences(room.sid).participants.create({ to: need(p, 'to'), from: need(p, 'from'), label: 'dialed' });
+    const listed = await poll(`the dialed participant never joined ${name}`, () => client.conferences(room.sid).participants.list(),
+      (ps) => ps.some((x) => x.callSid === created.callSid));
+    await poll(`conference ${name} never started`, () => client.conferences(room.sid).fetch(), (r) => r.status === 'in-progress');
+    const announced = await client.conferences(room.sid).update({ announceUrl: need(p, 'announce') });
+    return { created, listed: listed.map((x) => x.callSid), announced };
+  },
+
   // call-create to=… from=… twiml=…|url=… [method= timeout= count=N
   // wait=status,…]: count calls are created (default 1) and, with wait,
   // each is fetched until its status is one of those.
