@@ -188,6 +188,8 @@ func TestConnectStreamEcho(t *testing.T) {
 	if got := strings.Join(res.order, ","); !strings.HasPrefix(got, "connected,start,media") {
 		t.Errorf("messages %s, want connected, start, media…", got)
 	}
+	t.Logf("greeting mark after %v, cleared mark after %v, %d frames echoed, phone heard %v of sound",
+		res.greetMark, res.clearMark, res.echoed, sipphone.VoicedTime(c.Audio()))
 	// The greeting's mark comes back once its 500 ms have played.
 	if res.greetMark < 450*time.Millisecond || res.greetMark > 900*time.Millisecond {
 		t.Errorf("the greeting's mark came back after %v, want once its 500 ms played", res.greetMark)
