@@ -79,7 +79,7 @@ func (s *server) createCall(w http.ResponseWriter, r *http.Request) {
 		badParam(w, "body", "want form-encoded parameters of at most 64 KiB")
 		return
 	}
-	req, p := parseCreate(r.PostForm, interpreter.Config{AccountSid: r.PathValue("AccountSid")}, twilioCreate)
+	req, p := parseCreate(r.PostForm, interpreter.Config{AccountSid: r.PathValue("AccountSid"), RecordingBaseURL: s.baseURL(r)}, twilioCreate)
 	if p != nil {
 		writeProblem(w, p)
 		return

@@ -97,7 +97,7 @@ func (s *server) createParticipant(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	cfg := interpreter.Config{AccountSid: account, From: from, To: to, Twiml: doc,
+	cfg := interpreter.Config{AccountSid: account, From: from, To: to, Twiml: doc, RecordingBaseURL: s.baseURL(r),
 		StatusCallback: f.Get("StatusCallback"), StatusCallbackMethod: f.Get("StatusCallbackMethod")}
 	if cfg.StatusCallback != "" && !webURL(cfg.StatusCallback) {
 		writeError(w, http.StatusBadRequest, codeInvalidURL, "Invalid StatusCallback: "+cfg.StatusCallback)

@@ -143,6 +143,9 @@ func (s *server) createTexmlCall(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	app.AccountSid = r.PathValue("AccountSid")
+	if app.RecordingBaseURL == "" {
+		app.RecordingBaseURL = s.baseURL(r)
+	}
 	req, p := parseCreate(f, app, texmlCreate)
 	if p != nil {
 		writeTelnyxProblem(w, p)

@@ -150,3 +150,40 @@ func TestPlaceUpdateAndCancel(t *testing.T) {
 		t.Errorf("statuses %v", got)
 	}
 }
+
+// Record on a placed call records from the answer to the end, as
+// OutboundAPI, and posts its callback when the call ends.
+func TestPlaceRecord(t *testing.T) {
+	c, _ := sim.ParseCallee("+15550001111=ring:2,answer")
+	rec := &interpreter.Recorder{}
+	world := sim.New(sim.Options{Callees: []sim.Callee{c}, Tracer: rec})
+	f := &fakeFetcher{docs: map[string]string{"http://app.test/voice": `<Response><Pause length="5"/></Response>`}}
+	cbs := interpreter.NewDispatcher(f, interpreter.DispatcherOptions{})
+	call := interpreter.New(nil, f, cbs, interpreter.Config{
+		URL: "http://app.test/voice", Direction: "outbound-api", Clock: world, Dialer: world.Dialer(), Tracer: rec,
+		RecordingBaseURL: "http://texml.test",
+		Record:           &interpreter.RecordOptions{Dual: true, StatusCallback: "http://app.test/rec"},
+	})
+	res := call.Place(context.Background(), interpreter.Placement{Target: interpreter.Target{Kind: interpreter.NumberTarget, Addr: "+15550001111"}})
+	if err := cbs.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != "completed" {
+		t.Fatalf("status %s", res.Status)
+	}
+	var started bool
+	for _, e := range rec.Events() {
+		if e.Name == "record-call" && e.Fields["source"] == "OutboundAPI" && e.Fields["channels"] == 2 {
+			started = true
+		}
+	}
+	var got []string
+	for _, r := range f.requests() {
+		if r.URL == "http://app.test/rec" {
+			got = append(got, r.Params.Get("RecordingStatus")+" "+r.Params.Get("RecordingSource")+" "+r.Params.Get("RecordingDuration"))
+		}
+	}
+	if !started || strings.Join(got, ",") != "completed OutboundAPI 5" {
+		t.Errorf("record-call traced %v; callbacks %v, want one completed OutboundAPI of 5 s", started, got)
+	}
+}

@@ -17,16 +17,34 @@ import (
 // stereo with this leg's party on the left, trimmed as it is written when
 // spec.Trim asks for it. A side that recordingTrack leaves out is never
 // tapped.
+//
+// With spec.Heard the far side is what this leg sends its party (the
+// session's sent audio: prompts, a bridged party, a conference), so that
+// the recording is the whole call as the party lived it (the REST API's
+// Record); Peer then changes nothing.
 func (l *Leg) RecordCall(spec interpreter.CallRecordSpec) (interpreter.CallRecording, error) {
-	r, err := newCallRecording(l.m.RecordingsDir, spec, "DialVerb", "")
+	source := spec.Source
+	if source == "" {
+		source = "DialVerb"
+	}
+	r, err := newCallRecording(l.m.RecordingsDir, spec, source, "")
 	if err != nil {
 		return nil, fmt.Errorf("record call: %w", err)
 	}
 	if spec.Track != interpreter.TrackOutbound {
 		r.rec.Attach(media.Near, l.sess)
 	}
+	if spec.Heard && spec.Track != interpreter.TrackInbound {
+		r.rec.Attach(media.Far, sentAudio{l.sess})
+	}
 	return r, nil
 }
+
+// sentAudio taps what a session sends (media.Session.TapSent), as a
+// media.Tapper for a Recorder's side.
+type sentAudio struct{ s *media.Session }
+
+func (a sentAudio) Tap(k media.Sink) (untap func()) { return a.s.TapSent(k) }
 
 // newCallRecording creates the WAV file of spec in dir and a recorder
 // that writes it, with no side attached yet. source and conferenceSid go
@@ -85,7 +103,7 @@ func (r *callRecording) Peer(peer interpreter.Leg) error {
 			return fmt.Errorf("signaling: cannot record a %T with a SIP leg", peer)
 		}
 	}
-	if p == r.peer || r.spec.Track == interpreter.TrackInbound {
+	if p == r.peer || r.spec.Track == interpreter.TrackInbound || r.spec.Heard {
 		return nil
 	}
 	r.peer = p

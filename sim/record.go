@@ -127,7 +127,11 @@ func (l *Leg) RecordCall(r interpreter.CallRecordSpec) (interpreter.CallRecordin
 	if r.Dual {
 		channels = 2
 	}
-	l.trace("record-call", map[string]any{"sid": r.Sid, "channels": channels, "track": trackName(r.Track), "trim": r.Trim})
+	f := map[string]any{"sid": r.Sid, "channels": channels, "track": trackName(r.Track), "trim": r.Trim}
+	if r.Source != "" {
+		f["source"] = r.Source
+	}
+	l.trace("record-call", f)
 	return &callRecording{l: l, spec: r, began: l.Now()}, nil
 }
 
@@ -201,7 +205,10 @@ func (r *callRecording) Stop() (interpreter.Recording, error) {
 	r.hangUpPeer(now)
 	r.peer = nil
 	d := now.Sub(r.began)
-	if r.spec.Trim {
+	// A recording of what the party hears (Heard) has the call's
+	// prompts in it, which the simulation does not time one by one: it
+	// counts as talk from its start to its stop.
+	if r.spec.Trim && !r.spec.Heard {
 		d = 0
 		if r.voiced {
 			d = r.to.Sub(r.from)

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -266,5 +268,56 @@ func TestAPIConferenceAnnouncement(t *testing.T) {
 		if v := sipphone.VoicedTime(c.Audio()[before[i]:]); v < time.Second {
 			t.Errorf("phone %d heard %v of the announcement", i, v)
 		}
+	}
+}
+
+// TestAPICallRecord: a call created with Record=true and dual channels
+// is recorded from its answer to its end: the callee's tone on the left,
+// what the callee heard (the app's <Play> of a tone) on the right; the
+// recording status callback says OutboundAPI.
+func TestAPICallRecord(t *testing.T) {
+	const calleeTone, appTone = 1400.0, 600.0
+	tone := filepath.Join(t.TempDir(), "tone.wav")
+	writeToneWAV(t, tone, appTone, time.Second)
+	media := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "audio/wav")
+		http.ServeFile(w, r, tone)
+	}))
+	t.Cleanup(media.Close)
+	a := newApp(t, map[string]string{
+		"/voice":     `<Response><Play>` + media.URL + `/tone.wav</Play><Pause length="1"/></Response>`,
+		"/recstatus": `<Response/>`,
+	})
+	s := startServe(t, a.srv.URL+"/voice", "--account-sid", e2eAccount, "--auth-token", e2eToken)
+	callee := sipphone.New(t)
+	callee.Answer(sipphone.Behaviour{Then: func(c *sipphone.Call) {
+		c.Silence(1200 * time.Millisecond)
+		c.Tone(calleeTone, 700*time.Millisecond)
+		c.Listen(2 * time.Second)
+	}})
+	code, c := apiForm(t, http.MethodPost, callsURL(s), url.Values{"To": {callee.URI("bob")}, "From": {"+15559990000"},
+		"Url": {a.srv.URL + "/voice"}, "Record": {"true"}, "RecordingChannels": {"dual"},
+		"RecordingStatusCallback": {a.srv.URL + "/recstatus"}})
+	if code != http.StatusCreated {
+		t.Fatalf("create: %d %v", code, c)
+	}
+	st := waitRequest(t, a, "/recstatus", 20*time.Second)
+	if st.Get("RecordingStatus") != "completed" || st.Get("RecordingSource") != "OutboundAPI" || st.Get("RecordingChannels") != "2" ||
+		st.Get("CallSid") != c["sid"] {
+		t.Fatalf("recording status callback %v", st)
+	}
+	w := parseAnyWAV(t, getRecording(t, st.Get("RecordingUrl"), ".wav"))
+	if w.channels != 2 {
+		t.Fatalf("%d channels, want 2", w.channels)
+	}
+	var left, right []int16
+	for i := 0; i+1 < len(w.samples); i += 2 {
+		left, right = append(left, w.samples[i]), append(right, w.samples[i+1])
+	}
+	if !sipphone.HasTone(left, calleeTone) || sipphone.HasTone(left, appTone) {
+		t.Errorf("left: callee's tone %v, app's %v; want the callee's alone", sipphone.HasTone(left, calleeTone), sipphone.HasTone(left, appTone))
+	}
+	if !sipphone.HasTone(right, appTone) || sipphone.HasTone(right, calleeTone) {
+		t.Errorf("right: app's tone %v, callee's %v; want what the callee heard alone", sipphone.HasTone(right, appTone), sipphone.HasTone(right, calleeTone))
 	}
 }
