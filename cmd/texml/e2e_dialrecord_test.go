@@ -53,16 +53,7 @@ func TestDialRecordDual(t *testing.T) {
 	if w.channels != 2 {
 		t.Fatalf("%d channels, want 2", w.channels)
 	}
-	var left, right []int16
-	for i := 0; i+1 < len(w.samples); i += 2 {
-		left, right = append(left, w.samples[i]), append(right, w.samples[i+1])
-	}
-	if !sipphone.HasTone(left, callerTone) || sipphone.HasTone(left, calleeTone) {
-		t.Errorf("left channel: caller's tone %v, callee's %v; want the caller's alone", sipphone.HasTone(left, callerTone), sipphone.HasTone(left, calleeTone))
-	}
-	if !sipphone.HasTone(right, calleeTone) || sipphone.HasTone(right, callerTone) {
-		t.Errorf("right channel: callee's tone %v, caller's %v; want the callee's alone", sipphone.HasTone(right, calleeTone), sipphone.HasTone(right, callerTone))
-	}
+	wantChannels(t, w, callerTone, calleeTone)
 	st, ok := a.waitRequest(t, "/recstatus", 5*time.Second)
 	switch {
 	case !ok:
@@ -71,5 +62,24 @@ func TestDialRecordDual(t *testing.T) {
 		st.Get("RecordingChannels") != "2" || st.Get("RecordingSource") != "DialVerb" || st.Get("CallSid") != p.Get("CallSid") ||
 		st.Get("RecordingDuration") != p.Get("RecordingDuration"):
 		t.Errorf("recording status callback %v, want completed, 2 channels, DialVerb, for %s", st, sid)
+	}
+}
+
+// wantChannels checks a stereo recording: the left channel has the tone
+// left and not right, the right channel the other way round.
+func wantChannels(t *testing.T, w wavFile, left, right float64) {
+	t.Helper()
+	if w.channels != 2 {
+		t.Fatalf("%d channels, want 2", w.channels)
+	}
+	var l, r []int16
+	for i := 0; i+1 < len(w.samples); i += 2 {
+		l, r = append(l, w.samples[i]), append(r, w.samples[i+1])
+	}
+	if !sipphone.HasTone(l, left) || sipphone.HasTone(l, right) {
+		t.Errorf("left channel: %v Hz %v, %v Hz %v; want the first alone", left, sipphone.HasTone(l, left), right, sipphone.HasTone(l, right))
+	}
+	if !sipphone.HasTone(r, right) || sipphone.HasTone(r, left) {
+		t.Errorf("right channel: %v Hz %v, %v Hz %v; want the first alone", right, sipphone.HasTone(r, right), left, sipphone.HasTone(r, left))
 	}
 }
