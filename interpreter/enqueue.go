@@ -230,7 +230,13 @@ func (c *Call) dequeued(ctx context.Context, doc *document, q *queueStay, p *Pic
 			case errors.Is(context.Cause(ctx), errUpdated):
 				return step{}, nil
 			case c.hungUp || errors.Is(context.Cause(ctx), ErrHangup):
-				return c.leaveQueue(ctx, doc, q, "hangup", true)
+				// Dequeued, not yet bridged: the caller left while
+				// the agent's url document played to it. Twilio's
+				// Enqueue page lists bridging-in-process among the
+				// QueueResults (https://www.twilio.com/docs/voice/twiml/enqueue#attributes-action-parameters);
+				// texml reads it as this case, where the caller was
+				// no longer waiting ("hangup") nor bridged.
+				return c.leaveQueue(ctx, doc, q, "bridging-in-process", true)
 			case ctx.Err() != nil:
 				return step{}, context.Cause(ctx)
 			}
