@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -129,10 +130,12 @@ func TestAPICallsEndToEnd(t *testing.T) {
 	if done["duration"] == nil || done["end_time"] == nil {
 		t.Errorf("completed call %v: want duration and end_time", done)
 	}
-	var events []string
+	// Callbacks are sent concurrently, as Twilio's are: they are put in
+	// order by their SequenceNumber.
+	events := make([]string, 4)
 	for _, p := range a.requests("/status") {
-		if p.Get("CallSid") == sid {
-			events = append(events, p.Get("CallStatus"))
+		if n, err := strconv.Atoi(p.Get("SequenceNumber")); p.Get("CallSid") == sid && err == nil && n < len(events) {
+			events[n] = p.Get("CallStatus")
 		}
 	}
 	if strings.Join(events, " ") != "initiated ringing in-progress completed" {

@@ -113,17 +113,23 @@ var streamCases = []contractCase{
 			stop() // idempotent
 			want := int(300 * time.Millisecond / frameTime)
 			tol := int((c.slack+2*frameTime)/frameTime) + 1
-			if s.voiced < want-tol || s.voiced > want+tol {
-				c.t.Errorf("%d frames with speech, want %d (±%d): the 300 ms the far end talked", s.voiced, want, tol)
+			s.mu.Lock()
+			voiced, out := s.voiced, s.out
+			s.mu.Unlock()
+			if voiced < want-tol || voiced > want+tol {
+				c.t.Errorf("%d frames with speech, want %d (±%d): the 300 ms the far end talked", voiced, want, tol)
 			}
-			if s.out != 0 {
-				c.t.Errorf("%d outbound frames on an inbound-only stream", s.out)
+			if out != 0 {
+				c.t.Errorf("%d outbound frames on an inbound-only stream", out)
 			}
 			if err := c.clk.Sleep(ctx, 3*frameTime); err != nil {
 				c.t.Fatal(err)
 			}
-			if s.late != 0 {
-				c.t.Errorf("%d frames after stop returned", s.late)
+			s.mu.Lock()
+			late := s.late
+			s.mu.Unlock()
+			if late != 0 {
+				c.t.Errorf("%d frames after stop returned", late)
 			}
 		}},
 	{"a stream plays its player at the pace of packet times", nil,
@@ -146,8 +152,13 @@ var streamCases = []contractCase{
 			if lo, hi := 200*time.Millisecond-c.slack, 220*time.Millisecond+c.slack; empty < lo || empty > hi {
 				c.t.Errorf("the player ran out at %v, want 200-220 ms (±%v)", empty, c.slack)
 			}
-			if want := int(400 * time.Millisecond / frameTime); s.out < want/2 {
-				c.t.Errorf("%d outbound frames in 400 ms, want about %d: one per packet time", s.out, want)
+			// A tap's Write in progress may end after stop returned: read
+			// under the sink's lock.
+			s.mu.Lock()
+			out := s.out
+			s.mu.Unlock()
+			if want := int(400 * time.Millisecond / frameTime); out < want/2 {
+				c.t.Errorf("%d outbound frames in 400 ms, want about %d: one per packet time", out, want)
 			}
 		}},
 	{"a stream that plays gets the far end's keys", []Act{{At: 200 * time.Millisecond, Kind: Press, Digits: "5"}},
