@@ -199,6 +199,9 @@ type Call struct {
 	life     context.Context
 	streams  []*mediaStream
 	streamWG sync.WaitGroup
+	// recordings are the call's running <Start><Recording>s, touched by
+	// the call's goroutine only.
+	recordings []*startedRecording
 
 	mu         sync.Mutex
 	answeredBy string                  // machine detection's AnsweredBy, once decided

@@ -118,9 +118,11 @@ func (c *Call) runVerb(ctx context.Context, doc *document, v verbs.Verb) (step, 
 		return c.handOff(ctx, doc, v, v.Action, v.Method, true, func(ctx context.Context, h HandOff) (Outcome, error) { return h.Refer(ctx, v) })
 	case *verbs.Start:
 		c.startStreams(ctx, doc, v)
+		c.startRecordings(doc, v)
 		return step{}, nil
 	case *verbs.Stop:
 		c.stopStreams(v)
+		c.stopRecordings(v)
 		return step{}, nil
 	case *verbs.Leave:
 		if c.mode == verbs.EnqueueWait {
