@@ -202,6 +202,8 @@ type Call struct {
 	// recordings are the call's running <Start><Recording>s, touched by
 	// the call's goroutine only.
 	recordings []*startedRecording
+	// transcriptions are its running <Start><Transcription>s, likewise.
+	transcriptions []*transcription
 
 	mu         sync.Mutex
 	answeredBy string                  // machine detection's AnsweredBy, once decided

@@ -119,10 +119,12 @@ func (c *Call) runVerb(ctx context.Context, doc *document, v verbs.Verb) (step, 
 	case *verbs.Start:
 		c.startStreams(ctx, doc, v)
 		c.startRecordings(doc, v)
+		c.startTranscriptions(ctx, doc, v)
 		return step{}, nil
 	case *verbs.Stop:
 		c.stopStreams(v)
 		c.stopRecordings(v)
+		c.stopTranscriptions(v)
 		return step{}, nil
 	case *verbs.Leave:
 		if c.mode == verbs.EnqueueWait {
