@@ -71,6 +71,16 @@ func (c *Call) startRecordings(doc *document, v *verbs.Start) {
 	}
 }
 
+// forksMedia reports whether v starts a Recording or a Transcription.
+func forksMedia(v *verbs.Start) bool {
+	for _, n := range v.Nouns {
+		if e, ok := n.(*verbs.Element); ok && (e.Tag == "Recording" || e.Tag == "Transcription") {
+			return true
+		}
+	}
+	return false
+}
+
 // findRecording returns the running <Start><Recording> with this name or
 // RecordingSid.
 func (c *Call) findRecording(name string) *startedRecording {
