@@ -199,6 +199,11 @@ type Call struct {
 	life     context.Context
 	streams  []*mediaStream
 	streamWG sync.WaitGroup
+	// recordings are the call's running <Start><Recording>s, touched by
+	// the call's goroutine only.
+	recordings []*startedRecording
+	// transcriptions are its running <Start><Transcription>s, likewise.
+	transcriptions []*transcription
 
 	mu         sync.Mutex
 	answeredBy string                  // machine detection's AnsweredBy, once decided

@@ -117,10 +117,23 @@ func (c *Call) runVerb(ctx context.Context, doc *document, v verbs.Verb) (step, 
 	case *verbs.Refer:
 		return c.handOff(ctx, doc, v, v.Action, v.Method, true, func(ctx context.Context, h HandOff) (Outcome, error) { return h.Refer(ctx, v) })
 	case *verbs.Start:
+		if forksMedia(v) {
+			// A recording or a transcription hears the call's audio,
+			// which an unanswered call (a leading Pause) does not have
+			// yet: Twilio starts them at once, on the answered call
+			// (https://www.twilio.com/docs/voice/twiml/recording).
+			if err := c.ensureAnswered(ctx); err != nil {
+				return step{}, err
+			}
+		}
 		c.startStreams(ctx, doc, v)
+		c.startRecordings(doc, v)
+		c.startTranscriptions(ctx, doc, v)
 		return step{}, nil
 	case *verbs.Stop:
 		c.stopStreams(v)
+		c.stopRecordings(v)
+		c.stopTranscriptions(v)
 		return step{}, nil
 	case *verbs.Leave:
 		if c.mode == verbs.EnqueueWait {

@@ -73,7 +73,18 @@ func gaps(v verbs.Verb) []verbs.Diagnostic {
 
 func nounGaps(n verbs.Noun, parent string) []verbs.Diagnostic {
 	switch n := n.(type) {
-	case *verbs.Application, *verbs.Sim, *verbs.WhatsApp, *verbs.Element:
+	case *verbs.Element:
+		if n.Tag == "Transcription" && (parent == "Start" || parent == "Stop") {
+			return nil // attributes texml cannot honour are reported as the fork starts
+		}
+		if n.Tag == "Recording" && (parent == "Start" || parent == "Stop") {
+			if n.Attrs["recordingConfigurationId"] != "" {
+				return []verbs.Diagnostic{gap(verbs.Warning, n, "<Recording recordingConfigurationId> (a recording configuration) is not supported by texml; the attributes of the Recording apply")}
+			}
+			return nil
+		}
+		return []verbs.Diagnostic{gap(verbs.Error, n, "<%s> in <%s> is not supported by texml yet", n.Name(), parent)}
+	case *verbs.Application, *verbs.Sim, *verbs.WhatsApp:
 		return []verbs.Diagnostic{gap(verbs.Error, n, "<%s> in <%s> is not supported by texml yet", n.Name(), parent)}
 	case *verbs.Stream:
 		if n.URL == "" && n.ConnectorName != "" && parent != "Stop" {

@@ -87,6 +87,38 @@ type Leg interface {
 	// more reaches s. The protocol spoken to the app is the
 	// interpreter's; the leg only moves audio.
 	Stream(ctx context.Context, s StreamSpec) (stop func(), err error)
+
+	// Transcribe transcribes the tracks t asks for, utterance by
+	// utterance, and returns at once: each final result goes to t.Result.
+	// It goes on alongside the leg's other primitives (<Start>
+	// <Transcription> while the next verbs run) until stop is called or
+	// ctx ends; stop is idempotent and returns once nothing more reaches
+	// t.Result. A leg without a recognizer returns ErrNoRecognizer.
+	Transcribe(ctx context.Context, t TranscribeSpec) (stop func(), err error)
+}
+
+// ErrNoRecognizer is Transcribe's error on a leg without a speech
+// recognizer.
+var ErrNoRecognizer = errors.New("no speech recognizer is configured")
+
+// TranscribeSpec is what a real-time transcription listens to.
+type TranscribeSpec struct {
+	// Inbound and Outbound choose the tracks: what the leg's party says,
+	// and what it hears.
+	Inbound, Outbound bool
+	// Language (BCP-47) and Hints (comma-separated phrases) guide the
+	// recognizer, as for Gather.
+	Language, Hints string
+	// Result receives each final transcript, from a goroutine of the
+	// leg's, one at a time; it must not block for long.
+	Result func(Transcript)
+}
+
+// Transcript is one utterance transcribed.
+type Transcript struct {
+	Track      Track // TrackInbound or TrackOutbound
+	Text       string
+	Confidence float64
 }
 
 // StreamSpec is what a media stream takes from a leg and gives it.

@@ -85,6 +85,8 @@ func (c *Call) execute(ctx context.Context) Result {
 	}
 	// The call is over: its forks send their stop, and its goroutines
 	// (asynchronous detection) end with its context.
+	c.endRecordings()
+	c.endTranscriptions("call")
 	c.endStreams("call")
 	cancel(nil)
 	c.bg.Wait()

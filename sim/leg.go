@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -91,6 +92,10 @@ type Leg struct {
 	party string
 	// scheduled cancels the caller's timed hangups and live updates.
 	scheduled []func() bool
+	// transcribers are the running Transcribes, guarded by tmu: the
+	// clock's timers reach them from any party's goroutine.
+	tmu          sync.Mutex
+	transcribers []*simTranscriber
 }
 
 var (
@@ -244,7 +249,11 @@ func (l *Leg) Bridge(peer interpreter.Leg) (func(), error) {
 func (l *Leg) Say(ctx context.Context, s interpreter.Speech, p interpreter.Prompt) (*interpreter.Input, error) {
 	l.trace("say", map[string]any{"text": s.Text, "voice": s.Voice, "language": s.Language})
 	d := time.Duration(max(utf8.RuneCountInString(s.Text), 5)) * SpeechPerChar
-	return l.render(ctx, d, p)
+	in, err := l.render(ctx, d, p)
+	if err == nil && in == nil {
+		l.transcribed(interpreter.TrackOutbound, s.Text) // heard to the end
+	}
+	return in, err
 }
 
 // Play implements interpreter.Leg.
@@ -362,7 +371,7 @@ func (l *Leg) take(ctx context.Context, spec interpreter.InputSpec) (*interprete
 		}
 	case Speak:
 		if spec.Speech {
-			return l.speak(ctx, spec, in.Text)
+			return l.speak(ctx, spec, in.Text, !in.Timed)
 		}
 	case Silence:
 		l.spent = spec.Turn
@@ -384,7 +393,9 @@ func (l *Leg) nextKey(ctx context.Context, gap time.Duration) (*interpreter.Inpu
 
 // speak delivers scripted speech: partial results word by word, then the
 // final result once the end-of-speech silence has passed.
-func (l *Leg) speak(ctx context.Context, spec interpreter.InputSpec, text string) (*interpreter.Input, error) {
+// Untimed speech goes to the running transcriptions once said (timed
+// speech is theirs at its own time: see Transcribe).
+func (l *Leg) speak(ctx context.Context, spec interpreter.InputSpec, text string, transcribe bool) (*interpreter.Input, error) {
 	words := strings.Fields(text)
 	talk := time.Duration(utf8.RuneCountInString(text)) * SpeechPerChar
 	if spec.MaxSpeechTime > 0 && talk > spec.MaxSpeechTime {
@@ -399,6 +410,9 @@ func (l *Leg) speak(ctx context.Context, spec interpreter.InputSpec, text string
 			stable := strings.Join(words[:i], " ")
 			spec.OnPartial(interpreter.Partial{Stable: stable, Unstable: words[i]})
 		}
+	}
+	if transcribe {
+		l.transcribed(interpreter.TrackInbound, text)
 	}
 	end := spec.SpeechTimeout
 	if spec.SpeechAuto || end <= 0 {

@@ -113,8 +113,7 @@ func (p *parser) forkNouns(e *etree.Element, idx int, who string) []Noun {
 		switch name := elemName(ch); {
 		case name == "Stream":
 			n = p.stream(ch, ci, who)
-		case name == "Siprec", name == "Transcription", name == "Suppression",
-			name == "Recording" && who == "Start":
+		case name == "Siprec", name == "Transcription", name == "Suppression", name == "Recording":
 			n = p.element(ch, ci, elementSpecs[name])
 		case isKnown(name):
 			p.report(p.pos(ci), Error, codeStartNoun, who+": invalid nested noun <"+name+">")

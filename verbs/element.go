@@ -48,7 +48,7 @@ var elementSpecs = map[string]*elemSpec{
 	"Siprec":        {attrs: []string{"name", "connectorName", "track", "statusCallback", "statusCallbackMethod"}, children: []string{"Parameter"}, check: checkFork},
 	"Transcription": {attrs: transcriptionAttrs, children: []string{"Config", "Parameter"}, check: checkFork},
 	"Recording": {
-		attrs: []string{"recordingStatusCallback", "recordingStatusCallbackMethod", "recordingStatusCallbackEvent",
+		attrs: []string{"name", "recordingStatusCallback", "recordingStatusCallbackMethod", "recordingStatusCallbackEvent",
 			"trim", "track", "channels", "recordingConfigurationId"},
 		children: noNames,
 		check:    checkFork,

@@ -8,6 +8,7 @@ package legtest
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -201,6 +202,34 @@ var basics = []contractCase{
 			got, err := rec.Stop()
 			if err != nil || got.Empty || got.Duration < 400*time.Millisecond-c.slack {
 				c.t.Errorf("Stop = %+v, %v; want the 0.4 s before the hang-up kept", got, err)
+			}
+		}},
+	{"a transcription stops at once and for good", []Act{{At: 0, Kind: Talk, For: 500 * time.Millisecond}},
+		func(ctx context.Context, leg interpreter.Leg, c *check) {
+			var stopped atomic.Bool
+			var late atomic.Int32
+			stop, err := leg.Transcribe(ctx, interpreter.TranscribeSpec{Inbound: true, Outbound: true, Result: func(interpreter.Transcript) {
+				if stopped.Load() {
+					late.Add(1)
+				}
+			}})
+			if errors.Is(err, interpreter.ErrNoRecognizer) {
+				return // a leg without a recognizer says so
+			}
+			if err != nil {
+				c.t.Fatal(err)
+			}
+			if err := c.clk.Sleep(ctx, 300*time.Millisecond); err != nil {
+				c.t.Fatal(err)
+			}
+			stop()
+			stopped.Store(true)
+			stop() // idempotent
+			if err := c.clk.Sleep(ctx, 2*time.Second); err != nil {
+				c.t.Fatal(err)
+			}
+			if n := late.Load(); n != 0 {
+				c.t.Errorf("%d results after stop returned", n)
 			}
 		}},
 	{"the far end hangs up while nothing runs", []Act{{At: 300 * time.Millisecond, Kind: HangUp}},

@@ -1,0 +1,136 @@
+package interpreter
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/texml/texml/verbs"
+)
+
+// startRecordingSource is the RecordingSource of a <Start><Recording>,
+// as Twilio reports it (neither the REST API's StartCallRecordingAPI nor
+// DialVerb; https://www.twilio.com/docs/voice/twiml/recording).
+const startRecordingSource = "StartCallRecordingTwiML"
+
+// startedRecording is one <Start><Recording> of a call: the whole-call
+// recording of the REST API's Record (newCallRecording's machinery),
+// started by a verb and stopped by <Stop><Recording> or the call's end.
+type startedRecording struct {
+	name string // the name attribute; "" when none was given
+	r    *dialRecording
+}
+
+// startRecordings runs <Start>'s Recording nouns
+// (https://www.twilio.com/docs/voice/twiml/recording): each starts
+// recording the call at once, what the party says and everything it
+// hears, and the next verb runs while it goes on. The attributes are
+// those of the Recordings resource: recordingStatusCallback (events
+// in-progress, completed, absent; default completed), trim (default
+// do-not-trim), track (inbound, outbound, both; default both) and
+// channels (mono, dual; default mono).
+func (c *Call) startRecordings(doc *document, v *verbs.Start) {
+	for _, n := range v.Nouns {
+		e, ok := n.(*verbs.Element)
+		if !ok || e.Tag != "Recording" {
+			continue
+		}
+		name := e.Attrs["name"]
+		if name != "" && c.findRecording(name) != nil {
+			p := e.Position()
+			c.fail(fmt.Sprintf("%d:%d: <Start><Recording>: a recording named %q is running already; skipped", p.Line, p.Col, name), 0)
+			continue
+		}
+		o := RecordOptions{
+			Dual:                 e.Attrs["channels"] == "dual",
+			Trim:                 e.Attrs["trim"] == "trim-silence",
+			StatusCallbackMethod: e.Attrs["recordingStatusCallbackMethod"],
+			StatusCallbackEvents: strings.FieldsFunc(e.Attrs["recordingStatusCallbackEvent"], func(r rune) bool { return r == ' ' || r == ',' }),
+		}
+		switch e.Attrs["track"] {
+		case "inbound":
+			o.Track = TrackInbound
+		case "outbound":
+			o.Track = TrackOutbound
+		}
+		if cb := e.Attrs["recordingStatusCallback"]; cb != "" {
+			// Relative to the document, as every callback URL.
+			if req := c.target(doc, "Recording", cb, ""); req.bad != nil {
+				c.fail(req.bad.Error(), 11100)
+			} else {
+				o.StatusCallback = req.url
+			}
+		}
+		r := c.newCallRecording(o)
+		r.spec.Source = startRecordingSource
+		r.status.source = startRecordingSource
+		r.start()
+		if r.rec == nil {
+			continue // reported by start
+		}
+		c.recordings = append(c.recordings, &startedRecording{name: name, r: r})
+	}
+}
+
+// forksMedia reports whether v starts a Recording or a Transcription.
+func forksMedia(v *verbs.Start) bool {
+	for _, n := range v.Nouns {
+		if e, ok := n.(*verbs.Element); ok && (e.Tag == "Recording" || e.Tag == "Transcription") {
+			return true
+		}
+	}
+	return false
+}
+
+// findRecording returns the running <Start><Recording> with this name or
+// RecordingSid.
+func (c *Call) findRecording(name string) *startedRecording {
+	for _, s := range c.recordings {
+		if s.name == name || s.r.spec.Sid == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// stopRecordings runs <Stop>'s Recording nouns: a named one stops that
+// recording (its completed callback goes out); one without a name stops
+// every recording the call started, as <Stop><Stream/> does.
+func (c *Call) stopRecordings(v *verbs.Stop) {
+	for _, n := range v.Nouns {
+		e, ok := n.(*verbs.Element)
+		if !ok || e.Tag != "Recording" {
+			continue
+		}
+		name := e.Attrs["name"]
+		if name == "" {
+			c.endRecordings()
+			continue
+		}
+		s := c.findRecording(name)
+		if s == nil {
+			c.warn(fmt.Sprintf("<Stop><Recording name=%q>: no such recording is running", name), 0)
+			continue
+		}
+		s.r.stop()
+		c.dropRecording(s)
+	}
+}
+
+// dropRecording forgets a stopped recording.
+func (c *Call) dropRecording(s *startedRecording) {
+	for i, x := range c.recordings {
+		if x == s {
+			c.recordings = append(c.recordings[:i], c.recordings[i+1:]...)
+			return
+		}
+	}
+}
+
+// endRecordings stops every recording the call started: at
+// <Stop><Recording/> and at the end of the call.
+func (c *Call) endRecordings() {
+	for _, s := range c.recordings {
+		s.r.stop()
+	}
+	c.recordings = nil
+}

@@ -1,0 +1,208 @@
+package interpreter
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/texml/texml/verbs"
+)
+
+// transcription is one <Start><Transcription> of a call
+// (https://www.twilio.com/docs/voice/twiml/transcription): the leg
+// transcribes the tracks asked for (Leg.Transcribe) and each final
+// result becomes a transcription-content callback. The leg's local
+// recognizer gives final results only.
+type transcription struct {
+	c        *Call
+	name     string // the name attribute; "" when none was given
+	sid      string // GT…
+	language string
+	cb       string // statusCallbackUrl, resolved; "" for none
+	cbMethod string
+	stopLeg  func()
+
+	mu  sync.Mutex // seq, from the leg's goroutines and the call's
+	seq int        // SequenceId of the last callback
+}
+
+// transcriptionTracks maps a Transcription's track attribute to the
+// leg's tracks; Twilio's default is both_tracks.
+func transcriptionTracks(track string) (in, out bool) {
+	switch track {
+	case "inbound_track":
+		return true, false
+	case "outbound_track":
+		return false, true
+	}
+	return true, true
+}
+
+// transcriptionTrackNames are the Track values of the callbacks.
+var transcriptionTrackNames = [...]string{TrackBoth: "both_tracks", TrackInbound: "inbound_track", TrackOutbound: "outbound_track"}
+
+// startTranscriptions runs <Start>'s Transcription nouns: each listens to
+// the call while the next verbs run, until <Stop><Transcription> or the
+// end of the call. Attributes texml cannot honour are reported and the
+// transcription runs without them: partialResults (the local recognizer
+// gives final results only), transcriptionEngine and speechModel (the
+// local recognizer is the engine).
+func (c *Call) startTranscriptions(ctx context.Context, doc *document, v *verbs.Start) {
+	for _, n := range v.Nouns {
+		e, ok := n.(*verbs.Element)
+		if !ok || e.Tag != "Transcription" {
+			continue
+		}
+		p := e.Position()
+		at := fmt.Sprintf("%d:%d: <Start><Transcription>", p.Line, p.Col)
+		name := e.Attrs["name"]
+		if name != "" && c.findTranscription(name) != nil {
+			c.fail(fmt.Sprintf("%s: a transcription named %q is running already; skipped", at, name), 0)
+			continue
+		}
+		if e.Attrs["partialResults"] == "true" {
+			c.warn(at+": partialResults: the local recognizer gives final results only", 0)
+		}
+		for _, a := range []string{"transcriptionEngine", "speechModel"} {
+			if e.Attrs[a] != "" {
+				c.warn(fmt.Sprintf("%s: %s=%q is ignored: texml transcribes with its local recognizer", at, a, e.Attrs[a]), 0)
+			}
+		}
+		t := &transcription{c: c, name: name, sid: NewSid("GT"), language: e.Attrs["languageCode"]}
+		if t.language == "" {
+			t.language = "en-US"
+		}
+		cb := e.Attrs["statusCallbackUrl"]
+		if cb == "" {
+			cb = e.Attrs["statusCallback"] // Telnyx's spelling
+		}
+		if cb != "" {
+			if req := c.target(doc, "Transcription", cb, e.Attrs["statusCallbackMethod"]); req.bad != nil {
+				c.fail(req.bad.Error(), 11100)
+			} else {
+				t.cb, t.cbMethod = req.url, req.method
+			}
+		}
+		in, out := transcriptionTracks(e.Attrs["track"])
+		life := c.life
+		if life == nil {
+			life = ctx
+		}
+		track := trackNames[trackOf(StreamSpec{Inbound: in, Outbound: out})]
+		c.trace("transcription", map[string]any{"state": "starting", "sid": t.sid, "name": name, "track": track})
+		stop, err := c.leg.Transcribe(life, TranscribeSpec{Inbound: in, Outbound: out, Language: t.language, Hints: e.Attrs["hints"], Result: t.result})
+		if err != nil {
+			if !errors.Is(err, ErrHangup) {
+				c.fail(fmt.Sprintf("%s: %v", at, err), 0)
+				c.trace("transcription", map[string]any{"state": "failed", "sid": t.sid, "error": err.Error()})
+				t.status("transcription-error", url.Values{"TranscriptionError": {err.Error()}})
+			}
+			continue
+		}
+		t.stopLeg = stop
+		c.transcriptions = append(c.transcriptions, t)
+		c.trace("transcription", map[string]any{"state": "started", "sid": t.sid})
+		t.status("transcription-started", url.Values{"Track": {transcriptionTrackNames[trackOf(StreamSpec{Inbound: in, Outbound: out})]},
+			"LanguageCode": {t.language}, "PartialResults": {"false"}, "ProviderName": {"texml"}})
+	}
+}
+
+// result sends one final transcript: transcription-content, with
+// TranscriptionData as JSON (transcript, confidence), on a leg goroutine.
+func (t *transcription) result(r Transcript) {
+	data, _ := json.Marshal(struct {
+		Transcript string  `json:"transcript"`
+		Confidence float64 `json:"confidence"`
+	}{r.Text, r.Confidence})
+	tr := transcriptionTrackNames[r.Track]
+	t.c.trace("transcription", map[string]any{"state": "content", "sid": t.sid, "track": tr, "text": r.Text})
+	t.status("transcription-content", url.Values{"Track": {tr}, "LanguageCode": {t.language},
+		"TranscriptionData": {string(data)}, "Final": {"true"}})
+}
+
+// status sends a transcription callback, when it has a URL: Twilio's
+// parameters (https://www.twilio.com/docs/voice/twiml/transcription,
+// "statusCallbackUrl") with extra, numbered by SequenceId.
+func (t *transcription) status(event string, extra url.Values) {
+	if t.cb == "" {
+		return
+	}
+	c := t.c
+	t.mu.Lock()
+	t.seq++
+	seq := t.seq
+	t.mu.Unlock()
+	p := url.Values{
+		"AccountSid": {c.cfg.AccountSid}, "CallSid": {c.cfg.CallSid},
+		"TranscriptionSid": {t.sid}, "TranscriptionEvent": {event},
+		"SequenceId": {strconv.Itoa(seq)},
+		"Timestamp":  {c.cfg.Clock.Now().UTC().Format(time.RFC3339Nano)},
+	}
+	if t.name != "" {
+		p.Set("Name", t.name)
+	}
+	for k, v := range extra {
+		p[k] = v
+	}
+	c.post("transcription-status", t.cb, t.cbMethod, p)
+}
+
+// end stops the leg's transcription and sends transcription-stopped.
+func (t *transcription) end(why string) {
+	t.stopLeg()
+	t.c.trace("transcription", map[string]any{"state": "stopped", "sid": t.sid, "reason": why})
+	t.status("transcription-stopped", nil)
+}
+
+// findTranscription returns the running transcription with this name or
+// sid.
+func (c *Call) findTranscription(name string) *transcription {
+	for _, t := range c.transcriptions {
+		if t.name == name || t.sid == name {
+			return t
+		}
+	}
+	return nil
+}
+
+// stopTranscriptions runs <Stop>'s Transcription nouns: a named one stops
+// that transcription; one without a name stops them all.
+func (c *Call) stopTranscriptions(v *verbs.Stop) {
+	for _, n := range v.Nouns {
+		e, ok := n.(*verbs.Element)
+		if !ok || e.Tag != "Transcription" {
+			continue
+		}
+		name := e.Attrs["name"]
+		if name == "" {
+			c.endTranscriptions("stop")
+			continue
+		}
+		t := c.findTranscription(name)
+		if t == nil {
+			c.warn(fmt.Sprintf("<Stop><Transcription name=%q>: no such transcription is running", name), 0)
+			continue
+		}
+		t.end("stop")
+		for i, x := range c.transcriptions {
+			if x == t {
+				c.transcriptions = append(c.transcriptions[:i], c.transcriptions[i+1:]...)
+				break
+			}
+		}
+	}
+}
+
+// endTranscriptions stops every transcription of the call: at
+// <Stop><Transcription/> and at the end of the call.
+func (c *Call) endTranscriptions(why string) {
+	for _, t := range c.transcriptions {
+		t.end(why)
+	}
+	c.transcriptions = nil
+}

@@ -1,0 +1,134 @@
+package signaling
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/texml/texml/interpreter"
+	"github.com/texml/texml/media"
+	"github.com/texml/texml/media/stt"
+)
+
+// transcribeMaxUtterance bounds one transcribed utterance: a caller who
+// talks on is cut into pieces of this length.
+const transcribeMaxUtterance = 30 * time.Second
+
+// Transcribe implements interpreter.Leg with the leg's recognizer and
+// the session's taps: what the party says (Tap) and what it hears
+// (TapSent) are cut into utterances by voice activity detection, as for
+// Gather input="speech" (a pause of autoEndSilence ends one), and each
+// utterance is recognized on a goroutine of the track's while the next
+// one is captured. The recognizer gives final results only.
+func (l *Leg) Transcribe(ctx context.Context, t interpreter.TranscribeSpec) (func(), error) {
+	if l.m.Recognizer == nil {
+		return nil, interpreter.ErrNoRecognizer
+	}
+	select {
+	case <-l.sess.Done():
+		return nil, interpreter.ErrHangup
+	default:
+	}
+	if l.gone.Err() != nil || (l.dlg != nil || l.out != nil) && l.dialogCtx().Err() != nil {
+		return nil, interpreter.ErrHangup
+	}
+	tctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	var resultMu sync.Mutex // one Result at a time, across tracks
+	result := func(r interpreter.Transcript) {
+		resultMu.Lock()
+		defer resultMu.Unlock()
+		if tctx.Err() == nil {
+			t.Result(r)
+		}
+	}
+	var undo []func()
+	start := func(track interpreter.Track, tap func(media.Sink) func()) {
+		s := &segmenter{cur: newSegment()}
+		undo = append(undo, tap(s))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l.transcribeTrack(tctx, s, track, t, result)
+		}()
+	}
+	if t.Inbound {
+		start(interpreter.TrackInbound, l.sess.Tap)
+	}
+	if t.Outbound {
+		start(interpreter.TrackOutbound, l.sess.TapSent)
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			for _, f := range undo {
+				f()
+			}
+			cancel()
+			wg.Wait()
+		})
+	}, nil
+}
+
+// newSegment is an utterance of a transcription: the end of speech is
+// a pause of autoEndSilence, as speechTimeout="auto".
+func newSegment() *utterance {
+	return newUtterance(interpreter.InputSpec{SpeechAuto: true, MaxSpeechTime: transcribeMaxUtterance})
+}
+
+// segmenter is a track's sink: it hands each frame to the utterance
+// being captured, which transcribeTrack replaces when one ends.
+type segmenter struct {
+	mu  sync.Mutex
+	cur *utterance
+}
+
+// Write implements media.Sink.
+func (s *segmenter) Write(frame []int16) {
+	s.mu.Lock()
+	u := s.cur
+	s.mu.Unlock()
+	u.Write(frame)
+}
+
+// next returns the utterance that ended and starts capturing a new one.
+func (s *segmenter) next() *utterance {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.cur
+	s.cur = newSegment()
+	return u
+}
+
+// transcribeTrack recognizes the track's utterances one by one until ctx
+// ends or the call does.
+func (l *Leg) transcribeTrack(ctx context.Context, s *segmenter, track interpreter.Track, t interpreter.TranscribeSpec, result func(interpreter.Transcript)) {
+	idle := time.NewTicker(idleCheck)
+	defer idle.Stop()
+	for {
+		s.mu.Lock()
+		u := s.cur
+		s.mu.Unlock()
+		select {
+		case <-u.ended:
+			samples := s.next().audio()
+			res, err := l.m.Recognizer.Recognize(ctx, stt.Request{Samples: samples, Language: t.Language, Hints: t.Hints})
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				l.log.Warn("transcription: speech recognition failed", "err", err)
+				continue
+			}
+			if res.Text != "" {
+				result(interpreter.Transcript{Track: track, Text: res.Text, Confidence: res.Confidence})
+			}
+		case now := <-idle.C:
+			u.endIfIdle(now) // a peer that went quiet (DTX) ends its utterance
+		case <-l.sess.Done():
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}

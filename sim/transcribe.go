@@ -1,0 +1,105 @@
+package sim
+
+import (
+	"context"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/texml/texml/interpreter"
+)
+
+// Transcribe implements interpreter.Leg. A simulated call has no audio,
+// so what is transcribed is the script, in virtual time: on the inbound
+// track, the caller's timed speech:TEXT@MS inputs when their talk ends
+// (SpeechPerChar per character after MS), and untimed speech a Gather
+// takes when the caller has said it; on the outbound track, each Say's
+// text when it has been spoken to the end. Confidence is
+// SpeechConfident.
+func (l *Leg) Transcribe(ctx context.Context, spec interpreter.TranscribeSpec) (func(), error) {
+	if l.gone.Load() {
+		return nil, interpreter.ErrHangup
+	}
+	t := &simTranscriber{spec: spec}
+	l.tmu.Lock()
+	l.transcribers = append(l.transcribers, t)
+	l.tmu.Unlock()
+	var cancels []func() bool
+	if spec.Inbound {
+		now := l.elapsed()
+		for _, in := range l.inputs {
+			if in.Action != Speak || !in.Timed {
+				continue
+			}
+			end := in.At + time.Duration(utf8.RuneCountInString(in.Text))*SpeechPerChar
+			if end < now {
+				continue // said before the transcription started
+			}
+			text := in.Text
+			cancels = append(cancels, l.clk.AfterFunc(end-now, func() { t.deliver(interpreter.TrackInbound, text) }))
+		}
+	}
+	var once sync.Once
+	done := make(chan struct{})
+	stop := func() {
+		once.Do(func() {
+			close(done)
+			for _, c := range cancels {
+				c()
+			}
+			t.stop()
+			l.tmu.Lock()
+			defer l.tmu.Unlock()
+			for i, x := range l.transcribers {
+				if x == t {
+					l.transcribers = append(l.transcribers[:i], l.transcribers[i+1:]...)
+					break
+				}
+			}
+		})
+	}
+	go func() {
+		select {
+		case <-ctx.Done():
+			stop()
+		case <-done:
+		}
+	}()
+	return stop, nil
+}
+
+// transcribed hands text said on track to the running transcriptions.
+func (l *Leg) transcribed(track interpreter.Track, text string) {
+	l.tmu.Lock()
+	ts := append([]*simTranscriber(nil), l.transcribers...)
+	l.tmu.Unlock()
+	for _, t := range ts {
+		t.deliver(track, text)
+	}
+}
+
+// simTranscriber is one running Transcribe.
+type simTranscriber struct {
+	spec    interpreter.TranscribeSpec
+	mu      sync.Mutex // held while Result runs, so that stop waits for it
+	stopped bool
+}
+
+// deliver gives one final transcript of track, if the spec listens to it.
+func (t *simTranscriber) deliver(track interpreter.Track, text string) {
+	if (track == interpreter.TrackInbound && !t.spec.Inbound) || (track == interpreter.TrackOutbound && !t.spec.Outbound) {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stopped {
+		return
+	}
+	t.spec.Result(interpreter.Transcript{Track: track, Text: text, Confidence: SpeechConfident})
+}
+
+func (t *simTranscriber) stop() {
+	t.mu.Lock()
+	t.stopped = true
+	t.mu.Unlock()
+}
