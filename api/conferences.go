@@ -353,7 +353,7 @@ func (s *server) getParticipant(w http.ResponseWriter, r *http.Request) {
 
 // unsupportedParticipantParams are the Participant update's parameters
 // texml cannot act on yet: refused rather than ignored.
-var unsupportedParticipantParams = []string{"HoldUrl", "WaitUrl", "BeepOnExit", "EndConferenceOnExit"}
+var unsupportedParticipantParams = []string{"WaitUrl", "BeepOnExit", "EndConferenceOnExit"}
 
 // updateParticipant is POST …/Participants/CA….json with Muted, Hold,
 // Coaching and CallSidToCoach.
@@ -416,7 +416,18 @@ func (s *server) updateParticipant(w http.ResponseWriter, r *http.Request) {
 		badParam(w, "CallSidToCoach", "required when Coaching is true")
 		return
 	}
-	if (u.Muted != nil || u.Hold != nil || u.Coach != nil) && !s.control(w, r, s.o.ConferenceControl.UpdateParticipant(r.Context(), c.Name, p.CallSid, u), c) {
+	if hu := f.Get("HoldUrl"); hu != "" {
+		switch {
+		case !webURL(hu):
+			writeError(w, http.StatusBadRequest, codeInvalidURL, "Invalid HoldUrl: "+hu)
+			return
+		case !httpMethod(f.Get("HoldMethod")):
+			writeError(w, http.StatusBadRequest, codeBadMethod, "Invalid HoldMethod: want GET or POST")
+			return
+		}
+		u.HoldURL, u.HoldMethod = hu, strings.ToUpper(f.Get("HoldMethod"))
+	}
+	if (u.Muted != nil || u.Hold != nil || u.Coach != nil || u.HoldURL != "") && !s.control(w, r, s.o.ConferenceControl.UpdateParticipant(r.Context(), c.Name, p.CallSid, u), c) {
 		return
 	}
 	// The room has applied the update; the store may lag (it keeps no

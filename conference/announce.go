@@ -158,3 +158,32 @@ func (s *Service) announcement(ctx context.Context, u, method string, params url
 	}
 	return nil, fmt.Errorf("AnnounceUrl: more than %d redirects", maxAnnounceRedirects)
 }
+
+// holdMusic fetches the participant's HoldUrl and makes it what st hears
+// on hold, from when it is rendered; until then, and if it fails (logged),
+// st hears the room's hold music. r.mu is held.
+func (s *Service) holdMusic(r *room, st *seat, u, method string) {
+	mem, mix, sid := st.mem, r.mix, r.sid
+	if mem == nil || mix == nil || s.o.Fetcher == nil {
+		s.log.Warn("conference: hold music for a participant not in the mix", "room", r.name, "call_sid", st.p.CallSid)
+		return
+	}
+	if method == "" {
+		method = "GET" // HoldMethod's default (the Participant resource)
+	}
+	params := url.Values{"AccountSid": {s.o.AccountSid}, "ConferenceSid": {sid}, "FriendlyName": {r.name}, "CallSid": {st.p.CallSid}}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), announceFetchTimeout)
+		defer cancel()
+		parts, err := s.announcement(ctx, u, method, params)
+		if err != nil {
+			s.log.Warn("conference: hold music", "room", r.name, "call_sid", st.p.CallSid, "err", err)
+			return
+		}
+		mix.HoldMusic(mem, parts, func(err error) {
+			if err != nil {
+				s.log.Warn("conference: hold music", "room", r.name, "call_sid", st.p.CallSid, "err", err)
+			}
+		})
+	}()
+}

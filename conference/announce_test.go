@@ -119,3 +119,46 @@ func TestAnnounce(t *testing.T) {
 		}
 	}
 }
+
+// A participant's HoldUrl becomes its hold music.
+func TestHoldMusic(t *testing.T) {
+	docs := pages{"http://app/hold.xml": `<Response><Play>/music.wav</Play></Response>`}
+	mixer := &fakeMixer{}
+	s := New(memory.New().Conferences, mixer, Options{Node: "here", Fetcher: docs})
+	ctx := context.Background()
+	var seats []interpreter.Seat
+	for _, sid := range []string{"CAhost", "CAguest"} {
+		seat, err := s.Join(ctx, "room", interpreter.Participant{CallSid: sid, StartOnEnter: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seats = append(seats, seat)
+	}
+	for _, seat := range seats {
+		seat.Enter()
+	}
+	yes := true
+	if err := s.UpdateParticipant(ctx, "room", "CAguest", ParticipantUpdate{Hold: &yes, HoldURL: "http://app/hold.xml"}); err != nil {
+		t.Fatal(err)
+	}
+	mix := mixer.mixes[0]
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mix.mu.Lock()
+		n := len(mix.held)
+		mix.mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no hold music set")
+		}
+		time.Sleep(5 * time.Millisecond) // the fetch runs on its own goroutine
+	}
+	mix.mu.Lock()
+	h := mix.held[0]
+	mix.mu.Unlock()
+	if len(h.parts) != 1 || h.parts[0].URL != "http://app/music.wav" || h.to == nil {
+		t.Errorf("hold music %+v to %v", h.parts, h.to)
+	}
+}

@@ -42,7 +42,8 @@ type fakeMix struct {
 	recErr  error // what Record fails with
 
 	announced   []announced
-	announceErr error // what every Announce ends with
+	announceErr error       // what every Announce ends with
+	held        []announced // HoldMusic calls
 }
 
 // announced is one Announce of a fakeMix.
@@ -90,6 +91,14 @@ func (x *fakeMix) Add(interpreter.Leg, interpreter.MixOptions) (interpreter.MixM
 }
 
 func (x *fakeMix) Beep(interpreter.MixMember) {}
+
+// HoldMusic records the hold music and is done at once.
+func (x *fakeMix) HoldMusic(to interpreter.MixMember, parts []interpreter.AnnouncePart, done func(error)) {
+	x.mu.Lock()
+	x.held = append(x.held, announced{parts: parts, to: to})
+	x.mu.Unlock()
+	done(nil)
+}
 
 // Announce records the announcement and ends it at once.
 func (x *fakeMix) Announce(parts []interpreter.AnnouncePart, to interpreter.MixMember, done func(error)) {

@@ -26,6 +26,11 @@ type ParticipantUpdate struct {
 	// Coach makes the participant a coach of that CallSid, or ("") not
 	// a coach any more: participant-modify (the "modify" keyword).
 	Coach *string
+	// HoldURL, when set, is the music the participant hears on hold
+	// (the REST API's HoldUrl, fetched with HoldMethod, default GET):
+	// audio, or a document of <Play>, <Say>, <Pause> and <Redirect>,
+	// looped.
+	HoldURL, HoldMethod string
 }
 
 // seatOf finds the live seat of callSid in the room called name. s.mu is
@@ -90,6 +95,9 @@ func (s *Service) updateLocal(ctx context.Context, name, callSid string, u Parti
 	if u.Coach != nil && *u.Coach != st.p.Coach {
 		st.p.Coach, changed = *u.Coach, true
 		r.event("participant-modify", "modify", st, nil)
+	}
+	if u.HoldURL != "" {
+		s.holdMusic(r, st, u.HoldURL, u.HoldMethod)
 	}
 	if !changed {
 		return nil

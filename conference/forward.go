@@ -99,7 +99,7 @@ func participantIn(c store.Conference, callSid string) *store.Participant {
 }
 
 // applied reports whether p shows u.
-func applied(p *store.Participant, u ParticipantUpdate) bool {
+func applied(p *store.Participant, u ParticipantUpdate) bool { // the store keeps no hold music: HoldURL is not checked
 	return p != nil && (u.Muted == nil || p.Muted == *u.Muted) && (u.Hold == nil || p.Hold == *u.Hold) &&
 		(u.Coach == nil || p.CallSidToCoach == *u.Coach)
 }

@@ -134,6 +134,11 @@ type Mix interface {
 	// goroutine of the mix's choosing and must not block. Twilio's
 	// AnnounceUrl (the Conference and Participant resources).
 	Announce(parts []AnnouncePart, to MixMember, done func(error))
+	// HoldMusic makes parts, looped, what member hears while on hold in
+	// place of the mix's own hold music (the REST API's HoldUrl); nil
+	// parts go back to the mix's. done runs once the parts are rendered
+	// (nil) or could not be; it must not block.
+	HoldMusic(member MixMember, parts []AnnouncePart, done func(error))
 	// Close ends the mix and removes every member.
 	Close()
 }

@@ -97,3 +97,33 @@ func (w *endWatch) Read(frame []int16) (int, error) {
 	}
 	return n, err
 }
+
+// HoldMusic implements interpreter.Mix: the parts are rendered off the
+// pacer, as an announcement's, and looped as the member's own hold
+// source; nil parts give it back the mix's.
+func (x *mix) HoldMusic(member interpreter.MixMember, parts []interpreter.AnnouncePart, done func(error)) {
+	mm := x.own(member)
+	if mm == nil {
+		go done(errors.New("hold music: not a member of this conference"))
+		return
+	}
+	go func() {
+		var src media.Source
+		if parts != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), announceTimeout)
+			pcm, err := x.render(ctx, parts)
+			cancel()
+			if err != nil {
+				done(fmt.Errorf("hold music: %w", err))
+				return
+			}
+			src = audio.Loop(pcm, 0)
+		}
+		x.mu.Lock()
+		mm.hold = src
+		o := mm.opts
+		x.mu.Unlock()
+		mm.Set(o)
+		done(nil)
+	}()
+}

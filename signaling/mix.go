@@ -88,6 +88,12 @@ type mix struct {
 type mixMember struct {
 	mix *mix
 	m   *media.Member
+
+	// opts and hold are the member's options as last Set and its own
+	// hold music (HoldMusic), under mix.mu: a new hold music applies
+	// them again.
+	opts interpreter.MixOptions
+	hold media.Source
 }
 
 // Add implements interpreter.Mix: from now on the leg's RTP session hears
@@ -209,7 +215,12 @@ func (x *mix) Close() {
 // Set implements interpreter.MixMember; it does nothing once the member
 // is removed.
 func (mm *mixMember) Set(o interpreter.MixOptions) {
-	mm.m.Set(mm.mix.options(o))
+	mm.mix.mu.Lock()
+	mm.opts = o
+	mo := mm.mix.options(o)
+	mo.HoldSource = mm.hold
+	mm.mix.mu.Unlock()
+	mm.m.Set(mo)
 }
 
 // Remove implements interpreter.MixMember: the leg leaves the mix and

@@ -259,3 +259,24 @@ func (x *mix) Announce(parts []interpreter.AnnouncePart, to interpreter.MixMembe
 	}
 	x.clk.AfterFunc(d, func() { done(nil) })
 }
+
+// HoldMusic implements interpreter.Mix: the member's leg traces the hold
+// music it would hear on hold.
+func (x *mix) HoldMusic(member interpreter.MixMember, parts []interpreter.AnnouncePart, done func(error)) {
+	mm, ok := member.(*mixMember)
+	if !ok {
+		go done(errors.New("sim: not a member of this mix"))
+		return
+	}
+	var what []string
+	for _, p := range parts {
+		switch {
+		case p.Speech != nil:
+			what = append(what, p.Speech.Text)
+		case p.URL != "":
+			what = append(what, p.URL)
+		}
+	}
+	mm.leg.trace("hold-music", map[string]any{"parts": what})
+	go done(nil)
+}

@@ -319,3 +319,51 @@ func waitHeard(t *testing.T, heard <-chan time.Duration) {
 		t.Fatal("the callee never answered")
 	}
 }
+
+// TestAPIParticipantHoldUrl: a participant put on hold through the REST
+// API with a HoldUrl hears that audio (a 700 Hz tone), not the room.
+func TestAPIParticipantHoldUrl(t *testing.T) {
+	const holdTone = 700.0
+	tone := filepath.Join(t.TempDir(), "hold.wav")
+	writeToneWAV(t, tone, holdTone, 2*time.Second)
+	media := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "audio/wav")
+		http.ServeFile(w, r, tone)
+	}))
+	t.Cleanup(media.Close)
+	a := newApp(t, map[string]string{"/room": `<Response><Dial><Conference beep="false">held</Conference></Dial></Response>`})
+	s := startServe(t, a.srv.URL+"/room", "--account-sid", e2eAccount, "--auth-token", e2eToken)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var phones []*sipphone.Call
+	for range 2 {
+		c := sipphone.New(t).Call(ctx, s.sipAddr, "room", sipphone.CallOptions{})
+		if c.FinalCode() != 200 {
+			t.Fatalf("phone got %d", c.FinalCode())
+		}
+		phones = append(phones, c)
+	}
+	sid, parts := waitRoom(t, s, 2)
+	held := parts[1].(map[string]any)["call_sid"].(string)
+	code, p := apiForm(t, http.MethodPost, confsURL(s)+"/"+sid+"/Participants/"+held+".json",
+		url.Values{"Hold": {"true"}, "HoldUrl": {media.URL + "/hold.wav"}})
+	if code != http.StatusOK || p["hold"] != true {
+		t.Fatalf("hold: %d %v", code, p)
+	}
+	time.Sleep(500 * time.Millisecond) // fetched and rendered
+	before := len(phones[1].Audio())
+	phones[1].Listen(1500 * time.Millisecond)
+	if got := phones[1].Audio()[before:]; !sipphone.HasTone(got, holdTone) {
+		t.Errorf("the held participant did not hear its HoldUrl's %v Hz", holdTone)
+	}
+	// The other, held without a HoldUrl, hears the room's hold music.
+	host := parts[0].(map[string]any)["call_sid"].(string)
+	if code, p := apiForm(t, http.MethodPost, confsURL(s)+"/"+sid+"/Participants/"+host+".json", url.Values{"Hold": {"true"}}); code != http.StatusOK {
+		t.Fatalf("hold: %d %v", code, p)
+	}
+	before = len(phones[0].Audio())
+	phones[0].Listen(1500 * time.Millisecond)
+	if got := phones[0].Audio()[before:]; sipphone.HasTone(got, holdTone) || sipphone.VoicedTime(got) < 500*time.Millisecond {
+		t.Errorf("held without a HoldUrl: %v Hz %v, sound %v; want the room's hold music", holdTone, sipphone.HasTone(got, holdTone), sipphone.VoicedTime(got))
+	}
+}
