@@ -25,6 +25,7 @@ var errStreamEnded = errors.New("stream ended")
 type mediaStream struct {
 	c        *Call
 	name     string // the name attribute; "" when none was given
+	id       string // the StreamSid, MZ…
 	url      string
 	st       *stream.Stream
 	stopLeg  func()
@@ -120,11 +121,18 @@ func (c *Call) newStream(doc *document, n *verbs.Stream, bidirectional bool) (*m
 		}
 	}
 	sid := NewSid("MZ")
-	ms.st = stream.New(stream.Config{
+	ms.id = sid
+	scfg := stream.Config{
 		StreamSid: sid, AccountSid: c.cfg.AccountSid, CallSid: c.cfg.CallSid,
 		Tracks: names, CustomParameters: params, Bidirectional: bidirectional,
 		Now: c.cfg.Clock.Now, OnEvent: ms.event, Logger: c.log,
-	})
+	}
+	if err := c.streamDialect(n, &scfg); err != nil {
+		c.fail(fmt.Sprintf("%d:%d: <Stream> %s: %v; skipped", p.Line, p.Col, u, err), 0)
+		ms.status("stream-error", err.Error())
+		return nil, StreamSpec{}
+	}
+	ms.st = stream.New(scfg)
 	spec.Sink = func(t Track, frame []int16) {
 		if t == TrackOutbound {
 			ms.st.Media(stream.Outbound, frame)
@@ -139,7 +147,7 @@ func (c *Call) newStream(doc *document, n *verbs.Stream, bidirectional bool) (*m
 }
 
 // sid is the stream's StreamSid.
-func (ms *mediaStream) sid() string { return ms.st.Sid() }
+func (ms *mediaStream) sid() string { return ms.id }
 
 // attach hands the leg's audio to the stream, where it waits in the
 // stream's queue until the app has its start message. It reports a
