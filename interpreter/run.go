@@ -76,7 +76,9 @@ func (c *Call) execute(ctx context.Context) Result {
 	if c.cfg.Twiml != "" {
 		first = &request{twiml: c.cfg.Twiml}
 	}
+	c.smu.Lock()
 	c.life = ctx
+	c.smu.Unlock()
 	var res Result
 	if r := c.startDetection(ctx, first); r != nil {
 		res = *r
@@ -85,7 +87,7 @@ func (c *Call) execute(ctx context.Context) Result {
 	}
 	// The call is over: its forks send their stop, and its goroutines
 	// (asynchronous detection) end with its context.
-	c.endStreams("call")
+	c.closeForks()
 	cancel(nil)
 	c.bg.Wait()
 
