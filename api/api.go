@@ -118,6 +118,7 @@ func New(o Options) http.Handler {
 	}
 	if o.Calls != nil {
 		s.registerCalls(acct)
+		s.registerStreams(acct)
 	}
 	if o.Conferences != nil && o.ConferenceControl != nil {
 		s.registerConferences(acct)

@@ -168,6 +168,10 @@ type Change struct {
 	// one in progress) or "completed" (ends the call whatever its
 	// state), or empty.
 	Status string
+	// Stream, when set, is the change instead: a stream fork started or
+	// stopped (the Stream resource; streams.go) without disturbing the
+	// call's verb.
+	Stream *StreamChange `json:",omitempty"`
 }
 
 // Update applies ch to a call of the account, on this node or, over the
@@ -245,6 +249,12 @@ func (s *Service) Deliver(m store.Message) {
 	var ch Change
 	if err := json.Unmarshal(m.Body, &ch); err != nil {
 		s.log.Warn("bad call update from the bus", "call_sid", m.CallSid, "err", err)
+		return
+	}
+	if ch.Stream != nil {
+		if _, err := s.applyStream(m.CallSid, *ch.Stream); err != nil {
+			s.log.Info("stream change from another node not applied", "call_sid", m.CallSid, "err", err)
+		}
 		return
 	}
 	if err := s.apply(m.CallSid, ch); err != nil {

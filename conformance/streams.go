@@ -20,8 +20,15 @@ import (
 // StreamApp is a scripted Media Streams app that the runner serves at a
 // path of the scenario's app server (ws://host/path; a document names it
 // with a relative <Stream url="/path">). It follows Twilio's protocol
-// (https://www.twilio.com/docs/voice/media-streams/websocket-messages).
+// (https://www.twilio.com/docs/voice/media-streams/websocket-messages),
+// or Telnyx's when Wire is "telnyx"
+// (https://developers.telnyx.com/docs/voice/programmable-voice/media-streaming).
 type StreamApp struct {
+	// Wire is "telnyx" for Telnyx's field names (sequence_number,
+	// stream_id, custom_parameters, media_format); "" is Twilio's.
+	Wire string `yaml:"wire"`
+	// Codec encodes the app's media: PCMU (default) or PCMA.
+	Codec string `yaml:"codec"`
 	// Send is what the app sends once the start message arrives, in
 	// order.
 	Send []AppSend `yaml:"send"`
@@ -52,6 +59,9 @@ type StreamExpect struct {
 	// Tracks is start.tracks; Params is start.customParameters.
 	Tracks []string          `yaml:"tracks"`
 	Params map[string]string `yaml:"params"`
+	// Encoding is start's media format encoding (mediaFormat or
+	// media_format).
+	Encoding string `yaml:"encoding"`
 	// MediaTracks are the tracks the media messages carried, sorted.
 	MediaTracks []string `yaml:"media_tracks"`
 	// Marks are the marks echoed back; DTMF the keys received.
@@ -98,6 +108,10 @@ func (a *streamApps) serve(w http.ResponseWriter, r *http.Request) bool {
 	defer c.CloseNow()
 	ctx := r.Context()
 	seq := 0
+	seqKey, sidKey := "sequenceNumber", "streamSid"
+	if app.Wire == "telnyx" {
+		seqKey, sidKey = "sequence_number", "stream_id"
+	}
 	for {
 		_, data, err := c.Read(ctx)
 		if err != nil {
@@ -111,8 +125,8 @@ func (a *streamApps) serve(w http.ResponseWriter, r *http.Request) bool {
 		ev, _ := m["event"].(string)
 		if ev != "connected" {
 			seq++
-			if got := fmt.Sprint(m["sequenceNumber"]); got != strconv.Itoa(seq) {
-				log.bad = append(log.bad, fmt.Sprintf("%s: sequenceNumber %s, want %d", ev, got, seq))
+			if got := fmt.Sprint(m[seqKey]); got != strconv.Itoa(seq) {
+				log.bad = append(log.bad, fmt.Sprintf("%s: %s %s, want %d", ev, seqKey, got, seq))
 			}
 		}
 		a.mu.Lock()
@@ -138,11 +152,11 @@ func (a *streamApps) serve(w http.ResponseWriter, r *http.Request) bool {
 			log.dtmf += fmt.Sprint(d["digit"])
 			closeNow = app.CloseOnDTMF > 0 && len(log.dtmf) >= app.CloseOnDTMF
 		}
-		sid, _ := m["streamSid"].(string)
+		sid, _ := m[sidKey].(string)
 		a.mu.Unlock()
 		if ev == "start" {
 			for _, s := range app.Send {
-				if err := c.Write(ctx, websocket.MessageText, s.message(sid)); err != nil {
+				if err := c.Write(ctx, websocket.MessageText, s.message(sidKey, sid, app.Codec)); err != nil {
 					return true
 				}
 			}
@@ -154,8 +168,9 @@ func (a *streamApps) serve(w http.ResponseWriter, r *http.Request) bool {
 	}
 }
 
-// message renders one message of the app.
-func (s AppSend) message(sid string) []byte {
+// message renders one message of the app; sidKey names the stream id's
+// field (streamSid or stream_id), codec the media's (PCMU or PCMA).
+func (s AppSend) message(sidKey, sid, codec string) []byte {
 	var v any
 	switch {
 	case s.Raw != "":
@@ -166,12 +181,16 @@ func (s AppSend) message(sid string) []byte {
 			pcm[i] = int16(8000 * math.Sin(2*math.Pi*1000*float64(i)/media.SampleRate))
 		}
 		b := make([]byte, len(pcm))
-		media.PCMU.Encode(b, pcm)
-		v = map[string]any{"event": "media", "streamSid": sid, "media": map[string]any{"payload": base64.StdEncoding.EncodeToString(b)}}
+		c := media.PCMU
+		if strings.EqualFold(codec, "PCMA") {
+			c = media.PCMA
+		}
+		c.Encode(b, pcm)
+		v = map[string]any{"event": "media", sidKey: sid, "media": map[string]any{"payload": base64.StdEncoding.EncodeToString(b)}}
 	case s.Mark != "":
-		v = map[string]any{"event": "mark", "streamSid": sid, "mark": map[string]any{"name": s.Mark}}
+		v = map[string]any{"event": "mark", sidKey: sid, "mark": map[string]any{"name": s.Mark}}
 	case s.Clear:
-		v = map[string]any{"event": "clear", "streamSid": sid}
+		v = map[string]any{"event": "clear", sidKey: sid}
 	}
 	b, _ := json.Marshal(v)
 	return b
@@ -212,6 +231,18 @@ func checkStreams(want []StreamExpect, logs []*streamLog, fail func(string, ...a
 			fail("stream %s: start.tracks %v, want %v", w.Path, got.start["tracks"], w.Tracks)
 		}
 		params, _ := got.start["customParameters"].(map[string]any)
+		if params == nil {
+			params, _ = got.start["custom_parameters"].(map[string]any)
+		}
+		if w.Encoding != "" {
+			mf, _ := got.start["mediaFormat"].(map[string]any)
+			if mf == nil {
+				mf, _ = got.start["media_format"].(map[string]any)
+			}
+			if fmt.Sprint(mf["encoding"]) != w.Encoding {
+				fail("stream %s: start's media format %v, want encoding %s", w.Path, mf, w.Encoding)
+			}
+		}
 		for k, v := range w.Params {
 			if fmt.Sprint(params[k]) != v {
 				fail("stream %s: customParameters[%s] = %v, want %s", w.Path, k, params[k], v)

@@ -194,8 +194,8 @@ type Call struct {
 	bg sync.WaitGroup
 
 	// life is the call's context, for forks that outlive the verb that
-	// started them (<Start><Stream>); streams are those forks, touched by
-	// the call's goroutine only, and streamWG counts their goroutines.
+	// started them (<Start><Stream>); streams are those forks, and
+	// streamWG counts their goroutines.
 	life     context.Context
 	streams  []*mediaStream
 	streamWG sync.WaitGroup
@@ -204,6 +204,10 @@ type Call struct {
 	recordings []*startedRecording
 	// transcriptions are its running <Start><Transcription>s, likewise.
 	transcriptions []*transcription
+	// smu guards streams, forksClosed and life for the REST API's
+	// StartStream and StopStream, which run on other goroutines.
+	smu         sync.Mutex
+	forksClosed bool // the call is over: no more forks
 
 	mu         sync.Mutex
 	answeredBy string                  // machine detection's AnsweredBy, once decided

@@ -90,9 +90,6 @@ func nounGaps(n verbs.Noun, parent string) []verbs.Diagnostic {
 		if n.URL == "" && n.ConnectorName != "" && parent != "Stop" {
 			return []verbs.Diagnostic{gap(verbs.Error, n, "<Stream connectorName> (a Stream connector) is not supported by texml yet")}
 		}
-		if n.Codec != "" || n.BidirectionalMode != "" || n.BidirectionalCodec != "" || n.BidirectionalSamplingRate != 0 {
-			return []verbs.Diagnostic{gap(verbs.Warning, n, "<Stream> codec and bidirectional* (Telnyx's stream dialect) are not supported by texml yet; the stream speaks Twilio's protocol, µ-law at 8 kHz")}
-		}
 	case *verbs.Conference:
 		var out []verbs.Diagnostic
 		if n.Region != "" {

@@ -76,7 +76,9 @@ func (c *Call) execute(ctx context.Context) Result {
 	if c.cfg.Twiml != "" {
 		first = &request{twiml: c.cfg.Twiml}
 	}
+	c.smu.Lock()
 	c.life = ctx
+	c.smu.Unlock()
 	var res Result
 	if r := c.startDetection(ctx, first); r != nil {
 		res = *r
@@ -87,7 +89,7 @@ func (c *Call) execute(ctx context.Context) Result {
 	// (asynchronous detection) end with its context.
 	c.endRecordings()
 	c.endTranscriptions("call")
-	c.endStreams("call")
+	c.closeForks()
 	cancel(nil)
 	c.bg.Wait()
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/texml/texml/fetcher"
@@ -25,6 +26,7 @@ var errStreamEnded = errors.New("stream ended")
 type mediaStream struct {
 	c        *Call
 	name     string // the name attribute; "" when none was given
+	id       string // the StreamSid, MZ…
 	url      string
 	st       *stream.Stream
 	stopLeg  func()
@@ -33,9 +35,10 @@ type mediaStream struct {
 	// stop asks a <Start><Stream>'s goroutine to end it, for the reason
 	// in why (written before stop is closed); done is closed once it has
 	// (the stop sent, the socket closed, the callbacks out).
-	stop chan struct{}
-	why  string
-	done chan struct{}
+	stop     chan struct{}
+	stopOnce sync.Once
+	why      string
+	done     chan struct{}
 }
 
 // tracks maps a Stream's track attribute to the leg's tracks and the
@@ -87,10 +90,10 @@ func streamURL(base, ref string) (string, error) {
 	return u, stream.CheckURL(u)
 }
 
-// newStream prepares a stream for the noun n of doc: its sid, URL,
-// protocol side and callback. It reports what makes it unusable and
-// returns nil then.
-func (c *Call) newStream(doc *document, n *verbs.Stream, bidirectional bool) (*mediaStream, StreamSpec) {
+// newStream prepares a stream for the noun n of doc: its sid (sid, or a
+// new one when ""), URL, protocol side and callback. It reports what
+// makes it unusable and returns nil then.
+func (c *Call) newStream(doc *document, n *verbs.Stream, bidirectional bool, sid string) (*mediaStream, StreamSpec) {
 	p := n.Position()
 	if n.URL == "" {
 		// Reported already: by the parser (no url), or by gaps (a
@@ -119,12 +122,21 @@ func (c *Call) newStream(doc *document, n *verbs.Stream, bidirectional bool) (*m
 			ms.cb, ms.cbMethod = req.url, req.method
 		}
 	}
-	sid := NewSid("MZ")
-	ms.st = stream.New(stream.Config{
+	if sid == "" {
+		sid = NewSid("MZ")
+	}
+	ms.id = sid
+	scfg := stream.Config{
 		StreamSid: sid, AccountSid: c.cfg.AccountSid, CallSid: c.cfg.CallSid,
 		Tracks: names, CustomParameters: params, Bidirectional: bidirectional,
 		Now: c.cfg.Clock.Now, OnEvent: ms.event, Logger: c.log,
-	})
+	}
+	if err := c.streamDialect(n, &scfg); err != nil {
+		c.fail(fmt.Sprintf("%d:%d: <Stream> %s: %v; skipped", p.Line, p.Col, u, err), 0)
+		ms.status("stream-error", err.Error())
+		return nil, StreamSpec{}
+	}
+	ms.st = stream.New(scfg)
 	spec.Sink = func(t Track, frame []int16) {
 		if t == TrackOutbound {
 			ms.st.Media(stream.Outbound, frame)
@@ -139,7 +151,7 @@ func (c *Call) newStream(doc *document, n *verbs.Stream, bidirectional bool) (*m
 }
 
 // sid is the stream's StreamSid.
-func (ms *mediaStream) sid() string { return ms.st.Sid() }
+func (ms *mediaStream) sid() string { return ms.id }
 
 // attach hands the leg's audio to the stream, where it waits in the
 // stream's queue until the app has its start message. It reports a
@@ -264,7 +276,7 @@ func (c *Call) connectStream(ctx context.Context, doc *document, v *verbs.Connec
 	if err := c.ensureAnswered(ctx); err != nil {
 		return step{}, err
 	}
-	ms, spec := c.newStream(doc, n, true)
+	ms, spec := c.newStream(doc, n, true, "")
 	if ms == nil || !ms.attach(ctx, spec) || !ms.connect(ctx) {
 		// The session could not start: the Connect is over.
 		return c.finish(ctx, doc, v, v.Action, v.Method, Outcome{})
@@ -313,7 +325,7 @@ func (c *Call) startStreams(ctx context.Context, doc *document, v *verbs.Start) 
 			c.fail(fmt.Sprintf("%d:%d: <Start><Stream>: a stream named %q is running already; skipped", p.Line, p.Col, n.StreamName), 0)
 			continue
 		}
-		ms, spec := c.newStream(doc, n, false)
+		ms, spec := c.newStream(doc, n, false, "")
 		if ms == nil {
 			continue
 		}
@@ -323,13 +335,33 @@ func (c *Call) startStreams(ctx context.Context, doc *document, v *verbs.Start) 
 		}
 		// The leg is tapped now, on the call's goroutine, so that the
 		// fork hears the call from this verb on.
-		if !ms.attach(life, spec) {
-			continue
+		if err := c.fork(life, ms, spec); err != nil {
+			p := n.Position()
+			c.fail(fmt.Sprintf("%d:%d: <Start><Stream>: %v; skipped", p.Line, p.Col, err), 0)
 		}
-		c.streams = append(c.streams, ms)
-		c.streamWG.Add(1)
-		go ms.run(life)
 	}
+}
+
+// fork taps the leg for ms and starts its goroutine, unless the call's
+// forks are closed (the call is ending) or a running fork has its name.
+// The call's goroutine and the REST API's (StartStream) both fork, so
+// the list of forks is guarded by smu.
+func (c *Call) fork(life context.Context, ms *mediaStream, spec StreamSpec) error {
+	c.smu.Lock()
+	defer c.smu.Unlock()
+	if c.forksClosed {
+		return errCallEnding
+	}
+	if ms.name != "" && c.findStreamLocked(ms.name) != nil {
+		return fmt.Errorf("a stream named %q is running already", ms.name)
+	}
+	if !ms.attach(life, spec) {
+		return errors.New("the leg cannot stream")
+	}
+	c.streams = append(c.streams, ms)
+	c.streamWG.Add(1)
+	go ms.run(life)
+	return nil
 }
 
 // run is a <Start><Stream>'s goroutine: it connects, then waits for the
@@ -353,6 +385,13 @@ func (ms *mediaStream) run(ctx context.Context) {
 
 // findStream returns the running fork with this name or sid.
 func (c *Call) findStream(name string) *mediaStream {
+	c.smu.Lock()
+	defer c.smu.Unlock()
+	return c.findStreamLocked(name)
+}
+
+// findStreamLocked is findStream with smu held.
+func (c *Call) findStreamLocked(name string) *mediaStream {
 	for _, ms := range c.streams {
 		select {
 		case <-ms.done:
@@ -388,23 +427,35 @@ func (c *Call) stopStreams(v *verbs.Stop) {
 	}
 }
 
-// halt stops a fork, saying why, and waits until it is over.
+// halt stops a fork, saying why, and waits until it is over. The call's
+// goroutine and the REST API's may halt the same fork at once.
 func (ms *mediaStream) halt(why string) {
-	select {
-	case <-ms.stop:
-	default:
+	ms.stopOnce.Do(func() {
 		ms.why = why
 		close(ms.stop)
-	}
+	})
 	<-ms.done
 }
 
 // endStreams stops every fork of the call and waits for them: at
 // <Stop><Stream/>, at the end of the call, and of a Dial child's whisper.
+// smu is held throughout, so that no fork starts (StartStream) while
+// the WaitGroup is waited for.
 func (c *Call) endStreams(why string) {
+	c.smu.Lock()
+	defer c.smu.Unlock()
 	for _, ms := range c.streams {
 		ms.halt(why)
 	}
 	c.streams = nil
 	c.streamWG.Wait()
+}
+
+// closeForks ends the call's forks for good: the call is over, and
+// StartStream is refused from now on.
+func (c *Call) closeForks() {
+	c.smu.Lock()
+	c.forksClosed = true
+	c.smu.Unlock()
+	c.endStreams("call")
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/texml/texml/fetcher"
+	"github.com/texml/texml/media/audio"
 )
 
 // Twilio's error codes for a stream that cannot start
@@ -230,10 +231,7 @@ func (s *Stream) writeLoop() {
 	defer s.wg.Done()
 	defer close(s.flushed)
 	seq := int64(0)
-	env := func(event string) envelope {
-		seq++
-		return envelope{Event: event, SequenceNumber: itoa(seq), StreamSid: s.cfg.StreamSid}
-	}
+	next := func() int64 { seq++; return seq }
 	fail := func(err error) {
 		if s.closing.Load() {
 			return
@@ -252,21 +250,17 @@ func (s *Stream) writeLoop() {
 	if params == nil {
 		params = map[string]string{}
 	}
-	if err := s.write(connectedMsg{Event: "connected", Protocol: "Call", Version: "1.0.0"}); err != nil {
+	if err := s.write(s.wire.connected()); err != nil {
 		fail(err)
 		return
 	}
-	if err := s.write(startMsg{envelope: env("start"), Start: startBody{
-		AccountSid: s.cfg.AccountSid, StreamSid: s.cfg.StreamSid, CallSid: s.cfg.CallSid,
-		Tracks: tracks, CustomParameters: params, MediaFormat: mulaw,
-	}}); err != nil {
+	if err := s.write(s.wire.start(&s.cfg, next(), tracks, params)); err != nil {
 		fail(err)
 		return
 	}
 	sendMedia := func(f *outFrame) error {
 		s.sent.Add(1)
-		return s.write(mediaMsg{envelope: env("media"), Media: mediaBody{
-			Track: f.track.String(), Chunk: itoa(f.chunk), Timestamp: itoa(f.ts), Payload: f.payload[:]}})
+		return s.write(s.wire.media(&s.cfg, next(), f))
 	}
 	for {
 		select {
@@ -286,10 +280,14 @@ func (s *Stream) writeLoop() {
 				var err error
 				switch m.kind {
 				case ctrlMark:
-					err = s.write(markMsg{envelope: env("mark"), Mark: markBody{Name: m.name}})
+					err = s.write(s.wire.mark(&s.cfg, next(), m.name))
 					s.emit(Event{Kind: MarkPlayed, Name: m.name, At: m.at})
 				case ctrlDTMF:
-					err = s.write(dtmfMsg{envelope: env("dtmf"), DTMF: dtmfBody{Track: "inbound_track", Digit: m.name}})
+					err = s.write(s.wire.dtmf(&s.cfg, next(), m.name))
+				case ctrlError:
+					if e := s.wire.errorFrame(&s.cfg, next(), m.code, errorTitle(m.code), m.name); e != nil {
+						err = s.write(e)
+					}
 				case ctrlStop:
 					// The frames already queued go first: stop is the
 					// last message of a stream.
@@ -302,7 +300,7 @@ func (s *Stream) writeLoop() {
 						}
 					}
 					if err == nil {
-						err = s.write(stopMsg{envelope: env("stop"), Stop: stopBody{AccountSid: s.cfg.AccountSid, CallSid: s.cfg.CallSid}})
+						err = s.write(s.wire.stop(&s.cfg, next()))
 					}
 					if err != nil {
 						fail(err)
@@ -349,7 +347,7 @@ func (s *Stream) readLoop() {
 			return
 		}
 		if typ != websocket.MessageText {
-			s.invalidMsg(errors.New("a binary message; the protocol sends JSON text"))
+			s.invalidMsg(telnyxMalformedFrame, errors.New("a binary message; the protocol sends JSON text"))
 			continue
 		}
 		s.handle(data)
@@ -360,27 +358,35 @@ func (s *Stream) readLoop() {
 func (s *Stream) handle(data []byte) {
 	var m appMsg
 	if err := json.Unmarshal(data, &m); err != nil {
-		s.invalidMsg(fmt.Errorf("not JSON: %w", err))
+		s.invalidMsg(telnyxMalformedFrame, fmt.Errorf("not JSON: %w", err))
 		return
 	}
 	if !s.cfg.Bidirectional {
-		s.invalidMsg(fmt.Errorf("a %q message on a unidirectional stream (<Start><Stream>), which takes none", m.Event))
+		s.invalidMsg(telnyxMalformedFrame, fmt.Errorf("a %q message on a unidirectional stream (<Start><Stream>), which takes none", m.Event))
 		return
 	}
-	if m.StreamSid != "" && m.StreamSid != s.cfg.StreamSid {
-		s.invalidMsg(fmt.Errorf("streamSid %q is not this stream's", m.StreamSid))
+	if id := s.wire.streamID(&m); id != "" && id != s.cfg.StreamSid {
+		s.invalidMsg(telnyxMalformedFrame, fmt.Errorf("stream id %q is not this stream's", id))
 		return
 	}
 	switch m.Event {
 	case "media":
 		if m.Media == nil || len(m.Media.Payload) == 0 {
-			s.invalidMsg(errors.New("a media message without a payload"))
+			s.invalidMsg(telnyxInvalidMedia, errors.New("a media message without a payload"))
 			return
 		}
-		s.addAudio(m.Media.Payload)
+		b := m.Media.Payload
+		if s.cfg.PlayMP3 {
+			var err error
+			if b, err = s.fromMP3(b); err != nil {
+				s.invalidMsg(telnyxInvalidMedia, err)
+				return
+			}
+		}
+		s.addAudio(b)
 	case "mark":
 		if m.Mark == nil || m.Mark.Name == "" {
-			s.invalidMsg(errors.New("a mark message without a name"))
+			s.invalidMsg(telnyxMalformedFrame, errors.New("a mark message without a name"))
 			return
 		}
 		s.addMark(m.Mark.Name)
@@ -388,19 +394,49 @@ func (s *Stream) handle(data []byte) {
 		n := s.clearAudio()
 		s.emit(Event{Kind: Cleared, Dropped: samples(n), At: s.cfg.Now()})
 	default:
-		s.invalidMsg(fmt.Errorf("unknown event %q; the app may send media, mark and clear", m.Event))
+		s.invalidMsg(telnyxMalformedFrame, fmt.Errorf("unknown event %q; the app may send media, mark and clear", m.Event))
 	}
 }
+
+// fromMP3 decodes one MP3 media payload (Telnyx's bidirectionalMode
+// mp3: each message a whole file, played in order) to the play codec.
+func (s *Stream) fromMP3(b []byte) ([]byte, error) {
+	pcm, err := audio.Decode(b, "audio/mpeg")
+	if err != nil {
+		return nil, fmt.Errorf("a media payload that is not MP3: %w", err)
+	}
+	out := make([]byte, len(pcm.Samples))
+	s.playCodec.Encode(out, pcm.Samples)
+	return out, nil
+}
+
+// maxErrorFrames bounds the error frames waiting for the writer, so that
+// a flood of bad messages cannot grow the control queue.
+const maxErrorFrames = 16
 
 // invalidMsg reports the first message the protocol does not allow, as
 // Twilio's warning 31951 does once per stream
 // (https://www.twilio.com/docs/api/errors/31951); the message is ignored.
-func (s *Stream) invalidMsg(err error) {
+// On Telnyx's wire each one is also answered with an error frame of the
+// given code
+// (https://developers.telnyx.com/docs/voice/programmable-voice/media-streaming).
+func (s *Stream) invalidMsg(code int, err error) {
 	s.mu.Lock()
 	first := !s.invalid
 	s.invalid = true
+	if s.cfg.Wire == Telnyx && len(s.ctrl) < maxErrorFrames {
+		s.queue(ctrlMsg{kind: ctrlError, code: code, name: err.Error(), at: s.cfg.Now()})
+	}
 	s.mu.Unlock()
 	if first {
 		s.emit(Event{Kind: Invalid, Err: err, At: s.cfg.Now()})
 	}
+}
+
+// errorTitle is the title of Telnyx's error code.
+func errorTitle(code int) string {
+	if code == telnyxInvalidMedia {
+		return "invalid_media"
+	}
+	return "malformed_frame"
 }

@@ -58,7 +58,7 @@ func (s *Stream) Next(frame []int16) bool {
 	if n == 0 {
 		return false
 	}
-	media.PCMU.Decode(frame, buf[:n])
+	s.playCodec.Decode(frame, buf[:n])
 	clear(frame[n:])
 	return true
 }

@@ -4,6 +4,10 @@
 // and stop messages, and on a bidirectional stream (<Connect><Stream>)
 // the app's media, mark and clear. It knows nothing of legs or verbs:
 // the interpreter feeds it the call's audio and plays what Next gives.
+// The same engine speaks Telnyx's spelling of the protocol
+// (https://developers.telnyx.com/docs/voice/programmable-voice/media-streaming)
+// when Config.Wire is Telnyx: a variant of the messages (wire.go,
+// telnyx.go), not of the connection.
 //
 // Back-pressure: audio for the app waits in a bounded queue per stream;
 // when the app does not keep up, new frames are dropped and counted
@@ -68,6 +72,21 @@ type Config struct {
 	// dtmf (<Connect><Stream>); a unidirectional stream ignores what the
 	// app sends, with one Invalid event.
 	Bidirectional bool
+	// Wire is the message format: Twilio's (the zero value) or Telnyx's.
+	Wire Wire
+	// From and To are the call's parties, which Telnyx's start carries.
+	From, To string
+	// Codec encodes the media sent to the app; the zero Codec is PCMU,
+	// the only one Twilio streams. Telnyx's start names it
+	// (media_format.encoding).
+	Codec media.Codec
+	// PlayCodec decodes the app's media payloads; the zero Codec is
+	// PCMU (Telnyx's bidirectionalCodec in rtp mode).
+	PlayCodec media.Codec
+	// PlayMP3 takes the app's media payloads as MP3, Telnyx's default
+	// bidirectionalMode
+	// (https://developers.telnyx.com/docs/voice/programmable-voice/texml-verbs/stream).
+	PlayMP3 bool
 	// Now is the call's clock, for media timestamps; default time.Now.
 	Now func() time.Time
 	// Buffer is how many frames per track may wait for the app before
@@ -138,7 +157,8 @@ type outFrame struct {
 // stop.
 type ctrlMsg struct {
 	kind ctrlKind
-	name string // mark name, or the digit
+	name string // mark name, the digit, or an error's detail
+	code int    // ctrlError: the error's code
 	at   time.Time
 }
 
@@ -148,14 +168,18 @@ const (
 	ctrlMark ctrlKind = iota
 	ctrlDTMF
 	ctrlStop
+	ctrlError // Telnyx's error frame: name is the detail, code the code
 )
 
 // Stream is one media stream. Its methods are safe for concurrent use.
 type Stream struct {
-	cfg   Config
-	log   *slog.Logger
-	start time.Time
-	sendq chan outFrame
+	cfg       Config
+	wire      wire
+	codec     media.Codec // Config.Codec or PCMU
+	playCodec media.Codec // Config.PlayCodec or PCMU
+	log       *slog.Logger
+	start     time.Time
+	sendq     chan outFrame
 
 	chunks  [2]atomic.Int64
 	sent    atomic.Int64
@@ -200,13 +224,16 @@ func New(cfg Config) *Stream {
 	}
 	tracks := max(len(cfg.Tracks), 1)
 	s := &Stream{
-		cfg:     cfg,
-		log:     cfg.Logger.With("stream_sid", cfg.StreamSid),
-		start:   cfg.Now(),
-		sendq:   make(chan outFrame, cfg.Buffer*tracks),
-		wake:    make(chan struct{}, 1),
-		done:    make(chan struct{}),
-		flushed: make(chan struct{}),
+		cfg:       cfg,
+		wire:      wireFor(cfg.Wire),
+		codec:     codecOr(cfg.Codec),
+		playCodec: codecOr(cfg.PlayCodec),
+		log:       cfg.Logger.With("stream_sid", cfg.StreamSid),
+		start:     cfg.Now(),
+		sendq:     make(chan outFrame, cfg.Buffer*tracks),
+		wake:      make(chan struct{}, 1),
+		done:      make(chan struct{}),
+		flushed:   make(chan struct{}),
 	}
 	s.play.max = int(cfg.MaxPlayout / time.Second * media.SampleRate)
 	return s
@@ -215,7 +242,8 @@ func New(cfg Config) *Stream {
 // Sid returns the stream's StreamSid.
 func (s *Stream) Sid() string { return s.cfg.StreamSid }
 
-// Media queues one 20 ms frame of track for the app, µ-law encoded and
+// Media queues one 20 ms frame of track for the app, encoded in
+// Config.Codec (µ-law by default) and
 // stamped with the time since the stream started. It never blocks: when
 // the queue is full the frame is dropped and counted. It may be called
 // from the pacer's goroutines.
@@ -226,7 +254,7 @@ func (s *Stream) Media(t Track, frame []int16) {
 	default:
 	}
 	f := outFrame{track: t, chunk: s.chunks[t&1].Add(1), ts: s.cfg.Now().Sub(s.start).Milliseconds()}
-	media.PCMU.Encode(f.payload[:], frame)
+	s.codec.Encode(f.payload[:], frame)
 	select {
 	case s.sendq <- f:
 	default:

@@ -1,6 +1,106 @@
 package stream
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/texml/texml/media"
+)
+
+// Wire is the message format a stream speaks: one protocol engine (the
+// Stream's queues, writer and reader) with two spellings.
+type Wire int
+
+// Wire formats.
+const (
+	// Twilio is Twilio's Media Streams protocol
+	// (https://www.twilio.com/docs/voice/media-streams/websocket-messages).
+	Twilio Wire = iota
+	// Telnyx is Telnyx's media streaming protocol, which TeXML's
+	// <Stream> speaks: snake_case fields, stream_id, call_control_id and
+	// an error frame
+	// (https://developers.telnyx.com/docs/voice/programmable-voice/media-streaming).
+	Telnyx
+)
+
+// String names the wire format.
+func (w Wire) String() string {
+	if w == Telnyx {
+		return "telnyx"
+	}
+	return "twilio"
+}
+
+// wire builds the platform's messages for one format; seq is the
+// message's sequence number (from 1 on start).
+type wire interface {
+	connected() any
+	start(cfg *Config, seq int64, tracks []string, params map[string]string) any
+	media(cfg *Config, seq int64, f *outFrame) any
+	dtmf(cfg *Config, seq int64, digit string) any
+	mark(cfg *Config, seq int64, name string) any
+	stop(cfg *Config, seq int64) any
+	// errorFrame reports an app's message the platform rejects; nil when
+	// the format has no such message (Twilio's is warning 31951, on the
+	// platform's side only).
+	errorFrame(cfg *Config, seq int64, code int, title, detail string) any
+	// streamID is the stream id an app's message carries.
+	streamID(m *appMsg) string
+}
+
+// wireFor returns the format's builder.
+func wireFor(w Wire) wire {
+	if w == Telnyx {
+		return telnyxWire{}
+	}
+	return twilioWire{}
+}
+
+// twilioWire spells Twilio's messages.
+type twilioWire struct{}
+
+func (twilioWire) connected() any {
+	return connectedMsg{Event: "connected", Protocol: "Call", Version: "1.0.0"}
+}
+
+func (twilioWire) env(cfg *Config, event string, seq int64) envelope {
+	return envelope{Event: event, SequenceNumber: itoa(seq), StreamSid: cfg.StreamSid}
+}
+
+func (w twilioWire) start(cfg *Config, seq int64, tracks []string, params map[string]string) any {
+	return startMsg{envelope: w.env(cfg, "start", seq), Start: startBody{
+		AccountSid: cfg.AccountSid, StreamSid: cfg.StreamSid, CallSid: cfg.CallSid,
+		Tracks: tracks, CustomParameters: params, MediaFormat: mulaw,
+	}}
+}
+
+func (w twilioWire) media(cfg *Config, seq int64, f *outFrame) any {
+	return mediaMsg{envelope: w.env(cfg, "media", seq), Media: mediaBody{
+		Track: f.track.String(), Chunk: itoa(f.chunk), Timestamp: itoa(f.ts), Payload: f.payload[:]}}
+}
+
+func (w twilioWire) dtmf(cfg *Config, seq int64, digit string) any {
+	return dtmfMsg{envelope: w.env(cfg, "dtmf", seq), DTMF: dtmfBody{Track: "inbound_track", Digit: digit}}
+}
+
+func (w twilioWire) mark(cfg *Config, seq int64, name string) any {
+	return markMsg{envelope: w.env(cfg, "mark", seq), Mark: markBody{Name: name}}
+}
+
+func (w twilioWire) stop(cfg *Config, seq int64) any {
+	return stopMsg{envelope: w.env(cfg, "stop", seq), Stop: stopBody{AccountSid: cfg.AccountSid, CallSid: cfg.CallSid}}
+}
+
+func (twilioWire) errorFrame(*Config, int64, int, string, string) any { return nil }
+
+func (twilioWire) streamID(m *appMsg) string { return m.StreamSid }
+
+// codecOr is c, or PCMU when c is the zero Codec.
+func codecOr(c media.Codec) media.Codec {
+	if c.Name == "" {
+		return media.PCMU
+	}
+	return c
+}
 
 // The messages of Twilio's Media Streams protocol, as its page shows them
 // (https://www.twilio.com/docs/voice/media-streams/websocket-messages).
@@ -89,10 +189,12 @@ type stopBody struct {
 }
 
 // appMsg is any message from the app: media, mark or clear on a
-// bidirectional stream (the page's "Send messages to Twilio").
+// bidirectional stream (the page's "Send messages to Twilio"; Telnyx's
+// are the same but for stream_id).
 type appMsg struct {
 	Event     string     `json:"event"`
-	StreamSid string     `json:"streamSid"`
+	StreamSid string     `json:"streamSid"` // Twilio
+	StreamID  string     `json:"stream_id"` // Telnyx
 	Media     *mediaBody `json:"media"`
 	Mark      *markBody  `json:"mark"`
 }

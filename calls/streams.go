@@ -1,0 +1,103 @@
+package calls
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/texml/texml/interpreter"
+	"github.com/texml/texml/store"
+)
+
+// StreamChange starts or stops a unidirectional stream fork on a live
+// call: Twilio's Stream resource
+// (https://www.twilio.com/docs/voice/api/stream-resource). It travels
+// over the bus inside a Change, as updates do.
+type StreamChange struct {
+	// Start is the stream to fork; its Sid is chosen by the caller, so
+	// that the API can answer for a call on another node.
+	Start *interpreter.StreamRequest `json:",omitempty"`
+	// Stop is the name or sid of the stream to stop.
+	Stop string `json:",omitempty"`
+}
+
+// StreamResult is what became of a StreamChange.
+type StreamResult struct {
+	Sid, Name string
+	// Remote: the change went over the bus to the call's node, which
+	// applies it asynchronously; Sid is then Start's, or for a stop the
+	// name or sid given.
+	Remote bool
+}
+
+// CodeStreamRefused answers a stream request the call cannot take (a
+// track or name Twilio would refuse too): Twilio's "invalid parameter"
+// (https://www.twilio.com/docs/api/errors/20001).
+const CodeStreamRefused = 20001
+
+// CodeNoStream: no running stream has the name or sid given (Twilio's
+// "resource not found", https://www.twilio.com/docs/api/errors/20404).
+const CodeNoStream = 20404
+
+// Stream applies sc to a call of the account, on this node or, over the
+// bus, on the node that runs it.
+func (s *Service) Stream(ctx context.Context, account, sid string, sc StreamChange) (StreamResult, error) {
+	if (sc.Start == nil) == (sc.Stop == "") {
+		return StreamResult{}, errors.New("calls: a stream change starts or stops one stream")
+	}
+	if sc.Start != nil && sc.Start.Sid == "" {
+		sc.Start.Sid = interpreter.NewSid("MZ")
+	}
+	rec, err := s.Get(ctx, account, sid)
+	if err != nil {
+		return StreamResult{}, err
+	}
+	if store.CallEnded(rec.Status) {
+		return StreamResult{}, &Error{Status: http.StatusBadRequest, Code: CodeNotInProgress, Msg: "Call is not in-progress. Cannot start or stop a stream."}
+	}
+	if rec.Node != s.o.Node {
+		if s.o.Sender == nil {
+			return StreamResult{}, &Error{Status: http.StatusServiceUnavailable, Code: 20503, Msg: "the call runs on another node, which cannot be reached"}
+		}
+		body, _ := json.Marshal(Change{Stream: &sc})
+		if err := s.o.Sender.Send(ctx, rec.Node, store.Message{Kind: UpdateKind, CallSid: sid, Body: body}); err != nil {
+			return StreamResult{}, fmt.Errorf("sending the stream change to node %s: %w", rec.Node, err)
+		}
+		if sc.Start != nil {
+			return StreamResult{Sid: sc.Start.Sid, Name: sc.Start.Name, Remote: true}, nil
+		}
+		return StreamResult{Sid: sc.Stop, Remote: true}, nil
+	}
+	return s.applyStream(sid, sc)
+}
+
+// applyStream carries out sc on a call running here.
+func (s *Service) applyStream(sid string, sc StreamChange) (StreamResult, error) {
+	s.mu.Lock()
+	e := s.live[sid]
+	var call *interpreter.Call
+	if e != nil {
+		call = e.call
+	}
+	s.mu.Unlock()
+	if call == nil {
+		return StreamResult{}, &Error{Status: http.StatusBadRequest, Code: CodeNotInProgress, Msg: "Call is not in-progress. Cannot start or stop a stream."}
+	}
+	if sc.Start != nil {
+		got, err := call.StartStream(*sc.Start)
+		switch {
+		case errors.Is(err, interpreter.ErrNotRunning):
+			return StreamResult{}, &Error{Status: http.StatusBadRequest, Code: CodeNotInProgress, Msg: "Call is not in-progress. Cannot start a stream."}
+		case err != nil:
+			return StreamResult{}, &Error{Status: http.StatusBadRequest, Code: CodeStreamRefused, Msg: "Stream not started: " + err.Error()}
+		}
+		return StreamResult{Sid: got, Name: sc.Start.Name}, nil
+	}
+	got, name, err := call.StopStream(sc.Stop)
+	if err != nil {
+		return StreamResult{}, &Error{Status: http.StatusNotFound, Code: CodeNoStream, Msg: "No running stream " + sc.Stop + " on this call"}
+	}
+	return StreamResult{Sid: got, Name: name}, nil
+}
