@@ -118,10 +118,10 @@ func (c *Call) runVerb(ctx context.Context, doc *document, v verbs.Verb) (step, 
 		return c.handOff(ctx, doc, v, v.Action, v.Method, true, func(ctx context.Context, h HandOff) (Outcome, error) { return h.Refer(ctx, v) })
 	case *verbs.Start:
 		if forksMedia(v) {
-			// A recording or a transcription hears the call's audio,
-			// which an unanswered call (a leading Pause) does not have
-			// yet: Twilio starts them at once, on the answered call
-			// (https://www.twilio.com/docs/voice/twiml/recording).
+			// A stream, a recording or a transcription hears the
+			// call's audio, which an unanswered call (a leading Pause)
+			// does not have yet: Twilio starts them at once, on the
+			// answered call (https://www.twilio.com/docs/voice/twiml/recording).
 			if err := c.ensureAnswered(ctx); err != nil {
 				return step{}, err
 			}

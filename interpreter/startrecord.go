@@ -71,9 +71,13 @@ func (c *Call) startRecordings(doc *document, v *verbs.Start) {
 	}
 }
 
-// forksMedia reports whether v starts a Recording or a Transcription.
+// forksMedia reports whether v starts a Stream, a Recording or a
+// Transcription: a fork of the call's audio.
 func forksMedia(v *verbs.Start) bool {
 	for _, n := range v.Nouns {
+		if _, ok := n.(*verbs.Stream); ok {
+			return true
+		}
 		if e, ok := n.(*verbs.Element); ok && (e.Tag == "Recording" || e.Tag == "Transcription") {
 			return true
 		}
