@@ -306,27 +306,46 @@ func callFilters(w http.ResponseWriter, q map[string][]string) (keep func(store.
 		field := f.field
 		tests = append(tests, func(r store.CallRecord) bool { return field(r) == v })
 	}
-	for _, f := range []struct {
-		name  string
-		field func(store.CallRecord) time.Time
-	}{
+	dates, more, bad := dayFilters(q, []dateField[store.CallRecord]{
 		{"StartTime", func(r store.CallRecord) time.Time { return r.Start }},
 		{"EndTime", func(r store.CallRecord) time.Time { return r.End }},
-	} {
+	})
+	if bad != "" {
+		badParam(w, bad, "want a date YYYY-MM-DD")
+		return nil, nil, false
+	}
+	tests, filters = append(tests, dates...), append(filters, more...)
+	return func(r store.CallRecord) bool {
+		return !slices.ContainsFunc(tests, func(t func(store.CallRecord) bool) bool { return !t(r) })
+	}, filters, true
+}
+
+// dateField is a list filter on a day: the parameter's name and the
+// time of the record it compares.
+type dateField[T any] struct {
+	name string
+	get  func(T) time.Time
+}
+
+// dayFilters reads Twilio's day filters of fields: NAME=YYYY-MM-DD (that
+// day, UTC), NAME< (on or before it) and NAME> (on or after it). A record
+// without the time matches none. bad names a parameter that is not a
+// date.
+func dayFilters[T any](q map[string][]string, fields []dateField[T]) (tests []func(T) bool, filters [][2]string, bad string) {
+	for _, f := range fields {
 		for _, op := range []string{"", "<", ">"} {
-			v := get(f.name + op)
-			if v == "" {
+			vs := q[f.name+op]
+			if len(vs) == 0 || vs[0] == "" {
 				continue
 			}
-			day, err := time.Parse(time.DateOnly, v)
+			day, err := time.Parse(time.DateOnly, vs[0])
 			if err != nil {
-				badParam(w, f.name+op, "want a date YYYY-MM-DD")
-				return nil, nil, false
+				return nil, nil, f.name + op
 			}
-			filters = append(filters, [2]string{f.name + op, v})
-			field, op := f.field, op
-			tests = append(tests, func(r store.CallRecord) bool {
-				t := field(r)
+			filters = append(filters, [2]string{f.name + op, vs[0]})
+			get, op := f.get, op
+			tests = append(tests, func(r T) bool {
+				t := get(r)
 				if t.IsZero() {
 					return false
 				}
@@ -341,7 +360,5 @@ func callFilters(w http.ResponseWriter, q map[string][]string) (keep func(store.
 			})
 		}
 	}
-	return func(r store.CallRecord) bool {
-		return !slices.ContainsFunc(tests, func(t func(store.CallRecord) bool) bool { return !t(r) })
-	}, filters, true
+	return tests, filters, ""
 }

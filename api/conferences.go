@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/texml/texml/conference"
 	"github.com/texml/texml/store"
@@ -166,10 +167,10 @@ func (s *server) conference(w http.ResponseWriter, r *http.Request) (store.Confe
 	return c, true
 }
 
-// listConferences is GET …/Conferences.json: the active conferences,
-// newest first, with the filters Status and FriendlyName. Completed
-// conferences are not listed (fetch them by Sid), so Status=completed
-// lists nothing.
+// listConferences is GET …/Conferences.json: the active conferences and
+// those completed in the last store.Retention, newest first, with the
+// filters Status, FriendlyName, DateCreated and DateUpdated (with < and
+// >).
 func (s *server) listConferences(w http.ResponseWriter, r *http.Request) {
 	account := r.PathValue("AccountSid")
 	q := r.URL.Query()
@@ -191,17 +192,40 @@ func (s *server) listConferences(w http.ResponseWriter, r *http.Request) {
 	if name != "" {
 		filters = append(filters, [2]string{"FriendlyName", name})
 	}
+	dates, dateParams, bad := dayFilters(q, []dateField[store.Conference]{
+		{"DateCreated", func(c store.Conference) time.Time { return c.Created }},
+		{"DateUpdated", func(c store.Conference) time.Time { return c.Updated }},
+	})
+	if bad != "" {
+		badParam(w, bad, "want a date YYYY-MM-DD")
+		return
+	}
+	filters = append(filters, dateParams...)
 	var list []store.Conference
 	if account == s.o.DefaultAccountSid {
 		var err error
-		if list, err = s.o.Conferences.List(r.Context()); err != nil {
-			s.internal(w, "list", err)
-			return
+		if status != store.ConferenceCompleted {
+			if list, err = s.o.Conferences.List(r.Context()); err != nil {
+				s.internal(w, "list", err)
+				return
+			}
+		}
+		if status == "" || status == store.ConferenceCompleted {
+			done, err := s.o.Conferences.Completed(r.Context())
+			if err != nil {
+				s.internal(w, "list", err)
+				return
+			}
+			list = append(list, done...)
 		}
 	}
 	list = slices.DeleteFunc(list, func(c store.Conference) bool {
-		return status != "" && c.Status != status || name != "" && c.Name != name
+		if status != "" && c.Status != status || name != "" && c.Name != name {
+			return true
+		}
+		return slices.ContainsFunc(dates, func(t func(store.Conference) bool) bool { return !t(c) })
 	})
+	slices.SortStableFunc(list, func(a, b store.Conference) int { return a.Created.Compare(b.Created) })
 	slices.Reverse(list) // the store lists oldest first; Twilio newest first
 	out := make([]conferenceJSON, len(list))
 	for i, c := range list {

@@ -151,12 +151,15 @@ func TestConferencesList(t *testing.T) {
 		acct        Account
 		want        []string // friendly names, in order
 	}{
-		{"active newest first", "", acct1, []string{"beta", "alpha"}},
+		{"newest first, completed too", "", acct1, []string{"gone", "beta", "alpha"}},
 		{"status", "?Status=in-progress", acct1, []string{"alpha"}},
 		{"status init", "?Status=init", acct1, []string{"beta"}},
-		{"completed not listed", "?Status=completed", acct1, nil},
+		{"completed", "?Status=completed", acct1, []string{"gone"}},
 		{"friendly name", "?FriendlyName=beta", acct1, []string{"beta"}},
-		{"paged", "?PageSize=1", acct1, []string{"beta"}},
+		{"created that day", "?DateCreated=" + t0.Format(time.DateOnly), acct1, []string{"gone", "beta", "alpha"}},
+		{"created before", "?DateCreated<=" + t0.AddDate(0, 0, -1).Format(time.DateOnly), acct1, nil},
+		{"updated after", "?DateUpdated>=" + t0.Format(time.DateOnly) + "&Status=completed", acct1, []string{"gone"}},
+		{"paged", "?PageSize=1", acct1, []string{"gone"}},
 		{"other account owns none", "", acct2, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -176,12 +179,13 @@ func TestConferencesList(t *testing.T) {
 			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
 				t.Errorf("got %v, want %v", got, tc.want)
 			}
-			if tc.query == "?PageSize=1" && (body.Next == nil || !strings.Contains(*body.Next, "PageToken=PA"+f.sids["beta"])) {
+			if tc.query == "?PageSize=1" && (body.Next == nil || !strings.Contains(*body.Next, "PageToken=PA"+f.sids["gone"])) {
 				t.Errorf("next_page_uri %v", body.Next)
 			}
 		})
 	}
 	wantError(t, f.do(t, "GET", conf1+".json?Status=bogus", nil, acct1), 400, codeInvalidParameter)
+	wantError(t, f.do(t, "GET", conf1+".json?DateCreated=today", nil, acct1), 400, codeInvalidParameter)
 }
 
 func TestConferenceFetch(t *testing.T) {

@@ -240,6 +240,14 @@ func (f *flakyConferences) BySid(ctx context.Context, sid string) (store.Confere
 	return c.BySid(ctx, sid)
 }
 
+func (f *flakyConferences) Completed(ctx context.Context) ([]store.Conference, error) {
+	c, err := f.c()
+	if err != nil {
+		return nil, err
+	}
+	return c.Completed(ctx)
+}
+
 func (f *flakyConferences) List(ctx context.Context) ([]store.Conference, error) {
 	c, err := f.c()
 	if err != nil {

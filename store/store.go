@@ -201,6 +201,9 @@ type Conferences interface {
 	BySid(ctx context.Context, sid string) (Conference, error)
 	// List returns the active conferences, oldest first.
 	List(ctx context.Context) ([]Conference, error)
+	// Completed returns the conferences that ended less than Retention
+	// ago, oldest first (the REST API lists them with the active ones).
+	Completed(ctx context.Context) ([]Conference, error)
 }
 
 // Call statuses (Twilio's Call resource, "status"). A call goes queued

@@ -175,3 +175,18 @@ func sortConferences(list []store.Conference) {
 		return strings.Compare(a.Name, b.Name)
 	})
 }
+
+func (cs *conferences) Completed(context.Context) ([]store.Conference, error) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	// The completed rooms older than Retention go at the next End, as
+	// BySid forgets them.
+	var list []store.Conference
+	for _, c := range cs.bySid {
+		if c.Status == store.ConferenceCompleted {
+			list = append(list, snapshot(c))
+		}
+	}
+	sortConferences(list)
+	return list, nil
+}

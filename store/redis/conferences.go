@@ -282,6 +282,31 @@ func (cs conferences) List(ctx context.Context) ([]store.Conference, error) {
 	return list, nil
 }
 
+// Completed scans the conferences' hashes (texml:{cf:TAG}:c:CF…; the
+// pattern's 32 '?' keep out their :p and :o keys) and keeps the
+// completed ones, which Redis expires Retention after their end.
+func (cs conferences) Completed(ctx context.Context) ([]store.Conference, error) {
+	keys, err := cs.scan(ctx, confTag+"*}:c:CF"+strings.Repeat("?", 32))
+	if err != nil {
+		return nil, fail("list completed conferences", err)
+	}
+	var list []store.Conference
+	for _, k := range keys {
+		c, _, err := cs.run(ctx, bySidScript, "conference "+k, k)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // expired since the scan
+		}
+		if err != nil {
+			return nil, err
+		}
+		if c.Status == store.ConferenceCompleted {
+			list = append(list, c)
+		}
+	}
+	sortConferences(list)
+	return list, nil
+}
+
 // sortConferences orders conferences oldest first, by name among equals.
 func sortConferences(list []store.Conference) {
 	slices.SortFunc(list, func(a, b store.Conference) int {

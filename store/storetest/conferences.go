@@ -189,6 +189,11 @@ func testConferences(t *testing.T, open opener) {
 			old.Name != "room" || old.Home != "node-a" || callSids(old) != "[CA1 CA2]" || !old.Created.Equal(at(1)) {
 			t.Errorf("BySid(completed) = %+v", old)
 		}
+		done, err := s.Conferences.Completed(ctx)
+		check(t, err, "Completed")
+		if len(done) != 1 || done[0].Sid != first.Sid || done[0].Status != store.ConferenceCompleted {
+			t.Errorf("Completed = %+v, want the ended room alone", done)
+		}
 		cur, err := s.Conferences.BySid(ctx, next.Sid)
 		check(t, err, "BySid of the active room")
 		if cur.Status != store.ConferenceInit || callSids(cur) != "[CA1]" {
