@@ -75,8 +75,7 @@ var harmless = map[string]string{"Record": "false", "MediaEncryption": "disabled
 
 // createCall is POST …/Calls.json: place an outbound-api call.
 func (s *server) createCall(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		badParam(w, "body", "want form-encoded parameters of at most 64 KiB")
+	if !parseForm(w, r) {
 		return
 	}
 	req, p := parseCreate(r.PostForm, interpreter.Config{AccountSid: r.PathValue("AccountSid"), RecordingBaseURL: s.baseURL(r)}, twilioCreate)
@@ -193,8 +192,7 @@ func (s *server) updateCall(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := r.ParseForm(); err != nil {
-		badParam(w, "body", "want form-encoded parameters of at most 64 KiB")
+	if !parseForm(w, r) {
 		return
 	}
 	ch, p := parseUpdate(r.PostForm, "Twiml")

@@ -251,8 +251,7 @@ func (s *server) updateConference(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := r.ParseForm(); err != nil {
-		badParam(w, "body", "want form-encoded parameters of at most 64 KiB")
+	if !parseForm(w, r) {
 		return
 	}
 	if au := r.PostForm.Get("AnnounceUrl"); au != "" {
@@ -386,8 +385,7 @@ func (s *server) updateParticipant(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := r.ParseForm(); err != nil {
-		badParam(w, "body", "want form-encoded parameters of at most 64 KiB")
+	if !parseForm(w, r) {
 		return
 	}
 	f := r.PostForm

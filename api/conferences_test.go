@@ -387,7 +387,7 @@ func TestParticipantCreate(t *testing.T) {
 	form := url.Values{"From": {"+15550001"}, "To": {"sip:agent@example.com"}, "Muted": {"true"}, "Beep": {"onEnter"},
 		"StartConferenceOnEnter": {"false"}, "Label": {"agent"}, "ConferenceStatusCallback": {"http://app.test/conf"},
 		"ConferenceStatusCallbackEvent": {"join", "leave"}, "Coaching": {"true"}, "CallSidToCoach": {callA},
-		"StatusCallback": {"http://app.test/status"}, "Timeout": {"20"}}
+		"StatusCallback": {"http://app.test/status"}, "Timeout": {"20"}, "Record": {"true"}, "RecordingChannels": {"dual"}}
 	w := f.do(t, "POST", base, form, acct1)
 	if w.Code != http.StatusCreated {
 		t.Fatalf("create: %d %s", w.Code, w.Body)
@@ -404,6 +404,9 @@ func TestParticipantCreate(t *testing.T) {
 		if !strings.Contains(doc, want) {
 			t.Errorf("document %s: no %s", doc, want)
 		}
+	}
+	if ro := req.Config.Record; ro == nil || !ro.Dual {
+		t.Errorf("Record options %+v, want the participant's call recorded, dual", ro)
 	}
 	if req.Config.StatusCallback != "http://app.test/status" || req.Placement.Target.Timeout != 20*time.Second || req.Placement.Target.Addr != "sip:agent@example.com" {
 		t.Errorf("request %+v", req)

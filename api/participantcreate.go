@@ -79,8 +79,7 @@ func (s *server) createParticipant(w http.ResponseWriter, r *http.Request) {
 		}
 		room, conf = c.Name, c
 	}
-	if err := r.ParseForm(); err != nil {
-		badParam(w, "body", "want form-encoded parameters of at most 64 KiB")
+	if !parseForm(w, r) {
 		return
 	}
 	f := r.PostForm

@@ -66,8 +66,7 @@ func (s *server) createQueue(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, codeInvalidParameter, "queues belong to the account calls run under")
 		return
 	}
-	if err := r.ParseForm(); err != nil {
-		badParam(w, "body", "want form-encoded parameters of at most 64 KiB")
+	if !parseForm(w, r) {
 		return
 	}
 	name := r.PostForm.Get("FriendlyName")
@@ -92,8 +91,7 @@ func (s *server) updateQueue(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := r.ParseForm(); err != nil {
-		badParam(w, "body", "want form-encoded parameters of at most 64 KiB")
+	if !parseForm(w, r) {
 		return
 	}
 	size, ok := queueSize(w, r.PostForm.Get("MaxSize"))

@@ -225,8 +225,7 @@ func (s *server) getMember(w http.ResponseWriter, r *http.Request) {
 // the call leaves the queue and requests the document at Url. The answer
 // is the member as it was.
 func (s *server) updateMember(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		badParam(w, "request body", "want form-encoded parameters")
+	if !parseForm(w, r) {
 		return
 	}
 	u := r.PostForm.Get("Url")

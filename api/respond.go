@@ -76,3 +76,14 @@ func (s *server) internal(w http.ResponseWriter, what string, err error) {
 	s.log.Warn("API: "+what, "err", err)
 	writeError(w, http.StatusInternalServerError, codeInternal, "Internal Server Error")
 }
+
+// parseForm reads the request's form-encoded parameters (r.PostForm);
+// a body that is not one, or is over MaxBody, is answered 400/20001
+// (false).
+func parseForm(w http.ResponseWriter, r *http.Request) bool {
+	if err := r.ParseForm(); err != nil {
+		badParam(w, "body", "want form-encoded parameters of at most 64 KiB")
+		return false
+	}
+	return true
+}

@@ -74,8 +74,7 @@ func (s *server) createStream(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := r.ParseForm(); err != nil {
-		badParam(w, "body", "want form-encoded parameters of at most 64 KiB")
+	if !parseForm(w, r) {
 		return
 	}
 	req, p := parseStream(r.PostForm)
@@ -99,8 +98,7 @@ func (s *server) updateStream(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := r.ParseForm(); err != nil {
-		badParam(w, "body", "want form-encoded parameters of at most 64 KiB")
+	if !parseForm(w, r) {
 		return
 	}
 	if st := r.PostForm.Get("Status"); st != "stopped" {

@@ -54,7 +54,10 @@ type Options struct {
 	// MaxQueued refuses a new call (429, Twilio's 20429) while this many
 	// of the account's calls wait for their turn; 0: 10,000.
 	MaxQueued int
-	Logger    *slog.Logger
+	// Clock times the CPS queue, the records' Created and the retry of
+	// records the store refused; default the system clock.
+	Clock  interpreter.Clock
+	Logger *slog.Logger
 }
 
 // UpdateKind is the kind of the bus message that carries a live update
@@ -104,6 +107,9 @@ func New(o Options) *Service {
 	}
 	if o.MaxQueued <= 0 {
 		o.MaxQueued = 10000
+	}
+	if o.Clock == nil {
+		o.Clock = interpreter.SystemClock{}
 	}
 	s := &Service{o: o, log: o.Logger, live: map[string]*entry{}, dirty: map[string]store.CallRecord{},
 		limits: map[string]*account{}, kick: make(chan struct{}, 1), stop: make(chan struct{}), flushed: make(chan struct{})}
@@ -202,13 +208,10 @@ func (s *Service) wake() {
 // of the call replaced it.
 func (s *Service) flusher() {
 	defer close(s.flushed)
-	retry := time.NewTimer(time.Hour)
-	retry.Stop()
 	for {
 		stopping := false
 		select {
 		case <-s.kick:
-		case <-retry.C:
 		case <-s.stop:
 			stopping = true
 		}
@@ -235,7 +238,7 @@ func (s *Service) flusher() {
 			if stopping {
 				return
 			}
-			retry.Reset(time.Second)
+			s.o.Clock.AfterFunc(time.Second, s.wake)
 		}
 		if stopping {
 			return

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -272,17 +273,7 @@ func (s *sender) Send(_ context.Context, node string, m store.Message) error {
 
 // An update for a call of another node goes to that node, which applies it.
 func TestUpdateReachesTheCallsNode(t *testing.T) {
-	shared := memory.New().Calls
-	bus := &sender{nodes: map[string]*Service{}}
-	p := newRingPlacer()
-	a := newService(t, Options{Node: "NOa", Store: shared, Sender: bus}, p)
-	b := newService(t, Options{Node: "NOb", Store: shared, Sender: bus}, &simPlacer{})
-	bus.nodes["NOa"], bus.nodes["NOb"] = a, b
-	rec, err := a.Create(context.Background(), request("+15550001111"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	<-p.r.ringing
+	_, b, bus, p, rec := twoNodes(t)
 	if _, err := b.Update(context.Background(), "ACone", rec.Sid, Change{Status: store.CallCompleted}); err != nil {
 		t.Fatal(err)
 	}
@@ -298,4 +289,115 @@ func TestUpdateReachesTheCallsNode(t *testing.T) {
 	if err := json.Unmarshal(bus.sent[0].Body, &ch); err != nil || ch.Status != store.CallCompleted {
 		t.Errorf("message body %s: %v", bus.sent[0].Body, err)
 	}
+}
+
+// stepClock is a Clock whose sleeps and timers take no time: it records
+// the sleeps asked for, and runs timers at once.
+type stepClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	sleeps []time.Duration
+}
+
+func (c *stepClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *stepClock) Sleep(ctx context.Context, d time.Duration) error {
+	c.mu.Lock()
+	c.sleeps = append(c.sleeps, d)
+	c.mu.Unlock()
+	return context.Cause(ctx)
+}
+
+func (c *stepClock) AfterFunc(_ time.Duration, f func()) func() bool {
+	go f()
+	return func() bool { return false }
+}
+
+// Calls above the account's CPS wait their turn: at 2 calls a second,
+// the second accepted at one instant waits 500 ms, the third 1 s.
+func TestCPSQueue(t *testing.T) {
+	c, _ := sim.ParseCallee("+15550001111=busy")
+	p := &simPlacer{callees: []sim.Callee{c}, doc: `<Response/>`, ended: make(chan string, 3)}
+	clk := &stepClock{now: time.Now()}
+	s := newService(t, Options{CPS: 2, Clock: clk}, p)
+	for range 3 {
+		if _, err := s.Create(context.Background(), request("+15550001111")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 3 {
+		<-p.ended
+	}
+	clk.mu.Lock()
+	got := slices.Clone(clk.sleeps)
+	clk.mu.Unlock()
+	slices.Sort(got)
+	if want := []time.Duration{0, 500 * time.Millisecond, time.Second}; !slices.Equal(got, want) {
+		t.Errorf("waits %v, want %v", got, want)
+	}
+}
+
+// failingCalls refuses the first n Puts of a call past queued, as a
+// store that is down does.
+type failingCalls struct {
+	store.Calls
+	mu sync.Mutex
+	n  int
+}
+
+func (f *failingCalls) Put(ctx context.Context, r store.CallRecord) error {
+	f.mu.Lock()
+	fail := r.Status != store.CallQueued && f.n > 0
+	if fail {
+		f.n--
+	}
+	f.mu.Unlock()
+	if fail {
+		return errors.New("connection refused")
+	}
+	return f.Calls.Put(ctx, r)
+}
+
+// A record the store refused is written again later: the call's final
+// state reaches the store once it is back.
+func TestRecordsRetried(t *testing.T) {
+	c, _ := sim.ParseCallee("+15550001111=busy")
+	p := &simPlacer{callees: []sim.Callee{c}, doc: `<Response/>`, ended: make(chan string, 1)}
+	st := &failingCalls{Calls: memory.New().Calls, n: 2}
+	s := newService(t, Options{Store: st, Clock: &stepClock{now: time.Now()}}, p)
+	rec, err := s.Create(context.Background(), request("+15550001111"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-p.ended
+	if r := waitRecord(t, st.Calls, rec.Sid); r.Status != store.CallBusy {
+		t.Errorf("record %+v, want busy", r)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.n != 0 {
+		t.Errorf("%d refusals left: the flusher did not try", st.n)
+	}
+}
+
+// twoNodes is two Services sharing one store and a bus, and a call placed
+// by the first (NOa), ringing until canceled.
+func twoNodes(t *testing.T) (a, b *Service, bus *sender, p *ringPlacer, rec store.CallRecord) {
+	t.Helper()
+	shared := memory.New().Calls
+	bus = &sender{nodes: map[string]*Service{}}
+	p = newRingPlacer()
+	a = newService(t, Options{Node: "NOa", Store: shared, Sender: bus}, p)
+	b = newService(t, Options{Node: "NOb", Store: shared, Sender: bus}, &simPlacer{})
+	bus.nodes["NOa"], bus.nodes["NOb"] = a, b
+	rec, err := a.Create(context.Background(), request("+15550001111"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-p.r.ringing
+	return a, b, bus, p, rec
 }

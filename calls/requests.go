@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"time"
 
 	"golang.org/x/time/rate"
 
@@ -69,7 +68,7 @@ func (s *Service) Create(ctx context.Context, r Request) (store.CallRecord, erro
 	cfg.CallSid = interpreter.NewSid("CA")
 	cfg.Direction = "outbound-api"
 	cfg.OnStatus = s.Observe
-	now := time.Now()
+	now := s.o.Clock.Now()
 	rec := store.CallRecord{Sid: cfg.CallSid, AccountSid: cfg.AccountSid, From: cfg.From, To: cfg.To,
 		Direction: cfg.Direction, Status: store.CallQueued, Node: s.o.Node, Created: now, Updated: now}
 
@@ -102,13 +101,23 @@ func (s *Service) Create(ctx context.Context, r Request) (store.CallRecord, erro
 		return store.CallRecord{}, fmt.Errorf("recording the call: %w", err)
 	}
 	call := placer.Prepare(cfg)
+	// The call's turn is reserved now, in the order the calls were
+	// accepted, at the account's CPS; it waits for it on the clock.
+	s.mu.Lock()
+	at := s.o.Clock.Now()
+	turn := acct.lim.ReserveN(at, 1)
+	s.mu.Unlock()
+	wait := turn.DelayFrom(at)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		defer cancel(nil)
-		err := acct.lim.Wait(pctx) // in order of arrival, at the account's CPS
+		err := s.o.Clock.Sleep(pctx, wait)
 		s.mu.Lock()
 		acct.queued--
+		if err != nil {
+			turn.CancelAt(s.o.Clock.Now()) // the turn goes to the next call
+		}
 		s.mu.Unlock()
 		if err != nil {
 			// Canceled while waiting: Place ends it as canceled at once.

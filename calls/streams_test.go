@@ -8,7 +8,6 @@ import (
 
 	"github.com/texml/texml/interpreter"
 	"github.com/texml/texml/store"
-	"github.com/texml/texml/store/memory"
 )
 
 // TestStreamChanges checks the Stream resource's way through the
@@ -16,17 +15,7 @@ import (
 // the sid chosen here, a change for an ended call or of no stream is
 // refused, and an unknown stream cannot be stopped.
 func TestStreamChanges(t *testing.T) {
-	shared := memory.New().Calls
-	bus := &sender{nodes: map[string]*Service{}}
-	p := newRingPlacer()
-	a := newService(t, Options{Node: "NOa", Store: shared, Sender: bus}, p)
-	b := newService(t, Options{Node: "NOb", Store: shared, Sender: bus}, &simPlacer{})
-	bus.nodes["NOa"], bus.nodes["NOb"] = a, b
-	rec, err := a.Create(context.Background(), request("+15550001111"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	<-p.r.ringing
+	a, b, bus, p, rec := twoNodes(t)
 
 	// From node b: over the bus, answered at once with the sid.
 	res, err := b.Stream(context.Background(), "ACone", rec.Sid, StreamChange{Start: &interpreter.StreamRequest{URL: "wss://app.test/s", Name: "n1"}})
@@ -69,7 +58,7 @@ func TestStreamChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-p.ended
-	waitRecord(t, shared, rec.Sid)
+	waitRecord(t, a.o.Store, rec.Sid)
 	_, err = a.Stream(context.Background(), "ACone", rec.Sid, StreamChange{Start: &interpreter.StreamRequest{URL: "wss://app.test/s"}})
 	if e, ok := IsRefusal(err); !ok || e.Code != CodeNotInProgress {
 		t.Errorf("stream on an ended call: %v, want 21220", err)

@@ -249,7 +249,7 @@ func TestTexmlAPICallCreateUpdate(t *testing.T) {
 	if c["direction"] != "outbound" || c["uri"] != "/v2/texml/Accounts/"+e2eAccount+"/Calls/"+sid+".json" || c["start_time"] == nil {
 		t.Errorf("fetched %v", c)
 	}
-	waitHeard(t, heard)
+	waitHeard(t, heard, "the app's Say")
 
 	if code, u := texmlAPI(t, s, http.MethodPost, "/Calls/"+sid, key, `{"Url":"`+a.srv.URL+`/bye","Method":"POST"}`); code != http.StatusOK || u["sid"] != sid {
 		t.Fatalf("update: %d %v", code, u)
