@@ -112,6 +112,15 @@ type TranscribeSpec struct {
 	// Result receives each final transcript, from a goroutine of the
 	// leg's, one at a time; it must not block for long.
 	Result func(Transcript)
+	// Speaking, when set, is told the moment the party starts an
+	// utterance on a track (voice activity), before any transcript: a
+	// ConversationRelay agent is interrupted then. Same goroutine rules
+	// as Result.
+	Speaking func(Track)
+	// Partial, when set, receives interim transcripts of the utterance
+	// in progress (the words so far), which a later Partial or the final
+	// Result replaces. Same goroutine rules as Result.
+	Partial func(Transcript)
 }
 
 // Transcript is one utterance transcribed.

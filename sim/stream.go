@@ -184,6 +184,10 @@ func (s *simStream) take(ctx context.Context, at time.Duration) bool {
 		return true
 	case Speak:
 		talk = s.speech(ctx, in.Text)
+		if !in.Timed {
+			// Timed speech is the transcriptions' already (Transcribe).
+			l.sayOnStream(in.Text)
+		}
 	case Talk:
 		d := time.Duration(in.Seconds * float64(time.Second))
 		talk = amd.Party{{Kind: amd.Voice, For: d}}.Samples(d)
