@@ -108,8 +108,11 @@ func (c *Call) runVerb(ctx context.Context, doc *document, v verbs.Verb) (step, 
 		if len(nouns) == 0 {
 			return step{}, nil // reported by gaps; nothing to connect to
 		}
-		if s, ok := nouns[0].(*verbs.Stream); ok {
-			return c.connectStream(ctx, doc, v, s)
+		switch n := nouns[0].(type) {
+		case *verbs.Stream:
+			return c.connectStream(ctx, doc, v, n)
+		case *verbs.ConversationRelay:
+			return c.connectRelay(ctx, doc, v, n)
 		}
 		w := *v
 		w.Nouns = nouns

@@ -15,7 +15,8 @@ import (
 // Timing of the simulated caller on a bidirectional stream.
 const (
 	// StreamTurnGap is the silence before each untimed input: the caller
-	// lets the app speak first.
+	// lets the app speak first, and waits this long after the app's
+	// audio stops.
 	StreamTurnGap = time.Second
 	// StreamSilence is how long a "silence" input keeps the caller quiet.
 	StreamSilence = 5 * time.Second
@@ -64,6 +65,9 @@ type simStream struct {
 	quiet bool // the script has nothing more for this stream
 
 	playing  time.Duration // the app's audio heard in the current run
+	// heard is when the app's audio was last heard, in the stream's
+	// time: a polite caller lets the app finish before it speaks.
+	heard time.Duration
 	playFrom time.Duration // when that run began
 }
 
@@ -166,7 +170,7 @@ func (s *simStream) take(ctx context.Context, at time.Duration) bool {
 	if in.Timed && l.elapsed() < in.At {
 		return true
 	}
-	if !in.Timed && at < s.next+StreamTurnGap {
+	if !in.Timed && at < max(s.next, s.heard)+StreamTurnGap {
 		return true
 	}
 	l.inputs = l.inputs[1:]
@@ -226,6 +230,7 @@ func (s *simStream) speech(ctx context.Context, text string) []int16 {
 func (s *simStream) play(frame []int16) {
 	at := s.l.elapsed()
 	if s.spec.Play.Next(frame) {
+		s.heard = time.Duration(s.n) * media.FrameDuration
 		if s.playing == 0 {
 			s.playFrom = at - media.FrameDuration
 		}
