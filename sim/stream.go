@@ -64,10 +64,10 @@ type simStream struct {
 	next  time.Duration
 	quiet bool // the script has nothing more for this stream
 
-	playing  time.Duration // the app's audio heard in the current run
+	playing time.Duration // the app's audio heard in the current run
 	// heard is when the app's audio was last heard, in the stream's
 	// time: a polite caller lets the app finish before it speaks.
-	heard time.Duration
+	heard    time.Duration
 	playFrom time.Duration // when that run began
 }
 
