@@ -114,9 +114,8 @@ func (c *Call) runVerb(ctx context.Context, doc *document, v verbs.Verb) (step, 
 		case *verbs.ConversationRelay:
 			return c.connectRelay(ctx, doc, v, n)
 		}
-		w := *v
-		w.Nouns = nouns
-		return c.handOff(ctx, doc, v, v.Action, v.Method, true, func(ctx context.Context, h HandOff) (Outcome, error) { return h.Connect(ctx, &w) })
+		c.fail(fmt.Sprintf("<Connect><%s>: %v", nouns[0].Name(), ErrUnsupported), 0)
+		return step{}, nil
 	case *verbs.Refer:
 		return c.handOff(ctx, doc, v, v.Action, v.Method, true, func(ctx context.Context, h HandOff) (Outcome, error) { return h.Refer(ctx, v) })
 	case *verbs.Start:

@@ -315,14 +315,12 @@ type CallRecording interface {
 	Stop() (Recording, error)
 }
 
-// HandOff is implemented by legs that still run Connect (but
-// <Connect><Stream>), Refer and a Dial to a Conference as whole verbs: the
-// simulated leg's scripted outcomes.
+// HandOff is implemented by legs that still run Refer and a Dial to a
+// Conference as whole verbs: the simulated leg's scripted outcomes.
 // These verbs move into the interpreter over the Dialer, media and store
 // seams as Dial and Enqueue did; a leg without HandOff (a SIP leg) makes
 // them fail with a clear error.
 type HandOff interface {
-	Connect(ctx context.Context, c *verbs.Connect) (Outcome, error)
 	Refer(ctx context.Context, r *verbs.Refer) (Outcome, error)
 	// DialRoom runs a Dial whose one noun is a Conference.
 	DialRoom(ctx context.Context, d *verbs.Dial) (Outcome, error)

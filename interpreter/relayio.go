@@ -17,11 +17,18 @@ func (r *relaySession) message(ctx context.Context, m relay.Message, status, han
 	if m.Preemptible != nil {
 		preemptible = *m.Preemptible
 	}
+	_, before := r.talk.counts()
+	preempted := func() {
+		if _, after := r.talk.counts(); after > before {
+			c.trace("relay", map[string]any{"state": "preempted", "sid": r.id, "utterances": after - before})
+		}
+	}
 	switch m.Kind {
 	case relay.Text:
 		if !r.talk.say(m, or(m.Lang, r.ttsLang), interruptible, preemptible) {
 			return // the caller cut this answer off
 		}
+		preempted()
 		r.line.WriteString(m.Token)
 		if m.Last {
 			c.trace("relay", map[string]any{"state": "agent", "sid": r.id, "text": strings.TrimSpace(r.line.String())})
@@ -35,6 +42,7 @@ func (r *relaySession) message(ctx context.Context, m relay.Message, status, han
 		}
 		m.Source = src
 		r.talk.playSound(m, interruptible, preemptible)
+		preempted()
 		c.trace("relay", map[string]any{"state": "play", "sid": r.id, "url": fetcher.Redact(src), "loop": m.Loop})
 	case relay.SendDigits:
 		c.trace("relay", map[string]any{"state": "send-digits", "sid": r.id, "digits": m.Digits})

@@ -30,8 +30,9 @@ type talker struct {
 	muted int
 	// render queues the work of the renderer, in order.
 	render func(job renderJob)
-	// dropped counts the tokens dropped after an interrupt.
-	dropped int
+	// dropped counts the tokens dropped after an interrupt; preempted
+	// the utterances cut off by a newer cycle's.
+	dropped, preempted int
 }
 
 // utterance is one thing the agent says: spoken text or a played sound.
@@ -173,6 +174,7 @@ func (t *talker) preempt() {
 			keep = append(keep, u)
 			continue
 		}
+		t.preempted++
 		u.dead = true
 		if u == t.open {
 			t.open = nil
@@ -257,6 +259,13 @@ func (t *talker) interrupt(input string) (spoken string, d time.Duration, ok boo
 // allows reports whether an interruptible value lets input through.
 func allows(interruptible, input string) bool {
 	return interruptible == relay.InterruptAny || interruptible == input
+}
+
+// counts returns the tokens dropped and utterances preempted so far.
+func (t *talker) counts() (dropped, preempted int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.dropped, t.preempted
 }
 
 // next starts a new talk cycle: an input went to the app.
