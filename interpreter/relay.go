@@ -115,9 +115,15 @@ func (c *Call) newRelay(doc *document, n *verbs.ConversationRelay) (*relaySessio
 	default:
 		r.report, _ = relay.InterruptValue(v)
 	}
-	for _, name := range []string{"ttsProvider", "transcriptionProvider", "speechModel", "intelligenceService", "interruptSensitivity"} {
+	for _, name := range []string{"ttsProvider", "transcriptionProvider", "speechModel", "intelligenceService", "interruptSensitivity",
+		"profanityFilter", "elevenlabsTextNormalization", "backgroundNoiseReduction", "deepgramSmartFormat", "ignoreBackchannel"} {
 		if a[name] != "" {
 			c.warn(fmt.Sprintf("<ConversationRelay %s=%q>: texml uses its own engines (the server's text-to-speech and recognizer); ignored", name, a[name]), 0)
+		}
+	}
+	for _, name := range []string{"debug", "events", "speechTimeout"} {
+		if a[name] != "" {
+			c.warn(fmt.Sprintf("<ConversationRelay %s=%q>: not supported by texml yet; ignored", name, a[name]), 0)
 		}
 	}
 	u, err := streamURL(doc.url, n.URL)
