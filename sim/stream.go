@@ -9,6 +9,7 @@ import (
 	"github.com/texml/texml/interpreter"
 	"github.com/texml/texml/media"
 	"github.com/texml/texml/media/amd"
+	"github.com/texml/texml/media/stt"
 	"github.com/texml/texml/media/tts"
 )
 
@@ -65,6 +66,7 @@ type simStream struct {
 	quiet bool // the script has nothing more for this stream
 
 	playing time.Duration // the app's audio heard in the current run
+	sound   []int16       // that audio, for Options.Recognizer
 	// heard is when the app's audio was last heard, in the stream's
 	// time: a polite caller lets the app finish before it speaks.
 	heard    time.Duration
@@ -235,17 +237,49 @@ func (s *simStream) play(frame []int16) {
 			s.playFrom = at - media.FrameDuration
 		}
 		s.playing += media.FrameDuration
+		if s.l.o.Recognizer != nil && len(s.sound) < maxHeardSamples {
+			s.sound = append(s.sound, frame...)
+		}
 		return
 	}
 	s.flushPlay()
 }
 
-// flushPlay traces the app's audio heard since the last trace.
+// maxHeardSamples bounds the app's audio kept for recognition: 30 s.
+const maxHeardSamples = 30 * media.SampleRate
+
+// flushPlay traces the app's audio heard since the last trace, with
+// what the recognizer (Options.Recognizer) makes of it when it is
+// speech.
 func (s *simStream) flushPlay() {
 	if s.playing == 0 {
 		return
 	}
-	s.l.o.Tracer.Trace(interpreter.Event{Name: "stream", T: s.playFrom + s.playing,
-		Fields: map[string]any{"state": "audio", "ms": s.playing.Milliseconds(), "from_ms": s.playFrom.Milliseconds()}})
+	f := map[string]any{"state": "audio", "ms": s.playing.Milliseconds(), "from_ms": s.playFrom.Milliseconds()}
+	if rec := s.l.o.Recognizer; rec != nil && voiced(s.sound) {
+		ctx, cancel := context.WithTimeout(context.Background(), recognizeTimeout)
+		res, err := rec.Recognize(ctx, stt.Request{Samples: s.sound})
+		cancel()
+		if err == nil && res.Text != "" {
+			f["text"] = res.Text
+		}
+	}
+	s.sound = s.sound[:0]
+	s.l.o.Tracer.Trace(interpreter.Event{Name: "stream", T: s.playFrom + s.playing, Fields: f})
 	s.playing = 0
+}
+
+// recognizeTimeout bounds the recognition of one run of the app's audio.
+const recognizeTimeout = 10 * time.Second
+
+// voiced reports whether pcm holds sound worth recognizing, not only
+// silence (a ConversationRelay agent's simulated voice) or noise.
+func voiced(pcm []int16) bool {
+	loud := 0
+	for _, v := range pcm {
+		if v > 1000 || v < -1000 {
+			loud++
+		}
+	}
+	return loud > media.SampleRate/10 // 100 ms of it
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/texml/texml/fetcher"
 	"github.com/texml/texml/interpreter"
+	"github.com/texml/texml/media/stt"
 	"github.com/texml/texml/media/tts"
 	"github.com/texml/texml/sim"
 	"github.com/texml/texml/stream"
@@ -155,6 +156,11 @@ func runCall(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		// The caller's speech:TEXT inputs are voiced on a media stream,
 		// when espeak-ng is there; otherwise they are speech-like noise.
 		opts.Synth = e
+	}
+	if rec, err := stt.NewSphinx(stt.SphinxOptions{}); err == nil {
+		// What a voice agent says on a media stream is recognized for the
+		// transcript, when pocketsphinx is there.
+		opts.Recognizer = rec
 	}
 	first := sim.Party{Leg: opts, Config: cfg, Fetcher: fe, Callbacks: cbs}
 	if f.direction == "outbound-api" {

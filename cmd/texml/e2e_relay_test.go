@@ -223,6 +223,7 @@ func TestCallRelay(t *testing.T) {
 			t.Errorf("transcript lacks %q:\n%s", want, out)
 		}
 	}
+	t.Logf("transcript:\n%s", out)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	sort.Strings(g.prompts)

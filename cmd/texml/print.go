@@ -263,7 +263,11 @@ func streamLine(f map[string]any) string {
 		}
 		return line
 	case "audio":
-		return fmt.Sprintf("stream: the app spoke for %v ms (from %.2fs)", v("ms"), toFloat(v("from_ms"))/1000)
+		line := fmt.Sprintf("stream: the app spoke for %v ms (from %.2fs)", v("ms"), toFloat(v("from_ms"))/1000)
+		if text, ok := f["text"]; ok {
+			line += fmt.Sprintf(": %q", text)
+		}
+		return line
 	case "mark":
 		return fmt.Sprintf("stream: mark %v played", v("mark"))
 	case "clear":
