@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -67,6 +68,11 @@ type simStream struct {
 
 	playing time.Duration // the app's audio heard in the current run
 	sound   []int16       // that audio, for Options.Recognizer
+
+	// asking is set while a person is asked for the next input
+	// (Options.Ask), whose reply comes on answer.
+	asking bool
+	answer chan answer
 	// heard is when the app's audio was last heard, in the stream's
 	// time: a polite caller lets the app finish before it speaks.
 	heard    time.Duration
@@ -164,6 +170,15 @@ func (s *simStream) take(ctx context.Context, at time.Duration) bool {
 	if s.quiet || at < s.next {
 		return true
 	}
+	if len(l.inputs) == 0 && l.o.Ask != nil {
+		// Interactive: a person answers while the stream goes on.
+		if !s.ask(ctx, at) {
+			return false
+		}
+		if len(l.inputs) == 0 {
+			return true
+		}
+	}
 	if len(l.inputs) == 0 {
 		s.quiet = true // the caller stays on the line, silent
 		return true
@@ -212,6 +227,55 @@ func (s *simStream) take(ctx context.Context, at time.Duration) bool {
 	s.talk = append(s.talk, talkSample{at: s.n * media.FrameSamples, pcm: talk})
 	s.next = at + time.Duration(len(talk))*time.Second/media.SampleRate
 	return true
+}
+
+// ask puts the question to the person at the terminal once the app has
+// had its turn, on a goroutine of its own, so that the stream's frames
+// keep their pace while the person types; an answer becomes the next
+// input. It reports false once the person ended the call (end of input).
+func (s *simStream) ask(ctx context.Context, at time.Duration) bool {
+	select {
+	case a := <-s.answer:
+		s.asking = false
+		if a.err != nil {
+			s.l.hangUp("end of input")
+			return false
+		}
+		v := strings.TrimSpace(a.text)
+		if v == "" {
+			v = "silence"
+		} else if !strings.Contains(v, ":") && v != "silence" && v != "hangup" {
+			v = "dtmf:" + v
+		}
+		in, err := ParseInput(v)
+		if err != nil {
+			s.l.trace("warning", map[string]any{"message": err.Error()})
+			return true
+		}
+		in.Timed = false
+		s.l.inputs = append(s.l.inputs, in)
+		s.next = at - StreamTurnGap // its turn is now
+		return true
+	default:
+	}
+	if s.asking || at < max(s.next, s.heard)+StreamTurnGap {
+		return true
+	}
+	s.asking = true
+	if s.answer == nil {
+		s.answer = make(chan answer, 1)
+	}
+	go func() {
+		text, err := s.l.o.Ask(ctx, "Caller (speech:TEXT, keys, silence, hangup)")
+		s.answer <- answer{text, err}
+	}()
+	return true
+}
+
+// answer is a person's reply to ask.
+type answer struct {
+	text string
+	err  error
 }
 
 // speech renders text as the caller's voice: the leg's synthesizer when
