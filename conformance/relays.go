@@ -89,15 +89,10 @@ type relayApps struct {
 // serve answers a WebSocket upgrade to one of the apps; it reports
 // whether it did.
 func (a *relayApps) serve(w http.ResponseWriter, r *http.Request) bool {
-	app, ok := a.apps[r.URL.Path]
-	if !ok || !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
-		return false
+	app, c, served := accept(w, r, a.apps, &a.wg)
+	if c == nil {
+		return served
 	}
-	c, err := websocket.Accept(w, r, nil)
-	if err != nil {
-		return true
-	}
-	a.wg.Add(1)
 	defer a.wg.Done()
 	log := &relayLog{path: r.URL.Path}
 	a.mu.Lock()
@@ -189,14 +184,7 @@ func (s RelaySend) message() []byte {
 }
 
 // wait lets the apps' handlers finish after their sessions closed.
-func (a *relayApps) wait(ctx context.Context) {
-	done := make(chan struct{})
-	go func() { a.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-	}
-}
+func (a *relayApps) wait(ctx context.Context) { waitFor(ctx, &a.wg) }
 
 // checkRelays compares what the relay apps received with want.
 func checkRelays(want []RelayExpect, logs []*relayLog, callSid string, fail func(string, ...any)) {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"strings"
@@ -29,37 +28,25 @@ type echoAgent struct {
 
 func newEchoAgent(t *testing.T) *echoAgent {
 	a := &echoAgent{}
-	a.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := websocket.Accept(w, r, nil)
-		if err != nil {
+	a.srv = wsServer(t, func(ctx context.Context, c *websocket.Conn, data []byte) {
+		var m struct {
+			Type, VoicePrompt string
+			Last              bool
+		}
+		_ = json.Unmarshal(data, &m)
+		if m.Type != "prompt" || !m.Last {
 			return
 		}
-		defer c.CloseNow()
-		for {
-			_, data, err := c.Read(r.Context())
-			if err != nil {
-				return
-			}
-			var m struct {
-				Type, VoicePrompt string
-				Last              bool
-			}
-			_ = json.Unmarshal(data, &m)
-			if m.Type != "prompt" || !m.Last {
-				continue
-			}
-			a.mu.Lock()
-			a.prompts = append(a.prompts, m.VoicePrompt)
-			a.mu.Unlock()
-			b, _ := json.Marshal(map[string]any{"type": "text", "token": "You said " + m.VoicePrompt, "last": true})
-			_ = c.Write(r.Context(), websocket.MessageText, b)
-		}
-	}))
-	t.Cleanup(a.srv.Close)
+		a.mu.Lock()
+		a.prompts = append(a.prompts, m.VoicePrompt)
+		a.mu.Unlock()
+		b, _ := json.Marshal(map[string]any{"type": "text", "token": "You said " + m.VoicePrompt, "last": true})
+		_ = c.Write(ctx, websocket.MessageText, b)
+	})
 	return a
 }
 
-func (a *echoAgent) url() string { return "ws" + strings.TrimPrefix(a.srv.URL, "http") }
+func (a *echoAgent) url() string { return wsURL(a.srv) }
 
 func (a *echoAgent) got() string {
 	a.mu.Lock()
