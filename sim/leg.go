@@ -58,6 +58,9 @@ type Options struct {
 	// Synth, when set, voices the caller's speech:TEXT inputs on a media
 	// stream (espeak-ng for `texml call`); nil sends speech-like noise.
 	Synth tts.Synthesizer
+	// SRS scripts the recording servers of <Start><Siprec>; nil: every
+	// connector answers at once and records until stopped.
+	SRS *SRS
 }
 
 // Leg is a simulated call leg, the caller's or a scripted callee's; it
