@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -185,5 +186,27 @@ func TestSiprecSIPp(t *testing.T) {
 	lost, ok := a.waitRequest(t, "/lost", 5*time.Second)
 	if !ok || lost.Get("SiprecEvent") != "siprec-failed" || !strings.Contains(lost.Get("SiprecError"), "unknown SIPREC connector") {
 		t.Errorf("unknown connector's callback %v, want siprec-failed with the reason", lost)
+	}
+}
+
+// TestSiprecConfigErrors: a siprec_connectors entry that is not a sip:
+// URI stops texml serve with a message that names it.
+func TestSiprecConfigErrors(t *testing.T) {
+	for _, tc := range []struct{ yaml, err string }{
+		{"siprec_connectors:\n  rec: http://recorder.example.com\n", `siprec_connectors["rec"]`},
+		{"siprec_connectors:\n  rec: 'sip:'\n", `siprec_connectors["rec"]`},
+		{"siprec_connector:\n  rec: sip:srs@example.com\n", "siprec_connector"},
+	} {
+		path := filepath.Join(t.TempDir(), "texml.yaml")
+		if err := os.WriteFile(path, []byte(tc.yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s, err := buildService(serveArgs(t, "/dev/null", "--config", path), slog.New(slog.DiscardHandler))
+		if err == nil {
+			s.close()
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%q: %v, want an error about %q", tc.yaml, err, tc.err)
+		}
 	}
 }

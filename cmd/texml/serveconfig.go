@@ -75,7 +75,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	str(&f.connectionID, "connection-id", "", "with --dialect texml: the --voice-url app's ConnectionId, and the ApplicationSid that Telnyx's API creates its calls with")
 	str(&f.recordingsDir, "recordings-dir", "recordings", "where <Record> files are written")
 	str(&f.cacheDir, "cache-dir", "", "disk cache for fetched audio and speech (default: memory only)")
-	str(&f.config, "config", "", "YAML file with routes, trunks, deny patterns and clients (see README)")
+	str(&f.config, "config", "", "YAML file with routes, trunks, deny patterns, clients and siprec_connectors (see README)")
 	str(&f.sipTrunk, "sip-trunk", "", "default outbound route for <Dial><Number>: sip:host[:port][;transport=udp|tcp]")
 	str(&f.ttsURL, "tts-url", "", "cloud text-to-speech over HTTP (docs/tts-http.md) instead of espeak-ng")
 	str(&f.ttsToken, "tts-token", "", "sent to --tts-url as \"Authorization: Bearer TOKEN\"")
