@@ -392,18 +392,30 @@ func (r *srsSession) transact(ctx context.Context) (*sip.Response, sip.ClientTra
 	if err != nil {
 		return nil, nil, fmt.Errorf("siprec INVITE: %w", err)
 	}
-	var canceled <-chan time.Time
-	provisional, sent := false, false
+	var canceled <-chan time.Time // set once our CANCEL went out
+	provisional := false
 	stop, done := r.stop, ctx.Done()
+	// giveUp handles halt or the call's end before the final response.
+	giveUp := func() bool {
+		stop, done = nil, nil
+		if !provisional {
+			// Nothing to CANCEL yet (§9.1), and a <Stop> must not wait
+			// for a server that may never answer: give up on the
+			// INVITE. A late 2xx goes unacknowledged, and the server
+			// drops the session when its own timer ends.
+			tx.Terminate()
+			return true
+		}
+		r.cancel()
+		canceled = time.After(cancelWait)
+		return false
+	}
 	for {
 		select {
 		case res := <-tx.Responses():
 			switch {
 			case res.IsProvisional():
 				provisional = true
-				if canceled != nil && !sent {
-					sent = r.cancel()
-				}
 			case res.IsSuccess():
 				if canceled != nil {
 					// The answer crossed our CANCEL: take it and end it.
@@ -429,25 +441,13 @@ func (r *srsSession) transact(ctx context.Context) (*sip.Response, sip.ClientTra
 			}
 			return nil, nil, fmt.Errorf("siprec INVITE: %w", tx.Err())
 		case <-stop:
-			stop, done = nil, nil
-			if !provisional {
-				// Nothing to CANCEL yet (§9.1), and a <Stop> must not
-				// wait for a server that may never answer: give up on
-				// the INVITE. A late 2xx goes unacknowledged, and the
-				// server drops the session when its own timer ends.
-				tx.Terminate()
+			if giveUp() {
 				return nil, nil, errSiprecStopped
 			}
-			canceled = time.After(cancelWait)
-			sent = r.cancel()
 		case <-done:
-			stop, done = nil, nil
-			if !provisional {
-				tx.Terminate()
+			if giveUp() {
 				return nil, nil, errSiprecStopped
 			}
-			canceled = time.After(cancelWait)
-			sent = r.cancel()
 		case <-canceled:
 			tx.Terminate()
 			return nil, nil, errSiprecStopped
@@ -456,9 +456,8 @@ func (r *srsSession) transact(ctx context.Context) (*sip.Response, sip.ClientTra
 }
 
 // cancel sends CANCEL for the INVITE (RFC 3261 §9.1): its Via, From, To,
-// Call-ID and CSeq number, to where the INVITE went. It reports that it
-// went out.
-func (r *srsSession) cancel() bool {
+// Call-ID and CSeq number, to where the INVITE went.
+func (r *srsSession) cancel() {
 	req := r.req
 	c := sip.NewRequest(sip.CANCEL, req.Recipient)
 	c.AppendHeader(sip.HeaderClone(req.Via()))
@@ -482,7 +481,6 @@ func (r *srsSession) cancel() bool {
 			r.log.Debug("siprec: CANCEL", "err", err)
 		}
 	}()
-	return true
 }
 
 // siprecBye takes a recording server's BYE (RFC 3261 §15.1.2), and

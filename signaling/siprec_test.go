@@ -211,8 +211,11 @@ func TestSiprec(t *testing.T) {
 		{name: "stopped by the call", end: "stop"},
 		{name: "the server hangs up", end: "srs-bye"},
 		{name: "the server refuses", end: "refuse"},
+		{name: "stopped while it rings", end: "cancel"},
+		{name: "stopped before any answer", end: "silent"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			goroutineBaseline(t) // the session's goroutines end with it
 			srs := newFakeSRS(t)
 			h := newSIPHarness(t, func(c *Config) {
 				c.SiprecConnectors = map[string]string{"rec": srs.uri()}
@@ -256,6 +259,33 @@ func TestSiprec(t *testing.T) {
 			}
 			if ct := inv.ContentType(); ct == nil || !strings.HasPrefix(ct.Value(), "multipart/mixed;boundary=") {
 				t.Errorf("Content-Type %v", ct)
+			}
+			if tc.end == "cancel" || tc.end == "silent" {
+				if tc.end == "cancel" {
+					srs.reply(m, 180, "")
+					time.Sleep(100 * time.Millisecond) // the 180 reaches the transaction first
+				}
+				stopped := make(chan struct{})
+				go func() { stop(); close(stopped) }()
+				if tc.end == "cancel" {
+					c := srs.next(sip.CANCEL)
+					srs.reply(c, 200, "")
+					srs.reply(m, 487, "")
+				}
+				select {
+				case <-stopped:
+				case <-time.After(3 * time.Second):
+					t.Fatal("stop did not return")
+				}
+				select {
+				case err := <-ended:
+					t.Errorf("Ended(%v) after stop", err)
+				default:
+				}
+				if ports.InUse() != before {
+					t.Errorf("%d RTP ports in use after stop, want %d", ports.InUse(), before)
+				}
+				return
 			}
 			if tc.end == "refuse" {
 				srs.reply(m, 488, "")
