@@ -161,7 +161,7 @@ func (r *srsSession) invite(uri sip.Uri) *sip.Request {
 		}
 	}
 	meta := siprecMetadata(callID, r.spec.CallSid, r.spec.AccountSid, r.spec.Sid, caller, callee, r.streams, r.spec.Params, time.Now())
-	body, ctype := multipart(sdp, meta)
+	body, ctype := multipartBody(sdp, meta)
 
 	req := sip.NewRequest(sip.INVITE, uri)
 	fh := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "texml", Host: s.cfg.PublicIP.String()}}

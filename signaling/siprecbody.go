@@ -196,11 +196,11 @@ func siprecMetadata(callID, callSid, accountSid, siprecSid string, from, to recP
 	return b.Bytes()
 }
 
-// multipart joins the SDP offer and the metadata into the INVITE's
+// multipartBody joins the SDP offer and the metadata into the INVITE's
 // multipart/mixed body (RFC 2046 §5.1.3; RFC 7866), the metadata
 // marked Content-Disposition: recording-session (RFC 7866). It
 // returns the body and its Content-Type.
-func multipart(sdp, metadata []byte) ([]byte, string) {
+func multipartBody(sdp, metadata []byte) ([]byte, string) {
 	var r [12]byte
 	_, _ = rand.Read(r[:])
 	boundary := "texml-siprec-" + hex.EncodeToString(r[:])
