@@ -167,6 +167,9 @@ func (r *sipRec) end(why string) {
 	if r.stopLeg != nil {
 		r.stopLeg()
 	}
+	if !r.running() {
+		return // failed or hung up before: its last callback went out
+	}
 	r.c.trace("siprec", map[string]any{"state": "stopping", "sid": r.sid, "reason": why})
 	r.over(siprecStopped, nil)
 }
