@@ -230,6 +230,9 @@ func (r *srsSession) run(ctx context.Context) {
 	}
 	defer tx.Terminate()
 	d := newUACDialog(r.srv.client, r.req, res)
+	// Findable before the ACK goes: a BYE right behind it must match.
+	r.srv.srs.Store(d.id, d)
+	defer r.srv.srs.Delete(d.id)
 	r.ack(d, tx)
 	bridges, err := r.connect(res)
 	if err != nil {
@@ -243,8 +246,6 @@ func (r *srsSession) run(ctx context.Context) {
 			stop()
 		}
 	}()
-	r.srv.srs.Store(d.id, d)
-	defer r.srv.srs.Delete(d.id)
 	r.log.Info("siprec: recording session started", "streams", len(bridges))
 	if r.spec.Started != nil {
 		r.spec.Started()

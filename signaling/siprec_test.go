@@ -241,6 +241,7 @@ func TestSiprec(t *testing.T) {
 			m := srs.next(sip.INVITE)
 			inv := m.req
 			body := string(inv.Body())
+			t.Logf("INVITE: %d bytes, body %d (over TCP: %s)", len(inv.String()), len(body), inv.Via().Transport)
 			for _, want := range []string{"m=audio", "a=label:1", "a=label:2", "a=sendonly", "application/rs-metadata+xml",
 				"Content-Disposition: recording-session", "<recording xmlns=\"urn:ietf:params:xml:ns:recording:1\"",
 				"<texml:callSid>CA1</texml:callSid>", `<texml:parameter name="agent">a&amp;b</texml:parameter>`, "<label>1</label>", "<send>", "<recv>"} {
