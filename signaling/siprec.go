@@ -123,7 +123,7 @@ func (l *Leg) srsMedia(log *slog.Logger) (*media.Session, error) {
 }
 
 // halt stops the session and waits until it is over: CANCEL or BYE
-// sent, ports released, no callback to come.
+// sent (not yet answered), ports released, no callback to come.
 func (r *srsSession) halt() {
 	r.stopOnce.Do(func() { close(r.stop) })
 	<-r.done
@@ -232,7 +232,12 @@ func (r *srsSession) run(ctx context.Context) {
 	d := newUACDialog(r.srv.client, r.req, res)
 	// Findable before the ACK goes: a BYE right behind it must match.
 	r.srv.srs.Store(d.id, d)
-	defer r.srv.srs.Delete(d.id)
+	byeLater := false
+	defer func() {
+		if !byeLater {
+			r.srv.srs.Delete(d.id)
+		}
+	}()
 	r.ack(d, tx)
 	bridges, err := r.connect(res)
 	if err != nil {
@@ -261,7 +266,17 @@ func (r *srsSession) run(ctx context.Context) {
 	case <-ctx.Done():
 	case <-r.srv.base.Done():
 	}
-	r.bye(ctx, d)
+	// Our BYE goes in the background: halt must not wait up to 64*T1
+	// for a server that does not answer it. The media stops now; the
+	// dialog stays findable until the BYE is over, so that a BYE
+	// crossing ours gets its 200.
+	byeLater = true
+	r.srv.wg.Add(1)
+	go func() {
+		defer r.srv.wg.Done()
+		defer r.srv.srs.Delete(d.id)
+		r.bye(ctx, d)
+	}()
 	r.log.Info("siprec: recording session stopped")
 }
 
@@ -393,23 +408,20 @@ func (r *srsSession) transact(ctx context.Context) (*sip.Response, sip.ClientTra
 	if err != nil {
 		return nil, nil, fmt.Errorf("siprec INVITE: %w", err)
 	}
-	var canceled <-chan time.Time // set once our CANCEL went out
 	provisional := false
-	stop, done := r.stop, ctx.Done()
 	// giveUp handles halt or the call's end before the final response.
-	giveUp := func() bool {
-		stop, done = nil, nil
+	giveUp := func() {
 		if !provisional {
 			// Nothing to CANCEL yet (§9.1), and a <Stop> must not wait
 			// for a server that may never answer: give up on the
 			// INVITE. A late 2xx goes unacknowledged, and the server
 			// drops the session when its own timer ends.
 			tx.Terminate()
-			return true
+			return
 		}
 		r.cancel()
-		canceled = time.After(cancelWait)
-		return false
+		r.srv.wg.Add(1)
+		go r.drain(ctx, tx)
 	}
 	for {
 		select {
@@ -418,40 +430,51 @@ func (r *srsSession) transact(ctx context.Context) (*sip.Response, sip.ClientTra
 			case res.IsProvisional():
 				provisional = true
 			case res.IsSuccess():
-				if canceled != nil {
-					// The answer crossed our CANCEL: take it and end it.
-					d := newUACDialog(c, r.req, res)
-					r.ack(d, tx)
-					r.bye(ctx, d)
-					tx.Terminate()
-					return nil, nil, errSiprecStopped
-				}
 				return res, tx, nil
 			default:
-				if canceled != nil {
-					return nil, nil, errSiprecStopped
-				}
 				return nil, nil, &interpreter.SiprecError{Code: res.StatusCode, Reason: res.Reason}
 			}
 		case <-tx.Done():
-			if canceled != nil {
-				return nil, nil, errSiprecStopped
-			}
 			if errors.Is(tx.Err(), sip.ErrTransactionTimeout) {
 				return nil, nil, &interpreter.SiprecError{Code: 408, Reason: "Request Timeout (no response)"}
 			}
 			return nil, nil, fmt.Errorf("siprec INVITE: %w", tx.Err())
-		case <-stop:
-			if giveUp() {
-				return nil, nil, errSiprecStopped
-			}
-		case <-done:
-			if giveUp() {
-				return nil, nil, errSiprecStopped
-			}
-		case <-canceled:
-			tx.Terminate()
+		case <-r.stop:
+			giveUp()
 			return nil, nil, errSiprecStopped
+		case <-ctx.Done():
+			giveUp()
+			return nil, nil, errSiprecStopped
+		}
+	}
+}
+
+// drain follows a CANCELed INVITE to its end in the background, so that
+// halt need not wait for it: the transaction ACKs the 487 itself, and a
+// 2xx that crossed the CANCEL is taken and ended with ACK and BYE (RFC
+// 3261 §9.1). A server that answers nothing is given up after 64*T1.
+func (r *srsSession) drain(ctx context.Context, tx sip.ClientTransaction) {
+	defer r.srv.wg.Done()
+	timeout := time.NewTimer(cancelWait)
+	defer timeout.Stop()
+	for {
+		select {
+		case res := <-tx.Responses():
+			if res.IsProvisional() {
+				continue
+			}
+			if res.IsSuccess() {
+				d := newUACDialog(r.srv.client, r.req, res)
+				r.ack(d, tx)
+				r.bye(ctx, d)
+				tx.Terminate()
+			}
+			return
+		case <-tx.Done():
+			return
+		case <-timeout.C:
+			tx.Terminate()
+			return
 		}
 	}
 }
