@@ -45,6 +45,12 @@ func (s *Server) srsURI(connector string) (sip.Uri, error) {
 	if strings.EqualFold(u.Scheme, "sips") {
 		return u, fmt.Errorf("%w %q: sips: (TLS) is not supported yet", interpreter.ErrUnknownConnector, connector)
 	}
+	if u.UriParams != nil {
+		// Twilio's connectors choose an egress with ;edge=dublin
+		// (https://www.twilio.com/docs/voice/api/siprec); texml has
+		// none, and the parameter is not the server's to see.
+		u.UriParams.Remove("edge")
+	}
 	return u, nil
 }
 

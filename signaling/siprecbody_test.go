@@ -3,6 +3,7 @@ package signaling
 import (
 	"bytes"
 	"encoding/xml"
+	"errors"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/texml/texml/interpreter"
 	"github.com/texml/texml/verbs"
 )
 
@@ -125,5 +127,31 @@ func TestSiprecBody(t *testing.T) {
 	}
 	if doc.Session.CallSid != "CA1" || doc.Session.Param.Name != "k<" || doc.Session.Param.Value != "v&" {
 		t.Errorf("extension data %+v", doc.Session)
+	}
+}
+
+// TestSrsURI checks connectorName resolution: a configured name, a sip:
+// URI written in the document (Twilio's ;edge= dropped), and the
+// refusals, all ErrUnknownConnector.
+func TestSrsURI(t *testing.T) {
+	s := &Server{cfg: Config{SiprecConnectors: map[string]string{"rec": "sip:srs@192.0.2.1:5080;transport=tcp", "bad": "http://x"}}}
+	for _, tc := range []struct{ connector, want string }{
+		{"rec", "sip:srs@192.0.2.1:5080;transport=tcp"},
+		{"sip:srs@192.0.2.2;edge=dublin", "sip:srs@192.0.2.2"},
+		{"SIP:srs@192.0.2.3:5060", "sip:srs@192.0.2.3:5060"},
+		{"nope", ""},
+		{"bad", ""},
+		{"sips:srs@192.0.2.4", ""},
+	} {
+		u, err := s.srsURI(tc.connector)
+		if tc.want == "" {
+			if !errors.Is(err, interpreter.ErrUnknownConnector) {
+				t.Errorf("%q: %v, want ErrUnknownConnector", tc.connector, err)
+			}
+			continue
+		}
+		if err != nil || u.String() != tc.want {
+			t.Errorf("%q: %v %v, want %s", tc.connector, u.String(), err, tc.want)
+		}
 	}
 }
