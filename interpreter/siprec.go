@@ -218,8 +218,10 @@ func (c *Call) findSipRec(name string) *sipRec {
 }
 
 // stopSipRecs runs <Stop>'s Siprec nouns: a named one stops that session
-// (https://www.twilio.com/docs/voice/twiml/siprec, "Stop a SIPREC
-// session"); one without a name stops them all.
+// by its name or SiprecSid, as Twilio's Siprec resource does
+// (https://www.twilio.com/docs/voice/api/siprec) and Telnyx's TeXML
+// <Stop><Siprec name> example shows; one without a name stops them all,
+// as <Stop><Stream/> does.
 func (c *Call) stopSipRecs(v *verbs.Stop) {
 	for _, n := range v.Nouns {
 		e, ok := n.(*verbs.Element)
