@@ -207,6 +207,8 @@ type Call struct {
 	recordings []*startedRecording
 	// transcriptions are its running <Start><Transcription>s, likewise.
 	transcriptions []*transcription
+	// sipRecs are its <Start><Siprec>s, likewise.
+	sipRecs []*sipRec
 	// smu guards streams, forksClosed and life for the REST API's
 	// StartStream and StopStream, which run on other goroutines.
 	smu         sync.Mutex

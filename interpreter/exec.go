@@ -131,11 +131,13 @@ func (c *Call) runVerb(ctx context.Context, doc *document, v verbs.Verb) (step, 
 		c.startStreams(ctx, doc, v)
 		c.startRecordings(doc, v)
 		c.startTranscriptions(ctx, doc, v)
+		c.startSipRecs(ctx, doc, v)
 		return step{}, nil
 	case *verbs.Stop:
 		c.stopStreams(v)
 		c.stopRecordings(v)
 		c.stopTranscriptions(v)
+		c.stopSipRecs(v)
 		return step{}, nil
 	case *verbs.Leave:
 		if c.mode == verbs.EnqueueWait {

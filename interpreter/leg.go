@@ -3,6 +3,7 @@ package interpreter
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"time"
 
@@ -95,6 +96,60 @@ type Leg interface {
 	// ctx ends; stop is idempotent and returns once nothing more reaches
 	// t.Result. A leg without a recognizer returns ErrNoRecognizer.
 	Transcribe(ctx context.Context, t TranscribeSpec) (stop func(), err error)
+
+	// Siprec opens a SIPREC recording session (RFC 7866) from this leg,
+	// the session recording client, to the recording server that
+	// s.Connector names, and returns at once: the server's answer comes
+	// later, to s.Started, and the audio of the tracks s asks for then
+	// goes to it, one RTP stream per track, alongside the leg's other
+	// primitives (<Start><Siprec> while the next verbs run). It goes on
+	// until stop is called, ctx ends, or the server ends it (s.Ended).
+	// stop is idempotent; when it returns the session is over (BYE or
+	// CANCEL sent, RTP ports released) and no callback of s runs any
+	// more. A connector that names no server gives ErrUnknownConnector
+	// at once.
+	Siprec(ctx context.Context, s SiprecSpec) (stop func(), err error)
+}
+
+// ErrUnknownConnector is Siprec's error for a connectorName that is
+// neither a configured SIPREC connector nor a sip: URI.
+var ErrUnknownConnector = errors.New("unknown SIPREC connector")
+
+// SiprecSpec is a SIPREC recording session (RFC 7866) as the interpreter
+// asks for it; the leg speaks the protocol.
+type SiprecSpec struct {
+	// Connector is the connectorName: a configured connector's name, or
+	// (a texml extension) the recording server's sip: URI itself.
+	Connector string
+	// Inbound and Outbound choose the tracks: what the leg's party says
+	// (stream label 1), and what it hears (label 2).
+	Inbound, Outbound bool
+	// Sid (SR…), AccountSid, CallSid, From and To identify the recorded
+	// call in the recording metadata (RFC 7865).
+	Sid, AccountSid, CallSid, From, To string
+	// Params are the noun's <Parameter>s, sent as extension data of
+	// the metadata.
+	Params []verbs.Param
+	// Started is called once, from a goroutine of the leg's, when the
+	// server has answered and the audio flows to it.
+	Started func()
+	// Ended is called at most once, from a goroutine of the leg's, when
+	// the session ends other than by stop or ctx: with nil when the
+	// server hung up (BYE), with the failure when it refused the
+	// session, could not be reached, or its media failed.
+	Ended func(err error)
+}
+
+// SiprecError is a recording server's refusal of a SIPREC session: its
+// final SIP status.
+type SiprecError struct {
+	Code   int
+	Reason string
+}
+
+// Error implements error.
+func (e *SiprecError) Error() string {
+	return fmt.Sprintf("the recording server answered %d %s", e.Code, e.Reason)
 }
 
 // ErrNoRecognizer is Transcribe's error on a leg without a speech

@@ -64,6 +64,9 @@ type Options struct {
 	// (pocketsphinx for `texml call`): a voice agent's words in the
 	// transcript.
 	Recognizer stt.Recognizer
+	// SRS scripts the recording servers of <Start><Siprec>; nil: every
+	// connector answers at once and records until stopped.
+	SRS *SRS
 }
 
 // Leg is a simulated call leg, the caller's or a scripted callee's; it
