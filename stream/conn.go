@@ -418,8 +418,9 @@ func (s *Stream) handle(data []byte) {
 		}
 		s.addMark(m.Mark.Name)
 	case "clear":
-		n := s.clearAudio()
+		n, marks := s.clearAudio()
 		s.emit(Event{Kind: Cleared, Dropped: samples(n), At: s.cfg.Now()})
+		s.echoMarks(marks)
 	default:
 		s.invalidMsg(telnyxMalformedFrame, fmt.Errorf("unknown event %q; the app may send media, mark and clear", m.Event))
 	}

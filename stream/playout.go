@@ -99,19 +99,30 @@ func (s *Stream) addMark(name string) {
 	s.play.q = append(s.play.q, segment{mark: name, isMk: true})
 }
 
-// clearAudio drops the queued audio and echoes its marks, in order. It
-// returns how many samples it dropped.
-func (s *Stream) clearAudio() int {
+// clearAudio drops the queued audio and returns how many samples it
+// dropped and the marks that were queued among it, in order, for the
+// caller to echo (echoMarks) once it has told of the clear: the clear
+// comes before its marks' echoes in the stream's events.
+func (s *Stream) clearAudio() (dropped int, marks []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := &s.play
 	for _, sg := range p.q {
 		if sg.isMk {
-			s.echo(sg.mark)
+			marks = append(marks, sg.mark)
 		}
 	}
-	dropped := p.bytes
+	dropped = p.bytes
 	p.discarded += dropped
 	p.q, p.bytes = nil, 0
-	return dropped
+	return dropped, marks
+}
+
+// echoMarks echoes marks at once, in order.
+func (s *Stream) echoMarks(marks []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range marks {
+		s.echo(m)
+	}
 }
