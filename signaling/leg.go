@@ -37,6 +37,12 @@ type MediaConfig struct {
 	// sends an in-dialog OPTIONS; no answer within it ends the call.
 	// Default DefaultHoldKeepalive; negative disables.
 	HoldKeepalive time.Duration
+	// Streamer, when set, is the recognizer of real-time transcription
+	// (Leg.Transcribe): a cloud provider's stream that hears the audio
+	// as it comes and finds the utterances itself. Without it,
+	// transcription cuts utterances by local voice activity detection
+	// and recognizes each with Recognizer.
+	Streamer stt.Streamer
 }
 
 func (m *MediaConfig) check() error {
