@@ -15,7 +15,7 @@ import (
 // provider speaking docs/stt-ws.md (the fake of media/stt/stttest), and
 // pocketsphinx is not needed. <Start><Transcription> streams the call to
 // it and reports its final as transcription-content; <Gather
-// input="speech"> sends it the utterance and gets SpeechResult from it.
+// input="speech"> streams to it too and takes SpeechResult from it.
 func TestCloudSTT(t *testing.T) {
 	provider := stttest.NewServer(stttest.Script{Transcripts: []string{"Billing, please."}, Confidence: 0.93})
 	defer provider.Close()

@@ -300,8 +300,8 @@ func speechEngines(f *serveFlags) (tts.Synthesizer, stt.Recognizer, stt.Streamer
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		// Gather keeps its own endpointing (timeouts, barge-in) and
-		// sends the provider each utterance; transcription streams.
+		// Transcription and Gather stream to the provider; Gather
+		// sends a whole utterance again (Batch) when its stream broke.
 		return synth, stt.Batch{Streamer: ws}, ws, nil
 	}
 	switch f.stt {
