@@ -48,11 +48,32 @@ func (s *earlyStream) Err() error               { return nil }
 func (s *earlyStream) Dropped() int             { return 0 }
 func (s *earlyStream) Close() error             { s.once.Do(func() { close(s.done) }); return nil }
 
+// deafStreamer is an in-process provider that hears no words: its
+// streams end cleanly at stop without a final.
+type deafStreamer struct{}
+
+func (deafStreamer) Stream(context.Context, stt.StreamRequest) (stt.Stream, error) {
+	return &deafStream{events: make(chan stt.Event)}, nil
+}
+
+type deafStream struct {
+	events chan stt.Event
+	once   sync.Once
+}
+
+func (s *deafStream) Write([]int16)            {}
+func (s *deafStream) Events() <-chan stt.Event { return s.events }
+func (s *deafStream) CloseSend()               { s.once.Do(func() { close(s.events) }) }
+func (s *deafStream) Err() error               { return nil }
+func (s *deafStream) Dropped() int             { return 0 }
+func (s *deafStream) Close() error             { s.CloseSend(); return nil }
+
 // TestGatherStreaming checks Gather input="speech" (WaitInput) with a
 // streaming recognizer on a real SIP leg: the provider's final ends the
 // utterance when it comes first, stop gets the last final when the
 // local end of speech comes first, partials reach OnPartial, and a
-// provider that cannot be reached falls back to the batch recognizer.
+// provider that cannot be reached falls back to the batch recognizer,
+// but one that heard only noise does not.
 func TestGatherStreaming(t *testing.T) {
 	talk := []legtest.Act{{At: 300 * time.Millisecond, Kind: legtest.Talk, For: 800 * time.Millisecond}}
 	for _, tc := range []struct {
@@ -71,6 +92,8 @@ func TestGatherStreaming(t *testing.T) {
 			want: interpreter.Input{Kind: interpreter.SpeechResult, Text: "early", Confidence: 0.8}, wantPartial: "ear", within: 2 * time.Second},
 		{name: "provider down: the batch recognizer", script: talk, streamer: "down", batch: true,
 			want: interpreter.Input{Kind: interpreter.SpeechResult, Text: "words", Confidence: 0.5}},
+		{name: "the provider heard no words", script: talk, streamer: "deaf", batch: true,
+			want: interpreter.Input{Kind: interpreter.SpeechResult}},
 		{name: "provider down, no batch recognizer", script: talk, streamer: "down",
 			want: interpreter.Input{Kind: interpreter.SpeechResult}},
 		{name: "a key", script: []legtest.Act{{At: 300 * time.Millisecond, Kind: legtest.Press, Digits: "7"}}, streamer: "fake",
@@ -79,9 +102,12 @@ func TestGatherStreaming(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var streamer stt.Streamer
+			var srv *stttest.Server
 			switch tc.streamer {
 			case "early":
 				streamer = earlyStreamer{}
+			case "deaf":
+				streamer = deafStreamer{}
 			case "fake", "down":
 				url := ""
 				if tc.streamer == "down" {
@@ -92,7 +118,7 @@ func TestGatherStreaming(t *testing.T) {
 					url = "ws://" + ln.Addr().String()
 					ln.Close()
 				} else {
-					srv := stttest.NewServer(stttest.Script{Transcripts: []string{"billing please"}, Confidence: 0.9})
+					srv = stttest.NewServer(stttest.Script{Transcripts: []string{"billing please"}, Confidence: 0.9})
 					t.Cleanup(srv.Close)
 					url = srv.URL
 				}
@@ -102,10 +128,11 @@ func TestGatherStreaming(t *testing.T) {
 				}
 				streamer = ws
 			}
+			rec := &countingRecognizer{}
 			h := newSIPHarness(t, func(c *Config) {
 				c.Media.Streamer = streamer
 				if tc.batch {
-					c.Media.Recognizer = &countingRecognizer{}
+					c.Media.Recognizer = rec
 				}
 			})
 			leg, ctx, _ := h.Start(t, tc.script)
@@ -128,10 +155,21 @@ func TestGatherStreaming(t *testing.T) {
 			if in.Kind != tc.want.Kind || in.Text != tc.want.Text || in.Confidence != tc.want.Confidence || in.Digit != tc.want.Digit {
 				t.Errorf("input %+v, want %+v", *in, tc.want)
 			}
+			rec.mu.Lock()
+			if batched := len(rec.got) > 0; batched != (tc.streamer == "down" && tc.batch) {
+				t.Errorf("batch recognitions %v", rec.got)
+			}
+			rec.mu.Unlock()
 			mu.Lock()
 			defer mu.Unlock()
 			if tc.wantPartial != "" && (len(partials) == 0 || partials[0] != tc.wantPartial) {
 				t.Errorf("partials %q, want %q first", partials, tc.wantPartial)
+			}
+			if srv != nil {
+				if len(srv.Starts()) != 1 {
+					t.Errorf("%d streams opened, want the turn's one", len(srv.Starts()))
+				}
+				waitNoStreams(t, srv)
 			}
 		})
 	}

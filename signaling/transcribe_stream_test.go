@@ -39,6 +39,18 @@ func (h *heard) spec() interpreter.TranscribeSpec {
 		}}
 }
 
+// waitNoStreams fails the test unless the provider's connections are
+// all closed within a second: stop and the end of a Gather close them.
+func waitNoStreams(t *testing.T, srv *stttest.Server) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Second); srv.Active() > 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d provider streams still open", srv.Active())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // TestTranscribeStreaming checks Leg.Transcribe with a streaming
 // recognizer on a real SIP leg, against the fake provider over a real
 // WebSocket: the caller's audio reaches the provider, whose onsets,
@@ -119,6 +131,7 @@ func TestTranscribeStreaming(t *testing.T) {
 			if tc.fault == stttest.NoFault && srv.Frames() < 150 {
 				t.Errorf("the provider got %d frames in 4 s", srv.Frames())
 			}
+			waitNoStreams(t, srv)
 		})
 	}
 }

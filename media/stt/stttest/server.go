@@ -86,6 +86,7 @@ type Server struct {
 	frames int // audio frames received, all connections
 	stops  int
 	next   int // index of the next utterance's transcript
+	active int // connections open now
 }
 
 // NewServer starts a fake provider on a loopback port. Close stops it.
@@ -119,6 +120,14 @@ func (s *Server) Frames() int {
 	return s.frames
 }
 
+// Active returns how many connections are open: a client that closes
+// its streams leaves none.
+func (s *Server) Active() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.active
+}
+
 // Stops returns how many stop messages were received.
 func (s *Server) Stops() int {
 	s.mu.Lock()
@@ -138,6 +147,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer c.CloseNow()
+	s.mu.Lock()
+	s.active++
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.active--
+		s.mu.Unlock()
+	}()
 	ctx := s.ctx
 	typ, data, err := c.Read(ctx)
 	var st Start
