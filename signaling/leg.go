@@ -37,6 +37,15 @@ type MediaConfig struct {
 	// sends an in-dialog OPTIONS; no answer within it ends the call.
 	// Default DefaultHoldKeepalive; negative disables.
 	HoldKeepalive time.Duration
+	// Streamer, when set, is a cloud provider's stream that hears the
+	// audio as it comes and finds the utterances itself. Real-time
+	// transcription (Leg.Transcribe) takes its results and endpointing;
+	// Gather input="speech" streams each utterance to it and ends at its
+	// final or at the local end of speech, whichever is first, falling
+	// back to Recognizer when the stream fails. Without it, both cut
+	// utterances by local voice activity detection and recognize each
+	// with Recognizer.
+	Streamer stt.Streamer
 }
 
 func (m *MediaConfig) check() error {
@@ -466,7 +475,7 @@ func (l *Leg) play(ctx context.Context, src media.Source, p interpreter.Prompt) 
 		if in.DTMF {
 			rtpDigits, infoDigits = l.sess.DTMF(), l.info
 		}
-		if in.Speech && l.m.Recognizer != nil {
+		if in.Speech && l.hearsSpeech() {
 			speech = l.listen(*in).started // the utterance stays open for WaitInput
 		}
 	}

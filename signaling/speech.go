@@ -38,6 +38,9 @@ type utterance struct {
 
 	started chan struct{} // closed when speech starts
 	ended   chan struct{} // closed when speech ends
+	// cloud, when the leg has a streaming recognizer, also gets the
+	// frames (gather_stream.go). Set before the utterance is tapped.
+	cloud *cloudListen
 
 	mu      sync.Mutex
 	vad     *audio.VAD
@@ -67,6 +70,9 @@ func newUtterance(spec interpreter.InputSpec) *utterance {
 
 // Write implements media.Sink.
 func (u *utterance) Write(frame []int16) {
+	if u.cloud != nil {
+		u.cloud.write(frame)
+	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.last = time.Now()
@@ -137,16 +143,29 @@ func (l *Leg) listen(spec interpreter.InputSpec) *utterance {
 	}
 	l.stopListening() // an utterance of an earlier turn hears no more
 	l.utt = newUtterance(spec)
+	if l.m.Streamer != nil && spec.Speech {
+		l.utt.cloud = l.listenCloud(spec)
+	}
 	l.uttOff = l.sess.Tap(l.utt)
 	return l.utt
 }
 
-// stopListening detaches the utterance, if any.
+// stopListening detaches the utterance, if any, and ends its provider
+// stream.
 func (l *Leg) stopListening() {
-	if l.utt != nil {
+	if u := l.detachUtterance(); u != nil && u.cloud != nil {
+		u.cloud.close()
+	}
+}
+
+// detachUtterance untaps the utterance, if any, and returns it.
+func (l *Leg) detachUtterance() *utterance {
+	u := l.utt
+	if u != nil {
 		l.uttOff()
 		l.utt, l.uttOff = nil, nil
 	}
+	return u
 }
 
 // WaitInput implements interpreter.Leg: the first of a DTMF key, the end
@@ -157,11 +176,11 @@ func (l *Leg) WaitInput(ctx context.Context, spec interpreter.InputSpec) (*inter
 	if spec.DTMF {
 		rtpDigits, infoDigits = l.sess.DTMF(), l.info
 	}
-	var started, ended <-chan struct{}
+	var started, ended, heard <-chan struct{}
 	var u *utterance
-	if spec.Speech && l.m.Recognizer != nil {
+	if spec.Speech && l.hearsSpeech() {
 		u = l.listen(spec)
-		started, ended = u.started, u.ended
+		started, ended, heard = u.started, u.ended, u.cloudHeard()
 	} else if spec.Speech {
 		l.log.Warn("speech input requested but no recognizer is configured; listening for DTMF only")
 	}
@@ -193,6 +212,8 @@ func (l *Leg) WaitInput(ctx context.Context, spec interpreter.InputSpec) (*inter
 			u.endIfIdle(now) // closes ended, which the next turn of the loop takes
 		case <-ended:
 			return l.recognize(ctx, spec)
+		case <-heard: // the provider found the end first
+			return l.recognize(ctx, spec)
 		case <-timer.C:
 			l.stopListening()
 			return &interpreter.Input{Kind: interpreter.Timeout}, nil
@@ -208,7 +229,9 @@ func (l *Leg) WaitInput(ctx context.Context, spec interpreter.InputSpec) (*inter
 // recognize turns the finished utterance into text.
 func (l *Leg) recognize(ctx context.Context, spec interpreter.InputSpec) (*interpreter.Input, error) {
 	samples := l.utt.audio()
-	l.stopListening()
+	if u := l.detachUtterance(); u.cloud != nil {
+		return l.recognizeCloud(ctx, spec, u.cloud, samples)
+	}
 	res, err := l.m.Recognizer.Recognize(ctx, stt.Request{Samples: samples, Language: spec.Language, Hints: spec.Hints})
 	if err != nil {
 		if ctx.Err() != nil {

@@ -22,8 +22,11 @@ const transcribeMaxUtterance = 30 * time.Second
 // one is captured. The recognizer gives final results; with t.Partial
 // set, the utterance so far is recognized again each partialEvery of
 // speech for the interim results, and t.Speaking hears each onset.
+//
+// With a streaming recognizer (MediaConfig.Streamer) the provider
+// listens instead and endpoints itself: see transcribeStreaming.
 func (l *Leg) Transcribe(ctx context.Context, t interpreter.TranscribeSpec) (func(), error) {
-	if l.m.Recognizer == nil {
+	if l.m.Recognizer == nil && l.m.Streamer == nil {
 		return nil, interpreter.ErrNoRecognizer
 	}
 	select {
@@ -33,6 +36,9 @@ func (l *Leg) Transcribe(ctx context.Context, t interpreter.TranscribeSpec) (fun
 	}
 	if l.gone.Err() != nil || (l.dlg != nil || l.out != nil) && l.dialogCtx().Err() != nil {
 		return nil, interpreter.ErrHangup
+	}
+	if l.m.Streamer != nil {
+		return l.transcribeStreaming(ctx, t)
 	}
 	tctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup

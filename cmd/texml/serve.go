@@ -171,7 +171,7 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 	if err := os.MkdirAll(f.recordingsDir, 0o755); err != nil {
 		return nil, fmt.Errorf("--recordings-dir: %w", err)
 	}
-	synth, rec, err := speechEngines(f)
+	synth, rec, streamer, err := speechEngines(f)
 	if err != nil {
 		return nil, err
 	}
@@ -265,6 +265,7 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 			Ports: ports, Pacer: s.pacer, Metrics: rtpMetrics,
 			Synth:             s.speech,
 			Recognizer:        metrics.Recognizer(rec),
+			Streamer:          streamer,
 			Audio:             s.sounds,
 			RecordingsDir:     f.recordingsDir,
 			InactivityTimeout: f.rtpTimeout, InbandDTMF: f.inbandDTMF,
@@ -280,9 +281,11 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 	return s, nil
 }
 
-// speechEngines finds espeak-ng and, unless --stt none, pocketsphinx; a
-// missing one is an error naming its Debian package.
-func speechEngines(f *serveFlags) (tts.Synthesizer, stt.Recognizer, error) {
+// speechEngines finds espeak-ng (unless --tts-url) and the speech
+// recognizer: a cloud provider over a WebSocket with --stt-url, else
+// pocketsphinx unless --stt none. A missing program is an error naming
+// its Debian package.
+func speechEngines(f *serveFlags) (tts.Synthesizer, stt.Recognizer, stt.Streamer, error) {
 	var synth tts.Synthesizer
 	if f.ttsURL != "" {
 		h := map[string]string{}
@@ -293,21 +296,46 @@ func speechEngines(f *serveFlags) (tts.Synthesizer, stt.Recognizer, error) {
 	} else {
 		e, err := tts.NewEspeak(tts.EspeakOptions{})
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w (or set --tts-url for a cloud provider)", err)
+			return nil, nil, nil, fmt.Errorf("%w (or set --tts-url for a cloud provider)", err)
 		}
 		synth = e
+	}
+	if f.sttURL != "" {
+		ws, err := cloudSTT(f)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		// Transcription and Gather stream to the provider; Gather
+		// sends a whole utterance again (Batch) when its stream broke.
+		return synth, stt.Batch{Streamer: ws}, ws, nil
 	}
 	switch f.stt {
 	case "pocketsphinx":
 		rec, err := stt.NewSphinx(stt.SphinxOptions{})
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w (or run with --stt none to go without speech recognition)", err)
+			return nil, nil, nil, fmt.Errorf("%w (or run with --stt none to go without speech recognition, or --stt-url for a cloud provider)", err)
 		}
-		return synth, rec, nil
+		return synth, rec, nil, nil
 	case "none":
-		return synth, nil, nil
+		return synth, nil, nil, nil
 	}
-	return nil, nil, fmt.Errorf(`--stt %q: want "pocketsphinx" or "none"`, f.stt)
+	return nil, nil, nil, fmt.Errorf(`--stt %q: want "pocketsphinx" or "none"`, f.stt)
+}
+
+// cloudSTT is the --stt-url provider, with --stt-token and --stt-header.
+func cloudSTT(f *serveFlags) (*stt.WebSocket, error) {
+	h := map[string]string{}
+	for k, v := range f.sttHeaders {
+		h[k] = v
+	}
+	if f.sttToken != "" {
+		h["Authorization"] = "Bearer " + f.sttToken
+	}
+	ws, err := stt.NewWebSocket(stt.WebSocketOptions{URL: f.sttURL, Headers: h})
+	if err != nil {
+		return nil, fmt.Errorf("--stt-url: %w", err)
+	}
+	return ws, nil
 }
 
 // setRecordingBase sets the prefix of RecordingUrl: --public-url, or our

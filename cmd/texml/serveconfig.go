@@ -41,7 +41,8 @@ type serveFlags struct {
 	voiceURL, voiceMethod, fallbackURL, statusCB, statusEvents string
 	accountSid, authToken, recordingsDir, cacheDir, config     string
 	stt, ttsURL, ttsToken, sipTrunk, pprof, rtpIO, redisURL    string
-	nodeAddr                                                   string
+	nodeAddr, sttURL, sttToken                                 string
+	sttHeaders                                                 headerFlag // --stt-header, repeatable
 	dialect, signingKey, apiKey, connectionID                  string
 	drain, rtpTimeout, holdKeepalive, maxLag                   time.Duration
 	maxCalls, maxSetup, callRecords                            int
@@ -82,6 +83,19 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	str(&f.rtpIO, "rtp-io", "auto", `how the pacer reads and sends RTP: "auto" (batched in an io_uring per pacer goroutine where the kernel allows it, else one system call per packet) or "syscalls"`)
 	str(&f.pprof, "pprof", "", "serve net/http/pprof on this address, a listener of its own (e.g. 127.0.0.1:6060); off when empty")
 	str(&f.stt, "stt", "pocketsphinx", `speech recognizer for <Gather input="speech">: "pocketsphinx" or "none"`)
+	str(&f.sttURL, "stt-url", "", `cloud speech recognition over a WebSocket (docs/stt-ws.md) instead of --stt: ws:// or wss:// URL; <Start><Transcription> streams to it, <Gather input="speech"> sends it each utterance`)
+	str(&f.sttToken, "stt-token", "", "sent to --stt-url as \"Authorization: Bearer TOKEN\"")
+	if v := os.Getenv(envName("stt-header")); v != "" {
+		for _, h := range strings.Split(v, "\n") {
+			if strings.TrimSpace(h) == "" {
+				continue
+			}
+			if err := f.sttHeaders.Set(h); err != nil {
+				f.envErrs = append(f.envErrs, fmt.Errorf("%s: %w", envName("stt-header"), err))
+			}
+		}
+	}
+	fs.Var(&f.sttHeaders, "stt-header", `"Name: value" header sent to --stt-url, such as a vendor's API key; repeatable (env `+envName("stt-header")+`, one header a line)`)
 	dur := func(p *time.Duration, name string, def time.Duration, usage string) {
 		d := def
 		if v := os.Getenv(envName(name)); v != "" {
@@ -338,4 +352,32 @@ func publicAddr(flagValue, listenHost string) (net.IP, error) {
 		}
 	}
 	return nil, errors.New("no non-loopback address found: set --public-ip")
+}
+
+// headerFlag is a repeatable "Name: value" flag.
+type headerFlag map[string]string
+
+var _ flag.Value = (*headerFlag)(nil)
+
+// String implements flag.Value.
+func (h headerFlag) String() string {
+	names := make([]string, 0, len(h))
+	for k := range h {
+		names = append(names, k+": …") // values are secrets: not echoed in usage or errors
+	}
+	return strings.Join(names, ", ")
+}
+
+// Set implements flag.Value.
+func (h *headerFlag) Set(v string) error {
+	name, value, ok := strings.Cut(v, ":")
+	name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+	if !ok || name == "" || strings.ContainsAny(name, " \t\r\n") || strings.ContainsAny(value, "\r\n") {
+		return fmt.Errorf("header %q: want \"Name: value\"", name)
+	}
+	if *h == nil {
+		*h = headerFlag{}
+	}
+	(*h)[name] = value
+	return nil
 }

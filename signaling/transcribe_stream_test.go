@@ -1,0 +1,137 @@
+package signaling
+
+import (
+	"errors"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/texml/texml/interpreter"
+	"github.com/texml/texml/interpreter/legtest"
+	"github.com/texml/texml/media/stt"
+	"github.com/texml/texml/media/stt/stttest"
+)
+
+// heard is what a transcription's callbacks were told.
+type heard struct {
+	mu                sync.Mutex
+	speaking          int
+	partials, results []string
+}
+
+func (h *heard) spec() interpreter.TranscribeSpec {
+	return interpreter.TranscribeSpec{Inbound: true, Language: "de-DE", Hints: "eins, zwei",
+		Speaking: func(interpreter.Track) { h.mu.Lock(); h.speaking++; h.mu.Unlock() },
+		Partial: func(r interpreter.Transcript) {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.partials = append(h.partials, r.Text)
+		},
+		Result: func(r interpreter.Transcript) {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			if r.Track != interpreter.TrackInbound || r.Confidence != 0.9 {
+				r.Text += " (bad track or confidence)"
+			}
+			h.results = append(h.results, r.Text)
+		}}
+}
+
+// waitNoStreams fails the test unless the provider's connections are
+// all closed within a second: stop and the end of a Gather close them.
+func waitNoStreams(t *testing.T, srv *stttest.Server) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Second); srv.Active() > 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d provider streams still open", srv.Active())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestTranscribeStreaming checks Leg.Transcribe with a streaming
+// recognizer on a real SIP leg, against the fake provider over a real
+// WebSocket: the caller's audio reaches the provider, whose onsets,
+// partials and finals become Speaking, Partial and Result; a provider
+// that cannot be reached fails Transcribe; one that ends the stream is
+// reopened.
+func TestTranscribeStreaming(t *testing.T) {
+	talk := []legtest.Act{{At: 0, Kind: legtest.Talk, For: 800 * time.Millisecond},
+		{At: 2 * time.Second, Kind: legtest.Talk, For: 800 * time.Millisecond}}
+	for _, tc := range []struct {
+		name        string
+		script      []legtest.Act
+		fault       stttest.Fault
+		down        bool
+		wantResults []string
+		minStarts   int
+	}{
+		{name: "two utterances", script: talk, wantResults: []string{"eins zwei", "drei"}, minStarts: 1},
+		{name: "silence", minStarts: 1},
+		{name: "unreachable", down: true},
+		{name: "reopened after the provider closes", fault: stttest.GoAway, minStarts: 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url := ""
+			var srv *stttest.Server
+			if tc.down {
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				url = "ws://" + ln.Addr().String()
+				ln.Close()
+			} else {
+				srv = stttest.NewServer(stttest.Script{Transcripts: []string{"eins zwei", "drei"}, Confidence: 0.9, Fault: tc.fault})
+				t.Cleanup(srv.Close)
+				url = srv.URL
+			}
+			ws, err := stt.NewWebSocket(stt.WebSocketOptions{URL: url})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := newSIPHarness(t, func(c *Config) { c.Media.Streamer = ws })
+			leg, ctx, clk := h.Start(t, tc.script)
+			var got heard
+			stop, err := leg.Transcribe(ctx, got.spec())
+			if tc.down {
+				if err == nil || errors.Is(err, interpreter.ErrNoRecognizer) || !strings.Contains(err.Error(), "dial") {
+					t.Fatalf("Transcribe with the provider down: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := clk.Sleep(ctx, 4*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			stop()
+			stop() // idempotent
+			got.mu.Lock()
+			defer got.mu.Unlock()
+			if strings.Join(got.results, "|") != strings.Join(tc.wantResults, "|") {
+				t.Errorf("results %q, want %q", got.results, tc.wantResults)
+			}
+			if got.speaking != len(tc.wantResults) {
+				t.Errorf("%d onsets, want %d", got.speaking, len(tc.wantResults))
+			}
+			if len(tc.wantResults) > 0 && (len(got.partials) == 0 || got.partials[0] != "eins") {
+				t.Errorf("partials %q, want the first word first", got.partials)
+			}
+			starts := srv.Starts()
+			if len(starts) < tc.minStarts {
+				t.Fatalf("%d streams opened, want %d or more", len(starts), tc.minStarts)
+			}
+			if s := starts[0]; s.Language != "de-DE" || strings.Join(s.Hints, "|") != "eins|zwei" {
+				t.Errorf("start %+v", s)
+			}
+			if tc.fault == stttest.NoFault && srv.Frames() < 150 {
+				t.Errorf("the provider got %d frames in 4 s", srv.Frames())
+			}
+			waitNoStreams(t, srv)
+		})
+	}
+}
