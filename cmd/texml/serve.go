@@ -153,6 +153,9 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 	if f.maxLag < 0 {
 		return nil, fmt.Errorf("--max-lag %s: want 0 (off) or more", f.maxLag)
 	}
+	if f.pacerShards < 0 || f.pacerShards > 256 {
+		return nil, fmt.Errorf("--pacer-shards %d: want 0 (one per CPU) to 256", f.pacerShards)
+	}
 	if f.rtpIO != "auto" && f.rtpIO != "syscalls" {
 		return nil, fmt.Errorf(`--rtp-io %q: want "auto" or "syscalls"`, f.rtpIO)
 	}
@@ -200,7 +203,7 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 	s.fetch = fetcher.New(fetcher.Options{AuthToken: f.authToken, UserAgent: "texml/" + version, AllowAll: f.fetchAnyAddr})
 	s.cbs = interpreter.NewDispatcher(metrics.Fetcher("callback", s.fetch), interpreter.DispatcherOptions{Logger: log})
 	rtpMetrics := media.NewMetrics(s.reg)
-	s.pacer = media.NewPacer(media.PacerOptions{Metrics: rtpMetrics, Syscalls: f.rtpIO == "syscalls"})
+	s.pacer = media.NewPacer(media.PacerOptions{Metrics: rtpMetrics, Syscalls: f.rtpIO == "syscalls", Shards: f.pacerShards})
 	cacheDir := func(sub string) string {
 		if f.cacheDir == "" {
 			return ""

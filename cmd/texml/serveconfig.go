@@ -45,7 +45,7 @@ type serveFlags struct {
 	sttHeaders                                                 headerFlag // --stt-header, repeatable
 	dialect, signingKey, apiKey, connectionID                  string
 	drain, rtpTimeout, holdKeepalive, maxLag                   time.Duration
-	maxCalls, maxSetup, callRecords                            int
+	maxCalls, maxSetup, callRecords, pacerShards               int
 	apiCPS                                                     float64
 	envErrs                                                    []error // bad TEXML_* values, reported before starting
 	file                                                       fileConfig
@@ -117,6 +117,11 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	}
 	fs.IntVar(&f.maxCalls, "max-calls", maxCalls, "refuse INVITEs beyond this many calls in progress with 503 and Retry-After; 0: no limit but the RTP ports (env "+envName("max-calls")+")")
 	dur(&f.maxLag, "max-lag", defaultMaxLag, "refuse INVITEs with 503 and Retry-After while runnable goroutines wait longer than this to run (99th percentile over 100 ms: the process has more work than CPU); 0 disables")
+	shards, err := strconv.Atoi(env("pacer-shards", "0"))
+	if err != nil {
+		f.envErrs = append(f.envErrs, fmt.Errorf("%s: %w", envName("pacer-shards"), err))
+	}
+	fs.IntVar(&f.pacerShards, "pacer-shards", shards, "goroutines that send and read every call's RTP, each every 20 ms for its share of the calls; 0: one per CPU (env "+envName("pacer-shards")+")")
 	maxSetup, err := strconv.Atoi(env("max-setup", strconv.Itoa(defaultMaxSetup)))
 	if err != nil {
 		f.envErrs = append(f.envErrs, fmt.Errorf("%s: %w", envName("max-setup"), err))
