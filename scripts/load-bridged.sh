@@ -24,7 +24,8 @@
 # them; its packets' arrival times stay kernel timestamps either way), PROFILE=SECONDS (also take a CPU profile of texml
 # over that many seconds once every call is up, into $OUT/cpu.pprof, via
 # texml's --pprof on PPROF_PORT), TEXML_BIN (a texml binary to measure
-# instead of building bin/texml).
+# instead of building bin/texml), TEXML_ARGS (more `texml serve` flags,
+# e.g. "--pacer-shards 4").
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -66,7 +67,7 @@ if ((PROFILE > 0)); then
 fi
 "$TEXML_BIN" serve --sip-listen "$IP:$SIP_PORT" --http-listen "$IP:$HTTP_PORT" \
 	--rtp-ports "$RTP_PORTS" --voice-url "http://$IP:$APP_PORT/app" --voice-method POST \
-	--stt none --recordings-dir "$OUT/recordings" "${PPROF[@]}" \
+	--stt none --recordings-dir "$OUT/recordings" "${PPROF[@]}" ${TEXML_ARGS:-} \
 	>"$OUT/texml.out" 2>"$OUT/texml.log" &
 pids+=($!)
 TEXML_PID=$!
