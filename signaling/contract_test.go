@@ -15,6 +15,7 @@ import (
 	"github.com/texml/texml/media"
 	"github.com/texml/texml/media/amd"
 	"github.com/texml/texml/media/audio"
+	"github.com/texml/texml/media/stt"
 	"github.com/texml/texml/media/tts"
 )
 
@@ -47,6 +48,17 @@ type handed struct {
 	ctx context.Context
 }
 
+// wordRecognizer hears "hello" in any utterance: the contract is about
+// the leg's timing and callbacks, not about recognition.
+type wordRecognizer struct{}
+
+func (wordRecognizer) Recognize(_ context.Context, r stt.Request) (stt.Result, error) {
+	if len(r.Samples) == 0 {
+		return stt.Result{}, nil
+	}
+	return stt.Result{Text: "hello", Confidence: 0.9}, nil
+}
+
 func newSIPHarness(t *testing.T, opts ...func(*Config)) *sipHarness {
 	t.Helper()
 	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
@@ -64,7 +76,7 @@ func newSIPHarness(t *testing.T, opts ...func(*Config)) *sipHarness {
 	cfg := Config{
 		PublicIP: net.IPv4(127, 0, 0, 1), SIPPort: conn.LocalAddr().(*net.UDPAddr).Port,
 		Router: anyRoute{}, Fetcher: f,
-		Media: MediaConfig{Ports: ports, Pacer: pacer, Synth: toneSynth{},
+		Media: MediaConfig{Ports: ports, Pacer: pacer, Synth: toneSynth{}, Recognizer: wordRecognizer{},
 			Audio: audio.NewCache(f, audio.CacheOptions{}), RecordingsDir: t.TempDir()},
 		Handler: func(ctx context.Context, leg interpreter.Leg, _ interpreter.Config) interpreter.Result {
 			if err := leg.Answer(ctx); err != nil {

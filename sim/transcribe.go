@@ -16,8 +16,9 @@ import (
 // (SpeechPerChar per character after MS), and untimed speech a Gather
 // takes when the caller has said it; on the outbound track, each Say's
 // text when it has been spoken to the end. Confidence is
-// SpeechConfident. Speaking hears the onset of timed speech, and
-// Partial the words said so far as each one ends.
+// SpeechConfident. Speaking hears the onset of timed speech and of
+// timed talk (audio:SECONDS, which has no words), and Partial the words
+// said so far as each one ends.
 func (l *Leg) Transcribe(ctx context.Context, spec interpreter.TranscribeSpec) (func(), error) {
 	if l.gone.Load() {
 		return nil, interpreter.ErrHangup
@@ -30,6 +31,11 @@ func (l *Leg) Transcribe(ctx context.Context, spec interpreter.TranscribeSpec) (
 	if spec.Inbound {
 		now := l.elapsed()
 		for _, in := range l.inputs {
+			if in.Action == Talk && in.Timed && in.At >= now {
+				// Sound without words (audio:SECONDS): an onset, no text.
+				cancels = append(cancels, l.clk.AfterFunc(in.At-now, func() { t.speaking(interpreter.TrackInbound) }))
+				continue
+			}
 			if in.Action != Speak || !in.Timed {
 				continue
 			}
@@ -100,6 +106,17 @@ func (l *Leg) sayOnStream(text string) {
 	l.tmu.Unlock()
 	for _, t := range ts {
 		t.schedule(l, 0, text)
+	}
+}
+
+// talkOnStream tells the running transcriptions that the caller starts
+// to make sound without words, untimed (on a stream): an onset.
+func (l *Leg) talkOnStream() {
+	l.tmu.Lock()
+	ts := append([]*simTranscriber(nil), l.transcribers...)
+	l.tmu.Unlock()
+	for _, t := range ts {
+		t.speaking(interpreter.TrackInbound)
 	}
 }
 

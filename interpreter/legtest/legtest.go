@@ -8,6 +8,7 @@ package legtest
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -230,6 +231,36 @@ var basics = []contractCase{
 			}
 			if n := late.Load(); n != 0 {
 				c.t.Errorf("%d results after stop returned", n)
+			}
+		}},
+	{"a transcription tells the onset of speech", []Act{{At: 300 * time.Millisecond, Kind: Talk, For: time.Second}},
+		func(ctx context.Context, leg interpreter.Leg, c *check) {
+			var mu sync.Mutex
+			var onsets []time.Duration
+			stop, err := leg.Transcribe(ctx, interpreter.TranscribeSpec{Inbound: true,
+				Result: func(interpreter.Transcript) {},
+				Speaking: func(tr interpreter.Track) {
+					mu.Lock()
+					defer mu.Unlock()
+					if tr == interpreter.TrackInbound {
+						onsets = append(onsets, c.clk.Now().Sub(c.start))
+					}
+				}})
+			if errors.Is(err, interpreter.ErrNoRecognizer) {
+				return // a leg without a recognizer says so
+			}
+			if err != nil {
+				c.t.Fatal(err)
+			}
+			if err := c.clk.Sleep(ctx, 2*time.Second); err != nil {
+				c.t.Fatal(err)
+			}
+			stop()
+			mu.Lock()
+			defer mu.Unlock()
+			// Voice activity detection needs a few frames of speech.
+			if len(onsets) != 1 || onsets[0] < 300*time.Millisecond-c.slack || onsets[0] > 300*time.Millisecond+c.slack+100*time.Millisecond {
+				c.t.Errorf("onsets at %v, want one at 300 ms", onsets)
 			}
 		}},
 	{"the far end hangs up while nothing runs", []Act{{At: 300 * time.Millisecond, Kind: HangUp}},
