@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# load-streams.sh — many bidirectional Media Streams at once (issue 9 §5):
+# every call is a <Connect><Stream> to an app that echoes the caller's
+# audio, so each caller hears its own packets come back through texml,
+# the app's WebSocket and texml again.
+#
+# Builds texml, tools/loadapp, tools/rtpload and tools/wsecho; starts, on
+# loopback only, wsecho (the echo app; its first STALL connections stall
+# after their start message, as a hung app does), the load app (serving
+# <Response><Connect><Stream url="ws://127.0.0.1:WS_PORT/echo"/></Connect>
+# </Response>) and `texml serve`; then runs rtpload -echo: STREAMS calls
+# placed at RATE calls/s (the STALL stalled ones first, so that they are
+# wsecho's first connections), each held HOLD seconds, every caller
+# sending 20 ms µ-law packets that carry a mark (call id, packet count).
+# rtpload measures at each caller: the gaps between texml's packets
+# (kernel arrival timestamps; p50/p99/p99.9/max), texml's packets that
+# never arrived, the caller's own packets that never came back (between
+# the first and the last that did), any that came back changed, the echo
+# delay (packet sent → back at the caller), texml's RSS per stream and
+# both processes' CPU; the stalled calls apart from the others. Then it
+# prints wsecho's counters (media in and out), texml's RTP counters and
+# the streams' dropped frames from texml's log, and the pacer's summary.
+#
+# Targets (for the calls whose app echoes): gap p99 ≤ 25 ms at the
+# callers, no packet lost either way; a stalled app must not disturb
+# them. Exits with rtpload's status (1 when a call failed or a target was
+# missed).
+#
+# Usage: scripts/load-streams.sh [STREAMS] [HOLD] [RATE] [STALL]   (defaults 500 60 50 1)
+# Environment as scripts/load-bridged.sh: OUT, SIP_PORT, HTTP_PORT,
+# APP_PORT, PPROF_PORT, RTP_PORTS, SHARDS, TOOL_NICE (default 10 here: the
+# load tool and the echo app stand in for the phones and the app's
+# servers, and take the cores only when texml leaves them; arrival times
+# are kernel timestamps either way), TEXML_NICE (texml under `nice -n`,
+# default 0), PROFILE=SECONDS (a CPU profile of texml once every call is
+# up, into $OUT/cpu.pprof), TEXML_BIN; and WS_PORT, wsecho's.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+STREAMS=${1:-500}
+HOLD=${2:-60}
+RATE=${3:-50}
+STALL=${4:-1}
+SIP_PORT=${SIP_PORT:-15460}
+HTTP_PORT=${HTTP_PORT:-18481}
+APP_PORT=${APP_PORT:-18480}
+WS_PORT=${WS_PORT:-18490}
+PPROF_PORT=${PPROF_PORT:-16460}
+RTP_PORTS=${RTP_PORTS:-30000-50000}
+SHARDS=${SHARDS:-2}
+TOOL_NICE=${TOOL_NICE:-10}
+TEXML_NICE=${TEXML_NICE:-0}
+PROFILE=${PROFILE:-0}
+IP=127.0.0.1
+
+if ((STREAMS < 2 || STREAMS > 5000 || HOLD < 1 || HOLD > 600 || RATE < 1 || RATE > 1000 || STALL < 0 || STALL >= STREAMS)); then
+	echo "load-streams: STREAMS 2..5000, HOLD 1..600 s, RATE 1..1000, STALL 0..STREAMS-1" >&2
+	exit 2
+fi
+if ((PROFILE < 0 || PROFILE > HOLD)); then
+	echo "load-streams: PROFILE must be 0..HOLD seconds" >&2
+	exit 2
+fi
+# texml holds a socket for the call's RTP and one for its stream, wsecho
+# one per stream, rtpload a few in all.
+load_prepare load-streams $((4 * STREAMS + 200))
+
+echo "== building (output in $OUT)"
+load_build
+go build -o bin/wsecho ./tools/wsecho
+
+RAMP=$(((STREAMS + RATE - 1) / RATE + 1))
+# No stall until /reset says how many: the warm-up call needs its echo.
+nice -n "$TOOL_NICE" bin/wsecho -listen "$IP:$WS_PORT" -stall 0 >"$OUT/wsecho.out" 2>"$OUT/wsecho.err" &
+pids+=($!)
+WSECHO_PID=$!
+bin/loadapp -listen "$IP:$APP_PORT" \
+	-twiml "<Response><Connect><Stream url=\"ws://$IP:$WS_PORT/echo\"/></Connect></Response>" \
+	>"$OUT/loadapp.out" 2>"$OUT/loadapp.err" &
+pids+=($!)
+
+PPROF=()
+if ((PROFILE > 0)); then
+	PPROF=(--pprof "$IP:$PPROF_PORT")
+fi
+# A loopback stream URL needs no --fetch-any-address: only link-local
+# and cloud metadata addresses are refused by default.
+nice -n "$TEXML_NICE" "$TEXML_BIN" serve --sip-listen "$IP:$SIP_PORT" --http-listen "$IP:$HTTP_PORT" \
+	--rtp-ports "$RTP_PORTS" --voice-url "http://$IP:$APP_PORT/app" --voice-method POST \
+	--stt none --recordings-dir "$OUT/recordings" "${PPROF[@]}" \
+	>"$OUT/texml.out" 2>"$OUT/texml.log" &
+pids+=($!)
+TEXML_PID=$!
+
+wait_ready load-streams
+for _ in $(seq 50); do
+	grep -q ready "$OUT/wsecho.out" 2>/dev/null && break
+	sleep 0.1
+done
+if ! grep -q ready "$OUT/wsecho.out"; then
+	echo "load-streams: wsecho did not start" >&2
+	cat "$OUT/wsecho.err" >&2
+	exit 1
+fi
+
+wsecho_get() {
+	python3 -c "import urllib.request; print(urllib.request.urlopen('http://$IP:$WS_PORT/$1', timeout=5).read().decode(), end='')"
+}
+
+# One echoed call first: it warms up what every later one reuses (the
+# HTTP connection to the app, the stream code paths) and shows the echo
+# works. /reset then makes wsecho's next STALL connections, the first
+# measured calls', stall.
+bin/rtpload -target "$IP:$SIP_PORT" -echo -poll -calls 1 -rate 1 -hold 2s -settle 1s \
+	>"$OUT/warmup.out" 2>&1 || true
+if ! grep -q '^== rtpload: 1 calls, 1 answered, 0 failed' "$OUT/warmup.out" ||
+	! grep -q '(1 calls heard theirs' "$OUT/warmup.out"; then
+	echo "load-streams: warm-up call failed" >&2
+	cat "$OUT/warmup.out" "$OUT/wsecho.err" >&2
+	exit 1
+fi
+wsecho_get "reset?stall=$STALL" >/dev/null
+sleep 2
+
+if ((PROFILE > 0)); then
+	profile_later $((RAMP + 5)) "$PROFILE"
+fi
+
+echo "== rtpload: $STREAMS echoed streams ($STALL stalled) at $RATE/s, each held ${HOLD}s (rtpload and wsecho at nice $TOOL_NICE)"
+loadavg | tee "$OUT/loadavg.before"
+# The load average once every call is up, in the middle of the hold.
+(sleep $((RAMP + HOLD / 2)) && loadavg >"$OUT/loadavg.during") &
+pids+=($!)
+RC=0
+nice -n "$TOOL_NICE" bin/rtpload -target "$IP:$SIP_PORT" -echo -stalled "$STALL" -poll -shards "$SHARDS" \
+	-calls "$STREAMS" -rate "$RATE" -hold "${HOLD}s" \
+	-pid "$TEXML_PID" -metrics "http://$IP:$HTTP_PORT/metrics" \
+	-deadline "$((RAMP + HOLD + 120))s" | tee "$OUT/rtpload.out" || RC=$?
+echo "during: $(cat "$OUT/loadavg.during" 2>/dev/null)"
+loadavg | tee "$OUT/loadavg.after"
+
+wsecho_get stats | tee "$OUT/wsecho.stats" || true
+metrics_scrape "$OUT/metrics.txt"
+rtp_log_summary "$OUT/texml.log"
+# texml warns when a stream dropped frames for an app that did not keep
+# up (the stalled ones should); its other warnings and errors (a stream
+# that failed) by message, sids and ports left out.
+python3 - "$OUT/texml.log" <<'PY'
+import json, re, sys
+drops, dropped, sent, problems = 0, 0, 0, {}
+for line in open(sys.argv[1]):
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    msg = str(m.get("msg", ""))
+    if "did not keep up" in msg:
+        drops += 1
+        dropped += int(m.get("dropped", 0))
+        sent += int(m.get("sent", 0))
+    elif m.get("level") in ("WARN", "ERROR"):
+        k = re.sub(r"MZ[0-9a-f]+|CA[0-9a-f]+|:\d+", "…", msg)[:160]
+        problems[k] = problems.get(k, 0) + 1
+print(f"texml's log: {drops} streams dropped frames for their app ({dropped} dropped, {sent} sent); other warnings and errors:")
+for k, n in sorted(problems.items(), key=lambda x: -x[1])[:10]:
+    print(f"   {n}× {k}")
+PY
+pacer_summary "$OUT/metrics.txt"
+grep -E '^texml_(calls_total|rtp_packets_[a-z]+_total) ' "$OUT/metrics.txt" || true
+[[ -s $OUT/cpu.pprof ]] && echo "CPU profile: $OUT/cpu.pprof (go tool pprof -top $TEXML_BIN $OUT/cpu.pprof)"
+exit "$RC"
