@@ -21,6 +21,16 @@
 # prints wsecho's counters (media in and out), texml's RTP counters and
 # the streams' dropped frames from texml's log, and the pacer's summary.
 #
+# A stalled app reaches texml only once the kernel stops taking texml's
+# writes: on loopback texml's socket send buffer autotunes up to
+# net.ipv4.tcp_wmem's maximum (4 MB by default), which the ~20 KB/s of a
+# stream's messages fill in about 3 minutes; only then does texml's
+# writer block, its queue drop frames and its write timeout end the
+# stream. With a shorter HOLD the stalled calls show that a stall
+# disturbs nothing, not texml's back-pressure. The script prints, near
+# the end of the hold, how much texml's stream sockets hold unsent
+# (Send-Q, from ss).
+#
 # Targets (for the calls whose app echoes): gap p99 ≤ 25 ms at the
 # callers, no packet lost either way; a stalled app must not disturb
 # them. Exits with rtpload's status (1 when a call failed or a target was
@@ -128,8 +138,12 @@ fi
 
 echo "== rtpload: $STREAMS echoed streams ($STALL stalled) at $RATE/s, each held ${HOLD}s (rtpload and wsecho at nice $TOOL_NICE)"
 loadavg | tee "$OUT/loadavg.before"
-# The load average once every call is up, in the middle of the hold.
+# The load average once every call is up, in the middle of the hold;
+# texml's stream sockets (to wsecho's port) shortly before the stalled
+# calls, placed first, end.
 (sleep $((RAMP + HOLD / 2)) && loadavg >"$OUT/loadavg.during") &
+pids+=($!)
+(sleep $((HOLD > 3 ? HOLD - 2 : 1)) && ss -tnH state established "( dport = :$WS_PORT or sport = :$WS_PORT )" >"$OUT/ss.during" 2>/dev/null) &
 pids+=($!)
 RC=0
 nice -n "$TOOL_NICE" bin/rtpload -target "$IP:$SIP_PORT" -echo -stalled "$STALL" -poll -shards "$SHARDS" \
@@ -140,6 +154,15 @@ echo "during: $(cat "$OUT/loadavg.during" 2>/dev/null)"
 loadavg | tee "$OUT/loadavg.after"
 
 wsecho_get stats | tee "$OUT/wsecho.stats" || true
+if [[ -s $OUT/ss.during ]]; then
+	# ss -tnH: Recv-Q Send-Q local peer, one line a socket; wsecho's
+	# end has its port as the local one.
+	awk -v app=":$WS_PORT" '
+		index($3, app) == length($3) - length(app) + 1 { r += $1; if ($1 > rm) rm = $1; next }
+		{n++; s += $2; if ($2 > m) m = $2; if ($2 > 65536) big++}
+		END {printf "stream sockets before the stalled calls end: texml'"'"'s %d, unsent (Send-Q) %d bytes in all, largest %d, %d above 64 KB; unread by wsecho (Recv-Q) %d bytes in all, largest %d\n", n, s, m, big, r, rm}' \
+		"$OUT/ss.during"
+fi
 metrics_scrape "$OUT/metrics.txt"
 rtp_log_summary "$OUT/texml.log"
 # texml warns when a stream dropped frames for an app that did not keep
