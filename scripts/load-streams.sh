@@ -145,6 +145,11 @@ loadavg | tee "$OUT/loadavg.before"
 pids+=($!)
 (sleep $((HOLD > 3 ? HOLD - 2 : 1)) && ss -tnH state established "( dport = :$WS_PORT or sport = :$WS_PORT )" >"$OUT/ss.during" 2>/dev/null) &
 pids+=($!)
+# wsecho's CPU time (utime + stime, in clock ticks): the app's work is
+# not texml's, but it shares the cores here.
+wsecho_cpu() { awk '{print $14 + $15}' "/proc/$WSECHO_PID/stat" 2>/dev/null || echo 0; }
+WS_CPU0=$(wsecho_cpu)
+WS_T0=$(date +%s.%N)
 RC=0
 nice -n "$TOOL_NICE" bin/rtpload -target "$IP:$SIP_PORT" -echo -stalled "$STALL" -poll -shards "$SHARDS" \
 	-calls "$STREAMS" -rate "$RATE" -hold "${HOLD}s" \
@@ -153,6 +158,9 @@ nice -n "$TOOL_NICE" bin/rtpload -target "$IP:$SIP_PORT" -echo -stalled "$STALL"
 echo "during: $(cat "$OUT/loadavg.during" 2>/dev/null)"
 loadavg | tee "$OUT/loadavg.after"
 
+WS_CPU1=$(wsecho_cpu)
+python3 -c "import sys; c, t = (int(sys.argv[2]) - int(sys.argv[1])) / int(sys.argv[3]), float(sys.argv[5]) - float(sys.argv[4]); print(f'wsecho CPU over the run: {c:.1f} s = {100 * c / t:.0f}% of one core')" \
+	"$WS_CPU0" "$WS_CPU1" "$(getconf CLK_TCK)" "$WS_T0" "$(date +%s.%N)" || true
 wsecho_get stats | tee "$OUT/wsecho.stats" || true
 if [[ -s $OUT/ss.during ]]; then
 	# ss -tnH: Recv-Q Send-Q local peer, one line a socket; wsecho's

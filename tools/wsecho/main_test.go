@@ -23,7 +23,7 @@ func TestEchoMsg(t *testing.T) {
 	} {
 		sid, _ := json.Marshal(tc.sid)
 		var m msg
-		if err := json.Unmarshal(echoMsg(nil, sid, tc.payload), &m); err != nil {
+		if err := json.Unmarshal(echoMsg(nil, sid, []byte(tc.payload)), &m); err != nil {
 			t.Fatalf("%q: %v", tc.sid, err)
 		}
 		if m.Event != "media" || m.StreamSid != tc.sid || m.Media.Payload != tc.payload {
@@ -43,8 +43,27 @@ func TestBase64Text(t *testing.T) {
 		{`ab\u0041`, false},
 		{"ab cd", false},
 	} {
-		if got := base64Text(tc.s); got != tc.ok {
+		if got := base64Text([]byte(tc.s)); got != tc.ok {
 			t.Errorf("base64Text(%q) = %v", tc.s, got)
+		}
+	}
+}
+
+func TestMediaPayload(t *testing.T) {
+	for _, tc := range []struct {
+		msg, payload string
+		ok           bool
+	}{
+		{`{"event":"media","sequenceNumber":"3","streamSid":"MZ1","media":{"track":"inbound","chunk":"1","timestamp":"20","payload":"//8A+w=="}}`, "//8A+w==", true},
+		{`{"event":"media","streamSid":"MZ1","media":{"payload":""}}`, "", true},
+		{`{"event":"start","streamSid":"MZ1","start":{"payload":"AAAA"}}`, "", false},
+		{`{"event":"media","media":{"payload":"ab\u0041"}}`, "", false},
+		{`{"event":"media","media":{"payload":"AAAA`, "", false},
+		{`{ "event": "media", "media": {"payload": "AAAA"}}`, "", false}, // another spelling: the decoder's
+	} {
+		p, ok := mediaPayload([]byte(tc.msg))
+		if ok != tc.ok || string(p) != tc.payload {
+			t.Errorf("%s: %q %v", tc.msg, p, ok)
 		}
 	}
 }
