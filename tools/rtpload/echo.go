@@ -160,14 +160,23 @@ func (g *echoGroup) lost() uint64 { return g.d.lost() }
 // print writes the echo mode's figures.
 func (s *echoStats) print(w io.Writer, poll bool, stalled int) {
 	ms := func(x time.Duration) string { return fmt.Sprintf("%.1f", float64(x)/1e6) }
+	// A quantile beyond the delay histogram's buckets is only known to
+	// be above it.
+	q := func(h *delayHist, p float64) string {
+		if x := h.quantile(p); x <= time.Duration(len(h.b))*time.Millisecond {
+			return ms(x)
+		}
+		return fmt.Sprintf("> %d", len(h.b))
+	}
 	g := &s.ok
 	g.d.print(w, "texml → callers whose app echoes (each caller's own packets, back through texml and the app)", poll, false)
-	fmt.Fprintf(w, "   own packets back: %d of %d sent (%d calls heard theirs, %d heard none); %d never came back between the first and the last back, %d out of order, "+
+	fmt.Fprintf(w, "   own packets back: %d of %d sent (the others went out before the stream was up, or came back after the hangup); "+
+		"%d calls heard theirs, %d heard none; %d never came back between the first and the last back, %d out of order, "+
 		"%d changed beyond the mark; %d calls heard another call's packets, %d packets of another call; %d packet times of texml silence between echoed packets\n",
 		g.d.marked, g.pktsSent, g.echoed, g.d.legs-g.echoed, g.d.e2eMissing, g.d.e2eReorder, g.altered, g.crossed, g.d.peerSwitch, g.d.filler)
 	if d := &g.delay; d.n > 0 {
 		fmt.Fprintf(w, "   echo delay (packet sent → back at the caller, kernel time): p50 %s  p90 %s  p99 %s  p99.9 %s  max %s ms (%d measured, %d over 2 s, %d with no send time kept)\n",
-			ms(d.quantile(0.5)), ms(d.quantile(0.9)), ms(d.quantile(0.99)), ms(d.quantile(0.999)), ms(d.max), d.n, d.over, g.unknown)
+			q(d, 0.5), q(d, 0.9), q(d, 0.99), q(d, 0.999), ms(d.max), d.n, d.over, g.unknown)
 	}
 	if stalled == 0 {
 		return

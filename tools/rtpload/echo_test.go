@@ -101,7 +101,7 @@ func TestEchoSummary(t *testing.T) {
 			return s.ok.d.legs == 2 && s.ok.echoed == 2 && s.ok.lost() == 0 && s.ok.delay.n == 200 &&
 				s.stalled.d.legs == 1 && s.stalled.echoed == 0 && s.failed == 0
 		},
-		printed:  []string{"own packets back: 200 of 200 sent (2 calls heard theirs, 0 heard none)", "p50 46.0  p90 56.0"},
+		printed:  []string{"own packets back: 200 of 200 sent", "2 calls heard theirs, 0 heard none", "p50 46.0  p90 56.0"},
 		verdicts: "MISSED:0",
 	}, {
 		name: "one own packet lost, one changed, one call failed",
@@ -187,5 +187,15 @@ func TestCheckEcho(t *testing.T) {
 		if err := o.check(); (err == nil) != tc.ok {
 			t.Errorf("%s: %v", tc.name, err)
 		}
+	}
+}
+
+// Delays beyond the histogram print as above it, not as the largest.
+func TestEchoPrintLongDelay(t *testing.T) {
+	s := echoSummary([]*call{echoCall(0, 10, 3*time.Second, func(k int) int { return k }, 1)}, 0)
+	var b strings.Builder
+	s.print(&b, true, 0)
+	if !strings.Contains(b.String(), "p50 > 2000  p90 > 2000") || !strings.Contains(b.String(), "10 over 2 s") {
+		t.Errorf("printed:\n%s", b.String())
 	}
 }
