@@ -124,7 +124,7 @@ wsecho_get() {
 bin/rtpload -target "$IP:$SIP_PORT" -echo -poll -calls 1 -rate 1 -hold 2s -settle 1s \
 	>"$OUT/warmup.out" 2>&1 || true
 if ! grep -q '^== rtpload: 1 calls, 1 answered, 0 failed' "$OUT/warmup.out" ||
-	! grep -q '(1 calls heard theirs' "$OUT/warmup.out"; then
+	! grep -q ' 1 calls heard theirs, 0 heard none' "$OUT/warmup.out"; then
 	echo "load-streams: warm-up call failed" >&2
 	cat "$OUT/warmup.out" "$OUT/wsecho.err" >&2
 	exit 1
