@@ -26,10 +26,12 @@
 # net.ipv4.tcp_wmem's maximum (4 MB by default), which the ~20 KB/s of a
 # stream's messages fill in about 3 minutes; only then does texml's
 # writer block, its queue drop frames and its write timeout end the
-# stream. With a shorter HOLD the stalled calls show that a stall
-# disturbs nothing, not texml's back-pressure. The script prints, near
-# the end of the hold, how much texml's stream sockets hold unsent
-# (Send-Q, from ss).
+# stream (in a trial, 5 streams × 240 s: after about 195 s, 398 frames
+# dropped, then "context deadline exceeded" and the stalled call hung
+# up, the others undisturbed). With a shorter HOLD the stalled calls
+# show that a stall disturbs nothing, not texml's back-pressure. The
+# script prints the most that texml's stream sockets held unsent and
+# wsecho's unread (ss, every 5 s).
 #
 # Targets (for the calls whose app echoes): gap p99 ≤ 25 ms at the
 # callers, no packet lost either way; a stalled app must not disturb
@@ -138,12 +140,18 @@ fi
 
 echo "== rtpload: $STREAMS echoed streams ($STALL stalled) at $RATE/s, each held ${HOLD}s (rtpload and wsecho at nice $TOOL_NICE)"
 loadavg | tee "$OUT/loadavg.before"
-# The load average once every call is up, in the middle of the hold;
-# texml's stream sockets (to wsecho's port) shortly before the stalled
-# calls, placed first, end.
+# The load average once every call is up, in the middle of the hold.
 (sleep $((RAMP + HOLD / 2)) && loadavg >"$OUT/loadavg.during") &
 pids+=($!)
-(sleep $((HOLD > 3 ? HOLD - 2 : 1)) && ss -tnH state established "( dport = :$WS_PORT or sport = :$WS_PORT )" >"$OUT/ss.during" 2>/dev/null) &
+# The stream sockets (to and from wsecho's port) every 5 s while calls
+# are up: what texml could not send yet, what wsecho has not read.
+(
+	for _ in $(seq $(((RAMP + HOLD) / 5 + 1))); do
+		t=$(date +%s)
+		ss -tnH state established "( dport = :$WS_PORT or sport = :$WS_PORT )" 2>/dev/null | sed "s/^/$t /"
+		sleep 5
+	done >"$OUT/ss.log"
+) &
 pids+=($!)
 # wsecho's CPU time (utime + stime, in clock ticks): the app's work is
 # not texml's, but it shares the cores here.
@@ -162,14 +170,17 @@ WS_CPU1=$(wsecho_cpu)
 python3 -c "import sys; c, t = (int(sys.argv[2]) - int(sys.argv[1])) / int(sys.argv[3]), float(sys.argv[5]) - float(sys.argv[4]); print(f'wsecho CPU over the run: {c:.1f} s = {100 * c / t:.0f}% of one core')" \
 	"$WS_CPU0" "$WS_CPU1" "$(getconf CLK_TCK)" "$WS_T0" "$(date +%s.%N)" || true
 wsecho_get stats | tee "$OUT/wsecho.stats" || true
-if [[ -s $OUT/ss.during ]]; then
-	# ss -tnH: Recv-Q Send-Q local peer, one line a socket; wsecho's
-	# end has its port as the local one.
+if [[ -s $OUT/ss.log ]]; then
+	# Lines: the time, then ss -tnH's Recv-Q Send-Q local peer; wsecho's
+	# end of a connection has its port as the local one.
 	awk -v app=":$WS_PORT" '
-		index($3, app) == length($3) - length(app) + 1 { r += $1; if ($1 > rm) rm = $1; next }
-		{n++; s += $2; if ($2 > m) m = $2; if ($2 > 65536) big++}
-		END {printf "stream sockets before the stalled calls end: texml'"'"'s %d, unsent (Send-Q) %d bytes in all, largest %d, %d above 64 KB; unread by wsecho (Recv-Q) %d bytes in all, largest %d\n", n, s, m, big, r, rm}' \
-		"$OUT/ss.during"
+		index($4, app) == length($4) - length(app) + 1 { r[$1] += $2; if ($2 > rm) rm = $2; next }
+		{ s[$1] += $3; if ($3 > m) m = $3 }
+		END {
+			for (t in s) if (s[t] > sm) sm = s[t]
+			for (t in r) if (r[t] > rr) rr = r[t]
+			printf "stream sockets, every 5 s: texml'"'"'s unsent (Send-Q) at most %d bytes in all, %d in one; wsecho'"'"'s unread (Recv-Q) at most %d in all, %d in one\n", sm, m, rr, rm
+		}' "$OUT/ss.log"
 fi
 metrics_scrape "$OUT/metrics.txt"
 rtp_log_summary "$OUT/texml.log"
