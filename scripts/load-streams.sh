@@ -45,7 +45,11 @@
 # servers, and take the cores only when texml leaves them; arrival times
 # are kernel timestamps either way), TEXML_NICE (texml under `nice -n`,
 # default 0), PROFILE=SECONDS (a CPU profile of texml once every call is
-# up, into $OUT/cpu.pprof), TEXML_BIN; and WS_PORT, wsecho's.
+# up, into $OUT/cpu.pprof), TEXML_BIN; and WS_PORT, wsecho's;
+# TEXML_CPUS and TOOL_CPUS (CPU lists for `taskset -c`, default none):
+# issue 9's target is texml on 2 cores, and on a machine with more, e.g.
+# TEXML_CPUS=0,1 TOOL_CPUS=2-5 keeps the load tool's and the echo app's
+# work (which a real app does elsewhere) off texml's cores.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -63,6 +67,8 @@ SHARDS=${SHARDS:-2}
 TOOL_NICE=${TOOL_NICE:-10}
 TEXML_NICE=${TEXML_NICE:-0}
 PROFILE=${PROFILE:-0}
+TEXML_CPUS=${TEXML_CPUS:-}
+TOOL_CPUS=${TOOL_CPUS:-}
 IP=127.0.0.1
 
 if ((STREAMS < 2 || STREAMS > 5000 || HOLD < 1 || HOLD > 600 || RATE < 1 || RATE > 1000 || STALL < 0 || STALL >= STREAMS)); then
@@ -77,13 +83,21 @@ fi
 # one per stream, rtpload a few in all.
 load_prepare load-streams $((4 * STREAMS + 200))
 
+PIN_TEXML=() PIN_TOOL=()
+if [[ -n $TEXML_CPUS ]]; then
+	PIN_TEXML=(taskset -c "$TEXML_CPUS")
+fi
+if [[ -n $TOOL_CPUS ]]; then
+	PIN_TOOL=(taskset -c "$TOOL_CPUS")
+fi
+
 echo "== building (output in $OUT)"
 load_build
 go build -o bin/wsecho ./tools/wsecho
 
 RAMP=$(((STREAMS + RATE - 1) / RATE + 1))
 # No stall until /reset says how many: the warm-up call needs its echo.
-nice -n "$TOOL_NICE" bin/wsecho -listen "$IP:$WS_PORT" -stall 0 >"$OUT/wsecho.out" 2>"$OUT/wsecho.err" &
+"${PIN_TOOL[@]}" nice -n "$TOOL_NICE" bin/wsecho -listen "$IP:$WS_PORT" -stall 0 >"$OUT/wsecho.out" 2>"$OUT/wsecho.err" &
 pids+=($!)
 WSECHO_PID=$!
 bin/loadapp -listen "$IP:$APP_PORT" \
@@ -97,7 +111,7 @@ if ((PROFILE > 0)); then
 fi
 # A loopback stream URL needs no --fetch-any-address: only link-local
 # and cloud metadata addresses are refused by default.
-nice -n "$TEXML_NICE" "$TEXML_BIN" serve --sip-listen "$IP:$SIP_PORT" --http-listen "$IP:$HTTP_PORT" \
+"${PIN_TEXML[@]}" nice -n "$TEXML_NICE" "$TEXML_BIN" serve --sip-listen "$IP:$SIP_PORT" --http-listen "$IP:$HTTP_PORT" \
 	--rtp-ports "$RTP_PORTS" --voice-url "http://$IP:$APP_PORT/app" --voice-method POST \
 	--stt none --recordings-dir "$OUT/recordings" "${PPROF[@]}" \
 	>"$OUT/texml.out" 2>"$OUT/texml.log" &
@@ -138,7 +152,7 @@ if ((PROFILE > 0)); then
 	profile_later $((RAMP + 5)) "$PROFILE"
 fi
 
-echo "== rtpload: $STREAMS echoed streams ($STALL stalled) at $RATE/s, each held ${HOLD}s (rtpload and wsecho at nice $TOOL_NICE)"
+echo "== rtpload: $STREAMS echoed streams ($STALL stalled) at $RATE/s, each held ${HOLD}s (rtpload and wsecho at nice $TOOL_NICE${TOOL_CPUS:+ on CPUs $TOOL_CPUS}${TEXML_CPUS:+, texml on CPUs $TEXML_CPUS})"
 loadavg | tee "$OUT/loadavg.before"
 # The load average once every call is up, in the middle of the hold.
 (sleep $((RAMP + HOLD / 2)) && loadavg >"$OUT/loadavg.during") &
@@ -159,7 +173,7 @@ wsecho_cpu() { awk '{print $14 + $15}' "/proc/$WSECHO_PID/stat" 2>/dev/null || e
 WS_CPU0=$(wsecho_cpu)
 WS_T0=$(date +%s.%N)
 RC=0
-nice -n "$TOOL_NICE" bin/rtpload -target "$IP:$SIP_PORT" -echo -stalled "$STALL" -poll -shards "$SHARDS" \
+"${PIN_TOOL[@]}" nice -n "$TOOL_NICE" bin/rtpload -target "$IP:$SIP_PORT" -echo -stalled "$STALL" -poll -shards "$SHARDS" \
 	-calls "$STREAMS" -rate "$RATE" -hold "${HOLD}s" \
 	-pid "$TEXML_PID" -metrics "http://$IP:$HTTP_PORT/metrics" \
 	-deadline "$((RAMP + HOLD + 120))s" | tee "$OUT/rtpload.out" || RC=$?
