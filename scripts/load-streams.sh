@@ -18,8 +18,9 @@
 # the first and the last that did), any that came back changed, the echo
 # delay (packet sent → back at the caller), texml's RSS per stream and
 # both processes' CPU; the stalled calls apart from the others. Then it
-# prints wsecho's counters (media in and out), texml's RTP counters and
-# the streams' dropped frames from texml's log, and the pacer's summary.
+# prints wsecho's CPU and counters (media in and out), the stream
+# sockets' backlog, texml's RTP counters, the streams' dropped frames and
+# other warnings from texml's log, and the pacer's summary.
 #
 # A stalled app reaches texml only once the kernel stops taking texml's
 # writes: on loopback texml's socket send buffer autotunes up to
