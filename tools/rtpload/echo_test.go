@@ -3,7 +3,9 @@
 package main
 
 import (
+	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -197,5 +199,32 @@ func TestEchoPrintLongDelay(t *testing.T) {
 	s.print(&b, true, 0)
 	if !strings.Contains(b.String(), "p50 > 2000  p90 > 2000") || !strings.Contains(b.String(), "10 over 2 s") {
 		t.Errorf("printed:\n%s", b.String())
+	}
+}
+
+// The stalled calls' pause: until they are answered (or the limit),
+// then the streams' grace; a cancelled run does not wait.
+func TestWaitAnswered(t *testing.T) {
+	var answered atomic.Int64
+	answered.Store(2)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, tc := range []struct {
+		name  string
+		n     int64
+		limit time.Duration
+		min   time.Duration
+	}{
+		{"answered", 2, time.Minute, streamGrace},
+		{"one never answered", 3, 50 * time.Millisecond, streamGrace + 50*time.Millisecond},
+	} {
+		d, err := waitAnswered(ctx, &answered, tc.n, tc.limit)
+		if err != nil || d < tc.min || d > tc.min+time.Second {
+			t.Errorf("%s: waited %v, %v", tc.name, d, err)
+		}
+	}
+	cancel()
+	if _, err := waitAnswered(ctx, &answered, 3, time.Minute); err == nil {
+		t.Error("a cancelled run waited")
 	}
 }
