@@ -13,12 +13,53 @@ import (
 )
 
 // payloadMagic starts the payload of every packet rtpload sends, followed
-// by the sending leg's stream id and its packet count (big endian). texml
+// by the sending leg's stream id and its packet count (putMark). texml
 // relays a bridged payload byte for byte (PCMU to PCMU), so the leg that
 // hears it can tell the other side's packets, in their order, from the
 // silence texml sends when it has nothing to relay, and count the ones
 // that never came through.
 var payloadMagic = [4]byte{'T', 'X', 'L', 'D'}
+
+// markLen is the mark's length: the magic, then the stream id and the
+// packet count in eight bytes each.
+const markLen = 4 + 8 + 8
+
+// putMark writes the mark of stream's packet count into p (markLen
+// bytes). Each byte carries four bits as 0x40–0x4F: µ-law codes that
+// decode and re-encode to themselves. A plain big-endian count would
+// not survive a Media Streams round trip (texml decodes the caller's
+// packets, encodes them for the app, and back): 0x7F (−0) re-encodes as
+// 0xFF (+0), so every 256th count would come back as another.
+func putMark(p []byte, stream, count uint32) {
+	copy(p, payloadMagic[:])
+	putNibbles(p[4:12], stream)
+	putNibbles(p[12:20], count)
+}
+
+func putNibbles(p []byte, v uint32) {
+	for i := range 8 {
+		p[i] = 0x40 | byte(v>>(28-4*i))&0x0F
+	}
+}
+
+// readMark returns the stream id and packet count of a marked payload;
+// ok is false when p carries no (intact) mark.
+func readMark(p []byte) (stream, count uint32, ok bool) {
+	if len(p) < markLen || [4]byte(p[:4]) != payloadMagic {
+		return 0, 0, false
+	}
+	for i, b := range p[4:markLen] {
+		if b&0xF0 != 0x40 {
+			return 0, 0, false
+		}
+		if i < 8 {
+			stream = stream<<4 | uint32(b&0x0F)
+		} else {
+			count = count<<4 | uint32(b&0x0F)
+		}
+	}
+	return stream, count, true
+}
 
 // leg is one end of an RTP stream in the load tool: a caller's or a
 // callee's. Its send state belongs to the engine shard that sends for it;
@@ -54,7 +95,7 @@ func newLeg(stream uint32, eng *engine) (*leg, error) {
 	for j := 12; j < len(l.pkt); j++ {
 		l.pkt[j] = 0xFF // µ-law silence after the mark
 	}
-	copy(l.pkt[12:], payloadMagic[:])
+	putMark(l.pkt[12:], stream, 0)
 	if eng.poll {
 		eng.reserve(l)
 		return l, nil
@@ -86,8 +127,7 @@ func (l *leg) port() int { return l.lport }
 func (l *leg) next(hdr *rtp.Header) []byte {
 	hdr.SequenceNumber, hdr.Timestamp, hdr.SSRC = l.seq, l.ts, l.ssrc
 	_, _ = hdr.MarshalTo(l.pkt[:12])
-	binary.BigEndian.PutUint32(l.pkt[16:], l.stream)
-	binary.BigEndian.PutUint32(l.pkt[20:], l.count)
+	putMark(l.pkt[12:], l.stream, l.count)
 	l.seq++
 	l.ts += samplesPerPkt
 	l.count++
@@ -133,6 +173,9 @@ type rxStats struct {
 	// 0x7F): in a conference, packets that carried some of the others'
 	// audio.
 	voiced uint64
+
+	// echo is set in echo mode: the leg's own packets coming back.
+	echo *echoRx
 }
 
 // packet accounts for one received packet: RTP sequence and timing, then
@@ -199,13 +242,16 @@ func silent(p []byte) bool {
 // mark follows the other side's packet counts through the payload marks;
 // at is when the packet arrived.
 func (r *rxStats) mark(p []byte, at time.Time) {
-	if len(p) < 12 || [4]byte(p[:4]) != payloadMagic {
+	stream, count, ok := readMark(p)
+	if !ok {
 		if r.marked > 0 {
 			r.pendingFill++
 		}
 		return
 	}
-	stream, count := binary.BigEndian.Uint32(p[4:]), binary.BigEndian.Uint32(p[8:])
+	if r.echo != nil && stream == r.echo.self {
+		r.echo.back(count, p, at)
+	}
 	if r.marked == 0 {
 		r.peer, r.lastCount, r.marked, r.firstMark = stream, count, 1, at
 		return

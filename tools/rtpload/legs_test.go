@@ -11,9 +11,7 @@ import (
 // marked builds a payload carrying stream's packet count n.
 func marked(stream, n uint32) []byte {
 	p := make([]byte, 160)
-	copy(p, payloadMagic[:])
-	binary.BigEndian.PutUint32(p[4:], stream)
-	binary.BigEndian.PutUint32(p[8:], n)
+	putMark(p, stream, n)
 	return p
 }
 

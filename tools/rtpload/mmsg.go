@@ -75,11 +75,18 @@ func (b *txBatch) send(ms *muxSock, hdr *rtp.Header) {
 		}
 		n = 0
 	}
+	var now time.Time // for echo mode's send times: once for the batch
 	for _, l := range ms.legs {
 		if !l.active {
 			continue
 		}
 		pkt := l.next(hdr)
+		if e := l.rx.echo; e != nil {
+			if now.IsZero() {
+				now = time.Now()
+			}
+			e.sent(l.count-1, now)
+		}
 		b.iov[n].Base = &pkt[0]
 		b.iov[n].SetLen(len(pkt))
 		b.msgs[n].hdr = syscall.Msghdr{Name: (*byte)(unsafe.Pointer(&l.sa)), Namelen: syscall.SizeofSockaddrInet4,

@@ -92,6 +92,9 @@ func (c *call) run(ctx context.Context, ph *phone, o options, eng *engine, answe
 		c.err = fmt.Errorf("RTP socket: %w", err)
 		return
 	}
+	if o.echo {
+		l.rx.echo = newEchoRx(l.stream)
+	}
 	c.leg = l
 	defer eng.remove(l)
 	defer l.close()

@@ -243,12 +243,18 @@ func report(w io.Writer, o options, calls []*call, callees []*calleeLeg, answere
 		heard.print(w, "caller → agent (texml's media as the agents received it)", o.poll, true)
 	case o.conference > 0:
 		callers.print(w, "texml → members (each member's mix of the others)", o.poll, false)
+	case o.echo:
+		// echoStats prints the callers in two groups below.
 	default:
 		callers.print(w, "texml → callers", o.poll, false)
 	}
 	var members memberStats
 	var lat queueStats
+	var echo echoStats
 	switch {
+	case o.echo:
+		echo = echoSummary(calls, o.stalled)
+		echo.print(w, o.poll, o.stalled)
 	case o.conference > 0:
 		members = conferenceMembers(calls, o.conference)
 		members.print(w, cpu, answered)
@@ -297,10 +303,14 @@ func report(w io.Writer, o options, calls []*call, callees []*calleeLeg, answere
 			unit = "leg"
 		case o.conference > 0:
 			unit = "member"
+		case o.echo:
+			unit = "stream"
 		}
 		fmt.Fprintf(w, "texml VmRSS: idle %d kB, peak with all calls up %d kB (highest seen %d kB), after %d kB; (peak − idle) / %d %ss = %.1f kB per %s\n",
 			mem.idle, mem.peak, mem.peakAny, mem.after, n, unit, per, unit)
-		if !queue { // queue mode: the calls are never all up at once
+		// Queue mode: the calls are never all up at once; echo mode:
+		// reported, with no target yet.
+		if !queue && !o.echo {
 			fmt.Fprintf(w, "target RSS ≤ %d KB per %s: %s\n", target, unit, verdict(mem.peak > 0 && per <= float64(target)))
 		}
 	}
@@ -321,6 +331,8 @@ func report(w io.Writer, o options, calls []*call, callees []*calleeLeg, answere
 		fmt.Fprintf(w, "target no packet lost (texml's sequence numbers and packet times to every member): %s\n",
 			verdict(members.lost == 0 && failed == 0))
 		fmt.Fprintf(w, "check every member heard the others' audio: %s\n", verdict(members.deaf == 0))
+	} else if o.echo {
+		echo.verdicts(w, o.stalled, verdict)
 	} else if queue {
 		fmt.Fprintf(w, "target agent INVITE → first packet of the caller's audio p99 ≤ %s: %s\n", o.latencyMax,
 			verdict(len(lat.fromInvite) > 0 && quantileOf(lat.fromInvite, 0.99) <= o.latencyMax && failed == 0))
