@@ -81,6 +81,7 @@ type Leg struct {
 	version uint64        // under mu: the o= version of our last SDP, one more for each new one (RFC 3264 §8)
 	ack     *pendingAck   // under mu: the re-INVITE whose 2xx waits for its ACK
 	ka      *keepalive    // under mu: the OPTIONS loop while no RTP is expected
+	refer   *referSub     // under mu: the REFER in progress, whose NOTIFYs come to onNotify
 
 	// gone is done when the call is over for SIP: the dialog ended, the
 	// call closed, or the peer is gone (no ACK for a re-INVITE's 2xx).
