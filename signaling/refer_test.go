@@ -8,8 +8,8 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/texml/texml/interpreter"
 	"github.com/texml/texml/internal/sipphone"
+	"github.com/texml/texml/interpreter"
 )
 
 // referCall has the test phone call the harness's server and returns the
