@@ -34,6 +34,15 @@ func (c *Call) OnRefer(r ReferReply) {
 	c.refer = &r
 }
 
+// OnRefer makes every call of the phone that has no reply of its own
+// (Call.OnRefer) answer REFERs with r from now on: set before the call,
+// it is in place however soon the REFER comes.
+func (p *Phone) OnRefer(r ReferReply) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.refer = &r
+}
+
 // Notified are the final responses to the NOTIFYs the call sent after a
 // REFER, in order.
 func (c *Call) Notified() []int {
@@ -50,6 +59,11 @@ func (c *Call) answerRefer(req *sip.Request, tx sip.ServerTransaction) bool {
 	c.mu.Lock()
 	r := c.refer
 	c.mu.Unlock()
+	if r == nil {
+		c.p.mu.Lock()
+		r = c.p.refer
+		c.p.mu.Unlock()
+	}
 	if r == nil {
 		return false
 	}
