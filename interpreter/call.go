@@ -182,6 +182,9 @@ type Call struct {
 	final     string // the final CallStatus, once the call has ended
 	turn      int
 	seq       int // status callback SequenceNumber
+	// transfer is a REFER from a dialed party that was accepted and
+	// whose outcome (the next Dial's) has not been notified yet.
+	transfer *pendingTransfer
 	fetches   int // documents fetched since the caller last spent time on the call
 	// mode is the kind of document the call runs now: Main, or a nested
 	// document whose end returns to the verb that started it (a Dial

@@ -82,6 +82,9 @@ type Leg struct {
 	ack     *pendingAck   // under mu: the re-INVITE whose 2xx waits for its ACK
 	ka      *keepalive    // under mu: the OPTIONS loop while no RTP is expected
 	refer   *referSub     // under mu: the REFER in progress, whose NOTIFYs come to onNotify
+	// referred, under mu, takes a REFER the party sends (an outbound
+	// leg's callee: its Dial may transfer the caller); nil refuses it.
+	referred func(*interpreter.Transfer)
 
 	// gone is done when the call is over for SIP: the dialog ended, the
 	// call closed, or the peer is gone (no ACK for a re-INVITE's 2xx).
