@@ -3,6 +3,7 @@ package signaling
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -175,5 +176,82 @@ func TestReferToValue(t *testing.T) {
 		if got != tt.want || (err != nil) != tt.err {
 			t.Errorf("referToValue(%+v) = %q, %v; want %q", tt.t, got, err, tt.want)
 		}
+	}
+}
+
+// TestTransferFromCallee has the callee of an outbound leg send REFER:
+// the Dial's progress gets Referred, its Reply is the REFER's answer, and
+// its Notify calls reach the callee as NOTIFYs, in order, after the 202.
+func TestTransferFromCallee(t *testing.T) {
+	h := newSIPHarness(t)
+	ph := sipphone.New(t)
+	calls := make(chan *sipphone.Call, 1)
+	ph.Answer(sipphone.Behaviour{Then: func(c *sipphone.Call) {
+		calls <- c
+		c.WaitEnd(20 * time.Second)
+	}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	transfers := make(chan *interpreter.Transfer, 1)
+	answered := make(chan struct{}, 1)
+	att, err := h.srv.Dial(ctx, interpreter.Target{Kind: interpreter.SIPTarget, Addr: ph.URI("agent"),
+		From: "+15550001111", CallSid: interpreter.NewSid("CA"), Timeout: 10 * time.Second},
+		func(p interpreter.Progress) {
+			switch p.Kind {
+			case interpreter.Answered:
+				answered <- struct{}{}
+			case interpreter.Referred:
+				transfers <- p.Transfer
+			}
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer att.Cancel()
+	<-answered
+	c := <-calls
+	go func() {
+		tr := <-transfers
+		if tr.Target != "<sip:sales@pbx.test>" || tr.Headers["X-Ticket"] != "7" {
+			t.Errorf("transfer %+v", tr)
+		}
+		tr.Reply(202)
+		tr.Notify(100)
+		tr.Notify(200)
+	}()
+	res, err := c.Refer("sip:sales@pbx.test", map[string]string{"X-Ticket": "7"})
+	if err != nil || res.StatusCode != 202 {
+		t.Fatalf("REFER: %v %v, want 202", res, err)
+	}
+	waitFor(t, 5*time.Second, "two NOTIFYs", func() bool { return len(c.Notifies()) == 2 })
+	if got := c.Notifies(); got[0] != 100 || got[1] != 200 {
+		t.Errorf("NOTIFYs %v, want 100 then 200", got)
+	}
+	var last *sip.Request
+	for _, r := range c.Requests() {
+		if r.Method == sip.NOTIFY {
+			last = r
+		}
+	}
+	if h := last.GetHeader("Subscription-State"); h == nil || !strings.HasPrefix(h.Value(), "terminated") {
+		t.Errorf("last NOTIFY's Subscription-State %v, want terminated", h)
+	}
+	if h := last.GetHeader("Event"); h == nil || !strings.HasPrefix(h.Value(), "refer;id=") {
+		t.Errorf("NOTIFY Event %v, want refer;id=CSeq", h)
+	}
+}
+
+// TestReferFromCallerDeclined: the caller of an inbound call cannot
+// transfer itself yet; a REFER without Refer-To is malformed.
+func TestReferFromCallerDeclined(t *testing.T) {
+	h := newSIPHarness(t)
+	_, _, c := referCall(t, h)
+	res, err := c.Refer("sip:sales@pbx.test", nil)
+	if err != nil || res.StatusCode != 603 {
+		t.Errorf("REFER from the caller: %v %v, want 603", res, err)
+	}
+	res, err = c.Request(sip.REFER, "", nil)
+	if err != nil || res.StatusCode != 400 {
+		t.Errorf("REFER without Refer-To: %v %v, want 400", res, err)
 	}
 }

@@ -2,6 +2,8 @@ package sipphone
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -128,4 +130,34 @@ func referReason(code int) string {
 		return "Decline"
 	}
 	return reason(code)
+}
+
+// Refer sends a REFER in the call's dialog asking the other side to
+// connect us to target (a blind transfer, RFC 3515), with extra headers
+// (X-…, User-to-User), and returns the final response. The NOTIFYs that
+// follow are answered 200 and kept with Requests; Notifies reads their
+// status lines.
+func (c *Call) Refer(target string, headers map[string]string) (*sip.Response, error) {
+	hs := []sip.Header{sip.NewHeader("Refer-To", "<"+target+">")}
+	for k, v := range headers {
+		hs = append(hs, sip.NewHeader(k, v))
+	}
+	return c.request(sip.REFER, "", nil, hs...)
+}
+
+// Notifies are the status codes of the message/sipfrag bodies of the
+// NOTIFYs the call received, in order (0 for a body without one).
+func (c *Call) Notifies() []int {
+	var out []int
+	for _, r := range c.Requests() {
+		if r.Method != sip.NOTIFY {
+			continue
+		}
+		code := 0
+		if f := strings.Fields(string(r.Body())); len(f) >= 2 {
+			code, _ = strconv.Atoi(f[1])
+		}
+		out = append(out, code)
+	}
+	return out
 }
