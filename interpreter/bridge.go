@@ -35,8 +35,9 @@ func (c *Call) bridge(ctx context.Context, s *dialState, f *fork) (dialResult, e
 	}
 	began := c.cfg.Clock.Now()
 	c.trace("bridge", map[string]any{"party": f.name, "sid": f.call.cfg.CallSid})
-	c.endTransfer(200) // the Dial a transfer led to is answered
-	s.rec.start()      // record-from-answer starts here; from-ringing runs already
+	// The Dial a transfer led to is answered: the transferor hears so.
+	c.endTransfer(200)
+	s.rec.start() // record-from-answer starts here; from-ringing runs already
 	s.rec.peer(f.leg)
 	reason, transfer, err := c.bridged(ctx, s, f, began.Add(secs(c.cfg.Dialect.TimeLimit(s.d.TimeLimit))))
 	stop()

@@ -182,10 +182,10 @@ type Call struct {
 	final     string // the final CallStatus, once the call has ended
 	turn      int
 	seq       int // status callback SequenceNumber
+	fetches   int // documents fetched since the caller last spent time on the call
 	// transfer is a REFER from a dialed party that was accepted and
 	// whose outcome (the next Dial's) has not been notified yet.
 	transfer *pendingTransfer
-	fetches  int // documents fetched since the caller last spent time on the call
 	// mode is the kind of document the call runs now: Main, or a nested
 	// document whose end returns to the verb that started it (a Dial
 	// child's whisper, an Enqueue wait document, a Queue url document).
