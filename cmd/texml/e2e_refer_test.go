@@ -80,3 +80,71 @@ func TestReferPhone(t *testing.T) {
 		})
 	}
 }
+
+// TestDialReferURLPhones: the agent a caller was dialed to transfers the
+// caller with a REFER (a blind transfer, Twilio's "Inbound SIP REFER to
+// Twilio"): texml accepts it, requests referUrl with ReferTransferTarget
+// and the REFER's X- headers, dials what it returns, tells the agent with
+// NOTIFYs 100 and 200, and lets the agent go.
+func TestDialReferURLPhones(t *testing.T) {
+	agent, sales := sipphone.New(t), sipphone.New(t)
+	referred := make(chan *sip.Response, 1)
+	agent.Answer(sipphone.Behaviour{Then: func(c *sipphone.Call) {
+		time.Sleep(500 * time.Millisecond)
+		res, err := c.Refer(sales.URI("sales"), map[string]string{"X-Ticket": "42"})
+		if err != nil {
+			t.Error(err)
+		}
+		referred <- res
+		c.WaitEnd(10 * time.Second)
+	}})
+	sales.Answer(sipphone.Behaviour{Ring: 300 * time.Millisecond, Then: func(c *sipphone.Call) {
+		c.Listen(time.Second)
+		_ = c.Hangup()
+	}})
+	a := newApp(t, map[string]string{
+		"/voice":  `<Response><Dial referUrl="/refer" action="/first"><Sip>` + agent.URI("agent") + `</Sip></Dial></Response>`,
+		"/refer":  `<Response><Dial action="/second"><Sip>` + sales.URI("sales") + `</Sip></Dial></Response>`,
+		"/second": `<Response><Hangup/></Response>`,
+	})
+	s := startServe(t, a.srv.URL+"/voice")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	began := time.Now()
+	c := callTexml(ctx, t, sipphone.New(t), s.sipAddr, 10*time.Second, nil)
+	if c.FinalCode() != 200 {
+		t.Fatalf("caller got %d", c.FinalCode())
+	}
+	if res := <-referred; res == nil || res.StatusCode != 202 {
+		t.Fatalf("the agent's REFER was answered %v, want 202", res)
+	}
+	p := waitRequest(t, a, "/refer", 10*time.Second)
+	if p.Get("ReferTransferTarget") != "<"+sales.URI("sales")+">" || p.Get("SipHeader_X-Ticket") != "42" || p.Get("CallSid") == "" {
+		t.Errorf("referUrl params %v", p)
+	}
+	second := waitRequest(t, a, "/second", 10*time.Second)
+	if second.Get("DialCallStatus") != "completed" || second.Get("DialBridged") != "true" {
+		t.Errorf("the transfer's Dial: %v, want bridged", second)
+	}
+	if _, ok := a.request("/first"); ok {
+		t.Error("the first Dial's action was requested: the REFER replaces it")
+	}
+	in := agent.Incoming()
+	if len(in) != 1 {
+		t.Fatalf("the agent saw %d calls", len(in))
+	}
+	ac := in[0].Call()
+	if !ac.WaitEnd(5 * time.Second) {
+		t.Fatal("texml did not let the agent go after the transfer")
+	}
+	if got := ac.Notifies(); len(got) != 2 || got[0] != 100 || got[1] != 200 {
+		t.Errorf("the agent's NOTIFYs %v, want 100 then 200", got)
+	}
+	if !ac.RemoteHangup() {
+		t.Error("the agent's call did not end with texml's BYE")
+	}
+	if !c.RemoteHangup() {
+		t.Error("texml did not hang up the caller after the second Dial's <Hangup/>")
+	}
+	t.Logf("caller's call %v: agent, REFER at 0.5 s, sales rings 0.3 s, talks 1 s", time.Since(began).Round(time.Millisecond))
+}
