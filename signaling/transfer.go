@@ -106,6 +106,7 @@ type notifier struct {
 	id    string        // the REFER's CSeq: the Event header's id (§2.4.6)
 	codes chan int      // statuses to report
 	sent  chan struct{} // closed once our answer to the REFER is out
+	done  chan struct{} // closed when the goroutine ends
 	begun bool          // the goroutine runs (touched by the call goroutine only)
 }
 
@@ -114,6 +115,12 @@ type notifier struct {
 func (n *notifier) notify(code int) {
 	if !n.begun {
 		n.begun = true
+		n.done = make(chan struct{})
+		// Our BYE waits for these NOTIFYs (bye): the final one tells
+		// the transferor how it went, and must not come after the BYE.
+		n.leg.mu.Lock()
+		n.leg.ntf = n
+		n.leg.mu.Unlock()
 		n.leg.srv.wg.Add(1)
 		go n.run()
 	}
@@ -124,11 +131,15 @@ func (n *notifier) notify(code int) {
 	}
 }
 
+// run sends the queued NOTIFYs. A status queued before the leg ended is
+// still sent (the interpreter reports the final one and then lets the
+// transferor go, which ends the leg), unless the party ended the dialog.
 func (n *notifier) run() {
 	defer n.leg.srv.wg.Done()
+	defer close(n.done)
 	select {
 	case <-n.sent:
-	case <-n.leg.gone.Done():
+	case <-n.leg.dialogCtx().Done():
 		return
 	}
 	for {
@@ -136,7 +147,14 @@ func (n *notifier) run() {
 		select {
 		case code = <-n.codes:
 		case <-n.leg.gone.Done():
-			return
+			select {
+			case code = <-n.codes:
+			default:
+				return
+			}
+		}
+		if n.leg.dialogCtx().Err() != nil {
+			return // their BYE: nobody to tell
 		}
 		final := code >= 200
 		if err := n.send(code, final); err != nil {
@@ -196,4 +214,14 @@ func sipfragReason(code int) string {
 		return "Decline"
 	}
 	return "Service Unavailable"
+}
+
+// wait waits, within notifyTimeout, for the NOTIFYs already queued.
+func (n *notifier) wait() {
+	t := time.NewTimer(notifyTimeout)
+	defer t.Stop()
+	select {
+	case <-n.done:
+	case <-t.C:
+	}
 }
