@@ -19,7 +19,8 @@ type ReferReply struct {
 	Code int
 	// Notify are the status codes reported after a 2xx, one NOTIFY
 	// each, in order (e.g. 100, 180, 200); the last one terminates the
-	// subscription. Empty sends none: a referee that never reports.
+	// subscription when it is final (a last 180 leaves the target
+	// ringing). Empty sends none: a referee that never reports.
 	Notify []int
 	// Gap is the time before each NOTIFY.
 	Gap time.Duration
@@ -91,7 +92,7 @@ func (c *Call) answerRefer(req *sip.Request, tx sip.ServerTransaction) bool {
 				}
 			}
 			state := "active;expires=60"
-			if i == len(r.Notify)-1 {
+			if i == len(r.Notify)-1 && status >= 200 {
 				state = "terminated;reason=noresource"
 			}
 			body := fmt.Sprintf("SIP/2.0 %d %s\r\n", status, referReason(status))
