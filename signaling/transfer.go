@@ -35,6 +35,12 @@ func (l *Leg) setReferred(f func(*interpreter.Transfer)) {
 // NOTIFYs follow from a goroutine of the leg's. A REFER of the caller of
 // an inbound call is declined: only a dialed party's is acted on yet.
 func (s *Server) onRefer(req *sip.Request, tx sip.ServerTransaction) {
+	if to := req.To(); to == nil || !to.Params.Has("tag") {
+		// A REFER outside a dialog (RFC 3515 §2.4.2 allows one) would
+		// have us place a call for anyone who asks: refused.
+		respond(tx, req, 403, "Forbidden: REFER is taken only within a call")
+		return
+	}
 	leg := s.lookup(req)
 	if leg == nil || leg.gone.Err() != nil {
 		respond(tx, req, 481, "Call/Transaction Does Not Exist")
