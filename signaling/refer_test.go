@@ -40,6 +40,7 @@ func referCall(t *testing.T, h *sipHarness) (interpreter.Leg, context.Context, *
 // call to us, as the UAS of that dialog, and follows the phone's NOTIFYs
 // (RFC 3515).
 func TestReferInbound(t *testing.T) {
+	goroutineBaseline(t)
 	h := newSIPHarness(t)
 	tests := []struct {
 		name    string
@@ -183,6 +184,7 @@ func TestReferToValue(t *testing.T) {
 // the Dial's progress gets Referred, its Reply is the REFER's answer, and
 // its Notify calls reach the callee as NOTIFYs, in order, after the 202.
 func TestTransferFromCallee(t *testing.T) {
+	goroutineBaseline(t) // the notifier and the REFER's handler end
 	h := newSIPHarness(t)
 	ph := sipphone.New(t)
 	calls := make(chan *sipphone.Call, 1)
