@@ -148,3 +148,22 @@ func TestDialReferURLPhones(t *testing.T) {
 	}
 	t.Logf("caller's call %v: agent, REFER at 0.5 s, sales rings 0.3 s, talks 1 s", time.Since(began).Round(time.Millisecond))
 }
+
+// TestReferSIPp: the same transfer against SIPp, a SIP stack other than
+// sipgo (fixtures/sipp/refer_accept.xml): it takes the REFER and sends
+// NOTIFY 200; texml reports completed and hangs up.
+func TestReferSIPp(t *testing.T) {
+	a := newApp(t, map[string]string{
+		"/voice":    `<Response><Refer action="/referred"><Sip>sip:agent@pbx.test</Sip></Refer></Response>`,
+		"/referred": `<Response><Say>not run</Say></Response>`,
+	})
+	s := startServe(t, a.srv.URL+"/voice")
+	if out, err := sipp(t, s, "refer_accept.xml", "test"); err != nil {
+		t.Fatalf("sipp: %v\n%s", err, out)
+	}
+	p := waitRequest(t, a, "/referred", 5*time.Second)
+	if p.Get("ReferCallStatus") != "completed" || p.Get("ReferSipResponseCode") != "202" || p.Get("NotifySipResponseCode") != "200" {
+		t.Errorf("action %v, want completed, 202, 200", p)
+	}
+	waitIdle(t, s)
+}
