@@ -126,6 +126,7 @@ func New(o Options) http.Handler {
 	s.mux.HandleFunc("/", s.unrouted)
 	if o.Calls != nil && o.Applications != nil {
 		s.registerTexmlCalls()
+		s.registerTexmlStreams()
 	}
 	s.tmux.HandleFunc("/", telnyxNotFoundAt)
 	return s

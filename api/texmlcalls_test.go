@@ -249,3 +249,52 @@ func TestTexmlCallFetchUpdateList(t *testing.T) {
 	}
 	wantTelnyxError(t, txDo(t, h, http.MethodGet, txCalls+"?To=%2B1", tx1.APIKey, ""), 422, telnyxBadRequest, "/To")
 }
+
+// TestTexmlStreams: Telnyx's Streams commands start and stop the same
+// fork as Twilio's resource, with JSON or form parameters, Telnyx's
+// answer and errors.
+func TestTexmlStreams(t *testing.T) {
+	fs := &fakeStreams{fakeCalls: &fakeCalls{}}
+	h := New(Options{Accounts: []Account{tx1}, Calls: fs,
+		Applications: func(id string) (interpreter.Config, bool) { return texmlApp, id == "1234" }})
+	rec, _ := fs.Create(t.Context(), calls.Request{Config: interpreter.Config{AccountSid: tx1.Sid}})
+	streams := txCalls + "/" + rec.Sid + "/Streams.json"
+	const mz = "MZ00000000000000000000000000000001"
+
+	w := txDo(t, h, "POST", streams, "KEY-one", `{"Url":"wss://app.test/s","Name":"n1","Track":"both_tracks","StatusCallback":"http://app.test/st","BidirectionalMode":"mp3"}`)
+	if w.Code != http.StatusOK {
+		t.Fatalf("start: %d %s", w.Code, w.Body)
+	}
+	var got texmlStreamJSON
+	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Sid != mz || got.AccountSid != tx1.Sid || got.CallSid != rec.Sid || got.Name != "n1" || got.Status != "in-progress" ||
+		got.URI != "/v2/texml/Accounts/"+tx1.Sid+"/Calls/"+rec.Sid+"/Streams/"+mz+".json" {
+		t.Errorf("start answered %+v", got)
+	}
+	if len(fs.streams) != 1 || fs.streams[0].Start == nil || fs.streams[0].Start.Track != "both_tracks" || fs.streams[0].Start.URL != "wss://app.test/s" {
+		t.Fatalf("changes %+v", fs.streams)
+	}
+	w = txDo(t, h, "POST", txCalls+"/"+rec.Sid+"/Streams/n1.json", "KEY-one", "Status=stopped")
+	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"status":"stopped"`) || fs.streams[1].Stop != "n1" {
+		t.Errorf("stop: %d %s", w.Code, w.Body)
+	}
+	for _, tc := range []struct {
+		name, path, body string
+		status           int
+		code, pointer    string
+	}{
+		{"no Url", streams, `{}`, http.StatusUnprocessableEntity, telnyxBadRequest, "/Url"},
+		{"rtp mode", streams, `{"Url":"wss://app.test/s","BidirectionalMode":"rtp"}`, http.StatusUnprocessableEntity, telnyxBadRequest, "/BidirectionalMode"},
+		{"bad status", txCalls + "/" + rec.Sid + "/Streams/n1.json", `{"Status":"paused"}`, http.StatusUnprocessableEntity, telnyxBadRequest, "/Status"},
+		{"unknown call", txCalls + "/CA99999999999999999999999999999999/Streams.json", `{"Url":"wss://app.test/s"}`, http.StatusNotFound, telnyxNotFound, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wantTelnyxError(t, txDo(t, h, "POST", tc.path, "KEY-one", tc.body), tc.status, tc.code, tc.pointer)
+		})
+	}
+	if w := txDo(t, h, "POST", streams, "", `{"Url":"wss://app.test/s"}`); w.Code != http.StatusUnauthorized {
+		t.Errorf("no key: %d", w.Code)
+	}
+}

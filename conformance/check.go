@@ -128,6 +128,11 @@ func Check(s *Scenario, o *Outcome) []string {
 		}
 	}
 	checkStreams(e.Streams, o.streams, fail)
+	callSid := ""
+	if len(o.Captured) > 0 {
+		callSid = o.Captured[0].Params.Get("CallSid")
+	}
+	checkRelays(e.Relays, o.relays, callSid, fail)
 	if e.Status != "" && o.Result.Status != e.Status {
 		fail("final status %q, want %q", o.Result.Status, e.Status)
 	}

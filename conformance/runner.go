@@ -35,6 +35,7 @@ type Captured struct {
 type Outcome struct {
 	Captured []Captured
 	streams  []*streamLog
+	relays   []*relayLog
 	Events   []interpreter.Event
 	Result   interpreter.Result
 	base     string
@@ -45,12 +46,13 @@ type Outcome struct {
 type app struct {
 	s       *Scenario
 	streams *streamApps
+	relays  *relayApps
 	mu      sync.Mutex
 	got     []Captured
 }
 
 func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if a.streams.serve(w, r) {
+	if a.streams.serve(w, r) || a.relays.serve(w, r) {
 		return
 	}
 	body, _ := io.ReadAll(r.Body)
@@ -121,7 +123,7 @@ func (a *app) route(path string, params url.Values) *Route {
 
 // Run runs one scenario to its end and returns what happened.
 func Run(ctx context.Context, s *Scenario) (*Outcome, error) {
-	a := &app{s: s, streams: &streamApps{apps: s.Streams}}
+	a := &app{s: s, streams: &streamApps{apps: s.Streams}, relays: &relayApps{apps: s.Relays}}
 	srv := httptest.NewServer(a)
 	defer srv.Close()
 	base := srv.URL
@@ -170,12 +172,16 @@ func Run(ctx context.Context, s *Scenario) (*Outcome, error) {
 		return nil, fmt.Errorf("callbacks not drained: %w", err)
 	}
 	a.streams.wait(drain)
+	a.relays.wait(drain)
 	a.streams.mu.Lock()
 	logs := a.streams.logs
 	a.streams.mu.Unlock()
+	a.relays.mu.Lock()
+	relays := a.relays.logs
+	a.relays.mu.Unlock()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return &Outcome{Captured: a.got, streams: logs, Events: rec.Events(), Result: res, base: base, partyOf: w.PartyOf}, nil
+	return &Outcome{Captured: a.got, streams: logs, relays: relays, Events: rec.Events(), Result: res, base: base, partyOf: w.PartyOf}, nil
 }
 
 // writeFiles puts a files-mode app into a new temporary folder.

@@ -38,7 +38,9 @@ type Scenario struct {
 	Greeting string `yaml:"greeting"`
 	// Streams are Media Streams apps the runner serves, by path.
 	Streams map[string]StreamApp `yaml:"streams"`
-	Updates []TimedUpdate        `yaml:"updates"`
+	// Relays are ConversationRelay apps the runner serves, by path.
+	Relays  map[string]RelayApp `yaml:"relays"`
+	Updates []TimedUpdate       `yaml:"updates"`
 	// Parties are more callers on the same virtual clock, queue and
 	// conference services (an agent dialing the queue the first caller
 	// waits in).
@@ -173,8 +175,10 @@ type Expect struct {
 	Says *[]string `yaml:"says"`
 	// Streams are what the Streams apps must have received.
 	Streams []StreamExpect `yaml:"streams"`
-	Status  string         `yaml:"status"` // final CallStatus
-	Reason  string         `yaml:"reason"` // hangup reason
+	// Relays are what the ConversationRelay apps must have received.
+	Relays []RelayExpect `yaml:"relays"`
+	Status string        `yaml:"status"` // final CallStatus
+	Reason string        `yaml:"reason"` // hangup reason
 }
 
 // ReqExpect is one expected request.

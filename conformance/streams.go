@@ -91,15 +91,10 @@ type streamApps struct {
 // serve answers a WebSocket upgrade to one of the apps; it reports
 // whether it did.
 func (a *streamApps) serve(w http.ResponseWriter, r *http.Request) bool {
-	app, ok := a.apps[r.URL.Path]
-	if !ok || !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
-		return false
+	app, c, served := accept(w, r, a.apps, &a.wg)
+	if c == nil {
+		return served
 	}
-	c, err := websocket.Accept(w, r, nil)
-	if err != nil {
-		return true
-	}
-	a.wg.Add(1)
 	defer a.wg.Done()
 	log := &streamLog{path: r.URL.Path, tracks: map[string]bool{}}
 	a.mu.Lock()
@@ -197,9 +192,30 @@ func (s AppSend) message(sidKey, sid, codec string) []byte {
 }
 
 // wait lets the apps' handlers finish reading after their stream closed.
-func (a *streamApps) wait(ctx context.Context) {
+func (a *streamApps) wait(ctx context.Context) { waitFor(ctx, &a.wg) }
+
+// accept answers a WebSocket upgrade to the app of apps at the request's
+// path: the app and the connection, counted in wg (the caller calls
+// wg.Done when done). A nil connection means there is nothing to serve;
+// served then says whether the request was answered (a failed upgrade)
+// or is for another handler.
+func accept[A any](w http.ResponseWriter, r *http.Request, apps map[string]A, wg *sync.WaitGroup) (app A, c *websocket.Conn, served bool) {
+	app, ok := apps[r.URL.Path]
+	if !ok || !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		return app, nil, false
+	}
+	c, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return app, nil, true
+	}
+	wg.Add(1)
+	return app, c, true
+}
+
+// waitFor waits for wg, or until ctx ends.
+func waitFor(ctx context.Context, wg *sync.WaitGroup) {
 	done := make(chan struct{})
-	go func() { a.wg.Wait(); close(done) }()
+	go func() { wg.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-ctx.Done():

@@ -112,8 +112,11 @@ type Config struct {
 	// <Start><Stream>; nil checks certificates and the default address
 	// policy, without signing.
 	Streams *stream.Dialer
-	Tracer  Tracer
-	Logger  *slog.Logger
+	// Voice renders the agent's speech and sounds of
+	// <Connect><ConversationRelay>; nil fails a relay session.
+	Voice  Voice
+	Tracer Tracer
+	Logger *slog.Logger
 
 	// Observe, when set, is told how long each verb of a document ran,
 	// by verb name ("Say", "Gather"), so that a server can keep verb
@@ -207,6 +210,8 @@ type Call struct {
 	recordings []*startedRecording
 	// transcriptions are its running <Start><Transcription>s, likewise.
 	transcriptions []*transcription
+	// sipRecs are its <Start><Siprec>s, likewise.
+	sipRecs []*sipRec
 	// smu guards streams, forksClosed and life for the REST API's
 	// StartStream and StopStream, which run on other goroutines.
 	smu         sync.Mutex

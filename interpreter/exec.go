@@ -108,12 +108,14 @@ func (c *Call) runVerb(ctx context.Context, doc *document, v verbs.Verb) (step, 
 		if len(nouns) == 0 {
 			return step{}, nil // reported by gaps; nothing to connect to
 		}
-		if s, ok := nouns[0].(*verbs.Stream); ok {
-			return c.connectStream(ctx, doc, v, s)
+		switch n := nouns[0].(type) {
+		case *verbs.Stream:
+			return c.connectStream(ctx, doc, v, n)
+		case *verbs.ConversationRelay:
+			return c.connectRelay(ctx, doc, v, n)
 		}
-		w := *v
-		w.Nouns = nouns
-		return c.handOff(ctx, doc, v, v.Action, v.Method, true, func(ctx context.Context, h HandOff) (Outcome, error) { return h.Connect(ctx, &w) })
+		c.fail(fmt.Sprintf("<Connect><%s>: %v", nouns[0].Name(), ErrUnsupported), 0)
+		return step{}, nil
 	case *verbs.Refer:
 		return c.refer(ctx, doc, v)
 	case *verbs.Start:
@@ -129,11 +131,13 @@ func (c *Call) runVerb(ctx context.Context, doc *document, v verbs.Verb) (step, 
 		c.startStreams(ctx, doc, v)
 		c.startRecordings(doc, v)
 		c.startTranscriptions(ctx, doc, v)
+		c.startSipRecs(ctx, doc, v)
 		return step{}, nil
 	case *verbs.Stop:
 		c.stopStreams(v)
 		c.stopRecordings(v)
 		c.stopTranscriptions(v)
+		c.stopSipRecs(v)
 		return step{}, nil
 	case *verbs.Leave:
 		if c.mode == verbs.EnqueueWait {

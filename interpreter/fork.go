@@ -255,6 +255,7 @@ func (c *Call) answer(ctx context.Context, s *dialState, f *fork, leg Leg) bool 
 		res := ch.loop(f.ctx, &request{url: f.ep.URL, method: methodOr(f.ep.Method), kind: verbs.Whisper})
 		ch.endRecordings()
 		ch.endTranscriptions("call")
+		ch.endSipRecs("call")
 		ch.endStreams("call") // a whisper's forks end with it
 		if ctx.Err() != nil {
 			return false // the caller left: the Dial's wait reports it

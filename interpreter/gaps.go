@@ -76,7 +76,7 @@ func gaps(v verbs.Verb) []verbs.Diagnostic {
 func nounGaps(n verbs.Noun, parent string) []verbs.Diagnostic {
 	switch n := n.(type) {
 	case *verbs.Element:
-		if n.Tag == "Transcription" && (parent == "Start" || parent == "Stop") {
+		if (n.Tag == "Transcription" || n.Tag == "Siprec") && (parent == "Start" || parent == "Stop") {
 			return nil // attributes texml cannot honour are reported as the fork starts
 		}
 		if n.Tag == "Recording" && (parent == "Start" || parent == "Stop") {

@@ -226,7 +226,7 @@ func TestUpdate(t *testing.T) {
 }
 
 func TestUnsupported(t *testing.T) {
-	doc, err := verbs.Parse([]byte(`<Response><Say>x</Say><Pay/><Dial><Sim>DE1</Sim></Dial><Start><Siprec connectorName="x"/></Start></Response>`), verbs.Main)
+	doc, err := verbs.Parse([]byte(`<Response><Say>x</Say><Pay/><Dial><Sim>DE1</Sim></Dial><Start><Suppression/></Start></Response>`), verbs.Main)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +238,7 @@ func TestUnsupported(t *testing.T) {
 		}
 		names = append(names, d.Message)
 	}
-	want := []string{"<Pay>", "<Sim> in <Dial>", "<Siprec> in <Start>"}
+	want := []string{"<Pay>", "<Sim> in <Dial>", "<Suppression> in <Start>"}
 	if len(names) != len(want) {
 		t.Fatalf("got %q, want %d diagnostics", names, len(want))
 	}

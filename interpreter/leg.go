@@ -3,6 +3,7 @@ package interpreter
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"time"
 
@@ -104,6 +105,60 @@ type Leg interface {
 	// outcome means (<Refer>'s action, ending the call). A leg whose
 	// party cannot be referred (not SIP) returns ErrUnsupported.
 	Refer(ctx context.Context, t ReferTarget) (ReferResult, error)
+
+	// Siprec opens a SIPREC recording session (RFC 7866) from this leg,
+	// the session recording client, to the recording server that
+	// s.Connector names, and returns at once: the server's answer comes
+	// later, to s.Started, and the audio of the tracks s asks for then
+	// goes to it, one RTP stream per track, alongside the leg's other
+	// primitives (<Start><Siprec> while the next verbs run). It goes on
+	// until stop is called, ctx ends, or the server ends it (s.Ended).
+	// stop is idempotent; when it returns the session is over (BYE or
+	// CANCEL sent, RTP ports released) and no callback of s runs any
+	// more. A connector that names no server gives ErrUnknownConnector
+	// at once.
+	Siprec(ctx context.Context, s SiprecSpec) (stop func(), err error)
+}
+
+// ErrUnknownConnector is Siprec's error for a connectorName that is
+// neither a configured SIPREC connector nor a sip: URI.
+var ErrUnknownConnector = errors.New("unknown SIPREC connector")
+
+// SiprecSpec is a SIPREC recording session (RFC 7866) as the interpreter
+// asks for it; the leg speaks the protocol.
+type SiprecSpec struct {
+	// Connector is the connectorName: a configured connector's name, or
+	// (a texml extension) the recording server's sip: URI itself.
+	Connector string
+	// Inbound and Outbound choose the tracks: what the leg's party says
+	// (stream label 1), and what it hears (label 2).
+	Inbound, Outbound bool
+	// Sid (SR…), AccountSid, CallSid, From and To identify the recorded
+	// call in the recording metadata (RFC 7865).
+	Sid, AccountSid, CallSid, From, To string
+	// Params are the noun's <Parameter>s, sent as extension data of
+	// the metadata.
+	Params []verbs.Param
+	// Started is called once, from a goroutine of the leg's, when the
+	// server has answered and the audio flows to it.
+	Started func()
+	// Ended is called at most once, from a goroutine of the leg's, when
+	// the session ends other than by stop or ctx: with nil when the
+	// server hung up (BYE), with the failure when it refused the
+	// session, could not be reached, or its media failed.
+	Ended func(err error)
+}
+
+// SiprecError is a recording server's refusal of a SIPREC session: its
+// final SIP status.
+type SiprecError struct {
+	Code   int
+	Reason string
+}
+
+// Error implements error.
+func (e *SiprecError) Error() string {
+	return fmt.Sprintf("the recording server answered %d %s", e.Code, e.Reason)
 }
 
 // ErrNoRecognizer is Transcribe's error on a leg without a speech
@@ -121,6 +176,15 @@ type TranscribeSpec struct {
 	// Result receives each final transcript, from a goroutine of the
 	// leg's, one at a time; it must not block for long.
 	Result func(Transcript)
+	// Speaking, when set, is told the moment the party starts an
+	// utterance on a track (voice activity), before any transcript: a
+	// ConversationRelay agent is interrupted then. Same goroutine rules
+	// as Result.
+	Speaking func(Track)
+	// Partial, when set, receives interim transcripts of the utterance
+	// in progress (the words so far), which a later Partial or the final
+	// Result replaces. Same goroutine rules as Result.
+	Partial func(Transcript)
 }
 
 // Transcript is one utterance transcribed.
@@ -315,14 +379,11 @@ type CallRecording interface {
 	Stop() (Recording, error)
 }
 
-// HandOff is implemented by legs that still run Connect (but
-// <Connect><Stream>) and a Dial to a Conference as whole verbs: the
-// simulated leg's scripted outcomes.
-// These verbs move into the interpreter over the Dialer, media and store
-// seams as Dial and Enqueue did; a leg without HandOff (a SIP leg) makes
-// them fail with a clear error.
+// HandOff is implemented by legs that still run a Dial to a Conference as
+// a whole verb: the simulated leg's scripted outcomes. It moves into the
+// interpreter over the Dialer, media and store seams as Dial and Enqueue
+// did; a leg without HandOff (a SIP leg) makes it fail with a clear error.
 type HandOff interface {
-	Connect(ctx context.Context, c *verbs.Connect) (Outcome, error)
 	// DialRoom runs a Dial whose one noun is a Conference.
 	DialRoom(ctx context.Context, d *verbs.Dial) (Outcome, error)
 }

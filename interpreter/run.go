@@ -95,6 +95,7 @@ func (c *Call) execute(ctx context.Context) Result {
 	// (asynchronous detection) end with its context.
 	c.endRecordings()
 	c.endTranscriptions("call")
+	c.endSipRecs("call")
 	c.closeForks()
 	cancel(nil)
 	c.bg.Wait()

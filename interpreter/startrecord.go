@@ -71,14 +71,14 @@ func (c *Call) startRecordings(doc *document, v *verbs.Start) {
 	}
 }
 
-// forksMedia reports whether v starts a Stream, a Recording or a
-// Transcription: a fork of the call's audio.
+// forksMedia reports whether v starts a Stream, a Recording, a
+// Transcription or a Siprec: a fork of the call's audio.
 func forksMedia(v *verbs.Start) bool {
 	for _, n := range v.Nouns {
 		if _, ok := n.(*verbs.Stream); ok {
 			return true
 		}
-		if e, ok := n.(*verbs.Element); ok && (e.Tag == "Recording" || e.Tag == "Transcription") {
+		if e, ok := n.(*verbs.Element); ok && (e.Tag == "Recording" || e.Tag == "Transcription" || e.Tag == "Siprec") {
 			return true
 		}
 	}

@@ -27,7 +27,22 @@ type silentApp struct {
 
 func newSilentApp(t *testing.T) *silentApp {
 	a := &silentApp{}
-	a.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	a.srv = wsServer(t, func(ctx context.Context, c *websocket.Conn, data []byte) {
+		var m struct{ Event string }
+		_ = json.Unmarshal(data, &m)
+		a.mu.Lock()
+		if n := len(a.events); n == 0 || a.events[n-1] != m.Event {
+			a.events = append(a.events, m.Event)
+		}
+		a.mu.Unlock()
+	})
+	return a
+}
+
+// wsServer serves a WebSocket app on loopback: each message of each
+// connection goes to on, until the connection closes.
+func wsServer(t *testing.T, on func(ctx context.Context, c *websocket.Conn, msg []byte)) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := websocket.Accept(w, r, nil)
 		if err != nil {
 			return
@@ -38,20 +53,17 @@ func newSilentApp(t *testing.T) *silentApp {
 			if err != nil {
 				return
 			}
-			var m struct{ Event string }
-			_ = json.Unmarshal(data, &m)
-			a.mu.Lock()
-			if n := len(a.events); n == 0 || a.events[n-1] != m.Event {
-				a.events = append(a.events, m.Event)
-			}
-			a.mu.Unlock()
+			on(r.Context(), c, data)
 		}
 	}))
-	t.Cleanup(a.srv.Close)
-	return a
+	t.Cleanup(srv.Close)
+	return srv
 }
 
-func (a *silentApp) url() string { return "ws" + strings.TrimPrefix(a.srv.URL, "http") }
+// wsURL is the ws:// URL of srv.
+func wsURL(srv *httptest.Server) string { return "ws" + strings.TrimPrefix(srv.URL, "http") }
+
+func (a *silentApp) url() string { return wsURL(a.srv) }
 
 func (a *silentApp) got() string {
 	a.mu.Lock()

@@ -48,10 +48,11 @@ var transcriptionTrackNames = [...]string{TrackBoth: "both_tracks", TrackInbound
 
 // startTranscriptions runs <Start>'s Transcription nouns: each listens to
 // the call while the next verbs run, until <Stop><Transcription> or the
-// end of the call. Attributes texml cannot honour are reported and the
-// transcription runs without them: partialResults (the local recognizer
-// gives final results only), transcriptionEngine and speechModel (the
-// local recognizer is the engine).
+// end of the call. With partialResults, interim transcripts go out as
+// transcription-content with Final=false before each final one.
+// Attributes texml cannot honour are reported and the transcription runs
+// without them: transcriptionEngine and speechModel (the local
+// recognizer is the engine).
 func (c *Call) startTranscriptions(ctx context.Context, doc *document, v *verbs.Start) {
 	for _, n := range v.Nouns {
 		e, ok := n.(*verbs.Element)
@@ -64,9 +65,6 @@ func (c *Call) startTranscriptions(ctx context.Context, doc *document, v *verbs.
 		if name != "" && c.findTranscription(name) != nil {
 			c.fail(fmt.Sprintf("%s: a transcription named %q is running already; skipped", at, name), 0)
 			continue
-		}
-		if e.Attrs["partialResults"] == "true" {
-			c.warn(at+": partialResults: the local recognizer gives final results only", 0)
 		}
 		for _, a := range []string{"transcriptionEngine", "speechModel"} {
 			if e.Attrs[a] != "" {
@@ -95,7 +93,12 @@ func (c *Call) startTranscriptions(ctx context.Context, doc *document, v *verbs.
 		}
 		track := trackNames[trackOf(StreamSpec{Inbound: in, Outbound: out})]
 		c.trace("transcription", map[string]any{"state": "starting", "sid": t.sid, "name": name, "track": track})
-		stop, err := c.leg.Transcribe(life, TranscribeSpec{Inbound: in, Outbound: out, Language: t.language, Hints: e.Attrs["hints"], Result: t.result})
+		spec := TranscribeSpec{Inbound: in, Outbound: out, Language: t.language, Hints: e.Attrs["hints"], Result: t.result}
+		partial := e.Attrs["partialResults"] == "true"
+		if partial {
+			spec.Partial = t.partial
+		}
+		stop, err := c.leg.Transcribe(life, spec)
 		if err != nil {
 			if !errors.Is(err, ErrHangup) {
 				c.fail(fmt.Sprintf("%s: %v", at, err), 0)
@@ -108,21 +111,30 @@ func (c *Call) startTranscriptions(ctx context.Context, doc *document, v *verbs.
 		c.transcriptions = append(c.transcriptions, t)
 		c.trace("transcription", map[string]any{"state": "started", "sid": t.sid})
 		t.status("transcription-started", url.Values{"Track": {transcriptionTrackNames[trackOf(StreamSpec{Inbound: in, Outbound: out})]},
-			"LanguageCode": {t.language}, "PartialResults": {"false"}, "ProviderName": {"texml"}})
+			"LanguageCode": {t.language}, "PartialResults": {strconv.FormatBool(partial)}, "ProviderName": {"texml"}})
 	}
 }
 
 // result sends one final transcript: transcription-content, with
 // TranscriptionData as JSON (transcript, confidence), on a leg goroutine.
-func (t *transcription) result(r Transcript) {
+func (t *transcription) result(r Transcript) { t.content(r, true) }
+
+// partial sends an interim transcript (partialResults): Final=false.
+func (t *transcription) partial(r Transcript) { t.content(r, false) }
+
+func (t *transcription) content(r Transcript, final bool) {
 	data, _ := json.Marshal(struct {
 		Transcript string  `json:"transcript"`
 		Confidence float64 `json:"confidence"`
 	}{r.Text, r.Confidence})
 	tr := transcriptionTrackNames[r.Track]
-	t.c.trace("transcription", map[string]any{"state": "content", "sid": t.sid, "track": tr, "text": r.Text})
+	state := "content"
+	if !final {
+		state = "partial"
+	}
+	t.c.trace("transcription", map[string]any{"state": state, "sid": t.sid, "track": tr, "text": r.Text})
 	t.status("transcription-content", url.Values{"Track": {tr}, "LanguageCode": {t.language},
-		"TranscriptionData": {string(data)}, "Final": {"true"}})
+		"TranscriptionData": {string(data)}, "Final": {strconv.FormatBool(final)}})
 }
 
 // status sends a transcription callback, when it has a URL: Twilio's

@@ -39,6 +39,7 @@ func (s *Server) configure(cfg *interpreter.Config, log *slog.Logger) {
 	cfg.Queues = s.cfg.Queues
 	cfg.Conferences = s.cfg.Conferences
 	cfg.Streams = s.cfg.Streams
+	cfg.Voice = voice{m: &s.cfg.Media}
 	cfg.Geo = s.geo
 	if s.cfg.Metrics != nil {
 		cfg.Observe = s.cfg.Metrics.verb

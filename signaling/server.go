@@ -75,6 +75,11 @@ type Config struct {
 	// Streams, when set, opens every call's <Stream> WebSockets (signed
 	// with the auth token); nil takes the interpreter's default.
 	Streams *stream.Dialer
+	// SiprecConnectors name the recording servers of <Start><Siprec
+	// connectorName>: name → sip: URI of the session recording server
+	// (RFC 7866). A connectorName that is itself a sip: URI needs no
+	// entry.
+	SiprecConnectors map[string]string
 	// Nodes, when set, is asked first about every new INVITE: another
 	// texml node reaching a call of this one (package cluster) is served
 	// by it, not routed to an app.
@@ -100,6 +105,7 @@ type Server struct {
 	wg       sync.WaitGroup // one per call in progress, and per BYE still out
 	mu       sync.Mutex
 	calls    map[string]*Leg // by dialog ID, until our BYE is over
+	srs      sync.Map        // SIPREC dialogs (*uacDialog) by dialog ID, while their session runs
 	live     int             // calls admitted, inbound and outbound, not yet over (mu)
 	setup    int             // inbound calls admitted and still in setup (mu; admission.go)
 	base     context.Context // parent of every call; canceled by Close
@@ -464,6 +470,9 @@ func (s *Server) onAck(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
+	if s.siprecBye(req, tx) {
+		return
+	}
 	leg := s.lookup(req)
 	if leg == nil {
 		respond(tx, req, 481, "Call/Transaction Does Not Exist")

@@ -115,6 +115,13 @@ func (u *utterance) endIfIdle(now time.Time) bool {
 	return true
 }
 
+// speaking reports whether speech has started and not yet ended.
+func (u *utterance) speaking() bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.state == 1
+}
+
 // audio returns what was captured.
 func (u *utterance) audio() []int16 {
 	u.mu.Lock()

@@ -19,7 +19,9 @@ const transcribeMaxUtterance = 30 * time.Second
 // (TapSent) are cut into utterances by voice activity detection, as for
 // Gather input="speech" (a pause of autoEndSilence ends one), and each
 // utterance is recognized on a goroutine of the track's while the next
-// one is captured. The recognizer gives final results only.
+// one is captured. The recognizer gives final results; with t.Partial
+// set, the utterance so far is recognized again each partialEvery of
+// speech for the interim results, and t.Speaking hears each onset.
 func (l *Leg) Transcribe(ctx context.Context, t interpreter.TranscribeSpec) (func(), error) {
 	if l.m.Recognizer == nil {
 		return nil, interpreter.ErrNoRecognizer
@@ -34,12 +36,12 @@ func (l *Leg) Transcribe(ctx context.Context, t interpreter.TranscribeSpec) (fun
 	}
 	tctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	var resultMu sync.Mutex // one Result at a time, across tracks
-	result := func(r interpreter.Transcript) {
+	var resultMu sync.Mutex // one callback at a time, across tracks
+	result := func(f func()) {
 		resultMu.Lock()
 		defer resultMu.Unlock()
 		if tctx.Err() == nil {
-			t.Result(r)
+			f()
 		}
 	}
 	var undo []func()
@@ -100,18 +102,52 @@ func (s *segmenter) next() *utterance {
 	return u
 }
 
+// partialEvery is how often the speech in progress is recognized again
+// for interim results: pocketsphinx recognizes a second of audio in a
+// few tens of milliseconds, so a partial each half second of speech
+// costs little and reads live.
+const partialEvery = 500 * time.Millisecond
+
 // transcribeTrack recognizes the track's utterances one by one until ctx
 // ends or the call does.
-func (l *Leg) transcribeTrack(ctx context.Context, s *segmenter, track interpreter.Track, t interpreter.TranscribeSpec, result func(interpreter.Transcript)) {
+func (l *Leg) transcribeTrack(ctx context.Context, s *segmenter, track interpreter.Track, t interpreter.TranscribeSpec, result func(func())) {
 	idle := time.NewTicker(idleCheck)
 	defer idle.Stop()
+	var partialTick *time.Ticker
+	var announced *utterance // the utterance whose onset was told
+	if t.Partial != nil {
+		partialTick = time.NewTicker(partialEvery)
+		defer partialTick.Stop()
+	}
+	lastPartial := ""
 	for {
 		s.mu.Lock()
 		u := s.cur
 		s.mu.Unlock()
+		started, partial := u.started, (<-chan time.Time)(nil)
+		if announced == u {
+			// Its onset is told; interim results while it goes on.
+			started = nil
+			if partialTick != nil && u.speaking() {
+				partial = partialTick.C
+			}
+		}
 		select {
+		case <-started:
+			announced = u
+			if t.Speaking != nil {
+				result(func() { t.Speaking(track) })
+			}
+			lastPartial = ""
+		case <-partial:
+			res, err := l.m.Recognizer.Recognize(ctx, stt.Request{Samples: u.audio(), Language: t.Language, Hints: t.Hints})
+			if err == nil && res.Text != "" && res.Text != lastPartial && u.speaking() {
+				lastPartial = res.Text
+				result(func() { t.Partial(interpreter.Transcript{Track: track, Text: res.Text, Confidence: res.Confidence}) })
+			}
 		case <-u.ended:
 			samples := s.next().audio()
+			lastPartial = ""
 			res, err := l.m.Recognizer.Recognize(ctx, stt.Request{Samples: samples, Language: t.Language, Hints: t.Hints})
 			if err != nil {
 				if ctx.Err() != nil {
@@ -121,7 +157,7 @@ func (l *Leg) transcribeTrack(ctx context.Context, s *segmenter, track interpret
 				continue
 			}
 			if res.Text != "" {
-				result(interpreter.Transcript{Track: track, Text: res.Text, Confidence: res.Confidence})
+				result(func() { t.Result(interpreter.Transcript{Track: track, Text: res.Text, Confidence: res.Confidence}) })
 			}
 		case now := <-idle.C:
 			u.endIfIdle(now) // a peer that went quiet (DTX) ends its utterance

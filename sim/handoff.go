@@ -100,37 +100,6 @@ func (l *Leg) DialRoom(ctx context.Context, d *verbs.Dial) (interpreter.Outcome,
 	return out, nil
 }
 
-// Connect implements interpreter.HandOff: completed:N[:HANDOFF], failed,
-// hangup:N.
-func (l *Leg) Connect(ctx context.Context, c *verbs.Connect) (interpreter.Outcome, error) {
-	var out interpreter.Outcome
-	o := l.nextOutcome("Connect", Outcome{Status: "completed"})
-	l.trace("connect", map[string]any{"targets": targets(c.Nouns), "outcome": o.Status, "seconds": o.Seconds})
-	hung, err := l.connected(ctx, o)
-	if err != nil {
-		return out, err
-	}
-	out.CallerHungUp = hung
-	out.Params = url.Values{}
-	for _, n := range c.Nouns {
-		if _, ok := n.(*verbs.ConversationRelay); ok {
-			status := "completed"
-			if o.Status == "failed" || o.Status == "error" {
-				status = "failed"
-			} else if hung {
-				status = "ended"
-			}
-			out.Params.Set("SessionId", interpreter.NewSid("VX"))
-			out.Params.Set("SessionStatus", status)
-			out.Params.Set("SessionDuration", strconv.Itoa(o.Seconds))
-			if o.Data != "" {
-				out.Params.Set("HandoffData", o.Data)
-			}
-		}
-	}
-	return out, nil
-}
-
 // targets describes nouns for the trace, e.g. "Number:+15551234567".
 func targets(nouns []verbs.Noun) []string {
 	out := make([]string, 0, len(nouns))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/texml/texml/interpreter"
 	"github.com/texml/texml/media/amd"
+	"github.com/texml/texml/media/stt"
 	"github.com/texml/texml/media/tts"
 )
 
@@ -58,6 +59,14 @@ type Options struct {
 	// Synth, when set, voices the caller's speech:TEXT inputs on a media
 	// stream (espeak-ng for `texml call`); nil sends speech-like noise.
 	Synth tts.Synthesizer
+	// Recognizer, when set, hears what a bidirectional stream's app
+	// plays to the caller and the trace says what it made of it
+	// (pocketsphinx for `texml call`): a voice agent's words in the
+	// transcript.
+	Recognizer stt.Recognizer
+	// SRS scripts the recording servers of <Start><Siprec>; nil: every
+	// connector answers at once and records until stopped.
+	SRS *SRS
 }
 
 // Leg is a simulated call leg, the caller's or a scripted callee's; it

@@ -109,7 +109,7 @@ func (in Input) String() string {
 	return s
 }
 
-// Outcome is one scripted result of a Dial, Enqueue, Connect or Refer.
+// Outcome is one scripted result of a Dial to a room or a Refer.
 type Outcome struct {
 	Status  string // completed, answered, busy, no-answer, failed, canceled, hangup, bridged, leave, ...
 	Seconds int    // talk time when connected

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -9,13 +10,15 @@ import (
 	"github.com/texml/texml/interpreter"
 	"github.com/texml/texml/media"
 	"github.com/texml/texml/media/amd"
+	"github.com/texml/texml/media/stt"
 	"github.com/texml/texml/media/tts"
 )
 
 // Timing of the simulated caller on a bidirectional stream.
 const (
 	// StreamTurnGap is the silence before each untimed input: the caller
-	// lets the app speak first.
+	// lets the app speak first, and waits this long after the app's
+	// audio stops.
 	StreamTurnGap = time.Second
 	// StreamSilence is how long a "silence" input keeps the caller quiet.
 	StreamSilence = 5 * time.Second
@@ -63,7 +66,16 @@ type simStream struct {
 	next  time.Duration
 	quiet bool // the script has nothing more for this stream
 
-	playing  time.Duration // the app's audio heard in the current run
+	playing time.Duration // the app's audio heard in the current run
+	sound   []int16       // that audio, for Options.Recognizer
+
+	// asking is set while a person is asked for the next input
+	// (Options.Ask), whose reply comes on answer.
+	asking bool
+	answer chan answer
+	// heard is when the app's audio was last heard, in the stream's
+	// time: a polite caller lets the app finish before it speaks.
+	heard    time.Duration
 	playFrom time.Duration // when that run began
 }
 
@@ -158,6 +170,15 @@ func (s *simStream) take(ctx context.Context, at time.Duration) bool {
 	if s.quiet || at < s.next {
 		return true
 	}
+	if len(l.inputs) == 0 && l.o.Ask != nil {
+		// Interactive: a person answers while the stream goes on.
+		if !s.ask(ctx, at) {
+			return false
+		}
+		if len(l.inputs) == 0 {
+			return true
+		}
+	}
 	if len(l.inputs) == 0 {
 		s.quiet = true // the caller stays on the line, silent
 		return true
@@ -166,7 +187,7 @@ func (s *simStream) take(ctx context.Context, at time.Duration) bool {
 	if in.Timed && l.elapsed() < in.At {
 		return true
 	}
-	if !in.Timed && at < s.next+StreamTurnGap {
+	if !in.Timed && at < max(s.next, s.heard)+StreamTurnGap {
 		return true
 	}
 	l.inputs = l.inputs[1:]
@@ -184,6 +205,10 @@ func (s *simStream) take(ctx context.Context, at time.Duration) bool {
 		return true
 	case Speak:
 		talk = s.speech(ctx, in.Text)
+		if !in.Timed {
+			// Timed speech is the transcriptions' already (Transcribe).
+			l.sayOnStream(in.Text)
+		}
 	case Talk:
 		d := time.Duration(in.Seconds * float64(time.Second))
 		talk = amd.Party{{Kind: amd.Voice, For: d}}.Samples(d)
@@ -204,6 +229,55 @@ func (s *simStream) take(ctx context.Context, at time.Duration) bool {
 	return true
 }
 
+// ask puts the question to the person at the terminal once the app has
+// had its turn, on a goroutine of its own, so that the stream's frames
+// keep their pace while the person types; an answer becomes the next
+// input. It reports false once the person ended the call (end of input).
+func (s *simStream) ask(ctx context.Context, at time.Duration) bool {
+	select {
+	case a := <-s.answer:
+		s.asking = false
+		if a.err != nil {
+			s.l.hangUp("end of input")
+			return false
+		}
+		v := strings.TrimSpace(a.text)
+		if v == "" {
+			v = "silence"
+		} else if !strings.Contains(v, ":") && v != "silence" && v != "hangup" {
+			v = "dtmf:" + v
+		}
+		in, err := ParseInput(v)
+		if err != nil {
+			s.l.trace("warning", map[string]any{"message": err.Error()})
+			return true
+		}
+		in.Timed = false
+		s.l.inputs = append(s.l.inputs, in)
+		s.next = at - StreamTurnGap // its turn is now
+		return true
+	default:
+	}
+	if s.asking || at < max(s.next, s.heard)+StreamTurnGap {
+		return true
+	}
+	s.asking = true
+	if s.answer == nil {
+		s.answer = make(chan answer, 1)
+	}
+	go func() {
+		text, err := s.l.o.Ask(ctx, "Caller (speech:TEXT, keys, silence, hangup)")
+		s.answer <- answer{text, err}
+	}()
+	return true
+}
+
+// answer is a person's reply to ask.
+type answer struct {
+	text string
+	err  error
+}
+
 // speech renders text as the caller's voice: the leg's synthesizer when
 // it has one (espeak-ng for `texml call`), else speech-like noise as long
 // as the text takes to say.
@@ -222,21 +296,54 @@ func (s *simStream) speech(ctx context.Context, text string) []int16 {
 func (s *simStream) play(frame []int16) {
 	at := s.l.elapsed()
 	if s.spec.Play.Next(frame) {
+		s.heard = time.Duration(s.n) * media.FrameDuration
 		if s.playing == 0 {
 			s.playFrom = at - media.FrameDuration
 		}
 		s.playing += media.FrameDuration
+		if s.l.o.Recognizer != nil && len(s.sound) < maxHeardSamples {
+			s.sound = append(s.sound, frame...)
+		}
 		return
 	}
 	s.flushPlay()
 }
 
-// flushPlay traces the app's audio heard since the last trace.
+// maxHeardSamples bounds the app's audio kept for recognition: 30 s.
+const maxHeardSamples = 30 * media.SampleRate
+
+// flushPlay traces the app's audio heard since the last trace, with
+// what the recognizer (Options.Recognizer) makes of it when it is
+// speech.
 func (s *simStream) flushPlay() {
 	if s.playing == 0 {
 		return
 	}
-	s.l.o.Tracer.Trace(interpreter.Event{Name: "stream", T: s.playFrom + s.playing,
-		Fields: map[string]any{"state": "audio", "ms": s.playing.Milliseconds(), "from_ms": s.playFrom.Milliseconds()}})
+	f := map[string]any{"state": "audio", "ms": s.playing.Milliseconds(), "from_ms": s.playFrom.Milliseconds()}
+	if rec := s.l.o.Recognizer; rec != nil && voiced(s.sound) {
+		ctx, cancel := context.WithTimeout(context.Background(), recognizeTimeout)
+		res, err := rec.Recognize(ctx, stt.Request{Samples: s.sound})
+		cancel()
+		if err == nil && res.Text != "" {
+			f["text"] = res.Text
+		}
+	}
+	s.sound = s.sound[:0]
+	s.l.o.Tracer.Trace(interpreter.Event{Name: "stream", T: s.playFrom + s.playing, Fields: f})
 	s.playing = 0
+}
+
+// recognizeTimeout bounds the recognition of one run of the app's audio.
+const recognizeTimeout = 10 * time.Second
+
+// voiced reports whether pcm holds sound worth recognizing, not only
+// silence (a ConversationRelay agent's simulated voice) or noise.
+func voiced(pcm []int16) bool {
+	loud := 0
+	for _, v := range pcm {
+		if v > 1000 || v < -1000 {
+			loud++
+		}
+	}
+	return loud > media.SampleRate/10 // 100 ms of it
 }

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -15,7 +16,8 @@ import (
 // (SpeechPerChar per character after MS), and untimed speech a Gather
 // takes when the caller has said it; on the outbound track, each Say's
 // text when it has been spoken to the end. Confidence is
-// SpeechConfident.
+// SpeechConfident. Speaking hears the onset of timed speech, and
+// Partial the words said so far as each one ends.
 func (l *Leg) Transcribe(ctx context.Context, spec interpreter.TranscribeSpec) (func(), error) {
 	if l.gone.Load() {
 		return nil, interpreter.ErrHangup
@@ -35,8 +37,7 @@ func (l *Leg) Transcribe(ctx context.Context, spec interpreter.TranscribeSpec) (
 			if end < now {
 				continue // said before the transcription started
 			}
-			text := in.Text
-			cancels = append(cancels, l.clk.AfterFunc(end-now, func() { t.deliver(interpreter.TrackInbound, text) }))
+			cancels = append(cancels, t.schedule(l, in.At-now, in.Text)...)
 		}
 	}
 	var once sync.Once
@@ -68,6 +69,40 @@ func (l *Leg) Transcribe(ctx context.Context, spec interpreter.TranscribeSpec) (
 	return stop, nil
 }
 
+// schedule delivers, on the virtual clock, the transcription events of
+// text that the caller starts to say after d (which may be negative:
+// said already): the onset, a partial at the end of each word, the
+// final result once all is said.
+func (t *simTranscriber) schedule(l *Leg, d time.Duration, text string) []func() bool {
+	var cancels []func() bool
+	at := func(after time.Duration, f func()) {
+		if after >= 0 {
+			cancels = append(cancels, l.clk.AfterFunc(after, f))
+		}
+	}
+	at(d, func() { t.speaking(interpreter.TrackInbound) })
+	if t.spec.Partial != nil {
+		words := strings.Fields(text)
+		for i := 1; i < len(words); i++ {
+			said := strings.Join(words[:i], " ")
+			at(d+time.Duration(utf8.RuneCountInString(said))*SpeechPerChar, func() { t.partial(interpreter.TrackInbound, said) })
+		}
+	}
+	at(d+time.Duration(utf8.RuneCountInString(text))*SpeechPerChar, func() { t.deliver(interpreter.TrackInbound, text) })
+	return cancels
+}
+
+// sayOnStream tells the running transcriptions that the caller starts to say
+// text, untimed (on a stream): the events follow as for timed speech.
+func (l *Leg) sayOnStream(text string) {
+	l.tmu.Lock()
+	ts := append([]*simTranscriber(nil), l.transcribers...)
+	l.tmu.Unlock()
+	for _, t := range ts {
+		t.schedule(l, 0, text)
+	}
+}
+
 // transcribed hands text said on track to the running transcriptions.
 func (l *Leg) transcribed(track interpreter.Track, text string) {
 	l.tmu.Lock()
@@ -96,6 +131,35 @@ func (t *simTranscriber) deliver(track interpreter.Track, text string) {
 		return
 	}
 	t.spec.Result(interpreter.Transcript{Track: track, Text: text, Confidence: SpeechConfident})
+}
+
+// listens reports whether the spec listens to track.
+func (t *simTranscriber) listens(track interpreter.Track) bool {
+	return track == interpreter.TrackInbound && t.spec.Inbound || track == interpreter.TrackOutbound && t.spec.Outbound
+}
+
+// speaking tells the onset of speech on track.
+func (t *simTranscriber) speaking(track interpreter.Track) {
+	if t.spec.Speaking == nil || !t.listens(track) {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.stopped {
+		t.spec.Speaking(track)
+	}
+}
+
+// partial gives an interim transcript of track.
+func (t *simTranscriber) partial(track interpreter.Track, text string) {
+	if t.spec.Partial == nil || !t.listens(track) {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.stopped {
+		t.spec.Partial(interpreter.Transcript{Track: track, Text: text, Confidence: SpeechConfident})
+	}
 }
 
 func (t *simTranscriber) stop() {

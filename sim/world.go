@@ -231,6 +231,9 @@ func (w *World) prepare(ctx context.Context, p Party) func() Ended {
 	leg := New(o)
 	cfg := p.Config
 	cfg.Clock, cfg.Dialer, cfg.Queues, cfg.Conferences, cfg.Tracer = w.clk, leg.Dialer(), w.queues, w.confs, t
+	if cfg.Voice == nil {
+		cfg.Voice = Voice{PlayDuration: leg.o.PlayDuration}
+	}
 	var own interpreter.Leg = leg
 	if p.Place != nil {
 		own, cfg.Direction = nil, "outbound-api" // the leg comes from the Dialer

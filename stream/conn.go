@@ -148,8 +148,45 @@ func (s *Stream) Connect(ctx context.Context, d *Dialer, u string) error {
 }
 
 func (s *Stream) dial(ctx context.Context, d *Dialer, u string) error {
+	sock, err := d.Open(ctx, u)
+	if err != nil {
+		return err
+	}
+	conn, raw := sock.Conn, sock.raw
+	conn.SetReadLimit(readLimit)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-s.done: // closed meanwhile
+		_ = conn.CloseNow()
+		return &DialError{Code: CodeHandshake, Err: ErrClosed}
+	default:
+	}
+	s.conn, s.raw = conn, raw
+	return nil
+}
+
+// Socket is an app's WebSocket opened by a Dialer, for a protocol of
+// its own (ConversationRelay's): the connection, and the means to cut
+// its TCP connection when a close handshake must not wait.
+type Socket struct {
+	Conn *websocket.Conn
+	raw  *rawConn
+}
+
+// Cut closes the TCP connection under the socket at once.
+func (s *Socket) Cut() { s.raw.close() }
+
+// Open connects to the WebSocket at u (ws:// or wss://) under the
+// dialer's policy: address rules, certificate checks, the handshake
+// timeout and, with AuthToken, X-Twilio-Signature. Its error is a
+// *DialError with the Media Streams code (31920 or 31901).
+func (d *Dialer) Open(ctx context.Context, u string) (*Socket, error) {
+	if d == nil {
+		d = &Dialer{}
+	}
 	if err := CheckURL(u); err != nil {
-		return &DialError{Code: CodeHandshake, Err: err}
+		return nil, &DialError{Code: CodeHandshake, Err: err}
 	}
 	timeout := d.HandshakeTimeout
 	if timeout <= 0 {
@@ -172,19 +209,9 @@ func (s *Stream) dial(ctx context.Context, d *Dialer, u string) error {
 		if resp != nil {
 			err = fmt.Errorf("%s answered %s: %w", u, resp.Status, err)
 		}
-		return &DialError{Code: code, Err: err}
+		return nil, &DialError{Code: code, Err: err}
 	}
-	conn.SetReadLimit(readLimit)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	select {
-	case <-s.done: // closed meanwhile
-		_ = conn.CloseNow()
-		return &DialError{Code: CodeHandshake, Err: ErrClosed}
-	default:
-	}
-	s.conn, s.raw = conn, raw
-	return nil
+	return &Socket{Conn: conn, raw: raw}, nil
 }
 
 // rawConn holds the TCP connection under a stream's WebSocket, so that

@@ -20,6 +20,7 @@ import (
 
 	"github.com/texml/texml/fetcher"
 	"github.com/texml/texml/interpreter"
+	"github.com/texml/texml/media/stt"
 	"github.com/texml/texml/media/tts"
 	"github.com/texml/texml/sim"
 	"github.com/texml/texml/stream"
@@ -58,7 +59,7 @@ func (f *callFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.realtime, "realtime", false, "wait in real time (Pause 30 takes 30 s)")
 	fs.Var(&f.inputs, "input", "caller input, repeatable: dtmf:KEYS, speech:TEXT, silence, hangup, audio:SECONDS[:KEY], each optionally @MS")
 	fs.Var(&f.callees, "callee", "a party Dial can reach, repeatable: TARGET=STEP,... with TARGET a number, sip: URI, client:ID or *, STEP ring:S answer busy no-answer failed reject:CODE early talk:S input:VALUE, and what it makes heard once answered: human[:S] machine[:S][:beep] fax silent")
-	fs.Var(&f.outcomes, "dial-outcome", "Dial/Enqueue/Connect outcome, repeatable: completed:SECONDS, busy, no-answer, failed, canceled, ...")
+	fs.Var(&f.outcomes, "dial-outcome", "scripted outcome of a Dial to a conference or a Refer, repeatable: completed:SECONDS, busy, no-answer, failed, canceled, ...")
 	fs.Var(&f.params, "param", "request parameter sent with every request, repeatable: NAME=VALUE (FromState=TX, SipHeader_X-Id=7); wins over derived ones")
 	fs.StringVar(&f.direction, "direction", "inbound", `"inbound" (a caller calls --to) or "outbound-api" (a call created through the REST API to --to: it rings, a scripted callee answers — the --callee for --to, or one that answers at once with the --input — and the app runs on it)`)
 	fs.StringVar(&f.sendDigits, "send-digits", "", "with --direction outbound-api: DTMF sent once the callee answers (the API's SendDigits)")
@@ -155,6 +156,11 @@ func runCall(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		// The caller's speech:TEXT inputs are voiced on a media stream,
 		// when espeak-ng is there; otherwise they are speech-like noise.
 		opts.Synth = e
+	}
+	if rec, err := stt.NewSphinx(stt.SphinxOptions{}); err == nil {
+		// What a voice agent says on a media stream is recognized for the
+		// transcript, when pocketsphinx is there.
+		opts.Recognizer = rec
 	}
 	first := sim.Party{Leg: opts, Config: cfg, Fetcher: fe, Callbacks: cbs}
 	if f.direction == "outbound-api" {

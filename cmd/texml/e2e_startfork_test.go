@@ -22,7 +22,7 @@ import (
 func TestStartRecordingAndTranscription(t *testing.T) {
 	a := newApp(t, map[string]string{
 		"/voice": `<Response><Start><Recording name="rec" channels="dual" recordingStatusCallback="/rec"/>` +
-			`<Transcription name="tr" track="inbound_track" hints="sales, support, billing" statusCallbackUrl="/tr"/></Start>` +
+			`<Transcription name="tr" track="inbound_track" hints="sales, support, billing" partialResults="true" statusCallbackUrl="/tr"/></Start>` +
 			`<Pause length="5"/><Hangup/></Response>`,
 		"/rec": ``,
 		"/tr":  ``,
@@ -67,12 +67,13 @@ func TestStartRecordingAndTranscription(t *testing.T) {
 		t.Errorf("right channel (what the caller heard: a pause) voiced %v, want silence", v)
 	}
 
-	// The transcription: started, the word, stopped.
+	// The transcription: started, partial results, the word, stopped.
 	deadline := time.Now().Add(5 * time.Second)
 	var events []string
 	var heard string
+	partials := 0
 	for time.Now().Before(deadline) {
-		events, heard = nil, ""
+		events, heard, partials = nil, "", 0
 		for _, p := range a.requests("/tr") {
 			events = append(events, p.Get("TranscriptionEvent"))
 			if p.Get("TranscriptionEvent") != "transcription-content" {
@@ -85,8 +86,13 @@ func TestStartRecordingAndTranscription(t *testing.T) {
 			if err := json.Unmarshal([]byte(p.Get("TranscriptionData")), &data); err != nil {
 				t.Fatalf("TranscriptionData %q: %v", p.Get("TranscriptionData"), err)
 			}
-			if p.Get("Track") != "inbound_track" || p.Get("Final") != "true" || data.Confidence <= 0 || data.Confidence > 1 {
+			if p.Get("Track") != "inbound_track" || data.Confidence <= 0 || data.Confidence > 1 {
 				t.Errorf("transcription-content %v", p)
+			}
+			if p.Get("Final") == "false" {
+				// partialResults: the speech so far, while it goes on.
+				partials++
+				continue
 			}
 			heard += data.Transcript + " "
 		}
@@ -95,7 +101,10 @@ func TestStartRecordingAndTranscription(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond) // the callbacks are asynchronous, as in waitRequest
 	}
-	t.Logf("transcription callbacks %v; heard %q", events, heard)
+	t.Logf("transcription callbacks %v; heard %q, %d partial results", events, heard, partials)
+	if partials == 0 {
+		t.Error("no partial result (Final=false) while the caller spoke, with partialResults")
+	}
 	if !strings.Contains(strings.Join(events, " "), "transcription-started") || !strings.Contains(strings.Join(events, " "), "transcription-stopped") {
 		t.Errorf("transcription events %v, want started and stopped", events)
 	}

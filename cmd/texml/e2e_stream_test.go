@@ -351,3 +351,38 @@ func TestCallStream(t *testing.T) {
 		t.Errorf("the app heard %v of the caller's speech, want the spoken words", voiced)
 	}
 }
+
+// TestCallStreamHeard: in `texml call`, what a voice agent says on a
+// bidirectional stream is recognized (pocketsphinx) and its words are in
+// the transcript.
+func TestCallStreamHeard(t *testing.T) {
+	needTool(t, "espeak-ng", "pocketsphinx_batch")
+	pcm := speak(t, "good morning")
+	b := make([]byte, len(pcm))
+	media.PCMU.Encode(b, pcm)
+	payload := base64.StdEncoding.EncodeToString(b)
+	url := wsApp(t, func(ctx context.Context, c *websocket.Conn) {
+		for {
+			m, err := readMsg(ctx, c)
+			if err != nil {
+				return
+			}
+			switch m.Event {
+			case "start":
+				_ = sendJSON(ctx, c, map[string]any{"event": "media", "streamSid": m.StreamSid, "media": map[string]any{"payload": payload}})
+				_ = sendJSON(ctx, c, map[string]any{"event": "mark", "streamSid": m.StreamSid, "mark": map[string]any{"name": "said"}})
+			case "mark":
+				_ = c.Close(websocket.StatusNormalClosure, "done")
+				return
+			}
+		}
+	})
+	a := newApp(t, map[string]string{"/voice": `<Response><Connect><Stream url="` + url + `"/></Connect></Response>`})
+	code, out, stderr := texml(t, "call", a.srv.URL+"/voice")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(out, `the app spoke for`) || !strings.Contains(out, `morning`) {
+		t.Errorf("transcript lacks the app's recognized words:\n%s", out)
+	}
+}

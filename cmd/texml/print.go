@@ -221,6 +221,8 @@ func (p *printer) describe(e interpreter.Event) string {
 		return line
 	case "stream":
 		return streamLine(f)
+	case "relay":
+		return relayLine(f)
 	case "refer":
 		return fmt.Sprintf("Refer %s → %s (REFER %v, NOTIFY %v)", s("target"), s("outcome"), f["refer_code"], f["notify_code"])
 	case "refer-sent":
@@ -273,7 +275,11 @@ func streamLine(f map[string]any) string {
 		}
 		return line
 	case "audio":
-		return fmt.Sprintf("stream: the app spoke for %v ms (from %.2fs)", v("ms"), toFloat(v("from_ms"))/1000)
+		line := fmt.Sprintf("stream: the app spoke for %v ms (from %.2fs)", v("ms"), toFloat(v("from_ms"))/1000)
+		if text, ok := f["text"]; ok {
+			line += fmt.Sprintf(": %q", text)
+		}
+		return line
 	case "mark":
 		return fmt.Sprintf("stream: mark %v played", v("mark"))
 	case "clear":
@@ -287,6 +293,42 @@ func streamLine(f map[string]any) string {
 		return line
 	default:
 		return fmt.Sprintf("stream %v %s", v("sid"), st)
+	}
+}
+
+// relayLine describes a ConversationRelay session's step: the
+// conversation as the caller and the agent had it.
+func relayLine(f map[string]any) string {
+	v := func(k string) any { return f[k] }
+	switch st := fmt.Sprint(f["state"]); st {
+	case "connecting":
+		return fmt.Sprintf("ConversationRelay %v → %v", v("sid"), v("url"))
+	case "agent":
+		return fmt.Sprintf("agent: %q", v("text"))
+	case "prompt":
+		return fmt.Sprintf("caller (heard by the agent): %q", v("text"))
+	case "not-reported":
+		return fmt.Sprintf("caller (not reported: the agent was speaking): %q", v("text"))
+	case "interrupt":
+		return fmt.Sprintf("agent interrupted by %v after %v ms, having said %q", v("by"), v("ms"), v("spoken"))
+	case "dtmf":
+		return fmt.Sprintf("relay: key %v sent to the agent", v("digit"))
+	case "play":
+		return fmt.Sprintf("agent plays %v (×%v)", v("url"), v("loop"))
+	case "send-digits":
+		return fmt.Sprintf("agent sends digits %v", v("digits"))
+	case "language":
+		return fmt.Sprintf("agent switches language: speech %v, recognition %v", v("tts"), v("transcription"))
+	case "preempted":
+		return fmt.Sprintf("agent: %v older utterance(s) cut off by the new answer", v("utterances"))
+	case "ended":
+		line := fmt.Sprintf("ConversationRelay %v ended: %v", v("sid"), v("status"))
+		if h := fmt.Sprint(v("handoff")); h != "" && h != "<nil>" {
+			line += " with handoffData " + h
+		}
+		return line
+	default:
+		return fmt.Sprintf("ConversationRelay %v %s", v("sid"), st)
 	}
 }
 

@@ -136,6 +136,10 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 	if err != nil {
 		return nil, err
 	}
+	connectors, err := f.siprecConnectors()
+	if err != nil {
+		return nil, err
+	}
 	lo, hi, err := portRange(f.rtpPorts)
 	if err != nil {
 		return nil, err
@@ -252,8 +256,9 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 	s.node.Handle(calls.UpdateKind, s.calls.Deliver)
 	s.sip, err = signaling.New(signaling.Config{
 		Queues: queues, Conferences: confs, Nodes: s.node, OnStatus: s.calls.Observe,
-		Streams:  &stream.Dialer{AuthToken: f.authToken, AllowAll: f.fetchAnyAddr},
-		PublicIP: public, SIPPort: portOf(f.sipListen), UserAgent: "texml/" + version,
+		Streams:          &stream.Dialer{AuthToken: f.authToken, AllowAll: f.fetchAnyAddr},
+		SiprecConnectors: connectors,
+		PublicIP:         public, SIPPort: portOf(f.sipListen), UserAgent: "texml/" + version,
 		Router: routes, Trunks: trunks, Registrar: registrar, Fetcher: metrics.Fetcher("document", s.fetch), Callbacks: s.cbs, Logger: log,
 		Metrics: metrics, MaxCalls: f.maxCalls, MaxSetup: f.maxSetup, Overloaded: overloaded,
 		Media: signaling.MediaConfig{

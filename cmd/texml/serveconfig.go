@@ -7,6 +7,7 @@ import (
 	"github.com/texml/texml/store/memory"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -74,7 +75,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	str(&f.connectionID, "connection-id", "", "with --dialect texml: the --voice-url app's ConnectionId, and the ApplicationSid that Telnyx's API creates its calls with")
 	str(&f.recordingsDir, "recordings-dir", "recordings", "where <Record> files are written")
 	str(&f.cacheDir, "cache-dir", "", "disk cache for fetched audio and speech (default: memory only)")
-	str(&f.config, "config", "", "YAML file with routes, trunks, deny patterns and clients (see README)")
+	str(&f.config, "config", "", "YAML file with routes, trunks, deny patterns, clients and siprec_connectors (see README)")
 	str(&f.sipTrunk, "sip-trunk", "", "default outbound route for <Dial><Number>: sip:host[:port][;transport=udp|tcp]")
 	str(&f.ttsURL, "tts-url", "", "cloud text-to-speech over HTTP (docs/tts-http.md) instead of espeak-ng")
 	str(&f.ttsToken, "tts-token", "", "sent to --tts-url as \"Authorization: Bearer TOKEN\"")
@@ -163,6 +164,23 @@ type fileConfig struct {
 	// auth_token, api_key), each seeing only its own resources: Twilio's
 	// with its auth_token, Telnyx's with its api_key.
 	Accounts []api.Account `yaml:"accounts"`
+	// SiprecConnectors name the session recording servers of
+	// <Start><Siprec connectorName="NAME">: NAME → the server's sip:
+	// URI (RFC 7866), as Twilio's SIPREC connectors are configured in
+	// its console.
+	SiprecConnectors map[string]string `yaml:"siprec_connectors"`
+}
+
+// siprecConnectors checks the config file's SIPREC connectors: each
+// needs a sip: URI with a host.
+func (f *serveFlags) siprecConnectors() (map[string]string, error) {
+	for name, uri := range f.file.SiprecConnectors {
+		u, err := url.Parse(uri)
+		if name == "" || err != nil || !strings.EqualFold(u.Scheme, "sip") || u.Opaque == "" {
+			return nil, fmt.Errorf("--config: siprec_connectors[%q]: want a sip: URI (sip:[user@]host[:port][;transport=tcp]), got %q", name, uri)
+		}
+	}
+	return f.file.SiprecConnectors, nil
 }
 
 // routes builds the router: the config file's routes in order, then

@@ -111,3 +111,27 @@ func (c *Call) ReceivedDigits() string {
 	defer c.in.mu.Unlock()
 	return string(c.in.digits)
 }
+
+// VoiceAfter returns when the first packet carrying sound (not silence)
+// arrived after t, and false when none has.
+func (c *Call) VoiceAfter(t time.Time) (time.Time, bool) {
+	c.in.mu.Lock()
+	defer c.in.mu.Unlock()
+	for _, at := range c.in.voiced {
+		if at.After(t) {
+			return at, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// LastVoice returns when the last packet carrying sound arrived, and
+// false when none has.
+func (c *Call) LastVoice() (time.Time, bool) {
+	c.in.mu.Lock()
+	defer c.in.mu.Unlock()
+	if n := len(c.in.voiced); n > 0 {
+		return c.in.voiced[n-1], true
+	}
+	return time.Time{}, false
+}

@@ -105,6 +105,10 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
+// voicedLevel is the sample magnitude above which a packet carries
+// sound: well above G.711's idle noise, well below speech and tones.
+const voicedLevel = 500
+
 // receiver records what arrives on a call's RTP socket: G.711 audio
 // (PCMU and PCMA by their static payload types, decoded here) and
 // RFC 4733 events.
@@ -116,6 +120,9 @@ type receiver struct {
 	packets int
 	digits  []byte
 	seen    map[uint32]bool // RTP timestamps of the events recorded
+	// voiced are the arrival times of the audio packets that carried
+	// sound (not silence), for latency measurements.
+	voiced []time.Time
 }
 
 func newReceiver() *receiver {
@@ -155,7 +162,13 @@ func (r *receiver) packet(pkt *rtp.Packet) {
 		return
 	}
 	r.packets++
+	loud := false
 	for _, b := range pkt.Payload {
-		r.samples = append(r.samples, decode(pkt.PayloadType, b))
+		v := decode(pkt.PayloadType, b)
+		r.samples = append(r.samples, v)
+		loud = loud || v > voicedLevel || v < -voicedLevel
+	}
+	if loud {
+		r.voiced = append(r.voiced, time.Now())
 	}
 }

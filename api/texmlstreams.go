@@ -1,0 +1,101 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/texml/texml/calls"
+)
+
+// Telnyx's TeXML Streams commands
+// (https://developers.telnyx.com/api-reference/texml-rest-commands/start-streaming-media-from-a-call,
+// https://developers.telnyx.com/api-reference/texml-rest-commands/update-streaming-on-a-call):
+// the same fork as Twilio's Stream resource, under /v2/texml with a
+// Bearer key, JSON or form parameters, Telnyx's answer (200) and errors.
+
+// texmlStreamJSON is Telnyx's answer to both commands.
+type texmlStreamJSON struct {
+	AccountSid  string `json:"account_sid"`
+	CallSid     string `json:"call_sid"`
+	Sid         string `json:"sid"`
+	Name        string `json:"name,omitempty"`
+	Status      string `json:"status"`
+	DateUpdated string `json:"date_updated"`
+	URI         string `json:"uri"`
+}
+
+// registerTexmlStreams adds the Streams commands of Telnyx's API, when
+// the call service can run them.
+func (s *server) registerTexmlStreams() {
+	if _, ok := s.o.Calls.(StreamService); !ok {
+		return
+	}
+	acct := TexmlPrefix + "{AccountSid}/"
+	for _, p := range []string{"Streams", "Streams.json"} {
+		s.tmux.HandleFunc("POST "+acct+"Calls/{Sid}/"+p, s.createTexmlStream)
+	}
+	s.tmux.HandleFunc("POST "+acct+"Calls/{Sid}/Streams/{StreamSid}", s.updateTexmlStream)
+}
+
+func texmlStreamOf(account, callSid string, res calls.StreamResult, status string) texmlStreamJSON {
+	return texmlStreamJSON{AccountSid: account, CallSid: callSid, Sid: res.Sid, Name: res.Name, Status: status,
+		DateUpdated: time.Now().UTC().Format(time.RFC3339),
+		URI:         "/v2/texml/Accounts/" + account + "/Calls/" + callSid + "/Streams/" + res.Sid + ".json"}
+}
+
+// createTexmlStream starts a fork: Url, Name, Track, StatusCallback,
+// StatusCallbackMethod. BidirectionalMode and BidirectionalCodec are for
+// an app that talks back, which a fork does not: a value other than the
+// defaults is refused rather than ignored.
+func (s *server) createTexmlStream(w http.ResponseWriter, r *http.Request) {
+	f, p := telnyxForm(r)
+	if p != nil {
+		writeTelnyxProblem(w, p)
+		return
+	}
+	for name, ok := range map[string]func(string) bool{
+		"BidirectionalMode":  func(v string) bool { return v == "" || v == "mp3" },
+		"BidirectionalCodec": func(v string) bool { return v == "" || v == "PCMU" },
+	} {
+		if !ok(f.Get(name)) {
+			writeTelnyx(w, http.StatusUnprocessableEntity, telnyxBadRequest,
+				name+" "+f.Get(name)+" is not supported by texml on a stream started through the API (a fork the app cannot talk back on).", name)
+			return
+		}
+	}
+	req, p := parseStream(f)
+	if p != nil {
+		writeTelnyxProblem(w, p)
+		return
+	}
+	account, sid := r.PathValue("AccountSid"), strings.TrimSuffix(r.PathValue("Sid"), ".json")
+	res, err := s.o.Calls.(StreamService).Stream(r.Context(), account, sid, calls.StreamChange{Start: &req})
+	if err != nil {
+		s.texmlCallError(w, r, "start stream", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, texmlStreamOf(account, sid, res, "in-progress"))
+}
+
+// updateTexmlStream stops a fork by its sid or name (Status=stopped, the
+// default and only value).
+func (s *server) updateTexmlStream(w http.ResponseWriter, r *http.Request) {
+	f, p := telnyxForm(r)
+	if p != nil {
+		writeTelnyxProblem(w, p)
+		return
+	}
+	if st := f.Get("Status"); st != "" && st != "stopped" {
+		writeTelnyx(w, http.StatusUnprocessableEntity, telnyxBadRequest, "Status must be stopped.", "Status")
+		return
+	}
+	account, sid := r.PathValue("AccountSid"), strings.TrimSuffix(r.PathValue("Sid"), ".json")
+	key := strings.TrimSuffix(r.PathValue("StreamSid"), ".json")
+	res, err := s.o.Calls.(StreamService).Stream(r.Context(), account, sid, calls.StreamChange{Stop: key})
+	if err != nil {
+		s.texmlCallError(w, r, "stop stream", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, texmlStreamOf(account, sid, res, "stopped"))
+}

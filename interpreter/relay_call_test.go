@@ -1,0 +1,125 @@
+package interpreter_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/texml/texml/interpreter"
+	"github.com/texml/texml/sim"
+)
+
+// echoAgent is a ConversationRelay app that says back every final
+// prompt; it records the prompts.
+type echoAgent struct {
+	srv     *httptest.Server
+	mu      sync.Mutex
+	prompts []string
+}
+
+func newEchoAgent(t *testing.T) *echoAgent {
+	a := &echoAgent{}
+	a.srv = wsServer(t, func(ctx context.Context, c *websocket.Conn, data []byte) {
+		var m struct {
+			Type, VoicePrompt string
+			Last              bool
+		}
+		_ = json.Unmarshal(data, &m)
+		if m.Type != "prompt" || !m.Last {
+			return
+		}
+		a.mu.Lock()
+		a.prompts = append(a.prompts, m.VoicePrompt)
+		a.mu.Unlock()
+		b, _ := json.Marshal(map[string]any{"type": "text", "token": "You said " + m.VoicePrompt, "last": true})
+		_ = c.Write(ctx, websocket.MessageText, b)
+	})
+	return a
+}
+
+func (a *echoAgent) url() string { return wsURL(a.srv) }
+
+func (a *echoAgent) got() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return strings.Join(a.prompts, "|")
+}
+
+// TestRelayEndsWithTheCall: every way a call can leave a relay session
+// (the caller hangs up, a live update, the person at the terminal ends
+// the input) ends it, runs what follows, and leaves no goroutine behind;
+// an interactive caller's answers become prompts.
+func TestRelayEndsWithTheCall(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		opts    sim.Options
+		answers []string // an interactive caller's replies, then end of input
+		prompts string
+		say     string
+	}{
+		{"the caller hangs up", sim.Options{Inputs: []sim.Input{{Action: sim.Speak, Text: "hi"}, {Action: sim.Hangup, At: 4 * time.Second, Timed: true}}}, nil, "hi", ""},
+		{"a live update", sim.Options{Updates: []sim.ScheduledUpdate{{At: 100 * time.Millisecond, Update: interpreter.Update{Twiml: "<Response><Say>updated</Say></Response>"}}}}, nil, "", "updated"},
+		{"an interactive caller", sim.Options{}, []string{"speech:good morning", "speech:bye now"}, "good morning|bye now", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			app := newEchoAgent(t)
+			before := runtime.NumGoroutine()
+			f := &fakeFetcher{docs: map[string]string{"http://app.test/voice": `<Response><Connect><ConversationRelay url="` + app.url() + `" welcomeGreeting="Hi"/></Connect></Response>`}}
+			rec := &interpreter.Recorder{}
+			opts := tc.opts
+			opts.Tracer = rec
+			if tc.answers != nil {
+				var mu sync.Mutex
+				left := tc.answers
+				opts.Ask = func(ctx context.Context, q string) (string, error) {
+					mu.Lock()
+					defer mu.Unlock()
+					if len(left) == 0 {
+						return "", io.EOF
+					}
+					a := left[0]
+					left = left[1:]
+					return a, nil
+				}
+			}
+			var call *interpreter.Call
+			opts.OnUpdate = func(u interpreter.Update) error { return call.Update(u) }
+			leg := sim.New(opts)
+			call = interpreter.New(leg, f, nil, interpreter.Config{URL: "http://app.test/voice", Clock: leg, Tracer: rec, Voice: sim.Voice{}})
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			res := call.Run(leg.Context(ctx))
+			if res.Err != nil && !errors.Is(res.Err, interpreter.ErrHangup) {
+				t.Errorf("call ended with %v", res.Err)
+			}
+			if got := app.got(); got != tc.prompts {
+				t.Errorf("prompts %q, want %q", got, tc.prompts)
+			}
+			ended, said := false, tc.say == ""
+			for _, e := range rec.Events() {
+				ended = ended || e.Name == "relay" && e.Fields["state"] == "ended"
+				said = said || e.Name == "say" && e.Fields["text"] == tc.say
+			}
+			if !ended || !said {
+				t.Errorf("session ended %v, said %q %v", ended, tc.say, said)
+			}
+			deadline := time.Now().Add(2 * time.Second)
+			for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if n := runtime.NumGoroutine(); n > before {
+				buf := make([]byte, 1<<16)
+				t.Errorf("%d goroutines after the call, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
+			}
+		})
+	}
+}
