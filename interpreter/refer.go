@@ -87,8 +87,9 @@ func (c *Call) refer(ctx context.Context, doc *document, v *verbs.Refer) (step, 
 	if v.Target == nil {
 		return step{}, nil // reported by the parser; nothing to refer to
 	}
-	// A REFER needs a confirmed dialog (RFC 3515 §2.4.1: it is sent
-	// within the dialog), so an unanswered call is answered first.
+	// The REFER goes in the call's dialog, which needs to be confirmed
+	// (RFC 3261 §12: no in-dialog request on an early dialog from the
+	// UAS), so an unanswered call is answered first.
 	if err := c.ensureAnswered(ctx); err != nil {
 		return step{}, err
 	}
