@@ -35,9 +35,11 @@ func (c *Call) bridge(ctx context.Context, s *dialState, f *fork) (dialResult, e
 	}
 	began := c.cfg.Clock.Now()
 	c.trace("bridge", map[string]any{"party": f.name, "sid": f.call.cfg.CallSid})
+	// The Dial a transfer led to is answered: the transferor hears so.
+	c.endTransfer(200)
 	s.rec.start() // record-from-answer starts here; from-ringing runs already
 	s.rec.peer(f.leg)
-	reason, err := c.bridged(ctx, s, f, began.Add(secs(c.cfg.Dialect.TimeLimit(s.d.TimeLimit))))
+	reason, transfer, err := c.bridged(ctx, s, f, began.Add(secs(c.cfg.Dialect.TimeLimit(s.d.TimeLimit))))
 	stop()
 	s.rec.stop()
 	now := c.cfg.Clock.Now()
@@ -48,7 +50,12 @@ func (c *Call) bridge(ctx context.Context, s *dialState, f *fork) (dialResult, e
 	res.duration = now.Sub(f.call.answered)
 	res.bridged = true
 	c.trace("unbridge", map[string]any{"party": f.name, "reason": reason, "seconds": wholeSeconds(now.Sub(began))})
-	if reason != "callee-hangup" {
+	switch {
+	case transfer != nil:
+		// The transferor stays until it has heard how the transfer
+		// went (endTransfer).
+		res.transfer = &pendingTransfer{t: transfer, f: f}
+	case reason != "callee-hangup":
 		f.att.Cancel() // BYE to the callee
 	}
 	f.end("completed", 0, "")
@@ -64,8 +71,9 @@ func (c *Call) bridge(ctx context.Context, s *dialState, f *fork) (dialResult, e
 
 // bridged waits for the end of a bridge and says why it ended; err is the
 // call context's cause when the caller left, the call was updated or it
-// reached its time limit.
-func (c *Call) bridged(ctx context.Context, s *dialState, f *fork, limit time.Time) (string, error) {
+// reached its time limit. transfer is the bridged party's REFER when an
+// accepted one ended the bridge (referUrl).
+func (c *Call) bridged(ctx context.Context, s *dialState, f *fork, limit time.Time) (reason string, transfer *Transfer, err error) {
 	var spec InputSpec
 	if s.d.HangupOnStar {
 		c.turn++
@@ -73,26 +81,33 @@ func (c *Call) bridged(ctx context.Context, s *dialState, f *fork, limit time.Ti
 	}
 	for {
 		if ev, ok := s.box.pop(); ok {
-			if ev.f == f && (ev.p.Kind == Ended || ev.p.Kind == Failed) {
-				return "callee-hangup", nil
+			switch {
+			case ev.f == f && (ev.p.Kind == Ended || ev.p.Kind == Failed):
+				return "callee-hangup", nil, nil
+			case ev.f == f && ev.p.Kind == Referred && ev.p.Transfer != nil:
+				if c.takeTransfer(s, f, ev.p.Transfer) {
+					return "referred", ev.p.Transfer, nil
+				}
+			default:
+				declineTransfer(ev.p) // late news from a canceled fork
 			}
-			continue // late news from a canceled fork
+			continue
 		}
 		if err := ctx.Err(); err != nil {
-			return endReason(context.Cause(ctx)), context.Cause(ctx)
+			return endReason(context.Cause(ctx)), nil, context.Cause(ctx)
 		}
 		left := limit.Sub(c.cfg.Clock.Now())
 		if left <= 0 {
-			return "time-limit", nil
+			return "time-limit", nil, nil
 		}
 		wctx, done := s.box.waitContext(ctx)
 		star, err := c.awaitStar(ctx, wctx, s.d.HangupOnStar, &spec, left)
 		done()
 		if star {
-			return "hangup-on-star", nil
+			return "hangup-on-star", nil, nil
 		}
 		if err != nil {
-			return "caller-hangup", err
+			return "caller-hangup", nil, err
 		}
 	}
 }

@@ -186,6 +186,9 @@ type Call struct {
 	turn      int
 	seq       int // status callback SequenceNumber
 	fetches   int // documents fetched since the caller last spent time on the call
+	// transfer is a REFER from a dialed party that was accepted and
+	// whose outcome (the next Dial's) has not been notified yet.
+	transfer *pendingTransfer
 	// mode is the kind of document the call runs now: Main, or a nested
 	// document whose end returns to the verb that started it (a Dial
 	// child's whisper, an Enqueue wait document, a Queue url document).

@@ -18,6 +18,9 @@ type dialResult struct {
 	bridged  bool
 	duration time.Duration
 	hungUp   bool // the caller hung up during the Dial
+	// transfer is the REFER of the bridged party that ended the bridge
+	// (referUrl): the caller goes on with the referUrl document.
+	transfer *pendingTransfer
 }
 
 // dialState is one running Dial.
@@ -67,6 +70,22 @@ func (c *Call) dial(ctx context.Context, doc *document, d *verbs.Dial) (step, er
 	s.rec.stop() // the recording ends with the Dial, however it ended
 	if err != nil {
 		return step{}, err
+	}
+	// A transfer in progress learns how this Dial went (bridge already
+	// told it of an answer).
+	c.endTransfer(transferCode(res))
+	if res.transfer != nil && !res.hungUp {
+		// The party's REFER replaces the Dial's action: the caller runs
+		// what referUrl returns, a <Dial> to the transfer target
+		// (Twilio's "Inbound SIP REFER to Twilio").
+		c.transfer = res.transfer
+		c.trace("dialed", map[string]any{"outcome": "transferred", "seconds": wholeSeconds(res.duration), "bridged": res.bridged})
+		return step{next: c.referRequest(doc, d, res.transfer.t)}, nil
+	}
+	if res.transfer != nil {
+		// The caller left meanwhile: there is nobody to transfer.
+		c.transfer = res.transfer
+		c.endTransfer(487)
 	}
 	p := url.Values{"DialCallStatus": {res.status}, "DialBridged": {strconv.FormatBool(res.bridged)}}
 	s.rec.params(p)
@@ -193,6 +212,8 @@ func (c *Call) ring(ctx context.Context, s *dialState, group []*fork, deadline t
 			}
 		case Failed, Ended:
 			f.end(DialStatus(ev.p.Code), ev.p.Code, ev.p.Reason)
+		case Referred:
+			declineTransfer(ev.p) // not bridged yet: nothing to hand on
 		}
 		if s.early != nil && f.done && s.earlyFork == f {
 			c.stopEarly(s)

@@ -70,9 +70,13 @@ const (
 	Answered                       // the callee answered (SIP 2xx); Leg is set
 	Failed                         // the attempt ended unanswered; Code says why
 	Ended                          // the answered callee hung up (or Cancel ended it)
+	// Referred: the answered callee sent a REFER (a blind transfer, RFC
+	// 3515); Transfer is set. It may come any time between Answered and
+	// Ended, and does not end the attempt.
+	Referred
 )
 
-var progressNames = [...]string{"trying", "ringing", "early-media", "answered", "failed", "ended"}
+var progressNames = [...]string{"trying", "ringing", "early-media", "answered", "failed", "ended", "referred"}
 
 func (k ProgressKind) String() string { return progressNames[k] }
 
@@ -94,6 +98,27 @@ type Progress struct {
 	// CallSid is the answering party's CallSid when the Dialer chose
 	// the party (the caller a <Dial><Queue> dequeued).
 	CallSid string
+	// Transfer is the REFER of a Referred event.
+	Transfer *Transfer
+}
+
+// Transfer is a REFER a dialed party sent in its dialog (RFC 3515): it
+// asks us to connect the caller to Target in its place (Twilio's "Inbound
+// SIP REFER to Twilio", Dial referUrl). The interpreter answers it with
+// Reply once, at once (the REFER's transaction waits for it), and, when
+// it accepted it, reports how the new call goes with Notify.
+type Transfer struct {
+	// Target is the REFER's Refer-To, as the party wrote it.
+	Target string
+	// Headers are the REFER's X- headers and User-to-User, for the
+	// referUrl request's SipHeader_* parameters.
+	Headers map[string]string
+	// Reply answers the REFER: 202 Accepted, or a refusal (4xx-6xx).
+	Reply func(code int)
+	// Notify sends the party a NOTIFY with the new call's status (RFC
+	// 3515 §2.4.5: message/sipfrag): 100 at first, then a final code,
+	// which ends the subscription. It must not block.
+	Notify func(code int)
 }
 
 // ErrNoRoute fails a dial that no trunk or registration can carry, or that

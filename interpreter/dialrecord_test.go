@@ -57,7 +57,8 @@ func TestDialRecordGaps(t *testing.T) {
 		`<Response><Dial record="record-from-ringing-dual"><Sip>sip:a@b.test</Sip></Dial></Response>`: "",
 		`<Response><Dial record="record-from-answer"><Conference>room</Conference></Dial></Response>`: "<Dial record> with a <Conference> or <Queue>",
 		`<Response><Dial record="do-not-record"><Conference>room</Conference></Dial></Response>`:      "",
-		`<Response><Dial record="true" referUrl="/refer">+15551230001</Dial></Response>`:              "<Dial referUrl>",
+		`<Response><Dial record="true" referUrl="/refer">+15551230001</Dial></Response>`:              "",
+		`<Response><Dial referUrl="/refer"><Conference>room</Conference></Dial></Response>`:           "<Dial referUrl> with a <Conference>",
 	} {
 		d, err := verbs.Parse([]byte(doc), verbs.Main)
 		if err != nil {

@@ -117,7 +117,7 @@ func (c *Call) runVerb(ctx context.Context, doc *document, v verbs.Verb) (step, 
 		c.fail(fmt.Sprintf("<Connect><%s>: %v", nouns[0].Name(), ErrUnsupported), 0)
 		return step{}, nil
 	case *verbs.Refer:
-		return c.handOff(ctx, doc, v, v.Action, v.Method, true, func(ctx context.Context, h HandOff) (Outcome, error) { return h.Refer(ctx, v) })
+		return c.refer(ctx, doc, v)
 	case *verbs.Start:
 		if forksMedia(v) {
 			// A stream, a recording or a transcription hears the
@@ -253,8 +253,8 @@ func (c *Call) target(doc *document, verb, ref, method string) *request {
 	return req
 }
 
-// handOff runs a verb the leg performs whole (HandOff: Enqueue, Connect,
-// Refer, Dial to a room). A leg that cannot reports it as an error event
+// handOff runs a verb the leg performs whole (HandOff: Connect, Dial to
+// a room). A leg that cannot reports it as an error event
 // and the call goes on with the next verb.
 func (c *Call) handOff(ctx context.Context, doc *document, v verbs.Verb, action, method string, answer bool, run func(context.Context, HandOff) (Outcome, error)) (step, error) {
 	h, ok := c.leg.(HandOff)

@@ -42,8 +42,10 @@ func gaps(v verbs.Verb) []verbs.Diagnostic {
 		if v.Record != "" && v.Record != "do-not-record" && dialsRoom(v) {
 			out = append(out, gap(verbs.Warning, v, "<Dial record> with a <Conference> or <Queue> is not supported by texml yet; the call is not recorded"))
 		}
-		if v.ReferURL != "" {
-			out = append(out, gap(verbs.Warning, v, "<Dial referUrl> is not supported by texml yet"))
+		if v.ReferURL != "" && dialsRoom(v) {
+			// A REFER is taken from a dialed party (transfer.go); a
+			// room has none.
+			out = append(out, gap(verbs.Warning, v, "<Dial referUrl> with a <Conference> or <Queue> is not supported by texml; REFERs are declined"))
 		}
 		for _, n := range v.Nouns {
 			out = append(out, nounGaps(n, "Dial")...)

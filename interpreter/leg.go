@@ -97,6 +97,15 @@ type Leg interface {
 	// t.Result. A leg without a recognizer returns ErrNoRecognizer.
 	Transcribe(ctx context.Context, t TranscribeSpec) (stop func(), err error)
 
+	// Refer asks this leg's party to call t instead (SIP REFER in the
+	// leg's dialog, RFC 3515) and follows the transfer: it returns once
+	// the party refuses the REFER, or a NOTIFY reports the target's
+	// final answer, or t.Timeout passes after the REFER was accepted
+	// with what was heard by then. The interpreter decides what the
+	// outcome means (<Refer>'s action, ending the call). A leg whose
+	// party cannot be referred (not SIP) returns ErrUnsupported.
+	Refer(ctx context.Context, t ReferTarget) (ReferResult, error)
+
 	// Siprec opens a SIPREC recording session (RFC 7866) from this leg,
 	// the session recording client, to the recording server that
 	// s.Connector names, and returns at once: the server's answer comes
@@ -370,13 +379,11 @@ type CallRecording interface {
 	Stop() (Recording, error)
 }
 
-// HandOff is implemented by legs that still run Refer and a Dial to a
-// Conference as whole verbs: the simulated leg's scripted outcomes.
-// These verbs move into the interpreter over the Dialer, media and store
-// seams as Dial and Enqueue did; a leg without HandOff (a SIP leg) makes
-// them fail with a clear error.
+// HandOff is implemented by legs that still run a Dial to a Conference as
+// a whole verb: the simulated leg's scripted outcomes. It moves into the
+// interpreter over the Dialer, media and store seams as Dial and Enqueue
+// did; a leg without HandOff (a SIP leg) makes it fail with a clear error.
 type HandOff interface {
-	Refer(ctx context.Context, r *verbs.Refer) (Outcome, error)
 	// DialRoom runs a Dial whose one noun is a Conference.
 	DialRoom(ctx context.Context, d *verbs.Dial) (Outcome, error)
 }

@@ -62,6 +62,12 @@ func (c *Call) Place(ctx context.Context, p Placement) Result {
 	defer hangup(nil)
 	box := &inbox{}
 	att, err := c.cfg.Dialer.Dial(context.WithoutCancel(ctx), t, func(pr Progress) {
+		if pr.Kind == Referred {
+			// The called party of a REST call is not in a Dial: no
+			// referUrl can take its REFER.
+			declineTransfer(pr)
+			return
+		}
 		if pr.Kind == Ended {
 			hangup(ErrHangup)
 		}

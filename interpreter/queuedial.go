@@ -117,7 +117,8 @@ func (c *Call) waitQueue(ctx context.Context, s *dialState, f *fork, deadline ti
 	}
 	began := c.cfg.Clock.Now()
 	c.trace("bridge", map[string]any{"party": f.name, "sid": f.target.CallSid})
-	reason, err := c.bridged(ctx, s, f, began.Add(secs(c.cfg.Dialect.TimeLimit(s.d.TimeLimit))))
+	// takeTransfer declines every REFER of a Dial Queue: no transfer here.
+	reason, _, err := c.bridged(ctx, s, f, began.Add(secs(c.cfg.Dialect.TimeLimit(s.d.TimeLimit))))
 	stop()
 	now := c.cfg.Clock.Now()
 	c.trace("unbridge", map[string]any{"party": f.name, "reason": reason, "seconds": wholeSeconds(now.Sub(began))})

@@ -85,6 +85,12 @@ func (c *Call) execute(ctx context.Context) Result {
 	} else {
 		res = c.loop(ctx, first)
 	}
+	// A transfer whose referUrl document did not Dial ends with the
+	// call: the transferor hears it failed (487 when the caller left).
+	if c.hungUp {
+		c.endTransfer(487)
+	}
+	c.endTransfer(603)
 	// The call is over: its forks send their stop, and its goroutines
 	// (asynchronous detection) end with its context.
 	c.endRecordings()

@@ -117,6 +117,7 @@ func (h *sipHarness) Slack() time.Duration { return 150 * time.Millisecond }
 func (h *sipHarness) Start(t *testing.T, script []legtest.Act) (interpreter.Leg, context.Context, interpreter.Clock) {
 	t.Helper()
 	ph := sipphone.New(t)
+	stallRefers(ph, script)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	calls := make(chan *sipphone.Call, 1)
@@ -134,6 +135,16 @@ func (h *sipHarness) Start(t *testing.T, script []legtest.Act) (interpreter.Leg,
 	go play(c, time.Now(), script)
 	t.Cleanup(func() { _ = c.Hangup() })
 	return got.leg, got.ctx, interpreter.SystemClock{}
+}
+
+// stallRefers makes the phone take REFERs and report only a ringing
+// target when the script says so (legtest.StallRefer).
+func stallRefers(ph *sipphone.Phone, script []legtest.Act) {
+	for _, a := range script {
+		if a.Kind == legtest.StallRefer {
+			ph.OnRefer(sipphone.ReferReply{Notify: []int{180}})
+		}
+	}
 }
 
 // play runs the far end's script on the phone's call, from start.
@@ -164,6 +175,7 @@ type outboundHarness struct{ *sipHarness }
 func (h outboundHarness) Start(t *testing.T, script []legtest.Act) (interpreter.Leg, context.Context, interpreter.Clock) {
 	t.Helper()
 	ph := sipphone.New(t)
+	stallRefers(ph, script)
 	started := make(chan time.Time, 1)
 	ph.Answer(sipphone.Behaviour{Then: func(c *sipphone.Call) {
 		play(c, <-started, script)

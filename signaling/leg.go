@@ -90,6 +90,11 @@ type Leg struct {
 	version uint64        // under mu: the o= version of our last SDP, one more for each new one (RFC 3264 §8)
 	ack     *pendingAck   // under mu: the re-INVITE whose 2xx waits for its ACK
 	ka      *keepalive    // under mu: the OPTIONS loop while no RTP is expected
+	refer   *referSub     // under mu: the REFER in progress, whose NOTIFYs come to onNotify
+	// referred, under mu, takes a REFER the party sends (an outbound
+	// leg's callee: its Dial may transfer the caller); nil refuses it.
+	referred func(*interpreter.Transfer)
+	ntf      *notifier // under mu: the NOTIFYs of the party's accepted REFER, which our BYE waits for
 
 	// gone is done when the call is over for SIP: the dialog ended, the
 	// call closed, or the peer is gone (no ACK for a re-INVITE's 2xx).
@@ -178,7 +183,7 @@ func (l *Leg) bye() <-chan struct{} {
 	}
 	done := make(chan struct{})
 	l.byeDone = done // no keepalive starts from now on
-	ka := l.ka
+	ka, ntf := l.ka, l.ntf
 	l.ka = nil
 	l.srv.wg.Add(1)
 	go func() {
@@ -189,6 +194,11 @@ func (l *Leg) bye() <-chan struct{} {
 			// OPTIONS in flight.
 			ka.stop()
 			<-ka.done
+		}
+		if ntf != nil {
+			// A transferor hears how its transfer went before our BYE
+			// (RFC 5589 §6).
+			ntf.wait()
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
 		defer cancel()

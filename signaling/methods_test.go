@@ -49,7 +49,7 @@ func TestCancelWithoutTransaction(t *testing.T) {
 func TestMethodNotAllowed(t *testing.T) {
 	s := newTestServer(t, `<Response><Hangup/></Response>`, 2, nil)
 	p := newPeer(t, s)
-	for _, m := range []sip.RequestMethod{sip.MESSAGE, sip.SUBSCRIBE, sip.REFER, "PUBLISH"} {
+	for _, m := range []sip.RequestMethod{sip.MESSAGE, sip.SUBSCRIBE, "PUBLISH"} {
 		c := p.newCall()
 		c.send(m, "", "")
 		res := p.final(5*time.Second, m)
@@ -67,5 +67,23 @@ func TestMethodNotAllowed(t *testing.T) {
 				t.Errorf("%s: Allow %q lacks %s", m, allow.Value(), want)
 			}
 		}
+	}
+}
+
+// TestReferOutsideDialog: a REFER that is not within a call is refused
+// (we would dial for anyone who asks), and one for a call we do not know
+// gets 481.
+func TestReferOutsideDialog(t *testing.T) {
+	s := newTestServer(t, `<Response><Hangup/></Response>`, 2, nil)
+	p := newPeer(t, s)
+	c := p.newCall()
+	c.send(sip.REFER, "", "")
+	if res := p.final(5*time.Second, sip.REFER); res.StatusCode != 403 {
+		t.Errorf("REFER outside a dialog: %d, want 403", res.StatusCode)
+	}
+	c = p.newCall()
+	c.send(sip.NOTIFY, "", "")
+	if res := p.final(5*time.Second, sip.NOTIFY); res.StatusCode != 481 {
+		t.Errorf("NOTIFY outside a dialog: %d, want 481", res.StatusCode)
 	}
 }

@@ -158,6 +158,8 @@ func New(cfg Config) (*Server, error) {
 	srv.OnOptions(s.onOptions)
 	srv.OnInfo(s.onInfo)
 	srv.OnCancel(s.onCancel)
+	srv.OnNotify(s.onNotify)
+	srv.OnRefer(s.onRefer)
 	srv.OnNoRoute(s.onNoRoute)
 	if cfg.Registrar != nil {
 		srv.OnRegister(s.onRegister)
@@ -491,7 +493,7 @@ func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 // allowed are the methods we handle, for Allow in OPTIONS and 405 answers.
-const allowed = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO"
+const allowed = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, NOTIFY, REFER"
 
 // onCancel answers a CANCEL that matches no INVITE transaction (RFC 3261
 // §9.2): sipgo's transaction layer answers one that matches itself, with

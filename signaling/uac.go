@@ -180,7 +180,8 @@ type outCall struct {
 
 	cancelOnce sync.Once
 	cancel     chan struct{}
-	reported   bool          // the last event (Failed or Ended) went out
+	emu        sync.Mutex    // orders emit: the callee's REFER (Referred) comes from a SIP handler goroutine
+	reported   bool          // under emu: the last event (Failed or Ended) went out
 	early      bool          // EarlyMedia was reported
 	req        *sip.Request  // the INVITE as last sent (after a challenge or a redirect)
 	final      *sip.Response // the INVITE's final response, when one came
@@ -190,6 +191,8 @@ type outCall struct {
 func (a *outCall) Cancel() { a.cancelOnce.Do(func() { close(a.cancel) }) }
 
 func (a *outCall) emit(p interpreter.Progress) {
+	a.emu.Lock()
+	defer a.emu.Unlock()
 	if a.reported {
 		return
 	}

@@ -129,6 +129,9 @@ func (a *outCall) established(r *sip.Response, tx sip.ClientTransaction) {
 		a.emit(interpreter.Progress{Kind: interpreter.Failed, Code: 488, Reason: "no usable SDP in the answer"})
 		return
 	}
+	// The callee's REFER (a blind transfer) goes to the Dial as
+	// progress, which only the interpreter can act on (referUrl).
+	leg.setReferred(func(t *interpreter.Transfer) { a.emit(interpreter.Progress{Kind: interpreter.Referred, Transfer: t}) })
 	s.mu.Lock()
 	s.calls[d.id] = leg
 	s.mu.Unlock()

@@ -42,6 +42,11 @@ type Callee struct {
 	// Greeting is what it makes heard once it answers (ParseGreeting),
 	// for machineDetection; nil is silence.
 	Greeting amd.Party
+	// ReferTo, when set, is the transfer target of a REFER the callee
+	// sends ReferAfter after answering (a blind transfer, Dial
+	// referUrl).
+	ReferTo    string
+	ReferAfter time.Duration
 }
 
 // ParseCallee parses a --callee value: TARGET=STEP[,STEP...], where a STEP
@@ -54,6 +59,7 @@ type Callee struct {
 //	failed           404 Not Found
 //	reject:CODE      any SIP final response, e.g. reject:603
 //	early            send early media while ringing
+//	refer:SECONDS:URI  SECONDS after answering, send a REFER to URI (transfer the caller)
 //	talk:SECONDS     hang up this long after answering
 //	input:VALUE      input for a whisper Gather, in --input syntax
 //	human[:SECONDS]  once it answers, say hello for SECONDS (default 1)
@@ -90,6 +96,12 @@ func ParseCallee(v string) (Callee, error) {
 			}
 		case "early":
 			c.Early = true
+		case "refer":
+			secs, uri, _ := strings.Cut(arg, ":")
+			c.ReferTo = uri
+			if c.ReferAfter, err = seconds(secs); err == nil && !strings.HasPrefix(strings.ToLower(uri), "sip") {
+				err = fmt.Errorf("refer needs SECONDS:URI, e.g. refer:5:sip:agent@pbx.example.com")
+			}
 		case "input":
 			var in Input
 			in, err = ParseInput(arg)
@@ -97,7 +109,7 @@ func ParseCallee(v string) (Callee, error) {
 		case "human", "machine", "fax", "silent":
 			c.Greeting, err = ParseGreeting(strings.TrimSpace(st))
 		default:
-			err = fmt.Errorf("unknown step %q (ring, answer, busy, no-answer, failed, reject, early, talk, input, human, machine, fax, silent)", st)
+			err = fmt.Errorf("unknown step %q (ring, answer, busy, no-answer, failed, reject, early, refer, talk, input, human, machine, fax, silent)", st)
 		}
 		if err != nil {
 			return c, fmt.Errorf("callee %q: %w", v, err)
@@ -244,6 +256,9 @@ func (d *dialer) Dial(ctx context.Context, t interpreter.Target, progress func(i
 			if c.CallerHangsUp > 0 {
 				a.at(c.CallerHangsUp, func() { d.caller.hangUp("hangup") })
 			}
+			if c.ReferTo != "" {
+				a.at(c.ReferAfter, func() { a.refer(c.ReferTo) })
+			}
 		})
 	default:
 		a.at(c.Ring, func() {
@@ -311,4 +326,15 @@ func (a *attempt) Cancel() {
 		return
 	}
 	a.finish(interpreter.Progress{Kind: interpreter.Failed, Code: 487, Reason: "canceled"})
+}
+
+// refer has the callee send a REFER to uri (RFC 3515): the answer to it
+// and the NOTIFYs it gets show in the trace as refer-reply and notify.
+func (a *attempt) refer(uri string) {
+	a.leg.trace("refer-sent", map[string]any{"target": uri})
+	a.emit(interpreter.Progress{Kind: interpreter.Referred, Transfer: &interpreter.Transfer{
+		Target: "<" + uri + ">",
+		Reply:  func(code int) { a.leg.trace("refer-reply", map[string]any{"code": code}) },
+		Notify: func(code int) { a.leg.trace("notify", map[string]any{"code": code}) },
+	}})
 }

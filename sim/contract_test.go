@@ -32,6 +32,9 @@ func (simHarness) Start(t *testing.T, script []legtest.Act) (interpreter.Leg, co
 		case legtest.Beep:
 			o.Greeting = append(o.Greeting, amd.Sound{Kind: amd.Beep, At: a.At, For: a.For})
 			continue
+		case legtest.StallRefer:
+			o.Outcomes = append(o.Outcomes, Outcome{Status: "in-progress"})
+			continue
 		}
 		o.Inputs = append(o.Inputs, in)
 	}

@@ -100,23 +100,6 @@ func (l *Leg) DialRoom(ctx context.Context, d *verbs.Dial) (interpreter.Outcome,
 	return out, nil
 }
 
-// Refer implements interpreter.HandOff: completed (transfer accepted and
-// connected), busy, no-answer, failed.
-func (l *Leg) Refer(ctx context.Context, r *verbs.Refer) (interpreter.Outcome, error) {
-	o := l.nextOutcome("Refer", Outcome{Status: "completed"})
-	target := ""
-	if r.Target != nil {
-		target = r.Target.URI
-	}
-	l.trace("refer", map[string]any{"target": target, "outcome": o.Status})
-	notify := map[string]string{"completed": "200", "busy": "486", "no-answer": "487", "failed": "503"}[o.Status]
-	if notify == "" {
-		notify = "500"
-	}
-	p := url.Values{"ReferCallStatus": {o.Status}, "ReferSipResponseCode": {"202"}, "NotifySipResponseCode": {notify}}
-	return interpreter.Outcome{Params: p}, nil
-}
-
 // targets describes nouns for the trace, e.g. "Number:+15551234567".
 func targets(nouns []verbs.Noun) []string {
 	out := make([]string, 0, len(nouns))

@@ -139,5 +139,5 @@ func ParseOutcome(v string) (Outcome, error) {
 var knownOutcomes = map[string]bool{
 	"completed": true, "answered": true, "busy": true, "no-answer": true, "failed": true,
 	"canceled": true, "hangup": true, "bridged": true, "leave": true, "redirected": true,
-	"queue-full": true, "error": true,
+	"queue-full": true, "error": true, "rejected": true, "in-progress": true,
 }

@@ -223,7 +223,19 @@ func (p *printer) describe(e interpreter.Event) string {
 		return streamLine(f)
 	case "relay":
 		return relayLine(f)
-	case "connect", "refer", "start", "stop":
+	case "refer":
+		return fmt.Sprintf("Refer %s → %s (REFER %v, NOTIFY %v)", s("target"), s("outcome"), f["refer_code"], f["notify_code"])
+	case "refer-sent":
+		return "sends REFER to " + s("target")
+	case "refer-reply":
+		return fmt.Sprintf("its REFER is answered %v", f["code"])
+	case "notify":
+		return fmt.Sprintf("NOTIFY: the transfer's call %v", f["code"])
+	case "transfer":
+		return "transfers the caller to " + s("target") + " (referUrl)"
+	case "transferred":
+		return fmt.Sprintf("told the transfer's outcome (%v) and let go", f["code"])
+	case "connect", "start", "stop":
 		return fmt.Sprintf("%s %v → %v", strings.ToUpper(e.Name[:1])+e.Name[1:], f["targets"], f["outcome"])
 	case "hangup":
 		return "hangup: " + s("reason")

@@ -67,6 +67,8 @@ type Call struct {
 	bye         *sip.Request // the other side's BYE
 	ack         *sip.Request // the other side's ACK to our 2xx (received calls)
 	requests    []*sip.Request
+	refer       *ReferReply // how REFERs are answered; nil: 200 like any request
+	notified    []int       // the responses to our NOTIFYs, in order
 }
 
 // newCall opens the RTP socket and starts recording; ok is false when
@@ -259,6 +261,11 @@ func (c *Call) Requests() []*sip.Request {
 // Request sends a request in the dialog (INFO, OPTIONS, a re-INVITE…)
 // with an optional body and returns the final response.
 func (c *Call) Request(method sip.RequestMethod, contentType string, body []byte) (*sip.Response, error) {
+	return c.request(method, contentType, body)
+}
+
+// request is Request with extra headers.
+func (c *Call) request(method sip.RequestMethod, contentType string, body []byte, headers ...sip.Header) (*sip.Response, error) {
 	c.mu.Lock()
 	dlg, target := c.dlg, c.target
 	c.mu.Unlock()
@@ -268,6 +275,9 @@ func (c *Call) Request(method sip.RequestMethod, contentType string, body []byte
 	req := sip.NewRequest(method, *target.Clone())
 	if contentType != "" {
 		req.AppendHeader(sip.NewHeader("Content-Type", contentType))
+	}
+	for _, h := range headers {
+		req.AppendHeader(h)
 	}
 	req.SetBody(body)
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)

@@ -130,6 +130,9 @@ func (p *Phone) onRequest(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	if c != nil {
 		c.record(req)
+		if req.Method == sip.REFER && c.answerRefer(req, tx) {
+			return
+		}
 	}
 	_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
 }

@@ -48,6 +48,7 @@ type Phone struct {
 	handler  func(*Incoming)
 	nonces   map[string]*digest.Challenge
 	regs     map[string]*registration // by registrar and user
+	refer    *ReferReply              // how calls without their own reply answer REFERs (OnRefer)
 }
 
 // Option configures a Phone.

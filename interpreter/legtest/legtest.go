@@ -25,6 +25,10 @@ const (
 	HangUp                // hang up (BYE on SIP)
 	Talk                  // talk for For: sound that voice activity detectors take for speech
 	Beep                  // a voicemail's record tone (1 kHz) for For
+	// StallRefer makes the party take a REFER (202), report the target
+	// ringing (a NOTIFY with 180) and nothing more; At is ignored: it
+	// holds from the start.
+	StallRefer
 )
 
 // Act is one thing the far end does At a time after the case starts.
@@ -103,8 +107,9 @@ type contractCase struct {
 }
 
 // cases are the contract, in the order Run runs them: the basics, then
-// machine detection (amd.go), then media streams (stream.go).
-var cases = append(append(basics, amdCases...), streamCases...)
+// machine detection (amd.go), media streams (stream.go) and transfers
+// (refer.go).
+var cases = append(append(append(basics, amdCases...), streamCases...), referCases...)
 
 var basics = []contractCase{
 	{"digit while waiting", []Act{{At: 400 * time.Millisecond, Kind: Press, Digits: "5"}},

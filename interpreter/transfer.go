@@ -1,0 +1,97 @@
+package interpreter
+
+import (
+	"net/url"
+
+	"github.com/texml/texml/verbs"
+)
+
+// pendingTransfer is an accepted REFER from a dialed party (the
+// transferor): the caller runs the referUrl document, and the party hears
+// how its Dial goes before it is let go.
+type pendingTransfer struct {
+	t *Transfer
+	f *fork // the transferor's fork: its leg stays up until the final NOTIFY
+}
+
+// takeTransfer answers a REFER from the bridged party f (Twilio's
+// "Inbound SIP REFER to Twilio"): without a referUrl it is refused with
+// error 13802 ("Dial: No referUrl attribute specified") and the bridge
+// goes on; with one it is accepted (202, then NOTIFY 100 Trying, RFC 3515
+// §2.4.4) and the bridge ends so that the caller can be transferred.
+func (c *Call) takeTransfer(s *dialState, f *fork, t *Transfer) bool {
+	if dialsRoom(s.d) {
+		// The dequeued caller of a <Dial><Queue> is not a dialed party
+		// that may hand the agent on.
+		t.Reply(603)
+		return false
+	}
+	if s.d.ReferURL == "" {
+		c.fail("<Dial>: "+f.name+" sent a REFER, but the Dial has no referUrl; it is declined", 13802)
+		t.Reply(603)
+		return false
+	}
+	t.Reply(202)
+	t.Notify(100)
+	c.trace("transfer", map[string]any{"party": f.name, "target": t.Target})
+	c.log.Info("transfer requested", "party", f.name, "target", t.Target)
+	return true
+}
+
+// declineTransfer refuses a REFER nobody can act on: from a fork that is
+// no longer bridged, or that came while it rang or heard its whisper.
+func declineTransfer(p Progress) {
+	if p.Kind == Referred && p.Transfer != nil {
+		p.Transfer.Reply(603)
+	}
+}
+
+// referRequest is the request for a Dial's referUrl: the call's
+// parameters, with ReferTransferTarget (the REFER's Refer-To) and the
+// REFER's headers as SipHeader_<name> (Twilio's "Inbound SIP REFER to
+// Twilio" and "SIP and TwiML Interaction" pages).
+func (c *Call) referRequest(doc *document, d *verbs.Dial, t *Transfer) *request {
+	req := c.target(doc, "Dial", d.ReferURL, d.ReferMethod)
+	p := url.Values{"ReferTransferTarget": {t.Target}}
+	for k, v := range t.Headers {
+		p.Set("SipHeader_"+k, v)
+	}
+	req.params = p
+	return req
+}
+
+// endTransfer tells the transferor how the transfer went, in its final
+// NOTIFY, and lets it go (BYE, unless it left already): a transferor
+// normally ends its own call once it has heard (RFC 5589 §6), but one
+// that does not must not stay up for the rest of the call.
+func (c *Call) endTransfer(code int) {
+	pt := c.transfer
+	if pt == nil {
+		return
+	}
+	c.transfer = nil
+	pt.t.Notify(code)
+	pt.f.att.Cancel()
+	c.trace("transferred", map[string]any{"party": pt.f.name, "code": code})
+}
+
+// transferCode is the SIP status that tells a transferor how the Dial
+// the transfer led to ended: 200 when bridged, else the failed party's
+// code, or the code of its DialCallStatus.
+func transferCode(res dialResult) int {
+	if res.bridged {
+		return 200
+	}
+	if res.fork != nil && res.fork.code >= 300 {
+		return res.fork.code
+	}
+	switch res.status {
+	case "busy":
+		return 486
+	case "no-answer":
+		return 480
+	case "canceled":
+		return 487
+	}
+	return 503
+}
