@@ -1,34 +1,60 @@
 package interpreter
 
 import (
-	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/texml/texml/relay"
 )
 
-// renderNow is a talker whose renderer answers at once: each character
-// takes 10 samples.
-func renderNow(t *talker) func(renderJob) {
-	return func(j renderJob) {
-		n := 10 * len(j.text)
-		if j.source != "" {
-			n = 1000 * max(j.loop, 1)
-		}
-		pcm := make([]int16, n)
-		for i := range pcm {
-			pcm[i] = 1
-		}
-		// The talker's lock is held by the caller: render later.
-		go t.rendered(j.u, j.text, pcm)
-	}
+// testRenderer renders a talker's jobs in order, as the session's one
+// renderer does, when settle is called: each character takes 10
+// samples, a sound 1000 a loop.
+type testRenderer struct {
+	mu   sync.Mutex
+	jobs []renderJob
 }
 
-func newTestTalker() *talker {
-	t := &talker{muted: -1}
-	t.render = renderNow(t)
-	return t
+func (r *testRenderer) queue(j renderJob) {
+	r.mu.Lock()
+	r.jobs = append(r.jobs, j)
+	r.mu.Unlock()
+}
+
+// testTalker is a talker and its renderer.
+type testTalker struct {
+	*talker
+	r *testRenderer
+}
+
+func newTestTalker() testTalker {
+	r := &testRenderer{}
+	return testTalker{talker: newTalker(r.queue), r: r}
+}
+
+// settle renders everything queued so far, in order.
+func (t testTalker) settle() {
+	for {
+		t.r.mu.Lock()
+		jobs := t.r.jobs
+		t.r.jobs = nil
+		t.r.mu.Unlock()
+		if len(jobs) == 0 {
+			return
+		}
+		for _, j := range jobs {
+			n := 10 * len(j.text)
+			if j.source != "" {
+				n = 1000 * max(j.loop, 1)
+			}
+			pcm := make([]int16, n)
+			for i := range pcm {
+				pcm[i] = 1
+			}
+			t.rendered(j.u, j.text, pcm)
+		}
+	}
 }
 
 // drain plays n frames and returns how many carried audio.
@@ -41,22 +67,6 @@ func (t *talker) drain(n int) int {
 		}
 	}
 	return got
-}
-
-// settle waits for the renderer's goroutines.
-func (t *talker) settle() {
-	for {
-		t.mu.Lock()
-		busy := false
-		for _, u := range t.items {
-			busy = busy || u.jobs > 0
-		}
-		t.mu.Unlock()
-		if !busy {
-			return
-		}
-		runtime.Gosched()
-	}
 }
 
 func text(token string, last bool) relay.Message {
