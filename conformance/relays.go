@@ -83,7 +83,7 @@ type relayApps struct {
 	apps map[string]RelayApp
 	mu   sync.Mutex
 	logs []*relayLog
-	wg   sync.WaitGroup
+	wg   conns
 }
 
 // serve answers a WebSocket upgrade to one of the apps; it reports
@@ -93,7 +93,7 @@ func (a *relayApps) serve(w http.ResponseWriter, r *http.Request) bool {
 	if c == nil {
 		return served
 	}
-	defer a.wg.Done()
+	defer a.wg.done()
 	log := &relayLog{path: r.URL.Path}
 	a.mu.Lock()
 	a.logs = append(a.logs, log)
@@ -184,7 +184,7 @@ func (s RelaySend) message() []byte {
 }
 
 // wait lets the apps' handlers finish after their sessions closed.
-func (a *relayApps) wait(ctx context.Context) { waitFor(ctx, &a.wg) }
+func (a *relayApps) wait(ctx context.Context) { a.wg.wait(ctx) }
 
 // checkRelays compares what the relay apps received with want.
 func checkRelays(want []RelayExpect, logs []*relayLog, callSid string, fail func(string, ...any)) {

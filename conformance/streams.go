@@ -85,7 +85,7 @@ type streamApps struct {
 	apps map[string]StreamApp
 	mu   sync.Mutex
 	logs []*streamLog
-	wg   sync.WaitGroup
+	wg   conns
 }
 
 // serve answers a WebSocket upgrade to one of the apps; it reports
@@ -95,7 +95,7 @@ func (a *streamApps) serve(w http.ResponseWriter, r *http.Request) bool {
 	if c == nil {
 		return served
 	}
-	defer a.wg.Done()
+	defer a.wg.done()
 	log := &streamLog{path: r.URL.Path, tracks: map[string]bool{}}
 	a.mu.Lock()
 	a.logs = append(a.logs, log)
@@ -192,14 +192,14 @@ func (s AppSend) message(sidKey, sid, codec string) []byte {
 }
 
 // wait lets the apps' handlers finish reading after their stream closed.
-func (a *streamApps) wait(ctx context.Context) { waitFor(ctx, &a.wg) }
+func (a *streamApps) wait(ctx context.Context) { a.wg.wait(ctx) }
 
 // accept answers a WebSocket upgrade to the app of apps at the request's
-// path: the app and the connection, counted in wg (the caller calls
-// wg.Done when done). A nil connection means there is nothing to serve;
+// path: the app and the connection, counted in cs (the caller calls
+// cs.done when done). A nil connection means there is nothing to serve;
 // served then says whether the request was answered (a failed upgrade)
 // or is for another handler.
-func accept[A any](w http.ResponseWriter, r *http.Request, apps map[string]A, wg *sync.WaitGroup) (app A, c *websocket.Conn, served bool) {
+func accept[A any](w http.ResponseWriter, r *http.Request, apps map[string]A, cs *conns) (app A, c *websocket.Conn, served bool) {
 	app, ok := apps[r.URL.Path]
 	if !ok || !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
 		return app, nil, false
@@ -208,14 +208,33 @@ func accept[A any](w http.ResponseWriter, r *http.Request, apps map[string]A, wg
 	if err != nil {
 		return app, nil, true
 	}
-	wg.Add(1)
+	cs.add()
 	return app, c, true
 }
 
-// waitFor waits for wg, or until ctx ends.
-func waitFor(ctx context.Context, wg *sync.WaitGroup) {
+// conns counts an app's connections in progress. Adding one and waiting
+// for them go through mu, so that a connection counted before the wait
+// began is ordered before it (sync.WaitGroup wants its Add to happen
+// before its Wait).
+type conns struct {
+	mu sync.Mutex
+	wg sync.WaitGroup
+}
+
+func (c *conns) add() {
+	c.mu.Lock()
+	c.wg.Add(1)
+	c.mu.Unlock()
+}
+
+func (c *conns) done() { c.wg.Done() }
+
+// wait waits for the connections, or until ctx ends.
+func (c *conns) wait(ctx context.Context) {
+	c.mu.Lock()
+	c.mu.Unlock() //nolint:staticcheck // an empty critical section orders the adds before Wait
 	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
+	go func() { c.wg.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-ctx.Done():

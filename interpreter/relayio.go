@@ -102,10 +102,11 @@ func (r *relaySession) listen(ctx context.Context) func() {
 // through.
 func (r *relaySession) speaking(Track) {
 	if spoken, d, ok := r.talk.interrupt(relay.InterruptSpeech); ok {
-		r.sess.Interrupt(spoken, d)
+		// The trace is queued before the app can answer the message.
 		r.post(func() {
 			r.c.trace("relay", map[string]any{"state": "interrupt", "sid": r.id, "spoken": spoken, "ms": d.Milliseconds(), "by": "speech"})
 		})
+		r.sess.Interrupt(spoken, d)
 		return
 	}
 	_, agent := r.talk.speaking()
@@ -127,9 +128,9 @@ func (r *relaySession) heard(t Transcript) {
 		})
 		return
 	}
-	r.sess.Prompt(t.Text, lang, true)
-	r.talk.next()
 	r.post(func() { r.c.trace("relay", map[string]any{"state": "prompt", "sid": r.id, "text": t.Text}) })
+	r.talk.next()
+	r.sess.Prompt(t.Text, lang, true)
 }
 
 // partialHeard is an interim transcript: a prompt with last false
@@ -148,11 +149,11 @@ func (r *relaySession) partialHeard(t Transcript) {
 func (r *relaySession) digit(k byte) {
 	interrupted := false
 	if spoken, d, ok := r.talk.interrupt(relay.InterruptDTMF); ok {
-		r.sess.Interrupt(spoken, d)
 		interrupted = true
 		r.post(func() {
 			r.c.trace("relay", map[string]any{"state": "interrupt", "sid": r.id, "spoken": spoken, "ms": d.Milliseconds(), "by": "dtmf"})
 		})
+		r.sess.Interrupt(spoken, d)
 	}
 	if !r.dtmf {
 		return
@@ -160,9 +161,9 @@ func (r *relaySession) digit(k byte) {
 	if _, agent := r.talk.speaking(); !interrupted && agent && !allows(r.report, relay.InterruptDTMF) {
 		return
 	}
-	r.sess.DTMF(k)
-	r.talk.next()
 	r.post(func() { r.c.trace("relay", map[string]any{"state": "dtmf", "sid": r.id, "digit": string(k)}) })
+	r.talk.next()
+	r.sess.DTMF(k)
 }
 
 // queueJob hands a piece of speech to the renderer; it never blocks
