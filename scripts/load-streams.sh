@@ -22,17 +22,14 @@
 # sockets' backlog, texml's RTP counters, the streams' dropped frames and
 # other warnings from texml's log, and the pacer's summary.
 #
-# A stalled app reaches texml only once the kernel stops taking texml's
-# writes: on loopback texml's socket send buffer autotunes up to
-# net.ipv4.tcp_wmem's maximum (4 MB by default), which the ~20 KB/s of a
-# stream's messages fill in about 3 minutes; only then does texml's
-# writer block, its queue drop frames and its write timeout end the
-# stream (in a trial, 5 streams × 240 s: after about 195 s, 398 frames
-# dropped, then "context deadline exceeded" and the stalled call hung
-# up, the others undisturbed). With a shorter HOLD the stalled calls
-# show that a stall disturbs nothing, not texml's back-pressure. The
-# script prints the most that texml's stream sockets held unsent and
-# wsecho's unread (ss, every 5 s).
+# A stalled app reaches texml once the kernel stops taking texml's
+# writes: texml's stream sockets have a fixed 64 KB send buffer, and
+# wsecho's connections a 64 KB receive buffer (-rcvbuf, as an app across a
+# network holds a bounded window; loopback would autotune megabytes), so
+# the ~20 KB/s of a stream's messages fill both in a few seconds; then
+# texml's queue drops frames and its write timeout (10 s) ends the stalled
+# stream, while the others go on. The script prints the most that texml's
+# stream sockets held unsent and wsecho's unread (ss, every 5 s).
 #
 # Targets (for the calls whose app echoes): gap p99 ≤ 25 ms at the
 # callers, no packet lost either way; a stalled app must not disturb

@@ -50,6 +50,11 @@ const DefaultHandshakeTimeout = 10 * time.Second
 // 30 s is 320 KB of base64).
 const readLimit = 4 << 20
 
+// sendBuffer is the kernel's send buffer of a stream's socket: a few
+// seconds of a stream's messages (about 20 KB a second each way), ample
+// for any link's bandwidth-delay product at that rate.
+const sendBuffer = 64 << 10
+
 // writeTimeout is how long one message may take to reach a stalled app
 // before the stream fails: the queue drops frames meanwhile, so this
 // only ends streams whose app is gone.
@@ -105,6 +110,14 @@ func (d *Dialer) httpClient() *http.Client {
 			Proxy: http.ProxyFromEnvironment,
 			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 				c, err := nd.DialContext(ctx, network, addr)
+				if tc, ok := c.(*net.TCPConn); ok && err == nil {
+					// A fixed send buffer: an app that stops reading
+					// meets the stream's bounded queue within seconds,
+					// rather than after the kernel's autotuned buffer
+					// (4 MB on Linux) has filled, and holds no more than
+					// this of kernel memory.
+					_ = tc.SetWriteBuffer(sendBuffer)
+				}
 				if h, ok := ctx.Value(rawKey{}).(*rawConn); ok && err == nil {
 					h.set(c)
 				}

@@ -40,6 +40,7 @@ import (
 func main() {
 	listen := flag.String("listen", "127.0.0.1:18090", "HTTP address (loopback only)")
 	stall := flag.Int("stall", 0, "the first N connections stop reading after their start message")
+	rcvbuf := flag.Int("rcvbuf", 64<<10, "SO_RCVBUF of the connections in bytes, as an app across a network holds a bounded window rather than loopback's autotuned megabytes, so that a stalled connection pushes back on texml within seconds; 0 leaves the kernel's autotuning")
 	flag.Parse()
 	host, _, err := net.SplitHostPort(*listen)
 	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
@@ -50,7 +51,25 @@ func main() {
 		fmt.Fprintln(os.Stderr, "wsecho: -stall must be 0..100000")
 		os.Exit(2)
 	}
-	ln, err := net.Listen("tcp", *listen)
+	if *rcvbuf < 0 {
+		fmt.Fprintln(os.Stderr, "wsecho: -rcvbuf must be 0 or more")
+		os.Exit(2)
+	}
+	lc := net.ListenConfig{}
+	if *rcvbuf > 0 {
+		// Set on the listener, so that the accepted connections start
+		// with it (their window is scaled for it).
+		lc.Control = func(_, _ string, c syscall.RawConn) error {
+			var serr error
+			if err := c.Control(func(fd uintptr) {
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, *rcvbuf)
+			}); err != nil {
+				return err
+			}
+			return serr
+		}
+	}
+	ln, err := lc.Listen(context.Background(), "tcp", *listen)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "wsecho:", err)
 		os.Exit(1)
