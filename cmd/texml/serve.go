@@ -154,7 +154,7 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 		return nil, fmt.Errorf("--max-lag %s: want 0 (off) or more", f.maxLag)
 	}
 	if f.pacerShards < 0 || f.pacerShards > 256 {
-		return nil, fmt.Errorf("--pacer-shards %d: want 0 (one per CPU) to 256", f.pacerShards)
+		return nil, fmt.Errorf("--pacer-shards %d: want 0 (two per CPU) to 256", f.pacerShards)
 	}
 	if f.rtpIO != "auto" && f.rtpIO != "syscalls" {
 		return nil, fmt.Errorf(`--rtp-io %q: want "auto" or "syscalls"`, f.rtpIO)

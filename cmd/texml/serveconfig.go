@@ -121,7 +121,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	if err != nil {
 		f.envErrs = append(f.envErrs, fmt.Errorf("%s: %w", envName("pacer-shards"), err))
 	}
-	fs.IntVar(&f.pacerShards, "pacer-shards", shards, "goroutines that send and read every call's RTP, each every 20 ms for its share of the calls; 0: one per CPU (env "+envName("pacer-shards")+")")
+	fs.IntVar(&f.pacerShards, "pacer-shards", shards, "goroutines that send and read every call's RTP, each every 20 ms for its share of the calls; 0: two per CPU (env "+envName("pacer-shards")+")")
 	maxSetup, err := strconv.Atoi(env("max-setup", strconv.Itoa(defaultMaxSetup)))
 	if err != nil {
 		f.envErrs = append(f.envErrs, fmt.Errorf("%s: %w", envName("max-setup"), err))
