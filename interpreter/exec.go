@@ -135,9 +135,9 @@ func (c *Call) runVerb(ctx context.Context, doc *document, v verbs.Verb) (step, 
 		return step{}, nil
 	case *verbs.Stop:
 		c.stopStreams(v)
-		c.stopRecordings(v)
-		c.stopTranscriptions(v)
-		c.stopSipRecs(v)
+		stopForks(c, v, "Recording", "recording", &c.recordings)
+		stopForks(c, v, "Transcription", "transcription", &c.transcriptions)
+		stopForks(c, v, "Siprec", "SIPREC session", &c.sipRecs)
 		return step{}, nil
 	case *verbs.Leave:
 		if c.mode == verbs.EnqueueWait {

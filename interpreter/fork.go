@@ -253,9 +253,9 @@ func (c *Call) answer(ctx context.Context, s *dialState, f *fork, leg Leg) bool 
 		// hanging up (the fork's) ends it at once.
 		ch.life = f.ctx
 		res := ch.loop(f.ctx, &request{url: f.ep.URL, method: methodOr(f.ep.Method), kind: verbs.Whisper})
-		ch.endRecordings()
-		ch.endTranscriptions("call")
-		ch.endSipRecs("call")
+		endForks(&ch.recordings, "call")
+		endForks(&ch.transcriptions, "call")
+		endForks(&ch.sipRecs, "call")
 		ch.endStreams("call") // a whisper's forks end with it
 		if ctx.Err() != nil {
 			return false // the caller left: the Dial's wait reports it

@@ -93,9 +93,9 @@ func (c *Call) execute(ctx context.Context) Result {
 	c.endTransfer(603)
 	// The call is over: its forks send their stop, and its goroutines
 	// (asynchronous detection) end with its context.
-	c.endRecordings()
-	c.endTranscriptions("call")
-	c.endSipRecs("call")
+	endForks(&c.recordings, "call")
+	endForks(&c.transcriptions, "call")
+	endForks(&c.sipRecs, "call")
 	c.closeForks()
 	cancel(nil)
 	c.bg.Wait()

@@ -69,7 +69,7 @@ func (c *Call) startSipRecs(ctx context.Context, doc *document, v *verbs.Start) 
 		p := e.Position()
 		at := fmt.Sprintf("%d:%d: <Start><Siprec>", p.Line, p.Col)
 		name := e.Attrs["name"]
-		if name != "" && c.findSipRec(name) != nil {
+		if name != "" && hasFork(c.sipRecs, name) {
 			c.fail(fmt.Sprintf("%s: a SIPREC session named %q is running already; skipped", at, name), 0)
 			continue
 		}
@@ -207,52 +207,9 @@ func (r *sipRec) status(event string, err error) {
 	c.post("siprec-status", r.cb, r.cbMethod, p)
 }
 
-// findSipRec returns the running session with this name or sid.
-func (c *Call) findSipRec(name string) *sipRec {
-	for _, r := range c.sipRecs {
-		if (r.name == name || r.sid == name) && r.running() {
-			return r
-		}
-	}
-	return nil
-}
+// named implements namedFork: a session that ended (its server hung
+// up) is no longer found.
+func (r *sipRec) named(name string) bool { return (r.name == name || r.sid == name) && r.running() }
 
-// stopSipRecs runs <Stop>'s Siprec nouns: a named one stops that session
-// by its name or SiprecSid, as Twilio's Siprec resource does
-// (https://www.twilio.com/docs/voice/api/siprec) and Telnyx's TeXML
-// <Stop><Siprec name> example shows; one without a name stops them all,
-// as <Stop><Stream/> does.
-func (c *Call) stopSipRecs(v *verbs.Stop) {
-	for _, n := range v.Nouns {
-		e, ok := n.(*verbs.Element)
-		if !ok || e.Tag != "Siprec" {
-			continue
-		}
-		name := e.Attrs["name"]
-		if name == "" {
-			c.endSipRecs("stop")
-			continue
-		}
-		r := c.findSipRec(name)
-		if r == nil {
-			c.warn(fmt.Sprintf("<Stop><Siprec name=%q>: no such SIPREC session is running", name), 0)
-			continue
-		}
-		r.end("stop")
-		for i, x := range c.sipRecs {
-			if x == r {
-				c.sipRecs = append(c.sipRecs[:i], c.sipRecs[i+1:]...)
-				break
-			}
-		}
-	}
-}
-
-// endSipRecs stops every SIPREC session of the call: at <Stop><Siprec/>
-// and at the end of the call.
-func (c *Call) endSipRecs(why string) {
-	for _, r := range c.sipRecs {
-		r.end(why)
-	}
-	c.sipRecs = nil
-}
+// stopFork implements namedFork.
+func (r *sipRec) stopFork(why string) { r.end(why) }

@@ -35,7 +35,7 @@ func (c *Call) startRecordings(doc *document, v *verbs.Start) {
 			continue
 		}
 		name := e.Attrs["name"]
-		if name != "" && c.findRecording(name) != nil {
+		if name != "" && hasFork(c.recordings, name) {
 			p := e.Position()
 			c.fail(fmt.Sprintf("%d:%d: <Start><Recording>: a recording named %q is running already; skipped", p.Line, p.Col, name), 0)
 			continue
@@ -85,56 +85,9 @@ func forksMedia(v *verbs.Start) bool {
 	return false
 }
 
-// findRecording returns the running <Start><Recording> with this name or
-// RecordingSid.
-func (c *Call) findRecording(name string) *startedRecording {
-	for _, s := range c.recordings {
-		if s.name == name || s.r.spec.Sid == name {
-			return s
-		}
-	}
-	return nil
-}
+// named implements namedFork.
+func (s *startedRecording) named(name string) bool { return s.name == name || s.r.spec.Sid == name }
 
-// stopRecordings runs <Stop>'s Recording nouns: a named one stops that
-// recording (its completed callback goes out); one without a name stops
-// every recording the call started, as <Stop><Stream/> does.
-func (c *Call) stopRecordings(v *verbs.Stop) {
-	for _, n := range v.Nouns {
-		e, ok := n.(*verbs.Element)
-		if !ok || e.Tag != "Recording" {
-			continue
-		}
-		name := e.Attrs["name"]
-		if name == "" {
-			c.endRecordings()
-			continue
-		}
-		s := c.findRecording(name)
-		if s == nil {
-			c.warn(fmt.Sprintf("<Stop><Recording name=%q>: no such recording is running", name), 0)
-			continue
-		}
-		s.r.stop()
-		c.dropRecording(s)
-	}
-}
-
-// dropRecording forgets a stopped recording.
-func (c *Call) dropRecording(s *startedRecording) {
-	for i, x := range c.recordings {
-		if x == s {
-			c.recordings = append(c.recordings[:i], c.recordings[i+1:]...)
-			return
-		}
-	}
-}
-
-// endRecordings stops every recording the call started: at
-// <Stop><Recording/> and at the end of the call.
-func (c *Call) endRecordings() {
-	for _, s := range c.recordings {
-		s.r.stop()
-	}
-	c.recordings = nil
-}
+// stopFork implements namedFork: the recording's completed callback goes
+// out.
+func (s *startedRecording) stopFork(string) { s.r.stop() }

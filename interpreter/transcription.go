@@ -62,7 +62,7 @@ func (c *Call) startTranscriptions(ctx context.Context, doc *document, v *verbs.
 		p := e.Position()
 		at := fmt.Sprintf("%d:%d: <Start><Transcription>", p.Line, p.Col)
 		name := e.Attrs["name"]
-		if name != "" && c.findTranscription(name) != nil {
+		if name != "" && hasFork(c.transcriptions, name) {
 			c.fail(fmt.Sprintf("%s: a transcription named %q is running already; skipped", at, name), 0)
 			continue
 		}
@@ -171,50 +171,8 @@ func (t *transcription) end(why string) {
 	t.status("transcription-stopped", nil)
 }
 
-// findTranscription returns the running transcription with this name or
-// sid.
-func (c *Call) findTranscription(name string) *transcription {
-	for _, t := range c.transcriptions {
-		if t.name == name || t.sid == name {
-			return t
-		}
-	}
-	return nil
-}
+// named implements namedFork.
+func (t *transcription) named(name string) bool { return t.name == name || t.sid == name }
 
-// stopTranscriptions runs <Stop>'s Transcription nouns: a named one stops
-// that transcription; one without a name stops them all.
-func (c *Call) stopTranscriptions(v *verbs.Stop) {
-	for _, n := range v.Nouns {
-		e, ok := n.(*verbs.Element)
-		if !ok || e.Tag != "Transcription" {
-			continue
-		}
-		name := e.Attrs["name"]
-		if name == "" {
-			c.endTranscriptions("stop")
-			continue
-		}
-		t := c.findTranscription(name)
-		if t == nil {
-			c.warn(fmt.Sprintf("<Stop><Transcription name=%q>: no such transcription is running", name), 0)
-			continue
-		}
-		t.end("stop")
-		for i, x := range c.transcriptions {
-			if x == t {
-				c.transcriptions = append(c.transcriptions[:i], c.transcriptions[i+1:]...)
-				break
-			}
-		}
-	}
-}
-
-// endTranscriptions stops every transcription of the call: at
-// <Stop><Transcription/> and at the end of the call.
-func (c *Call) endTranscriptions(why string) {
-	for _, t := range c.transcriptions {
-		t.end(why)
-	}
-	c.transcriptions = nil
-}
+// stopFork implements namedFork.
+func (t *transcription) stopFork(why string) { t.end(why) }
