@@ -26,6 +26,27 @@ func findFork[F namedFork](list []F, name string) (F, bool) {
 	return none, false
 }
 
+// startForks calls start for each of <Start>'s nouns of tag, with its
+// name and at, its position and tag for messages; a noun whose name a
+// running fork of *list has already is an error and skipped (what names
+// the kind of fork). start adds the fork it starts to *list.
+func startForks[F namedFork](c *Call, v *verbs.Start, tag, what string, list *[]F, start func(e *verbs.Element, at, name string)) {
+	for _, n := range v.Nouns {
+		e, ok := n.(*verbs.Element)
+		if !ok || e.Tag != tag {
+			continue
+		}
+		p := e.Position()
+		at := fmt.Sprintf("%d:%d: <Start><%s>", p.Line, p.Col, tag)
+		name := e.Attrs["name"]
+		if name != "" && hasFork(*list, name) {
+			c.fail(fmt.Sprintf("%s: a %s named %q is running already; skipped", at, what, name), 0)
+			continue
+		}
+		start(e, at, name)
+	}
+}
+
 // hasFork reports whether a fork of list runs with this name or sid.
 func hasFork[F namedFork](list []F, name string) bool {
 	_, ok := findFork(list, name)

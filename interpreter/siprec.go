@@ -61,18 +61,7 @@ const (
 // both_tracks: "By default, <Siprec> uses two forked streams: one for
 // the inbound track and one for the outbound track".
 func (c *Call) startSipRecs(ctx context.Context, doc *document, v *verbs.Start) {
-	for _, n := range v.Nouns {
-		e, ok := n.(*verbs.Element)
-		if !ok || e.Tag != "Siprec" {
-			continue
-		}
-		p := e.Position()
-		at := fmt.Sprintf("%d:%d: <Start><Siprec>", p.Line, p.Col)
-		name := e.Attrs["name"]
-		if name != "" && hasFork(c.sipRecs, name) {
-			c.fail(fmt.Sprintf("%s: a SIPREC session named %q is running already; skipped", at, name), 0)
-			continue
-		}
+	startForks(c, v, "Siprec", "SIPREC session", &c.sipRecs, func(e *verbs.Element, at, name string) {
 		r := &sipRec{c: c, name: name, sid: NewSid("SR"), connector: e.Attrs["connectorName"]}
 		if cb := e.Attrs["statusCallback"]; cb != "" {
 			if req := c.target(doc, "Siprec", cb, e.Attrs["statusCallbackMethod"]); req.bad != nil {
@@ -85,7 +74,7 @@ func (c *Call) startSipRecs(ctx context.Context, doc *document, v *verbs.Start) 
 			err := errors.New("connectorName is required: it names the recording server")
 			c.fail(fmt.Sprintf("%s: %v; skipped", at, err), 0)
 			r.over(siprecFailed, err)
-			continue
+			return
 		}
 		in, out := transcriptionTracks(e.Attrs["track"])
 		var params []verbs.Param
@@ -110,14 +99,14 @@ func (c *Call) startSipRecs(ctx context.Context, doc *document, v *verbs.Start) 
 		if err != nil {
 			c.sipRecs = c.sipRecs[:len(c.sipRecs)-1]
 			if errors.Is(err, ErrHangup) {
-				continue
+				return
 			}
 			c.fail(fmt.Sprintf("%s connectorName=%q: %v", at, r.connector, err), 0)
 			r.over(siprecFailed, err)
-			continue
+			return
 		}
 		r.stopLeg = stop
-	}
+	})
 }
 
 // started is the leg's word that the server answered.

@@ -1,7 +1,6 @@
 package interpreter
 
 import (
-	"fmt"
 	"strings"
 
 	"github.com/texml/texml/verbs"
@@ -29,17 +28,7 @@ type startedRecording struct {
 // do-not-trim), track (inbound, outbound, both; default both) and
 // channels (mono, dual; default mono).
 func (c *Call) startRecordings(doc *document, v *verbs.Start) {
-	for _, n := range v.Nouns {
-		e, ok := n.(*verbs.Element)
-		if !ok || e.Tag != "Recording" {
-			continue
-		}
-		name := e.Attrs["name"]
-		if name != "" && hasFork(c.recordings, name) {
-			p := e.Position()
-			c.fail(fmt.Sprintf("%d:%d: <Start><Recording>: a recording named %q is running already; skipped", p.Line, p.Col, name), 0)
-			continue
-		}
+	startForks(c, v, "Recording", "recording", &c.recordings, func(e *verbs.Element, at, name string) {
 		o := RecordOptions{
 			Dual:                 e.Attrs["channels"] == "dual",
 			Trim:                 e.Attrs["trim"] == "trim-silence",
@@ -65,10 +54,10 @@ func (c *Call) startRecordings(doc *document, v *verbs.Start) {
 		r.status.source = startRecordingSource
 		r.start()
 		if r.rec == nil {
-			continue // reported by start
+			return // reported by start
 		}
 		c.recordings = append(c.recordings, &startedRecording{name: name, r: r})
-	}
+	})
 }
 
 // forksMedia reports whether v starts a Stream, a Recording, a

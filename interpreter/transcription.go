@@ -54,18 +54,7 @@ var transcriptionTrackNames = [...]string{TrackBoth: "both_tracks", TrackInbound
 // without them: transcriptionEngine and speechModel (the local
 // recognizer is the engine).
 func (c *Call) startTranscriptions(ctx context.Context, doc *document, v *verbs.Start) {
-	for _, n := range v.Nouns {
-		e, ok := n.(*verbs.Element)
-		if !ok || e.Tag != "Transcription" {
-			continue
-		}
-		p := e.Position()
-		at := fmt.Sprintf("%d:%d: <Start><Transcription>", p.Line, p.Col)
-		name := e.Attrs["name"]
-		if name != "" && hasFork(c.transcriptions, name) {
-			c.fail(fmt.Sprintf("%s: a transcription named %q is running already; skipped", at, name), 0)
-			continue
-		}
+	startForks(c, v, "Transcription", "transcription", &c.transcriptions, func(e *verbs.Element, at, name string) {
 		for _, a := range []string{"transcriptionEngine", "speechModel"} {
 			if e.Attrs[a] != "" {
 				c.warn(fmt.Sprintf("%s: %s=%q is ignored: texml transcribes with its local recognizer", at, a, e.Attrs[a]), 0)
@@ -105,14 +94,14 @@ func (c *Call) startTranscriptions(ctx context.Context, doc *document, v *verbs.
 				c.trace("transcription", map[string]any{"state": "failed", "sid": t.sid, "error": err.Error()})
 				t.status("transcription-error", url.Values{"TranscriptionError": {err.Error()}})
 			}
-			continue
+			return
 		}
 		t.stopLeg = stop
 		c.transcriptions = append(c.transcriptions, t)
 		c.trace("transcription", map[string]any{"state": "started", "sid": t.sid})
 		t.status("transcription-started", url.Values{"Track": {transcriptionTrackNames[trackOf(StreamSpec{Inbound: in, Outbound: out})]},
 			"LanguageCode": {t.language}, "PartialResults": {strconv.FormatBool(partial)}, "ProviderName": {"texml"}})
-	}
+	})
 }
 
 // result sends one final transcript: transcription-content, with

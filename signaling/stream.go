@@ -43,14 +43,7 @@ func (l *Leg) Stream(ctx context.Context, s interpreter.StreamSpec) (func(), err
 		}()
 		undo = append(undo, func() { cancel(); <-done })
 	}
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			for _, f := range undo {
-				f()
-			}
-		})
-	}, nil
+	return stopTaps(undo, nil, nil), nil
 }
 
 // forwardDigits hands the caller's keys, RFC 4733 or SIP INFO, to digit
@@ -80,4 +73,25 @@ func (p player) Read(frame []int16) (int, error) {
 		clear(frame)
 	}
 	return len(frame), nil
+}
+
+// stopTaps is the stop of a primitive that tapped the session: it
+// removes the taps (undo), then cancels the primitive's goroutines and
+// waits for them (cancel and wg, either nil when there are none), once
+// however often it is called.
+func stopTaps(undo []func(), cancel context.CancelFunc, wg *sync.WaitGroup) func() {
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			for _, f := range undo {
+				f()
+			}
+			if cancel != nil {
+				cancel()
+			}
+			if wg != nil {
+				wg.Wait()
+			}
+		})
+	}
 }

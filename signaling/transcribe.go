@@ -66,16 +66,7 @@ func (l *Leg) Transcribe(ctx context.Context, t interpreter.TranscribeSpec) (fun
 	if t.Outbound {
 		start(interpreter.TrackOutbound, l.sess.TapSent)
 	}
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			for _, f := range undo {
-				f()
-			}
-			cancel()
-			wg.Wait()
-		})
-	}, nil
+	return stopTaps(undo, cancel, &wg), nil
 }
 
 // newSegment is an utterance of a transcription: the end of speech is

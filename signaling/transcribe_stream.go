@@ -78,16 +78,7 @@ func (l *Leg) transcribeStreaming(ctx context.Context, t interpreter.TranscribeS
 			l.streamTrack(tctx, tr.sink, tr.track, req, t, result)
 		}()
 	}
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			for _, f := range undo {
-				f()
-			}
-			cancel()
-			wg.Wait()
-		})
-	}, nil
+	return stopTaps(undo, cancel, &wg), nil
 }
 
 // streamSink is a track's tap: it hands each frame to the provider
