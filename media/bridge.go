@@ -166,6 +166,10 @@ func (r *relay) readPacket(pr *peer, tx *txState) (packet, packetKind) {
 	} else if r.spare++; r.spare >= relayDrainTicks {
 		r.skip(FrameSamples)
 		r.spare = 0
+		tx.drained.Add(1)
+		if tx.tally != nil {
+			tx.tally.drained++
+		}
 	}
 	transcode(payload, l, pr.law)
 	return packet{n: FrameSamples, pt: pr.codec.PayloadType, ts: tx.ts}, packetAudio

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -39,6 +40,9 @@ type txState struct {
 	sendFn func(fd uintptr)
 
 	tally *tally // the pacer shard's counts for the session's Metrics (nil: none, or a manual pacer)
+	// drained counts the frames a relay dropped (Stats.Drained); written
+	// by the pacer goroutine, read by Stats.
+	drained atomic.Uint64
 	txIO
 }
 

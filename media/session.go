@@ -81,6 +81,9 @@ type Stats struct {
 	Late       uint64 // packets that arrived after their slot was played out, or twice
 	Dropped    uint64 // wrong source, wrong SSRC, unexpected payload type, garbage
 	SendErrors uint64 // packets the socket refused
+	// Drained counts the frames a bridge relaying to this session
+	// dropped to keep the delay bounded (see relayDrainTicks).
+	Drained uint64
 }
 
 // Session is one RTP session of a call leg. Sending is driven by the
@@ -302,6 +305,7 @@ func (s *Session) Stats() Stats {
 		Late:       s.late.Load(),
 		Dropped:    s.dropped.Load(),
 		SendErrors: s.sendErrors.Load(),
+		Drained:    s.tx.drained.Load(),
 	}
 }
 
