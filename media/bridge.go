@@ -88,6 +88,10 @@ type relay struct {
 	head int // index of the oldest byte
 	n    int // bytes held
 	law  law // of the bytes held
+	// overflow counts the bytes push dropped because the ring was full,
+	// until the hearer's packet times count them as drained frames (only
+	// the hearer's pacer goroutine subtracts).
+	overflow atomic.Int64
 
 	// event is the speaker's latest telephone-event packet (packEvent),
 	// handed over with one atomic store per packet.
@@ -153,6 +157,9 @@ func (r *relay) readPacket(pr *peer, tx *txState) (packet, packetKind) {
 		need += relayCushion
 	}
 	l, left, ok := r.pop(payload, need)
+	if v := r.overflow.Load(); v >= FrameSamples {
+		r.countOverflow(tx, v/FrameSamples)
+	}
 	if !ok {
 		if r.playing {
 			r.cushioned = true
@@ -190,6 +197,7 @@ func (r *relay) push(l law, p []byte) {
 	if over := r.n + len(p) - relayCap; over > 0 {
 		r.head = (r.head + over) % relayCap
 		r.n -= over
+		r.overflow.Add(int64(over))
 	}
 	tail := (r.head + r.n) % relayCap
 	k := copy(r.ring[tail:], p)
@@ -212,6 +220,16 @@ func (r *relay) pop(dst []byte, need int) (l law, left int, ok bool) {
 	r.head = (r.head + len(dst)) % relayCap
 	r.n -= len(dst)
 	return r.law, r.n, true
+}
+
+// countOverflow moves frames that push dropped into the hearer's
+// drained count.
+func (r *relay) countOverflow(tx *txState, frames int64) {
+	r.overflow.Add(-frames * FrameSamples)
+	tx.drained.Add(uint64(frames))
+	if tx.tally != nil {
+		tx.tally.drained += uint64(frames)
+	}
 }
 
 // skip drops the oldest n bytes, or all there are.
