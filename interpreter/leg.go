@@ -210,6 +210,9 @@ type StreamSpec struct {
 	// Play, when set, is what the party hears from now on, read once
 	// per 20 ms packet time.
 	Play Player
+	// Who names what plays, for the leg's traces: "" for a Media
+	// Streams app, "agent" for a ConversationRelay agent.
+	Who string
 }
 
 // Player is audio the leg plays at its own pace: the app's audio on a

@@ -236,7 +236,7 @@ func (r *relaySession) run(ctx context.Context) (status, handoff string, err err
 	defer func() { _ = r.sess.Close(closeCtx) }()
 	c.trace("relay", map[string]any{"state": "connected", "sid": r.id})
 
-	stopLeg, err := c.leg.Stream(sctx, StreamSpec{Play: r.talk, Digit: func(k byte) { r.digit(k) }})
+	stopLeg, err := c.leg.Stream(sctx, StreamSpec{Play: r.talk, Digit: func(k byte) { r.digit(k) }, Who: "agent"})
 	if err != nil {
 		return "failed", "", fmt.Errorf("the leg cannot carry the session: %w", err)
 	}

@@ -323,6 +323,9 @@ func (s *simStream) flushPlay() {
 		return
 	}
 	f := map[string]any{"state": "audio", "ms": s.playing.Milliseconds(), "from_ms": s.playFrom.Milliseconds()}
+	if s.spec.Who != "" {
+		f["who"] = s.spec.Who
+	}
 	if rec := s.l.o.Recognizer; rec != nil && voiced(s.sound) {
 		ctx, cancel := context.WithTimeout(context.Background(), recognizeTimeout)
 		res, err := rec.Recognize(ctx, stt.Request{Samples: s.sound})

@@ -218,7 +218,7 @@ func TestCallRelay(t *testing.T) {
 	}
 	for _, want := range []string{`agent: "Hi there"`, `caller (heard by the agent): "billing please"`, `agent: "You asked about billing."`,
 		`caller (heard by the agent): "and support"`, `agent: "Support, noted."`, `caller (heard by the agent): "thanks"`,
-		"ended: completed with handoffData done", `"Handing you over"`} {
+		"ended: completed with handoffData done", `"Handing you over"`, "agent spoke for 1440 ms"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("transcript lacks %q:\n%s", want, out)
 		}

@@ -275,7 +275,11 @@ func streamLine(f map[string]any) string {
 		}
 		return line
 	case "audio":
-		line := fmt.Sprintf("stream: the app spoke for %v ms (from %.2fs)", v("ms"), toFloat(v("from_ms"))/1000)
+		who := "stream: the app"
+		if w, ok := f["who"]; ok {
+			who = fmt.Sprint(w) // a ConversationRelay agent
+		}
+		line := fmt.Sprintf("%s spoke for %v ms (from %.2fs)", who, v("ms"), toFloat(v("from_ms"))/1000)
 		if text, ok := f["text"]; ok {
 			line += fmt.Sprintf(": %q", text)
 		}
