@@ -41,6 +41,7 @@ type relaySession struct {
 	ttsLang, sttLang                     string
 
 	base string // the document's URL, which play sources resolve against
+	url  string // the app's WebSocket, resolved against base
 
 	// mu guards the inbox and what the leg's callbacks read.
 	mu    sync.Mutex
@@ -133,7 +134,7 @@ func (c *Call) newRelay(doc *document, n *verbs.ConversationRelay) (*relaySessio
 	if c.cfg.Voice == nil {
 		return r, errNoVoice
 	}
-	n.URL = u
+	r.url = u
 	params := make(map[string]string, len(n.Params))
 	for _, p := range n.Params {
 		params[p.Name] = p.Value
@@ -197,7 +198,7 @@ func (r *relaySession) params(status string, started time.Time, handoff string, 
 			p.Set("ErrorCode", strconv.Itoa(code))
 		}
 		p.Set("ErrorMessage", err.Error())
-		r.c.fail(fmt.Sprintf("<ConversationRelay> %s: %v", r.n.URL, err), code)
+		r.c.fail(fmt.Sprintf("<ConversationRelay> %s: %v", or(r.url, r.n.URL), err), code)
 	}
 	r.c.trace("relay", map[string]any{"state": "ended", "sid": r.id, "status": status, "handoff": handoff})
 	return p
@@ -227,8 +228,8 @@ func (r *relaySession) run(ctx context.Context) (status, handoff string, err err
 		cancel()
 		r.renders.Wait()
 	}()
-	c.trace("relay", map[string]any{"state": "connecting", "sid": r.id, "url": r.n.URL})
-	if err := r.sess.Connect(ctx, c.cfg.Streams, r.n.URL); err != nil {
+	c.trace("relay", map[string]any{"state": "connecting", "sid": r.id, "url": r.url})
+	if err := r.sess.Connect(ctx, c.cfg.Streams, r.url); err != nil {
 		return "failed", "", err
 	}
 	closeCtx, closeCancel := context.WithTimeout(context.WithoutCancel(ctx), streamCloseTimeout)

@@ -112,13 +112,45 @@ func TestRelayEndsWithTheCall(t *testing.T) {
 			if !ended || !said {
 				t.Errorf("session ended %v, said %q %v", ended, tc.say, said)
 			}
-			deadline := time.Now().Add(2 * time.Second)
-			for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-				time.Sleep(10 * time.Millisecond)
-			}
-			if n := runtime.NumGoroutine(); n > before {
-				buf := make([]byte, 1<<16)
-				t.Errorf("%d goroutines after the call, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
+			noLeak(t, before)
+		})
+	}
+}
+
+// voiceLog is the simulated voice, keeping what it was asked to say.
+type voiceLog struct {
+	sim.Voice
+	mu  sync.Mutex
+	got []interpreter.Speech
+}
+
+func (v *voiceLog) Speak(ctx context.Context, s interpreter.Speech) ([]int16, error) {
+	v.mu.Lock()
+	v.got = append(v.got, s)
+	v.mu.Unlock()
+	return v.Voice.Speak(ctx, s)
+}
+
+// TestRelayVoices: the agent speaks in the session's language with the
+// voice of its <Language> child, else the voice attribute.
+func TestRelayVoices(t *testing.T) {
+	for _, tc := range []struct{ language, want string }{
+		{"es-ES", "Polly.Lucia"},
+		{"en-US", "Polly.Joanna"},
+	} {
+		t.Run(tc.language, func(t *testing.T) {
+			app := newEchoAgent(t)
+			f := &fakeFetcher{docs: map[string]string{"http://app.test/voice": `<Response><Connect><ConversationRelay url="` + app.url() +
+				`" welcomeGreeting="Hola" language="` + tc.language + `" voice="Polly.Joanna"><Language code="es-ES" voice="Polly.Lucia"/></ConversationRelay></Connect></Response>`}}
+			leg := sim.New(sim.Options{Inputs: []sim.Input{{Action: sim.Hangup, At: 2 * time.Second, Timed: true}}})
+			v := &voiceLog{}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			interpreter.New(leg, f, nil, interpreter.Config{URL: "http://app.test/voice", Clock: leg, Voice: v}).Run(leg.Context(ctx))
+			v.mu.Lock()
+			defer v.mu.Unlock()
+			if len(v.got) != 1 || v.got[0].Text != "Hola" || v.got[0].Voice != tc.want || v.got[0].Language != tc.language {
+				t.Errorf("spoke %+v, want Hola in %s with %s", v.got, tc.language, tc.want)
 			}
 		})
 	}

@@ -16,8 +16,8 @@ import (
 // transcription is one <Start><Transcription> of a call
 // (https://www.twilio.com/docs/voice/twiml/transcription): the leg
 // transcribes the tracks asked for (Leg.Transcribe) and each final
-// result becomes a transcription-content callback. The leg's local
-// recognizer gives final results only.
+// result, and with partialResults each interim one, becomes a
+// transcription-content callback.
 type transcription struct {
 	c        *Call
 	name     string // the name attribute; "" when none was given

@@ -100,6 +100,9 @@ func TestRelayDrain(t *testing.T) {
 	if r.n != relayCushion {
 		t.Errorf("%d bytes held after %d packet times of backlog, want the cushion (%d)", r.n, relayDrainTicks, relayCushion)
 	}
+	if n := tx.drained.Load(); n != 1 {
+		t.Errorf("%d frames counted drained, want 1", n)
+	}
 	for tick := range 3 * relayDrainTicks {
 		r.push(muLaw, frameOf(3))
 		if _, kind := r.readPacket(pr, &tx); kind != packetAudio {
@@ -108,6 +111,25 @@ func TestRelayDrain(t *testing.T) {
 	}
 	if r.n != relayCushion {
 		t.Errorf("the cushion was drained: %d bytes held", r.n)
+	}
+	if n := tx.drained.Load(); n != 1 {
+		t.Errorf("%d frames counted drained in all, want 1", n)
+	}
+}
+
+// A full ring drops the oldest audio, and the hearer counts it drained.
+func TestRelayOverflowCounted(t *testing.T) {
+	r := &relay{}
+	pr := &peer{codec: PCMU, law: muLaw}
+	var tx txState
+	for range relayFrames + 2 {
+		r.push(muLaw, frameOf(1))
+	}
+	if _, kind := r.readPacket(pr, &tx); kind != packetAudio {
+		t.Fatal("no audio")
+	}
+	if n := tx.drained.Load(); n != 2 {
+		t.Errorf("%d frames counted drained, want the 2 that did not fit", n)
 	}
 }
 

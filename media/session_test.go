@@ -439,3 +439,13 @@ func TestPacerShardsAndClose(t *testing.T) {
 	p.Close()
 	p.Close()
 }
+
+// TestPacerDefaultShards: two shards per CPU unless told otherwise
+// (PacerOptions.Shards).
+func TestPacerDefaultShards(t *testing.T) {
+	p := NewPacer(PacerOptions{})
+	defer p.Close()
+	if n, want := len(p.shards), 2*runtime.GOMAXPROCS(0); n != want {
+		t.Errorf("%d shards, want %d", n, want)
+	}
+}

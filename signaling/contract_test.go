@@ -118,10 +118,20 @@ func (h *sipHarness) Start(t *testing.T, script []legtest.Act) (interpreter.Leg,
 	t.Helper()
 	ph := sipphone.New(t)
 	stallRefers(ph, script)
+	leg, ctx, c := h.call(t, ph, "contract")
+	go play(c, time.Now(), script)
+	return leg, ctx, interpreter.SystemClock{}
+}
+
+// call has ph call the harness's server as user and returns the answered
+// inbound leg, its call's context and the phone's side of the call,
+// hung up when the test ends.
+func (h *sipHarness) call(t *testing.T, ph *sipphone.Phone, user string) (interpreter.Leg, context.Context, *sipphone.Call) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	calls := make(chan *sipphone.Call, 1)
-	go func() { calls <- ph.Call(ctx, h.addr, "contract", sipphone.CallOptions{}) }()
+	go func() { calls <- ph.Call(ctx, h.addr, user, sipphone.CallOptions{}) }()
 	var got handed
 	select {
 	case got = <-h.legs:
@@ -132,9 +142,8 @@ func (h *sipHarness) Start(t *testing.T, script []legtest.Act) (interpreter.Leg,
 	if c.FinalCode() != 200 {
 		t.Fatalf("the phone's call was answered with %d", c.FinalCode())
 	}
-	go play(c, time.Now(), script)
 	t.Cleanup(func() { _ = c.Hangup() })
-	return got.leg, got.ctx, interpreter.SystemClock{}
+	return got.leg, got.ctx, c
 }
 
 // stallRefers makes the phone take REFERs and report only a ringing

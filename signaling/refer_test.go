@@ -17,23 +17,7 @@ import (
 // answered inbound leg and the phone's side of the call.
 func referCall(t *testing.T, h *sipHarness) (interpreter.Leg, context.Context, *sipphone.Call) {
 	t.Helper()
-	ph := sipphone.New(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	calls := make(chan *sipphone.Call, 1)
-	go func() { calls <- ph.Call(ctx, h.addr, "referee", sipphone.CallOptions{}) }()
-	var got handed
-	select {
-	case got = <-h.legs:
-	case <-ctx.Done():
-		t.Fatal("the call never reached the handler")
-	}
-	c := <-calls
-	if c.FinalCode() != 200 {
-		t.Fatalf("the phone's call was answered with %d", c.FinalCode())
-	}
-	t.Cleanup(func() { _ = c.Hangup() })
-	return got.leg, got.ctx, c
+	return h.call(t, sipphone.New(t), "referee")
 }
 
 // TestReferInbound sends REFER to the caller's phone in the dialog of its

@@ -101,32 +101,28 @@ func (t *simTranscriber) schedule(l *Leg, d time.Duration, text string) []func()
 // sayOnStream tells the running transcriptions that the caller starts to say
 // text, untimed (on a stream): the events follow as for timed speech.
 func (l *Leg) sayOnStream(text string) {
-	l.tmu.Lock()
-	ts := append([]*simTranscriber(nil), l.transcribers...)
-	l.tmu.Unlock()
-	for _, t := range ts {
-		t.schedule(l, 0, text)
-	}
+	l.eachTranscriber(func(t *simTranscriber) { t.schedule(l, 0, text) })
 }
 
 // talkOnStream tells the running transcriptions that the caller starts
 // to make sound without words, untimed (on a stream): an onset.
 func (l *Leg) talkOnStream() {
-	l.tmu.Lock()
-	ts := append([]*simTranscriber(nil), l.transcribers...)
-	l.tmu.Unlock()
-	for _, t := range ts {
-		t.speaking(interpreter.TrackInbound)
-	}
+	l.eachTranscriber(func(t *simTranscriber) { t.speaking(interpreter.TrackInbound) })
 }
 
 // transcribed hands text said on track to the running transcriptions.
 func (l *Leg) transcribed(track interpreter.Track, text string) {
+	l.eachTranscriber(func(t *simTranscriber) { t.deliver(track, text) })
+}
+
+// eachTranscriber calls f for each running transcription, outside tmu
+// (f may take a transcription's own lock and call its spec).
+func (l *Leg) eachTranscriber(f func(*simTranscriber)) {
 	l.tmu.Lock()
 	ts := append([]*simTranscriber(nil), l.transcribers...)
 	l.tmu.Unlock()
 	for _, t := range ts {
-		t.deliver(track, text)
+		f(t)
 	}
 }
 
@@ -139,43 +135,38 @@ type simTranscriber struct {
 
 // deliver gives one final transcript of track, if the spec listens to it.
 func (t *simTranscriber) deliver(track interpreter.Track, text string) {
-	if (track == interpreter.TrackInbound && !t.spec.Inbound) || (track == interpreter.TrackOutbound && !t.spec.Outbound) {
-		return
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.stopped {
-		return
-	}
-	t.spec.Result(interpreter.Transcript{Track: track, Text: text, Confidence: SpeechConfident})
-}
-
-// listens reports whether the spec listens to track.
-func (t *simTranscriber) listens(track interpreter.Track) bool {
-	return track == interpreter.TrackInbound && t.spec.Inbound || track == interpreter.TrackOutbound && t.spec.Outbound
+	t.tell(track, func() {
+		t.spec.Result(interpreter.Transcript{Track: track, Text: text, Confidence: SpeechConfident})
+	})
 }
 
 // speaking tells the onset of speech on track.
 func (t *simTranscriber) speaking(track interpreter.Track) {
-	if t.spec.Speaking == nil || !t.listens(track) {
-		return
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if !t.stopped {
-		t.spec.Speaking(track)
+	if t.spec.Speaking != nil {
+		t.tell(track, func() { t.spec.Speaking(track) })
 	}
 }
 
 // partial gives an interim transcript of track.
 func (t *simTranscriber) partial(track interpreter.Track, text string) {
-	if t.spec.Partial == nil || !t.listens(track) {
+	if t.spec.Partial != nil {
+		t.tell(track, func() {
+			t.spec.Partial(interpreter.Transcript{Track: track, Text: text, Confidence: SpeechConfident})
+		})
+	}
+}
+
+// tell runs f, one of the spec's callbacks, when the spec listens to
+// track and the transcription has not stopped; mu is held meanwhile, so
+// that stop waits for it.
+func (t *simTranscriber) tell(track interpreter.Track, f func()) {
+	if track == interpreter.TrackInbound && !t.spec.Inbound || track == interpreter.TrackOutbound && !t.spec.Outbound {
 		return
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if !t.stopped {
-		t.spec.Partial(interpreter.Transcript{Track: track, Text: text, Confidence: SpeechConfident})
+		f()
 	}
 }
 
