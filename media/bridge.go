@@ -18,16 +18,20 @@ const (
 	// shards); when they are close, a packet that arrives a little after
 	// the packet time it was meant for leaves the hearer a packet of
 	// silence and, one packet time later, a frame too many, which the
-	// drain below then drops: audio lost every few seconds. A relay
-	// starts with no delay, but once it has run dry in the middle of a
-	// stream it starts again only when it holds the cushion and the frame
-	// to send, and keeps the cushion from then on.
+	// catch-up below then has to send early. A relay starts with no
+	// delay, but once it has run dry in the middle of a stream it starts
+	// again only when it holds the cushion and the frame to send, and
+	// keeps the cushion from then on.
 	relayCushion = FrameSamples
-	// relayDrainTicks: when more than the cushion was left over after
-	// every packet time for this long (500 ms), a relay drops a frame. A
-	// burst then leaves no lasting delay, as it would if the ring only
-	// ever shrank when the source stalls.
-	relayDrainTicks = 25
+	// relayCatchUpTicks: when more than the cushion was left over after
+	// every packet time for this long (500 ms), the hearer sends one
+	// frame more in a packet time: two packets back to back, as a burst
+	// in the network would deliver them. A burst from the speaker then
+	// leaves no lasting delay (the speaker and the hearer send at the
+	// same rate, so a backlog would otherwise stay for the rest of the
+	// call), and no audio is lost: the hearer's jitter buffer takes the
+	// early packet as it takes any early arrival.
+	relayCatchUpTicks = 25
 )
 
 // Bridge connects a and b both ways, each hearing what the other says,
@@ -46,7 +50,8 @@ const (
 // timestamps, so its peer sees one continuous stream while the output
 // switches between prompts, bridge and silence. A packet time that finds
 // the ring empty sends silence, which keeps NAT bindings open and the
-// far end's playout clock running; a full ring drops its oldest audio.
+// far end's playout clock running; a backlog that lasts is sent early
+// (relayCatchUpTicks); only a full ring drops audio, its oldest.
 //
 // Both endpoints keep their taps (a recording of both sides taps both)
 // and keep reporting the digits they receive on their DTMF channels.
@@ -170,13 +175,9 @@ func (r *relay) readPacket(pr *peer, tx *txState) (packet, packetKind) {
 	r.playing = true
 	if left < relayCushion+FrameSamples {
 		r.spare = 0
-	} else if r.spare++; r.spare >= relayDrainTicks {
-		r.skip(FrameSamples)
+	} else if r.spare++; r.spare >= relayCatchUpTicks {
 		r.spare = 0
-		tx.drained.Add(1)
-		if tx.tally != nil {
-			tx.tally.drained++
-		}
+		tx.catchUp = true
 	}
 	transcode(payload, l, pr.law)
 	return packet{n: FrameSamples, pt: pr.codec.PayloadType, ts: tx.ts}, packetAudio

@@ -438,3 +438,50 @@ func TestBridgeNoGoroutineLeak(t *testing.T) {
 		stop()
 	}
 }
+
+// A burst from one side leaves a backlog that lasts (both sides send at
+// the same rate): the hearer's session sends it early, a second packet in
+// one packet time with the next sequence number and timestamp, and every
+// frame the speaker sent reaches the far end, in order.
+func TestBridgeCatchUp(t *testing.T) {
+	r := newBridgeRig(t, end{codec: PCMU}, end{codec: PCMU})
+	stop := Bridge(r.sa, r.sb)
+	defer stop()
+	next := byte(1)
+	say := func() { // one frame from A, numbered by its bytes
+		send(t, r.pa, r.sa, r.ta.audio(), frameOf(next))
+		next++
+	}
+	for range 3 { // a burst: two frames more than the tick takes
+		say()
+	}
+	var got []*rtp.Packet
+	caught := uint64(0)
+	for range relayCatchUpTicks + 10 {
+		r.tick(1)
+		got = append(got, r.pb.next(t))
+		if c := r.sb.Stats().CaughtUp; c > caught {
+			caught = c
+			got = append(got, r.pb.next(t)) // the early packet, at once
+		}
+		r.pa.next(t)
+		say()
+	}
+	checkContinuity(t, "to B", got, 0)
+	want := byte(1)
+	for i, p := range got {
+		if !bytes.Equal(p.Payload, frameOf(want)) {
+			t.Fatalf("packet %d: payload %d…, want frame %d", i, p.Payload[0], want)
+		}
+		want++
+	}
+	st := r.sb.Stats()
+	if st.CaughtUp != 1 || st.Drained != 0 {
+		t.Errorf("caught up %d, drained %d; want 1 and 0", st.CaughtUp, st.Drained)
+	}
+	// Frames said but not yet heard: the cushion and the frame said after
+	// the last tick.
+	if held := int(next-1) - len(got); held != 2 {
+		t.Errorf("%d frames still held, want 2 (the cushion and the newest)", held)
+	}
+}

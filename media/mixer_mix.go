@@ -17,12 +17,16 @@ const (
 	// mixInFrames is the depth of a member's input ring (80 ms): as many
 	// frames as a jitter buffer releases at once when it gives up on a
 	// hole. Beyond that the oldest frame is dropped. The ring keeps a
-	// cushion of one frame once it has run dry mid-stream, and drops a
-	// frame when more than that was left over for 500 ms, exactly as a
-	// bridge's relay does (relayCushion, relayDrainTicks), and for the
-	// same reasons: the speaker's receive side and the mixing pacer tick
-	// on different phases.
+	// cushion of one frame once it has run dry mid-stream, as a bridge's
+	// relay does (relayCushion), and for the same reason: the speaker's
+	// receive side and the mixing pacer tick on different phases.
 	mixInFrames = relayFrames
+	// mixDrainTicks: when more than the cushion was left over for this
+	// long (500 ms), a member's input drops a frame. A bridge sends such
+	// a backlog early instead (relayCatchUpTicks), but a mix is one frame
+	// per packet time for everyone: two frames of one member cannot go
+	// into one mix.
+	mixDrainTicks = relayCatchUpTicks
 )
 
 // mixMode says where a member's mix of one slot is.
@@ -129,7 +133,7 @@ func (in *memberInput) pop(dst *[FrameSamples]int16) bool {
 	in.playing = true
 	if in.n < 2 {
 		in.spare = 0
-	} else if in.spare++; in.spare >= relayDrainTicks {
+	} else if in.spare++; in.spare >= mixDrainTicks {
 		in.head = (in.head + 1) % mixInFrames
 		in.n--
 		in.spare = 0

@@ -464,11 +464,11 @@ func TestMemberInput(t *testing.T) {
 	if got := pop(); got != 7 {
 		t.Errorf("with the cushion: popped %d, want 7", got)
 	}
-	// Two frames more than the cushion for relayDrainTicks mixes: one is
+	// Two frames more than the cushion for mixDrainTicks mixes: one is
 	// dropped.
 	w(9)
 	w(10)
-	for range relayDrainTicks {
+	for range mixDrainTicks {
 		w(0)
 		pop()
 	}

@@ -83,37 +83,40 @@ func TestRelayRing(t *testing.T) {
 	}
 }
 
-// A backlog beyond the cushion that never empties is worked off one frame
-// at a time; the cushion itself stays.
-func TestRelayDrain(t *testing.T) {
+// A backlog beyond the cushion that never empties is asked to be sent
+// early, once per relayCatchUpTicks packet times, and never dropped.
+func TestRelayCatchUp(t *testing.T) {
 	r := &relay{}
 	pr := &peer{codec: PCMU, law: muLaw}
 	var tx txState
 	r.push(muLaw, frameOf(1)) // the cushion
 	r.push(muLaw, frameOf(1)) // one frame of backlog beyond it
-	for tick := range relayDrainTicks {
+	asked := 0
+	for tick := range 3 * relayCatchUpTicks {
 		r.push(muLaw, frameOf(2))
 		if _, kind := r.readPacket(pr, &tx); kind != packetAudio {
 			t.Fatalf("tick %d: no audio", tick)
 		}
-	}
-	if r.n != relayCushion {
-		t.Errorf("%d bytes held after %d packet times of backlog, want the cushion (%d)", r.n, relayDrainTicks, relayCushion)
-	}
-	if n := tx.drained.Load(); n != 1 {
-		t.Errorf("%d frames counted drained, want 1", n)
-	}
-	for tick := range 3 * relayDrainTicks {
-		r.push(muLaw, frameOf(3))
-		if _, kind := r.readPacket(pr, &tx); kind != packetAudio {
-			t.Fatalf("tick %d: no audio", tick)
+		if tx.catchUp {
+			asked++
+			tx.catchUp = false
+			if tick != relayCatchUpTicks-1 {
+				t.Errorf("asked to catch up at tick %d, want %d", tick, relayCatchUpTicks-1)
+			}
+			// The session sends the backlog's frame at once.
+			if _, kind := r.readPacket(pr, &tx); kind != packetAudio {
+				t.Fatalf("tick %d: nothing to catch up with", tick)
+			}
 		}
 	}
-	if r.n != relayCushion {
-		t.Errorf("the cushion was drained: %d bytes held", r.n)
+	if asked != 1 {
+		t.Errorf("asked to catch up %d times, want once", asked)
 	}
-	if n := tx.drained.Load(); n != 1 {
-		t.Errorf("%d frames counted drained in all, want 1", n)
+	if r.n != relayCushion {
+		t.Errorf("%d bytes held after the backlog, want the cushion (%d)", r.n, relayCushion)
+	}
+	if n := tx.drained.Load(); n != 0 {
+		t.Errorf("%d frames drained, want none", n)
 	}
 }
 

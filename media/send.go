@@ -40,9 +40,13 @@ type txState struct {
 	sendFn func(fd uintptr)
 
 	tally *tally // the pacer shard's counts for the session's Metrics (nil: none, or a manual pacer)
-	// drained counts the frames a relay dropped (Stats.Drained); written
-	// by the pacer goroutine, read by Stats.
-	drained atomic.Uint64
+	// drained counts the frames a relay dropped (Stats.Drained), and
+	// caughtUp those it sent early (Stats.CaughtUp); written by the pacer
+	// goroutine, read by Stats.
+	drained, caughtUp atomic.Uint64
+	// catchUp is set by the output (a relay) when it holds a backlog to
+	// send early: a second packet in this packet time.
+	catchUp bool
 	txIO
 }
 
@@ -100,11 +104,10 @@ func (s *Session) tick(now time.Time, skipped uint32) {
 	if tx.job == nil {
 		pkt, eof = s.audioPacket(pr)
 	}
-	if st := s.sentTap.Load(); st != nil {
-		s.tapSent(*st, pr, pkt)
+	s.sendPacket(pr, pkt)
+	if tx.catchUp {
+		s.catchUp(pr)
 	}
-	s.send(pr, pkt)
-	tx.ts += FrameSamples
 	if eof != nil && s.play.CompareAndSwap(eof, nil) {
 		eof.finish(nil) // its last samples just left
 	}
@@ -112,6 +115,39 @@ func (s *Session) tick(now time.Time, skipped uint32) {
 		tx.job.finish(nil)
 		tx.job = nil
 	}
+}
+
+// sendPacket taps and sends one packet, and moves the timestamp on a packet time.
+func (s *Session) sendPacket(pr *peer, pkt packet) {
+	if st := s.sentTap.Load(); st != nil {
+		s.tapSent(*st, pr, pkt)
+	}
+	s.send(pr, pkt)
+	s.tx.ts += FrameSamples
+}
+
+// catchUp sends the frame a relay asked to send early, right after this
+// packet time's packet, with the next sequence number and timestamp. The
+// one packet buffer may be queued in the shard's ring: the ring is
+// submitted first. Catch-ups are rare (one per 500 ms of backlog at
+// most), so the extra submission costs little.
+func (s *Session) catchUp(pr *peer) {
+	tx := &s.tx
+	tx.catchUp = false
+	p := s.play.Load()
+	if p == nil || p != tx.out || p.pkt == nil || tx.job != nil {
+		return // the output was switched meanwhile: its backlog went with it
+	}
+	if tx.io.usable() {
+		tx.io.flush()
+	}
+	pkt, ok := s.outputPacket(pr, p)
+	tx.catchUp = false // asked once per backlog, not again by this packet
+	if !ok {
+		return // the backlog went meanwhile (the output was switched)
+	}
+	tx.caughtUp.Add(1)
+	s.sendPacket(pr, pkt)
 }
 
 // audioPacket fills the payload with the next frame of the playback, or
@@ -163,23 +199,34 @@ func (s *Session) audioPacket(pr *peer) (pkt packet, eof *playback) {
 // bridge) has for this packet time, or silence. Such outputs never end,
 // so there is no end of playback to report.
 func (s *Session) sourcePacket(pr *peer, p *playback) packet {
-	tx := &s.tx
-	if p.begin() {
-		pkt, kind := p.pkt.readPacket(pr, tx)
-		if p.endRead() {
-			switch kind {
-			case packetAudio:
-				pkt.marker = !tx.talking // as for a playback: RFC 3551 §4.1
-				tx.talking = true
-				return pkt
-			case packetEvent:
-				tx.talking = false // audio that resumes starts a talkspurt
-				return pkt
-			}
-		}
+	if pkt, ok := s.outputPacket(pr, p); ok {
+		return pkt
 	}
-	tx.talking = false
+	s.tx.talking = false
 	return s.silencePacket(pr)
+}
+
+// outputPacket is the packet an output that writes its own packets has
+// for this packet time, if it has one.
+func (s *Session) outputPacket(pr *peer, p *playback) (packet, bool) {
+	tx := &s.tx
+	if !p.begin() {
+		return packet{}, false
+	}
+	pkt, kind := p.pkt.readPacket(pr, tx)
+	if !p.endRead() {
+		return packet{}, false
+	}
+	switch kind {
+	case packetAudio:
+		pkt.marker = !tx.talking // as for a playback: RFC 3551 §4.1
+		tx.talking = true
+		return pkt, true
+	case packetEvent:
+		tx.talking = false // audio that resumes starts a talkspurt
+		return pkt, true
+	}
+	return packet{}, false
 }
 
 // send writes the header in front of the payload and sends the packet

@@ -82,8 +82,13 @@ type Stats struct {
 	Dropped    uint64 // wrong source, wrong SSRC, unexpected payload type, garbage
 	SendErrors uint64 // packets the socket refused
 	// Drained counts the frames a bridge relaying to this session
-	// dropped to keep the delay bounded (see relayDrainTicks).
+	// dropped because its ring was full (80 ms behind), and a conference
+	// mixer dropped to keep the delay bounded.
 	Drained uint64
+	// CaughtUp counts the frames a bridge relaying to this session sent
+	// early, a second packet in one packet time, to work off a backlog
+	// that lasted (see relayCatchUpTicks).
+	CaughtUp uint64
 }
 
 // Session is one RTP session of a call leg. Sending is driven by the
@@ -306,6 +311,7 @@ func (s *Session) Stats() Stats {
 		Dropped:    s.dropped.Load(),
 		SendErrors: s.sendErrors.Load(),
 		Drained:    s.tx.drained.Load(),
+		CaughtUp:   s.tx.caughtUp.Load(),
 	}
 }
 

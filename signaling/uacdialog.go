@@ -152,5 +152,8 @@ func (a *outCall) established(r *sip.Response, tx sip.ClientTransaction) {
 		delete(s.calls, d.id)
 		s.mu.Unlock()
 	})
+	// As for an inbound call (server.go): the leg's RTP counters, for
+	// the operator and the load scripts' accounting.
+	leg.log.Info("dialed leg finished", "rtp", leg.sess.Stats())
 	a.emit(interpreter.Progress{Kind: interpreter.Ended})
 }
