@@ -24,6 +24,7 @@ type Metrics struct {
 	late     prometheus.Counter
 	dropped  prometheus.Counter
 	drained  prometheus.Counter
+	caughtUp prometheus.Counter
 	sendGap  *gapHistogram
 
 	// The pacer's own timing (PacerOptions.Metrics): how late its shards
@@ -60,7 +61,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		lost:     counter("rtp_packets_lost_total", "Received RTP sequence numbers that never arrived in time."),
 		late:     counter("rtp_packets_late_total", "RTP packets dropped for arriving after their turn, or twice."),
 		dropped:  counter("rtp_packets_dropped_total", "Datagrams dropped: not RTP, wrong source, SSRC or payload type."),
-		drained:  counter("rtp_relay_drained_total", "20 ms frames a bridge dropped to keep its delay bounded: the speaker's audio ran ahead of the hearer's packet times for 500 ms."),
+		drained:  counter("rtp_relay_drained_total", "20 ms frames a bridge dropped because its ring was full: the speaker ran 80 ms ahead of the hearer's packet times."),
+		caughtUp: counter("rtp_relay_caught_up_total", "20 ms frames a bridge sent early, a second packet in one packet time, to work off a backlog that lasted 500 ms."),
 		sendGap: register(reg, &gapHistogram{desc: prometheus.NewDesc("texml_rtp_send_gap_seconds",
 			"Time between consecutive RTP packets sent by a session.", nil, nil)}),
 		tickLate: register(reg, prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -124,7 +126,7 @@ func gapBucket(gap time.Duration) int {
 type tally struct {
 	m                                   *Metrics
 	sent, received, lost, late, dropped uint64
-	drained                             uint64
+	drained, caughtUp                   uint64
 	gaps                                [len(sendGapBuckets) + 1]uint64
 	gapSum                              time.Duration
 }
@@ -154,6 +156,7 @@ func (t *tally) flush() {
 	add(m.late, &t.late)
 	add(m.dropped, &t.dropped)
 	add(m.drained, &t.drained)
+	add(m.caughtUp, &t.caughtUp)
 	for i, n := range t.gaps {
 		if n > 0 {
 			m.sendGap.counts[i].Add(n)

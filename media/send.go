@@ -147,6 +147,9 @@ func (s *Session) catchUp(pr *peer) {
 		return // the backlog went meanwhile (the output was switched)
 	}
 	tx.caughtUp.Add(1)
+	if tx.tally != nil {
+		tx.tally.caughtUp++
+	}
 	s.sendPacket(pr, pkt)
 }
 
