@@ -57,7 +57,8 @@ const sendBuffer = 64 << 10
 
 // writeTimeout is how long one message may take to reach a stalled app
 // before the stream fails: the queue drops frames meanwhile, so this
-// only ends streams whose app is gone.
+// only ends streams whose app is gone. The connection's write deadline
+// enforces it, give or take a refresh of the deadline (pushDeadline).
 const writeTimeout = 10 * time.Second
 
 // Dialer opens streams' WebSockets. The zero value is ready: TLS
@@ -254,15 +255,50 @@ func (r *rawConn) close() {
 	}
 }
 
-// write sends one message, bounded by writeTimeout.
+// setWriteDeadline sets the connection's write deadline (the zero time
+// clears it); false when there is no connection to bound.
+func (r *rawConn) setWriteDeadline(t time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.c != nil && r.c.SetWriteDeadline(t) == nil
+}
+
+// write sends one message encoded by encoding/json: the rare ones.
 func (s *Stream) write(v any) error {
 	data, err := json.Marshal(v)
 	if err != nil {
-		return err
+		return fmt.Errorf("stream: encode %T: %w", v, err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	return s.send(data)
+}
+
+// send writes one message, bounded by the connection's write deadline
+// (writeLoop keeps it ahead) or, when the connection cannot take one,
+// by a timeout of its own.
+func (s *Stream) send(data []byte) error {
+	if s.deadline {
+		// A context without a Done channel: the library then arms no
+		// AfterFunc for the write, and there is no timer per message.
+		return s.conn.Write(context.Background(), websocket.MessageText, data)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.writeTimeout)
 	defer cancel()
 	return s.conn.Write(ctx, websocket.MessageText, data)
+}
+
+// deadlineRefresh is how often the writer, when idle, moves the write
+// deadline ahead; the deadline is writeTimeout past the next refresh.
+func (s *Stream) deadlineRefresh() time.Duration {
+	return min(time.Second, s.writeTimeout/2)
+}
+
+// pushDeadline moves the write deadline to writeTimeout past the next
+// refresh. Only the writer calls it, between writes: a write that stalls
+// holds the refreshes back, and fails between writeTimeout and
+// writeTimeout plus a refresh after it began. The reader's pongs meet a
+// deadline at least writeTimeout ahead meanwhile.
+func (s *Stream) pushDeadline() bool {
+	return s.raw.setWriteDeadline(time.Now().Add(s.writeTimeout + s.deadlineRefresh()))
 }
 
 // writeLoop is the only writer of the socket: the messages go out in
@@ -282,6 +318,14 @@ func (s *Stream) writeLoop() {
 		s.writeErr.Store(&err)
 		_ = s.conn.CloseNow()
 	}
+	// The write deadline bounds every write in place of a timer per
+	// message; it is cleared when the writer is done, so that the close
+	// handshake keeps the library's own bounds.
+	if s.deadline = s.raw != nil && s.pushDeadline(); s.deadline {
+		defer s.raw.setWriteDeadline(time.Time{})
+	}
+	refresh := time.NewTicker(s.deadlineRefresh())
+	defer refresh.Stop()
 	tracks := make([]string, len(s.cfg.Tracks))
 	for i, t := range s.cfg.Tracks {
 		tracks[i] = t.String()
@@ -298,14 +342,21 @@ func (s *Stream) writeLoop() {
 		fail(err)
 		return
 	}
+	enc := s.wire.mediaEncoder(s.cfg.StreamSid)
+	var buf []byte // the media message, reused: this is its only writer
 	sendMedia := func(f *outFrame) error {
 		s.sent.Add(1)
-		return s.write(s.wire.media(&s.cfg, next(), f))
+		buf = enc.append(buf[:0], next(), f)
+		return s.send(buf)
 	}
 	for {
 		select {
 		case <-s.done:
 			return
+		case <-refresh.C:
+			if s.deadline {
+				s.pushDeadline()
+			}
 		case f := <-s.sendq:
 			if err := sendMedia(&f); err != nil {
 				fail(err)
@@ -365,8 +416,9 @@ func (s *Stream) emit(e Event) {
 // readLoop reads the app's messages until the socket closes.
 func (s *Stream) readLoop() {
 	defer s.wg.Done()
+	var rd reader
 	for {
-		typ, data, err := s.conn.Read(context.Background())
+		typ, err := s.read(&rd)
 		if err != nil {
 			werr := s.writeErr.Load()
 			switch {
@@ -390,14 +442,30 @@ func (s *Stream) readLoop() {
 			s.invalidMsg(telnyxMalformedFrame, errors.New("a binary message; the protocol sends JSON text"))
 			continue
 		}
-		s.handle(data)
+		s.handle(&rd, rd.buf.Bytes())
+		rd.release()
 	}
 }
 
-// handle applies one message from the app.
-func (s *Stream) handle(data []byte) {
-	var m appMsg
-	if err := json.Unmarshal(data, &m); err != nil {
+// read reads the next message into rd.buf, whose memory is reused from
+// one message to the next (conn.Read allocates each).
+func (s *Stream) read(rd *reader) (websocket.MessageType, error) {
+	typ, r, err := s.conn.Reader(context.Background())
+	if err != nil {
+		return 0, err
+	}
+	rd.buf.Reset()
+	if _, err := rd.buf.ReadFrom(r); err != nil {
+		return 0, err
+	}
+	return typ, nil
+}
+
+// handle applies one message from the app. data is rd's: nothing of it
+// is kept (the payload is decoded into the reader's slab).
+func (s *Stream) handle(rd *reader, data []byte) {
+	m, err := rd.parse(data, s.cfg.StreamSid)
+	if err != nil {
 		s.invalidMsg(telnyxMalformedFrame, fmt.Errorf("not JSON: %w", err))
 		return
 	}
@@ -405,17 +473,17 @@ func (s *Stream) handle(data []byte) {
 		s.invalidMsg(telnyxMalformedFrame, fmt.Errorf("a %q message on a unidirectional stream (<Start><Stream>), which takes none", m.Event))
 		return
 	}
-	if id := s.wire.streamID(&m); id != "" && id != s.cfg.StreamSid {
+	if id := s.wire.streamID(m); id != "" && id != s.cfg.StreamSid {
 		s.invalidMsg(telnyxMalformedFrame, fmt.Errorf("stream id %q is not this stream's", id))
 		return
 	}
 	switch m.Event {
 	case "media":
-		if m.Media == nil || len(m.Media.Payload) == 0 {
+		if m.Media == nil || len(m.Media.Payload.b) == 0 {
 			s.invalidMsg(telnyxInvalidMedia, errors.New("a media message without a payload"))
 			return
 		}
-		b := m.Media.Payload
+		b := m.Media.Payload.b
 		if s.cfg.PlayMP3 {
 			var err error
 			if b, err = s.fromMP3(b); err != nil {

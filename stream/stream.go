@@ -198,6 +198,12 @@ type Stream struct {
 	closing  atomic.Bool           // Close is shutting the socket: read errors are ours
 	writeErr atomic.Pointer[error] // the write that failed, for the reader to report
 
+	// writeTimeout bounds one write to the app (the writeTimeout
+	// constant; tests shorten it). deadline says whether the
+	// connection's write deadline enforces it; only the writer uses it.
+	writeTimeout time.Duration
+	deadline     bool
+
 	done      chan struct{} // closed when the stream has ended
 	endOnce   sync.Once
 	err       error         // why it ended, set before done is closed
@@ -234,6 +240,8 @@ func New(cfg Config) *Stream {
 		wake:      make(chan struct{}, 1),
 		done:      make(chan struct{}),
 		flushed:   make(chan struct{}),
+
+		writeTimeout: writeTimeout,
 	}
 	s.play.max = int(cfg.MaxPlayout / time.Second * media.SampleRate)
 	return s

@@ -42,11 +42,6 @@ type telnyxFormat struct {
 	Channels   int    `json:"channels"`
 }
 
-type telnyxMedia struct {
-	telnyxEnvelope
-	Media mediaBody `json:"media"`
-}
-
 type telnyxDTMF struct {
 	telnyxEnvelope
 	DTMF telnyxDigit `json:"dtmf"`
@@ -112,9 +107,8 @@ func (w telnyxWire) start(cfg *Config, seq int64, _ []string, params map[string]
 	}}
 }
 
-func (w telnyxWire) media(cfg *Config, seq int64, f *outFrame) any {
-	return telnyxMedia{telnyxEnvelope: w.env(cfg, "media", seq), Media: mediaBody{
-		Track: f.track.String(), Chunk: itoa(f.chunk), Timestamp: itoa(f.ts), Payload: f.payload[:]}}
+func (telnyxWire) mediaEncoder(sid string) mediaEncoder {
+	return newMediaEncoder("sequence_number", "stream_id", sid)
 }
 
 func (w telnyxWire) dtmf(cfg *Config, seq int64, digit string) any {

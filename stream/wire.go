@@ -35,7 +35,9 @@ func (w Wire) String() string {
 type wire interface {
 	connected() any
 	start(cfg *Config, seq int64, tracks []string, params map[string]string) any
-	media(cfg *Config, seq int64, f *outFrame) any
+	// mediaEncoder returns the writer of the stream's media messages,
+	// which are encoded by hand (encode.go).
+	mediaEncoder(sid string) mediaEncoder
 	dtmf(cfg *Config, seq int64, digit string) any
 	mark(cfg *Config, seq int64, name string) any
 	stop(cfg *Config, seq int64) any
@@ -73,9 +75,8 @@ func (w twilioWire) start(cfg *Config, seq int64, tracks []string, params map[st
 	}}
 }
 
-func (w twilioWire) media(cfg *Config, seq int64, f *outFrame) any {
-	return mediaMsg{envelope: w.env(cfg, "media", seq), Media: mediaBody{
-		Track: f.track.String(), Chunk: itoa(f.chunk), Timestamp: itoa(f.ts), Payload: f.payload[:]}}
+func (twilioWire) mediaEncoder(sid string) mediaEncoder {
+	return newMediaEncoder("sequenceNumber", "streamSid", sid)
 }
 
 func (w twilioWire) dtmf(cfg *Config, seq int64, digit string) any {
@@ -144,20 +145,8 @@ type mediaFormat struct {
 
 var mulaw = mediaFormat{Encoding: "audio/x-mulaw", SampleRate: 8000, Channels: 1}
 
-type mediaMsg struct {
-	envelope
-	Media mediaBody `json:"media"`
-}
-
-type mediaBody struct {
-	Track     string `json:"track,omitempty"`
-	Chunk     string `json:"chunk,omitempty"`
-	Timestamp string `json:"timestamp,omitempty"`
-	// Payload is base64 µ-law without a file header. encoding/json
-	// encodes and decodes a []byte as standard base64, which is what
-	// the protocol uses.
-	Payload []byte `json:"payload"`
-}
+// The media message is written by hand, not from a struct
+// (mediaEncoder, encode.go): it is most of a stream's messages.
 
 type dtmfMsg struct {
 	envelope
@@ -192,11 +181,11 @@ type stopBody struct {
 // bidirectional stream (the page's "Send messages to Twilio"; Telnyx's
 // are the same but for stream_id).
 type appMsg struct {
-	Event     string     `json:"event"`
-	StreamSid string     `json:"streamSid"` // Twilio
-	StreamID  string     `json:"stream_id"` // Telnyx
-	Media     *mediaBody `json:"media"`
-	Mark      *markBody  `json:"mark"`
+	Event     string        `json:"event"`
+	StreamSid string        `json:"streamSid"` // Twilio
+	StreamID  string        `json:"stream_id"` // Telnyx
+	Media     *appMediaBody `json:"media"`
+	Mark      *markBody     `json:"mark"`
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
