@@ -112,11 +112,15 @@ type relay struct {
 	wbuf, rbuf [FrameSamples]byte
 }
 
-// Interface guards: a relay is both ends of one direction.
+// Interface guards: a relay is both ends of one direction, and what it
+// plays was heard in the same packet time.
 var (
 	_ payloadSink  = (*relay)(nil)
 	_ packetSource = (*relay)(nil)
+	_ liveSource   = (*relay)(nil)
 )
+
+func (*relay) live() {}
 
 // writePayload takes the speaker's audio as it came.
 func (r *relay) writePayload(l law, payload []byte) { r.push(l, payload) }

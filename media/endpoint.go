@@ -136,6 +136,16 @@ type packetSource interface {
 	readPacket(pr *peer, tx *txState) (packet, packetKind)
 }
 
+// liveSource is an output whose audio is what other sessions received in
+// the same packet time (a bridge's relay, a conference mix). A session
+// playing one sends after its pacer shard has read the sockets, so that a
+// packet heard in a packet time goes on in that packet time; sessions
+// playing anything else send before the reads (see shard.tick).
+type liveSource interface {
+	Source
+	live()
+}
+
 // packetKind is what a packetSource wrote.
 type packetKind uint8
 

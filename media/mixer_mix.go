@@ -144,6 +144,11 @@ func (in *memberInput) pop(dst *[FrameSamples]int16) bool {
 // memberOutput is the Source a member's endpoint plays: its mix.
 type memberOutput Member
 
+var _ liveSource = (*memberOutput)(nil)
+
+// live: a mix is computed from what the members said in this packet time.
+func (*memberOutput) live() {}
+
 // Read copies the member's next mix into frame, computing it for every
 // member if it is the first read of this packet time (see Mixer). It
 // never ends, and reads silence once the member is removed.

@@ -320,6 +320,21 @@ func (sh *shard) tick(now time.Time, skipped uint32, recv bool) {
 		sh.mu.Unlock()
 	}
 	poll := recv && sh.rb != nil
+	// Sessions whose output does not depend on this packet time's
+	// arrivals (a prompt, a stream's playout, silence) send first, at a
+	// steady offset from the tick: reading the sockets hands frames to
+	// taps (recorders, recognizers, WebSocket streams, which wake their
+	// goroutines) and takes longer when more arrived, which would
+	// otherwise move these packets about within the tick. Sessions
+	// playing a bridge or a mix send after the reads (liveSource).
+	for _, s := range sh.snap {
+		if s.tx.early = !s.live(); s.tx.early {
+			s.tick(now, skipped)
+		}
+	}
+	if sh.io.usable() {
+		sh.io.flush()
+	}
 	if poll && sh.io.usable() {
 		sh.io.receive(sh.snap)
 	}
@@ -327,7 +342,9 @@ func (sh *shard) tick(now time.Time, skipped uint32, recv bool) {
 		if poll && s.polled && !s.ringed() {
 			s.poll(sh.rb)
 		}
-		s.tick(now, skipped)
+		if !s.tx.early {
+			s.tick(now, skipped)
+		}
 	}
 	if sh.io.usable() {
 		sh.io.flush() // before the next tick writes the packet buffers again

@@ -69,6 +69,7 @@ func (s *Session) SetOutput(src Source) (clear func()) {
 func (s *Session) start(src Source) *playback {
 	p := &playback{src: src, ch: make(chan error, 1)}
 	p.pkt, _ = src.(packetSource)
+	_, p.live = src.(liveSource)
 	if old := s.play.Swap(p); old != nil {
 		old.finish(ErrInterrupted)
 	}
@@ -96,6 +97,7 @@ func (s *Session) StopPlay() {
 type playback struct {
 	src   Source
 	pkt   packetSource // src's packet path, if it has one
+	live  bool         // src is a liveSource
 	ch    chan error
 	state atomic.Int32
 }

@@ -47,6 +47,9 @@ type txState struct {
 	// catchUp is set by the output (a relay) when it holds a backlog to
 	// send early: a second packet in this packet time.
 	catchUp bool
+	// early: this packet time's packet went out before the shard read
+	// the sockets (see shard.tick).
+	early bool
 	txIO
 }
 
@@ -115,6 +118,12 @@ func (s *Session) tick(now time.Time, skipped uint32) {
 		tx.job.finish(nil)
 		tx.job = nil
 	}
+}
+
+// live reports whether the session's output is a liveSource.
+func (s *Session) live() bool {
+	p := s.play.Load()
+	return p != nil && p.live
 }
 
 // sendPacket taps and sends one packet, and moves the timestamp on a packet time.
