@@ -80,6 +80,9 @@ func serve(ctx context.Context, addr string, media time.Duration, c *counters) e
 		return err
 	}
 	defer conn.Close()
+	// The same 4 MB receive buffer as texml's SIP socket (cmd/texml's
+	// sipReadBuffer), so that a burst costs both servers alike.
+	_ = conn.(*net.UDPConn).SetReadBuffer(4 << 20)
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("barestack"))
 	if err != nil {
 		return err
