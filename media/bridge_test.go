@@ -485,3 +485,32 @@ func TestBridgeCatchUp(t *testing.T) {
 		t.Errorf("%d frames still held, want 2 (the cushion and the newest)", held)
 	}
 }
+
+// Sessions playing a bridge send after the shard's reads, the others
+// before; whichever pass a session is in, and however its output changes
+// between ticks, it sends exactly one packet per packet time.
+func TestTickOrder(t *testing.T) {
+	r := newBridgeRig(t, end{codec: PCMU}, end{codec: PCMU})
+	// The far ends speak first: a session sends nowhere before its peer's
+	// first packet has latched the peer's address.
+	send(t, r.pa, r.sa, r.ta.audio(), frameOf(1))
+	send(t, r.pb, r.sb, r.tb.audio(), frameOf(2))
+	step := func(what string, want sendOrder) {
+		t.Helper()
+		r.step(t) // one packet each
+		r.pa.none(t, 30*time.Millisecond)
+		r.pb.none(t, 0)
+		if a, b := r.sa.tx.order, r.sb.tx.order; a != want || b != want {
+			t.Errorf("%s: orders %d, %d; want %d", what, a, b, want)
+		}
+	}
+	step("silence", sendEarly)
+	r.sa.SetOutput(&toneSource{freq: 500, amp: 4000, total: 1 << 20})
+	step("a prompt", sendEarly)
+	stop := Bridge(r.sa, r.sb)
+	step("bridged, first tick (sent early)", sendLate)
+	step("bridged", sendLate)
+	stop()
+	step("after the bridge (sent late)", sendEarly)
+	step("silence again", sendEarly)
+}

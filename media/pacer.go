@@ -90,8 +90,13 @@ type shard struct {
 	count    atomic.Int32
 
 	snap []*Session // owned by the shard goroutine (or Tick's caller)
-	rb   *rxBatch   // the shard goroutine's receive buffers; nil if it does not poll
-	io   *shardIO   // the shard's io_uring; nil without one
+	// order says, per session of snap, in which pass of a tick it sends
+	// (see tick): by what its output was at its previous tick. It copies
+	// the sessions' own tx.order, so that the first pass touches no
+	// session that waits.
+	order []sendOrder
+	rb    *rxBatch // the shard goroutine's receive buffers; nil if it does not poll
+	io    *shardIO // the shard's io_uring; nil without one
 
 	// tallies are the packet counts of the shard's sessions, one per
 	// Metrics they report to (see Metrics), added to them after each
@@ -99,6 +104,23 @@ type shard struct {
 	// goroutine's copy, refreshed with snap.
 	tallies   []*tally
 	tallySnap []*tally
+}
+
+// sendOrder is a session's pass in a shard's tick.
+type sendOrder uint8
+
+const (
+	sendLate  sendOrder = 0      // after the sockets are read: a bridge, a mix
+	sendEarly sendOrder = 1 << 0 // before: anything else
+	sentEarly sendOrder = 1 << 1 // sent in this tick's first pass
+)
+
+// orderOf is the pass for s's next tick, by its output now.
+func orderOf(s *Session) sendOrder {
+	if s.live() {
+		return sendLate
+	}
+	return sendEarly
 }
 
 // NewPacer starts a pacer (unless opt.Manual is set).
@@ -316,6 +338,10 @@ func (sh *shard) tick(now time.Time, skipped uint32, recv bool) {
 		sh.dirty.Store(false)
 		clear(sh.snap) // drop references to removed sessions
 		sh.snap = append(sh.snap[:0], sh.sessions...)
+		sh.order = sh.order[:0]
+		for _, s := range sh.snap {
+			sh.order = append(sh.order, s.tx.order)
+		}
 		sh.tallySnap = append(sh.tallySnap[:0], sh.tallies...)
 		sh.mu.Unlock()
 	}
@@ -326,10 +352,16 @@ func (sh *shard) tick(now time.Time, skipped uint32, recv bool) {
 	// taps (recorders, recognizers, WebSocket streams, which wake their
 	// goroutines) and takes longer when more arrived, which would
 	// otherwise move these packets about within the tick. Sessions
-	// playing a bridge or a mix send after the reads (liveSource).
-	for _, s := range sh.snap {
-		if s.tx.early = !s.live(); s.tx.early {
+	// playing a bridge or a mix (liveSource) send after the reads. Each
+	// session is put in one pass or the other by what it played at its
+	// previous tick: one whose output just changed kind is early or late
+	// by a few milliseconds once.
+	order := sh.order
+	for i, s := range sh.snap {
+		if order[i] == sendEarly {
 			s.tick(now, skipped)
+			s.tx.order = orderOf(s) // while s is in the cache
+			order[i] = s.tx.order | sentEarly
 		}
 	}
 	if sh.io.usable() {
@@ -338,13 +370,17 @@ func (sh *shard) tick(now time.Time, skipped uint32, recv bool) {
 	if poll && sh.io.usable() {
 		sh.io.receive(sh.snap)
 	}
-	for _, s := range sh.snap {
+	for i, s := range sh.snap {
 		if poll && s.polled && !s.ringed() {
 			s.poll(sh.rb)
 		}
-		if !s.tx.early {
-			s.tick(now, skipped)
+		if order[i]&sentEarly != 0 {
+			order[i] &^= sentEarly
+			continue
 		}
+		s.tick(now, skipped)
+		s.tx.order = orderOf(s)
+		order[i] = s.tx.order
 	}
 	if sh.io.usable() {
 		sh.io.flush() // before the next tick writes the packet buffers again

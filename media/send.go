@@ -47,9 +47,9 @@ type txState struct {
 	// catchUp is set by the output (a relay) when it holds a backlog to
 	// send early: a second packet in this packet time.
 	catchUp bool
-	// early: this packet time's packet went out before the shard read
-	// the sockets (see shard.tick).
-	early bool
+	// order is the pass of the shard's tick this session sends in next
+	// (see shard.tick).
+	order sendOrder
 	txIO
 }
 

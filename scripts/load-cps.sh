@@ -15,7 +15,7 @@
 # APP_PORT, SIPP_PORT, SIPP_MEDIA_PORT, RTP_PORTS, SAY (the text spoken),
 # TEXML_BIN (a texml binary to measure instead of building bin/texml),
 # MAX_CALLS (texml's --max-calls), SCENARIO (a SIPp scenario instead of
-# fixtures/sipp/say_bye.xml).
+# fixtures/sipp/say_bye.xml), TEXML_ARGS (more flags for `texml serve`).
 #
 # PROFILE=SECONDS: a CPU profile of texml (--pprof) over that many seconds
 # from 5 s into the run, into $OUT/cpu.pprof.
@@ -128,7 +128,7 @@ else
 	"$TEXML_BIN" serve --sip-listen "$IP:$SIP_PORT" --http-listen "$IP:$HTTP_PORT" \
 		--rtp-ports "$RTP_PORTS" --voice-url "http://$IP:$APP_PORT/app" --voice-method POST \
 		--max-calls "$MAX_CALLS" --pprof "$IP:$PPROF_PORT" \
-		--stt none --recordings-dir "$OUT/recordings" >"$OUT/texml.out" 2>"$OUT/texml.log" &
+		--stt none --recordings-dir "$OUT/recordings" ${TEXML_ARGS:-} >"$OUT/texml.out" 2>"$OUT/texml.log" &
 	pids+=($!)
 	TEXML_PID=$!
 	wait_ready load-cps
