@@ -41,6 +41,7 @@ type Phone struct {
 
 	mu       sync.Mutex
 	closed   bool
+	vanished bool             // Vanish closed the SIP sockets
 	calls    map[string]*Call // by role and dialog ID, for in-dialog requests
 	incoming []*Incoming
 	taken    int           // how many of incoming Next returned
@@ -100,13 +101,14 @@ func New(tb testing.TB, opts ...Option) *Phone {
 	p.ua = ua
 	p.udpUA = sipgo.DialogUA{Client: udp, ContactHDR: contact}
 	p.tcpUA = sipgo.DialogUA{Client: tcp, ContactHDR: contact}
-	srv.OnInvite(p.onInvite)
-	srv.OnAck(p.onAck)
-	srv.OnBye(p.onBye)
-	srv.OnCancel(p.onCancel)
+	srv.OnInvite(p.guard(p.onInvite))
+	srv.OnAck(p.guard(p.onAck))
+	srv.OnBye(p.guard(p.onBye))
+	srv.OnCancel(p.guard(p.onCancel))
 	for _, m := range []sip.RequestMethod{sip.INFO, sip.OPTIONS, sip.UPDATE, sip.MESSAGE, sip.NOTIFY, sip.REFER} {
-		srv.OnRequest(m, p.onRequest)
+		srv.OnRequest(m, p.guard(p.onRequest))
 	}
+	srv.OnNoRoute(p.guard(onNoRoute))
 	p.serve(func() error { return srv.ServeUDP(p.udp) })
 	if p.ln != nil {
 		p.serve(func() error { return srv.ServeTCP(p.ln) })
@@ -163,6 +165,46 @@ func (p *Phone) serve(loop func() error) {
 		defer p.wg.Done()
 		_ = loop()
 	}()
+}
+
+// guard runs h for a request, unless the phone has closed or vanished.
+// sipgo hands every request it reads to a goroutine of its own, which
+// finds the connection to answer on in the user agent's pool. When that
+// goroutine runs only after the listening socket has left the pool (the
+// phone closed its user agent, or the socket and with it sipgo's reader),
+// sipgo binds a new UDP socket to answer from, with a reader goroutine,
+// and the user agent that would close it is closed already: a request
+// that crossed the phone's close (texml's BYE as the test ends) leaked
+// that socket and goroutine. A phone that is gone answers nothing, so
+// such a request gets no answer, its transaction ends and its connection
+// closes here, which ends sipgo's reader. The check is sound: the
+// listening socket leaves the pool only after closed or vanished is set.
+func (p *Phone) guard(h sipgo.RequestHandler) sipgo.RequestHandler {
+	return func(req *sip.Request, tx sip.ServerTransaction) {
+		p.mu.Lock()
+		gone := p.closed || p.vanished
+		p.mu.Unlock()
+		if !gone {
+			h(req, tx)
+			return
+		}
+		if tx == nil {
+			return
+		}
+		tx.Terminate()
+		// Closing the phone's own listening connection does nothing in
+		// sipgo (its owner closes the socket); any other connection now
+		// is one that nobody else would close.
+		if c, ok := tx.(interface{ Connection() sip.Connection }); ok && c.Connection() != nil {
+			_ = c.Connection().Close()
+		}
+	}
+}
+
+// onNoRoute answers a method the phone has no handler for, as sipgo does
+// by default.
+func onNoRoute(req *sip.Request, tx sip.ServerTransaction) {
+	_ = tx.Respond(sip.NewResponseFromRequest(req, 405, "Method Not Allowed", nil))
 }
 
 // Addr is the phone's SIP address, host:port.
@@ -289,6 +331,11 @@ const closeWait = 10 * time.Second
 // network went away: its SIP sockets close, nothing is sent, and requests
 // to it go unanswered. The test's cleanup still ends everything else.
 func (p *Phone) Vanish() {
+	// First, so that a request sipgo read before the sockets closed goes
+	// unanswered too (guard).
+	p.mu.Lock()
+	p.vanished = true
+	p.mu.Unlock()
 	p.udp.Close()
 	if p.ln != nil {
 		p.ln.Close()
