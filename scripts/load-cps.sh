@@ -27,7 +27,8 @@
 # TARGET=barestack measures tools/barestack instead of texml, with the
 # same SIPp run: a bare sipgo+pion server that answers, sends BARE_MEDIA
 # (default 600ms) of silence and hangs up (scripts/load-cps-compare.sh
-# runs both).
+# runs both); with BARE_FETCH=1 it first POSTs to the load app and reads
+# the answer, as texml fetches its document before answering.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -116,7 +117,11 @@ pids+=($!)
 APP_PID=$!
 if [[ $TARGET == barestack ]]; then
 	# TEXML_PID is the server measured, whichever it is.
-	bin/barestack -listen "$IP:$SIP_PORT" -media "$BARE_MEDIA" >"$OUT/barestack.out" 2>"$OUT/barestack.log" &
+	BARE_ARGS=()
+	if [[ ${BARE_FETCH:-0} == 1 ]]; then
+		BARE_ARGS=(-fetch "http://$IP:$APP_PORT/app")
+	fi
+	bin/barestack -listen "$IP:$SIP_PORT" -media "$BARE_MEDIA" "${BARE_ARGS[@]}" >"$OUT/barestack.out" 2>"$OUT/barestack.log" &
 	pids+=($!)
 	TEXML_PID=$!
 	for _ in $(seq 100); do

@@ -4,8 +4,11 @@
 // answers every INVITE with 180 and a 200 OK carrying an SDP answer
 // (PCMU), waits for the ACK, sends MEDIA worth of 20 ms µ-law silence
 // packets to the caller's SDP address, then hangs up with BYE. There is
-// no app fetch, no TwiML, no speech synthesis, no jitter buffer and no
-// metrics: what texml costs beyond this is what its features cost.
+// no TwiML, no speech synthesis, no jitter buffer and no metrics: what
+// texml costs beyond this is what its features cost. With -fetch URL it
+// first POSTs the call's parameters to URL and reads the answer, as
+// texml fetches the app's document before answering: the same wait on
+// the app server, without anything done with the answer.
 //
 // It is written the way a small sipgo program would be: one goroutine per
 // call (sipgo's INVITE handler) with its own RTP socket and a time.Ticker
@@ -14,7 +17,7 @@
 // Usage (scripts/load-cps.sh starts it with TARGET=barestack):
 //
 //	go build -o bin/barestack ./tools/barestack
-//	bin/barestack -listen 127.0.0.1:15060 -media 600ms
+//	bin/barestack -listen 127.0.0.1:15060 -media 600ms [-fetch http://127.0.0.1:18080/app]
 //
 // It prints "ready" once it listens, serves until SIGINT or SIGTERM, then
 // prints how many calls it answered, hung up and failed.
@@ -25,9 +28,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
@@ -50,6 +56,7 @@ type counters struct {
 func main() {
 	listen := flag.String("listen", "127.0.0.1:15060", "SIP address, UDP (loopback only)")
 	media := flag.Duration("media", 600*time.Millisecond, "how much silence each call sends before the BYE")
+	fetch := flag.String("fetch", "", "POST each call's parameters to this URL before answering (loopback only)")
 	flag.Parse()
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
 
@@ -62,10 +69,17 @@ func main() {
 		fmt.Fprintln(os.Stderr, "barestack: -media must be 0..1m")
 		os.Exit(2)
 	}
+	if *fetch != "" {
+		u, err := url.Parse(*fetch)
+		if err != nil || u.Scheme != "http" || !isLoopback(u.Hostname()) {
+			fmt.Fprintln(os.Stderr, "barestack: -fetch must be an http:// URL on a loopback address")
+			os.Exit(2)
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var c counters
-	if err := serve(ctx, *listen, *media, &c); err != nil {
+	if err := serve(ctx, *listen, *media, *fetch, &c); err != nil {
 		fmt.Fprintln(os.Stderr, "barestack:", err)
 		os.Exit(1)
 	}
@@ -74,7 +88,7 @@ func main() {
 }
 
 // serve answers calls on addr until ctx ends.
-func serve(ctx context.Context, addr string, media time.Duration, c *counters) error {
+func serve(ctx context.Context, addr string, media time.Duration, fetch string, c *counters) error {
 	conn, err := net.ListenPacket("udp", addr)
 	if err != nil {
 		return err
@@ -99,8 +113,18 @@ func serve(ctx context.Context, addr string, media time.Duration, c *counters) e
 	host, portText, _ := net.SplitHostPort(addr)
 	port, _ := strconv.Atoi(portText)
 	dlgs := sipgo.NewDialogServerCache(cl, sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "bare", Host: host, Port: port}})
+	// As texml's fetcher: keep-alive connections, as many idle ones per
+	// host as a burst of calls needs.
+	hc := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024}}
 	srv.OnInvite(func(req *sip.Request, tx sip.ServerTransaction) {
 		c.invites.Add(1)
+		if fetch != "" {
+			if err := fetchApp(ctx, hc, fetch, req); err != nil {
+				c.failed.Add(1)
+				_ = tx.Respond(sip.NewResponseFromRequest(req, 500, "Server Internal Error", nil))
+				return
+			}
+		}
 		if err := call(ctx, dlgs, req, tx, host, media, c); err != nil {
 			c.failed.Add(1)
 		}
@@ -111,6 +135,37 @@ func serve(ctx context.Context, addr string, media time.Duration, c *counters) e
 	fmt.Println("ready")
 	<-ctx.Done()
 	return nil
+}
+
+// fetchApp POSTs the call's parameters to u and reads the whole answer.
+func fetchApp(ctx context.Context, hc *http.Client, u string, req *sip.Request) error {
+	form := url.Values{"CallSid": {req.CallID().Value()}, "From": {req.From().Address.User}, "To": {req.To().Address.User}}
+	r, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(form.Encode()))
+	if err != nil {
+		return err
+	}
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := hc.Do(r)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("fetch: %s", resp.Status)
+	}
+	return nil
+}
+
+// isLoopback reports whether host is a loopback IP or localhost.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // call is one call, on sipgo's INVITE handler goroutine, which must not
