@@ -22,14 +22,14 @@ type jitterOut interface {
 }
 
 // jitterSlot is one held packet. Non-audio packets (telephone events,
-// comfort noise) hold only their sequence number.
+// comfort noise) hold only their sequence number. Its payload is in
+// jitter.data, under the same index.
 type jitterSlot struct {
 	full  bool
 	audio bool
 	seq   uint16
 	ts    uint32
 	n     int
-	data  [maxPayload]byte
 }
 
 // jitter puts packets back in sequence order. Downstream (recorders,
@@ -40,7 +40,12 @@ type jitterSlot struct {
 // what went out is late and dropped (RFC 3550 §A.1 sequence arithmetic,
 // modulo 2^16).
 type jitter struct {
-	slots   [jitterSlots]jitterSlot
+	slots [jitterSlots]jitterSlot
+	// data holds the slots' payloads. It is allocated the first time a
+	// packet has to wait: packets in order, nearly all of them, never
+	// touch it, and a call that never sees reordering or loss saves its
+	// 3.8 kB.
+	data    *[jitterSlots][maxPayload]byte
 	next    uint16 // next sequence number to deliver
 	high    uint16 // highest sequence number held or delivered
 	started bool
@@ -57,14 +62,16 @@ func (j *jitter) reset() {
 // now in order.
 func (j *jitter) push(seq uint16, ts uint32, payload []byte, audio bool, out jitterOut) {
 	if !j.started {
-		j.started, j.next, j.high = true, seq, seq
+		// high = next-1: nothing held, as after every packet taken in
+		// order, so that the first packet takes the fast path too.
+		j.started, j.next, j.high = true, seq, seq-1
 	}
 	d := int16(seq - j.next)
 	if d < -maxSeqJump || d > maxSeqJump {
 		// The sender restarted its sequence: deliver what is held and
 		// start over without counting the jump as loss.
 		j.flush(out)
-		j.next, j.high, d = seq, seq, 0
+		j.next, j.high, d = seq, seq-1, 0
 	}
 	if d < 0 {
 		out.packetLate()
@@ -84,13 +91,17 @@ func (j *jitter) push(seq uint16, ts uint32, payload []byte, audio bool, out jit
 	for seq-j.next >= jitterSlots {
 		j.advance(out)
 	}
-	sl := &j.slots[seq%jitterSlots]
+	i := seq % jitterSlots
+	sl := &j.slots[i]
 	if sl.full {
 		out.packetLate() // a duplicate
 		return
 	}
+	if j.data == nil {
+		j.data = new([jitterSlots][maxPayload]byte)
+	}
 	sl.full, sl.audio, sl.seq, sl.ts = true, audio, seq, ts
-	sl.n = copy(sl.data[:], payload)
+	sl.n = copy(j.data[i][:], payload)
 	if int16(seq-j.high) > 0 {
 		j.high = seq
 	}
@@ -105,11 +116,12 @@ func (j *jitter) push(seq uint16, ts uint32, payload []byte, audio bool, out jit
 
 // advance delivers the packet due next, or reports it lost.
 func (j *jitter) advance(out jitterOut) {
-	sl := &j.slots[j.next%jitterSlots]
+	i := j.next % jitterSlots
+	sl := &j.slots[i]
 	if sl.full {
 		sl.full = false
 		if sl.audio {
-			out.deliver(sl.ts, sl.data[:sl.n])
+			out.deliver(sl.ts, j.data[i][:sl.n])
 		}
 	} else {
 		out.packetLost()
@@ -120,11 +132,12 @@ func (j *jitter) advance(out jitterOut) {
 // flush delivers every held packet in order, skipping holes silently.
 func (j *jitter) flush(out jitterOut) {
 	for range jitterSlots {
-		sl := &j.slots[j.next%jitterSlots]
+		i := j.next % jitterSlots
+		sl := &j.slots[i]
 		if sl.full {
 			sl.full = false
 			if sl.audio {
-				out.deliver(sl.ts, sl.data[:sl.n])
+				out.deliver(sl.ts, j.data[i][:sl.n])
 			}
 		}
 		j.next++
