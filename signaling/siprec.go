@@ -75,13 +75,8 @@ type srsSession struct {
 // Each track gets an RTP port of its own, released when the session
 // ends.
 func (l *Leg) Siprec(ctx context.Context, spec interpreter.SiprecSpec) (func(), error) {
-	select {
-	case <-l.sess.Done():
-		return nil, interpreter.ErrHangup
-	default:
-	}
-	if l.gone.Err() != nil || (l.dlg != nil || l.out != nil) && l.dialogCtx().Err() != nil {
-		return nil, interpreter.ErrHangup
+	if l.over() {
+		return nil, interpreter.ErrHangup // the far end left: nothing to fork
 	}
 	uri, err := l.srv.srsURI(spec.Connector)
 	if err != nil {

@@ -1,10 +1,13 @@
 package signaling
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"mime"
+	"mime/multipart"
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
@@ -88,14 +91,16 @@ func sdpPart(res *sip.Response) ([]byte, error) {
 		}
 		return body, nil
 	}
-	sep := []byte("--" + params["boundary"])
-	for _, part := range strings.Split(string(body), string(sep)) {
-		head, content, ok := strings.Cut(part, "\r\n\r\n")
-		if ok && strings.Contains(strings.ToLower(head), "application/sdp") {
-			return []byte(content), nil
+	mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
+	for {
+		part, err := mr.NextPart()
+		if err != nil {
+			return nil, fmt.Errorf("the multipart answer has no application/sdp part: %w", err)
+		}
+		if pt, _, _ := mime.ParseMediaType(part.Header.Get("Content-Type")); pt == "application/sdp" {
+			return io.ReadAll(part)
 		}
 	}
-	return nil, errors.New("the multipart answer has no application/sdp part")
 }
 
 // callTrack is one track of the call as a media.Endpoint for

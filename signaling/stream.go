@@ -8,19 +8,26 @@ import (
 	"github.com/texml/texml/media"
 )
 
+// over reports whether the far end has left (its media ended, the leg was
+// given up, or its dialog is over), so that a fork (a stream, a
+// transcription, a SIPREC session) is not started on a call without one.
+func (l *Leg) over() bool {
+	select {
+	case <-l.sess.Done():
+		return true
+	default:
+	}
+	return l.gone.Err() != nil || (l.dlg != nil || l.out != nil) && l.dialogCtx().Err() != nil
+}
+
 // Stream implements interpreter.Leg with the session's taps: what the
 // caller says (Tap) and what we send it (TapSent) go to the stream's
 // sink from the goroutines that receive and send the call's packets;
 // s.Play becomes the session's output; and, on a stream that plays, a
 // goroutine of the stream's passes the caller's keys on until stop.
 func (l *Leg) Stream(ctx context.Context, s interpreter.StreamSpec) (func(), error) {
-	select {
-	case <-l.sess.Done():
-		return nil, interpreter.ErrHangup
-	default:
-	}
-	if l.gone.Err() != nil || (l.dlg != nil || l.out != nil) && l.dialogCtx().Err() != nil {
-		return nil, interpreter.ErrHangup // the far end left: nothing to stream
+	if l.over() {
+		return nil, interpreter.ErrHangup // the far end left: nothing to fork
 	}
 	var undo []func()
 	if s.Inbound {

@@ -29,13 +29,8 @@ func (l *Leg) Transcribe(ctx context.Context, t interpreter.TranscribeSpec) (fun
 	if l.m.Recognizer == nil && l.m.Streamer == nil {
 		return nil, interpreter.ErrNoRecognizer
 	}
-	select {
-	case <-l.sess.Done():
-		return nil, interpreter.ErrHangup
-	default:
-	}
-	if l.gone.Err() != nil || (l.dlg != nil || l.out != nil) && l.dialogCtx().Err() != nil {
-		return nil, interpreter.ErrHangup
+	if l.over() {
+		return nil, interpreter.ErrHangup // the far end left: nothing to fork
 	}
 	if l.m.Streamer != nil {
 		return l.transcribeStreaming(ctx, t)

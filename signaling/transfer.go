@@ -81,11 +81,7 @@ func (s *Server) onRefer(req *sip.Request, tx sip.ServerTransaction) {
 	case <-leg.gone.Done():
 		code = 481
 	}
-	reason := map[int]string{202: "Accepted", 480: "Temporarily Unavailable", 481: "Call/Transaction Does Not Exist", 603: "Decline"}[code]
-	if reason == "" {
-		reason = "Refused"
-	}
-	respond(tx, req, code, reason)
+	respond(tx, req, code, reasonPhrase(code))
 	close(n.sent) // NOTIFYs may go now: after the 202, as the party expects
 }
 
@@ -188,7 +184,7 @@ func (n *notifier) send(code int, final bool) error {
 	req.AppendHeader(sip.NewHeader("Event", "refer;id="+n.id))
 	req.AppendHeader(sip.NewHeader("Subscription-State", state))
 	req.AppendHeader(sip.NewHeader("Content-Type", "message/sipfrag;version=2.0"))
-	req.SetBody([]byte(fmt.Sprintf("SIP/2.0 %d %s\r\n", code, sipfragReason(code))))
+	req.SetBody([]byte(fmt.Sprintf("SIP/2.0 %d %s\r\n", code, reasonPhrase(code))))
 	ctx, cancel := context.WithTimeout(context.Background(), notifyTimeout)
 	defer cancel()
 	res, err := l.srv.client.Do(ctx, req, sipgo.ClientRequestAddVia)
@@ -201,25 +197,19 @@ func (n *notifier) send(code int, final bool) error {
 	return nil
 }
 
-// sipfragReason is the reason phrase of a status line we report.
-func sipfragReason(code int) string {
-	switch code {
-	case 100:
-		return "Trying"
-	case 180:
-		return "Ringing"
-	case 200:
-		return "OK"
-	case 480:
-		return "Temporarily Unavailable"
-	case 486:
-		return "Busy Here"
-	case 487:
-		return "Request Terminated"
-	case 603:
-		return "Decline"
+// reasonPhrase is the reason phrase of a status code we send, in a
+// response to a REFER or in a NOTIFY's sipfrag (RFC 3261 §21).
+func reasonPhrase(code int) string {
+	if r, ok := reasonPhrases[code]; ok {
+		return r
 	}
 	return "Service Unavailable"
+}
+
+var reasonPhrases = map[int]string{
+	100: "Trying", 180: "Ringing", 200: "OK", 202: "Accepted",
+	480: "Temporarily Unavailable", 481: "Call/Transaction Does Not Exist", 486: "Busy Here",
+	487: "Request Terminated", 603: "Decline",
 }
 
 // wait waits, within notifyTimeout, for the NOTIFYs already queued.

@@ -249,6 +249,7 @@ func reason(code int) string {
 }
 
 var reasons = map[int]string{
+	100: "Trying", 180: "Ringing", 200: "OK", 202: "Accepted",
 	401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 407: "Proxy Authentication Required",
 	408: "Request Timeout", 480: "Temporarily Unavailable", 486: "Busy Here", 487: "Request Terminated",
 	488: "Not Acceptable Here", 500: "Server Internal Error", 503: "Service Unavailable", 600: "Busy Everywhere",

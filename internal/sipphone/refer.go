@@ -74,7 +74,7 @@ func (c *Call) answerRefer(req *sip.Request, tx sip.ServerTransaction) bool {
 	if code == 0 {
 		code = 202
 	}
-	_ = tx.Respond(sip.NewResponseFromRequest(req, code, referReason(code), nil))
+	_ = tx.Respond(sip.NewResponseFromRequest(req, code, reason(code), nil))
 	if code >= 300 || len(r.Notify) == 0 || !c.p.enter() {
 		return true
 	}
@@ -95,7 +95,7 @@ func (c *Call) answerRefer(req *sip.Request, tx sip.ServerTransaction) bool {
 			if i == len(r.Notify)-1 && status >= 200 {
 				state = "terminated;reason=noresource"
 			}
-			body := fmt.Sprintf("SIP/2.0 %d %s\r\n", status, referReason(status))
+			body := fmt.Sprintf("SIP/2.0 %d %s\r\n", status, reason(status))
 			res, err := c.request(sip.NOTIFY, "message/sipfrag;version=2.0", []byte(body),
 				sip.NewHeader("Event", "refer;id="+id), sip.NewHeader("Subscription-State", state))
 			got := 0
@@ -114,23 +114,6 @@ func (c *Call) answerRefer(req *sip.Request, tx sip.ServerTransaction) bool {
 		}
 	}()
 	return true
-}
-
-// referReason is the reason phrase for a code of a REFER exchange.
-func referReason(code int) string {
-	switch code {
-	case 100:
-		return "Trying"
-	case 180:
-		return "Ringing"
-	case 200:
-		return "OK"
-	case 202:
-		return "Accepted"
-	case 603:
-		return "Decline"
-	}
-	return reason(code)
 }
 
 // Refer sends a REFER in the call's dialog asking the other side to
