@@ -231,10 +231,7 @@ func (r *relay) pop(dst []byte, need int) (l law, left int, ok bool) {
 // drained count.
 func (r *relay) countOverflow(tx *txState, frames int64) {
 	r.overflow.Add(-frames * FrameSamples)
-	tx.drained.Add(uint64(frames))
-	if tx.tally != nil {
-		tx.tally.drained += uint64(frames)
-	}
+	tx.countRelay(uint64(frames), 0)
 }
 
 // skip drops the oldest n bytes, or all there are.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // bridgeRig is two far ends, A and B, each a plain UDP socket facing a
@@ -24,16 +25,17 @@ type bridgeRig struct {
 
 // end configures one side of a rig.
 type end struct {
-	codec  Codec
-	dtmfPT uint8
+	codec   Codec
+	dtmfPT  uint8
+	metrics *Metrics // nil: none
 }
 
 func newBridgeRig(t *testing.T, a, b end) *bridgeRig {
 	t.Helper()
 	p, _, tick := manualPacer(t)
 	r := &bridgeRig{tick: tick, pa: newCapture(t), pb: newCapture(t)}
-	r.sa = newSession(t, p, r.pa.addr(), func(c *SessionConfig) { c.Codec, c.DTMFPayloadType = a.codec, a.dtmfPT })
-	r.sb = newSession(t, p, r.pb.addr(), func(c *SessionConfig) { c.Codec, c.DTMFPayloadType = b.codec, b.dtmfPT })
+	r.sa = newSession(t, p, r.pa.addr(), func(c *SessionConfig) { c.Codec, c.DTMFPayloadType, c.Metrics = a.codec, a.dtmfPT, a.metrics })
+	r.sb = newSession(t, p, r.pb.addr(), func(c *SessionConfig) { c.Codec, c.DTMFPayloadType, c.Metrics = b.codec, b.dtmfPT, b.metrics })
 	r.ta = stream{pt: a.codec.PayloadType, ssrc: 0xA, seq: 100, ts: 1000}
 	r.tb = stream{pt: b.codec.PayloadType, ssrc: 0xB, seq: 7000, ts: 90000}
 	return r
@@ -444,7 +446,8 @@ func TestBridgeNoGoroutineLeak(t *testing.T) {
 // one packet time with the next sequence number and timestamp, and every
 // frame the speaker sent reaches the far end, in order.
 func TestBridgeCatchUp(t *testing.T) {
-	r := newBridgeRig(t, end{codec: PCMU}, end{codec: PCMU})
+	reg := prometheus.NewRegistry()
+	r := newBridgeRig(t, end{codec: PCMU}, end{codec: PCMU, metrics: NewMetrics(reg)})
 	stop := Bridge(r.sa, r.sb)
 	defer stop()
 	next := byte(1)
@@ -478,6 +481,10 @@ func TestBridgeCatchUp(t *testing.T) {
 	st := r.sb.Stats()
 	if st.CaughtUp != 1 || st.Drained != 0 {
 		t.Errorf("caught up %d, drained %d; want 1 and 0", st.CaughtUp, st.Drained)
+	}
+	m := gathered(t, reg)
+	if m["texml_rtp_relay_caught_up_total"] != 1 || m["texml_rtp_relay_drained_total"] != 0 {
+		t.Errorf("metrics: caught up %v, drained %v; want 1 and 0", m["texml_rtp_relay_caught_up_total"], m["texml_rtp_relay_drained_total"])
 	}
 	// Frames said but not yet heard: the cushion and the frame said after
 	// the last tick.

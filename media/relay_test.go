@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/pion/rtp"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // frameOf is a 20 ms payload of one repeated code word.
@@ -120,11 +121,13 @@ func TestRelayCatchUp(t *testing.T) {
 	}
 }
 
-// A full ring drops the oldest audio, and the hearer counts it drained.
+// A full ring drops the oldest audio, and the hearer counts it drained,
+// in its Stats and in the metrics.
 func TestRelayOverflowCounted(t *testing.T) {
 	r := &relay{}
 	pr := &peer{codec: PCMU, law: muLaw}
-	var tx txState
+	reg := prometheus.NewRegistry()
+	tx := txState{metrics: NewMetrics(reg)}
 	for range relayFrames + 2 {
 		r.push(muLaw, frameOf(1))
 	}
@@ -133,6 +136,9 @@ func TestRelayOverflowCounted(t *testing.T) {
 	}
 	if n := tx.drained.Load(); n != 2 {
 		t.Errorf("%d frames counted drained, want the 2 that did not fit", n)
+	}
+	if n := gathered(t, reg)["texml_rtp_relay_drained_total"]; n != 2 {
+		t.Errorf("texml_rtp_relay_drained_total %v, want 2", n)
 	}
 }
 

@@ -39,7 +39,8 @@ type txState struct {
 	err    syscall.Errno
 	sendFn func(fd uintptr)
 
-	tally *tally // the pacer shard's counts for the session's Metrics (nil: none, or a manual pacer)
+	tally   *tally   // the pacer shard's counts for the session's Metrics (nil: none, or a manual pacer)
+	metrics *Metrics // counted directly when there is no tally (nil: none)
 	// drained counts the frames a relay dropped (Stats.Drained), and
 	// caughtUp those it sent early (Stats.CaughtUp); written by the pacer
 	// goroutine, read by Stats.
@@ -56,7 +57,8 @@ type txState struct {
 // init draws the random starting points that RFC 3550 section 5.1 asks for
 // (they make known-plaintext attacks on encrypted media harder and let a
 // receiver tell a restarted sender from a continuing one).
-func (tx *txState) init(rnd func() uint32, send func(fd uintptr)) {
+func (tx *txState) init(rnd func() uint32, send func(fd uintptr), m *Metrics) {
+	tx.metrics = m
 	tx.hdr.Version = 2
 	tx.hdr.SSRC = rnd()
 	tx.seq = uint16(rnd())
@@ -126,6 +128,22 @@ func (s *Session) live() bool {
 	return p != nil && p.live
 }
 
+// countRelay counts frames a relay dropped and frames it sent early, in
+// Stats and in the metrics: through the shard's tally, or directly with a
+// manual pacer.
+func (tx *txState) countRelay(drained, caughtUp uint64) {
+	tx.drained.Add(drained)
+	tx.caughtUp.Add(caughtUp)
+	switch {
+	case tx.tally != nil:
+		tx.tally.drained += drained
+		tx.tally.caughtUp += caughtUp
+	case tx.metrics != nil:
+		tx.metrics.drained.Add(float64(drained))
+		tx.metrics.caughtUp.Add(float64(caughtUp))
+	}
+}
+
 // sendPacket taps and sends one packet, and moves the timestamp on a packet time.
 func (s *Session) sendPacket(pr *peer, pkt packet) {
 	if st := s.sentTap.Load(); st != nil {
@@ -155,10 +173,7 @@ func (s *Session) catchUp(pr *peer) {
 	if !ok {
 		return // the backlog went meanwhile (the output was switched)
 	}
-	tx.caughtUp.Add(1)
-	if tx.tally != nil {
-		tx.tally.caughtUp++
-	}
+	tx.countRelay(0, 1)
 	s.sendPacket(pr, pkt)
 }
 

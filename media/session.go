@@ -210,7 +210,7 @@ func NewSession(cfg SessionConfig) (*Session, error) {
 	s.peer.Store(&peer{sdp: addr, addr: addr, raw: makeRawAddr(addr, s.family),
 		codec: cfg.Codec, law: cfg.Codec.law(), dtmfPT: cfg.DTMFPayloadType})
 	s.held.Store(cfg.Held)
-	s.tx.init(cfg.Rand, s.sendFunc())
+	s.tx.init(cfg.Rand, s.sendFunc(), cfg.Metrics)
 	s.rx.init(cfg.InbandDTMF, !s.polled)
 	if !s.pacer.register(s) {
 		return nil, fmt.Errorf("media: pacer: %w", ErrClosed)
