@@ -169,7 +169,6 @@ func (s *Session) catchUp(pr *peer) {
 		tx.io.flush()
 	}
 	pkt, ok := s.outputPacket(pr, p)
-	tx.catchUp = false // asked once per backlog, not again by this packet
 	if !ok {
 		return // the backlog went meanwhile (the output was switched)
 	}
