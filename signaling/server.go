@@ -103,6 +103,7 @@ type Server struct {
 
 	draining atomic.Bool
 	wg       sync.WaitGroup // one per call in progress, and per BYE still out
+	gate     gate           // requests' handlers, until Close shuts it
 	mu       sync.Mutex
 	calls    map[string]*Leg // by dialog ID, until our BYE is over
 	srs      sync.Map        // SIPREC dialogs (*uacDialog) by dialog ID, while their session runs
@@ -152,17 +153,17 @@ func New(cfg Config) (*Server, error) {
 	s.base, s.stop = context.WithCancel(context.Background())
 	s.dua = sipgo.DialogUA{Client: client, ContactHDR: sip.ContactHeader{
 		Address: sip.Uri{Scheme: "sip", User: "texml", Host: cfg.PublicIP.String(), Port: cfg.SIPPort}}}
-	srv.OnInvite(s.onInvite)
-	srv.OnAck(s.onAck)
-	srv.OnBye(s.onBye)
-	srv.OnOptions(s.onOptions)
-	srv.OnInfo(s.onInfo)
-	srv.OnCancel(s.onCancel)
-	srv.OnNotify(s.onNotify)
-	srv.OnRefer(s.onRefer)
-	srv.OnNoRoute(s.onNoRoute)
+	srv.OnInvite(s.gate.guard(s.onInvite))
+	srv.OnAck(s.gate.guard(s.onAck))
+	srv.OnBye(s.gate.guard(s.onBye))
+	srv.OnOptions(s.gate.guard(s.onOptions))
+	srv.OnInfo(s.gate.guard(s.onInfo))
+	srv.OnCancel(s.gate.guard(s.onCancel))
+	srv.OnNotify(s.gate.guard(s.onNotify))
+	srv.OnRefer(s.gate.guard(s.onRefer))
+	srv.OnNoRoute(s.gate.guard(s.onNoRoute))
 	if cfg.Registrar != nil {
-		srv.OnRegister(s.onRegister)
+		srv.OnRegister(s.gate.guard(s.onRegister))
 	}
 	return s, nil
 }
@@ -236,6 +237,7 @@ func (s *Server) Close() error {
 	s.setDraining()
 	s.stop()
 	s.wg.Wait()
+	s.gate.shut()
 	return s.ua.Close()
 }
 
