@@ -23,6 +23,10 @@ type Metrics struct {
 	ttsTime     prometheus.Histogram
 	sttTime     prometheus.Histogram
 	sttResults  *prometheus.CounterVec
+
+	sttStreams       prometheus.Gauge
+	sttStreamsEnded  *prometheus.CounterVec
+	sttStreamDropped prometheus.Counter
 }
 
 // Buckets, in seconds.
@@ -65,9 +69,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Time the recognizer took per utterance.", Buckets: engineBuckets}),
 		sttResults: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "texml", Name: "stt_results_total",
 			Help: "Recognitions, by result: recognized, empty or error."}, []string{"result"}),
+		sttStreams: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "texml", Name: "stt_streams_active",
+			Help: "Streaming recognizer (--stt-url) streams open."}),
+		sttStreamsEnded: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "texml", Name: "stt_streams_total",
+			Help: "Streaming recognizer streams, by how they ended: ok, provider_error (the provider refused or broke " +
+				"the protocol), closed (the provider or the connection ended it early), open_error (not opened)."},
+			[]string{"result"}),
+		sttStreamDropped: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "texml", Name: "stt_stream_frames_dropped_total",
+			Help: "20 ms frames a streaming recognizer did not take in time, dropped rather than delaying the call."}),
 	}
 	reg.MustRegister(m.active, m.total, m.refused, m.duration, m.verbs,
-		m.fetchTime, m.fetchErrors, m.ttsTime, m.sttTime, m.sttResults)
+		m.fetchTime, m.fetchErrors, m.ttsTime, m.sttTime, m.sttResults,
+		m.sttStreams, m.sttStreamsEnded, m.sttStreamDropped)
 	return m
 }
 

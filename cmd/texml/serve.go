@@ -268,7 +268,7 @@ func newService(f *serveFlags, log *slog.Logger) (*service, error) {
 			Ports: ports, Pacer: s.pacer, Metrics: rtpMetrics,
 			Synth:             s.speech,
 			Recognizer:        metrics.Recognizer(rec),
-			Streamer:          streamer,
+			Streamer:          metrics.Streamer(streamer),
 			Audio:             s.sounds,
 			RecordingsDir:     f.recordingsDir,
 			InactivityTimeout: f.rtpTimeout, InbandDTMF: f.inbandDTMF,
