@@ -39,6 +39,9 @@ const (
 	// CodeTooMany: too many requests (the account's queue of calls
 	// waiting for their turn is full).
 	CodeTooMany = 20429
+	// CodeUnsupported: Twilio's "Invalid parameter", for an update texml
+	// cannot carry out (a new document for a Dial child).
+	CodeUnsupported = 20001
 )
 
 // Request is a call to create (POST /Calls).
@@ -233,12 +236,15 @@ func (s *Service) apply(sid string, ch Change) error {
 		cancel(interpreter.ErrCanceled)
 		return nil
 	}
-	if ch.Status == store.CallCanceled {
+	// A Dial child that still rings is canceled by either status, as a
+	// ringing call of the API's own is; its parent's Dial carries it out.
+	ringingChild := !answered && e.rec.Direction == "outbound-dial"
+	if ch.Status == store.CallCanceled && !ringingChild {
 		s.mu.Unlock()
 		return nil // Twilio: canceling a call in progress has no effect
 	}
 	u := ch.Update
-	u.Hangup = ch.Status == store.CallCompleted
+	u.Hangup = ch.Status == store.CallCompleted || ch.Status == store.CallCanceled
 	if call == nil {
 		// Placed but not started: the update waits for the start.
 		e.pending = &u
@@ -247,6 +253,9 @@ func (s *Service) apply(sid string, ch Change) error {
 	}
 	s.mu.Unlock()
 	if err := call.Update(u); err != nil {
+		if errors.Is(err, interpreter.ErrChildRedirect) {
+			return &Error{Status: http.StatusBadRequest, Code: CodeUnsupported, Msg: err.Error()}
+		}
 		return &Error{Status: http.StatusBadRequest, Code: CodeNotInProgress, Msg: "Call is not in-progress. Cannot redirect."}
 	}
 	return nil

@@ -82,6 +82,8 @@ func (c *Call) bridged(ctx context.Context, s *dialState, f *fork, limit time.Ti
 	for {
 		if ev, ok := s.box.pop(); ok {
 			switch {
+			case ev.f == f && ev.hangup:
+				return "child-ended", nil, nil // by the REST API: hung up below
 			case ev.f == f && (ev.p.Kind == Ended || ev.p.Kind == Failed):
 				return "callee-hangup", nil, nil
 			case ev.f == f && ev.p.Kind == Referred && ev.p.Transfer != nil:

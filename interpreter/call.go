@@ -222,6 +222,9 @@ type Call struct {
 	running    bool                    // Run has started and the call can still change course
 	cancel     context.CancelCauseFunc // cancels the running step, nil between steps
 	pending    *Update
+	// child, while set, carries out updates of a Dial child: its
+	// parent's Dial runs it (childupdate.go).
+	child func(Update) error
 }
 
 var errUpdated = errors.New("call updated")
@@ -332,6 +335,9 @@ func (c *Call) Update(u Update) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.child != nil {
+		return c.child(u)
+	}
 	if !c.running {
 		return errors.New("update: the call is not running")
 	}

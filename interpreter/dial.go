@@ -192,6 +192,13 @@ func (c *Call) ring(ctx context.Context, s *dialState, group []*fork, deadline t
 		if f.done {
 			continue // a canceled fork's last words
 		}
+		if ev.hangup {
+			f.hangUpFork()
+			if s.early != nil && s.earlyFork == f {
+				c.stopEarly(s)
+			}
+			continue
+		}
 		if ev.p.CallID != "" {
 			f.callID = ev.p.CallID
 		}

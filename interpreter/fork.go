@@ -142,6 +142,7 @@ func (c *Call) startFork(ctx context.Context, s *dialState, f *fork, timeout tim
 	now := c.cfg.Clock.Now()
 	f.call.initiated = now
 	f.call.statusEvent("initiated", now)
+	s.watchUpdates(f)
 	c.trace("fork", map[string]any{"party": f.name, "sid": f.call.cfg.CallSid, "state": "initiated"})
 	if c.cfg.Dialer == nil {
 		f.end("failed", 0, "this call has no dialer")
@@ -178,6 +179,7 @@ func (f *fork) end(status string, code int, reason string) {
 		return
 	}
 	f.done, f.status = true, status
+	f.call.setChild(nil) // an update of the ended child now finds it over
 	if f.order != nil {
 		*f.order++
 		f.endSeq = *f.order

@@ -21,14 +21,19 @@ type inbox struct {
 type forkEvent struct {
 	f *fork
 	p Progress
+	// hangup is the REST API ending the fork's child call (childupdate.go)
+	// rather than news from its dialer; p is zero then.
+	hangup bool
 }
 
 // errWake ends a wait because an event arrived; it never leaves the inbox.
 var errWake = errors.New("dial event")
 
-func (b *inbox) push(f *fork, p Progress) {
+func (b *inbox) push(f *fork, p Progress) { b.add(forkEvent{f: f, p: p}) }
+
+func (b *inbox) add(ev forkEvent) {
 	b.mu.Lock()
-	b.q = append(b.q, forkEvent{f, p})
+	b.q = append(b.q, ev)
 	if b.wake != nil {
 		b.wake(errWake)
 		b.wake = nil
