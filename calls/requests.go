@@ -40,7 +40,7 @@ const (
 	// waiting for their turn is full).
 	CodeTooMany = 20429
 	// CodeUnsupported: Twilio's "Invalid parameter", for an update texml
-	// cannot carry out (a new document for a Dial child).
+	// cannot carry out (a new document for a Dial child that rings).
 	CodeUnsupported = 20001
 )
 
@@ -253,7 +253,7 @@ func (s *Service) apply(sid string, ch Change) error {
 	}
 	s.mu.Unlock()
 	if err := call.Update(u); err != nil {
-		if errors.Is(err, interpreter.ErrChildRedirect) {
+		if errors.Is(err, interpreter.ErrChildRedirect) || errors.Is(err, interpreter.ErrChildNotBridged) {
 			return &Error{Status: http.StatusBadRequest, Code: CodeUnsupported, Msg: err.Error()}
 		}
 		return &Error{Status: http.StatusBadRequest, Code: CodeNotInProgress, Msg: "Call is not in-progress. Cannot redirect."}

@@ -39,7 +39,9 @@ func (c *Call) bridge(ctx context.Context, s *dialState, f *fork) (dialResult, e
 	c.endTransfer(200)
 	s.rec.start() // record-from-answer starts here; from-ringing runs already
 	s.rec.peer(f.leg)
+	f.bridged.Store(true)
 	reason, transfer, err := c.bridged(ctx, s, f, began.Add(secs(c.cfg.Dialect.TimeLimit(s.d.TimeLimit))))
+	f.bridged.Store(false)
 	stop()
 	s.rec.stop()
 	now := c.cfg.Clock.Now()
@@ -55,10 +57,13 @@ func (c *Call) bridge(ctx context.Context, s *dialState, f *fork) (dialResult, e
 		// The transferor stays until it has heard how the transfer
 		// went (endTransfer).
 		res.transfer = &pendingTransfer{t: transfer, f: f}
+	case reason == "child-redirected":
+		// The callee goes on alone with its own document.
+		c.detachChild(f, *f.redirect)
 	case reason != "callee-hangup":
 		f.att.Cancel() // BYE to the callee
 	}
-	f.end("completed", 0, "")
+	f.end("completed", 0, "") // a detached fork is done already
 	if err != nil {
 		if errors.Is(err, ErrHangup) {
 			res.hungUp = true
@@ -84,6 +89,9 @@ func (c *Call) bridged(ctx context.Context, s *dialState, f *fork, limit time.Ti
 			switch {
 			case ev.f == f && ev.hangup:
 				return "child-ended", nil, nil // by the REST API: hung up below
+			case ev.f == f && ev.redirect != nil:
+				f.redirect = ev.redirect
+				return "child-redirected", nil, nil
 			case ev.f == f && (ev.p.Kind == Ended || ev.p.Kind == Failed):
 				return "callee-hangup", nil, nil
 			case ev.f == f && ev.p.Kind == Referred && ev.p.Transfer != nil:

@@ -138,6 +138,13 @@ type Config struct {
 	// ToState, ...) across the calls that share it; nil derives it for
 	// each call.
 	Geo *GeoCache
+
+	// Detach, when set, runs f on a goroutine that outlives this call
+	// and that the embedder waits for when it shuts down: a Dial child
+	// that a live update took out of its bridge runs its new document
+	// there, as a call of its own (childupdate.go). nil: such updates
+	// are refused with ErrChildRedirect. A Dial child inherits it.
+	Detach func(f func())
 }
 
 // Fetcher fetches documents; *fetcher.Fetcher implements it.

@@ -1,6 +1,11 @@
 package interpreter
 
-import "errors"
+import (
+	"context"
+	"errors"
+
+	"github.com/texml/texml/verbs"
+)
 
 // Live updates of a Dial's child calls (Twilio's POST /Calls/{Sid} on a
 // CallSid of a <Dial><Number>, <Sip> or <Client> leg: "How do I modify a
@@ -13,24 +18,45 @@ import "errors"
 // when the callee hangs up; a child still ringing is canceled, and when
 // no other party of the Dial is left its DialCallStatus is canceled
 // (Twilio's Dial page: "canceled — the call was canceled via the REST
-// API before it was answered"). The parent's Dial goroutine does both,
-// so the child's state keeps one owner: the update only posts an event
-// to the Dial's inbox.
+// API before it was answered").
+//
+// Url or Twiml takes a bridged child out of the bridge: it runs the new
+// document as a call of its own (its CallSid, ParentCallSid and status
+// callbacks stay), and the caller goes on with the Dial's action
+// (DialCallStatus=completed), as apps that put the dialed party on hold
+// or into a conference by redirecting its leg expect. The child then
+// runs on Config.Detach, outside the parent's life.
+//
+// The parent's Dial goroutine carries both out, so the fork keeps one
+// owner: an update only posts an event to the Dial's inbox.
 
-// ErrChildRedirect is the answer to a new document (Url or Twiml) for a
-// Dial child: taking the callee out of the bridge to run a document of
-// its own is not supported yet.
-var ErrChildRedirect = errors.New("redirecting a <Dial> child call to new TwiML is not supported yet; " +
-	"redirect the parent call, or end the child with Status=completed")
+// Errors of child updates, answered to the REST API.
+var (
+	// ErrChildRedirect: this server cannot run a child's document of
+	// its own (no Config.Detach).
+	ErrChildRedirect = errors.New("redirecting a <Dial> child call to new TwiML is not supported here; " +
+		"redirect the parent call, or end the child with Status=completed")
+	// ErrChildNotBridged: a new document for a child that is not
+	// bridged (it rings, or hears its whisper).
+	ErrChildNotBridged = errors.New("a <Dial> child call can be redirected once it is bridged with the caller; " +
+		"end it with Status=completed or canceled while it rings")
+)
 
 // watchUpdates makes updates of f's child call reach the Dial s until f
 // ends (fork.end stops it).
-func (s *dialState) watchUpdates(f *fork) {
+func (c *Call) watchUpdates(s *dialState, f *fork) {
+	detach := c.cfg.Detach != nil
 	f.call.setChild(func(u Update) error {
-		if !u.Hangup {
+		switch {
+		case u.Hangup:
+			s.box.add(forkEvent{f: f, hangup: true})
+		case !detach:
 			return ErrChildRedirect
+		case !f.bridged.Load():
+			return ErrChildNotBridged
+		default:
+			s.box.add(forkEvent{f: f, redirect: &u})
 		}
-		s.box.add(forkEvent{f: f, hangup: true})
 		return nil
 	})
 }
@@ -52,4 +78,53 @@ func (f *fork) hangUpFork() {
 		f.att.Cancel()
 	}
 	f.end("canceled", 0, "ended by the REST API")
+}
+
+// detachChild lets the bridged fork f go on alone with the document of
+// update u: the child call runs it on Config.Detach with the parent's
+// engines (dialer, queues, conferences, streams, voice) and its own
+// identity and callbacks, until its callee hangs up or its document
+// ends; then it sends its own completed callback.
+func (c *Call) detachChild(f *fork, u Update) {
+	f.done, f.status = true, "completed"
+	if f.order != nil {
+		*f.order++
+		f.endSeq = *f.order
+	}
+	ch := f.call
+	cfg := c.cfg
+	own := ch.cfg
+	cfg.CallSid, cfg.AccountSid, cfg.From, cfg.To = own.CallSid, own.AccountSid, own.From, own.To
+	cfg.Direction, cfg.ParentCallSid, cfg.ExtraParams = own.Direction, own.ParentCallSid, nil
+	cfg.StatusCallback, cfg.StatusCallbackMethod, cfg.StatusCallbackEvents = own.StatusCallback, own.StatusCallbackMethod, own.StatusCallbackEvents
+	cfg.Tracer, cfg.CallerID = own.Tracer, ""
+	cfg.Record, cfg.MachineDetection, cfg.AsyncAMD = nil, "", false
+	cfg.URL, cfg.Method, cfg.Twiml = u.URL, methodOr(u.Method), u.Twiml
+	if u.URL == "" {
+		cfg.URL = c.cfg.URL // what the Twiml's relative URLs resolve against
+	}
+	cfg.FallbackURL, cfg.FallbackMethod = u.FallbackURL, u.FallbackMethod
+	if u.StatusCallback != "" {
+		cfg.StatusCallback, cfg.StatusCallbackMethod = u.StatusCallback, methodOr(u.StatusCallbackMethod)
+	}
+	ch.cfg = cfg
+	ch.mode = verbs.Main // a call of its own now
+	ch.setRunning(true)
+	ch.setChild(nil) // from now on its updates are its own
+	// Its context outlives the parent's Dial, and ends when the callee
+	// hangs up (the fork's progress, fork.gone).
+	ctx, cancel := context.WithCancelCause(context.WithoutCancel(f.ctx))
+	f.gone.Store(&cancel)
+	if errors.Is(context.Cause(f.ctx), ErrHangup) {
+		cancel(ErrHangup) // it hung up while the bridge ended
+	}
+	ch.trace("detached", map[string]any{"url": u.URL, "twiml": u.Twiml})
+	att := f.att
+	c.cfg.Detach(func() {
+		defer cancel(nil)
+		ch.execute(ctx)
+		if att != nil {
+			att.Cancel() // the leg is hung up already; the attempt lets go
+		}
+	})
 }

@@ -3,7 +3,9 @@ package interpreter_test
 import (
 	"context"
 	"errors"
+	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -118,6 +120,127 @@ func TestDialChildUpdate(t *testing.T) {
 			}
 			if err := child.Update(interpreter.Update{Hangup: true}); err == nil || slices.Contains([]string{"ringing", "in-progress"}, last) {
 				t.Errorf("update of the ended child: %v, want an error", err)
+			}
+		})
+	}
+}
+
+// TestDialChildRedirect gives a bridged Dial child a document of its own
+// (Url or Twiml on its CallSid): the caller goes on with the Dial's
+// action at once, and the child runs the document on Config.Detach as a
+// call of its own, until the document ends or its callee hangs up.
+func TestDialChildRedirect(t *testing.T) {
+	tests := []struct {
+		name   string
+		callee string
+		update interpreter.Update
+		at     time.Duration
+		err    error
+		// the action's DialCallStatus and DialCallDuration; when the
+		// child's call ended (since the start), and the Says it made.
+		status, duration string
+		childEnded       time.Duration
+		childSays        []string
+	}{
+		{name: "document runs to its end", callee: "+15551230001=ring:1,answer,talk:60",
+			update: interpreter.Update{Twiml: `<Response><Say>You are on hold.</Say><Pause length="5"/></Response>`}, at: 10 * time.Second,
+			status: "completed", duration: "9", childSays: []string{"You are on hold."}},
+		{name: "document fetched from a URL", callee: "+15551230001=ring:1,answer,talk:60",
+			update: interpreter.Update{URL: "http://app.test/hold"}, at: 4 * time.Second,
+			status: "completed", duration: "3", childSays: []string{"Hold music."}},
+		{name: "callee hangs up during it", callee: "+15551230001=ring:1,answer,talk:15",
+			update: interpreter.Update{Twiml: `<Response><Pause length="30"/><Say>never</Say></Response>`}, at: 5 * time.Second,
+			status: "completed", duration: "4", childEnded: 16 * time.Second},
+		{name: "ringing child refused", callee: "+15551230001=ring:20,answer,talk:2",
+			update: interpreter.Update{Twiml: `<Response><Say>never</Say></Response>`}, at: 5 * time.Second, err: interpreter.ErrChildNotBridged,
+			status: "completed", duration: "2", childEnded: 22 * time.Second},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeFetcher{docs: map[string]string{
+				"http://app.test/voice":  `<Response><Dial timeout="30" action="/dialed">+15551230001</Dial></Response>`,
+				"http://app.test/dialed": `<Response/>`,
+				"http://app.test/hold":   `<Response><Say>Hold music.</Say></Response>`,
+			}}
+			callee, err := sim.ParseCallee(tc.callee)
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			clk := sim.NewClock(start, false)
+			var (
+				mu      sync.Mutex
+				child   *interpreter.Call
+				upErr   error
+				ended   time.Duration
+				wg      sync.WaitGroup
+				updated bool
+			)
+			rec := &interpreter.Recorder{}
+			s := sim.New(sim.Options{Clock: clk, Tracer: rec, Callees: []sim.Callee{callee},
+				Updates: []sim.ScheduledUpdate{{At: tc.at, Update: tc.update}},
+				OnUpdate: func(u interpreter.Update) error {
+					mu.Lock()
+					c := child
+					mu.Unlock()
+					err := c.Update(u)
+					mu.Lock()
+					upErr, updated = err, true
+					mu.Unlock()
+					return err
+				}})
+			cfg := interpreter.Config{URL: "http://app.test/voice", Clock: s, Dialer: s.Dialer(), Tracer: rec,
+				Detach: func(f func()) {
+					wg.Add(1)
+					clk.Go(func() { defer wg.Done(); f() })
+				},
+				OnStatus: func(ch interpreter.StatusChange) {
+					if ch.Call.Info().ParentCallSid == "" {
+						return
+					}
+					mu.Lock()
+					defer mu.Unlock()
+					child = ch.Call
+					if ch.Status == "completed" {
+						ended = ch.At.Sub(start)
+					}
+				}}
+			interpreter.New(s, f, nil, cfg).Run(s.Context(context.Background()))
+			parentEnded := clk.Now().Sub(start)
+			clk.Leave() // the detached child's time may now move without the caller
+			wg.Wait()
+			if !updated || !errors.Is(upErr, tc.err) {
+				t.Fatalf("update sent %v, error %v, want %v", updated, upErr, tc.err)
+			}
+			var p url.Values
+			for _, r := range f.requests() {
+				if strings.HasSuffix(r.URL, "/dialed") {
+					p = r.Params
+				}
+			}
+			if p.Get("DialCallStatus") != tc.status || p.Get("DialCallDuration") != tc.duration {
+				t.Errorf("action: DialCallStatus %q DialCallDuration %q, want %q %q", p.Get("DialCallStatus"), p.Get("DialCallDuration"), tc.status, tc.duration)
+			}
+			if tc.err == nil && parentEnded != tc.at {
+				t.Errorf("the caller's call ended at %v, want at the update, %v", parentEnded, tc.at)
+			}
+			var says []string
+			for _, e := range rec.Events() {
+				if e.Name == "say" && e.Fields["party"] != nil {
+					says = append(says, e.Fields["text"].(string))
+				}
+			}
+			if !slices.Equal(says, tc.childSays) {
+				t.Errorf("the child said %q, want %q", says, tc.childSays)
+			}
+			if tc.childEnded != 0 && ended != tc.childEnded {
+				t.Errorf("the child's call completed at %v, want %v", ended, tc.childEnded)
+			}
+			if ended == 0 {
+				t.Error("the child's call sent no completed status")
+			}
+			if err := child.Update(interpreter.Update{Hangup: true}); err == nil {
+				t.Error("update of the ended child: want an error")
 			}
 		})
 	}

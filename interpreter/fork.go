@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/texml/texml/verbs"
@@ -24,6 +25,13 @@ type fork struct {
 	// the attempt ends, so that a whisper in progress stops at once.
 	ctx    context.Context
 	cancel context.CancelCauseFunc
+
+	// bridged is set while the fork is bridged with the caller: a live
+	// update may then redirect it (childupdate.go). gone, once the fork
+	// is detached, ends its own call's context when the callee hangs up.
+	bridged  atomic.Bool
+	gone     atomic.Pointer[context.CancelCauseFunc]
+	redirect *Update // the update that took it out of the bridge
 
 	rang   bool
 	done   bool
@@ -142,7 +150,7 @@ func (c *Call) startFork(ctx context.Context, s *dialState, f *fork, timeout tim
 	now := c.cfg.Clock.Now()
 	f.call.initiated = now
 	f.call.statusEvent("initiated", now)
-	s.watchUpdates(f)
+	c.watchUpdates(s, f)
 	c.trace("fork", map[string]any{"party": f.name, "sid": f.call.cfg.CallSid, "state": "initiated"})
 	if c.cfg.Dialer == nil {
 		f.end("failed", 0, "this call has no dialer")
@@ -151,6 +159,9 @@ func (c *Call) startFork(ctx context.Context, s *dialState, f *fork, timeout tim
 	att, err := c.cfg.Dialer.Dial(f.ctx, f.target, func(p Progress) {
 		if p.Kind == Failed || p.Kind == Ended {
 			f.cancel(ErrHangup) // a whisper in progress stops now
+			if g := f.gone.Load(); g != nil {
+				(*g)(ErrHangup) // a detached child's own call ends
+			}
 		}
 		s.box.push(f, p)
 	})

@@ -21,9 +21,11 @@ type inbox struct {
 type forkEvent struct {
 	f *fork
 	p Progress
-	// hangup is the REST API ending the fork's child call (childupdate.go)
-	// rather than news from its dialer; p is zero then.
-	hangup bool
+	// hangup and redirect are the REST API ending the fork's child call
+	// or giving it a document of its own (childupdate.go), rather than
+	// news from its dialer; p is zero then.
+	hangup   bool
+	redirect *Update
 }
 
 // errWake ends a wait because an event arrived; it never leaves the inbox.

@@ -41,10 +41,22 @@ func (s *Server) configure(cfg *interpreter.Config, log *slog.Logger) {
 	cfg.Streams = s.cfg.Streams
 	cfg.Voice = voice{m: &s.cfg.Media}
 	cfg.Geo = s.geo
+	cfg.Detach = s.detach
 	if s.cfg.Metrics != nil {
 		cfg.Observe = s.cfg.Metrics.verb
 	}
 	if cfg.OnStatus == nil {
 		cfg.OnStatus = s.cfg.OnStatus
 	}
+}
+
+// detach runs a Dial child that a live update took out of its bridge (its
+// own call from then on) as a call of the server's: Drain and Close wait
+// for it, and its leg ends with the server.
+func (s *Server) detach(f func()) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
 }
