@@ -40,7 +40,9 @@ func (c *Call) bridge(ctx context.Context, s *dialState, f *fork) (dialResult, e
 	s.rec.start() // record-from-answer starts here; from-ringing runs already
 	s.rec.peer(f.leg)
 	f.bridged.Store(true)
+	stopRefers := c.takeCallerRefers(s, f)
 	reason, transfer, err := c.bridged(ctx, s, f, began.Add(secs(c.cfg.Dialect.TimeLimit(s.d.TimeLimit))))
+	stopRefers()
 	f.bridged.Store(false)
 	stop()
 	s.rec.stop()
@@ -53,13 +55,25 @@ func (c *Call) bridge(ctx context.Context, s *dialState, f *fork) (dialResult, e
 	res.bridged = true
 	c.trace("unbridge", map[string]any{"party": f.name, "reason": reason, "seconds": wholeSeconds(now.Sub(began))})
 	switch {
+	case reason == "caller-referred":
+		// The caller hands the callee on: the callee runs what referUrl
+		// returns as a call of its own, and the caller waits to hear
+		// how that goes (released) before it is let go.
+		res.released, res.release = context.WithCancel(ctx)
+		c.detachChild(f, c.referRequest(s.doc, s.d, transfer), Update{},
+			&pendingTransfer{t: transfer, release: res.release})
 	case transfer != nil:
 		// The transferor stays until it has heard how the transfer
 		// went (endTransfer).
 		res.transfer = &pendingTransfer{t: transfer, f: f}
 	case reason == "child-redirected":
 		// The callee goes on alone with its own document.
-		c.detachChild(f, *f.redirect)
+		u := *f.redirect
+		first := &request{url: u.URL, method: methodOr(u.Method)}
+		if u.Twiml != "" {
+			first = &request{twiml: u.Twiml}
+		}
+		c.detachChild(f, first, u, nil)
 	case reason != "callee-hangup":
 		f.att.Cancel() // BYE to the callee
 	}
@@ -92,10 +106,14 @@ func (c *Call) bridged(ctx context.Context, s *dialState, f *fork, limit time.Ti
 			case ev.f == f && ev.redirect != nil:
 				f.redirect = ev.redirect
 				return "child-redirected", nil, nil
+			case ev.callerRefer != nil:
+				if c.takeTransfer(s, "caller", ev.callerRefer) {
+					return "caller-referred", ev.callerRefer, nil
+				}
 			case ev.f == f && (ev.p.Kind == Ended || ev.p.Kind == Failed):
 				return "callee-hangup", nil, nil
 			case ev.f == f && ev.p.Kind == Referred && ev.p.Transfer != nil:
-				if c.takeTransfer(s, f, ev.p.Transfer) {
+				if c.takeTransfer(s, f.name, ev.p.Transfer) {
 					return "referred", ev.p.Transfer, nil
 				}
 			default:

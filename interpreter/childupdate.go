@@ -85,7 +85,12 @@ func (f *fork) hangUpFork() {
 // engines (dialer, queues, conferences, streams, voice) and its own
 // identity and callbacks, until its callee hangs up or its document
 // ends; then it sends its own completed callback.
-func (c *Call) detachChild(f *fork, u Update) {
+//
+// first is its first request: the update's document, or a referUrl's
+// (with ReferTransferTarget); u's fallback and status callback, when
+// set, become the child's; pt, when set, is the caller's transfer that
+// the child's next Dial reports on (transfer.go).
+func (c *Call) detachChild(f *fork, first *request, u Update, pt *pendingTransfer) {
 	f.done, f.status = true, "completed"
 	if f.order != nil {
 		*f.order++
@@ -99,8 +104,8 @@ func (c *Call) detachChild(f *fork, u Update) {
 	cfg.StatusCallback, cfg.StatusCallbackMethod, cfg.StatusCallbackEvents = own.StatusCallback, own.StatusCallbackMethod, own.StatusCallbackEvents
 	cfg.Tracer, cfg.CallerID = own.Tracer, ""
 	cfg.Record, cfg.MachineDetection, cfg.AsyncAMD = nil, "", false
-	cfg.URL, cfg.Method, cfg.Twiml = u.URL, methodOr(u.Method), u.Twiml
-	if u.URL == "" {
+	cfg.URL, cfg.Method, cfg.Twiml = first.url, methodOr(first.method), ""
+	if first.url == "" {
 		cfg.URL = c.cfg.URL // what the Twiml's relative URLs resolve against
 	}
 	cfg.FallbackURL, cfg.FallbackMethod = u.FallbackURL, u.FallbackMethod
@@ -118,13 +123,39 @@ func (c *Call) detachChild(f *fork, u Update) {
 	if errors.Is(context.Cause(f.ctx), ErrHangup) {
 		cancel(ErrHangup) // it hung up while the bridge ended
 	}
-	ch.trace("detached", map[string]any{"url": u.URL, "twiml": u.Twiml})
+	ch.transfer = pt
+	ch.trace("detached", map[string]any{"url": first.url, "twiml": first.twiml})
 	att := f.att
 	c.cfg.Detach(func() {
 		defer cancel(nil)
-		ch.execute(ctx)
+		ch.executeFrom(ctx, first)
 		if att != nil {
 			att.Cancel() // the leg is hung up already; the attempt lets go
 		}
 	})
+}
+
+// takeCallerRefers lets the caller's REFERs reach the Dial s while f is
+// bridged, when the caller's leg can send them (Referable); the returned
+// func stops that, and declines what came too late for the bridge.
+func (c *Call) takeCallerRefers(s *dialState, f *fork) func() {
+	r, ok := c.leg.(Referable)
+	if !ok {
+		return func() {}
+	}
+	r.OnRefer(func(t *Transfer) { s.box.add(forkEvent{f: f, callerRefer: t}) })
+	return func() {
+		r.OnRefer(nil)
+		var keep []forkEvent
+		for ev, ok := s.box.pop(); ok; ev, ok = s.box.pop() {
+			if ev.callerRefer != nil {
+				ev.callerRefer.Reply(603)
+				continue
+			}
+			keep = append(keep, ev)
+		}
+		for _, ev := range keep {
+			s.box.add(ev)
+		}
+	}
 }

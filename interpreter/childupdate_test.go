@@ -245,3 +245,113 @@ func TestDialChildRedirect(t *testing.T) {
 		})
 	}
 }
+
+// referLeg is a simulated caller that can send REFERs (Referable): the
+// test sends one through the take func the Dial set.
+type referLeg struct {
+	*sim.Leg
+	mu   sync.Mutex
+	take func(*interpreter.Transfer)
+}
+
+func (l *referLeg) OnRefer(take func(*interpreter.Transfer)) {
+	l.mu.Lock()
+	l.take = take
+	l.mu.Unlock()
+}
+
+func (l *referLeg) refer(t *interpreter.Transfer) bool {
+	l.mu.Lock()
+	take := l.take
+	l.mu.Unlock()
+	if take == nil {
+		return false
+	}
+	take(t)
+	return true
+}
+
+// TestDialCallerRefer: the caller's REFER while a Dial with referUrl
+// bridges it hands the dialed party on: the party runs referUrl's
+// document as a call of its own, and the caller hears NOTIFYs 100 and
+// the outcome of that document's Dial, then is hung up without the
+// Dial's action. Without referUrl it is declined (603).
+func TestDialCallerRefer(t *testing.T) {
+	tests := []struct {
+		name     string
+		referURL string
+		second   string // the transfer target's behaviour
+		reply    int
+		notifies []int
+		action   bool // the first Dial's action was requested
+	}{
+		{name: "transferred", referURL: ` referUrl="/refer"`, second: "+15551230002=ring:2,answer,talk:5",
+			reply: 202, notifies: []int{100, 200}},
+		{name: "target busy", referURL: ` referUrl="/refer"`, second: "+15551230002=ring:2,busy",
+			reply: 202, notifies: []int{100, 486}},
+		{name: "no referUrl", second: "+15551230002=ring:2,answer,talk:5", reply: 603, action: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeFetcher{docs: map[string]string{
+				"http://app.test/voice":  `<Response><Dial action="/dialed"` + tc.referURL + `>+15551230001</Dial></Response>`,
+				"http://app.test/dialed": `<Response/>`,
+				"http://app.test/refer":  `<Response><Dial>+15551230002</Dial></Response>`,
+			}}
+			var callees []sim.Callee
+			for _, spec := range []string{"+15551230001=ring:1,answer,talk:30", tc.second} {
+				c, err := sim.ParseCallee(spec)
+				if err != nil {
+					t.Fatal(err)
+				}
+				callees = append(callees, c)
+			}
+			start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			clk := sim.NewClock(start, false)
+			rec := &interpreter.Recorder{}
+			leg := &referLeg{Leg: sim.New(sim.Options{Clock: clk, Tracer: rec, Callees: callees})}
+			var (
+				mu       sync.Mutex
+				reply    int
+				notifies []int
+				sent     bool
+				wg       sync.WaitGroup
+			)
+			tr := &interpreter.Transfer{Target: "<sip:sales@pbx.test>",
+				Reply:  func(code int) { mu.Lock(); reply = code; mu.Unlock() },
+				Notify: func(code int) { mu.Lock(); notifies = append(notifies, code); mu.Unlock() }}
+			clk.AfterFunc(5*time.Second, func() { sent = leg.refer(tr) })
+			cfg := interpreter.Config{URL: "http://app.test/voice", Clock: leg, Dialer: leg.Dialer(), Tracer: rec,
+				Detach: func(f func()) {
+					wg.Add(1)
+					clk.Go(func() { defer wg.Done(); f() })
+				}}
+			res := interpreter.New(leg, f, nil, cfg).Run(leg.Context(context.Background()))
+			clk.Leave()
+			wg.Wait()
+			mu.Lock()
+			defer mu.Unlock()
+			if !sent || reply != tc.reply || !slices.Equal(notifies, tc.notifies) {
+				t.Errorf("REFER sent %v, answered %d, NOTIFYs %v; want %d %v", sent, reply, notifies, tc.reply, tc.notifies)
+			}
+			var referred, dialed bool
+			for _, r := range f.requests() {
+				switch {
+				case strings.HasSuffix(r.URL, "/refer"):
+					referred = true
+					if r.Params.Get("ReferTransferTarget") != tr.Target || r.Params.Get("Direction") != "outbound-dial" {
+						t.Errorf("referUrl params %v", r.Params)
+					}
+				case strings.HasSuffix(r.URL, "/dialed"):
+					dialed = true
+				}
+			}
+			if referred != (tc.reply == 202) || dialed != tc.action {
+				t.Errorf("referUrl requested %v, the Dial's action %v", referred, dialed)
+			}
+			if tc.reply == 202 && res.Reason != "transferred" {
+				t.Errorf("the caller's call ended with %q, want transferred", res.Reason)
+			}
+		})
+	}
+}

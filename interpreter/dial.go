@@ -21,10 +21,16 @@ type dialResult struct {
 	// transfer is the REFER of the bridged party that ended the bridge
 	// (referUrl): the caller goes on with the referUrl document.
 	transfer *pendingTransfer
+	// released is set when the caller's own REFER handed the bridged
+	// party on: it ends once the caller has heard how that went (release)
+	// or the call's context ends.
+	released context.Context
+	release  context.CancelFunc
 }
 
 // dialState is one running Dial.
 type dialState struct {
+	doc   *document // the Dial's, for referUrl
 	d     *verbs.Dial
 	box   inbox
 	forks []*fork
@@ -55,7 +61,7 @@ func (c *Call) dial(ctx context.Context, doc *document, d *verbs.Dial) (step, er
 		}
 		return c.dialRoom(ctx, doc, d)
 	}
-	s := &dialState{d: d, rec: c.newDialRecording(doc, d)}
+	s := &dialState{doc: doc, d: d, rec: c.newDialRecording(doc, d)}
 	for _, n := range supported(d.Nouns) {
 		if f := c.newFork(doc, d, n); f != nil {
 			s.forks = append(s.forks, f)
@@ -70,6 +76,9 @@ func (c *Call) dial(ctx context.Context, doc *document, d *verbs.Dial) (step, er
 	s.rec.stop() // the recording ends with the Dial, however it ended
 	if err != nil {
 		return step{}, err
+	}
+	if res.released != nil {
+		return c.transferred(ctx, res)
 	}
 	// A transfer in progress learns how this Dial went (bridge already
 	// told it of an answer).

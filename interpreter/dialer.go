@@ -121,6 +121,15 @@ type Transfer struct {
 	Notify func(code int)
 }
 
+// Referable is a Leg whose party can send REFERs (a SIP leg): while the
+// caller is bridged by a Dial, its REFER is a transfer of the dialed
+// party (Twilio's "Inbound SIP REFER to Twilio": "as long as one leg of
+// your call is a SIP connection"). OnRefer sets what takes them; nil
+// declines them again.
+type Referable interface {
+	OnRefer(take func(*Transfer))
+}
+
 // ErrNoRoute fails a dial that no trunk or registration can carry, or that
 // a deny rule forbids.
 var ErrNoRoute = errors.New("no route to the dialed party")

@@ -26,6 +26,9 @@ type forkEvent struct {
 	// news from its dialer; p is zero then.
 	hangup   bool
 	redirect *Update
+	// callerRefer is the caller's REFER while it is bridged (f is the
+	// bridged fork then): a transfer of the dialed party (transfer.go).
+	callerRefer *Transfer
 }
 
 // errWake ends a wait because an event arrived; it never leaves the inbox.

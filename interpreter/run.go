@@ -68,14 +68,20 @@ func (c *Call) Run(ctx context.Context) Result {
 // execute runs the call's documents from its URL until the call ends,
 // and sends its completed status callback.
 func (c *Call) execute(ctx context.Context) Result {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	stop := c.cfg.Clock.AfterFunc(c.cfg.MaxDuration, func() { cancel(ErrTimeLimit) })
-	defer stop()
 	first := &request{url: c.cfg.URL, method: c.cfg.Method}
 	if c.cfg.Twiml != "" {
 		first = &request{twiml: c.cfg.Twiml}
 	}
+	return c.executeFrom(ctx, first)
+}
+
+// executeFrom is execute with the first request given: a detached Dial
+// child's (childupdate.go) carries parameters of its own.
+func (c *Call) executeFrom(ctx context.Context, first *request) Result {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := c.cfg.Clock.AfterFunc(c.cfg.MaxDuration, func() { cancel(ErrTimeLimit) })
+	defer stop()
 	c.smu.Lock()
 	c.life = ctx
 	c.smu.Unlock()

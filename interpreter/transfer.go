@@ -1,6 +1,8 @@
 package interpreter
 
 import (
+	"context"
+	"errors"
 	"net/url"
 
 	"github.com/texml/texml/verbs"
@@ -12,6 +14,10 @@ import (
 type pendingTransfer struct {
 	t *Transfer
 	f *fork // the transferor's fork: its leg stays up until the final NOTIFY
+	// release, when the transferor is the caller instead (a REFER of
+	// the caller's, takeTransfer), is called with the final NOTIFY: the
+	// caller's call waits for it before it hangs up.
+	release context.CancelFunc
 }
 
 // takeTransfer answers a REFER from the bridged party f (Twilio's
@@ -19,7 +25,11 @@ type pendingTransfer struct {
 // error 13802 ("Dial: No referUrl attribute specified") and the bridge
 // goes on; with one it is accepted (202, then NOTIFY 100 Trying, RFC 3515
 // §2.4.4) and the bridge ends so that the caller can be transferred.
-func (c *Call) takeTransfer(s *dialState, f *fork, t *Transfer) bool {
+//
+// who is the party that sent it: the bridged fork's name, or "caller"
+// for the caller's own REFER, which hands the dialed party on instead
+// (it needs Config.Detach, where the dialed party runs the document).
+func (c *Call) takeTransfer(s *dialState, who string, t *Transfer) bool {
 	if dialsRoom(s.d) {
 		// The dequeued caller of a <Dial><Queue> is not a dialed party
 		// that may hand the agent on.
@@ -27,14 +37,19 @@ func (c *Call) takeTransfer(s *dialState, f *fork, t *Transfer) bool {
 		return false
 	}
 	if s.d.ReferURL == "" {
-		c.fail("<Dial>: "+f.name+" sent a REFER, but the Dial has no referUrl; it is declined", 13802)
+		c.fail("<Dial>: "+who+" sent a REFER, but the Dial has no referUrl; it is declined", 13802)
+		t.Reply(603)
+		return false
+	}
+	if who == "caller" && c.cfg.Detach == nil {
+		c.warn("<Dial>: the caller sent a REFER, but this line cannot hand the dialed party on; it is declined", 0)
 		t.Reply(603)
 		return false
 	}
 	t.Reply(202)
 	t.Notify(100)
-	c.trace("transfer", map[string]any{"party": f.name, "target": t.Target})
-	c.log.Info("transfer requested", "party", f.name, "target", t.Target)
+	c.trace("transfer", map[string]any{"party": who, "target": t.Target})
+	c.log.Info("transfer requested", "party", who, "target", t.Target)
 	return true
 }
 
@@ -71,8 +86,15 @@ func (c *Call) endTransfer(code int) {
 	}
 	c.transfer = nil
 	pt.t.Notify(code)
-	pt.f.att.Cancel()
-	c.trace("transferred", map[string]any{"party": pt.f.name, "code": code})
+	party := "caller"
+	if pt.f != nil {
+		pt.f.att.Cancel()
+		party = pt.f.name
+	}
+	if pt.release != nil {
+		pt.release()
+	}
+	c.trace("transferred", map[string]any{"party": party, "code": code})
 }
 
 // transferCode is the SIP status that tells a transferor how the Dial
@@ -94,4 +116,30 @@ func transferCode(res dialResult) int {
 		return 487
 	}
 	return 503
+}
+
+// transferred ends the call of a caller whose REFER handed the dialed
+// party on (Twilio's "Inbound SIP REFER to Twilio" from the caller's
+// side): the processing of the call went to the referUrl document, which
+// the dialed party runs, so the Dial's action is not requested; the
+// caller stays until it has heard how the transfer went (its final
+// NOTIFY), or hangs up first, and is then let go.
+func (c *Call) transferred(ctx context.Context, res dialResult) (step, error) {
+	defer res.release()
+	c.trace("dialed", map[string]any{"outcome": "transferred", "seconds": wholeSeconds(res.duration), "bridged": res.bridged})
+	// The wait is on the call's clock, so that a virtual clock moves on
+	// for the transferred party meanwhile.
+	for res.released.Err() == nil {
+		_ = c.cfg.Clock.Sleep(res.released, secs(maxSeconds))
+	}
+	if ctx.Err() != nil {
+		if !errors.Is(context.Cause(ctx), ErrHangup) {
+			return step{}, context.Cause(ctx)
+		}
+		c.hungUp = true
+		r := c.callerHangup()
+		return step{end: &r}, nil
+	}
+	r := c.hangup(ctx, "transferred")
+	return step{end: &r}, nil
 }

@@ -32,8 +32,8 @@ func (l *Leg) setReferred(f func(*interpreter.Transfer)) {
 // that asks us to connect the caller elsewhere (a blind transfer, Dial
 // referUrl). The interpreter decides, and the answer goes out on this
 // goroutine (sipgo ends the transaction when the handler returns); the
-// NOTIFYs follow from a goroutine of the leg's. A REFER of the caller of
-// an inbound call is declined: only a dialed party's is acted on yet.
+// NOTIFYs follow from a goroutine of the leg's. A REFER nobody takes (the
+// caller's, outside a Dial's bridge) is declined.
 func (s *Server) onRefer(req *sip.Request, tx sip.ServerTransaction) {
 	if to := req.To(); to == nil || !to.Params.Has("tag") {
 		// A REFER outside a dialog (RFC 3515 §2.4.2 allows one) would
@@ -55,7 +55,7 @@ func (s *Server) onRefer(req *sip.Request, tx sip.ServerTransaction) {
 	take := leg.referred
 	leg.mu.Unlock()
 	if take == nil {
-		leg.log.Warn("REFER declined: only a dialed party's REFER is acted on", "refer_to", req.GetHeader("Refer-To").Value())
+		leg.log.Warn("REFER declined: nothing to transfer (a REFER is taken from a dialed party, or from the caller while a Dial bridges it)", "refer_to", req.GetHeader("Refer-To").Value())
 		respond(tx, req, 603, "Decline")
 		return
 	}
@@ -173,10 +173,14 @@ func (n *notifier) run() {
 // one (RFC 6665 §4.1.2).
 func (n *notifier) send(code int, final bool) error {
 	l := n.leg
-	if l.out == nil {
-		return fmt.Errorf("NOTIFY: no dialog of ours")
+	var req *sip.Request
+	if l.out != nil {
+		req = l.out.request(sip.NOTIFY)
+	} else {
+		// The caller's own REFER (an inbound call): the NOTIFY goes in
+		// the dialog we are the UAS of, as our REFERs do (sendRefer).
+		req = sip.NewRequest(sip.NOTIFY, remoteTarget(l.dlg.InviteRequest))
 	}
-	req := l.out.request(sip.NOTIFY)
 	state := "active;expires=60"
 	if final {
 		state = "terminated;reason=noresource"
@@ -187,7 +191,13 @@ func (n *notifier) send(code int, final bool) error {
 	req.SetBody([]byte(fmt.Sprintf("SIP/2.0 %d %s\r\n", code, reasonPhrase(code))))
 	ctx, cancel := context.WithTimeout(context.Background(), notifyTimeout)
 	defer cancel()
-	res, err := l.srv.client.Do(ctx, req, sipgo.ClientRequestAddVia)
+	var res *sip.Response
+	var err error
+	if l.out != nil {
+		res, err = l.srv.client.Do(ctx, req, sipgo.ClientRequestAddVia)
+	} else {
+		res, err = l.dlg.Do(ctx, req)
+	}
 	if err != nil {
 		return fmt.Errorf("NOTIFY: %w", err)
 	}
@@ -196,6 +206,10 @@ func (n *notifier) send(code int, final bool) error {
 	}
 	return nil
 }
+
+// OnRefer implements interpreter.Referable: take gets the party's REFERs
+// (nil declines them with 603).
+func (l *Leg) OnRefer(take func(*interpreter.Transfer)) { l.setReferred(take) }
 
 // reasonPhrase is the reason phrase of a status code we send, in a
 // response to a REFER or in a NOTIFY's sipfrag (RFC 3261 §21).

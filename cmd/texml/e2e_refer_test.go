@@ -167,3 +167,69 @@ func TestReferSIPp(t *testing.T) {
 	}
 	waitIdle(t, s)
 }
+
+// TestDialCallerReferPhones: the caller, bridged by a Dial with referUrl,
+// transfers the party it was dialed to (Twilio's "Inbound SIP REFER to
+// Twilio" from the caller's side: an agent's SIP phone calls in, dials a
+// customer, and presses Transfer). texml accepts it, requests referUrl
+// for the dialed party with ReferTransferTarget, and the dialed party
+// runs what it returns as a call of its own (here a Dial to sales, which
+// hears it); the caller hears NOTIFYs 100 and 200 and is let go, without
+// the first Dial's action.
+func TestDialCallerReferPhones(t *testing.T) {
+	customer, sales := sipphone.New(t), sipphone.New(t)
+	customer.Answer(sipphone.Behaviour{Then: func(c *sipphone.Call) {
+		c.Silence(time.Second)
+		c.Tone(700, 4*time.Second) // to whoever it is connected with
+		c.WaitEnd(10 * time.Second)
+	}})
+	heard := make(chan []int16, 1)
+	sales.Answer(sipphone.Behaviour{Ring: 300 * time.Millisecond, Then: func(c *sipphone.Call) {
+		c.Listen(2 * time.Second)
+		heard <- c.Audio()
+		_ = c.Hangup()
+	}})
+	a := newApp(t, map[string]string{
+		"/voice": `<Response><Dial referUrl="/refer" action="/first"><Sip>` + customer.URI("customer") + `</Sip></Dial></Response>`,
+		"/refer": `<Response><Dial><Sip>` + sales.URI("sales") + `</Sip></Dial></Response>`,
+		"/first": `<Response><Say>never</Say></Response>`,
+	})
+	s := startServe(t, a.srv.URL+"/voice")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var res *sip.Response
+	c := callTexml(ctx, t, sipphone.New(t), s.sipAddr, 0, func(c *sipphone.Call) {
+		time.Sleep(700 * time.Millisecond) // bridged with the customer by now
+		var err error
+		if res, err = c.Refer(sales.URI("sales"), map[string]string{"X-Ticket": "7"}); err != nil {
+			t.Error(err)
+		}
+		c.WaitEnd(10 * time.Second)
+	})
+	if res == nil || res.StatusCode != 202 {
+		t.Fatalf("the caller's REFER was answered %v, want 202", res)
+	}
+	parent := waitRequest(t, a, "/voice", time.Second).Get("CallSid")
+	p := waitRequest(t, a, "/refer", 10*time.Second)
+	if p.Get("ReferTransferTarget") != "<"+sales.URI("sales")+">" || p.Get("SipHeader_X-Ticket") != "7" ||
+		p.Get("Direction") != "outbound-dial" || p.Get("ParentCallSid") != parent {
+		t.Errorf("referUrl params %v: want the dialed party's call (outbound-dial, ParentCallSid %s)", p, parent)
+	}
+	if !c.RemoteHangup() {
+		t.Error("texml did not let the caller go after the transfer")
+	}
+	if got := c.Notifies(); len(got) != 2 || got[0] != 100 || got[1] != 200 {
+		t.Errorf("the caller's NOTIFYs %v, want [100 200]", got)
+	}
+	select {
+	case audio := <-heard:
+		if !sipphone.HasTone(audio, 700) {
+			t.Error("sales did not hear the customer's tone: the transferred party was not connected")
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("sales was never connected")
+	}
+	if _, ok := a.request("/first"); ok {
+		t.Error("the first Dial's action was requested: the transfer replaces it")
+	}
+}
