@@ -95,7 +95,6 @@ func (c *Call) execute(ctx context.Context) Result {
 	// (asynchronous detection) end with its context.
 	endForks(&c.recordings, "call")
 	endForks(&c.transcriptions, "call")
-	endForks(&c.sipRecs, "call")
 	c.closeForks()
 	cancel(nil)
 	c.bg.Wait()
