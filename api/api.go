@@ -119,6 +119,7 @@ func New(o Options) http.Handler {
 	if o.Calls != nil {
 		s.registerCalls(acct)
 		s.registerStreams(acct)
+		s.registerSiprec(acct)
 	}
 	if o.Conferences != nil && o.ConferenceControl != nil {
 		s.registerConferences(acct)

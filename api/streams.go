@@ -27,8 +27,8 @@ type StreamService interface {
 
 var _ StreamService = (*calls.Service)(nil)
 
-// maxStreamParams is how many ParameterN.Name/Value pairs a request may
-// carry (Parameter1 … Parameter99).
+// maxStreamParams is how many ParameterN.Name/Value pairs a Stream or
+// Siprec request may carry (Parameter1 … Parameter99).
 const maxStreamParams = 99
 
 // streamJSON is Twilio's Stream resource
@@ -136,12 +136,20 @@ func parseStream(f url.Values) (interpreter.StreamRequest, *problem) {
 	if !httpMethod(req.StatusCallbackMethod) {
 		return req, invalid(codeBadMethod, "StatusCallbackMethod", "Invalid method: want GET or POST")
 	}
+	req.Params = formParams(f)
+	return req, nil
+}
+
+// formParams reads the Parameter1.Name/Parameter1.Value … pairs of the
+// Stream and Siprec resources; a pair without a name is skipped.
+func formParams(f url.Values) []verbs.Param {
+	var ps []verbs.Param
 	for i := 1; i <= maxStreamParams; i++ {
 		name := f.Get(fmt.Sprintf("Parameter%d.Name", i))
 		if name == "" {
 			continue
 		}
-		req.Params = append(req.Params, verbs.Param{Name: name, Value: f.Get(fmt.Sprintf("Parameter%d.Value", i))})
+		ps = append(ps, verbs.Param{Name: name, Value: f.Get(fmt.Sprintf("Parameter%d.Value", i))})
 	}
-	return req, nil
+	return ps
 }

@@ -184,6 +184,9 @@ type Change struct {
 	// stopped (the Stream resource; streams.go) without disturbing the
 	// call's verb.
 	Stream *StreamChange `json:",omitempty"`
+	// Siprec, when set, is the change instead: a SIPREC session started
+	// or stopped (the Siprec resource; siprec.go).
+	Siprec *SiprecChange `json:",omitempty"`
 }
 
 // Update applies ch to a call of the account, on this node or, over the
@@ -272,6 +275,12 @@ func (s *Service) Deliver(m store.Message) {
 	if ch.Stream != nil {
 		if _, err := s.applyStream(m.CallSid, *ch.Stream); err != nil {
 			s.log.Info("stream change from another node not applied", "call_sid", m.CallSid, "err", err)
+		}
+		return
+	}
+	if ch.Siprec != nil {
+		if _, err := s.applySiprec(m.CallSid, *ch.Siprec); err != nil {
+			s.log.Info("SIPREC change from another node not applied", "call_sid", m.CallSid, "err", err)
 		}
 		return
 	}

@@ -50,38 +50,59 @@ func (s *Service) Stream(ctx context.Context, account, sid string, sc StreamChan
 	if sc.Start != nil && sc.Start.Sid == "" {
 		sc.Start.Sid = interpreter.NewSid("MZ")
 	}
+	local, err := s.route(ctx, account, sid, Change{Stream: &sc}, "a stream")
+	switch {
+	case err != nil:
+		return StreamResult{}, err
+	case local:
+		return s.applyStream(sid, sc)
+	case sc.Start != nil:
+		return StreamResult{Sid: sc.Start.Sid, Name: sc.Start.Name, Remote: true}, nil
+	}
+	return StreamResult{Sid: sc.Stop, Remote: true}, nil
+}
+
+// route finds a live call of the account for a fork's change (what names
+// the fork in messages): local when the call runs on this node;
+// otherwise ch has gone over the bus to the node that runs it, which
+// applies it asynchronously.
+func (s *Service) route(ctx context.Context, account, sid string, ch Change, what string) (local bool, err error) {
 	rec, err := s.Get(ctx, account, sid)
 	if err != nil {
-		return StreamResult{}, err
+		return false, err
 	}
 	if store.CallEnded(rec.Status) {
-		return StreamResult{}, &Error{Status: http.StatusBadRequest, Code: CodeNotInProgress, Msg: "Call is not in-progress. Cannot start or stop a stream."}
+		return false, &Error{Status: http.StatusBadRequest, Code: CodeNotInProgress, Msg: "Call is not in-progress. Cannot start or stop " + what + "."}
 	}
-	if rec.Node != s.o.Node {
-		if s.o.Sender == nil {
-			return StreamResult{}, &Error{Status: http.StatusServiceUnavailable, Code: 20503, Msg: "the call runs on another node, which cannot be reached"}
-		}
-		body, _ := json.Marshal(Change{Stream: &sc})
-		if err := s.o.Sender.Send(ctx, rec.Node, store.Message{Kind: UpdateKind, CallSid: sid, Body: body}); err != nil {
-			return StreamResult{}, fmt.Errorf("sending the stream change to node %s: %w", rec.Node, err)
-		}
-		if sc.Start != nil {
-			return StreamResult{Sid: sc.Start.Sid, Name: sc.Start.Name, Remote: true}, nil
-		}
-		return StreamResult{Sid: sc.Stop, Remote: true}, nil
+	if rec.Node == s.o.Node {
+		return true, nil
 	}
-	return s.applyStream(sid, sc)
+	if s.o.Sender == nil {
+		return false, &Error{Status: http.StatusServiceUnavailable, Code: 20503, Msg: "the call runs on another node, which cannot be reached"}
+	}
+	body, err := json.Marshal(ch)
+	if err != nil {
+		return false, fmt.Errorf("encoding the change of %s: %w", what, err)
+	}
+	if err := s.o.Sender.Send(ctx, rec.Node, store.Message{Kind: UpdateKind, CallSid: sid, Body: body}); err != nil {
+		return false, fmt.Errorf("sending the change of %s to node %s: %w", what, rec.Node, err)
+	}
+	return false, nil
+}
+
+// liveCall returns the interpreter of a call running here, or nil.
+func (s *Service) liveCall(sid string) *interpreter.Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.live[sid]; e != nil {
+		return e.call
+	}
+	return nil
 }
 
 // applyStream carries out sc on a call running here.
 func (s *Service) applyStream(sid string, sc StreamChange) (StreamResult, error) {
-	s.mu.Lock()
-	e := s.live[sid]
-	var call *interpreter.Call
-	if e != nil {
-		call = e.call
-	}
-	s.mu.Unlock()
+	call := s.liveCall(sid)
 	if call == nil {
 		return StreamResult{}, &Error{Status: http.StatusBadRequest, Code: CodeNotInProgress, Msg: "Call is not in-progress. Cannot start or stop a stream."}
 	}

@@ -217,10 +217,12 @@ type Call struct {
 	recordings []*startedRecording
 	// transcriptions are its running <Start><Transcription>s, likewise.
 	transcriptions []*transcription
-	// sipRecs are its <Start><Siprec>s, likewise.
+	// sipRecs are its <Start><Siprec>s and the REST API's, guarded by
+	// smu.
 	sipRecs []*sipRec
-	// smu guards streams, forksClosed and life for the REST API's
-	// StartStream and StopStream, which run on other goroutines.
+	// smu guards streams, sipRecs, forksClosed and life for the REST
+	// API's StartStream, StopStream, StartSiprec and StopSiprec, which
+	// run on other goroutines.
 	smu         sync.Mutex
 	forksClosed bool // the call is over: no more forks
 

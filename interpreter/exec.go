@@ -137,7 +137,7 @@ func (c *Call) runVerb(ctx context.Context, doc *document, v verbs.Verb) (step, 
 		c.stopStreams(v)
 		stopForks(c, v, "Recording", "recording", &c.recordings)
 		stopForks(c, v, "Transcription", "transcription", &c.transcriptions)
-		stopForks(c, v, "Siprec", "SIPREC session", &c.sipRecs)
+		c.stopSipRecs(v)
 		return step{}, nil
 	case *verbs.Leave:
 		if c.mode == verbs.EnqueueWait {

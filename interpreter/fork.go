@@ -268,7 +268,7 @@ func (c *Call) answer(ctx context.Context, s *dialState, f *fork, leg Leg) bool 
 		res := ch.loop(f.ctx, &request{url: f.ep.URL, method: methodOr(f.ep.Method), kind: verbs.Whisper})
 		endForks(&ch.recordings, "call")
 		endForks(&ch.transcriptions, "call")
-		endForks(&ch.sipRecs, "call")
+		ch.endSipRecs("call")
 		ch.endStreams("call") // a whisper's forks end with it
 		if ctx.Err() != nil {
 			return false // the caller left: the Dial's wait reports it

@@ -101,7 +101,6 @@ func (c *Call) executeFrom(ctx context.Context, first *request) Result {
 	// (asynchronous detection) end with its context.
 	endForks(&c.recordings, "call")
 	endForks(&c.transcriptions, "call")
-	endForks(&c.sipRecs, "call")
 	c.closeForks()
 	cancel(nil)
 	c.bg.Wait()

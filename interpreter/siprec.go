@@ -59,8 +59,11 @@ const (
 // "<Siprec> starts the audio stream asynchronously and immediately
 // continues with the next TwiML instruction"). The default track is
 // both_tracks: "By default, <Siprec> uses two forked streams: one for
-// the inbound track and one for the outbound track".
+// the inbound track and one for the outbound track". smu is held, as
+// the REST API's StartSiprec and StopSiprec share the list.
 func (c *Call) startSipRecs(ctx context.Context, doc *document, v *verbs.Start) {
+	c.smu.Lock()
+	defer c.smu.Unlock()
 	startForks(c, v, "Siprec", "SIPREC session", &c.sipRecs, func(e *verbs.Element, at, name string) {
 		r := &sipRec{c: c, name: name, sid: NewSid("SR"), connector: e.Attrs["connectorName"]}
 		if cb := e.Attrs["statusCallback"]; cb != "" {
@@ -76,7 +79,6 @@ func (c *Call) startSipRecs(ctx context.Context, doc *document, v *verbs.Start) 
 			r.over(siprecFailed, err)
 			return
 		}
-		in, out := transcriptionTracks(e.Attrs["track"])
 		var params []verbs.Param
 		for _, ch := range e.Children {
 			if ch.Tag == "Parameter" && ch.Attrs["name"] != "" {
@@ -87,26 +89,52 @@ func (c *Call) startSipRecs(ctx context.Context, doc *document, v *verbs.Start) 
 		if life == nil {
 			life = ctx
 		}
-		c.trace("siprec", map[string]any{"state": "starting", "sid": r.sid, "name": name, "connector": r.connector,
-			"track": trackNames[trackOf(StreamSpec{Inbound: in, Outbound: out})]})
-		// Appended before the leg may call back, so that a Stop finds it.
-		c.sipRecs = append(c.sipRecs, r)
-		stop, err := c.leg.Siprec(life, SiprecSpec{
-			Connector: r.connector, Inbound: in, Outbound: out,
-			Sid: r.sid, AccountSid: c.cfg.AccountSid, CallSid: c.cfg.CallSid, From: c.cfg.From, To: c.cfg.To,
-			Params: params, Started: r.started, Ended: r.ended,
-		})
-		if err != nil {
-			c.sipRecs = c.sipRecs[:len(c.sipRecs)-1]
-			if errors.Is(err, ErrHangup) {
-				return
-			}
-			c.fail(fmt.Sprintf("%s connectorName=%q: %v", at, r.connector, err), 0)
-			r.over(siprecFailed, err)
-			return
-		}
-		r.stopLeg = stop
+		_ = c.openSipRec(life, r, e.Attrs["track"], params, at)
 	})
+}
+
+// openSipRec asks the leg for r's session, with smu held, and adds r to
+// the call's sessions; at names the request in messages. A failure is
+// reported as the TwiML path reports it (an error event and
+// siprec-failed) and returned, but for a leg whose party has left
+// (ErrHangup), which is only returned.
+func (c *Call) openSipRec(life context.Context, r *sipRec, track string, params []verbs.Param, at string) error {
+	in, out := transcriptionTracks(track)
+	c.trace("siprec", map[string]any{"state": "starting", "sid": r.sid, "name": r.name, "connector": r.connector,
+		"track": trackNames[trackOf(StreamSpec{Inbound: in, Outbound: out})]})
+	// Appended before the leg may call back, so that a Stop finds it.
+	c.sipRecs = append(c.sipRecs, r)
+	stop, err := c.leg.Siprec(life, SiprecSpec{
+		Connector: r.connector, Inbound: in, Outbound: out,
+		Sid: r.sid, AccountSid: c.cfg.AccountSid, CallSid: c.cfg.CallSid, From: c.cfg.From, To: c.cfg.To,
+		Params: params, Started: r.started, Ended: r.ended,
+	})
+	if err != nil {
+		c.sipRecs = c.sipRecs[:len(c.sipRecs)-1]
+		if errors.Is(err, ErrHangup) {
+			return err
+		}
+		c.fail(fmt.Sprintf("%s connectorName=%q: %v", at, r.connector, err), 0)
+		r.over(siprecFailed, err)
+		return err
+	}
+	r.stopLeg = stop
+	return nil
+}
+
+// endSipRecs stops every SIPREC session of the call and forgets them:
+// at the end of the call and of a Dial child's whisper.
+func (c *Call) endSipRecs(why string) {
+	c.smu.Lock()
+	defer c.smu.Unlock()
+	endForks(&c.sipRecs, why)
+}
+
+// stopSipRecs runs <Stop>'s Siprec nouns, with smu held.
+func (c *Call) stopSipRecs(v *verbs.Stop) {
+	c.smu.Lock()
+	defer c.smu.Unlock()
+	stopForks(c, v, "Siprec", "SIPREC session", &c.sipRecs)
 }
 
 // started is the leg's word that the server answered.

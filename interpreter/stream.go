@@ -451,11 +451,12 @@ func (c *Call) endStreams(why string) {
 	c.streamWG.Wait()
 }
 
-// closeForks ends the call's forks for good: the call is over, and
-// StartStream is refused from now on.
+// closeForks ends the call's streams and SIPREC sessions for good: the
+// call is over, and StartStream and StartSiprec are refused from now on.
 func (c *Call) closeForks() {
 	c.smu.Lock()
 	c.forksClosed = true
+	endForks(&c.sipRecs, "call")
 	c.smu.Unlock()
 	c.endStreams("call")
 }

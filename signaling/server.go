@@ -76,10 +76,10 @@ type Config struct {
 	// with the auth token); nil takes the interpreter's default.
 	Streams *stream.Dialer
 	// SiprecConnectors name the recording servers of <Start><Siprec
-	// connectorName>: name → sip: URI of the session recording server
-	// (RFC 7866). A connectorName that is itself a sip: URI needs no
-	// entry.
-	SiprecConnectors map[string]string
+	// connectorName>: name → the session recording server (RFC 7866)
+	// and the digest credentials it may ask for. A connectorName that is
+	// itself a sip: URI needs no entry (and has no credentials).
+	SiprecConnectors map[string]SiprecConnector
 	// Nodes, when set, is asked first about every new INVITE: another
 	// texml node reaching a call of this one (package cluster) is served
 	// by it, not routed to an app.

@@ -25,23 +25,37 @@ const maxUDPRequest = 1300
 // interpreter stopped it (or the call ended) before the server answered.
 var errSiprecStopped = errors.New("siprec: stopped before the server answered")
 
+// SiprecConnector is a session recording server (RFC 7866) that
+// <Start><Siprec connectorName> and the REST Siprec resource name, as
+// Twilio's SIPREC connectors are configured in its console
+// (https://www.twilio.com/docs/voice/twiml/siprec).
+type SiprecConnector struct {
+	// URI is the server's sip: URI: sip:[user@]host[:port][;transport=tcp].
+	URI string
+	// Username and Password answer the server's digest challenge (a 401
+	// or 407 to the INVITE, RFC 3261 §22.2), once; without them a
+	// challenge ends the session as a refusal.
+	Username, Password string
+}
+
 // srsURI resolves a connectorName: a connector of Config.SiprecConnectors,
 // or a sip: URI written in the document (texml's extension: Twilio's
 // connectors are configured in its console, texml's in its config file).
-func (s *Server) srsURI(connector string) (sip.Uri, error) {
+// It returns the connector's credentials too.
+func (s *Server) srsURI(connector string) (sip.Uri, SiprecConnector, error) {
 	var u sip.Uri
-	target, ok := s.cfg.SiprecConnectors[connector]
+	c, ok := s.cfg.SiprecConnectors[connector]
 	if !ok && strings.HasPrefix(strings.ToLower(connector), "sip:") {
-		target, ok = connector, true
+		c, ok = SiprecConnector{URI: connector}, true
 	}
 	if !ok {
-		return u, fmt.Errorf("%w %q: name it under siprec_connectors in the --config file, or give a sip: URI", interpreter.ErrUnknownConnector, connector)
+		return u, c, fmt.Errorf("%w %q: name it under siprec_connectors in the --config file, or give a sip: URI", interpreter.ErrUnknownConnector, connector)
 	}
-	if err := sip.ParseUri(target, &u); err != nil || u.Host == "" {
-		return u, fmt.Errorf("%w %q: bad SIP URI %q", interpreter.ErrUnknownConnector, connector, target)
+	if err := sip.ParseUri(c.URI, &u); err != nil || u.Host == "" {
+		return u, c, fmt.Errorf("%w %q: bad SIP URI %q", interpreter.ErrUnknownConnector, connector, c.URI)
 	}
 	if strings.EqualFold(u.Scheme, "sips") {
-		return u, fmt.Errorf("%w %q: sips: (TLS) is not supported yet", interpreter.ErrUnknownConnector, connector)
+		return u, c, fmt.Errorf("%w %q: sips: (TLS) is not supported yet", interpreter.ErrUnknownConnector, connector)
 	}
 	if u.UriParams != nil {
 		// Twilio's connectors choose an egress with ;edge=dublin
@@ -49,7 +63,7 @@ func (s *Server) srsURI(connector string) (sip.Uri, error) {
 		// none, and the parameter is not the server's to see.
 		u.UriParams.Remove("edge")
 	}
-	return u, nil
+	return u, c, nil
 }
 
 // srsSession is one SIPREC recording session (RFC 7866) from a leg, the
@@ -60,6 +74,7 @@ type srsSession struct {
 	srv     *Server
 	leg     *Leg
 	spec    interpreter.SiprecSpec
+	auth    SiprecConnector // the credentials for a digest challenge
 	log     *slog.Logger
 	streams []*srsStream
 	req     *sip.Request
@@ -78,11 +93,11 @@ func (l *Leg) Siprec(ctx context.Context, spec interpreter.SiprecSpec) (func(), 
 	if l.over() {
 		return nil, interpreter.ErrHangup // the far end left: nothing to fork
 	}
-	uri, err := l.srv.srsURI(spec.Connector)
+	uri, conn, err := l.srv.srsURI(spec.Connector)
 	if err != nil {
 		return nil, err
 	}
-	r := &srsSession{srv: l.srv, leg: l, spec: spec, log: l.log.With("siprec_sid", spec.Sid, "srs", uri.String()),
+	r := &srsSession{srv: l.srv, leg: l, spec: spec, auth: conn, log: l.log.With("siprec_sid", spec.Sid, "srs", uri.String()),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	if spec.Inbound {
 		r.streams = append(r.streams, &srsStream{label: "1", id: metaID()})
@@ -285,15 +300,19 @@ func (r *srsSession) ack(d *uacDialog, tx sip.ClientTransaction) {
 
 // transact runs the INVITE transaction to its final response. A halt or
 // the call's end before it CANCELs the INVITE (RFC 3261 §9.1), once a
-// provisional response says the server has it.
+// provisional response says the server has it. A 401 or 407 is answered
+// once with the connector's digest credentials (RFC 3261 §22.2, §22.3):
+// the INVITE again, CSeq one up, with Authorization or
+// Proxy-Authorization, as a dialed trunk's challenge is (outCall.invite).
 func (r *srsSession) transact(ctx context.Context) (*sip.Response, sip.ClientTransaction, error) {
 	c := r.srv.client
 	// The transaction outlives ctx: a CANCEL still needs its 487.
-	tx, err := c.TransactionRequest(context.WithoutCancel(ctx), r.req)
+	txCtx := context.WithoutCancel(ctx)
+	tx, err := c.TransactionRequest(txCtx, r.req)
 	if err != nil {
 		return nil, nil, fmt.Errorf("siprec INVITE: %w", err)
 	}
-	provisional := false
+	provisional, authed := false, false
 	// giveUp handles halt or the call's end before the final response.
 	giveUp := func() {
 		if !provisional {
@@ -316,6 +335,16 @@ func (r *srsSession) transact(ctx context.Context) (*sip.Response, sip.ClientTra
 				provisional = true
 			case res.IsSuccess():
 				return res, tx, nil
+			case (res.StatusCode == 401 || res.StatusCode == 407) && r.auth.Password != "" && !authed:
+				authed, provisional = true, false
+				r.log.Debug("siprec: the recording server asks for credentials", "code", res.StatusCode)
+				// The challenged transaction ACKs its 401/407 and ends on
+				// its own timer; r.req is the new INVITE (its Via and
+				// CSeq are what a CANCEL or the ACK of a 2xx copy).
+				tx, err = c.TransactionDigestAuth(txCtx, r.req, res, sipgo.DigestAuth{Username: r.auth.Username, Password: r.auth.Password})
+				if err != nil {
+					return nil, nil, fmt.Errorf("siprec INVITE: digest auth: %w", err)
+				}
 			default:
 				return nil, nil, &interpreter.SiprecError{Code: res.StatusCode, Reason: res.Reason}
 			}

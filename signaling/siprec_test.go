@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/icholy/digest"
 
 	"github.com/texml/texml/interpreter"
 	"github.com/texml/texml/interpreter/legtest"
@@ -218,7 +219,7 @@ func TestSiprec(t *testing.T) {
 			goroutineBaseline(t) // the session's goroutines end with it
 			srs := newFakeSRS(t)
 			h := newSIPHarness(t, func(c *Config) {
-				c.SiprecConnectors = map[string]string{"rec": srs.uri()}
+				c.SiprecConnectors = map[string]SiprecConnector{"rec": {URI: srs.uri()}}
 				c.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 			})
 			leg, ctx, _ := h.Start(t, []legtest.Act{{At: 0, Kind: legtest.Talk, For: 3 * time.Second}})
@@ -369,4 +370,191 @@ func TestSiprecUnknownConnector(t *testing.T) {
 	if h.srv.cfg.Media.Ports.InUse() != before {
 		t.Error("a port was left open")
 	}
+}
+
+// challenge answers the INVITE m with a digest challenge (RFC 3261
+// §22.2): 401 with WWW-Authenticate, or 407 with Proxy-Authenticate.
+func (s *fakeSRS) challenge(m srsMsg, code int) {
+	chal := digest.Challenge{Realm: "srs.test", Nonce: "n0nce", Algorithm: "MD5", QOP: []string{"auth"}}
+	res := sip.NewResponseFromRequest(m.req, code, "Unauthorized", nil)
+	res.To().Params.Add("tag", "srs1")
+	h := "WWW-Authenticate"
+	if code == 407 {
+		h = "Proxy-Authenticate"
+	}
+	res.AppendHeader(sip.NewHeader(h, chal.String()))
+	if _, err := m.conn.Write([]byte(res.String())); err != nil {
+		s.t.Error(err)
+	}
+}
+
+// checkDigest reports whether req answers challenge's 401/407 with the
+// credentials user:pass (RFC 3261 §22.4, RFC 2617 with qop=auth).
+func checkDigest(req *sip.Request, code int, user, pass string) error {
+	name := "Authorization"
+	if code == 407 {
+		name = "Proxy-Authorization"
+	}
+	h := req.GetHeader(name)
+	if h == nil {
+		return fmt.Errorf("no %s header", name)
+	}
+	cred, err := digest.ParseCredentials(h.Value())
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	chal := &digest.Challenge{Realm: "srs.test", Nonce: "n0nce", Algorithm: "MD5", QOP: []string{cred.QOP}}
+	want, err := digest.Digest(chal, digest.Options{Method: string(sip.INVITE), URI: cred.URI,
+		Username: user, Password: pass, Cnonce: cred.Cnonce, Count: cred.Nc})
+	if err != nil {
+		return fmt.Errorf("digest: %w", err)
+	}
+	if cred.Username != user || cred.Realm != "srs.test" || cred.Response != want.Response {
+		return fmt.Errorf("credentials %+v do not answer the challenge for %s", cred, user)
+	}
+	return nil
+}
+
+// TestSiprecDigest checks the answer to a recording server's digest
+// challenge (RFC 3261 §22): with the connector's credentials the INVITE
+// goes again once, CSeq one up, with Authorization (401) or
+// Proxy-Authorization (407), and the session starts; without
+// credentials, or challenged a second time, the challenge is the
+// session's failure, as any refusal is.
+func TestSiprecDigest(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		code       int // the challenge
+		user, pass string
+		twice      bool // the server challenges the answer too
+		cancel     bool // stopped while the answered INVITE rings
+		wantErr    int  // the SiprecError code; 0: the session starts
+	}{
+		{name: "401 answered", code: 401, user: "rec", pass: "s3cret"},
+		{name: "401 answered, then canceled", code: 401, user: "rec", pass: "s3cret", cancel: true},
+		{name: "407 answered", code: 407, user: "rec", pass: "s3cret"},
+		{name: "no credentials", code: 401, wantErr: 401},
+		{name: "no credentials, 407", code: 407, wantErr: 407},
+		{name: "challenged twice", code: 401, user: "rec", pass: "wrong", twice: true, wantErr: 401},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			goroutineBaseline(t) // the session's goroutines end with it
+			srs := newFakeSRS(t)
+			h := newSIPHarness(t, func(c *Config) {
+				c.SiprecConnectors = map[string]SiprecConnector{"rec": {URI: srs.uri(), Username: tc.user, Password: tc.pass}}
+			})
+			leg, ctx, _ := h.Start(t, []legtest.Act{{At: 0, Kind: legtest.Talk, For: 3 * time.Second}})
+			ports := h.srv.cfg.Media.Ports
+			before := ports.InUse()
+			started := make(chan struct{})
+			ended := make(chan error, 1)
+			stop, err := leg.Siprec(ctx, interpreter.SiprecSpec{Connector: "rec", Inbound: true, Outbound: true, Sid: "SR1",
+				Started: func() { close(started) }, Ended: func(err error) { ended <- err }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer stop()
+			first := srs.next(sip.INVITE)
+			if first.req.GetHeader("Authorization") != nil || first.req.GetHeader("Proxy-Authorization") != nil {
+				t.Error("the first INVITE has credentials before any challenge")
+			}
+			srs.challenge(first, tc.code)
+			if tc.user == "" {
+				checkSiprecError(t, ended, tc.wantErr)
+				stop()
+				if ports.InUse() != before {
+					t.Errorf("%d RTP ports in use after the refusal, want %d", ports.InUse(), before)
+				}
+				return
+			}
+			again := srs.next(sip.INVITE)
+			if err := checkDigest(again.req, tc.code, tc.user, tc.pass); err != nil {
+				t.Error(err)
+			}
+			if got, want := again.req.CSeq().SeqNo, first.req.CSeq().SeqNo+1; got != want {
+				t.Errorf("the INVITE with credentials has CSeq %d, want %d", got, want)
+			}
+			if again.req.CallID().Value() != first.req.CallID().Value() || !strings.Contains(string(again.req.Body()), "a=label:2") {
+				t.Error("the INVITE with credentials is not the same request (Call-ID, body)")
+			}
+			if tc.cancel {
+				// The CANCEL matches the INVITE with credentials: its
+				// Via branch and CSeq number (RFC 3261 §9.1).
+				srs.reply(again, 180, "")
+				time.Sleep(100 * time.Millisecond)
+				stopped := make(chan struct{})
+				go func() { stop(); close(stopped) }()
+				c := srs.next(sip.CANCEL)
+				if b1, _ := c.req.Via().Params.Get("branch"); c.req.CSeq().SeqNo != again.req.CSeq().SeqNo || b1 != branch(again.req) {
+					t.Errorf("CANCEL CSeq %d branch %s, want the INVITE's %d %s", c.req.CSeq().SeqNo, b1, again.req.CSeq().SeqNo, branch(again.req))
+				}
+				srs.reply(c, 200, "")
+				srs.reply(again, 487, "")
+				select {
+				case <-stopped:
+				case <-time.After(3 * time.Second):
+					t.Fatal("stop did not return")
+				}
+				return
+			}
+			if tc.twice {
+				srs.challenge(again, tc.code)
+				checkSiprecError(t, ended, tc.wantErr)
+				select {
+				case m := <-srs.in:
+					if m.req.Method == sip.INVITE {
+						t.Error("a third INVITE: the challenge is answered only once")
+					}
+				case <-time.After(300 * time.Millisecond):
+				}
+				return
+			}
+			srs.reply(again, 200, srs.answer())
+			srs.next(sip.ACK)
+			select {
+			case <-started:
+			case <-time.After(5 * time.Second):
+				t.Fatal("Started was not called")
+			}
+			time.Sleep(300 * time.Millisecond)
+			if srs.got[0].Load() == 0 || srs.got[1].Load() == 0 {
+				t.Errorf("RTP packets: %d, %d; want some on both streams", srs.got[0].Load(), srs.got[1].Load())
+			}
+			stopped := make(chan struct{})
+			go func() { stop(); close(stopped) }()
+			bye := srs.next(sip.BYE)
+			if bye.req.CSeq().SeqNo <= again.req.CSeq().SeqNo {
+				t.Errorf("BYE CSeq %d, want above the INVITE's %d", bye.req.CSeq().SeqNo, again.req.CSeq().SeqNo)
+			}
+			srs.reply(bye, 200, "")
+			select {
+			case <-stopped:
+			case <-time.After(5 * time.Second):
+				t.Fatal("stop did not return once the BYE was answered")
+			}
+			if ports.InUse() != before {
+				t.Errorf("%d RTP ports in use after the session, want %d", ports.InUse(), before)
+			}
+		})
+	}
+}
+
+// checkSiprecError waits for Ended with a SiprecError of code.
+func checkSiprecError(t *testing.T, ended <-chan error, code int) {
+	t.Helper()
+	select {
+	case err := <-ended:
+		var se *interpreter.SiprecError
+		if !errors.As(err, &se) || se.Code != code {
+			t.Errorf("Ended(%v), want the server's %d", err, code)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no Ended after the %d", code)
+	}
+}
+
+// branch is the Via branch of req.
+func branch(req *sip.Request) string {
+	b, _ := req.Via().Params.Get("branch")
+	return b
 }

@@ -132,9 +132,11 @@ func TestSiprecBody(t *testing.T) {
 
 // TestSrsURI checks connectorName resolution: a configured name, a sip:
 // URI written in the document (Twilio's ;edge= dropped), and the
-// refusals, all ErrUnknownConnector.
+// refusals, all ErrUnknownConnector; a configured connector's
+// credentials come with it.
 func TestSrsURI(t *testing.T) {
-	s := &Server{cfg: Config{SiprecConnectors: map[string]string{"rec": "sip:srs@192.0.2.1:5080;transport=tcp", "bad": "http://x"}}}
+	s := &Server{cfg: Config{SiprecConnectors: map[string]SiprecConnector{
+		"rec": {URI: "sip:srs@192.0.2.1:5080;transport=tcp", Username: "u", Password: "p"}, "bad": {URI: "http://x"}}}}
 	for _, tc := range []struct{ connector, want string }{
 		{"rec", "sip:srs@192.0.2.1:5080;transport=tcp"},
 		{"sip:srs@192.0.2.2;edge=dublin", "sip:srs@192.0.2.2"},
@@ -143,7 +145,7 @@ func TestSrsURI(t *testing.T) {
 		{"bad", ""},
 		{"sips:srs@192.0.2.4", ""},
 	} {
-		u, err := s.srsURI(tc.connector)
+		u, c, err := s.srsURI(tc.connector)
 		if tc.want == "" {
 			if !errors.Is(err, interpreter.ErrUnknownConnector) {
 				t.Errorf("%q: %v, want ErrUnknownConnector", tc.connector, err)
@@ -152,6 +154,9 @@ func TestSrsURI(t *testing.T) {
 		}
 		if err != nil || u.String() != tc.want {
 			t.Errorf("%q: %v %v, want %s", tc.connector, u.String(), err, tc.want)
+		}
+		if wantAuth := tc.connector == "rec"; (c.Username == "u" && c.Password == "p") != wantAuth {
+			t.Errorf("%q: credentials %q/%q", tc.connector, c.Username, c.Password)
 		}
 	}
 }

@@ -8,14 +8,18 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/texml/texml/internal/sipphone"
 	"github.com/texml/texml/media"
+	"github.com/texml/texml/signaling"
 )
 
 // rtpSink counts the RTP packets that reach one UDP port and keeps their
@@ -70,12 +74,18 @@ func (s *rtpSink) got() (int, []int16) {
 // recording server, over TCP, answering with RTP ports rtp1 and rtp2.
 func sippSRS(t *testing.T, rtp1, rtp2 int) (addr string, wait func() (string, error)) {
 	t.Helper()
+	return sippSRSScenario(t, "siprec_srs.xml", rtp1, rtp2)
+}
+
+// sippSRSScenario is sippSRS with another scenario of fixtures/sipp.
+func sippSRSScenario(t *testing.T, scenario string, rtp1, rtp2 int) (addr string, wait func() (string, error)) {
+	t.Helper()
 	needTool(t, "sipp")
 	port := freePort(t)
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	cmd := exec.CommandContext(ctx, "sipp",
-		"-sf", filepath.Join("..", "..", "fixtures", "sipp", "siprec_srs.xml"), "-t", "t1",
+		"-sf", filepath.Join("..", "..", "fixtures", "sipp", scenario), "-t", "t1",
 		"-m", "1", "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-mp", strconv.Itoa(freePort(t)),
 		"-key", "rtp1", strconv.Itoa(rtp1), "-key", "rtp2", strconv.Itoa(rtp2),
 		"-timeout", "40s", "-timeout_error", "-nostdin", "-trace_err", "-error_file", filepath.Join(dir, "errors.log"))
@@ -189,13 +199,86 @@ func TestSiprecSIPp(t *testing.T) {
 	}
 }
 
+// TestSiprecSIPpDigest records a call to SIPp as a recording server that
+// challenges the INVITE (fixtures/sipp/siprec_srs_auth.xml: 401, then
+// verifyauth): a connector given as a mapping with username and password
+// answers the challenge once (RFC 3261 §22.2) and the session runs; a
+// plain connector has no credentials, and the 401 is siprec-failed with
+// SiprecErrorCode 401; a wrong password is refused with SIPp's 403
+// (TestSiprecDigest in signaling checks that a second challenge is not
+// answered).
+func TestSiprecSIPpDigest(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		connector string // the YAML of the connector; %s is SIPp's address
+		want      string // SiprecEvent[:SiprecErrorCode] of each callback
+	}{
+		{"credentials", "{uri: 'sip:srs@%s', username: rec, password: s3cret}", "siprec-started,siprec-stopped"},
+		{"no credentials", "'sip:srs@%s'", "siprec-failed:401"},
+		{"wrong password", "{uri: 'sip:srs@%s', username: rec, password: nope}", "siprec-failed:403"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in, out := newRTPSink(t), newRTPSink(t)
+			srs, wait := sippSRSScenario(t, "siprec_srs_auth.xml", in.port(), out.port())
+			a := newApp(t, map[string]string{
+				"/voice": `<Response><Start><Siprec name="rec" connectorName="srs" statusCallback="/sr"><Parameter name="agent" value="7"/></Siprec></Start>` +
+					`<Pause length="2"/><Stop><Siprec name="rec"/></Stop><Pause length="1"/><Hangup/></Response>`,
+				"/sr": ``,
+			})
+			cfg := filepath.Join(t.TempDir(), "texml.yaml")
+			if err := os.WriteFile(cfg, []byte("siprec_connectors:\n  srs: "+fmt.Sprintf(tc.connector, srs)+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			s := startServe(t, a.srv.URL+"/voice", "--config", cfg)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			c := callTexml(ctx, t, sipphone.New(t), s.sipAddr, 10*time.Second, func(c *sipphone.Call) {
+				c.Talk(sipphone.ToneSamples(1000, 2*time.Second))
+				c.Listen(3 * time.Second)
+			})
+			if c.FinalCode() != 200 || !c.RemoteHangup() {
+				t.Fatalf("answer %d, texml hung up %v", c.FinalCode(), c.RemoteHangup())
+			}
+			var events []string
+			waitFor(t, 5*time.Second, "the statusCallback's events", func() bool {
+				events = nil
+				for _, p := range a.requests("/sr") {
+					e := p.Get("SiprecEvent")
+					if code := p.Get("SiprecErrorCode"); code != "" {
+						e += ":" + code
+					}
+					events = append(events, e)
+				}
+				return len(events) >= strings.Count(tc.want, ",")+1
+			})
+			if strings.Join(events, ",") != tc.want {
+				t.Errorf("statusCallback events %v, want %s", events, tc.want)
+			}
+			if tc.want != "siprec-started,siprec-stopped" {
+				return // SIPp waits for what will not come; the cleanup ends it
+			}
+			if o, err := wait(); err != nil {
+				t.Fatalf("SIPp (the recording server) failed: %v\n%s", err, o)
+			}
+			if n, pcm := in.got(); n < 50 || !sipphone.HasTone(pcm, 1000) {
+				t.Errorf("stream 1: %d RTP packets, dominant %.0f Hz; want the caller's 1000 Hz tone", n, sipphone.DominantFreq(pcm))
+			}
+		})
+	}
+}
+
 // TestSiprecConfigErrors: a siprec_connectors entry that is not a sip:
-// URI stops texml serve with a message that names it.
+// URI (plain, or a mapping's uri), a mapping with an unknown field or
+// half the credentials, stops texml serve with a message that names it.
 func TestSiprecConfigErrors(t *testing.T) {
 	for _, tc := range []struct{ yaml, err string }{
 		{"siprec_connectors:\n  rec: http://recorder.example.com\n", `siprec_connectors["rec"]`},
 		{"siprec_connectors:\n  rec: 'sip:'\n", `siprec_connectors["rec"]`},
 		{"siprec_connector:\n  rec: sip:srs@example.com\n", "siprec_connector"},
+		{"siprec_connectors:\n  rec: {uri: sip:srs@example.com, user: u, password: p}\n", "field user"},
+		{"siprec_connectors:\n  rec: {uri: sip:srs@example.com, username: u}\n", `siprec_connectors["rec"]: want both username and password`},
+		{"siprec_connectors:\n  rec: {uri: 'http://x', username: u, password: p}\n", `siprec_connectors["rec"]`},
+		{"siprec_connectors:\n  rec: [sip:srs@example.com]\n", "want a sip: URI or a mapping"},
 	} {
 		path := filepath.Join(t.TempDir(), "texml.yaml")
 		if err := os.WriteFile(path, []byte(tc.yaml), 0o600); err != nil {
@@ -208,5 +291,31 @@ func TestSiprecConfigErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.err) {
 			t.Errorf("%q: %v, want an error about %q", tc.yaml, err, tc.err)
 		}
+	}
+}
+
+// TestSiprecConnectorForms: a siprec_connectors entry is a plain sip:
+// URI, or a mapping of uri, username and password (the credentials for
+// the recording server's digest challenge, RFC 3261 §22).
+func TestSiprecConnectorForms(t *testing.T) {
+	const y = "siprec_connectors:\n  plain: sip:srs@192.0.2.1:5080;transport=tcp\n" +
+		"  auth:\n    uri: sip:rec@192.0.2.2\n    username: texml\n    password: s3cret\n  nouser: {uri: sip:srs@192.0.2.3}\n"
+	var fc fileConfig
+	dec := yaml.NewDecoder(strings.NewReader(y))
+	dec.KnownFields(true)
+	if err := dec.Decode(&fc); err != nil {
+		t.Fatal(err)
+	}
+	got, err := (&serveFlags{file: fc}).siprecConnectors()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]signaling.SiprecConnector{
+		"plain":  {URI: "sip:srs@192.0.2.1:5080;transport=tcp"},
+		"auth":   {URI: "sip:rec@192.0.2.2", Username: "texml", Password: "s3cret"},
+		"nouser": {URI: "sip:srs@192.0.2.3"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("connectors %+v, want %+v", got, want)
 	}
 }

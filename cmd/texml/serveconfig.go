@@ -185,21 +185,60 @@ type fileConfig struct {
 	Accounts []api.Account `yaml:"accounts"`
 	// SiprecConnectors name the session recording servers of
 	// <Start><Siprec connectorName="NAME">: NAME → the server's sip:
-	// URI (RFC 7866), as Twilio's SIPREC connectors are configured in
-	// its console.
-	SiprecConnectors map[string]string `yaml:"siprec_connectors"`
+	// URI (RFC 7866), or a mapping of uri, username and password for a
+	// server that challenges the INVITE, as Twilio's SIPREC connectors
+	// are configured in its console.
+	SiprecConnectors map[string]siprecConnector `yaml:"siprec_connectors"`
+}
+
+// siprecConnector is one entry of siprec_connectors: a plain sip: URI,
+// or a mapping with uri, username and password.
+type siprecConnector signaling.SiprecConnector
+
+// UnmarshalYAML implements yaml.Unmarshaler: a scalar is the URI; a
+// mapping may have uri, username and password, and nothing else.
+func (c *siprecConnector) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		return n.Decode(&c.URI)
+	}
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: want a sip: URI or a mapping of uri, username and password", n.Line)
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		var dst *string
+		switch k.Value {
+		case "uri":
+			dst = &c.URI
+		case "username":
+			dst = &c.Username
+		case "password":
+			dst = &c.Password
+		default:
+			return fmt.Errorf("line %d: field %s not found in a SIPREC connector (uri, username, password)", k.Line, k.Value)
+		}
+		if err := v.Decode(dst); err != nil {
+			return fmt.Errorf("siprec connector %s: %w", k.Value, err)
+		}
+	}
+	return nil
 }
 
 // siprecConnectors checks the config file's SIPREC connectors: each
-// needs a sip: URI with a host.
-func (f *serveFlags) siprecConnectors() (map[string]string, error) {
-	for name, uri := range f.file.SiprecConnectors {
-		u, err := url.Parse(uri)
+// needs a sip: URI with a host, and credentials come as a pair.
+func (f *serveFlags) siprecConnectors() (map[string]signaling.SiprecConnector, error) {
+	out := make(map[string]signaling.SiprecConnector, len(f.file.SiprecConnectors))
+	for name, c := range f.file.SiprecConnectors {
+		u, err := url.Parse(c.URI)
 		if name == "" || err != nil || !strings.EqualFold(u.Scheme, "sip") || u.Opaque == "" {
-			return nil, fmt.Errorf("--config: siprec_connectors[%q]: want a sip: URI (sip:[user@]host[:port][;transport=tcp]), got %q", name, uri)
+			return nil, fmt.Errorf("--config: siprec_connectors[%q]: want a sip: URI (sip:[user@]host[:port][;transport=tcp]), got %q", name, c.URI)
 		}
+		if (c.Username == "") != (c.Password == "") {
+			return nil, fmt.Errorf("--config: siprec_connectors[%q]: want both username and password, or neither", name)
+		}
+		out[name] = signaling.SiprecConnector(c)
 	}
-	return f.file.SiprecConnectors, nil
+	return out, nil
 }
 
 // routes builds the router: the config file's routes in order, then
