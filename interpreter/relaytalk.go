@@ -71,7 +71,7 @@ type utterance struct {
 	pcm     []int16 // rendered so far
 	pos     int     // samples played
 	chunks  []spokenChunk
-	told    int // the chunks whose playing is told (played events)
+	told    int             // the chunks whose playing is told (played events)
 	text    strings.Builder // every token so far
 	pending strings.Builder // tokens not yet sent to the renderer
 	lang    string
