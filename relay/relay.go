@@ -1,7 +1,8 @@
 // Package relay speaks ConversationRelay's WebSocket protocol
 // (https://www.twilio.com/docs/voice/conversationrelay/websocket-messages)
-// to an app: the platform's setup, prompt, dtmf, interrupt and error
-// messages, and the app's text, play, sendDigits, language and end. It
+// to an app: the platform's setup, prompt, dtmf, interrupt, error and
+// info (debug) messages, and the app's text, play, sendDigits, language
+// and end. It
 // knows nothing of legs, speech engines or verbs: the interpreter turns
 // the caller's speech into Prompt calls and the app's Messages into
 // speech. Telnyx's ConversationRelay speaks the same messages
