@@ -144,7 +144,8 @@ func TestRelayDebugInfo(t *testing.T) {
 				"interrupt", "agentSpeaking=off", "clientSpeaking=off", "prompt"},
 		},
 		{
-			name: "debugging", attrs: `debug="debugging"`,
+			// The app answers, so that the session outlasts the ping.
+			name: "debugging", attrs: `debug="debugging"`, answer: "Bye.",
 			inputs: []sim.Input{speakAt("yes", 1000)},
 			want:   []string{"setup", "roundTripDelayMs=*", "prompt", "roundTripDelayMs=*"},
 		},
