@@ -64,6 +64,9 @@ type RelayExpect struct {
 	Params map[string]string `yaml:"params"`
 	// Errors counts the error messages received.
 	Errors int `yaml:"errors"`
+	// Infos are the info messages (debug) in order, as "name=value";
+	// a roundTripDelayMs value, which the network decides, as "*".
+	Infos []string `yaml:"infos"`
 }
 
 // relayLog is what a relay app received.
@@ -76,6 +79,7 @@ type relayLog struct {
 	interrupts []string
 	dtmf       string
 	errors     int
+	infos      []string
 }
 
 // relayApps serves a scenario's relay apps and keeps their logs.
@@ -139,6 +143,12 @@ func (a *relayApps) serve(w http.ResponseWriter, r *http.Request) bool {
 			log.interrupts = append(log.interrupts, fmt.Sprint(m["utteranceUntilInterrupt"]))
 		case "error":
 			log.errors++
+		case "info":
+			v := fmt.Sprint(m["value"])
+			if m["name"] == "roundTripDelayMs" {
+				v = "*"
+			}
+			log.infos = append(log.infos, fmt.Sprint(m["name"])+"="+v)
 		}
 		a.mu.Unlock()
 		for _, s := range reply {
@@ -210,6 +220,7 @@ func checkRelays(want []RelayExpect, logs []*relayLog, callSid string, fail func
 		eq("prompts", got.prompts, w.Prompts)
 		eq("partials", got.partials, w.Partials)
 		eq("interrupts", got.interrupts, w.Interrupts)
+		eq("infos", got.infos, w.Infos)
 		if w.DTMF != "" && got.dtmf != w.DTMF {
 			fail("relay %s: dtmf %q, want %q", w.Path, got.dtmf, w.DTMF)
 		}

@@ -185,6 +185,15 @@ type TranscribeSpec struct {
 	// in progress (the words so far), which a later Partial or the final
 	// Result replaces. Same goroutine rules as Result.
 	Partial func(Transcript)
+	// Ended, when set, is told when an utterance whose onset Speaking
+	// heard is over (its end-of-speech pause has passed), before its
+	// final Result, if it has words. Same goroutine rules as Result.
+	Ended func(Track)
+	// EndSilence is the pause that ends an utterance
+	// (<ConversationRelay speechTimeout>); 0 is the leg's own end of
+	// speech, as speechTimeout="auto". A streaming recognizer endpoints
+	// by itself and does not use it.
+	EndSilence time.Duration
 }
 
 // Transcript is one utterance transcribed.

@@ -39,6 +39,16 @@ type relaySession struct {
 	preemptible, dtmf, partial           bool
 	report                               string // reportInputDuringAgentSpeech
 	ttsLang, sttLang                     string
+	// The options of debug and events: info messages when the agent
+	// and the caller start and stop speaking (speaker-events), with the
+	// agent's text as it is heard (tokens-played), and the socket's
+	// round trip (debugging).
+	speakerEvents, tokensPlayed, debugging bool
+	// endSilence is speechTimeout: the pause that ends the caller's
+	// utterance and sends its prompt; 0 for auto (the leg's own).
+	endSilence time.Duration
+	// ctx is the session's, for the round-trip pings; set by run.
+	ctx context.Context
 
 	base string // the document's URL, which play sources resolve against
 	url  string // the app's WebSocket, resolved against base
@@ -68,6 +78,8 @@ const (
 	// to be rendered: beyond it an app that floods text is told so
 	// (error message) and the excess is not spoken.
 	relayRenderQueue = 1000
+	// relayPingTimeout bounds one round-trip ping (debugging).
+	relayPingTimeout = 10 * time.Second
 )
 
 // connectRelay runs <Connect><ConversationRelay>: the caller talks with
@@ -122,10 +134,23 @@ func (c *Call) newRelay(doc *document, n *verbs.ConversationRelay) (*relaySessio
 			c.warn(fmt.Sprintf("<ConversationRelay %s=%q>: texml uses its own engines (the server's text-to-speech and recognizer); ignored", name, a[name]), 0)
 		}
 	}
-	for _, name := range []string{"debug", "events", "speechTimeout"} {
-		if a[name] != "" {
-			c.warn(fmt.Sprintf("<ConversationRelay %s=%q>: not supported by texml yet; ignored", name, a[name]), 0)
+	// debug and events name the same options; the parser kept the known
+	// ones (https://www.twilio.com/docs/voice/twiml/connect/conversationrelay).
+	for _, name := range []string{"debug", "events"} {
+		for _, o := range verbs.RelayDebugOptions(a[name]) {
+			switch o {
+			case "debugging":
+				r.debugging = true
+			case "speaker-events":
+				r.speakerEvents = true
+			case "tokens-played":
+				r.tokensPlayed = true
+			}
 		}
+	}
+	// speechTimeout is auto or milliseconds, which the parser checked.
+	if ms, err := strconv.Atoi(strings.TrimSpace(a["speechTimeout"])); err == nil && ms > 0 {
+		r.endSilence = time.Duration(ms) * time.Millisecond
 	}
 	u, err := streamURL(doc.url, n.URL)
 	if err != nil {
@@ -159,6 +184,7 @@ func (c *Call) newRelay(doc *document, n *verbs.ConversationRelay) (*relaySessio
 	})
 	r.base, r.jobWake = doc.url, make(chan struct{}, 1)
 	r.talk = newTalker(r.queueJob)
+	r.talk.notify = r.talkEvent
 	return r, nil
 }
 
@@ -236,6 +262,10 @@ func (r *relaySession) run(ctx context.Context) (status, handoff string, err err
 	defer closeCancel()
 	defer func() { _ = r.sess.Close(closeCtx) }()
 	c.trace("relay", map[string]any{"state": "connected", "sid": r.id})
+	r.ctx = sctx
+	if r.debugging {
+		r.roundTrip()
+	}
 
 	stopLeg, err := c.leg.Stream(sctx, StreamSpec{Play: r.talk, Digit: func(k byte) { r.digit(k) }, Who: "agent"})
 	if err != nil {

@@ -3,7 +3,9 @@ package interpreter
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/texml/texml/fetcher"
 	"github.com/texml/texml/relay"
@@ -81,7 +83,7 @@ func (r *relaySession) lang() string {
 // events say.
 func (r *relaySession) listen(ctx context.Context) func() {
 	spec := TranscribeSpec{Inbound: true, Language: r.lang(), Hints: r.n.Attrs["hints"],
-		Result: r.heard, Speaking: r.speaking}
+		Result: r.heard, Speaking: r.speaking, Ended: r.ended, EndSilence: r.endSilence}
 	if r.partial {
 		spec.Partial = r.partialHeard
 	}
@@ -101,18 +103,85 @@ func (r *relaySession) listen(ctx context.Context) func() {
 // utterance is held back unless reportInputDuringAgentSpeech lets it
 // through.
 func (r *relaySession) speaking(Track) {
-	if spoken, d, ok := r.talk.interrupt(relay.InterruptSpeech); ok {
+	if r.speakerEvents {
+		r.sess.Info(relay.InfoClientSpeaking, "on", r.c.cfg.Clock.Now())
+	}
+	if cut, ok := r.talk.interrupt(relay.InterruptSpeech); ok {
 		// The trace is queued before the app can answer the message.
 		r.post(func() {
-			r.c.trace("relay", map[string]any{"state": "interrupt", "sid": r.id, "spoken": spoken, "ms": d.Milliseconds(), "by": "speech"})
+			r.c.trace("relay", map[string]any{"state": "interrupt", "sid": r.id, "spoken": cut.spoken, "ms": cut.d.Milliseconds(), "by": "speech"})
 		})
-		r.sess.Interrupt(spoken, d)
+		r.sess.Interrupt(cut.spoken, cut.d)
+		r.cutOff(cut)
 		return
 	}
 	_, agent := r.talk.speaking()
 	r.mu.Lock()
 	r.held = agent && !allows(r.report, relay.InterruptSpeech)
 	r.mu.Unlock()
+}
+
+// ended is the leg's word that the caller's utterance is over: its
+// end-of-speech pause (speechTimeout) has passed.
+func (r *relaySession) ended(Track) {
+	if r.speakerEvents {
+		r.sess.Info(relay.InfoClientSpeaking, "off", r.c.cfg.Clock.Now())
+	}
+}
+
+// talkEvent turns a change in what the caller hears into the info
+// messages the debug options ask for. The talker calls it from the
+// pacer's goroutine, or from the one that interrupted; Info never
+// blocks.
+func (r *relaySession) talkEvent(e talkEvent) {
+	switch e.kind {
+	case agentOn, agentOff:
+		if r.speakerEvents {
+			r.sess.Info(relay.InfoAgentSpeaking, onOff(e.kind == agentOn), r.c.cfg.Clock.Now())
+		}
+	case played:
+		if r.tokensPlayed {
+			r.sess.Info(relay.InfoTokensPlayed, e.text, time.Time{})
+		}
+	}
+}
+
+// cutOff tells, after the interrupt message, that the agent interrupted
+// is no longer heard.
+func (r *relaySession) cutOff(c cutOff) {
+	if c.audible {
+		r.talkEvent(talkEvent{kind: agentOff})
+	}
+}
+
+func onOff(on bool) string {
+	if on {
+		return "on"
+	}
+	return "off"
+}
+
+// roundTrip measures the socket's round trip in the background and
+// reports it (info roundTripDelayMs), for the debugging option: once
+// connected and after each prompt. What the option reports is not
+// documented
+// (https://www.twilio.com/docs/voice/twiml/connect/conversationrelay);
+// live sessions show roundTripDelayMs values of about a hundred
+// milliseconds, which is what a WebSocket ping measures.
+func (r *relaySession) roundTrip() {
+	ctx := r.ctx
+	if ctx == nil || ctx.Err() != nil {
+		return
+	}
+	r.renders.Add(1)
+	go func() {
+		defer r.renders.Done()
+		pctx, cancel := context.WithTimeout(ctx, relayPingTimeout)
+		defer cancel()
+		if d, err := r.sess.RoundTrip(pctx); err == nil {
+			r.sess.Info(relay.InfoRoundTrip, strconv.FormatInt(d.Milliseconds(), 10), time.Time{})
+		}
+	}()
 }
 
 // heard is a final transcript of the caller: a prompt for the app.
@@ -131,6 +200,9 @@ func (r *relaySession) heard(t Transcript) {
 	r.post(func() { r.c.trace("relay", map[string]any{"state": "prompt", "sid": r.id, "text": t.Text}) })
 	r.talk.next()
 	r.sess.Prompt(t.Text, lang, true)
+	if r.debugging {
+		r.roundTrip()
+	}
 }
 
 // partialHeard is an interim transcript: a prompt with last false
@@ -148,12 +220,13 @@ func (r *relaySession) partialHeard(t Transcript) {
 // dtmfDetection it goes to the app.
 func (r *relaySession) digit(k byte) {
 	interrupted := false
-	if spoken, d, ok := r.talk.interrupt(relay.InterruptDTMF); ok {
+	if cut, ok := r.talk.interrupt(relay.InterruptDTMF); ok {
 		interrupted = true
 		r.post(func() {
-			r.c.trace("relay", map[string]any{"state": "interrupt", "sid": r.id, "spoken": spoken, "ms": d.Milliseconds(), "by": "dtmf"})
+			r.c.trace("relay", map[string]any{"state": "interrupt", "sid": r.id, "spoken": cut.spoken, "ms": cut.d.Milliseconds(), "by": "dtmf"})
 		})
-		r.sess.Interrupt(spoken, d)
+		r.sess.Interrupt(cut.spoken, cut.d)
+		r.cutOff(cut)
 	}
 	if !r.dtmf {
 		return

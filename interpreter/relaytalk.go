@@ -33,7 +33,33 @@ type talker struct {
 	// dropped counts the tokens dropped after an interrupt; preempted
 	// the utterances cut off by a newer cycle's.
 	dropped, preempted int
+
+	// notify, when set, hears what the caller hears change (the debug
+	// options' info messages): it is called outside mu, in order, from
+	// the goroutine that made the change (the pacer's, mostly), and must
+	// not block.
+	notify func(talkEvent)
+	// audible: the agent is being heard (its audio started and its
+	// queue has not run dry or been cut off since).
+	audible bool
+	// events wait under mu for notify.
+	events []talkEvent
 }
+
+// talkEvent is a change in what the caller hears.
+type talkEvent struct {
+	kind talkKind
+	text string // played: the text just heard
+}
+
+// talkKind tells a talkEvent's change.
+type talkKind int
+
+const (
+	agentOn  talkKind = iota // the agent's audio starts being heard
+	agentOff                 // it has all been heard, or was cut off
+	played                   // a piece of the agent's text has been heard
+)
 
 // utterance is one thing the agent says: spoken text or a played sound.
 type utterance struct {
@@ -45,6 +71,7 @@ type utterance struct {
 	pcm     []int16 // rendered so far
 	pos     int     // samples played
 	chunks  []spokenChunk
+	told    int             // the chunks whose playing is told (played events)
 	text    strings.Builder // every token so far
 	pending strings.Builder // tokens not yet sent to the renderer
 	lang    string
@@ -203,13 +230,29 @@ func (t *talker) rendered(u *utterance, text string, pcm []int16) {
 // holds the line with silence, as speech in progress does.
 func (t *talker) Next(frame []int16) bool {
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	ok := t.advance(frame)
+	ev := t.takeEvents()
+	t.mu.Unlock()
+	t.emit(ev)
+	return ok
+}
+
+// advance is Next under mu. It notes the agent's audio starting to be
+// heard, each chunk of text heard to its end, and the queue running dry.
+func (t *talker) advance(frame []int16) bool {
 	for len(t.items) > 0 {
 		u := t.items[0]
 		if u.pos < len(u.pcm) {
 			n := copy(frame, u.pcm[u.pos:])
 			clear(frame[n:])
 			u.pos += n
+			if !t.audible {
+				t.audible = true
+				t.events = append(t.events, talkEvent{kind: agentOn})
+			}
+			for ; u.told < len(u.chunks) && u.pos >= u.chunks[u.told].end; u.told++ {
+				t.tell(u.chunks[u.told].text)
+			}
 			return true
 		}
 		if !u.closed || u.jobs > 0 {
@@ -218,7 +261,40 @@ func (t *talker) Next(frame []int16) bool {
 		t.items[0] = nil
 		t.items = t.items[1:]
 	}
+	t.quiet()
 	return false
+}
+
+// tell notes text heard. mu is held.
+func (t *talker) tell(text string) {
+	if s := strings.TrimSpace(text); s != "" {
+		t.events = append(t.events, talkEvent{kind: played, text: s})
+	}
+}
+
+// quiet notes that the agent is no longer heard. mu is held.
+func (t *talker) quiet() {
+	if t.audible {
+		t.audible = false
+		t.events = append(t.events, talkEvent{kind: agentOff})
+	}
+}
+
+// takeEvents returns the events waiting for notify. mu is held.
+func (t *talker) takeEvents() []talkEvent {
+	ev := t.events
+	t.events = nil
+	return ev
+}
+
+// emit hands events to notify; mu is not held.
+func (t *talker) emit(ev []talkEvent) {
+	if t.notify == nil {
+		return
+	}
+	for _, e := range ev {
+		t.notify(e)
+	}
 }
 
 // speaking returns how the agent may be interrupted while it speaks,
@@ -232,19 +308,45 @@ func (t *talker) speaking() (interruptible string, ok bool) {
 	return t.items[0].interruptible, true
 }
 
+// cutOff is what an interrupt cut short: the head utterance's text
+// heard so far and for how long, and whether the agent was being heard
+// (its agentOff is the caller's to tell, after the interrupt message).
+type cutOff struct {
+	spoken  string
+	d       time.Duration
+	audible bool
+}
+
 // interrupt stops the agent when the input (relay.InterruptSpeech or
 // relay.InterruptDTMF) may cut the head utterance off: everything queued
 // is dropped at once, so that the next packet is silence, and the late
-// tokens of the answer are muted. It reports what was said of the head
-// utterance, for how long, and whether it interrupted.
-func (t *talker) interrupt(input string) (spoken string, d time.Duration, ok bool) {
+// tokens of the answer are muted. It reports what was cut off, and
+// whether it interrupted; the words heard of the chunk in progress are
+// told (played) before it returns.
+func (t *talker) interrupt(input string) (cutOff, bool) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	c, ok := t.cut(input)
+	ev := t.takeEvents()
+	t.mu.Unlock()
+	t.emit(ev)
+	return c, ok
+}
+
+// cut is interrupt under mu.
+func (t *talker) cut(input string) (cutOff, bool) {
 	if len(t.items) == 0 || !allows(t.items[0].interruptible, input) {
-		return "", 0, false
+		return cutOff{}, false
 	}
 	u := t.items[0]
-	spoken, d = u.spoken(), time.Duration(u.pos)*time.Second/sampleRate
+	c := cutOff{spoken: u.spoken(), d: time.Duration(u.pos) * time.Second / sampleRate, audible: t.audible}
+	if u.told < len(u.chunks) {
+		start := 0
+		if u.told > 0 {
+			start = u.chunks[u.told-1].end
+		}
+		t.tell(u.chunks[u.told].heard(start, u.pos))
+	}
+	t.audible = false
 	for _, x := range t.items {
 		x.dead = true
 		if x == t.open {
@@ -253,7 +355,7 @@ func (t *talker) interrupt(input string) (spoken string, d time.Duration, ok boo
 	}
 	clear(t.items)
 	t.items, t.open = t.items[:0], nil
-	return spoken, d, true
+	return c, true
 }
 
 // allows reports whether an interruptible value lets input through.
@@ -289,17 +391,27 @@ func (u *utterance) spoken() string {
 			start = c.end
 			continue
 		}
-		if c.end > start && u.pos > start {
-			rs := []rune(c.text)
-			n := len(rs) * (u.pos - start) / (c.end - start)
-			part := string(rs[:n])
-			if n < len(rs) && !unicode.IsSpace(rs[n]) {
-				// Cut within a word: only whole words were heard.
-				part = part[:max(strings.LastIndexFunc(part, unicode.IsSpace), 0)]
-			}
-			b.WriteString(part)
-		}
+		b.WriteString(c.heard(start, u.pos))
 		break
 	}
 	return strings.TrimSpace(b.String())
+}
+
+// heard is the part of c heard when its audio, from start, has played
+// to pos: the words whose share of its time has passed.
+func (c spokenChunk) heard(start, pos int) string {
+	if c.end <= start || pos <= start {
+		return ""
+	}
+	if pos >= c.end {
+		return c.text
+	}
+	rs := []rune(c.text)
+	n := len(rs) * (pos - start) / (c.end - start)
+	part := string(rs[:n])
+	if n < len(rs) && !unicode.IsSpace(rs[n]) {
+		// Cut within a word: only whole words were heard.
+		part = part[:max(strings.LastIndexFunc(part, unicode.IsSpace), 0)]
+	}
+	return part
 }

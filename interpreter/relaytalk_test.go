@@ -130,7 +130,8 @@ func TestTalkerInterrupt(t *testing.T) {
 			tk.say(text(strings.Repeat("word ", 100), true), "en-US", tt.interruptible, false)
 			tk.settle()
 			tk.drain(3)
-			spoken, d, ok := tk.interrupt(tt.by)
+			cut, ok := tk.interrupt(tt.by)
+			spoken, d := cut.spoken, cut.d
 			if ok != tt.want {
 				t.Fatalf("interrupted %v, want %v", ok, tt.want)
 			}
@@ -155,7 +156,7 @@ func TestTalkerMutedAfterInterrupt(t *testing.T) {
 	tk.say(text("First part. ", false), "en-US", relay.InterruptAny, false)
 	tk.settle()
 	tk.drain(1)
-	if _, _, ok := tk.interrupt(relay.InterruptSpeech); !ok {
+	if _, ok := tk.interrupt(relay.InterruptSpeech); !ok {
 		t.Fatal("not interrupted")
 	}
 	if tk.say(text("late token", false), "en-US", relay.InterruptAny, false) || tk.say(text(" end.", true), "en-US", relay.InterruptAny, false) {
@@ -203,5 +204,81 @@ func TestTalkerPlayAndWaiting(t *testing.T) {
 	tk.settle()
 	if n := tk.drain(20); n != 1+13 {
 		t.Errorf("%d frames, want 1 of speech and 13 of the looped sound", n)
+	}
+}
+
+// TestTalkerEvents: what the caller hears change, for the debug
+// options' info messages: the agent's audio starts being heard (on),
+// each chunk of text when its audio has played to its end (tokensPlayed
+// takes them), and the queue running dry or cut off (off; after an
+// interrupt the session tells it); an interrupt tells the words heard
+// of the chunk it cut.
+func TestTalkerEvents(t *testing.T) {
+	tests := []struct {
+		name   string
+		script func(tk testTalker)
+		want   []string
+	}{
+		{"an answer heard to its end", func(tk testTalker) {
+			tk.say(text("Hello there. ", false), "en-US", relay.InterruptAny, false)
+			tk.say(text("How are you?", true), "en-US", relay.InterruptAny, false)
+			tk.settle()
+			tk.drain(5)
+		}, []string{"on", "played Hello there.", "played How are you?", "off"}},
+		{"nothing rendered yet", func(tk testTalker) {
+			tk.say(text("Hold on", false), "en-US", relay.InterruptAny, false)
+			tk.drain(3)
+		}, nil},
+		{"a play has no text", func(tk testTalker) {
+			tk.playSound(relay.Message{Kind: relay.Play, Source: "http://x/y.wav", Loop: 1}, relay.InterruptAny, false)
+			tk.settle()
+			tk.drain(10)
+		}, []string{"on", "off"}},
+		{"two answers in a row are one turn", func(tk testTalker) {
+			tk.say(text("One.", true), "en-US", relay.InterruptAny, false)
+			tk.say(text("Two.", true), "en-US", relay.InterruptAny, false)
+			tk.settle()
+			tk.drain(4)
+		}, []string{"on", "played One.", "played Two.", "off"}},
+		{"cut off mid chunk", func(tk testTalker) {
+			tk.say(text(strings.Repeat("word ", 100), true), "en-US", relay.InterruptAny, false)
+			tk.settle()
+			tk.drain(3)
+			if _, ok := tk.interrupt(relay.InterruptSpeech); !ok {
+				panic("not interrupted")
+			}
+			tk.drain(2)
+		}, []string{"on", "played " + strings.TrimSpace(strings.Repeat("word ", 9))}},
+		{"a second turn after the first ran dry", func(tk testTalker) {
+			tk.say(text("A.", true), "en-US", relay.InterruptAny, false)
+			tk.settle()
+			tk.drain(2)
+			tk.say(text("B.", true), "en-US", relay.InterruptAny, false)
+			tk.settle()
+			tk.drain(2)
+		}, []string{"on", "played A.", "off", "on", "played B.", "off"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tk := newTestTalker()
+			var got []string
+			tk.notify = func(e talkEvent) {
+				switch e.kind {
+				case agentOn:
+					got = append(got, "on")
+				case agentOff:
+					got = append(got, "off")
+				case played:
+					got = append(got, "played "+e.text)
+				}
+			}
+			tt.script(tk)
+			if strings.Join(got, "|") != strings.Join(tt.want, "|") {
+				t.Errorf("events %q, want %q", got, tt.want)
+			}
+			if tk.audible {
+				t.Error("still audible")
+			}
+		})
 	}
 }

@@ -269,4 +269,11 @@ type (
 		Type        string `json:"type"`
 		Description string `json:"description"`
 	}
+	// infoMsg is a debug message (see Info).
+	infoMsg struct {
+		Type  string `json:"type"`
+		Name  string `json:"name"`
+		Value string `json:"value"`
+		TS    int64  `json:"ts,omitempty"`
+	}
 )

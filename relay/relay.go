@@ -1,7 +1,8 @@
 // Package relay speaks ConversationRelay's WebSocket protocol
 // (https://www.twilio.com/docs/voice/conversationrelay/websocket-messages)
-// to an app: the platform's setup, prompt, dtmf, interrupt and error
-// messages, and the app's text, play, sendDigits, language and end. It
+// to an app: the platform's setup, prompt, dtmf, interrupt, error and
+// info (debug) messages, and the app's text, play, sendDigits, language
+// and end. It
 // knows nothing of legs, speech engines or verbs: the interpreter turns
 // the caller's speech into Prompt calls and the app's Messages into
 // speech. Telnyx's ConversationRelay speaks the same messages
@@ -201,6 +202,48 @@ func (s *Session) DTMF(digit byte) { s.send(dtmfMsg{Type: "dtmf", Digit: string(
 // its utterance was spoken, and for how long.
 func (s *Session) Interrupt(spoken string, d time.Duration) {
 	s.send(interruptMsg{Type: "interrupt", UtteranceUntilInterrupt: spoken, DurationUntilInterruptMs: d.Milliseconds()})
+}
+
+// The names of info messages and the <ConversationRelay debug> options
+// that turn them on. Twilio's message reference does not list info
+// (https://www.twilio.com/docs/voice/conversationrelay/websocket-messages);
+// the attribute is named on the noun's page
+// (https://www.twilio.com/docs/voice/twiml/connect/conversationrelay) and
+// these shapes are what apps written against live calls parse:
+// {"type":"info","name":"agentSpeaking","value":"on","ts":1752091234567}.
+const (
+	InfoAgentSpeaking  = "agentSpeaking"    // speaker-events: "on" / "off"
+	InfoClientSpeaking = "clientSpeaking"   // speaker-events: "on" / "off"
+	InfoTokensPlayed   = "tokensPlayed"     // tokens-played: the text just heard
+	InfoRoundTrip      = "roundTripDelayMs" // debugging: milliseconds, as a string
+)
+
+// Info sends an info message: name, its value, and, unless ts is zero,
+// when it happened (epoch milliseconds, as the speaker events carry it).
+func (s *Session) Info(name, value string, ts time.Time) {
+	m := infoMsg{Type: "info", Name: name, Value: value}
+	if !ts.IsZero() {
+		m.TS = ts.UnixMilli()
+	}
+	s.send(m)
+}
+
+// RoundTrip measures the socket's round trip to the app: a WebSocket
+// ping and the app's pong (RFC 6455 section 5.5.2), timed on the wall
+// clock, as it is the network's time. The debugging option reports it
+// (InfoRoundTrip).
+func (s *Session) RoundTrip(ctx context.Context) (time.Duration, error) {
+	s.mu.Lock()
+	sock := s.sock
+	s.mu.Unlock()
+	if sock == nil {
+		return 0, ErrClosed
+	}
+	start := time.Now()
+	if err := sock.Conn.Ping(ctx); err != nil {
+		return 0, fmt.Errorf("relay: ping: %w", err)
+	}
+	return time.Since(start), nil
 }
 
 // Error sends an error message.

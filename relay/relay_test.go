@@ -278,3 +278,56 @@ func TestSessionStalledApp(t *testing.T) {
 		t.Errorf("Close took %v with a stalled app", d)
 	}
 }
+
+// TestSessionInfo: the debug messages' JSON, as apps parse it: type
+// info, name, value, and ts (epoch ms) when given; and the socket's
+// round trip, measured with a ping the app's library answers.
+func TestSessionInfo(t *testing.T) {
+	a := newApp(t, nil)
+	s := New(Config{SessionID: "VX1", CallSid: "CA1"})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Connect(ctx, dialer(), a.url); err != nil {
+		t.Fatal(err)
+	}
+	at := time.UnixMilli(1752091234567)
+	tests := []struct {
+		name, value string
+		ts          time.Time
+		want        map[string]any
+	}{
+		{InfoAgentSpeaking, "on", at, map[string]any{"type": "info", "name": "agentSpeaking", "value": "on", "ts": float64(1752091234567)}},
+		{InfoClientSpeaking, "off", at, map[string]any{"type": "info", "name": "clientSpeaking", "value": "off", "ts": float64(1752091234567)}},
+		{InfoTokensPlayed, "Hello there.", time.Time{}, map[string]any{"type": "info", "name": "tokensPlayed", "value": "Hello there."}},
+		{InfoRoundTrip, "12", time.Time{}, map[string]any{"type": "info", "name": "roundTripDelayMs", "value": "12"}},
+	}
+	for _, tt := range tests {
+		s.Info(tt.name, tt.value, tt.ts)
+	}
+	if d, err := s.RoundTrip(ctx); err != nil || d <= 0 {
+		t.Errorf("RoundTrip = %v, %v", d, err)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-a.done
+	msgs := a.messages()
+	if len(msgs) != 1+len(tests) {
+		t.Fatalf("the app got %v", msgs)
+	}
+	for i, tt := range tests {
+		got := msgs[1+i]
+		if len(got) != len(tt.want) {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+			continue
+		}
+		for k, v := range tt.want {
+			if got[k] != v {
+				t.Errorf("%s: %s = %v, want %v", tt.name, k, got[k], v)
+			}
+		}
+	}
+	if _, err := New(Config{}).RoundTrip(ctx); !errors.Is(err, ErrClosed) {
+		t.Errorf("RoundTrip before Connect: %v", err)
+	}
+}

@@ -47,7 +47,8 @@ func (l *Leg) Transcribe(ctx context.Context, t interpreter.TranscribeSpec) (fun
 	}
 	var undo []func()
 	start := func(track interpreter.Track, tap func(media.Sink) func()) {
-		s := &segmenter{cur: newSegment()}
+		s := &segmenter{end: t.EndSilence}
+		s.cur = newSegment(s.end)
 		undo = append(undo, tap(s))
 		wg.Add(1)
 		go func() {
@@ -65,9 +66,10 @@ func (l *Leg) Transcribe(ctx context.Context, t interpreter.TranscribeSpec) (fun
 }
 
 // newSegment is an utterance of a transcription: the end of speech is
-// a pause of autoEndSilence, as speechTimeout="auto".
-func newSegment() *utterance {
-	return newUtterance(interpreter.InputSpec{SpeechAuto: true, MaxSpeechTime: transcribeMaxUtterance})
+// a pause of end (TranscribeSpec.EndSilence), or of autoEndSilence, as
+// speechTimeout="auto", when end is 0.
+func newSegment(end time.Duration) *utterance {
+	return newUtterance(interpreter.InputSpec{SpeechAuto: end <= 0, SpeechTimeout: end, MaxSpeechTime: transcribeMaxUtterance})
 }
 
 // segmenter is a track's sink: it hands each frame to the utterance
@@ -75,6 +77,7 @@ func newSegment() *utterance {
 type segmenter struct {
 	mu  sync.Mutex
 	cur *utterance
+	end time.Duration // the pause that ends an utterance; 0 for auto
 }
 
 // Write implements media.Sink.
@@ -90,7 +93,7 @@ func (s *segmenter) next() *utterance {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	u := s.cur
-	s.cur = newSegment()
+	s.cur = newSegment(s.end)
 	return u
 }
 
@@ -140,6 +143,9 @@ func (l *Leg) transcribeTrack(ctx context.Context, s *segmenter, track interpret
 		case <-u.ended:
 			samples := s.next().audio()
 			lastPartial = ""
+			if t.Ended != nil && announced == u {
+				result(func() { t.Ended(track) })
+			}
 			res, err := l.m.Recognizer.Recognize(ctx, stt.Request{Samples: samples, Language: t.Language, Hints: t.Hints})
 			if err != nil {
 				if ctx.Err() != nil {

@@ -221,6 +221,12 @@ func (l *Leg) relayEvents(ctx context.Context, s stt.Stream, track interpreter.T
 			case stt.Final:
 				if e.Text != "" {
 					speaking()
+				}
+				if told && t.Ended != nil {
+					// The provider's final ends the utterance it endpointed.
+					result(func() { t.Ended(track) })
+				}
+				if e.Text != "" {
 					result(func() { t.Result(interpreter.Transcript{Track: track, Text: e.Text, Confidence: e.Confidence}) })
 				}
 				told = false

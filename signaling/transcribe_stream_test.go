@@ -17,13 +17,21 @@ import (
 // heard is what a transcription's callbacks were told.
 type heard struct {
 	mu                sync.Mutex
-	speaking          int
+	speaking, ended   int
 	partials, results []string
 }
 
 func (h *heard) spec() interpreter.TranscribeSpec {
 	return interpreter.TranscribeSpec{Inbound: true, Language: "de-DE", Hints: "eins, zwei",
 		Speaking: func(interpreter.Track) { h.mu.Lock(); h.speaking++; h.mu.Unlock() },
+		Ended: func(interpreter.Track) {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			if h.ended >= h.speaking || len(h.results) != h.ended {
+				h.ended += 100 // not one after each onset, before its result
+			}
+			h.ended++
+		},
 		Partial: func(r interpreter.Transcript) {
 			h.mu.Lock()
 			defer h.mu.Unlock()
@@ -117,6 +125,10 @@ func TestTranscribeStreaming(t *testing.T) {
 			}
 			if got.speaking != len(tc.wantResults) {
 				t.Errorf("%d onsets, want %d", got.speaking, len(tc.wantResults))
+			}
+			// The provider's final ends each utterance: Ended, then Result.
+			if got.ended != len(tc.wantResults) {
+				t.Errorf("Ended %d, want once per utterance (%d) between its onset and its result", got.ended, len(tc.wantResults))
 			}
 			if len(tc.wantResults) > 0 && (len(got.partials) == 0 || got.partials[0] != "eins") {
 				t.Errorf("partials %q, want the first word first", got.partials)

@@ -213,7 +213,7 @@ func (s *simStream) take(ctx context.Context, at time.Duration) bool {
 		d := time.Duration(in.Seconds * float64(time.Second))
 		talk = amd.Party{{Kind: amd.Voice, For: d}}.Samples(d)
 		if !in.Timed {
-			l.talkOnStream()
+			l.talkOnStream(d)
 		}
 		if in.Key == "hangup" {
 			// Hang up once the talk is over: a timed hangup at its end.

@@ -17,8 +17,10 @@ import (
 // takes when the caller has said it; on the outbound track, each Say's
 // text when it has been spoken to the end. Confidence is
 // SpeechConfident. Speaking hears the onset of timed speech and of
-// timed talk (audio:SECONDS, which has no words), and Partial the words
-// said so far as each one ends.
+// timed talk (audio:SECONDS, which has no words), Partial the words
+// said so far as each one ends, and Ended the end of each: the spec's
+// EndSilence after the last word (or sound), at once without one, and
+// the final transcript comes then.
 func (l *Leg) Transcribe(ctx context.Context, spec interpreter.TranscribeSpec) (func(), error) {
 	if l.gone.Load() {
 		return nil, interpreter.ErrHangup
@@ -32,8 +34,9 @@ func (l *Leg) Transcribe(ctx context.Context, spec interpreter.TranscribeSpec) (
 		now := l.elapsed()
 		for _, in := range l.inputs {
 			if in.Action == Talk && in.Timed && in.At >= now {
-				// Sound without words (audio:SECONDS): an onset, no text.
-				cancels = append(cancels, l.clk.AfterFunc(in.At-now, func() { t.speaking(interpreter.TrackInbound) }))
+				// Sound without words (audio:SECONDS): an onset and an
+				// end, no text.
+				cancels = append(cancels, t.talk(l, in.At-now, time.Duration(in.Seconds*float64(time.Second)))...)
 				continue
 			}
 			if in.Action != Speak || !in.Timed {
@@ -94,7 +97,24 @@ func (t *simTranscriber) schedule(l *Leg, d time.Duration, text string) []func()
 			at(d+time.Duration(utf8.RuneCountInString(said))*SpeechPerChar, func() { t.partial(interpreter.TrackInbound, said) })
 		}
 	}
-	at(d+time.Duration(utf8.RuneCountInString(text))*SpeechPerChar, func() { t.deliver(interpreter.TrackInbound, text) })
+	at(d+time.Duration(utf8.RuneCountInString(text))*SpeechPerChar+t.spec.EndSilence, func() {
+		t.ended(interpreter.TrackInbound)
+		t.deliver(interpreter.TrackInbound, text)
+	})
+	return cancels
+}
+
+// talk delivers, on the virtual clock, the events of sound without words
+// that the caller starts to make after d and makes for length: its onset,
+// and its end once EndSilence has passed.
+func (t *simTranscriber) talk(l *Leg, d, length time.Duration) []func() bool {
+	var cancels []func() bool
+	if d >= 0 {
+		cancels = append(cancels, l.clk.AfterFunc(d, func() { t.speaking(interpreter.TrackInbound) }))
+	}
+	if end := d + length + t.spec.EndSilence; end >= 0 {
+		cancels = append(cancels, l.clk.AfterFunc(end, func() { t.ended(interpreter.TrackInbound) }))
+	}
 	return cancels
 }
 
@@ -105,9 +125,10 @@ func (l *Leg) sayOnStream(text string) {
 }
 
 // talkOnStream tells the running transcriptions that the caller starts
-// to make sound without words, untimed (on a stream): an onset.
-func (l *Leg) talkOnStream() {
-	l.eachTranscriber(func(t *simTranscriber) { t.speaking(interpreter.TrackInbound) })
+// to make sound without words for length, untimed (on a stream): an
+// onset and an end.
+func (l *Leg) talkOnStream(length time.Duration) {
+	l.eachTranscriber(func(t *simTranscriber) { t.talk(l, 0, length) })
 }
 
 // transcribed hands text said on track to the running transcriptions.
@@ -144,6 +165,13 @@ func (t *simTranscriber) deliver(track interpreter.Track, text string) {
 func (t *simTranscriber) speaking(track interpreter.Track) {
 	if t.spec.Speaking != nil {
 		t.tell(track, func() { t.spec.Speaking(track) })
+	}
+}
+
+// ended tells the end of an utterance on track.
+func (t *simTranscriber) ended(track interpreter.Track) {
+	if t.spec.Ended != nil {
+		t.tell(track, func() { t.spec.Ended(track) })
 	}
 }
 

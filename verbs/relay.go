@@ -1,6 +1,7 @@
 package verbs
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/beevik/etree"
@@ -27,6 +28,24 @@ var (
 	sensitivityValues   = []string{"low", "medium", "high"}
 	normalizationValues = []string{"on", "off", "auto"}
 	boolValues          = []string{"true", "false"}
+	// debugValues are the options of debug (and of events, which names
+	// the same ones), a list separated by spaces
+	// (https://www.twilio.com/docs/voice/twiml/connect/conversationrelay).
+	debugValues = []string{"debugging", "speaker-events", "tokens-played"}
+)
+
+// RelayDebugOptions splits a ConversationRelay debug or events value into
+// its options, lower case; commas separate them as well as spaces.
+func RelayDebugOptions(v string) []string {
+	return strings.FieldsFunc(strings.ToLower(v), func(r rune) bool { return r == ' ' || r == ',' || r == '\t' || r == '\n' })
+}
+
+// Bounds of ConversationRelay's speechTimeout, in milliseconds: the
+// noun's page gives "auto" or a number of milliseconds in this range
+// (https://www.twilio.com/docs/voice/twiml/connect/conversationrelay).
+const (
+	RelaySpeechTimeoutMin = 600
+	RelaySpeechTimeoutMax = 5000
 )
 
 // relay converts <ConversationRelay>.
@@ -42,6 +61,13 @@ func (p *parser) relay(e *etree.Element, idx int) *ConversationRelay {
 		if !known {
 			name = attrName(a)
 			p.unknownAttr(idx, who, a)
+		}
+		switch name {
+		case "debug", "events":
+			if v := p.relayDebug(idx, who, a); v != "" {
+				r.Attrs[name] = v
+			}
+			continue
 		}
 		if p.relayValueOK(idx, who, name, a) {
 			r.Attrs[name] = a.Value
@@ -86,6 +112,13 @@ func (p *parser) relayValueOK(idx int, who, name string, a *etree.Attr) bool {
 	case "preemptible", "dtmfDetection", "partialPrompts", "profanityFilter",
 		"deepgramSmartFormat", "ignoreBackchannel":
 		allowed = boolValues
+	case "speechTimeout":
+		v := strings.TrimSpace(a.Value)
+		if n, err := strconv.Atoi(v); strings.EqualFold(v, "auto") || err == nil && n >= RelaySpeechTimeoutMin && n <= RelaySpeechTimeoutMax {
+			return true
+		}
+		p.badValue(idx, who, a, codeNone, "want auto or "+strconv.Itoa(RelaySpeechTimeoutMin)+"-"+strconv.Itoa(RelaySpeechTimeoutMax)+" (milliseconds)", "the default (auto)")
+		return false
 	default:
 		return true
 	}
@@ -94,6 +127,27 @@ func (p *parser) relayValueOK(idx int, who, name string, a *etree.Attr) bool {
 	}
 	p.badValue(idx, who, a, codeNone, "want one of "+strings.Join(allowed, ", "), "the default")
 	return false
+}
+
+// relayDebug validates a debug or events list: the options it knows are
+// kept, each other one is reported and left out.
+func (p *parser) relayDebug(idx int, who string, a *etree.Attr) string {
+	var keep, bad []string
+	for _, o := range RelayDebugOptions(a.Value) {
+		if _, ok := canonical(o, debugValues); ok {
+			keep = append(keep, o)
+		} else {
+			bad = append(bad, o)
+		}
+	}
+	if len(bad) > 0 || len(keep) == 0 && strings.TrimSpace(a.Value) != "" {
+		used := "none"
+		if len(keep) > 0 {
+			used = strings.Join(keep, " ")
+		}
+		p.badValue(idx, who, a, codeNone, "want a list of "+strings.Join(debugValues, ", "), used)
+	}
+	return strings.Join(keep, " ")
 }
 
 // relayLanguage converts a ConversationRelay <Language> into a map keyed by

@@ -231,14 +231,14 @@ func TestDialAttributes(t *testing.T) {
 func TestConversationRelayCaseInsensitive(t *testing.T) {
 	doc := parseOne(t, `<Connect action="/done"><ConversationRelay URL="wss://ai" welcomegreeting="Hi"
 		TTSPROVIDER="ElevenLabs" interruptible="speech" dtmfdetection="true" backgroundnoisereduction="true"
-		speechtimeout="2" ignorebackchannel="false" deepgramsmartformat="true" custom="x">
+		speechtimeout="2000" ignorebackchannel="false" deepgramsmartformat="true" custom="x">
 		<Language code="fr-FR" ttsprovider="Google" voice="v"/>
 		<Parameter name="k" value="v"/></ConversationRelay></Connect>`)
 	c := doc.Verbs[0].(*Connect)
 	r := c.Nouns[0].(*ConversationRelay)
 	wantAttrs := map[string]string{"url": "wss://ai", "welcomeGreeting": "Hi", "ttsProvider": "ElevenLabs",
 		"interruptible": "speech", "dtmfDetection": "true", "backgroundNoiseReduction": "true",
-		"speechTimeout": "2", "ignoreBackchannel": "false", "deepgramSmartFormat": "true", "custom": "x"}
+		"speechTimeout": "2000", "ignoreBackchannel": "false", "deepgramSmartFormat": "true", "custom": "x"}
 	if r.URL != "wss://ai" || !reflect.DeepEqual(r.Attrs, wantAttrs) {
 		t.Errorf("attrs: %v %#v", r.URL, r.Attrs)
 	}
@@ -310,5 +310,55 @@ func TestUTF16BigEndianWithoutBOM(t *testing.T) {
 	doc, err := Parse(b, Main)
 	if err != nil || doc.Verbs[0].(*Say).Text != "hé" {
 		t.Fatalf("UTF-16BE: %v", err)
+	}
+}
+
+// TestConversationRelayDebugAndSpeechTimeout: debug and events keep the
+// options ConversationRelay documents (debugging, speaker-events,
+// tokens-played) and report any other; speechTimeout is auto or
+// 600-5000 milliseconds, anything else is reported and left out, so the
+// default applies
+// (https://www.twilio.com/docs/voice/twiml/connect/conversationrelay).
+func TestConversationRelayDebugAndSpeechTimeout(t *testing.T) {
+	tests := []struct {
+		attrs string
+		want  map[string]string // the attributes kept, besides url
+		diag  string            // "" for none
+	}{
+		{`debug="speaker-events tokens-played"`, map[string]string{"debug": "speaker-events tokens-played"}, ""},
+		{`debug="Debugging,Speaker-Events"`, map[string]string{"debug": "debugging speaker-events"}, ""},
+		{`events="tokens-played"`, map[string]string{"events": "tokens-played"}, ""},
+		{`debug="speaker-events verbose"`, map[string]string{"debug": "speaker-events"}, `invalid debug value "speaker-events verbose"`},
+		{`debug="loud"`, map[string]string{}, "using none"},
+		{`debug=""`, map[string]string{}, ""},
+		{`speechTimeout="auto"`, map[string]string{"speechTimeout": "auto"}, ""},
+		{`speechTimeout="600"`, map[string]string{"speechTimeout": "600"}, ""},
+		{`speechTimeout="5000"`, map[string]string{"speechTimeout": "5000"}, ""},
+		{`speechTimeout="599"`, map[string]string{}, "want auto or 600-5000"},
+		{`speechTimeout="5001"`, map[string]string{}, "want auto or 600-5000"},
+		{`speechTimeout="1.5"`, map[string]string{}, "using the default (auto)"},
+		{`speechTimeout="soon"`, map[string]string{}, "invalid speechTimeout"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.attrs, func(t *testing.T) {
+			doc, err := Parse([]byte(`<Response><Connect><ConversationRelay url="wss://ai" `+tt.attrs+`/></Connect></Response>`), Main)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := doc.Verbs[0].(*Connect).Nouns[0].(*ConversationRelay)
+			want := map[string]string{"url": "wss://ai"}
+			for k, v := range tt.want {
+				want[k] = v
+			}
+			if !reflect.DeepEqual(r.Attrs, want) {
+				t.Errorf("attrs %v, want %v", r.Attrs, want)
+			}
+			switch {
+			case tt.diag == "" && len(doc.Diagnostics) != 0:
+				t.Errorf("diagnostics %v, want none", doc.Diagnostics)
+			case tt.diag != "" && (len(doc.Diagnostics) != 1 || !strings.Contains(doc.Diagnostics[0].Message, tt.diag)):
+				t.Errorf("diagnostics %v, want one with %q", doc.Diagnostics, tt.diag)
+			}
+		})
 	}
 }

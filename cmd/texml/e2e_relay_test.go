@@ -32,6 +32,8 @@ type relayAgent struct {
 	interrupts []map[string]any
 	interAt    time.Time
 	types      []string
+	infos      []map[string]any // info messages (debug), as received
+	infoAt     []time.Time
 }
 
 func (g *relayAgent) serve(ctx context.Context, c *websocket.Conn) {
@@ -72,6 +74,9 @@ func (g *relayAgent) serve(ctx context.Context, c *websocket.Conn) {
 		case "interrupt":
 			g.interrupts = append(g.interrupts, m)
 			g.interAt = time.Now()
+		case "info":
+			g.infos = append(g.infos, m)
+			g.infoAt = append(g.infoAt, time.Now())
 		}
 		g.mu.Unlock()
 		switch {
@@ -229,5 +234,59 @@ func TestCallRelay(t *testing.T) {
 	sort.Strings(g.prompts)
 	if strings.Join(g.prompts, ",") != "and support,billing please,thanks" {
 		t.Errorf("prompts %q", g.prompts)
+	}
+}
+
+// TestConversationRelayPhoneDebug runs debug="speaker-events
+// tokens-played" and speechTimeout on a real call: the agent's greeting
+// is heard (agentSpeaking on, its text in tokensPlayed, off), the
+// caller's word over RTP is clientSpeaking on and, after the pause of
+// speechTimeout, off, then its prompt
+// (https://www.twilio.com/docs/voice/twiml/connect/conversationrelay).
+func TestConversationRelayPhoneDebug(t *testing.T) {
+	g := &relayAgent{handoff: "x"}
+	url := wsApp(t, g.serve)
+	a := newApp(t, map[string]string{
+		"/voice": `<Response><Connect><ConversationRelay url="` + url + `" welcomeGreeting="Hello. Which department?" hints="billing, support, sales"` +
+			` debug="speaker-events tokens-played" speechTimeout="1500"/></Connect><Hangup/></Response>`,
+	})
+	s := startSpeechServe(t, a.srv.URL+"/voice")
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	var talkEnd time.Time
+	c := callTexml(ctx, t, sipphone.New(t), s.sipAddr, time.Second, func(c *sipphone.Call) {
+		c.Silence(3 * time.Second) // the greeting
+		c.Talk(speak(t, "billing"))
+		talkEnd = time.Now()
+		c.Silence(4 * time.Second)
+	})
+	if !c.RemoteHangup() {
+		t.Fatal("texml did not hang up after the session")
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var got []string
+	var onAt, offAt time.Time
+	for i, m := range g.infos {
+		got = append(got, fmt.Sprint(m["name"], "=", m["value"]))
+		switch fmt.Sprint(m["name"], "=", m["value"]) {
+		case "clientSpeaking=on":
+			onAt = g.infoAt[i]
+		case "clientSpeaking=off":
+			offAt = g.infoAt[i]
+		}
+	}
+	want := []string{"agentSpeaking=on", "tokensPlayed=Hello. Which department?", "agentSpeaking=off", "clientSpeaking=on", "clientSpeaking=off"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("info messages %q, want %q (messages %v)", got, want, g.types)
+	}
+	if len(g.prompts) != 1 || g.prompts[0] != "billing" || g.promptAt[0].Before(offAt) {
+		t.Errorf("prompts %q, want [billing] after clientSpeaking off", g.prompts)
+	}
+	// The utterance ends speechTimeout after the word's last sound.
+	pause := offAt.Sub(talkEnd)
+	t.Logf("clientSpeaking on→off %v; word's end → off %v", offAt.Sub(onAt), pause)
+	if pause < 1200*time.Millisecond || pause > 3*time.Second { // auto would be 0.8 s; the word's audio ends in silence
+		t.Errorf("clientSpeaking off %v after the word ended, want about 1.5 s", pause)
 	}
 }

@@ -268,6 +268,44 @@ var basics = []contractCase{
 				c.t.Errorf("onsets at %v, want one at 300 ms", onsets)
 			}
 		}},
+	{"a transcription ends an utterance after its EndSilence", []Act{{At: 300 * time.Millisecond, Kind: Talk, For: time.Second}},
+		func(ctx context.Context, leg interpreter.Leg, c *check) {
+			// <ConversationRelay speechTimeout>: the pause after the
+			// sound that ends the utterance, told by Ended before the
+			// final result.
+			var mu sync.Mutex
+			var events []string
+			var endAt time.Duration
+			stop, err := leg.Transcribe(ctx, interpreter.TranscribeSpec{Inbound: true, EndSilence: 1500 * time.Millisecond,
+				Result:   func(interpreter.Transcript) { mu.Lock(); events = append(events, "result"); mu.Unlock() },
+				Speaking: func(interpreter.Track) { mu.Lock(); events = append(events, "onset"); mu.Unlock() },
+				Ended: func(interpreter.Track) {
+					mu.Lock()
+					defer mu.Unlock()
+					events = append(events, "ended")
+					endAt = c.clk.Now().Sub(c.start)
+				}})
+			if errors.Is(err, interpreter.ErrNoRecognizer) {
+				return // a leg without a recognizer says so
+			}
+			if err != nil {
+				c.t.Fatal(err)
+			}
+			if err := c.clk.Sleep(ctx, 4*time.Second); err != nil {
+				c.t.Fatal(err)
+			}
+			stop()
+			mu.Lock()
+			defer mu.Unlock()
+			if len(events) < 2 || events[0] != "onset" || events[1] != "ended" || len(events) > 3 || len(events) == 3 && events[2] != "result" {
+				c.t.Errorf("events %q, want onset, ended (and a result, if the sound had words)", events)
+			}
+			// The sound ends at 1.3 s; voice activity detection may hold on
+			// a frame or so.
+			if want := 2800 * time.Millisecond; endAt < want-c.slack || endAt > want+c.slack+100*time.Millisecond {
+				c.t.Errorf("the utterance ended at %v, want %v", endAt, want)
+			}
+		}},
 	{"the far end hangs up while nothing runs", []Act{{At: 300 * time.Millisecond, Kind: HangUp}},
 		func(ctx context.Context, leg interpreter.Leg, c *check) {
 			// The interpreter may be waiting on its own (a Dial ringing):
