@@ -2,20 +2,16 @@ package api
 
 import (
 	"context"
-	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/texml/texml/calls"
 	"github.com/texml/texml/interpreter"
 )
 
 // The Siprec resource (https://www.twilio.com/docs/voice/api/siprec):
-// create opens a SIPREC session on a live call, as <Start><Siprec>
-// does, without disturbing the verb that runs; update with
-// Status=stopped ends it (or one <Start><Siprec> started), by sid or by
-// name. Twilio has no fetch or list for it, and neither has texml.
+// create opens a SIPREC session on a live call, as <Start><Siprec> does
+// (forks.go has the routes it shares with Streams).
 
 // SiprecService is what the Siprec resource acts through:
 // *calls.Service. The routes are served when Options.Calls has it.
@@ -25,88 +21,26 @@ type SiprecService interface {
 
 var _ SiprecService = (*calls.Service)(nil)
 
-// siprecJSON is Twilio's Siprec resource
-// (https://www.twilio.com/docs/voice/api/siprec#siprec-properties).
-type siprecJSON struct {
-	Sid         string  `json:"sid"`
-	AccountSid  string  `json:"account_sid"`
-	CallSid     string  `json:"call_sid"`
-	Name        *string `json:"name"`
-	Status      string  `json:"status"`
-	DateUpdated string  `json:"date_updated"`
-	URI         string  `json:"uri"`
-}
-
 // registerSiprec adds the Siprec routes under acct, when the call
 // service can run them.
 func (s *server) registerSiprec(acct string) {
-	if _, ok := s.o.Calls.(SiprecService); !ok {
-		return
-	}
-	for _, p := range []string{"Siprec", "Siprec.json"} {
-		s.mux.HandleFunc("POST "+acct+"Calls/{Sid}/"+p, s.createSiprec)
-	}
-	s.mux.HandleFunc("POST "+acct+"Calls/{Sid}/Siprec/{SiprecSid}", s.updateSiprec)
-}
-
-// siprecOf renders a session as Twilio does; one without a name has a
-// null one.
-func siprecOf(account, callSid string, res calls.SiprecResult, status string) siprecJSON {
-	j := siprecJSON{Sid: res.Sid, AccountSid: account, CallSid: callSid, Status: status,
-		DateUpdated: rfc2822(time.Now()),
-		URI:         prefix + account + "/Calls/" + callSid + "/Siprec/" + res.Sid + ".json"}
-	if res.Name != "" {
-		j.Name = &res.Name
-	}
-	return j
-}
-
-// createSiprec is POST …/Calls/CA…/Siprec.json: ConnectorName, Name,
-// Track, StatusCallback, StatusCallbackMethod and ParameterN.Name/Value.
-func (s *server) createSiprec(w http.ResponseWriter, r *http.Request) {
-	sid, ok := callSid(w, r)
+	svc, ok := s.o.Calls.(SiprecService)
 	if !ok {
 		return
 	}
-	if !parseForm(w, r) {
-		return
-	}
-	req, p := parseSiprec(r.PostForm)
-	if p != nil {
-		writeProblem(w, p)
-		return
-	}
-	account := r.PathValue("AccountSid")
-	res, err := s.o.Calls.(SiprecService).Siprec(r.Context(), account, sid, calls.SiprecChange{Start: &req})
-	if err != nil {
-		s.callError(w, r, "start siprec", err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, siprecOf(account, sid, res, "in-progress"))
-}
-
-// updateSiprec is POST …/Calls/CA…/Siprec/{SR… or name}.json with
-// Status=stopped, the only update Twilio has.
-func (s *server) updateSiprec(w http.ResponseWriter, r *http.Request) {
-	sid, ok := callSid(w, r)
-	if !ok {
-		return
-	}
-	if !parseForm(w, r) {
-		return
-	}
-	if st := r.PostForm.Get("Status"); st != "stopped" {
-		writeProblem(w, invalid(codeInvalidParameter, "Status", "Invalid Status: want stopped"))
-		return
-	}
-	key := strings.TrimSuffix(r.PathValue("SiprecSid"), ".json")
-	account := r.PathValue("AccountSid")
-	res, err := s.o.Calls.(SiprecService).Siprec(r.Context(), account, sid, calls.SiprecChange{Stop: key})
-	if err != nil {
-		s.callError(w, r, "stop siprec", err)
-		return
-	}
-	writeJSON(w, http.StatusOK, siprecOf(account, sid, res, "stopped"))
+	s.registerForks(acct, forkRoutes{collection: "Siprec", what: "siprec",
+		start: func(ctx context.Context, account, callSid string, f url.Values) (string, string, *problem, error) {
+			req, p := parseSiprec(f)
+			if p != nil {
+				return "", "", p, nil
+			}
+			res, err := svc.Siprec(ctx, account, callSid, calls.SiprecChange{Start: &req})
+			return res.Sid, res.Name, nil, err
+		},
+		stop: func(ctx context.Context, account, callSid, key string) (string, string, error) {
+			res, err := svc.Siprec(ctx, account, callSid, calls.SiprecChange{Stop: key})
+			return res.Sid, res.Name, err
+		}})
 }
 
 // parseSiprec reads a session's parameters. The connector is checked by

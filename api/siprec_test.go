@@ -54,7 +54,7 @@ func TestSiprecResource(t *testing.T) {
 	if w.Code != http.StatusCreated {
 		t.Fatalf("create: %d %s", w.Code, w.Body)
 	}
-	got := decode[siprecJSON](t, w)
+	got := decode[forkJSON](t, w)
 	if got.Sid != srSid || got.AccountSid != acct1.Sid || got.CallSid != call || got.Name == nil || *got.Name != "rec1" ||
 		got.Status != "in-progress" || got.DateUpdated == "" || got.URI != "/2010-04-01/Accounts/"+acct1.Sid+"/Calls/"+call+"/Siprec/"+srSid+".json" {
 		t.Errorf("create answered %+v", got)
@@ -68,7 +68,7 @@ func TestSiprecResource(t *testing.T) {
 
 	// Create without a name: name is null.
 	w = f.post(t, c1+"/"+call+"/Siprec", url.Values{"ConnectorName": {"sip:srs@192.0.2.1"}}, acct1)
-	if w.Code != http.StatusCreated || decode[siprecJSON](t, w).Name != nil {
+	if w.Code != http.StatusCreated || decode[forkJSON](t, w).Name != nil {
 		t.Errorf("create without Name: %d %s", w.Code, w.Body)
 	}
 
@@ -76,7 +76,7 @@ func TestSiprecResource(t *testing.T) {
 	for _, key := range []string{"rec1", srSid} {
 		w = f.post(t, c1+"/"+call+"/Siprec/"+key+".json", url.Values{"Status": {"stopped"}}, acct1)
 		last := fs.changes[len(fs.changes)-1]
-		if st := decode[siprecJSON](t, w); w.Code != http.StatusOK || st.Status != "stopped" || st.Sid != srSid || last.Stop != key {
+		if st := decode[forkJSON](t, w); w.Code != http.StatusOK || st.Status != "stopped" || st.Sid != srSid || last.Stop != key {
 			t.Errorf("stop %s: %d %s %+v", key, w.Code, w.Body, last)
 		}
 	}

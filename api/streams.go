@@ -3,10 +3,8 @@ package api
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/texml/texml/calls"
 	"github.com/texml/texml/interpreter"
@@ -15,9 +13,7 @@ import (
 
 // The Stream resource (https://www.twilio.com/docs/voice/api/stream-resource):
 // create forks a live call's audio to a WebSocket app, as
-// <Start><Stream> does, without disturbing the verb that runs; update
-// with Status=stopped ends it, by sid or by name. Twilio has no fetch or
-// list for streams, and neither has texml.
+// <Start><Stream> does (forks.go has the routes it shares with Siprec).
 
 // StreamService is what the Stream resource acts through:
 // *calls.Service. The routes are served when Options.Calls has it.
@@ -31,88 +27,26 @@ var _ StreamService = (*calls.Service)(nil)
 // Siprec request may carry (Parameter1 … Parameter99).
 const maxStreamParams = 99
 
-// streamJSON is Twilio's Stream resource
-// (https://www.twilio.com/docs/voice/api/stream-resource#stream-properties).
-type streamJSON struct {
-	Sid         string  `json:"sid"`
-	AccountSid  string  `json:"account_sid"`
-	CallSid     string  `json:"call_sid"`
-	Name        *string `json:"name"`
-	Status      string  `json:"status"`
-	DateUpdated string  `json:"date_updated"`
-	URI         string  `json:"uri"`
-}
-
 // registerStreams adds the Stream routes under acct, when the call
 // service can run them.
 func (s *server) registerStreams(acct string) {
-	if _, ok := s.o.Calls.(StreamService); !ok {
-		return
-	}
-	for _, p := range []string{"Streams", "Streams.json"} {
-		s.mux.HandleFunc("POST "+acct+"Calls/{Sid}/"+p, s.createStream)
-	}
-	s.mux.HandleFunc("POST "+acct+"Calls/{Sid}/Streams/{StreamSid}", s.updateStream)
-}
-
-// streamOf renders a stream as Twilio does; a stream without a name has
-// a null one.
-func streamOf(account, callSid string, res calls.StreamResult, status string) streamJSON {
-	j := streamJSON{Sid: res.Sid, AccountSid: account, CallSid: callSid, Status: status,
-		DateUpdated: rfc2822(time.Now()),
-		URI:         prefix + account + "/Calls/" + callSid + "/Streams/" + res.Sid + ".json"}
-	if res.Name != "" {
-		j.Name = &res.Name
-	}
-	return j
-}
-
-// createStream is POST …/Calls/CA…/Streams.json: Url (required), Name,
-// Track, StatusCallback, StatusCallbackMethod and ParameterN.Name/Value.
-func (s *server) createStream(w http.ResponseWriter, r *http.Request) {
-	sid, ok := callSid(w, r)
+	svc, ok := s.o.Calls.(StreamService)
 	if !ok {
 		return
 	}
-	if !parseForm(w, r) {
-		return
-	}
-	req, p := parseStream(r.PostForm)
-	if p != nil {
-		writeProblem(w, p)
-		return
-	}
-	account := r.PathValue("AccountSid")
-	res, err := s.o.Calls.(StreamService).Stream(r.Context(), account, sid, calls.StreamChange{Start: &req})
-	if err != nil {
-		s.callError(w, r, "start stream", err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, streamOf(account, sid, res, "in-progress"))
-}
-
-// updateStream is POST …/Calls/CA…/Streams/{MZ… or name}.json with
-// Status=stopped, the only update Twilio has.
-func (s *server) updateStream(w http.ResponseWriter, r *http.Request) {
-	sid, ok := callSid(w, r)
-	if !ok {
-		return
-	}
-	if !parseForm(w, r) {
-		return
-	}
-	if st := r.PostForm.Get("Status"); st != "stopped" {
-		writeProblem(w, invalid(codeInvalidParameter, "Status", "Invalid Status: want stopped"))
-		return
-	}
-	key := strings.TrimSuffix(r.PathValue("StreamSid"), ".json")
-	account := r.PathValue("AccountSid")
-	res, err := s.o.Calls.(StreamService).Stream(r.Context(), account, sid, calls.StreamChange{Stop: key})
-	if err != nil {
-		s.callError(w, r, "stop stream", err)
-		return
-	}
-	writeJSON(w, http.StatusOK, streamOf(account, sid, res, "stopped"))
+	s.registerForks(acct, forkRoutes{collection: "Streams", what: "stream",
+		start: func(ctx context.Context, account, callSid string, f url.Values) (string, string, *problem, error) {
+			req, p := parseStream(f)
+			if p != nil {
+				return "", "", p, nil
+			}
+			res, err := svc.Stream(ctx, account, callSid, calls.StreamChange{Start: &req})
+			return res.Sid, res.Name, nil, err
+		},
+		stop: func(ctx context.Context, account, callSid, key string) (string, string, error) {
+			res, err := svc.Stream(ctx, account, callSid, calls.StreamChange{Stop: key})
+			return res.Sid, res.Name, err
+		}})
 }
 
 // parseStream reads a stream's parameters.

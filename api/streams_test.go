@@ -48,7 +48,7 @@ func TestStreamResource(t *testing.T) {
 	if w.Code != http.StatusCreated {
 		t.Fatalf("create: %d %s", w.Code, w.Body)
 	}
-	got := decode[streamJSON](t, w)
+	got := decode[forkJSON](t, w)
 	if got.Sid != mz || got.AccountSid != acct1.Sid || got.CallSid != call || got.Name == nil || *got.Name != "n1" ||
 		got.Status != "in-progress" || got.DateUpdated == "" || got.URI != "/2010-04-01/Accounts/"+acct1.Sid+"/Calls/"+call+"/Streams/"+mz+".json" {
 		t.Errorf("create answered %+v", got)
@@ -68,7 +68,7 @@ func TestStreamResource(t *testing.T) {
 
 	// Stop, by name.
 	w = f.post(t, c1+"/"+call+"/Streams/n1.json", url.Values{"Status": {"stopped"}}, acct1)
-	if w.Code != http.StatusOK || decode[streamJSON](t, w).Status != "stopped" || fs.streams[1].Stop != "n1" {
+	if w.Code != http.StatusOK || decode[forkJSON](t, w).Status != "stopped" || fs.streams[1].Stop != "n1" {
 		t.Errorf("stop: %d %s %+v", w.Code, w.Body, fs.streams)
 	}
 

@@ -55,14 +55,7 @@ func TestDialChildUpdate(t *testing.T) {
 				"http://app.test/voice":  `<Response><Dial timeout="40" action="/dialed">` + tc.nouns + `</Dial></Response>`,
 				"http://app.test/dialed": `<Response/>`,
 			}}
-			var callees []sim.Callee
-			for _, spec := range tc.callees {
-				c, err := sim.ParseCallee(spec)
-				if err != nil {
-					t.Fatal(err)
-				}
-				callees = append(callees, c)
-			}
+			callees := parseCallees(t, tc.callees...)
 			var (
 				mu     sync.Mutex
 				child  *interpreter.Call
@@ -162,10 +155,6 @@ func TestDialChildRedirect(t *testing.T) {
 				"http://app.test/dialed": `<Response/>`,
 				"http://app.test/hold":   `<Response><Say>Hold music.</Say></Response>`,
 			}}
-			callee, err := sim.ParseCallee(tc.callee)
-			if err != nil {
-				t.Fatal(err)
-			}
 			start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 			clk := sim.NewClock(start, false)
 			var (
@@ -177,7 +166,7 @@ func TestDialChildRedirect(t *testing.T) {
 				updated bool
 			)
 			rec := &interpreter.Recorder{}
-			s := sim.New(sim.Options{Clock: clk, Tracer: rec, Callees: []sim.Callee{callee},
+			s := sim.New(sim.Options{Clock: clk, Tracer: rec, Callees: parseCallees(t, tc.callee),
 				Updates: []sim.ScheduledUpdate{{At: tc.at, Update: tc.update}},
 				OnUpdate: func(u interpreter.Update) error {
 					mu.Lock()
@@ -298,14 +287,7 @@ func TestDialCallerRefer(t *testing.T) {
 				"http://app.test/dialed": `<Response/>`,
 				"http://app.test/refer":  `<Response><Dial>+15551230002</Dial></Response>`,
 			}}
-			var callees []sim.Callee
-			for _, spec := range []string{"+15551230001=ring:1,answer,talk:30", tc.second} {
-				c, err := sim.ParseCallee(spec)
-				if err != nil {
-					t.Fatal(err)
-				}
-				callees = append(callees, c)
-			}
+			callees := parseCallees(t, "+15551230001=ring:1,answer,talk:30", tc.second)
 			start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 			clk := sim.NewClock(start, false)
 			rec := &interpreter.Recorder{}
@@ -354,4 +336,18 @@ func TestDialCallerRefer(t *testing.T) {
 			}
 		})
 	}
+}
+
+// parseCallees parses --callee specs (sim.ParseCallee).
+func parseCallees(t *testing.T, specs ...string) []sim.Callee {
+	t.Helper()
+	var out []sim.Callee
+	for _, spec := range specs {
+		c, err := sim.ParseCallee(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, c)
+	}
+	return out
 }

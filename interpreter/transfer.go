@@ -48,7 +48,11 @@ func (c *Call) takeTransfer(s *dialState, who string, t *Transfer) bool {
 	}
 	t.Reply(202)
 	t.Notify(100)
-	c.trace("transfer", map[string]any{"party": who, "target": t.Target})
+	ev := map[string]any{"party": who, "target": t.Target}
+	if who == "caller" {
+		ev = map[string]any{"by": who, "target": t.Target} // not a party's line
+	}
+	c.trace("transfer", ev)
 	c.log.Info("transfer requested", "party", who, "target", t.Target)
 	return true
 }
@@ -86,15 +90,15 @@ func (c *Call) endTransfer(code int) {
 	}
 	c.transfer = nil
 	pt.t.Notify(code)
-	party := "caller"
+	ev := map[string]any{"transferor": "caller", "code": code}
 	if pt.f != nil {
 		pt.f.att.Cancel()
-		party = pt.f.name
+		ev = map[string]any{"party": pt.f.name, "code": code}
 	}
 	if pt.release != nil {
 		pt.release()
 	}
-	c.trace("transferred", map[string]any{"party": party, "code": code})
+	c.trace("transferred", ev)
 }
 
 // transferCode is the SIP status that tells a transferor how the Dial

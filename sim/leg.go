@@ -105,13 +105,17 @@ type Leg struct {
 	// clock's timers reach them from any party's goroutine.
 	tmu          sync.Mutex
 	transcribers []*simTranscriber
+	// takeRefer takes the caller's REFERs (interpreter.Referable), set
+	// while a Dial bridges it; guarded by tmu likewise.
+	takeRefer func(*interpreter.Transfer)
 }
 
 var (
-	_ interpreter.Leg     = (*Leg)(nil)
-	_ interpreter.HandOff = (*Leg)(nil)
-	_ interpreter.Spawner = (*Leg)(nil)
-	_ interpreter.Spawner = (*Clock)(nil)
+	_ interpreter.Leg       = (*Leg)(nil)
+	_ interpreter.HandOff   = (*Leg)(nil)
+	_ interpreter.Spawner   = (*Leg)(nil)
+	_ interpreter.Referable = (*Leg)(nil)
+	_ interpreter.Spawner   = (*Clock)(nil)
 )
 
 // New returns the simulated caller's leg.
@@ -136,6 +140,10 @@ func New(o Options) *Leg {
 	for _, in := range o.Inputs {
 		if in.Action == Hangup && in.Timed {
 			l.scheduled = append(l.scheduled, clk.AfterFunc(in.At, func() { l.hangUp(in.String()) }))
+			continue
+		}
+		if in.Action == Refer {
+			l.scheduled = append(l.scheduled, clk.AfterFunc(in.At, func() { l.refer(in.Target) }))
 			continue
 		}
 		l.inputs = append(l.inputs, in)
@@ -470,3 +478,31 @@ func (l *Leg) AfterFunc(d time.Duration, f func()) func() bool { return l.clk.Af
 // Go implements interpreter.Spawner on the leg's clock: f runs as a party
 // of the simulation.
 func (l *Leg) Go(f func()) { l.clk.Go(f) }
+
+// OnRefer implements interpreter.Referable.
+func (l *Leg) OnRefer(take func(*interpreter.Transfer)) {
+	l.tmu.Lock()
+	l.takeRefer = take
+	l.tmu.Unlock()
+}
+
+// refer has the caller send a REFER to uri (a refer:URI@MS input): the
+// answer and the NOTIFYs show in the trace as refer-reply and notify, as
+// a scripted callee's do. Nobody takes it outside a Dial's bridge: 603,
+// as a SIP leg answers.
+func (l *Leg) refer(uri string) {
+	l.trace("refer-sent", map[string]any{"target": uri})
+	l.tmu.Lock()
+	take := l.takeRefer
+	l.tmu.Unlock()
+	t := &interpreter.Transfer{
+		Target: "<" + uri + ">",
+		Reply:  func(code int) { l.trace("refer-reply", map[string]any{"code": code}) },
+		Notify: func(code int) { l.trace("notify", map[string]any{"code": code}) },
+	}
+	if take == nil {
+		t.Reply(603)
+		return
+	}
+	take(t)
+}

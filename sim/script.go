@@ -22,6 +22,7 @@ const (
 	Silence               // do nothing: the timeout path
 	Hangup                // hang up
 	Talk                  // talk for Seconds, then press Key or hang up (Record)
+	Refer                 // send a REFER to Target (at its time: a Dial's bridge takes it)
 )
 
 // Input is one scripted caller input, consumed each time the call waits for
@@ -32,13 +33,16 @@ type Input struct {
 	Text    string        // speech
 	Seconds float64       // Talk duration
 	Key     string        // Talk: key pressed after talking, "hangup", or ""
+	Target  string        // Refer: the SIP URI to transfer to
 	At      time.Duration // when the input happens, since the call started
 	Timed   bool          // At was given (VALUE@MS): the input may barge in
 }
 
 // ParseInput parses an --input VALUE: dtmf:KEYS, speech:TEXT, silence,
 // hangup, audio:SECONDS[:KEY], each optionally followed by @MS, the virtual
-// time in milliseconds since the call started at which the caller acts.
+// time in milliseconds since the call started at which the caller acts;
+// and refer:SIP-URI@MS, the caller's REFER (a blind transfer of the party
+// a Dial bridged it with: Dial referUrl), which needs its time.
 func ParseInput(v string) (Input, error) {
 	var in Input
 	body := v
@@ -79,8 +83,13 @@ func ParseInput(v string) (Input, error) {
 			return in, fmt.Errorf("input %q: audio key must be one of 0-9 * # or hangup", v)
 		}
 		in.Action, in.Seconds, in.Key = Talk, f, key
+	case "refer":
+		if !in.Timed || !strings.HasPrefix(strings.ToLower(arg), "sip") {
+			return in, fmt.Errorf("input %q: refer needs a SIP URI and a time, e.g. refer:sip:sales@pbx.example.com@5000", v)
+		}
+		in.Action, in.Target = Refer, arg
 	default:
-		return in, fmt.Errorf("input %q: want dtmf:KEYS, speech:TEXT, silence, hangup or audio:SECONDS[:KEY]", v)
+		return in, fmt.Errorf("input %q: want dtmf:KEYS, speech:TEXT, silence, hangup, audio:SECONDS[:KEY] or refer:URI@MS", v)
 	}
 	return in, nil
 }
@@ -102,6 +111,8 @@ func (in Input) String() string {
 		if in.Key != "" {
 			s += ":" + in.Key
 		}
+	case Refer:
+		s = "refer:" + in.Target
 	}
 	if in.Timed {
 		s += "@" + strconv.FormatInt(in.At.Milliseconds(), 10)

@@ -27,6 +27,9 @@ func TestParseInput(t *testing.T) {
 		{in: "audio:0", wantErr: true},
 		{in: "audio:3:xy", wantErr: true},
 		{in: "keys:1", wantErr: true},
+		{in: "refer:sip:sales@pbx.example.com@3000", want: Input{Action: Refer, Target: "sip:sales@pbx.example.com", At: 3 * time.Second, Timed: true}},
+		{in: "refer:sip:sales@pbx.example.com", wantErr: true}, // no time
+		{in: "refer:+15551230000@3000", wantErr: true},         // not a SIP URI
 	}
 	for _, tt := range tests {
 		got, err := ParseInput(tt.in)

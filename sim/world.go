@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/texml/texml/conference"
@@ -36,6 +37,10 @@ type World struct {
 	parties []Party
 	mu      sync.Mutex
 	names   map[string]string // CallSid → party name
+	// detached counts the Dial children that went on as calls of their
+	// own (interpreter.Config.Detach); Run waits for them.
+	detached  sync.WaitGroup
+	detachedN atomic.Int32
 }
 
 // WorldOptions configure a World.
@@ -190,7 +195,7 @@ func (w *World) Run(ctx context.Context) []Ended {
 		})
 	}
 	ended[0] = run()
-	if len(w.parties) == 1 {
+	if len(w.parties) == 1 && w.detachedN.Load() == 0 {
 		// A single call leaves the clock as it was: nothing runs after it.
 		return ended
 	}
@@ -207,7 +212,19 @@ func (w *World) Run(ctx context.Context) []Ended {
 	// Only now may the others' time move without the first caller.
 	w.clk.Leave()
 	wg.Wait()
+	w.detached.Wait()
 	return ended
+}
+
+// detach implements interpreter.Config.Detach: a Dial child that went on
+// alone is a party of the clock, and Run waits for it.
+func (w *World) detach(f func()) {
+	w.detachedN.Add(1)
+	w.detached.Add(1)
+	w.clk.Go(func() {
+		defer w.detached.Done()
+		f()
+	})
 }
 
 // prepare makes p's leg and call on the clock now, and returns what runs
@@ -231,6 +248,7 @@ func (w *World) prepare(ctx context.Context, p Party) func() Ended {
 	leg := New(o)
 	cfg := p.Config
 	cfg.Clock, cfg.Dialer, cfg.Queues, cfg.Conferences, cfg.Tracer = w.clk, leg.Dialer(), w.queues, w.confs, t
+	cfg.Detach = w.detach
 	if cfg.Voice == nil {
 		cfg.Voice = Voice{PlayDuration: leg.o.PlayDuration}
 	}

@@ -52,17 +52,7 @@ func TestAPIDialChildUpdate(t *testing.T) {
 			go func() { done <- callTexml(ctx, t, sipphone.New(t), s.sipAddr, 30*time.Second, nil) }()
 
 			parent := waitRequest(t, a, "/voice", 10*time.Second).Get("CallSid")
-			var child string
-			waitFor(t, 10*time.Second, "the Dial's child listed "+tc.inStatus, func() bool {
-				_, list := apiForm(t, http.MethodGet, callsURL(s)+".json?ParentCallSid="+parent, nil)
-				calls, _ := list["calls"].([]any)
-				if len(calls) != 1 {
-					return false
-				}
-				c := calls[0].(map[string]any)
-				child, _ = c["sid"].(string)
-				return c["status"] == tc.inStatus
-			})
+			child := waitChild(t, s, parent, tc.inStatus)
 			childURL := callsURL(s) + "/" + child + ".json"
 			if tc.redirectT {
 				code, c := apiForm(t, http.MethodPost, childURL, url.Values{"Twiml": {"<Response><Hangup/></Response>"}})
@@ -119,17 +109,7 @@ func TestAPIDialChildRedirect(t *testing.T) {
 	go func() { done <- callTexml(ctx, t, sipphone.New(t), s.sipAddr, 30*time.Second, nil) }()
 
 	parent := waitRequest(t, a, "/voice", 10*time.Second).Get("CallSid")
-	var child string
-	waitFor(t, 10*time.Second, "the Dial's child in progress", func() bool {
-		_, list := apiForm(t, http.MethodGet, callsURL(s)+".json?ParentCallSid="+parent, nil)
-		calls, _ := list["calls"].([]any)
-		if len(calls) != 1 {
-			return false
-		}
-		c := calls[0].(map[string]any)
-		child, _ = c["sid"].(string)
-		return c["status"] == "in-progress"
-	})
+	child := waitChild(t, s, parent, "in-progress")
 	childURL := callsURL(s) + "/" + child + ".json"
 	if code, c := apiForm(t, http.MethodPost, childURL, url.Values{"Url": {a.srv.URL + "/hold"}}); code != http.StatusOK {
 		t.Fatalf("redirect: %d %v", code, c)
@@ -157,4 +137,22 @@ func TestAPIDialChildRedirect(t *testing.T) {
 		t.Errorf("caller: texml hung up %v, voiced %v: want the action's Say, then texml's BYE", caller.RemoteHangup(), sipphone.VoicedTime(caller.Audio()))
 	}
 	waitCallStatus(t, callsURL(s)+"/"+parent+".json", "completed", 5*time.Second)
+}
+
+// waitChild waits until the Calls list filtered by ParentCallSid shows
+// the parent's one Dial child with status, and returns its sid.
+func waitChild(t *testing.T, s *service, parent, status string) string {
+	t.Helper()
+	var child string
+	waitFor(t, 10*time.Second, "the Dial's child listed "+status, func() bool {
+		_, list := apiForm(t, http.MethodGet, callsURL(s)+".json?ParentCallSid="+parent, nil)
+		calls, _ := list["calls"].([]any)
+		if len(calls) != 1 {
+			return false
+		}
+		c := calls[0].(map[string]any)
+		child, _ = c["sid"].(string)
+		return c["status"] == status
+	})
+	return child
 }

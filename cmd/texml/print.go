@@ -232,8 +232,14 @@ func (p *printer) describe(e interpreter.Event) string {
 	case "notify":
 		return fmt.Sprintf("NOTIFY: the transfer's call %v", f["code"])
 	case "transfer":
+		if s("by") == "caller" {
+			return "the caller transfers the dialed party to " + s("target") + " (referUrl)"
+		}
 		return "transfers the caller to " + s("target") + " (referUrl)"
 	case "transferred":
+		if s("transferor") == "caller" {
+			return fmt.Sprintf("the caller is told the transfer's outcome (%v) and let go", f["code"])
+		}
 		return fmt.Sprintf("told the transfer's outcome (%v) and let go", f["code"])
 	case "connect", "start", "stop":
 		return fmt.Sprintf("%s %v → %v", strings.ToUpper(e.Name[:1])+e.Name[1:], f["targets"], f["outcome"])
