@@ -388,7 +388,7 @@ func twilioConference(t *testing.T, a *app, s *service, node twilioNode) {
 	}
 	node.do(t, &got, "conference", "name=room", "participants=2", "mute="+mute, "remove="+remove)
 	if len(got.Rooms) != 1 || got.Rooms[0].FriendlyName != "room" || got.Rooms[0].Status != "in-progress" {
-		t.Fatalf("conferences.list({status: 'in-progress'}) = %+v, want the room", got.Rooms)
+		t.Fatalf("conferences.list({status: 'in-progress', friendlyName: 'room'}) = %+v, want the room", got.Rooms)
 	}
 	room := got.Rooms[0].Sid
 	var listed []string

@@ -145,7 +145,9 @@ const scenarios = {
   async conference(p) {
     const client = connect();
     const name = need(p, 'name');
-    const rooms = await poll(`conference ${name} not in progress`, () => client.conferences.list({ status: 'in-progress' }),
+    // Filtered by name too: other tests' rooms may be in progress.
+    const rooms = await poll(`conference ${name} not in progress`,
+      () => client.conferences.list({ status: 'in-progress', friendlyName: name }),
       (rs) => rs.some((r) => r.friendlyName === name));
     const room = rooms.find((r) => r.friendlyName === name);
     const participants = client.conferences(room.sid).participants;
