@@ -152,6 +152,9 @@ func TestRelayDebugInfo(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			// Each has its own app and clock; the sessions wait on real
+			// sockets, so they overlap well.
+			t.Parallel()
 			app := newInfoApp(t, tt.greeting, tt.answer)
 			f := &fakeFetcher{docs: map[string]string{"http://app.test/voice": `<Response><Connect><ConversationRelay url="` + app.url + `" ` + tt.attrs + `/></Connect></Response>`}}
 			rec := &interpreter.Recorder{}
