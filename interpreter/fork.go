@@ -133,6 +133,12 @@ type partyTracer struct {
 }
 
 func (p partyTracer) Trace(e Event) {
+	if named, _ := e.Fields["party"].(string); named != "" {
+		// Already a party's: a detached child's own fork (the party it
+		// dialed), which the innermost name tells best.
+		p.t.Trace(e)
+		return
+	}
 	f := make(map[string]any, len(e.Fields)+1)
 	for k, v := range e.Fields {
 		f[k] = v
