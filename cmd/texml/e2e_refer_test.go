@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"net/http"
+	"net/url"
 	"testing"
 	"time"
 
@@ -232,4 +234,72 @@ func TestDialCallerReferPhones(t *testing.T) {
 	if _, ok := a.request("/first"); ok {
 		t.Error("the first Dial's action was requested: the transfer replaces it")
 	}
+}
+
+// TestRESTCallReferPhones: a call created through the REST API whose
+// TwiML dials on, and whose called party (the "caller" of that TwiML)
+// transfers the dialed party with a REFER, as in TestDialCallerReferPhones:
+// a REST-created call's leg takes REFERs the same way while bridged.
+func TestRESTCallReferPhones(t *testing.T) {
+	agent, customer, sales := sipphone.New(t), sipphone.New(t), sipphone.New(t)
+	customer.Answer(sipphone.Behaviour{Then: func(c *sipphone.Call) {
+		c.Silence(time.Second)
+		c.Tone(700, 4*time.Second)
+		c.WaitEnd(10 * time.Second)
+	}})
+	heard := make(chan []int16, 1)
+	sales.Answer(sipphone.Behaviour{Ring: 300 * time.Millisecond, Then: func(c *sipphone.Call) {
+		c.Listen(2 * time.Second)
+		heard <- c.Audio()
+		_ = c.Hangup()
+	}})
+	referred := make(chan *sip.Response, 1)
+	agent.Answer(sipphone.Behaviour{Then: func(c *sipphone.Call) {
+		time.Sleep(1500 * time.Millisecond) // bridged with the customer by now
+		res, err := c.Refer(sales.URI("sales"), nil)
+		if err != nil {
+			t.Error(err)
+		}
+		referred <- res
+		c.WaitEnd(10 * time.Second)
+	}})
+	a := newApp(t, map[string]string{
+		"/voice": `<Response><Hangup/></Response>`,
+		"/agent": `<Response><Dial referUrl="/refer" action="/first"><Sip>` + customer.URI("customer") + `</Sip></Dial></Response>`,
+		"/refer": `<Response><Dial><Sip>` + sales.URI("sales") + `</Sip></Dial></Response>`,
+		"/first": `<Response><Say>never</Say></Response>`,
+	})
+	s := startServe(t, a.srv.URL+"/voice", "--account-sid", e2eAccount, "--auth-token", e2eToken)
+	code, c := apiForm(t, http.MethodPost, callsURL(s)+".json", url.Values{"To": {agent.URI("agent")}, "From": {"+15559990000"}, "Url": {a.srv.URL + "/agent"}})
+	if code != http.StatusCreated {
+		t.Fatalf("create: %d %v", code, c)
+	}
+	select {
+	case res := <-referred:
+		if res == nil || res.StatusCode != 202 {
+			t.Fatalf("the agent's REFER was answered %v, want 202", res)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the agent never sent its REFER")
+	}
+	p := waitRequest(t, a, "/refer", 10*time.Second)
+	if p.Get("ParentCallSid") != c["sid"] || p.Get("Direction") != "outbound-dial" {
+		t.Errorf("referUrl params %v: want the customer's call, child of %v", p, c["sid"])
+	}
+	select {
+	case audio := <-heard:
+		if !sipphone.HasTone(audio, 700) {
+			t.Error("sales did not hear the customer's tone")
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("sales was never connected")
+	}
+	in := agent.Incoming()
+	if len(in) != 1 || !in[0].Call().WaitEnd(5*time.Second) {
+		t.Fatal("texml did not let the agent go after the transfer")
+	}
+	if got := in[0].Call().Notifies(); len(got) != 2 || got[0] != 100 || got[1] != 200 {
+		t.Errorf("the agent's NOTIFYs %v, want [100 200]", got)
+	}
+	waitCallStatus(t, callsURL(s)+"/"+c["sid"].(string)+".json", "completed", 5*time.Second)
 }
