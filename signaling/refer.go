@@ -146,11 +146,29 @@ func (l *Leg) sendRefer(ctx context.Context, referTo string) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("REFER: %w", err)
 	}
-	defer tx.Terminate()
+	defer func() {
+		if tx != nil {
+			tx.Terminate()
+		}
+	}()
+	authed := false
 	for {
 		select {
 		case r := <-tx.Responses():
 			if r.IsProvisional() {
+				continue
+			}
+			if (r.StatusCode == 401 || r.StatusCode == 407) && !authed && l.out != nil && l.out.pass != "" {
+				// Challenged as our INVITE was (RFC 3261 §22.2): once
+				// more with the same credentials. sipgo gives the retry
+				// the next CSeq; the dialog's counter moves past it.
+				authed = true
+				l.out.cseq.Add(1)
+				tx.Terminate()
+				tx, err = l.srv.client.TransactionDigestAuth(ctx, req, r, sipgo.DigestAuth{Username: l.out.user, Password: l.out.pass})
+				if err != nil {
+					return 0, fmt.Errorf("REFER: %w", err)
+				}
 				continue
 			}
 			return r.StatusCode, nil

@@ -28,6 +28,10 @@ type uacDialog struct {
 	// (the INVITE's; a client behind NAT puts an address it cannot be
 	// reached at in its 2xx's Contact as in its REGISTER's).
 	addr, transport string
+	// user and pass are the credentials our INVITE answered a challenge
+	// with (the trunk's or the <Sip> noun's): a request of ours in the
+	// dialog that is challenged too is sent again with them.
+	user, pass string
 
 	ctx context.Context
 	end context.CancelFunc
@@ -89,6 +93,7 @@ func (d *uacDialog) request(m sip.RequestMethod) *sip.Request {
 func (a *outCall) dialog(req *sip.Request, r *sip.Response) *uacDialog {
 	d := newUACDialog(a.s.client, req, r)
 	d.addr, d.transport = a.dest.addr, a.dest.transport
+	d.user, d.pass = a.dest.user, a.dest.pass
 	return d
 }
 

@@ -303,3 +303,43 @@ func TestRESTCallReferPhones(t *testing.T) {
 	}
 	waitCallStatus(t, callsURL(s)+"/"+c["sid"].(string)+".json", "completed", 5*time.Second)
 }
+
+// TestReferDigest: a party that challenged texml's INVITE (a REST-created
+// call with SipAuthUsername/SipAuthPassword) challenges its REFER too;
+// texml sends it again with the same credentials (RFC 3261 §22.2), so
+// the <Refer> goes through.
+func TestReferDigest(t *testing.T) {
+	creds := sipphone.Credentials{Realm: "pbx", Username: "texml", Password: "s3cret"}
+	ph := sipphone.New(t)
+	ph.Answer(sipphone.Behaviour{Challenge: &creds, Then: func(c *sipphone.Call) { c.WaitEnd(10 * time.Second) }})
+	ph.OnRefer(sipphone.ReferReply{Challenge: &creds, Notify: []int{100, 200}})
+	a := newApp(t, map[string]string{
+		"/voice":    `<Response><Hangup/></Response>`,
+		"/call":     `<Response><Refer action="/referred"><Sip>sip:agent@pbx.test</Sip></Refer></Response>`,
+		"/referred": `<Response/>`,
+	})
+	s := startServe(t, a.srv.URL+"/voice", "--account-sid", e2eAccount, "--auth-token", e2eToken)
+	code, c := apiForm(t, http.MethodPost, callsURL(s)+".json", url.Values{"To": {ph.URI("pbx")}, "From": {"+15559990000"},
+		"Url": {a.srv.URL + "/call"}, "SipAuthUsername": {creds.Username}, "SipAuthPassword": {creds.Password}})
+	if code != http.StatusCreated {
+		t.Fatalf("create: %d %v", code, c)
+	}
+	p := waitRequest(t, a, "/referred", 10*time.Second)
+	if p.Get("ReferSipResponseCode") != "202" || p.Get("ReferCallStatus") != "completed" {
+		t.Errorf("action %v: want ReferSipResponseCode=202 ReferCallStatus=completed", p)
+	}
+	var refers, authed int
+	for _, in := range ph.Incoming() {
+		for _, r := range in.Call().Requests() {
+			if r.Method == sip.REFER {
+				refers++
+				if r.GetHeader("Authorization") != nil {
+					authed++
+				}
+			}
+		}
+	}
+	if refers != 2 || authed != 1 {
+		t.Errorf("the phone got %d REFERs, %d with credentials; want 2 and 1", refers, authed)
+	}
+}

@@ -98,26 +98,41 @@ func (b Behaviour) run(in *Incoming) {
 // them, or with a nonce the phone did not issue, it sends a challenge;
 // with wrong ones 403 Forbidden. It reports whether the INVITE may go on.
 func (in *Incoming) Authorize(cr Credentials) bool {
+	ok, code, challenge := in.p.authorize(in.req, cr)
+	switch {
+	case ok:
+		return true
+	case challenge != nil:
+		_ = in.respond(code, reason(code), nil, challenge)
+	default:
+		_ = in.Reject(code)
+	}
+	return false
+}
+
+// authorize checks req's digest credentials against cr (RFC 3261 §22.4,
+// for req's method). When they are not valid it returns the answer: a
+// fresh challenge (401, or 407 for a proxy) when none or stale ones came,
+// 403 Forbidden for wrong ones (challenge nil).
+func (p *Phone) authorize(req *sip.Request, cr Credentials) (ok bool, code int, challenge sip.Header) {
 	ask, answer, code := "WWW-Authenticate", "Authorization", 401
 	if cr.Proxy {
 		ask, answer, code = "Proxy-Authenticate", "Proxy-Authorization", 407
 	}
-	if h := in.req.GetHeader(answer); h != nil {
+	if h := req.GetHeader(answer); h != nil {
 		creds, err := digest.ParseCredentials(h.Value())
-		if chal := in.p.challenge(creds, err); chal != nil {
-			want, err := digest.Digest(chal, digest.Options{Method: string(sip.INVITE), URI: creds.URI,
+		if chal := p.challenge(creds, err); chal != nil {
+			want, err := digest.Digest(chal, digest.Options{Method: string(req.Method), URI: creds.URI,
 				Username: cr.Username, Password: cr.Password, Cnonce: creds.Cnonce, Count: creds.Nc})
 			if err == nil && creds.Username == cr.Username && creds.Response == want.Response {
-				return true
+				return true, 0, nil
 			}
-			_ = in.Reject(403)
-			return false
+			return false, 403, nil
 		}
 	}
 	chal := &digest.Challenge{Realm: cr.Realm, Nonce: nonce(), Algorithm: "MD5", QOP: []string{"auth"}}
-	in.p.issue(chal)
-	_ = in.respond(code, reason(code), nil, sip.NewHeader(ask, chal.String()))
-	return false
+	p.issue(chal)
+	return false, code, sip.NewHeader(ask, chal.String())
 }
 
 // nonce is a fresh random nonce.

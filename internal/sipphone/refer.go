@@ -27,6 +27,9 @@ type ReferReply struct {
 	// Hangup makes the phone send BYE once its last NOTIFY is answered,
 	// as a transferee whose transfer succeeded leaves the old call.
 	Hangup bool
+	// Challenge, when set, answers a REFER without valid credentials
+	// with a digest challenge, as Behaviour.Challenge does an INVITE.
+	Challenge *Credentials
 }
 
 // OnRefer makes the call answer REFERs from now on with r. Without it a
@@ -69,6 +72,16 @@ func (c *Call) answerRefer(req *sip.Request, tx sip.ServerTransaction) bool {
 	}
 	if r == nil {
 		return false
+	}
+	if r.Challenge != nil {
+		if ok, code, challenge := c.p.authorize(req, *r.Challenge); !ok {
+			res := sip.NewResponseFromRequest(req, code, reason(code), nil)
+			if challenge != nil {
+				res.AppendHeader(challenge)
+			}
+			_ = tx.Respond(res)
+			return true
+		}
 	}
 	code := r.Code
 	if code == 0 {
