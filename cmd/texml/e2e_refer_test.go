@@ -179,18 +179,7 @@ func TestReferSIPp(t *testing.T) {
 // hears it); the caller hears NOTIFYs 100 and 200 and is let go, without
 // the first Dial's action.
 func TestDialCallerReferPhones(t *testing.T) {
-	customer, sales := sipphone.New(t), sipphone.New(t)
-	customer.Answer(sipphone.Behaviour{Then: func(c *sipphone.Call) {
-		c.Silence(time.Second)
-		c.Tone(700, 4*time.Second) // to whoever it is connected with
-		c.WaitEnd(10 * time.Second)
-	}})
-	heard := make(chan []int16, 1)
-	sales.Answer(sipphone.Behaviour{Ring: 300 * time.Millisecond, Then: func(c *sipphone.Call) {
-		c.Listen(2 * time.Second)
-		heard <- c.Audio()
-		_ = c.Hangup()
-	}})
+	customer, sales, heard := transferParties(t)
 	a := newApp(t, map[string]string{
 		"/voice": `<Response><Dial referUrl="/refer" action="/first"><Sip>` + customer.URI("customer") + `</Sip></Dial></Response>`,
 		"/refer": `<Response><Dial><Sip>` + sales.URI("sales") + `</Sip></Dial></Response>`,
@@ -241,18 +230,8 @@ func TestDialCallerReferPhones(t *testing.T) {
 // transfers the dialed party with a REFER, as in TestDialCallerReferPhones:
 // a REST-created call's leg takes REFERs the same way while bridged.
 func TestRESTCallReferPhones(t *testing.T) {
-	agent, customer, sales := sipphone.New(t), sipphone.New(t), sipphone.New(t)
-	customer.Answer(sipphone.Behaviour{Then: func(c *sipphone.Call) {
-		c.Silence(time.Second)
-		c.Tone(700, 4*time.Second)
-		c.WaitEnd(10 * time.Second)
-	}})
-	heard := make(chan []int16, 1)
-	sales.Answer(sipphone.Behaviour{Ring: 300 * time.Millisecond, Then: func(c *sipphone.Call) {
-		c.Listen(2 * time.Second)
-		heard <- c.Audio()
-		_ = c.Hangup()
-	}})
+	agent := sipphone.New(t)
+	customer, sales, heard := transferParties(t)
 	referred := make(chan *sip.Response, 1)
 	agent.Answer(sipphone.Behaviour{Then: func(c *sipphone.Call) {
 		time.Sleep(1500 * time.Millisecond) // bridged with the customer by now
@@ -342,4 +321,24 @@ func TestReferDigest(t *testing.T) {
 	if refers != 2 || authed != 1 {
 		t.Errorf("the phone got %d REFERs, %d with credentials; want 2 and 1", refers, authed)
 	}
+}
+
+// transferParties are the phones of a transfer by the caller: the
+// customer the caller dialed, who plays a 700 Hz tone to whoever it is
+// connected with, and sales, the transfer's target, which answers and
+// hands what it heard to heard.
+func transferParties(t *testing.T) (customer, sales *sipphone.Phone, heard <-chan []int16) {
+	customer, sales = sipphone.New(t), sipphone.New(t)
+	customer.Answer(sipphone.Behaviour{Then: func(c *sipphone.Call) {
+		c.Silence(time.Second)
+		c.Tone(700, 4*time.Second)
+		c.WaitEnd(10 * time.Second)
+	}})
+	got := make(chan []int16, 1)
+	sales.Answer(sipphone.Behaviour{Ring: 300 * time.Millisecond, Then: func(c *sipphone.Call) {
+		c.Listen(2 * time.Second)
+		got <- c.Audio()
+		_ = c.Hangup()
+	}})
+	return customer, sales, got
 }
