@@ -39,11 +39,16 @@ func (c *Call) bridge(ctx context.Context, s *dialState, f *fork) (dialResult, e
 	c.endTransfer(200)
 	s.rec.start() // record-from-answer starts here; from-ringing runs already
 	s.rec.peer(f.leg)
-	f.bridged.Store(true)
+	f.setBridged(true)
 	stopRefers := c.takeCallerRefers(s, f)
 	reason, transfer, err := c.bridged(ctx, s, f, began.Add(secs(c.cfg.Dialect.TimeLimit(s.d.TimeLimit))))
 	stopRefers()
-	f.bridged.Store(false)
+	f.setBridged(false)
+	if u := lateRedirect(s, f); u != nil && reason != "callee-hangup" && reason != "child-redirected" && transfer == nil {
+		// Accepted while the bridge was ending for another reason: the
+		// callee still goes on alone, as the API was told.
+		f.redirect, reason = u, "child-redirected"
+	}
 	stop()
 	s.rec.stop()
 	now := c.cfg.Clock.Now()
@@ -176,4 +181,29 @@ func endReason(cause error) string {
 		return "call-time-limit"
 	}
 	return "caller-hangup"
+}
+
+// setBridged opens or closes the fork to redirects (childupdate.go).
+func (f *fork) setBridged(on bool) {
+	f.umu.Lock()
+	f.bridged = on
+	f.umu.Unlock()
+}
+
+// lateRedirect takes the redirects of f left in the box once its bridge
+// is closed to them; other events stay.
+func lateRedirect(s *dialState, f *fork) *Update {
+	var u *Update
+	var keep []forkEvent
+	for ev, ok := s.box.pop(); ok; ev, ok = s.box.pop() {
+		if ev.f == f && ev.redirect != nil {
+			u = ev.redirect
+			continue
+		}
+		keep = append(keep, ev)
+	}
+	for _, ev := range keep {
+		s.box.add(ev)
+	}
+	return u
 }

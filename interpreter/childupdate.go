@@ -3,6 +3,7 @@ package interpreter
 import (
 	"context"
 	"errors"
+	"sync"
 
 	"github.com/texml/texml/verbs"
 )
@@ -40,6 +41,9 @@ var (
 	// bridged (it rings, or hears its whisper).
 	ErrChildNotBridged = errors.New("a <Dial> child call can be redirected once it is bridged with the caller; " +
 		"end it with Status=completed or canceled while it rings")
+	// errChildEnded ends a fork's context when the REST API ends its
+	// child, so that a whisper in progress stops at once.
+	errChildEnded = errors.New("child call ended through the REST API")
 )
 
 // watchUpdates makes updates of f's child call reach the Dial s until f
@@ -50,11 +54,15 @@ func (c *Call) watchUpdates(s *dialState, f *fork) {
 		switch {
 		case u.Hangup:
 			s.box.add(forkEvent{f: f, hangup: true})
+			f.cancel(errChildEnded) // a whisper stops now; the Dial's goroutine does the rest
 		case !detach:
 			return ErrChildRedirect
-		case !f.bridged.Load():
-			return ErrChildNotBridged
 		default:
+			f.umu.Lock()
+			defer f.umu.Unlock()
+			if !f.bridged {
+				return ErrChildNotBridged
+			}
 			s.box.add(forkEvent{f: f, redirect: &u})
 		}
 		return nil
@@ -96,15 +104,16 @@ func (c *Call) detachChild(f *fork, first *request, u Update, pt *pendingTransfe
 		*f.order++
 		f.endSeq = *f.order
 	}
+	f.detached.Store(true)
 	ch := f.call
-	cfg := c.cfg
-	own := ch.cfg
-	cfg.CallSid, cfg.AccountSid, cfg.From, cfg.To = own.CallSid, own.AccountSid, own.From, own.To
-	cfg.Direction, cfg.ParentCallSid, cfg.ExtraParams = own.Direction, own.ParentCallSid, nil
-	cfg.StatusCallback, cfg.StatusCallbackMethod, cfg.StatusCallbackEvents = own.StatusCallback, own.StatusCallbackMethod, own.StatusCallbackEvents
-	cfg.Tracer, cfg.CallerID = own.Tracer, ""
-	cfg.Record, cfg.MachineDetection, cfg.AsyncAMD = nil, "", false
-	cfg.URL, cfg.Method, cfg.Twiml = first.url, methodOr(first.method), ""
+	// Only the fields a child lacked change: its identity, callbacks,
+	// clock and tracer stay (a detection goroutine may read them until
+	// the Dial's step ends, which stops it: detection does not follow a
+	// detached child).
+	cfg := &ch.cfg
+	cfg.Dialer, cfg.Queues, cfg.Conferences = c.cfg.Dialer, c.cfg.Queues, c.cfg.Conferences
+	cfg.Streams, cfg.Voice, cfg.Detach, cfg.Observe = c.cfg.Streams, c.cfg.Voice, c.cfg.Detach, c.cfg.Observe
+	cfg.URL, cfg.Method = first.url, methodOr(first.method)
 	if first.url == "" {
 		cfg.URL = c.cfg.URL // what the Twiml's relative URLs resolve against
 	}
@@ -112,7 +121,6 @@ func (c *Call) detachChild(f *fork, first *request, u Update, pt *pendingTransfe
 	if u.StatusCallback != "" {
 		cfg.StatusCallback, cfg.StatusCallbackMethod = u.StatusCallback, methodOr(u.StatusCallbackMethod)
 	}
-	ch.cfg = cfg
 	ch.mode = verbs.Main // a call of its own now
 	ch.setRunning(true)
 	ch.setChild(nil) // from now on its updates are its own
@@ -120,7 +128,7 @@ func (c *Call) detachChild(f *fork, first *request, u Update, pt *pendingTransfe
 	// hangs up (the fork's progress, fork.gone).
 	ctx, cancel := context.WithCancelCause(context.WithoutCancel(f.ctx))
 	f.gone.Store(&cancel)
-	if errors.Is(context.Cause(f.ctx), ErrHangup) {
+	if f.calleeGone.Load() {
 		cancel(ErrHangup) // it hung up while the bridge ended
 	}
 	ch.transfer = pt
@@ -143,9 +151,25 @@ func (c *Call) takeCallerRefers(s *dialState, f *fork) func() {
 	if !ok {
 		return func() {}
 	}
-	r.OnRefer(func(t *Transfer) { s.box.add(forkEvent{f: f, callerRefer: t}) })
+	// closed is set before the drain below: a REFER that signaling
+	// handed over as the bridge ended is either drained or declined
+	// here, never left unanswered in a box nobody reads.
+	var mu sync.Mutex
+	closed := false
+	r.OnRefer(func(t *Transfer) {
+		mu.Lock()
+		defer mu.Unlock()
+		if closed {
+			t.Reply(603)
+			return
+		}
+		s.box.add(forkEvent{f: f, callerRefer: t})
+	})
 	return func() {
 		r.OnRefer(nil)
+		mu.Lock()
+		closed = true
+		mu.Unlock()
 		var keep []forkEvent
 		for ev, ok := s.box.pop(); ok; ev, ok = s.box.pop() {
 			if ev.callerRefer != nil {

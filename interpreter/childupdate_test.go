@@ -45,6 +45,9 @@ func TestDialChildUpdate(t *testing.T) {
 			nouns:   `<Number>+15551230001</Number><Number>+15551230002</Number>`,
 			update:  interpreter.Update{Hangup: true}, target: "+15551230001", at: 5 * time.Second,
 			status: "completed", duration: "4", child: "canceled", ended: 12 * time.Second},
+		{name: "ended while it hears its whisper", callees: []string{"+15551230001=ring:1,answer,talk:60"},
+			nouns: `<Number url="/whisper">+15551230001</Number>`, update: interpreter.Update{Hangup: true}, target: "+15551230001", at: 5 * time.Second,
+			status: "completed", child: "completed", ended: 5 * time.Second},
 		{name: "new document refused", callees: []string{"+15551230001=ring:1,answer,talk:6"},
 			nouns: `<Number>+15551230001</Number>`, update: interpreter.Update{Twiml: `<Response><Hangup/></Response>`}, target: "+15551230001", at: 3 * time.Second,
 			status: "completed", duration: "6", child: "completed", err: interpreter.ErrChildRedirect, ended: 7 * time.Second},
@@ -52,8 +55,9 @@ func TestDialChildUpdate(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &fakeFetcher{docs: map[string]string{
-				"http://app.test/voice":  `<Response><Dial timeout="40" action="/dialed">` + tc.nouns + `</Dial></Response>`,
-				"http://app.test/dialed": `<Response/>`,
+				"http://app.test/voice":   `<Response><Dial timeout="40" action="/dialed">` + tc.nouns + `</Dial></Response>`,
+				"http://app.test/dialed":  `<Response/>`,
+				"http://app.test/whisper": `<Response><Pause length="20"/></Response>`,
 			}}
 			callees := parseCallees(t, tc.callees...)
 			var (
@@ -100,11 +104,15 @@ func TestDialChildUpdate(t *testing.T) {
 			if last != tc.child {
 				t.Errorf("child's last status %q, want %q (all: %v)", last, tc.child, st.of(child.Info().CallSid))
 			}
-			reqs := f.requests()
-			if len(reqs) != 2 {
-				t.Fatalf("%d requests, want the voice URL and the action", len(reqs))
+			var p url.Values
+			for _, r := range f.requests() {
+				if strings.HasSuffix(r.URL, "/dialed") {
+					p = r.Params
+				}
 			}
-			p := reqs[1].Params
+			if p == nil {
+				t.Fatal("the Dial's action was not requested")
+			}
 			if p.Get("DialCallStatus") != tc.status || p.Get("DialCallDuration") != tc.duration {
 				t.Errorf("action: DialCallStatus %q DialCallDuration %q, want %q %q", p.Get("DialCallStatus"), p.Get("DialCallDuration"), tc.status, tc.duration)
 			}
@@ -273,12 +281,17 @@ func TestDialCallerRefer(t *testing.T) {
 		reply    int
 		notifies []int
 		action   bool // the first Dial's action was requested
+		hangup   bool // the caller hangs up as it sends the REFER
 	}{
 		{name: "transferred", referURL: ` referUrl="/refer"`, second: "+15551230002=ring:2,answer,talk:5",
 			reply: 202, notifies: []int{100, 200}},
 		{name: "target busy", referURL: ` referUrl="/refer"`, second: "+15551230002=ring:2,busy",
 			reply: 202, notifies: []int{100, 486}},
 		{name: "no referUrl", second: "+15551230002=ring:2,answer,talk:5", reply: 603, action: true},
+		// A blind transferor hangs up right after its REFER: the
+		// transfer goes on without it.
+		{name: "caller hangs up at once", referURL: ` referUrl="/refer"`, second: "+15551230002=ring:2,answer,talk:5",
+			reply: 202, notifies: []int{100, 200}, hangup: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -291,7 +304,11 @@ func TestDialCallerRefer(t *testing.T) {
 			start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 			clk := sim.NewClock(start, false)
 			rec := &interpreter.Recorder{}
-			leg := &referLeg{Leg: sim.New(sim.Options{Clock: clk, Tracer: rec, Callees: callees})}
+			var inputs []sim.Input
+			if tc.hangup {
+				inputs = append(inputs, sim.Input{Action: sim.Hangup, At: 5 * time.Second, Timed: true})
+			}
+			leg := &referLeg{Leg: sim.New(sim.Options{Clock: clk, Tracer: rec, Callees: callees, Inputs: inputs})}
 			var (
 				mu       sync.Mutex
 				reply    int
@@ -331,7 +348,7 @@ func TestDialCallerRefer(t *testing.T) {
 			if referred != (tc.reply == 202) || dialed != tc.action {
 				t.Errorf("referUrl requested %v, the Dial's action %v", referred, dialed)
 			}
-			if tc.reply == 202 && res.Reason != "transferred" {
+			if tc.reply == 202 && !tc.hangup && res.Reason != "transferred" {
 				t.Errorf("the caller's call ended with %q, want transferred", res.Reason)
 			}
 		})

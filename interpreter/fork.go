@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,12 +27,20 @@ type fork struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 
-	// bridged is set while the fork is bridged with the caller: a live
-	// update may then redirect it (childupdate.go). gone, once the fork
-	// is detached, ends its own call's context when the callee hangs up.
-	bridged  atomic.Bool
-	gone     atomic.Pointer[context.CancelCauseFunc]
-	redirect *Update // the update that took it out of the bridge
+	// umu guards bridged, set while the fork is bridged with the caller
+	// (a live update may then redirect it, childupdate.go), so that an
+	// update is either refused or seen by the bridge's loop.
+	umu     sync.Mutex
+	bridged bool
+	// calleeGone is set when the callee's attempt ended (its BYE, or a
+	// failure): not the caller's hangup, which ends ctx with the same
+	// cause. gone, once the fork is detached, ends its own call's
+	// context then; detached also declines the callee's REFERs, which
+	// no Dial takes any more.
+	calleeGone atomic.Bool
+	detached   atomic.Bool
+	gone       atomic.Pointer[context.CancelCauseFunc]
+	redirect   *Update // the update that took it out of the bridge
 
 	rang   bool
 	done   bool
@@ -164,10 +173,15 @@ func (c *Call) startFork(ctx context.Context, s *dialState, f *fork, timeout tim
 	}
 	att, err := c.cfg.Dialer.Dial(f.ctx, f.target, func(p Progress) {
 		if p.Kind == Failed || p.Kind == Ended {
+			f.calleeGone.Store(true)
 			f.cancel(ErrHangup) // a whisper in progress stops now
 			if g := f.gone.Load(); g != nil {
 				(*g)(ErrHangup) // a detached child's own call ends
 			}
+		}
+		if p.Kind == Referred && f.detached.Load() && p.Transfer != nil {
+			p.Transfer.Reply(603) // its Dial is over; no bridge of its own takes it
+			return
 		}
 		s.box.push(f, p)
 	})
@@ -278,6 +292,11 @@ func (c *Call) answer(ctx context.Context, s *dialState, f *fork, leg Leg) bool 
 		ch.endStreams("call") // a whisper's forks end with it
 		if ctx.Err() != nil {
 			return false // the caller left: the Dial's wait reports it
+		}
+		if errors.Is(context.Cause(f.ctx), errChildEnded) {
+			f.att.Cancel() // answered, ended through the REST API
+			f.end("completed", 0, "ended by the REST API")
+			return false
 		}
 		if res.Reason != docDone {
 			f.end("no-answer", 0, "whisper: "+res.Reason)
