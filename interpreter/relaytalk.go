@@ -15,6 +15,12 @@ import (
 // It is shared by the pacer, the renderer and the session's loop, under
 // mu; Next never blocks on anything but mu.
 type talker struct {
+	// emu orders what Next and interrupt tell notify: each takes it
+	// before mu and keeps it until its events are out, so that the
+	// app hears them in the order they happened (an agentSpeaking on
+	// taken by the pacer is out before an interrupt's tokensPlayed).
+	// notify does not block.
+	emu   sync.Mutex
 	mu    sync.Mutex
 	items []*utterance
 	// open is the text utterance still taking tokens (no last:true
@@ -229,6 +235,8 @@ func (t *talker) rendered(u *utterance, text string, pcm []int16) {
 // whose audio is still being rendered (or whose tokens are still coming)
 // holds the line with silence, as speech in progress does.
 func (t *talker) Next(frame []int16) bool {
+	t.emu.Lock()
+	defer t.emu.Unlock()
 	t.mu.Lock()
 	ok := t.advance(frame)
 	ev := t.takeEvents()
@@ -324,6 +332,8 @@ type cutOff struct {
 // whether it interrupted; the words heard of the chunk in progress are
 // told (played) before it returns.
 func (t *talker) interrupt(input string) (cutOff, bool) {
+	t.emu.Lock()
+	defer t.emu.Unlock()
 	t.mu.Lock()
 	c, ok := t.cut(input)
 	ev := t.takeEvents()
