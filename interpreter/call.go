@@ -139,12 +139,13 @@ type Config struct {
 	// each call.
 	Geo *GeoCache
 
-	// Detach, when set, runs f on a goroutine that outlives this call
-	// and that the embedder waits for when it shuts down: a Dial child
-	// that a live update took out of its bridge runs its new document
-	// there, as a call of its own (childupdate.go). nil: such updates
-	// are refused with ErrChildRedirect. A Dial child inherits it.
-	Detach func(f func())
+	// Detach, when set, runs run on a goroutine that outlives this call
+	// and that the embedder waits for when it shuts down, with a context
+	// that ends then: a Dial child that a live update took out of its
+	// bridge runs its new document there, as a call of its own
+	// (childupdate.go). nil: such updates are refused with
+	// ErrChildRedirect. A Dial child inherits it.
+	Detach func(run func(root context.Context))
 }
 
 // Fetcher fetches documents; *fetcher.Fetcher implements it.

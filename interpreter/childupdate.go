@@ -134,8 +134,11 @@ func (c *Call) detachChild(f *fork, first *request, u Update, pt *pendingTransfe
 	ch.transfer = pt
 	ch.trace("detached", map[string]any{"url": first.url, "twiml": first.twiml})
 	att := f.att
-	c.cfg.Detach(func() {
+	c.cfg.Detach(func(root context.Context) {
 		defer cancel(nil)
+		// The embedder shutting down ends it too.
+		stop := context.AfterFunc(root, func() { cancel(context.Cause(root)) })
+		defer stop()
 		ch.executeFrom(ctx, first)
 		if att != nil {
 			att.Cancel() // the leg is hung up already; the attempt lets go

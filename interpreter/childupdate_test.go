@@ -187,9 +187,9 @@ func TestDialChildRedirect(t *testing.T) {
 					return err
 				}})
 			cfg := interpreter.Config{URL: "http://app.test/voice", Clock: s, Dialer: s.Dialer(), Tracer: rec,
-				Detach: func(f func()) {
+				Detach: func(f func(context.Context)) {
 					wg.Add(1)
-					clk.Go(func() { defer wg.Done(); f() })
+					clk.Go(func() { defer wg.Done(); f(context.Background()) })
 				},
 				OnStatus: func(ch interpreter.StatusChange) {
 					if ch.Call.Info().ParentCallSid == "" {
@@ -321,9 +321,9 @@ func TestDialCallerRefer(t *testing.T) {
 				Notify: func(code int) { mu.Lock(); notifies = append(notifies, code); mu.Unlock() }}
 			clk.AfterFunc(5*time.Second, func() { sent = leg.refer(tr) })
 			cfg := interpreter.Config{URL: "http://app.test/voice", Clock: leg, Dialer: leg.Dialer(), Tracer: rec,
-				Detach: func(f func()) {
+				Detach: func(f func(context.Context)) {
 					wg.Add(1)
-					clk.Go(func() { defer wg.Done(); f() })
+					clk.Go(func() { defer wg.Done(); f(context.Background()) })
 				}}
 			res := interpreter.New(leg, f, nil, cfg).Run(leg.Context(context.Background()))
 			clk.Leave()

@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 
@@ -53,10 +54,10 @@ func (s *Server) configure(cfg *interpreter.Config, log *slog.Logger) {
 // detach runs a Dial child that a live update took out of its bridge (its
 // own call from then on) as a call of the server's: Drain and Close wait
 // for it, and its leg ends with the server.
-func (s *Server) detach(f func()) {
+func (s *Server) detach(run func(context.Context)) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		f()
+		run(s.base)
 	}()
 }

@@ -41,6 +41,7 @@ type World struct {
 	// own (interpreter.Config.Detach); Run waits for them.
 	detached  sync.WaitGroup
 	detachedN atomic.Int32
+	root      context.Context // Run's: ends the detached children too
 }
 
 // WorldOptions configure a World.
@@ -179,6 +180,7 @@ func (w *World) Run(ctx context.Context) []Ended {
 	if len(w.parties) == 0 {
 		return nil
 	}
+	w.root = ctx
 	ended := make([]Ended, len(w.parties))
 	// The first party's leg is made before the others are scheduled, so
 	// that its timed inputs come first among timers due at one instant.
@@ -218,12 +220,12 @@ func (w *World) Run(ctx context.Context) []Ended {
 
 // detach implements interpreter.Config.Detach: a Dial child that went on
 // alone is a party of the clock, and Run waits for it.
-func (w *World) detach(f func()) {
+func (w *World) detach(run func(context.Context)) {
 	w.detachedN.Add(1)
 	w.detached.Add(1)
 	w.clk.Go(func() {
 		defer w.detached.Done()
-		f()
+		run(w.root)
 	})
 }
 
