@@ -211,6 +211,9 @@ func (f *fork) end(status string, code int, reason string) {
 	}
 	f.done, f.status = true, status
 	f.call.setChild(nil) // an update of the ended child now finds it over
+	if !f.call.answered.IsZero() {
+		f.call.closeForks() // streams or SIPREC the REST API started on it
+	}
 	if f.order != nil {
 		*f.order++
 		f.endSeq = *f.order
@@ -266,6 +269,11 @@ func (c *Call) answer(ctx context.Context, s *dialState, f *fork, leg Leg) bool 
 	f.leg, f.code = leg, 200
 	ch := f.call
 	ch.leg = leg
+	// The child's forks (its whisper's <Start>s, the REST API's Streams
+	// and Siprec) live as long as the fork; fork.end closes them.
+	ch.smu.Lock()
+	ch.life = f.ctx
+	ch.smu.Unlock()
 	ch.markAnswered(c.cfg.Clock.Now()) // traced as the party's "answer"
 	if f.amd != nil {
 		// Detection listens from the answer on, alongside sendDigits,
@@ -284,7 +292,6 @@ func (c *Call) answer(ctx context.Context, s *dialState, f *fork, leg Leg) bool 
 		// The whisper runs on the callee's leg with the fork's context:
 		// the caller hanging up (the call's context) or the callee
 		// hanging up (the fork's) ends it at once.
-		ch.life = f.ctx
 		res := ch.loop(f.ctx, &request{url: f.ep.URL, method: methodOr(f.ep.Method), kind: verbs.Whisper})
 		endForks(&ch.recordings, "call")
 		endForks(&ch.transcriptions, "call")

@@ -128,3 +128,56 @@ func TestRESTStreamRefusals(t *testing.T) {
 		})
 	}
 }
+
+// TestRESTStreamOnDialChild starts a fork on a bridged Dial child, as the
+// REST Streams resource does with the child's CallSid: the app hears the
+// callee's leg, and the fork stops when the child's call ends.
+func TestRESTStreamOnDialChild(t *testing.T) {
+	app := newSilentApp(t)
+	f := &fakeFetcher{docs: map[string]string{
+		"http://app.test/voice": `<Response><Dial>+15551230001</Dial></Response>`,
+	}}
+	callee, err := sim.ParseCallee("+15551230001=ring:1,answer,talk:3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &interpreter.Recorder{}
+	var mu sync.Mutex
+	var child *interpreter.Call
+	var startErr error
+	started := false
+	leg := sim.New(sim.Options{Tracer: rec, Callees: []sim.Callee{callee},
+		Updates: []sim.ScheduledUpdate{{At: 2 * time.Second, Update: interpreter.Update{Twiml: "start"}}},
+		OnUpdate: func(interpreter.Update) error {
+			mu.Lock()
+			c := child
+			mu.Unlock()
+			_, startErr = c.StartStream(interpreter.StreamRequest{URL: app.url(), Track: "inbound_track"})
+			started = true
+			return startErr
+		}})
+	cfg := interpreter.Config{URL: "http://app.test/voice", Clock: leg, Dialer: leg.Dialer(), Tracer: rec,
+		OnStatus: func(ch interpreter.StatusChange) {
+			if ch.Call.Info().ParentCallSid != "" {
+				mu.Lock()
+				child = ch.Call
+				mu.Unlock()
+			}
+		}}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	interpreter.New(leg, f, nil, cfg).Run(leg.Context(ctx))
+	if !started || startErr != nil {
+		t.Fatalf("StartStream on the child: sent %v, error %v", started, startErr)
+	}
+	var got string
+	for range 100 {
+		if got = app.got(); got == "connected,start,media,stop" {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got != "connected,start,media,stop" {
+		t.Errorf("the app got %s, want connected,start,media,stop", got)
+	}
+}
