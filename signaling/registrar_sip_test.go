@@ -158,9 +158,14 @@ func TestDialClientOverTCP(t *testing.T) {
 	if in.Request().Transport() != "TCP" {
 		t.Errorf("the INVITE came over %s, want TCP", in.Request().Transport())
 	}
+	// ACK and BYE need a Content-Length over TCP to be read at all. The
+	// phone handles each request on a goroutine of its own: the BYE must
+	// not overtake the ACK it follows, so the ACK is waited for first.
+	for deadline := time.Now().Add(5 * time.Second); in.Ack() == nil && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	att.Cancel()
 	waitProgress(t, events, interpreter.Ended)
-	// ACK and BYE need a Content-Length over TCP to be read at all.
 	if !in.Call().WaitEnd(5*time.Second) || in.Ack() == nil || !in.Call().RemoteHangup() {
 		t.Errorf("the phone: ACK %v, BYE %v; want both", in.Ack() != nil, in.Call().RemoteHangup())
 	}
