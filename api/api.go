@@ -128,6 +128,7 @@ func New(o Options) http.Handler {
 	if o.Calls != nil && o.Applications != nil {
 		s.registerTexmlCalls()
 		s.registerTexmlStreams()
+		s.registerTexmlSiprec()
 	}
 	s.tmux.HandleFunc("/", telnyxNotFoundAt)
 	return s

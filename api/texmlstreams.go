@@ -31,11 +31,42 @@ func (s *server) registerTexmlStreams() {
 	if _, ok := s.o.Calls.(StreamService); !ok {
 		return
 	}
+	s.texmlForkRoutes("Streams", s.createTexmlStream, s.updateTexmlStream)
+}
+
+// texmlForkRoutes serves a fork collection of Telnyx's API (Streams,
+// Siprec): create, and update by the fork's sid or name ({ForkSid}).
+func (s *server) texmlForkRoutes(collection string, create, update http.HandlerFunc) {
 	acct := TexmlPrefix + "{AccountSid}/"
-	for _, p := range []string{"Streams", "Streams.json"} {
-		s.tmux.HandleFunc("POST "+acct+"Calls/{Sid}/"+p, s.createTexmlStream)
+	for _, p := range []string{collection, collection + ".json"} {
+		s.tmux.HandleFunc("POST "+acct+"Calls/{Sid}/"+p, create)
 	}
-	s.tmux.HandleFunc("POST "+acct+"Calls/{Sid}/Streams/{StreamSid}", s.updateTexmlStream)
+	s.tmux.HandleFunc("POST "+acct+"Calls/{Sid}/"+collection+"/{ForkSid}", update)
+}
+
+// stopTexmlFork is the update command of a fork collection: Status
+// stopped (the default and only value) ends the fork named by its sid
+// or name through stop; render makes the answer.
+func (s *server) stopTexmlFork(w http.ResponseWriter, r *http.Request, what string,
+	stop func(r *http.Request, account, callSid, key string) (forkSid, name string, err error),
+	render func(account, callSid, forkSid, name string) any) {
+	f, p := telnyxForm(r)
+	if p != nil {
+		writeTelnyxProblem(w, p)
+		return
+	}
+	if st := f.Get("Status"); st != "" && st != "stopped" {
+		writeTelnyx(w, http.StatusUnprocessableEntity, telnyxBadRequest, "Status must be stopped.", "Status")
+		return
+	}
+	account, sid := r.PathValue("AccountSid"), strings.TrimSuffix(r.PathValue("Sid"), ".json")
+	key := strings.TrimSuffix(r.PathValue("ForkSid"), ".json")
+	forkSid, name, err := stop(r, account, sid, key)
+	if err != nil {
+		s.texmlCallError(w, r, "stop "+what, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, render(account, sid, forkSid, name))
 }
 
 func texmlStreamOf(account, callSid string, res calls.StreamResult, status string) texmlStreamJSON {
@@ -78,24 +109,12 @@ func (s *server) createTexmlStream(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, texmlStreamOf(account, sid, res, "in-progress"))
 }
 
-// updateTexmlStream stops a fork by its sid or name (Status=stopped, the
-// default and only value).
+// updateTexmlStream stops a fork by its sid or name.
 func (s *server) updateTexmlStream(w http.ResponseWriter, r *http.Request) {
-	f, p := telnyxForm(r)
-	if p != nil {
-		writeTelnyxProblem(w, p)
-		return
-	}
-	if st := f.Get("Status"); st != "" && st != "stopped" {
-		writeTelnyx(w, http.StatusUnprocessableEntity, telnyxBadRequest, "Status must be stopped.", "Status")
-		return
-	}
-	account, sid := r.PathValue("AccountSid"), strings.TrimSuffix(r.PathValue("Sid"), ".json")
-	key := strings.TrimSuffix(r.PathValue("StreamSid"), ".json")
-	res, err := s.o.Calls.(StreamService).Stream(r.Context(), account, sid, calls.StreamChange{Stop: key})
-	if err != nil {
-		s.texmlCallError(w, r, "stop stream", err)
-		return
-	}
-	writeJSON(w, http.StatusOK, texmlStreamOf(account, sid, res, "stopped"))
+	s.stopTexmlFork(w, r, "stream", func(r *http.Request, account, callSid, key string) (string, string, error) {
+		res, err := s.o.Calls.(StreamService).Stream(r.Context(), account, callSid, calls.StreamChange{Stop: key})
+		return res.Sid, res.Name, err
+	}, func(account, callSid, forkSid, name string) any {
+		return texmlStreamOf(account, callSid, calls.StreamResult{Sid: forkSid, Name: name}, "stopped")
+	})
 }
