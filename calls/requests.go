@@ -39,9 +39,11 @@ const (
 	// CodeTooMany: too many requests (the account's queue of calls
 	// waiting for their turn is full).
 	CodeTooMany = 20429
-	// CodeUnsupported: Twilio's "Invalid parameter", for an update texml
-	// cannot carry out (a new document for a Dial child that rings).
-	CodeUnsupported = 20001
+	// CodeInvalidParameter: Twilio's "Invalid parameter"
+	// (https://www.twilio.com/docs/api/errors/20001), for a change the
+	// call cannot take: a stream's track or name Twilio would refuse too,
+	// a new document for a Dial child that rings.
+	CodeInvalidParameter = 20001
 )
 
 // Request is a call to create (POST /Calls).
@@ -257,7 +259,7 @@ func (s *Service) apply(sid string, ch Change) error {
 	s.mu.Unlock()
 	if err := call.Update(u); err != nil {
 		if errors.Is(err, interpreter.ErrChildRedirect) || errors.Is(err, interpreter.ErrChildNotBridged) {
-			return &Error{Status: http.StatusBadRequest, Code: CodeUnsupported, Msg: err.Error()}
+			return &Error{Status: http.StatusBadRequest, Code: CodeInvalidParameter, Msg: err.Error()}
 		}
 		return &Error{Status: http.StatusBadRequest, Code: CodeNotInProgress, Msg: "Call is not in-progress. Cannot redirect."}
 	}

@@ -32,11 +32,6 @@ type StreamResult struct {
 	Remote bool
 }
 
-// CodeStreamRefused answers a stream request the call cannot take (a
-// track or name Twilio would refuse too): Twilio's "invalid parameter"
-// (https://www.twilio.com/docs/api/errors/20001).
-const CodeStreamRefused = 20001
-
 // CodeNoStream: no running stream has the name or sid given (Twilio's
 // "resource not found", https://www.twilio.com/docs/api/errors/20404).
 const CodeNoStream = 20404
@@ -112,7 +107,7 @@ func (s *Service) applyStream(sid string, sc StreamChange) (StreamResult, error)
 		case errors.Is(err, interpreter.ErrNotRunning):
 			return StreamResult{}, &Error{Status: http.StatusBadRequest, Code: CodeNotInProgress, Msg: "Call is not in-progress. Cannot start a stream."}
 		case err != nil:
-			return StreamResult{}, &Error{Status: http.StatusBadRequest, Code: CodeStreamRefused, Msg: "Stream not started: " + err.Error()}
+			return StreamResult{}, &Error{Status: http.StatusBadRequest, Code: CodeInvalidParameter, Msg: "Stream not started: " + err.Error()}
 		}
 		return StreamResult{Sid: got, Name: sc.Start.Name}, nil
 	}
