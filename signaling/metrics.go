@@ -27,6 +27,8 @@ type Metrics struct {
 	sttStreams       prometheus.Gauge
 	sttStreamsEnded  *prometheus.CounterVec
 	sttStreamDropped prometheus.Counter
+
+	sipDropped prometheus.Counter
 }
 
 // Buckets, in seconds.
@@ -77,10 +79,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			[]string{"result"}),
 		sttStreamDropped: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "texml", Name: "stt_stream_frames_dropped_total",
 			Help: "20 ms frames a streaming recognizer did not take in time, dropped rather than delaying the call."}),
+		sipDropped: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "texml", Name: "sip_udp_send_dropped_total",
+			Help: "SIP datagrams not sent: the socket's send queue was full (SIP retransmits them) or the kernel refused them."}),
 	}
 	reg.MustRegister(m.active, m.total, m.refused, m.duration, m.verbs,
 		m.fetchTime, m.fetchErrors, m.ttsTime, m.sttTime, m.sttResults,
-		m.sttStreams, m.sttStreamsEnded, m.sttStreamDropped)
+		m.sttStreams, m.sttStreamsEnded, m.sttStreamDropped, m.sipDropped)
 	return m
 }
 
@@ -95,6 +99,14 @@ func (m *Metrics) ended(status string, d time.Duration) {
 		m.active.Dec()
 		m.total.WithLabelValues(status).Inc()
 		m.duration.Observe(d.Seconds())
+	}
+}
+
+// sipDrop counts a SIP datagram not sent (udpout.go); nil-safe, and a
+// method value of a nil *Metrics is a valid hook.
+func (m *Metrics) sipDrop() {
+	if m != nil {
+		m.sipDropped.Inc()
 	}
 }
 

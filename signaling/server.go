@@ -168,7 +168,8 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// ServeUDP serves SIP over UDP on conn until the server closes. Our own
+// ServeUDP serves SIP over UDP on conn until conn is closed (by its owner;
+// ServeUDP closes it too once the read loop has ended). Our own
 // requests over UDP leave from conn too, so that the callee's responses
 // and in-dialog requests come back to the port in our Via and Contact.
 func (s *Server) ServeUDP(conn net.PacketConn) error {
@@ -178,7 +179,12 @@ func (s *Server) ServeUDP(conn net.PacketConn) error {
 		s.udpAddr = sip.Addr{IP: a.IP, Port: a.Port, Hostname: a.IP.String()}
 		s.mu.Unlock()
 	}
-	return s.srv.ServeUDP(conn)
+	// sipgo leaves a listener's socket to its owner (ours stays open
+	// until the caller closes it, which ends the read loop), so the
+	// writer ends here, with the loop.
+	out := newUDPOut(conn, s.cfg.Metrics.sipDrop)
+	defer out.Close()
+	return s.srv.ServeUDP(out)
 }
 
 // ServeTCP serves SIP over TCP on l until the server closes.
