@@ -22,7 +22,8 @@
 #
 # Usage: scripts/load-cps-compare.sh [RATE] [DURATION]   (defaults 1500 30)
 # Environment: OUT (default a temp dir; each run in a subdirectory),
-# OVERLOAD=1, OVERLOAD_MAX_CALLS, BARE_FETCH=1 (the bare server fetches the
+# OVERLOAD=1, OVERLOAD_MAX_CALLS, STATIC=1 (texml reads its document from a
+# file, as the bare server fetches nothing), BARE_FETCH=1 (the bare server fetches the
 # load app before answering, as texml does), and load-cps.sh's port variables.
 set -uo pipefail
 

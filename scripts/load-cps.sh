@@ -29,6 +29,10 @@
 # (default 600ms) of silence and hangs up (scripts/load-cps-compare.sh
 # runs both); with BARE_FETCH=1 it first POSTs to the load app and reads
 # the answer, as texml fetches its document before answering.
+#
+# STATIC=1: texml reads the same document from a file (--voice-url PATH)
+# instead of fetching it from the load app over HTTP — a deployment that
+# serves static XML; the load app still runs (idle) so the runs compare.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -130,8 +134,13 @@ if [[ $TARGET == barestack ]]; then
 	done
 	grep -q ready "$OUT/barestack.out" || { echo "load-cps: barestack did not start" >&2; cat "$OUT/barestack.log" >&2; exit 1; }
 else
+	VOICE_URL="http://$IP:$APP_PORT/app"
+	if [[ ${STATIC:-0} == 1 ]]; then
+		VOICE_URL="$OUT/app.xml"
+		printf '<Response><Say>%s</Say><Hangup/></Response>\n' "$SAY" >"$VOICE_URL"
+	fi
 	"$TEXML_BIN" serve --sip-listen "$IP:$SIP_PORT" --http-listen "$IP:$HTTP_PORT" \
-		--rtp-ports "$RTP_PORTS" --voice-url "http://$IP:$APP_PORT/app" --voice-method POST \
+		--rtp-ports "$RTP_PORTS" --voice-url "$VOICE_URL" --voice-method POST \
 		--max-calls "$MAX_CALLS" --pprof "$IP:$PPROF_PORT" \
 		--stt none --recordings-dir "$OUT/recordings" ${TEXML_ARGS:-} >"$OUT/texml.out" 2>"$OUT/texml.log" &
 	pids+=($!)
