@@ -62,10 +62,18 @@ func confsURL(s *service) string {
 // participants, and returns its sid and participants.
 func waitRoom(t *testing.T, s *service, n int) (string, []any) {
 	t.Helper()
+	return waitRoomStatus(t, s, "in-progress", n)
+}
+
+// waitRoomStatus waits until the service lists one room of status (init:
+// not started yet) with n participants, and returns its sid and
+// participants.
+func waitRoomStatus(t *testing.T, s *service, status string, n int) (string, []any) {
+	t.Helper()
 	var sid string
 	var parts []any
-	waitFor(t, 10*time.Second, fmt.Sprintf("a room of %d listed", n), func() bool {
-		_, list := apiForm(t, http.MethodGet, confsURL(s)+".json?Status=in-progress", nil)
+	waitFor(t, 10*time.Second, fmt.Sprintf("a room of %d listed %s", n, status), func() bool {
+		_, list := apiForm(t, http.MethodGet, confsURL(s)+".json?Status="+status, nil)
 		rooms, _ := list["conferences"].([]any)
 		if len(rooms) != 1 {
 			return false

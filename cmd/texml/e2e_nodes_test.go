@@ -77,13 +77,24 @@ func TestConferenceControlAcrossNodes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	first := sipphone.New(t).Call(ctx, a.sipAddr, "room", sipphone.CallOptions{})
+	if first.FinalCode() != 200 {
+		t.Fatalf("first phone got %d", first.FinalCode())
+	}
+	// Node A's <Dial> answers the phone, then joins the room: wait until
+	// it has joined, so that the room is node A's. Had node B's join come
+	// first, the room would be node B's, with the second phone as its
+	// first participant, and the test would remove that one.
+	_, parts := waitRoomStatus(t, a, "init", 1)
+	host := parts[0].(map[string]any)["call_sid"].(string)
 	second := sipphone.New(t).Call(ctx, b.sipAddr, "room", sipphone.CallOptions{})
-	if first.FinalCode() != 200 || second.FinalCode() != 200 {
-		t.Fatalf("phones got %d and %d", first.FinalCode(), second.FinalCode())
+	if second.FinalCode() != 200 {
+		t.Fatalf("second phone got %d", second.FinalCode())
 	}
 	base := confsURL(b)
-	conf, parts := waitRoom(t, b, 2)                       // listed on node B
-	host := parts[0].(map[string]any)["call_sid"].(string) // joined first, on node A
+	conf, parts := waitRoom(t, b, 2) // listed on node B
+	if got := parts[0].(map[string]any)["call_sid"]; got != host {
+		t.Fatalf("first participant listed on node B is %v, want %s", got, host)
+	}
 	code, p := apiForm(t, http.MethodPost, base+"/"+conf+"/Participants/"+host+".json", url.Values{"Muted": {"true"}})
 	if code != http.StatusOK || p["muted"] != true {
 		t.Fatalf("mute through node B: %d %v", code, p)
