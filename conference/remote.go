@@ -211,7 +211,13 @@ func (s *Service) AcceptJoin(ctx context.Context, name string, p interpreter.Par
 		}
 	}
 	p.Leg = leg
+	// Changed may run on another goroutine as soon as sit has seated
+	// the guest (a participant leaving with endConferenceOnExit ends the
+	// room under the room's lock, then calls every seat's Changed), which
+	// can be before st below is assigned: it waits for that.
+	seated := make(chan struct{})
 	p.Changed = func() {
+		<-seated
 		switch st.State() {
 		case interpreter.SeatTalking:
 			st.Enter() // no wait music plays on a node leg: in at once
@@ -225,6 +231,7 @@ func (s *Service) AcceptJoin(ctx context.Context, name string, p interpreter.Par
 	s.mu.Lock()
 	st, notify := s.sit(ctx, name, conf, false, p, s.o.Clock.Now())
 	s.mu.Unlock()
+	close(seated)
 	if err := leg.Answer(ctx); err != nil {
 		st.Leave(ctx)
 		return nil
