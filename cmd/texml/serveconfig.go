@@ -22,9 +22,14 @@ import (
 )
 
 // defaultMaxSetup is --max-setup's default: calls in setup (admitted, not
-// yet answered) beyond which INVITEs get 503. See docs/benchmarks.md
-// ("Call setup beside a bare stack") for how it was chosen.
-const defaultMaxSetup = 200
+// yet answered) beyond which INVITEs get 503. At 1,500 calls/s, each call
+// fetching its document from an app on the same two cores: 200 refused
+// 4,900 of 45,000 calls; 400 refused 900–1,664 with INVITE→200 p99 under
+// 0.9 s and no timeout (3 runs); 1,000 took every call in two runs of
+// three and collapsed in the third (13,514 failed, p50 2 s), because a
+// longer setup queue on a saturated host means callers retransmitting.
+// See docs/benchmarks.md ("Call setup beside a bare stack").
+const defaultMaxSetup = 400
 
 // defaultMaxLag is --max-lag's default: off. At 20 ms (the RTP packet
 // clock) it kept call setup fast at 1,500 calls/s but refused calls on a
