@@ -215,3 +215,33 @@ func TestUDPOutClose(t *testing.T) {
 		t.Errorf("the socket is still open: %v", err)
 	}
 }
+
+// TestUDPOutDualStack checks the default listener (--sip-listen :5060 is
+// an IPv6 socket that also carries IPv4) sends to an IPv4 peer in
+// batches: x/net writes an IPv4 address as AF_INET, which Linux takes on
+// such a socket.
+func TestUDPOutDualStack(t *testing.T) {
+	c, err := net.ListenPacket("udp", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := listenUDP(t)
+	u := newUDPOut(c, nil)
+	defer u.Close()
+	const n = 10
+	for range n {
+		if _, err := u.WriteTo([]byte("hi"), peer.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := make([]byte, 10)
+	_ = peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for i := range n {
+		if _, _, err := peer.ReadFrom(b); err != nil {
+			t.Fatalf("datagram %d: %v", i, err)
+		}
+	}
+	if f := u.failed.Load(); f != 0 {
+		t.Errorf("%d datagrams refused", f)
+	}
+}
