@@ -114,11 +114,7 @@ func TestDialCallerReferAfterBridge(t *testing.T) {
 			if !slices.Equal(replies, []int{603}) {
 				t.Errorf("REFER answered %v, want [603]", replies)
 			}
-			for _, r := range f.requests() {
-				if strings.HasSuffix(r.URL, "/refer") {
-					t.Error("referUrl requested for a REFER the bridge did not take")
-				}
-			}
+			noReferFetch(t, f, "a REFER the bridge did not take")
 			if res.Reason != "end-of-document" {
 				t.Errorf("the call ended with %q, want end-of-document (the Dial's action ran)", res.Reason)
 			}
@@ -195,11 +191,7 @@ func TestDialDetachedChildRefer(t *testing.T) {
 	if !slices.Equal(replies, []int{603}) {
 		t.Errorf("the detached callee's REFER answered %v, want [603]", replies)
 	}
-	for _, r := range f.requests() {
-		if strings.HasSuffix(r.URL, "/refer") {
-			t.Error("referUrl requested for a detached child's REFER")
-		}
-	}
+	noReferFetch(t, f, "a detached child's REFER")
 	noLeak(t, before)
 }
 
@@ -275,5 +267,16 @@ func TestTransferEndsWithCall(t *testing.T) {
 			}
 			noLeak(t, before)
 		})
+	}
+}
+
+// noReferFetch fails t if the Dial's referUrl (/refer) was requested for
+// what, a REFER that must be declined.
+func noReferFetch(t *testing.T, f *fakeFetcher, what string) {
+	t.Helper()
+	for _, r := range f.requests() {
+		if strings.HasSuffix(r.URL, "/refer") {
+			t.Errorf("referUrl requested for %s", what)
+		}
 	}
 }
