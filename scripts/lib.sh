@@ -211,6 +211,6 @@ load_build() {
 	fi
 	go build -o bin/loadapp ./tools/loadapp
 	go build -o bin/rtpload ./tools/rtpload
-	git rev-parse HEAD >"$OUT/commit" 2>/dev/null || true
+	git describe --always --dirty >"$OUT/commit" 2>/dev/null || true
 	git status --short >"$OUT/worktree-status" 2>/dev/null || true
 }

@@ -25,7 +25,10 @@
 # over that many seconds once every call is up, into $OUT/cpu.pprof, via
 # texml's --pprof on PPROF_PORT), TEXML_BIN (a texml binary to measure
 # instead of building bin/texml), TEXML_ARGS (more `texml serve` flags,
-# e.g. "--pacer-shards 4").
+# e.g. "--pacer-shards 4"), TEXML_CPUS and TOOL_CPUS (CPU lists for
+# `taskset -c`: e.g. TEXML_CPUS=0 TOOL_CPUS=1 gives texml one core of its
+# own and the load tool the other, so the tool's bursts do not take
+# texml's CPU; texml then runs with GOMAXPROCS 1).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -61,11 +64,14 @@ bin/loadapp -listen "$IP:$APP_PORT" -dial "sip:callee@$IP:$CALLEE_PORT" \
 	>"$OUT/loadapp.out" 2>"$OUT/loadapp.err" &
 pids+=($!)
 
+PIN_TEXML=() PIN_TOOL=()
+[[ -n ${TEXML_CPUS:-} ]] && PIN_TEXML=(taskset -c "$TEXML_CPUS")
+[[ -n ${TOOL_CPUS:-} ]] && PIN_TOOL=(taskset -c "$TOOL_CPUS")
 PPROF=()
 if ((PROFILE > 0)); then
 	PPROF=(--pprof "$IP:$PPROF_PORT")
 fi
-"$TEXML_BIN" serve --sip-listen "$IP:$SIP_PORT" --http-listen "$IP:$HTTP_PORT" \
+"${PIN_TEXML[@]}" "$TEXML_BIN" serve --sip-listen "$IP:$SIP_PORT" --http-listen "$IP:$HTTP_PORT" \
 	--rtp-ports "$RTP_PORTS" --voice-url "http://$IP:$APP_PORT/app" --voice-method POST \
 	--stt none --recordings-dir "$OUT/recordings" "${PPROF[@]}" ${TEXML_ARGS:-} \
 	>"$OUT/texml.out" 2>"$OUT/texml.log" &
@@ -99,7 +105,7 @@ fi
 
 echo "== rtpload: $CALLS bridged calls ($((2 * CALLS)) legs) at $RATE/s, each held ${HOLD}s (rtpload at nice $TOOL_NICE)"
 RC=0
-nice -n "$TOOL_NICE" bin/rtpload -target "$IP:$SIP_PORT" -callee "$IP:$CALLEE_PORT" -poll -shards "$SHARDS" \
+"${PIN_TOOL[@]}" nice -n "$TOOL_NICE" bin/rtpload -target "$IP:$SIP_PORT" -callee "$IP:$CALLEE_PORT" -poll -shards "$SHARDS" \
 	-calls "$CALLS" -rate "$RATE" -hold "${HOLD}s" \
 	-pid "$TEXML_PID" -metrics "http://$IP:$HTTP_PORT/metrics" \
 	-deadline "$((RAMP + HOLD + 120))s" | tee "$OUT/rtpload.out" || RC=$?

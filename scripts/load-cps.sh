@@ -92,7 +92,7 @@ elif [[ -z ${TEXML_BIN:-} ]]; then
 	TEXML_BIN=bin/texml
 fi
 go build -o bin/loadapp ./tools/loadapp
-git rev-parse HEAD >"$OUT/commit" 2>/dev/null || true
+git describe --always --dirty >"$OUT/commit" 2>/dev/null || true
 
 # cpu_seconds PID: user+system CPU time the process has used so far.
 cpu_seconds() {
@@ -169,7 +169,8 @@ START=$(date +%s.%N)
 # receive buffer overflowed under bursts of responses (15,027 datagrams
 # dropped on SIPp's socket in 15 s at 1,500 calls/s, /proc/net/udp),
 # which SIPp then counted as the server's slowness. The servers measured
-# ask for 4 MB; so does the caller.
+# ask for 4 MB; so does the caller. (The kernel caps all three at
+# net.core.rmem_max / wmem_max: 4 MB on the machine these numbers come from.)
 (cd "$OUT" && exec sipp -sf "$SCENARIO" -s load -i "$IP" -p "$SIPP_PORT" -mp "$SIPP_MEDIA_PORT" \
 	-r "$RATE" -m "$TOTAL" -l "$LIMIT" -buff_size 4194304 \
 	-timeout "$((DURATION + 60))s" -timeout_error -recv_timeout 10000 -nostdin \

@@ -78,7 +78,7 @@ if [[ -z ${TEXML_BIN:-} ]]; then
 	TEXML_BIN=bin/texml
 fi
 go build -o bin/loadapp ./tools/loadapp
-git rev-parse HEAD >"$OUT/commit" 2>/dev/null || true
+git describe --always --dirty >"$OUT/commit" 2>/dev/null || true
 
 cpu_seconds() {
 	awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f\n", ($12 + $13) / hz }' "/proc/$1/stat"

@@ -28,7 +28,7 @@ type Metrics struct {
 	sttStreamsEnded  *prometheus.CounterVec
 	sttStreamDropped prometheus.Counter
 
-	sipDropped prometheus.Counter
+	sipDropped *prometheus.CounterVec
 }
 
 // Buckets, in seconds.
@@ -79,8 +79,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			[]string{"result"}),
 		sttStreamDropped: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "texml", Name: "stt_stream_frames_dropped_total",
 			Help: "20 ms frames a streaming recognizer did not take in time, dropped rather than delaying the call."}),
-		sipDropped: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "texml", Name: "sip_udp_send_dropped_total",
-			Help: "SIP datagrams not sent: the socket's send queue was full (SIP retransmits them) or the kernel refused them."}),
+		sipDropped: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "texml", Name: "sip_udp_send_dropped_total",
+			Help: "SIP datagrams not sent, by reason: queue_full (the SIP socket's writer was 4,096 datagrams behind; SIP retransmits) or refused (by the kernel: no route, a firewall)."},
+			[]string{"reason"}),
 	}
 	reg.MustRegister(m.active, m.total, m.refused, m.duration, m.verbs,
 		m.fetchTime, m.fetchErrors, m.ttsTime, m.sttTime, m.sttResults,
@@ -104,9 +105,9 @@ func (m *Metrics) ended(status string, d time.Duration) {
 
 // sipDrop counts a SIP datagram not sent (udpout.go); nil-safe, and a
 // method value of a nil *Metrics is a valid hook.
-func (m *Metrics) sipDrop() {
+func (m *Metrics) sipDrop(reason string) {
 	if m != nil {
-		m.sipDropped.Inc()
+		m.sipDropped.WithLabelValues(reason).Inc()
 	}
 }
 

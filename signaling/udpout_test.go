@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -29,7 +30,7 @@ func TestUDPOutSends(t *testing.T) {
 	}
 	var drops int
 	var dmu sync.Mutex
-	u := newUDPOut(listenUDP(t), func() { dmu.Lock(); drops++; dmu.Unlock() })
+	u := newUDPOut(listenUDP(t), func(string) { dmu.Lock(); drops++; dmu.Unlock() }, nil)
 	defer u.Close()
 	if u.batch == nil {
 		t.Fatal("a *net.UDPConn should be written in batches")
@@ -101,7 +102,14 @@ func TestUDPOutFullQueueDrops(t *testing.T) {
 	bc := &blockConn{PacketConn: listenUDP(t), release: make(chan struct{})}
 	var drops int
 	var dmu sync.Mutex
-	u := newUDPOut(bc, func() { dmu.Lock(); drops++; dmu.Unlock() })
+	u := newUDPOut(bc, func(r string) {
+		if r != dropQueueFull {
+			t.Errorf("dropped for %q", r)
+		}
+		dmu.Lock()
+		drops++
+		dmu.Unlock()
+	}, nil)
 	if u.batch != nil {
 		t.Fatal("a conn that is not a *net.UDPConn must be written one datagram at a time")
 	}
@@ -158,18 +166,22 @@ func TestUDPOutFullQueueDrops(t *testing.T) {
 	}
 }
 
-// TestUDPOutRefusedDatagram checks that a datagram the kernel refuses is
-// counted and does not keep the others of its batch from going.
-func TestUDPOutRefusedDatagram(t *testing.T) {
+// TestUDPOutRefused checks the two refusals: a destination of the other
+// address family is refused by WriteTo at once (a Dial to it fails
+// without waiting for a timeout); one the kernel refuses (port 0: EINVAL)
+// is counted as refused, and the others of its batch still go.
+func TestUDPOutRefused(t *testing.T) {
 	peer := listenUDP(t)
-	var drops int
+	var reasons []string
 	var dmu sync.Mutex
-	conn := listenUDP(t)
-	u := newUDPOut(conn, func() { dmu.Lock(); drops++; dmu.Unlock() })
+	u := newUDPOut(listenUDP(t), func(r string) { dmu.Lock(); reasons = append(reasons, r); dmu.Unlock() }, nil)
 	defer u.Close()
-	// An IPv6 destination on an IPv4 socket: the kernel refuses it.
-	bad := &net.UDPAddr{IP: net.ParseIP("2001:db8::1"), Port: 5060}
-	for i, a := range []net.Addr{peer.LocalAddr(), bad, peer.LocalAddr()} {
+	v6 := &net.UDPAddr{IP: net.ParseIP("2001:db8::1"), Port: 5060}
+	if _, err := u.WriteTo([]byte("x"), v6); !errors.Is(err, errFamily) {
+		t.Errorf("IPv6 destination on an IPv4 socket: %v, want errFamily", err)
+	}
+	port0 := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 0}
+	for i, a := range []net.Addr{peer.LocalAddr(), port0, peer.LocalAddr()} {
 		if _, err := u.WriteTo(fmt.Appendf(nil, "%d", i), a); err != nil {
 			t.Fatal(err)
 		}
@@ -187,8 +199,8 @@ func TestUDPOutRefusedDatagram(t *testing.T) {
 	}
 	dmu.Lock()
 	defer dmu.Unlock()
-	if drops != 1 || u.failed.Load() != 1 {
-		t.Errorf("drops %d, failed %d; want 1 refused datagram", drops, u.failed.Load())
+	if !slices.Equal(reasons, []string{dropRefused}) || u.failed.Load() != 1 {
+		t.Errorf("drops %v, failed %d; want one refused datagram", reasons, u.failed.Load())
 	}
 }
 
@@ -196,7 +208,7 @@ func TestUDPOutRefusedDatagram(t *testing.T) {
 // and that later writes fail as on a closed socket.
 func TestUDPOutClose(t *testing.T) {
 	c := listenUDP(t)
-	u := newUDPOut(c, nil)
+	u := newUDPOut(c, nil, nil)
 	if err := u.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -216,29 +228,42 @@ func TestUDPOutClose(t *testing.T) {
 	}
 }
 
-// TestUDPOutDualStack checks the default listener (--sip-listen :5060 is
-// an IPv6 socket that also carries IPv4) sends to an IPv4 peer in
-// batches: x/net writes an IPv4 address as AF_INET, which Linux takes on
-// such a socket.
+// TestUDPOutDualStack checks that a wildcard listener (the default
+// --sip-listen 0.0.0.0:5060 is, in Go, an IPv6 socket that also carries
+// IPv4) sends to IPv4 and IPv6 peers alike, in batches: x/net writes an
+// IPv4 address as AF_INET, which Linux takes on such a socket.
 func TestUDPOutDualStack(t *testing.T) {
-	c, err := net.ListenPacket("udp", ":0")
+	c, err := net.ListenPacket("udp", "0.0.0.0:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	peer := listenUDP(t)
-	u := newUDPOut(c, nil)
-	defer u.Close()
-	const n = 10
-	for range n {
-		if _, err := u.WriteTo([]byte("hi"), peer.LocalAddr()); err != nil {
-			t.Fatal(err)
-		}
+	if c.LocalAddr().(*net.UDPAddr).IP.To4() != nil {
+		_ = c.Close()
+		t.Skip("no IPv6 on this host: the wildcard socket is IPv4 only")
 	}
-	b := make([]byte, 10)
-	_ = peer.SetReadDeadline(time.Now().Add(5 * time.Second))
-	for i := range n {
-		if _, _, err := peer.ReadFrom(b); err != nil {
-			t.Fatalf("datagram %d: %v", i, err)
+	peers := []net.PacketConn{listenUDP(t)}
+	if p6, err := net.ListenPacket("udp6", "[::1]:0"); err == nil {
+		t.Cleanup(func() { _ = p6.Close() })
+		peers = append(peers, p6)
+	}
+	u := newUDPOut(c, nil, nil)
+	defer u.Close()
+	if u.family != 0 {
+		t.Fatalf("a wildcard socket taken for family %d only", u.family)
+	}
+	const n = 10
+	for _, peer := range peers {
+		for range n {
+			if _, err := u.WriteTo([]byte("hi"), peer.LocalAddr()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b := make([]byte, 10)
+		_ = peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for i := range n {
+			if _, _, err := peer.ReadFrom(b); err != nil {
+				t.Fatalf("%s: datagram %d: %v", peer.LocalAddr(), i, err)
+			}
 		}
 	}
 	if f := u.failed.Load(); f != 0 {

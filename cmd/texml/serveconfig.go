@@ -28,7 +28,7 @@ import (
 // 0.9 s and no timeout (3 runs); 1,000 took every call in two runs of
 // three and collapsed in the third (13,514 failed, p50 2 s), because a
 // longer setup queue on a saturated host means callers retransmitting.
-// See docs/benchmarks.md ("Call setup beside a bare stack").
+// See docs/benchmarks.md ("One SIP writer, a fair SIPp, --max-setup 400").
 const defaultMaxSetup = 400
 
 // defaultMaxLag is --max-lag's default: off. At 20 ms (the RTP packet
