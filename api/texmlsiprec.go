@@ -62,15 +62,11 @@ func (s *server) createTexmlSiprec(w http.ResponseWriter, r *http.Request) {
 		writeTelnyxProblem(w, p)
 		return
 	}
-	for name, ok := range map[string]func(string) bool{
+	if refuseValues(w, f, map[string]func(string) bool{
 		"Secure":       func(v string) bool { return v == "" || v == "false" },
 		"SipTransport": func(v string) bool { return v == "" || v == "udp" || v == "tcp" },
-	} {
-		if !ok(f.Get(name)) {
-			writeTelnyx(w, http.StatusUnprocessableEntity, telnyxBadRequest,
-				name+" "+f.Get(name)+" is not supported by texml: it has no TLS or SRTP to a recording server yet.", name)
-			return
-		}
+	}, "it has no TLS or SRTP to a recording server yet") {
+		return
 	}
 	req, p := parseSiprec(f)
 	if p != nil {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -85,15 +86,11 @@ func (s *server) createTexmlStream(w http.ResponseWriter, r *http.Request) {
 		writeTelnyxProblem(w, p)
 		return
 	}
-	for name, ok := range map[string]func(string) bool{
+	if refuseValues(w, f, map[string]func(string) bool{
 		"BidirectionalMode":  func(v string) bool { return v == "" || v == "mp3" },
 		"BidirectionalCodec": func(v string) bool { return v == "" || v == "PCMU" },
-	} {
-		if !ok(f.Get(name)) {
-			writeTelnyx(w, http.StatusUnprocessableEntity, telnyxBadRequest,
-				name+" "+f.Get(name)+" is not supported by texml on a stream started through the API (a fork the app cannot talk back on).", name)
-			return
-		}
+	}, "a stream started through the API is a fork the app cannot talk back on") {
+		return
 	}
 	req, p := parseStream(f)
 	if p != nil {
@@ -117,4 +114,18 @@ func (s *server) updateTexmlStream(w http.ResponseWriter, r *http.Request) {
 	}, func(account, callSid, forkSid, name string) any {
 		return texmlStreamOf(account, callSid, calls.StreamResult{Sid: forkSid, Name: name}, "stopped")
 	})
+}
+
+// refuseValues answers 422 (Telnyx's error shape, pointing at the field)
+// for a form field whose value allowed rejects, saying why texml does not
+// support it; it reports whether it answered.
+func refuseValues(w http.ResponseWriter, f url.Values, allowed map[string]func(string) bool, why string) bool {
+	for name, ok := range allowed {
+		if !ok(f.Get(name)) {
+			writeTelnyx(w, http.StatusUnprocessableEntity, telnyxBadRequest,
+				name+" "+f.Get(name)+" is not supported by texml: "+why+".", name)
+			return true
+		}
+	}
+	return false
 }
