@@ -181,6 +181,14 @@ type TranscribeSpec struct {
 	// ConversationRelay agent is interrupted then. Same goroutine rules
 	// as Result.
 	Speaking func(Track)
+	// Sustained, when set with SustainAfter, is told once an utterance
+	// whose onset Speaking heard has held SustainAfter of voiced audio
+	// (once per utterance; never for a shorter one): a ConversationRelay
+	// agent with interruptSensitivity medium or low is interrupted then,
+	// so that a short sound ("uh-huh", a cough) does not cut it off.
+	// Same goroutine rules as Result.
+	Sustained    func(Track)
+	SustainAfter time.Duration
 	// Partial, when set, receives interim transcripts of the utterance
 	// in progress (the words so far), which a later Partial or the final
 	// Result replaces. Same goroutine rules as Result.

@@ -47,6 +47,9 @@ type relaySession struct {
 	// endSilence is speechTimeout: the pause that ends the caller's
 	// utterance and sends its prompt; 0 for auto (the leg's own).
 	endSilence time.Duration
+	// sustain is interruptSensitivity as the voiced speech that
+	// interrupts the agent: 0 (high) at its onset.
+	sustain time.Duration
 	// ctx is the session's, for the round-trip pings; set by run.
 	ctx context.Context
 
@@ -80,6 +83,14 @@ const (
 	relayRenderQueue = 1000
 	// relayPingTimeout bounds one round-trip ping (debugging).
 	relayPingTimeout = 10 * time.Second
+	// interruptSensitivity="medium" and "low" interrupt the agent once
+	// the caller's utterance has held this much voiced speech, not at
+	// its onset as "high" (the default) does. Twilio documents the three
+	// values but not their thresholds; these are texml's: a backchannel
+	// ("uh-huh", "okay") or a cough is shorter than half a second of
+	// voice, and low waits for a full second of it.
+	relaySustainMedium = 500 * time.Millisecond
+	relaySustainLow    = time.Second
 )
 
 // connectRelay runs <Connect><ConversationRelay>: the caller talks with
@@ -128,7 +139,13 @@ func (c *Call) newRelay(doc *document, n *verbs.ConversationRelay) (*relaySessio
 	default:
 		r.report, _ = relay.InterruptValue(v)
 	}
-	for _, name := range []string{"ttsProvider", "transcriptionProvider", "speechModel", "intelligenceService", "interruptSensitivity",
+	switch strings.ToLower(strings.TrimSpace(a["interruptSensitivity"])) {
+	case "medium":
+		r.sustain = relaySustainMedium
+	case "low":
+		r.sustain = relaySustainLow
+	}
+	for _, name := range []string{"ttsProvider", "transcriptionProvider", "speechModel", "intelligenceService",
 		"profanityFilter", "elevenlabsTextNormalization", "backgroundNoiseReduction", "deepgramSmartFormat", "ignoreBackchannel"} {
 		if a[name] != "" {
 			c.warn(fmt.Sprintf("<ConversationRelay %s=%q>: texml uses its own engines (the server's text-to-speech and recognizer); ignored", name, a[name]), 0)

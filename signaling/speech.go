@@ -38,6 +38,12 @@ type utterance struct {
 
 	started chan struct{} // closed when speech starts
 	ended   chan struct{} // closed when speech ends
+	// sustained, when sustainAt > 0, is closed once speech has had
+	// sustainAt voiced frames (TranscribeSpec.SustainAfter); nil
+	// otherwise. Voiced means above the detector's threshold, not
+	// carried by its hangover, so a short sound never counts as long.
+	sustained chan struct{}
+	sustainAt int
 	// cloud, when the leg has a streaming recognizer, also gets the
 	// frames (gather_stream.go). Set before the utterance is tapped.
 	cloud *cloudListen
@@ -49,6 +55,7 @@ type utterance struct {
 	state   int // 0 waiting, 1 speaking, 2 ended
 	silent  int
 	frames  int
+	voiced  int       // frames of speech above the detector's threshold
 	last    time.Time // when the last frame arrived
 }
 
@@ -92,6 +99,7 @@ func (u *utterance) Write(frame []int16) {
 			u.ring = nil
 			u.state = 1
 			close(u.started)
+			u.countVoiced()
 		}
 	case 1:
 		u.samples = append(u.samples, frame...)
@@ -101,10 +109,21 @@ func (u *utterance) Write(frame []int16) {
 		} else {
 			u.silent++
 		}
+		if u.vad.Voiced() {
+			u.countVoiced()
+		}
 		if u.silent >= u.endAfter || u.frames >= u.maxFrame {
 			u.state = 2
 			close(u.ended)
 		}
+	}
+}
+
+// countVoiced counts a voiced frame of speech and closes sustained when
+// it is the sustainAt-th. mu is held.
+func (u *utterance) countVoiced() {
+	if u.voiced++; u.sustainAt > 0 && u.voiced == u.sustainAt {
+		close(u.sustained)
 	}
 }
 

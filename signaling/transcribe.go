@@ -48,7 +48,10 @@ func (l *Leg) Transcribe(ctx context.Context, t interpreter.TranscribeSpec) (fun
 	var undo []func()
 	start := func(track interpreter.Track, tap func(media.Sink) func()) {
 		s := &segmenter{end: t.EndSilence}
-		s.cur = newSegment(s.end)
+		if t.Sustained != nil {
+			s.sustain = t.SustainAfter
+		}
+		s.cur = newSegment(s.end, s.sustain)
 		undo = append(undo, tap(s))
 		wg.Add(1)
 		go func() {
@@ -68,16 +71,23 @@ func (l *Leg) Transcribe(ctx context.Context, t interpreter.TranscribeSpec) (fun
 // newSegment is an utterance of a transcription: the end of speech is
 // a pause of end (TranscribeSpec.EndSilence), or of autoEndSilence, as
 // speechTimeout="auto", when end is 0.
-func newSegment(end time.Duration) *utterance {
-	return newUtterance(interpreter.InputSpec{SpeechAuto: end <= 0, SpeechTimeout: end, MaxSpeechTime: transcribeMaxUtterance})
+// sustain, when positive, is TranscribeSpec.SustainAfter.
+func newSegment(end, sustain time.Duration) *utterance {
+	u := newUtterance(interpreter.InputSpec{SpeechAuto: end <= 0, SpeechTimeout: end, MaxSpeechTime: transcribeMaxUtterance})
+	if sustain > 0 {
+		u.sustainAt = max(1, int(sustain/media.FrameDuration))
+		u.sustained = make(chan struct{})
+	}
+	return u
 }
 
 // segmenter is a track's sink: it hands each frame to the utterance
 // being captured, which transcribeTrack replaces when one ends.
 type segmenter struct {
-	mu  sync.Mutex
-	cur *utterance
-	end time.Duration // the pause that ends an utterance; 0 for auto
+	mu      sync.Mutex
+	cur     *utterance
+	end     time.Duration // the pause that ends an utterance; 0 for auto
+	sustain time.Duration // TranscribeSpec.SustainAfter; 0 for none
 }
 
 // Write implements media.Sink.
@@ -93,7 +103,7 @@ func (s *segmenter) next() *utterance {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	u := s.cur
-	s.cur = newSegment(s.end)
+	s.cur = newSegment(s.end, s.sustain)
 	return u
 }
 
@@ -110,6 +120,7 @@ func (l *Leg) transcribeTrack(ctx context.Context, s *segmenter, track interpret
 	defer idle.Stop()
 	var partialTick *time.Ticker
 	var announced *utterance // the utterance whose onset was told
+	var sustained *utterance // the utterance told to have gone on
 	if t.Partial != nil {
 		partialTick = time.NewTicker(partialEvery)
 		defer partialTick.Stop()
@@ -119,12 +130,15 @@ func (l *Leg) transcribeTrack(ctx context.Context, s *segmenter, track interpret
 		s.mu.Lock()
 		u := s.cur
 		s.mu.Unlock()
-		started, partial := u.started, (<-chan time.Time)(nil)
+		started, partial, long := u.started, (<-chan time.Time)(nil), (<-chan struct{})(nil)
 		if announced == u {
 			// Its onset is told; interim results while it goes on.
 			started = nil
 			if partialTick != nil && u.speaking() {
 				partial = partialTick.C
+			}
+			if sustained != u {
+				long = u.sustained // nil unless asked for
 			}
 		}
 		select {
@@ -134,6 +148,9 @@ func (l *Leg) transcribeTrack(ctx context.Context, s *segmenter, track interpret
 				result(func() { t.Speaking(track) })
 			}
 			lastPartial = ""
+		case <-long:
+			sustained = u
+			result(func() { t.Sustained(track) })
 		case <-partial:
 			res, err := l.m.Recognizer.Recognize(ctx, stt.Request{Samples: u.audio(), Language: t.Language, Hints: t.Hints})
 			if err == nil && res.Text != "" && res.Text != lastPartial && u.speaking() {

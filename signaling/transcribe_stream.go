@@ -192,14 +192,35 @@ func (l *Leg) relayEvents(ctx context.Context, s stt.Stream, track interpreter.T
 	// without speech_started events still interrupts an agent: its first
 	// partial or final of an utterance stands for the onset.
 	told := false
+	// long times Sustained from the onset: the provider's events carry
+	// no voiced duration, so an utterance that has gone on SustainAfter
+	// since its onset, with no final yet, counts as sustained.
+	var long *time.Timer
+	var longC <-chan time.Time
+	endLong := func() {
+		if long != nil {
+			long.Stop()
+			long, longC = nil, nil
+		}
+	}
+	defer endLong()
 	speaking := func() {
-		if !told && t.Speaking != nil {
-			result(func() { t.Speaking(track) })
+		if !told {
+			if t.Speaking != nil {
+				result(func() { t.Speaking(track) })
+			}
+			if t.Sustained != nil && t.SustainAfter > 0 {
+				long = time.NewTimer(t.SustainAfter)
+				longC = long.C
+			}
 		}
 		told = true
 	}
 	for {
 		select {
+		case <-longC:
+			long, longC = nil, nil
+			result(func() { t.Sustained(track) })
 		case e, ok := <-s.Events():
 			if !ok {
 				if err := s.Err(); err != nil {
@@ -230,6 +251,7 @@ func (l *Leg) relayEvents(ctx context.Context, s stt.Stream, track interpreter.T
 					result(func() { t.Result(interpreter.Transcript{Track: track, Text: e.Text, Confidence: e.Confidence}) })
 				}
 				told = false
+				endLong()
 			}
 		case now := <-idle:
 			fill(now)

@@ -18,12 +18,23 @@ import (
 type heard struct {
 	mu                sync.Mutex
 	speaking, ended   int
+	sustained         int
 	partials, results []string
 }
 
 func (h *heard) spec() interpreter.TranscribeSpec {
 	return interpreter.TranscribeSpec{Inbound: true, Language: "de-DE", Hints: "eins, zwei",
 		Speaking: func(interpreter.Track) { h.mu.Lock(); h.speaking++; h.mu.Unlock() },
+		// Each utterance of the script lasts 800 ms: sustained after 300.
+		SustainAfter: 300 * time.Millisecond,
+		Sustained: func(interpreter.Track) {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			if h.sustained >= h.speaking || h.ended != h.sustained {
+				h.sustained += 100 // not once per utterance, between its onset and its end
+			}
+			h.sustained++
+		},
 		Ended: func(interpreter.Track) {
 			h.mu.Lock()
 			defer h.mu.Unlock()
@@ -125,6 +136,9 @@ func TestTranscribeStreaming(t *testing.T) {
 			}
 			if got.speaking != len(tc.wantResults) {
 				t.Errorf("%d onsets, want %d", got.speaking, len(tc.wantResults))
+			}
+			if got.sustained != len(tc.wantResults) {
+				t.Errorf("Sustained %d, want once per utterance (%d) between its onset and its end", got.sustained, len(tc.wantResults))
 			}
 			// The provider's final ends each utterance: Ended, then Result.
 			if got.ended != len(tc.wantResults) {

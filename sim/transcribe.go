@@ -17,7 +17,8 @@ import (
 // takes when the caller has said it; on the outbound track, each Say's
 // text when it has been spoken to the end. Confidence is
 // SpeechConfident. Speaking hears the onset of timed speech and of
-// timed talk (audio:SECONDS, which has no words), Partial the words
+// timed talk (audio:SECONDS, which has no words), Sustained the moment
+// SustainAfter into one at least that long, Partial the words
 // said so far as each one ends, and Ended the end of each: the spec's
 // EndSilence after the last word (or sound), at once without one, and
 // the final transcript comes then.
@@ -90,6 +91,7 @@ func (t *simTranscriber) schedule(l *Leg, d time.Duration, text string) []func()
 		}
 	}
 	at(d, func() { t.speaking(interpreter.TrackInbound) })
+	at(t.sustainAt(d, time.Duration(utf8.RuneCountInString(text))*SpeechPerChar), func() { t.sustained(interpreter.TrackInbound) })
 	if t.spec.Partial != nil {
 		words := strings.Fields(text)
 		for i := 1; i < len(words); i++ {
@@ -112,10 +114,24 @@ func (t *simTranscriber) talk(l *Leg, d, length time.Duration) []func() bool {
 	if d >= 0 {
 		cancels = append(cancels, l.clk.AfterFunc(d, func() { t.speaking(interpreter.TrackInbound) }))
 	}
+	if at := t.sustainAt(d, length); at >= 0 {
+		cancels = append(cancels, l.clk.AfterFunc(at, func() { t.sustained(interpreter.TrackInbound) }))
+	}
 	if end := d + length + t.spec.EndSilence; end >= 0 {
 		cancels = append(cancels, l.clk.AfterFunc(end, func() { t.ended(interpreter.TrackInbound) }))
 	}
 	return cancels
+}
+
+// sustainAt is when, after the schedule's start, an utterance starting
+// at d and voiced for length is told sustained: SustainAfter into it,
+// when it is that long; -1 when it is not, when the spec does not ask,
+// or when that moment has passed (the onset was not told either).
+func (t *simTranscriber) sustainAt(d, length time.Duration) time.Duration {
+	if t.spec.Sustained == nil || t.spec.SustainAfter <= 0 || length < t.spec.SustainAfter || d < 0 {
+		return -1
+	}
+	return d + t.spec.SustainAfter
 }
 
 // sayOnStream tells the running transcriptions that the caller starts to say
@@ -166,6 +182,11 @@ func (t *simTranscriber) speaking(track interpreter.Track) {
 	if t.spec.Speaking != nil {
 		t.tell(track, func() { t.spec.Speaking(track) })
 	}
+}
+
+// sustained tells that an utterance on track has gone on SustainAfter.
+func (t *simTranscriber) sustained(track interpreter.Track) {
+	t.tell(track, func() { t.spec.Sustained(track) })
 }
 
 // ended tells the end of an utterance on track.

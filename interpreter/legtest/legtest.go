@@ -306,6 +306,54 @@ var basics = []contractCase{
 				c.t.Errorf("the utterance ended at %v, want %v", endAt, want)
 			}
 		}},
+	{"a transcription tells sustained speech, not a short sound", []Act{{At: 300 * time.Millisecond, Kind: Talk, For: 200 * time.Millisecond},
+		{At: 1500 * time.Millisecond, Kind: Talk, For: time.Second}},
+		func(ctx context.Context, leg interpreter.Leg, c *check) {
+			// <ConversationRelay interruptSensitivity="medium">: a sound
+			// shorter than SustainAfter (a backchannel) has an onset and
+			// an end and is never told sustained; a longer one is, once,
+			// SustainAfter after its onset.
+			var mu sync.Mutex
+			var events []string
+			var longAt time.Duration
+			note := func(e string) func(interpreter.Track) {
+				return func(interpreter.Track) {
+					mu.Lock()
+					defer mu.Unlock()
+					events = append(events, e)
+					if e == "sustained" {
+						longAt = c.clk.Now().Sub(c.start)
+					}
+				}
+			}
+			stop, err := leg.Transcribe(ctx, interpreter.TranscribeSpec{Inbound: true, SustainAfter: 500 * time.Millisecond,
+				Result: func(interpreter.Transcript) {}, Speaking: note("onset"), Sustained: note("sustained"), Ended: note("ended")})
+			if errors.Is(err, interpreter.ErrNoRecognizer) {
+				return // a leg without a recognizer says so
+			}
+			if err != nil {
+				c.t.Fatal(err)
+			}
+			if err := c.clk.Sleep(ctx, 4*time.Second); err != nil {
+				c.t.Fatal(err)
+			}
+			stop()
+			mu.Lock()
+			defer mu.Unlock()
+			want := []string{"onset", "ended", "onset", "sustained", "ended"}
+			if len(events) != len(want) {
+				c.t.Fatalf("events %q, want %q", events, want)
+			}
+			for i := range want {
+				if events[i] != want[i] {
+					c.t.Fatalf("events %q, want %q", events, want)
+				}
+			}
+			// The onset takes voice activity detection a few frames.
+			if want := 2000 * time.Millisecond; longAt < want-c.slack || longAt > want+c.slack+100*time.Millisecond {
+				c.t.Errorf("sustained at %v, want %v", longAt, want)
+			}
+		}},
 	{"the far end hangs up while nothing runs", []Act{{At: 300 * time.Millisecond, Kind: HangUp}},
 		func(ctx context.Context, leg interpreter.Leg, c *check) {
 			// The interpreter may be waiting on its own (a Dial ringing):
