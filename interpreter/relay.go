@@ -50,6 +50,9 @@ type relaySession struct {
 	// sustain is interruptSensitivity as the voiced speech that
 	// interrupts the agent: 0 (high) at its onset.
 	sustain time.Duration
+	// backchannel is ignoreBackchannel: speech interrupts the agent
+	// only once its words are not all acknowledgments.
+	backchannel bool
 	// ctx is the session's, for the round-trip pings; set by run.
 	ctx context.Context
 
@@ -61,6 +64,7 @@ type relaySession struct {
 	inbox []func()
 	wake  chan struct{}
 	held  bool // the caller's utterance began while the agent spoke on
+	barge barge
 
 	// The loop's own state.
 	gone       bool // the app's messages are over
@@ -131,6 +135,7 @@ func (c *Call) newRelay(doc *document, n *verbs.ConversationRelay) (*relaySessio
 	r.preemptible = a["preemptible"] == "true"
 	r.dtmf = a["dtmfDetection"] == "true"
 	r.partial = a["partialPrompts"] == "true"
+	r.backchannel = a["ignoreBackchannel"] == "true"
 	switch v := strings.ToLower(a["reportInputDuringAgentSpeech"]); v {
 	case "true":
 		r.report = relay.InterruptAny
@@ -146,7 +151,7 @@ func (c *Call) newRelay(doc *document, n *verbs.ConversationRelay) (*relaySessio
 		r.sustain = relaySustainLow
 	}
 	for _, name := range []string{"ttsProvider", "transcriptionProvider", "speechModel", "intelligenceService",
-		"profanityFilter", "elevenlabsTextNormalization", "backgroundNoiseReduction", "deepgramSmartFormat", "ignoreBackchannel"} {
+		"profanityFilter", "elevenlabsTextNormalization", "backgroundNoiseReduction", "deepgramSmartFormat"} {
 		if a[name] != "" {
 			c.warn(fmt.Sprintf("<ConversationRelay %s=%q>: texml uses its own engines (the server's text-to-speech and recognizer); ignored", name, a[name]), 0)
 		}

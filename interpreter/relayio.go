@@ -87,7 +87,7 @@ func (r *relaySession) listen(ctx context.Context) func() {
 	if r.sustain > 0 {
 		spec.Sustained, spec.SustainAfter = r.sustained, r.sustain
 	}
-	if r.partial {
+	if r.partial || r.backchannel {
 		spec.Partial = r.partialHeard
 	}
 	stop, err := r.c.leg.Transcribe(ctx, spec)
@@ -98,55 +98,6 @@ func (r *relaySession) listen(ctx context.Context) func() {
 		return func() {}
 	}
 	return stop
-}
-
-// speaking is the leg's word that the caller began to speak: it cuts
-// the agent off when its speech lets speech interrupt, at once (the next
-// packet is silence) with interruptSensitivity high; otherwise, while
-// the agent speaks on, the utterance is held back unless
-// reportInputDuringAgentSpeech lets it through, or until sustained cuts
-// the agent off.
-func (r *relaySession) speaking(Track) {
-	if r.speakerEvents {
-		r.sess.Info(relay.InfoClientSpeaking, "on", r.c.cfg.Clock.Now())
-	}
-	if r.sustain == 0 && r.cutInBySpeech() {
-		return
-	}
-	_, agent := r.talk.speaking()
-	r.mu.Lock()
-	r.held = agent && !allows(r.report, relay.InterruptSpeech)
-	r.mu.Unlock()
-}
-
-// sustained is the leg's word that the caller's utterance has gone on
-// long enough to interrupt with interruptSensitivity medium or low: the
-// agent is cut off now, if its speech lets speech interrupt, and the
-// utterance is then the app's next prompt. An utterance that never gets
-// here (a backchannel) leaves the agent speaking.
-func (r *relaySession) sustained(Track) {
-	if r.cutInBySpeech() {
-		r.mu.Lock()
-		r.held = false
-		r.mu.Unlock()
-	}
-}
-
-// cutInBySpeech interrupts the agent for the caller's speech, when what
-// it says lets speech interrupt, and tells the app; it reports whether
-// it did.
-func (r *relaySession) cutInBySpeech() bool {
-	cut, ok := r.talk.interrupt(relay.InterruptSpeech)
-	if !ok {
-		return false
-	}
-	// The trace is queued before the app can answer the message.
-	r.post(func() {
-		r.c.trace("relay", map[string]any{"state": "interrupt", "sid": r.id, "spoken": cut.spoken, "ms": cut.d.Milliseconds(), "by": "speech"})
-	})
-	r.sess.Interrupt(cut.spoken, cut.d)
-	r.cutOff(cut)
-	return true
 }
 
 // ended is the leg's word that the caller's utterance is over: its
@@ -214,6 +165,7 @@ func (r *relaySession) roundTrip() {
 
 // heard is a final transcript of the caller: a prompt for the app.
 func (r *relaySession) heard(t Transcript) {
+	r.words(t.Text)
 	r.mu.Lock()
 	held := r.held
 	r.held = false
@@ -236,6 +188,10 @@ func (r *relaySession) heard(t Transcript) {
 // partialHeard is an interim transcript: a prompt with last false
 // (partialPrompts).
 func (r *relaySession) partialHeard(t Transcript) {
+	r.words(t.Text)
+	if !r.partial {
+		return // asked for by ignoreBackchannel only
+	}
 	r.mu.Lock()
 	held, lang := r.held, r.sttLang
 	r.mu.Unlock()

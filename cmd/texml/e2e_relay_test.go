@@ -290,3 +290,48 @@ func TestConversationRelayPhoneDebug(t *testing.T) {
 		t.Errorf("clientSpeaking off %v after the word ended, want about 1.5 s", pause)
 	}
 }
+
+// TestConversationRelaySensitivityPhone runs interruptSensitivity
+// "medium" on a real call: a short word over the agent's speech (a
+// backchannel) leaves it speaking and is not reported; a longer phrase
+// interrupts it about half a second into its voice, and is the prompt
+// (https://www.twilio.com/docs/voice/twiml/connect/conversationrelay).
+func TestConversationRelaySensitivityPhone(t *testing.T) {
+	g := &relayAgent{long: "Welcome to the support line. We have many offers for you today, and I will read every one of them to you slowly.", handoff: "x"}
+	url := wsApp(t, g.serve)
+	a := newApp(t, map[string]string{
+		"/voice": `<Response><Connect><ConversationRelay url="` + url + `" interruptSensitivity="medium" hints="billing, support, sales"/></Connect><Hangup/></Response>`,
+	})
+	s := startSpeechServe(t, a.srv.URL+"/voice")
+	short, long := speak(t, "yes"), speak(t, "billing and support and sales please")
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	var phraseAt time.Time
+	c := callTexml(ctx, t, sipphone.New(t), s.sipAddr, time.Second, func(c *sipphone.Call) {
+		c.Silence(1500 * time.Millisecond) // the agent speaks
+		c.Talk(short)
+		c.Silence(2 * time.Second)
+		phraseAt = time.Now()
+		c.Talk(long)
+		c.Silence(4 * time.Second)
+		c.Listen(3 * time.Second)
+	})
+	if !c.RemoteHangup() {
+		t.Fatal("texml did not hang up after the session")
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.interrupts) != 1 {
+		t.Fatalf("interrupts %v, want one, by the phrase (messages %v)", g.interrupts, g.types)
+	}
+	after := g.interAt.Sub(phraseAt)
+	t.Logf("the word lasts %v, the phrase %v; the interrupt came %v into the phrase: %v", time.Duration(len(short))*time.Second/8000,
+		time.Duration(len(long))*time.Second/8000, after, g.interrupts[0])
+	// 500 ms of voice, after espeak-ng's lead-in and the detector's onset.
+	if after < 450*time.Millisecond || after > 1200*time.Millisecond {
+		t.Errorf("the interrupt came %v into the phrase, want about 0.5 s", after)
+	}
+	if len(g.prompts) != 1 {
+		t.Errorf("prompts %q, want the phrase's alone (the word over the agent is not reported)", g.prompts)
+	}
+}
