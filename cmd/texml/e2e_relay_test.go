@@ -167,22 +167,12 @@ func TestConversationRelayPhone(t *testing.T) {
 // then the caller's prompt.
 func TestConversationRelayBargeIn(t *testing.T) {
 	g := &relayAgent{long: "Welcome to the support line. We have many offers for you today, and I will read every one of them to you slowly.", handoff: "x"}
-	url := wsApp(t, g.serve)
-	a := newApp(t, map[string]string{
-		"/voice": `<Response><Connect><ConversationRelay url="` + url + `" hints="billing, support, sales"/></Connect><Hangup/></Response>`,
-	})
-	s := startSpeechServe(t, a.srv.URL+"/voice")
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
-	defer cancel()
-	c := callTexml(ctx, t, sipphone.New(t), s.sipAddr, time.Second, func(c *sipphone.Call) {
+	c := relayPhoneCall(t, g, ` hints="billing, support, sales"`, func(c *sipphone.Call) {
 		c.Silence(2500 * time.Millisecond) // the agent speaks
 		c.Talk(speak(t, "billing"))
 		c.Silence(4 * time.Second)
 		c.Listen(3 * time.Second)
 	})
-	if !c.RemoteHangup() {
-		t.Fatal("texml did not hang up after the session")
-	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if len(g.interrupts) != 1 {
@@ -245,24 +235,14 @@ func TestCallRelay(t *testing.T) {
 // (https://www.twilio.com/docs/voice/twiml/connect/conversationrelay).
 func TestConversationRelayPhoneDebug(t *testing.T) {
 	g := &relayAgent{handoff: "x"}
-	url := wsApp(t, g.serve)
-	a := newApp(t, map[string]string{
-		"/voice": `<Response><Connect><ConversationRelay url="` + url + `" welcomeGreeting="Hello. Which department?" hints="billing, support, sales"` +
-			` debug="speaker-events tokens-played" speechTimeout="1500"/></Connect><Hangup/></Response>`,
-	})
-	s := startSpeechServe(t, a.srv.URL+"/voice")
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
-	defer cancel()
 	var talkEnd time.Time
-	c := callTexml(ctx, t, sipphone.New(t), s.sipAddr, time.Second, func(c *sipphone.Call) {
+	relayPhoneCall(t, g, ` welcomeGreeting="Hello. Which department?" hints="billing, support, sales"`+
+		` debug="speaker-events tokens-played" speechTimeout="1500"`, func(c *sipphone.Call) {
 		c.Silence(3 * time.Second) // the greeting
 		c.Talk(speak(t, "billing"))
 		talkEnd = time.Now()
 		c.Silence(4 * time.Second)
 	})
-	if !c.RemoteHangup() {
-		t.Fatal("texml did not hang up after the session")
-	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	var got []string
@@ -298,16 +278,9 @@ func TestConversationRelayPhoneDebug(t *testing.T) {
 // (https://www.twilio.com/docs/voice/twiml/connect/conversationrelay).
 func TestConversationRelaySensitivityPhone(t *testing.T) {
 	g := &relayAgent{long: "Welcome to the support line. We have many offers for you today, and I will read every one of them to you slowly.", handoff: "x"}
-	url := wsApp(t, g.serve)
-	a := newApp(t, map[string]string{
-		"/voice": `<Response><Connect><ConversationRelay url="` + url + `" interruptSensitivity="medium" hints="billing, support, sales"/></Connect><Hangup/></Response>`,
-	})
-	s := startSpeechServe(t, a.srv.URL+"/voice")
 	short, long := speak(t, "yes"), speak(t, "billing and support and sales please")
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
-	defer cancel()
 	var phraseAt time.Time
-	c := callTexml(ctx, t, sipphone.New(t), s.sipAddr, time.Second, func(c *sipphone.Call) {
+	relayPhoneCall(t, g, ` interruptSensitivity="medium" hints="billing, support, sales"`, func(c *sipphone.Call) {
 		c.Silence(1500 * time.Millisecond) // the agent speaks
 		c.Talk(short)
 		c.Silence(2 * time.Second)
@@ -316,9 +289,6 @@ func TestConversationRelaySensitivityPhone(t *testing.T) {
 		c.Silence(4 * time.Second)
 		c.Listen(3 * time.Second)
 	})
-	if !c.RemoteHangup() {
-		t.Fatal("texml did not hang up after the session")
-	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if len(g.interrupts) != 1 {
@@ -334,4 +304,22 @@ func TestConversationRelaySensitivityPhone(t *testing.T) {
 	if len(g.prompts) != 1 {
 		t.Errorf("prompts %q, want the phrase's alone (the word over the agent is not reported)", g.prompts)
 	}
+}
+
+// relayPhoneCall serves <Connect><ConversationRelay attrs> for the agent
+// g, calls texml serve from a real SIP phone that runs script, and
+// fails unless texml hangs up once the session is over.
+func relayPhoneCall(t *testing.T, g *relayAgent, attrs string, script func(*sipphone.Call)) *sipphone.Call {
+	t.Helper()
+	a := newApp(t, map[string]string{
+		"/voice": `<Response><Connect><ConversationRelay url="` + wsApp(t, g.serve) + `"` + attrs + `/></Connect><Hangup/></Response>`,
+	})
+	s := startSpeechServe(t, a.srv.URL+"/voice")
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	c := callTexml(ctx, t, sipphone.New(t), s.sipAddr, time.Second, script)
+	if !c.RemoteHangup() {
+		t.Fatal("texml did not hang up after the session")
+	}
+	return c
 }

@@ -80,6 +80,24 @@ func (c *check) at(what string, want time.Duration) {
 	}
 }
 
+// transcribe runs a transcription for d on the leg's clock and stops
+// it; false means the leg has no recognizer, which it may say.
+func (c *check) transcribe(ctx context.Context, leg interpreter.Leg, spec interpreter.TranscribeSpec, d time.Duration) bool {
+	c.t.Helper()
+	stop, err := leg.Transcribe(ctx, spec)
+	if errors.Is(err, interpreter.ErrNoRecognizer) {
+		return false
+	}
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer stop()
+	if err := c.clk.Sleep(ctx, d); err != nil {
+		c.t.Fatal(err)
+	}
+	return true
+}
+
 // hungUp checks that err is a hang-up and that the call's context says so.
 func (c *check) hungUp(ctx context.Context, err error) {
 	c.t.Helper()
@@ -242,7 +260,7 @@ var basics = []contractCase{
 		func(ctx context.Context, leg interpreter.Leg, c *check) {
 			var mu sync.Mutex
 			var onsets []time.Duration
-			stop, err := leg.Transcribe(ctx, interpreter.TranscribeSpec{Inbound: true,
+			if !c.transcribe(ctx, leg, interpreter.TranscribeSpec{Inbound: true,
 				Result: func(interpreter.Transcript) {},
 				Speaking: func(tr interpreter.Track) {
 					mu.Lock()
@@ -250,17 +268,9 @@ var basics = []contractCase{
 					if tr == interpreter.TrackInbound {
 						onsets = append(onsets, c.clk.Now().Sub(c.start))
 					}
-				}})
-			if errors.Is(err, interpreter.ErrNoRecognizer) {
+				}}, 2*time.Second) {
 				return // a leg without a recognizer says so
 			}
-			if err != nil {
-				c.t.Fatal(err)
-			}
-			if err := c.clk.Sleep(ctx, 2*time.Second); err != nil {
-				c.t.Fatal(err)
-			}
-			stop()
 			mu.Lock()
 			defer mu.Unlock()
 			// Voice activity detection needs a few frames of speech.
@@ -276,7 +286,7 @@ var basics = []contractCase{
 			var mu sync.Mutex
 			var events []string
 			var endAt time.Duration
-			stop, err := leg.Transcribe(ctx, interpreter.TranscribeSpec{Inbound: true, EndSilence: 1500 * time.Millisecond,
+			if !c.transcribe(ctx, leg, interpreter.TranscribeSpec{Inbound: true, EndSilence: 1500 * time.Millisecond,
 				Result:   func(interpreter.Transcript) { mu.Lock(); events = append(events, "result"); mu.Unlock() },
 				Speaking: func(interpreter.Track) { mu.Lock(); events = append(events, "onset"); mu.Unlock() },
 				Ended: func(interpreter.Track) {
@@ -284,17 +294,9 @@ var basics = []contractCase{
 					defer mu.Unlock()
 					events = append(events, "ended")
 					endAt = c.clk.Now().Sub(c.start)
-				}})
-			if errors.Is(err, interpreter.ErrNoRecognizer) {
+				}}, 4*time.Second) {
 				return // a leg without a recognizer says so
 			}
-			if err != nil {
-				c.t.Fatal(err)
-			}
-			if err := c.clk.Sleep(ctx, 4*time.Second); err != nil {
-				c.t.Fatal(err)
-			}
-			stop()
 			mu.Lock()
 			defer mu.Unlock()
 			if len(events) < 2 || events[0] != "onset" || events[1] != "ended" || len(events) > 3 || len(events) == 3 && events[2] != "result" {
@@ -326,18 +328,10 @@ var basics = []contractCase{
 					}
 				}
 			}
-			stop, err := leg.Transcribe(ctx, interpreter.TranscribeSpec{Inbound: true, SustainAfter: 500 * time.Millisecond,
-				Result: func(interpreter.Transcript) {}, Speaking: note("onset"), Sustained: note("sustained"), Ended: note("ended")})
-			if errors.Is(err, interpreter.ErrNoRecognizer) {
+			if !c.transcribe(ctx, leg, interpreter.TranscribeSpec{Inbound: true, SustainAfter: 500 * time.Millisecond,
+				Result: func(interpreter.Transcript) {}, Speaking: note("onset"), Sustained: note("sustained"), Ended: note("ended")}, 4*time.Second) {
 				return // a leg without a recognizer says so
 			}
-			if err != nil {
-				c.t.Fatal(err)
-			}
-			if err := c.clk.Sleep(ctx, 4*time.Second); err != nil {
-				c.t.Fatal(err)
-			}
-			stop()
 			mu.Lock()
 			defer mu.Unlock()
 			want := []string{"onset", "ended", "onset", "sustained", "ended"}
