@@ -200,7 +200,9 @@ type TranscribeSpec struct {
 	// EndSilence is the pause that ends an utterance
 	// (<ConversationRelay speechTimeout>); 0 is the leg's own end of
 	// speech, as speechTimeout="auto". A streaming recognizer endpoints
-	// by itself and does not use it.
+	// by itself, so it is sent to the provider (stt.StreamRequest's
+	// EndSilence; 0 leaves it to its own endpointing), which honours it
+	// if it can.
 	EndSilence time.Duration
 }
 

@@ -15,8 +15,9 @@ import (
 // frames also go to a provider stream while the caller talks, so that
 // the provider's partials reach partialResultCallback and its final is
 // ready when the utterance ends. The utterance ends at whichever comes
-// first, the provider's final (its endpointing: what speechTimeout
-// "auto" asks for, https://www.twilio.com/docs/voice/twiml/gather#speechtimeout)
+// first, the provider's final (its endpointing: by a numeric
+// speechTimeout, which it is sent, or its own for "auto",
+// https://www.twilio.com/docs/voice/twiml/gather#speechtimeout)
 // or the local end of speech (a pause of speechTimeout, or the peer
 // going quiet). After a local end the provider is told stop and its
 // last final is the result. A stream that fails falls back to the
@@ -55,6 +56,12 @@ func (l *Leg) listenCloud(spec interpreter.InputSpec) *cloudListen {
 	ctx, cancel := context.WithCancel(l.gone)
 	c := &cloudListen{heard: make(chan struct{}), done: make(chan struct{}), cancel: cancel}
 	req := stt.StreamRequest{Language: spec.Language, Hints: spec.Hints, Queue: stt.DefaultStreamQueue + cloudPending}
+	if !spec.SpeechAuto && spec.SpeechTimeout > 0 {
+		// The provider is told the app's pause, so that its final does
+		// not end the answer at a shorter one of its own; "auto" is the
+		// provider's own endpointing, so it is told nothing.
+		req.EndSilence = spec.SpeechTimeout
+	}
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()

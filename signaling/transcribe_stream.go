@@ -28,8 +28,8 @@ const (
 // transcribeStreaming is Transcribe with the leg's streaming recognizer:
 // each track's frames go from the session's tap straight to a provider
 // stream, and speech onsets, partials and finals are the provider's own
-// events (it endpoints the utterances), not the local voice activity
-// detection of transcribeTrack. The streams are opened here, on the
+// events (it endpoints the utterances, by t.EndSilence when set), not
+// the local voice activity detection of transcribeTrack. The streams are opened here, on the
 // caller's goroutine, so that a provider that cannot be reached fails
 // the <Transcription> at once (transcription-error) rather than in the
 // background.
@@ -56,7 +56,9 @@ func (l *Leg) transcribeStreaming(ctx context.Context, t interpreter.TranscribeS
 	if t.Outbound {
 		tracks = append(tracks, track{track: interpreter.TrackOutbound, tap: l.sess.TapSent})
 	}
-	req := stt.StreamRequest{Language: t.Language, Hints: t.Hints}
+	// EndSilence (ConversationRelay's speechTimeout) goes to the provider:
+	// it finds the utterances here, so only it can wait the app's pause.
+	req := stt.StreamRequest{Language: t.Language, Hints: t.Hints, EndSilence: max(t.EndSilence, 0)}
 	for i := range tracks {
 		s, err := l.m.Streamer.Stream(tctx, req)
 		if err != nil {

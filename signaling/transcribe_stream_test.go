@@ -161,3 +161,69 @@ func TestTranscribeStreaming(t *testing.T) {
 		})
 	}
 }
+
+// TestStreamEndpointing checks that the app's end-of-speech pause
+// reaches the streaming provider as the start's endpointing_ms: a
+// transcription's EndSilence (ConversationRelay's speechTimeout) and a
+// Gather's numeric speechTimeout; nothing for a transcription without
+// one or for speechTimeout="auto", the provider's own endpointing.
+func TestStreamEndpointing(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		transcribe bool // a Transcribe with endSilence, else a Gather
+		endSilence time.Duration
+		auto       bool          // speechTimeout="auto"
+		speech     time.Duration // the Gather's speechTimeout
+		wantMs     int           // 0: endpointing_ms absent
+	}{
+		{name: "ConversationRelay speechTimeout=1500", transcribe: true, endSilence: 1500 * time.Millisecond, wantMs: 1500},
+		{name: "a transcription without a pause", transcribe: true},
+		{name: `Gather speechTimeout="3"`, speech: 3 * time.Second, wantMs: 3000},
+		{name: `Gather speechTimeout="auto"`, auto: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := stttest.NewServer(stttest.Script{Transcripts: []string{"hallo"}})
+			t.Cleanup(srv.Close)
+			ws, err := stt.NewWebSocket(stt.WebSocketOptions{URL: srv.URL})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := newSIPHarness(t, func(c *Config) { c.Media.Streamer = ws })
+			leg, ctx, _ := h.Start(t, nil)
+			if tc.transcribe {
+				stop, err := leg.Transcribe(ctx, interpreter.TranscribeSpec{Inbound: true, EndSilence: tc.endSilence,
+					Result: func(interpreter.Transcript) {}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				// The start is sent before Transcribe returns, but the
+				// provider reads it on its own goroutine.
+				for deadline := time.Now().Add(time.Second); len(srv.Starts()) == 0 && time.Now().Before(deadline); {
+					time.Sleep(10 * time.Millisecond)
+				}
+				stop()
+			} else {
+				// Nothing is said: the Gather times out after a second,
+				// long after its stream has opened.
+				in, err := leg.WaitInput(ctx, interpreter.InputSpec{Turn: 1, Speech: true, SpeechAuto: tc.auto,
+					SpeechTimeout: tc.speech, Timeout: time.Second})
+				if err != nil || in.Kind != interpreter.Timeout {
+					t.Fatalf("WaitInput %+v, %v; want a timeout", in, err)
+				}
+			}
+			waitNoStreams(t, srv)
+			starts := srv.Starts()
+			if len(starts) != 1 {
+				t.Fatalf("%d streams opened, want 1", len(starts))
+			}
+			switch got := starts[0].EndpointingMs; {
+			case tc.wantMs == 0 && got != nil:
+				t.Errorf("endpointing_ms %d sent, want it absent", *got)
+			case tc.wantMs != 0 && got == nil:
+				t.Errorf("endpointing_ms absent, want %d", tc.wantMs)
+			case tc.wantMs != 0 && *got != tc.wantMs:
+				t.Errorf("endpointing_ms %d, want %d", *got, tc.wantMs)
+			}
+		})
+	}
+}

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,13 +17,14 @@ import (
 // provider speaking docs/stt-ws.md (the fake of media/stt/stttest), and
 // pocketsphinx is not needed. <Start><Transcription> streams the call to
 // it and reports its final as transcription-content; <Gather
-// input="speech"> streams to it too and takes SpeechResult from it.
+// input="speech"> streams to it too, with its speechTimeout as the
+// start's endpointing_ms, and takes SpeechResult from it.
 func TestCloudSTT(t *testing.T) {
 	provider := stttest.NewServer(stttest.Script{Transcripts: []string{"Billing, please."}, Confidence: 0.93})
 	defer provider.Close()
 	a := newApp(t, map[string]string{
 		"/voice": `<Response><Start><Transcription track="inbound_track" hints="sales, billing" statusCallbackUrl="/tr"/></Start>` +
-			`<Gather input="speech" action="/heard" timeout="5"/><Say>Nothing heard.</Say><Hangup/></Response>`,
+			`<Gather input="speech" action="/heard" timeout="5" speechTimeout="1"/><Say>Nothing heard.</Say><Hangup/></Response>`,
 		"/heard": `<Response><Pause length="1"/><Hangup/></Response>`,
 		"/tr":    ``,
 	})
@@ -72,10 +75,20 @@ func TestCloudSTT(t *testing.T) {
 	if len(starts) != 2 {
 		t.Fatalf("%d streams, want the transcription's and the Gather's", len(starts))
 	}
+	var pauses []string // the starts' endpointing_ms, "-" when absent
 	for _, st := range starts {
 		if st.Authorization != "Bearer sekret" || st.SampleRate != 8000 {
 			t.Errorf("start %+v", st)
 		}
+		if st.EndpointingMs == nil {
+			pauses = append(pauses, "-")
+		} else {
+			pauses = append(pauses, strconv.Itoa(*st.EndpointingMs))
+		}
+	}
+	// The transcription has no pause to give; the Gather's speechTimeout="1" is 1000.
+	if slices.Sort(pauses); strings.Join(pauses, " ") != "- 1000" {
+		t.Errorf("endpointing_ms %q, want the Gather's 1000 and none for the transcription", pauses)
 	}
 	waitIdle(t, s)
 }

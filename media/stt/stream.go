@@ -3,6 +3,7 @@ package stt
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // Streamer is the seam for a recognizer that listens while the caller
@@ -27,6 +28,11 @@ type StreamRequest struct {
 	// to say, as Request.Hints. A provider uses them as it can (phrase
 	// boosting); they do not restrict what it may answer.
 	Hints string
+	// EndSilence is the pause that ends an utterance: the app's
+	// speechTimeout, which the provider is asked to endpoint by (a
+	// provider that cannot honour it endpoints as it would have). 0 is
+	// the provider's own endpointing, as speechTimeout="auto".
+	EndSilence time.Duration
 	// Queue is how many frames Write may queue before it drops; 0 means
 	// the streamer's default. A caller that writes a whole recorded
 	// utterance at once (Batch) sets it to the utterance's length.

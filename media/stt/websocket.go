@@ -120,6 +120,10 @@ type startMessage struct {
 	Encoding       string   `json:"encoding"`
 	Channels       int      `json:"channels"`
 	InterimResults bool     `json:"interim_results"`
+	// EndpointingMs is StreamRequest.EndSilence; omitted when 0, so that
+	// a provider that predates it, or a stream without a pause to give,
+	// sees the start it always did.
+	EndpointingMs int64 `json:"endpointing_ms,omitempty"`
 }
 
 // serverMessage is any message the provider sends.
@@ -154,7 +158,7 @@ func (w *WebSocket) Stream(ctx context.Context, r StreamRequest) (Stream, error)
 		lang = "en-US"
 	}
 	start, err := json.Marshal(startMessage{Type: "start", Language: lang, Hints: splitHints(r.Hints),
-		SampleRate: media.SampleRate, Encoding: w.encoding, Channels: 1, InterimResults: true})
+		SampleRate: media.SampleRate, Encoding: w.encoding, Channels: 1, InterimResults: true, EndpointingMs: endpointingMs(r.EndSilence)})
 	if err != nil {
 		_ = conn.CloseNow()
 		return nil, fmt.Errorf("stt start message: %w", err)
@@ -170,6 +174,16 @@ func (w *WebSocket) Stream(ctx context.Context, r StreamRequest) (Stream, error)
 	go s.send()
 	go s.receive()
 	return s, nil
+}
+
+// endpointingMs is a pause in the protocol's whole milliseconds,
+// rounded up so that a pause under a millisecond is still sent rather
+// than read as "none given"; 0 for none.
+func endpointingMs(d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return int64((d + time.Millisecond - 1) / time.Millisecond)
 }
 
 // splitHints turns the Gather hints attribute into the protocol's list.

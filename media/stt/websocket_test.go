@@ -156,6 +156,74 @@ func TestWebSocketStream(t *testing.T) {
 	}
 }
 
+// TestWebSocketEndpointing checks that StreamRequest.EndSilence reaches
+// the provider as the start's endpointing_ms (whole milliseconds, absent
+// for 0), and that the fake provider ends an utterance by it: two bursts
+// of tone apart by a pause shorter than endpointing_ms are one utterance,
+// by a longer pause two.
+func TestWebSocketEndpointing(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		endSilence time.Duration
+		pause      time.Duration
+		wantMs     int // 0: endpointing_ms absent
+		wantFinals []string
+	}{
+		{name: "none: the provider's own 500 ms", pause: 800 * time.Millisecond, wantFinals: []string{"one two", "three"}},
+		{name: "1.5 s, a shorter pause", endSilence: 1500 * time.Millisecond, pause: 800 * time.Millisecond,
+			wantMs: 1500, wantFinals: []string{"one two"}},
+		{name: "1 s, a longer pause", endSilence: time.Second, pause: 1200 * time.Millisecond,
+			wantMs: 1000, wantFinals: []string{"one two", "three"}},
+		{name: "a fraction of a millisecond rounds up", endSilence: 1200 * time.Microsecond, pause: 800 * time.Millisecond,
+			wantMs: 2, wantFinals: []string{"one two", "three"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			noLeaks(t)
+			srv := stttest.NewServer(stttest.Script{Transcripts: []string{"one two", "three"}, Confidence: 0.5})
+			t.Cleanup(srv.Close)
+			var frames [][]int16
+			frames = append(frames, tone(600*time.Millisecond)...)
+			frames = append(frames, silence(tc.pause)...)
+			frames = append(frames, tone(600*time.Millisecond)...) // ended by stop if by nothing else
+			// A queue for all the frames: written at once, none is dropped.
+			s, err := newWS(t, stt.WebSocketOptions{URL: srv.URL}).Stream(context.Background(),
+				stt.StreamRequest{EndSilence: tc.endSilence, Queue: len(frames) + 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			for _, f := range frames {
+				s.Write(f)
+			}
+			s.CloseSend()
+			var finals []string
+			for _, e := range collect(t, s) {
+				if e.Kind == stt.Final {
+					finals = append(finals, e.Text)
+				}
+			}
+			if err := s.Err(); err != nil || s.Dropped() != 0 {
+				t.Fatalf("Err %v, %d dropped", err, s.Dropped())
+			}
+			st := srv.Starts()
+			if len(st) != 1 {
+				t.Fatalf("starts %+v", st)
+			}
+			switch got := st[0].EndpointingMs; {
+			case tc.wantMs == 0 && got != nil:
+				t.Errorf("endpointing_ms %d sent, want it absent", *got)
+			case tc.wantMs != 0 && got == nil:
+				t.Errorf("endpointing_ms absent, want %d", tc.wantMs)
+			case tc.wantMs != 0 && *got != tc.wantMs:
+				t.Errorf("endpointing_ms %d, want %d", *got, tc.wantMs)
+			}
+			if strings.Join(finals, "|") != strings.Join(tc.wantFinals, "|") {
+				t.Errorf("finals %q, want %q", finals, tc.wantFinals)
+			}
+		})
+	}
+}
+
 // TestWebSocketFaults checks that each way a provider can fail is told
 // clearly, with the sentinel callers test for.
 func TestWebSocketFaults(t *testing.T) {

@@ -3,9 +3,9 @@
 // and "recognizes" by energy. Each stretch of loud audio is an
 // utterance: it answers speech_started at its first loud frame, a
 // partial with one more word of the scripted transcript every ten loud
-// frames, and the final after half a second of quiet (or at "stop").
-// Counting frames, not time, keeps it deterministic however fast the
-// client sends.
+// frames, and the final after half a second of quiet, or the start's
+// endpointing_ms of it (or at "stop"). Counting frames, not time, keeps
+// it deterministic however fast the client sends.
 package stttest
 
 import (
@@ -17,6 +17,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -67,7 +68,10 @@ type Start struct {
 	Encoding       string   `json:"encoding"`
 	Channels       int      `json:"channels"`
 	InterimResults bool     `json:"interim_results"`
-	Authorization  string   `json:"-"`
+	// EndpointingMs is nil when the start had no endpointing_ms, so that
+	// a test can tell "not sent" from a value.
+	EndpointingMs *int   `json:"endpointing_ms"`
+	Authorization string `json:"-"`
 }
 
 // Server is a running fake provider.
@@ -183,19 +187,33 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		<-ctx.Done()
 		return
 	}
-	s.recognize(ctx, c, st.Encoding == "mulaw")
+	s.recognize(ctx, c, st.Encoding == "mulaw", quietFrames(st.EndpointingMs))
 }
 
 // Energy endpointing of the fake: a frame is loud above this RMS, and
-// quietAfter quiet frames end an utterance.
+// quietAfter quiet frames end an utterance unless the start asks for
+// another pause.
 const (
 	loudRMS    = 500
 	quietAfter = 25 // 500 ms
 	wordEvery  = 10 // loud frames per word of the partials
 )
 
-// recognize runs the protocol after "start".
-func (s *Server) recognize(ctx context.Context, c *websocket.Conn, mulaw bool) {
+// quietFrames is how many quiet frames end an utterance: endpointing_ms
+// rounded up to whole frames, as a provider that honours it would wait
+// at least that long; quietAfter without it (or with a value a real
+// provider would refuse or ignore).
+func quietFrames(endpointingMs *int) int {
+	if endpointingMs == nil || *endpointingMs <= 0 {
+		return quietAfter
+	}
+	frame := int(media.FrameDuration / time.Millisecond)
+	return (*endpointingMs + frame - 1) / frame
+}
+
+// recognize runs the protocol after "start"; endAfter quiet frames end
+// an utterance.
+func (s *Server) recognize(ctx context.Context, c *websocket.Conn, mulaw bool, endAfter int) {
 	var speaking bool
 	var loud, quiet int
 	var words []string
@@ -228,7 +246,7 @@ func (s *Server) recognize(ctx context.Context, c *websocket.Conn, mulaw bool) {
 		s.mu.Unlock()
 		if rms(data, mulaw) < loudRMS {
 			if speaking {
-				if quiet++; quiet >= quietAfter && final() != nil {
+				if quiet++; quiet >= endAfter && final() != nil {
 					return
 				}
 			}
