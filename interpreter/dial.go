@@ -214,6 +214,7 @@ func (c *Call) ring(ctx context.Context, s *dialState, group []*fork, deadline t
 		if ev.p.Headers != nil {
 			f.headers = ev.p.Headers
 		}
+		f.heard = true
 		switch ev.p.Kind {
 		case Trying:
 		case Ringing:

@@ -43,6 +43,7 @@ type fork struct {
 	redirect   *Update // the update that took it out of the bridge
 
 	rang   bool
+	heard  bool // any response came (100 Trying or more): the target is reachable
 	done   bool
 	order  *int   // the Dial's count of ended forks
 	endSeq int    // this fork's place in that count
@@ -254,11 +255,17 @@ func (c *Call) cancelForks(group []*fork, keep *fork, status string) {
 		if f.att != nil {
 			f.att.Cancel()
 		}
-		code := 0
-		if status == "no-answer" {
+		code, st, reason := 0, status, ""
+		switch {
+		case status == "no-answer" && !f.heard:
+			// Nothing came back, not even 100 Trying, in the whole ring
+			// time: the target is unreachable, which DialStatus counts
+			// as failed, not as a callee who let it ring.
+			st, reason = "failed", "no response (unreachable)"
+		case status == "no-answer":
 			code = 487 // our CANCEL ended it: Request Terminated
 		}
-		f.end(status, code, "")
+		f.end(st, code, reason)
 	}
 }
 

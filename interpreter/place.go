@@ -78,7 +78,7 @@ func (c *Call) Place(ctx context.Context, p Placement) Result {
 		return c.unanswered("failed", 0, err.Error())
 	}
 	deadline := c.start.Add(t.Timeout)
-	rang := false
+	rang, heard := false, false
 	for {
 		ev, ok, err := c.next(ctx, box, deadline)
 		switch {
@@ -92,8 +92,14 @@ func (c *Call) Place(ctx context.Context, p Placement) Result {
 			return r
 		case !ok:
 			att.Cancel()
+			if !heard {
+				// Not even 100 Trying in the whole ring time: unreachable
+				// (failed), as a Dial's fork (cancelForks).
+				return c.unanswered("failed", 0, "no response (unreachable)")
+			}
 			return c.unanswered("no-answer", 487, "ring timeout")
 		}
+		heard = true
 		switch pr := ev.p; pr.Kind {
 		case Ringing, EarlyMedia:
 			if !rang {

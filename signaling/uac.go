@@ -291,7 +291,7 @@ func (a *outCall) invite(ctx context.Context) (int, string, *sip.Response, sip.C
 	var canceled <-chan time.Time // set once our CANCEL went out
 	var provisional bool          // a CANCEL may only follow a provisional response (§9.1)
 	cancelReq := a.cancel
-	ctxDone := ctx.Done()
+	ctxDone, closing := ctx.Done(), a.s.base.Done()
 	auths, redirected := 0, false
 	for {
 		select {
@@ -351,15 +351,30 @@ func (a *outCall) invite(ctx context.Context) (int, string, *sip.Response, sip.C
 			}
 			err := tx.Err()
 			if errors.Is(err, sip.ErrTransactionTimeout) {
+				if !provisional {
+					// Not even a 100 Trying before Timer B (64*T1, RFC
+					// 3261 §17.1.1.2): the host is unreachable, which
+					// is a failure (code 0), not a callee who let it
+					// ring (408 → no-answer).
+					return 0, "no response (unreachable)", nil, nil
+				}
 				return 408, "no response (timeout)", nil, nil
 			}
 			return 0, fmt.Sprintf("INVITE transaction: %v", err), nil, nil
 		case <-cancelReq:
 			cancelReq, ctxDone = nil, nil
-			canceled = a.sendCancel(req, provisional)
+			canceled = a.giveUp(req, provisional)
 		case <-ctxDone:
 			cancelReq, ctxDone = nil, nil
-			canceled = a.sendCancel(req, provisional)
+			canceled = a.giveUp(req, provisional)
+		case <-closing:
+			// The server is closing: it does not wait out a transaction
+			// that may take Timer B to end.
+			if provisional && canceled == nil {
+				a.sendCancel(req, true)
+			}
+			tx.Terminate()
+			return 487, "canceled (the server is closing)", nil, nil
 		case <-canceled:
 			tx.Terminate()
 			return 487, "canceled (no final response to our CANCEL)", nil, nil
@@ -374,6 +389,19 @@ func isClosed(c <-chan struct{}) bool {
 	default:
 		return false
 	}
+}
+
+// giveUp is the attempt canceled (ring timeout, another fork answered,
+// the caller left): CANCEL now, or once a provisional response comes.
+// Until one has, the transaction may go on for Timer B (RFC 3261 §9.1,
+// §17.1.1.2) and nothing will be heard on the call, so its media and RTP
+// port are released at once rather than held for that time; a 2xx that
+// still comes is ACKed and BYEd without them.
+func (a *outCall) giveUp(req *sip.Request, provisional bool) <-chan time.Time {
+	if !provisional {
+		_ = a.leg.sess.Close()
+	}
+	return a.sendCancel(req, provisional)
 }
 
 // sendCancel sends CANCEL for req (RFC 3261 §9.1) and returns the timer

@@ -21,7 +21,8 @@ type Callee struct {
 	// Ring is how long it rings before its Result.
 	Ring time.Duration
 	// Result is "answer", "busy", "no-answer" (rings until canceled),
-	// "failed" or "reject" (with Code).
+	// "failed" or "reject" (with Code), or "unreachable" (never answers
+	// anything, not even 100 Trying, as a host that is down).
 	Result string
 	// Code is the SIP final response for busy, failed and reject.
 	Code int
@@ -49,6 +50,11 @@ type Callee struct {
 	ReferAfter time.Duration
 }
 
+// timerB is how long an INVITE that gets no response at all is
+// retransmitted before its transaction gives up: 64*T1 with T1 = 500 ms
+// (RFC 3261 §17.1.1.2).
+const timerB = 32 * time.Second
+
 // ParseCallee parses a --callee value: TARGET=STEP[,STEP...], where a STEP
 // is one of
 //
@@ -57,6 +63,8 @@ type Callee struct {
 //	busy             486 Busy Here
 //	no-answer        ring until the Dial gives up
 //	failed           404 Not Found
+//	unreachable      no response at all, as a host that is down: the
+//	                 ring timeout, or Timer B (32 s), fails the Dial
 //	reject:CODE      any SIP final response, e.g. reject:603
 //	early            send early media while ringing
 //	refer:SECONDS:URI  SECONDS after answering, send a REFER to URI (transfer the caller)
@@ -86,7 +94,7 @@ func ParseCallee(v string) (Callee, error) {
 			c.Ring, err = seconds(arg)
 		case "talk":
 			c.Talk, err = seconds(arg)
-		case "answer", "busy", "no-answer", "failed":
+		case "answer", "busy", "no-answer", "failed", "unreachable":
 			c.Result, c.Code = kind, map[string]int{"busy": 486, "failed": 404}[kind]
 		case "reject":
 			c.Result = "reject"
@@ -109,7 +117,7 @@ func ParseCallee(v string) (Callee, error) {
 		case "human", "machine", "fax", "silent":
 			c.Greeting, err = ParseGreeting(strings.TrimSpace(st))
 		default:
-			err = fmt.Errorf("unknown step %q (ring, answer, busy, no-answer, failed, reject, early, refer, talk, input, human, machine, fax, silent)", st)
+			err = fmt.Errorf("unknown step %q (ring, answer, busy, no-answer, failed, unreachable, reject, early, refer, talk, input, human, machine, fax, silent)", st)
 		}
 		if err != nil {
 			return c, fmt.Errorf("callee %q: %w", v, err)
@@ -234,6 +242,14 @@ func (d *dialer) Dial(ctx context.Context, t interpreter.Target, progress func(i
 	a.leg.onGone = func() { a.finish(interpreter.Progress{Kind: interpreter.Ended}) }
 	a.leg.bye = a.Cancel
 
+	if c.Result == "unreachable" {
+		// Nothing comes back; the INVITE's transaction gives up after
+		// Timer B, 64*T1 (RFC 3261 §17.1.1.2), as a SIP leg's does.
+		a.at(timerB, func() {
+			a.finish(interpreter.Progress{Kind: interpreter.Failed, Reason: "no response (unreachable)"})
+		})
+		return a, nil
+	}
 	a.emit(interpreter.Progress{Kind: interpreter.Trying, Code: 100})
 	ringKind, ringCode := interpreter.Ringing, 180
 	if c.Early {

@@ -58,7 +58,7 @@ func (f *callFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.trace, "trace", "", `"json" prints one JSON event per line instead of a transcript`)
 	fs.BoolVar(&f.realtime, "realtime", false, "wait in real time (Pause 30 takes 30 s)")
 	fs.Var(&f.inputs, "input", "caller input, repeatable: dtmf:KEYS, speech:TEXT, silence, hangup, audio:SECONDS[:KEY], each optionally @MS; refer:SIP-URI@MS")
-	fs.Var(&f.callees, "callee", "a party Dial can reach, repeatable: TARGET=STEP,... with TARGET a number, sip: URI, client:ID or *, STEP ring:S answer busy no-answer failed reject:CODE early talk:S refer:S:URI input:VALUE, and what it makes heard once answered: human[:S] machine[:S][:beep] fax silent")
+	fs.Var(&f.callees, "callee", "a party Dial can reach, repeatable: TARGET=STEP,... with TARGET a number, sip: URI, client:ID or *, STEP ring:S answer busy no-answer failed unreachable reject:CODE early talk:S refer:S:URI input:VALUE, and what it makes heard once answered: human[:S] machine[:S][:beep] fax silent")
 	fs.Var(&f.outcomes, "dial-outcome", "scripted outcome of a Dial to a conference or a Refer, repeatable: completed:SECONDS, busy, no-answer, failed, canceled, ...; for a Refer also in-progress, rejected:CODE, hangup:SECONDS")
 	fs.Var(&f.params, "param", "request parameter sent with every request, repeatable: NAME=VALUE (FromState=TX, SipHeader_X-Id=7); wins over derived ones")
 	fs.StringVar(&f.direction, "direction", "inbound", `"inbound" (a caller calls --to) or "outbound-api" (a call created through the REST API to --to: it rings, a scripted callee answers — the --callee for --to, or one that answers at once with the --input — and the app runs on it)`)
