@@ -70,7 +70,11 @@ func (c *Call) newFork(doc *document, d *verbs.Dial, n verbs.Noun) *fork {
 	f := &fork{target: Target{From: from, ParentCallSid: c.cfg.CallSid}}
 	switch n := n.(type) {
 	case *verbs.Number:
-		f.target.Kind, f.target.Addr, f.ep, f.digits = NumberTarget, strings.TrimSpace(n.Number), n.Endpoint, n.SendDigits
+		number, ok := dialNumber(n.Number)
+		if !ok && number != "" {
+			c.warn("<Number>"+number+"</Number> is not an E.164 or US phone number; dialed as written", 13223)
+		}
+		f.target.Kind, f.target.Addr, f.ep, f.digits = NumberTarget, number, n.Endpoint, n.SendDigits
 	case *verbs.Sip:
 		f.target.Kind, f.target.Addr, f.ep = SIPTarget, strings.TrimSpace(n.URI), n.Endpoint
 		f.target.Username, f.target.Password = n.Username, n.Password
