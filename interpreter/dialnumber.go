@@ -6,7 +6,7 @@ import (
 	"github.com/nyaruka/phonenumbers"
 )
 
-// dialNumber is the number a <Number> body asks for, as the trunks get
+// DialNumber is the number a <Number> body asks for, as the trunks get
 // it. Twilio takes E.164 or an unformatted US number
 // (https://www.twilio.com/docs/voice/twiml/number) and warns of anything
 // else (13223, https://www.twilio.com/docs/api/errors/13223: hyphens,
@@ -22,7 +22,7 @@ import (
 //     as written, without the separators;
 //   - anything else is not a phone number: it goes as written, and ok is
 //     false, for the 13223 warning.
-func dialNumber(body string) (number string, ok bool) {
+func DialNumber(body string) (number string, ok bool) {
 	s := strings.TrimSpace(body)
 	digits := strings.Map(func(r rune) rune {
 		switch r {

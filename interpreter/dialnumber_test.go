@@ -25,9 +25,9 @@ func TestDialNumber(t *testing.T) {
 		{"", "", false},
 	}
 	for _, tc := range tests {
-		got, ok := dialNumber(tc.body)
+		got, ok := DialNumber(tc.body)
 		if got != tc.want || ok != tc.ok {
-			t.Errorf("dialNumber(%q) = %q, %v; want %q, %v", tc.body, got, ok, tc.want, tc.ok)
+			t.Errorf("DialNumber(%q) = %q, %v; want %q, %v", tc.body, got, ok, tc.want, tc.ok)
 		}
 	}
 }

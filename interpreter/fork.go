@@ -70,7 +70,7 @@ func (c *Call) newFork(doc *document, d *verbs.Dial, n verbs.Noun) *fork {
 	f := &fork{target: Target{From: from, ParentCallSid: c.cfg.CallSid}}
 	switch n := n.(type) {
 	case *verbs.Number:
-		number, ok := dialNumber(n.Number)
+		number, ok := DialNumber(n.Number)
 		if !ok && number != "" {
 			c.warn("<Number>"+number+"</Number> is not an E.164 or US phone number; dialed as written", 13223)
 		}

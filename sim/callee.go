@@ -86,6 +86,11 @@ func ParseCallee(v string) (Callee, error) {
 	if !ok || c.Target == "" {
 		return c, fmt.Errorf("callee %q: want TARGET=BEHAVIOUR, e.g. +15551230000=ring:5,answer,talk:30", v)
 	}
+	if t := strings.ToLower(c.Target); c.Target != "*" && !strings.HasPrefix(t, "sip:") && !strings.HasPrefix(t, "sips:") && !strings.HasPrefix(t, "client:") {
+		// A number is named as a Dial will dial it: "4155551234" is the
+		// callee <Number>(415) 555-1234</Number> reaches, +14155551234.
+		c.Target, _ = interpreter.DialNumber(c.Target)
+	}
 	for _, st := range strings.Split(steps, ",") {
 		kind, arg, _ := strings.Cut(strings.TrimSpace(st), ":")
 		var err error
