@@ -70,6 +70,14 @@ func (c *Call) newFork(doc *document, d *verbs.Dial, n verbs.Noun) *fork {
 	f := &fork{target: Target{From: from, ParentCallSid: c.cfg.CallSid}}
 	switch n := n.(type) {
 	case *verbs.Number:
+		if d.CallerID == "" && strings.HasPrefix(from, "client:") {
+			// A client's identity is no caller ID a phone network takes:
+			// "if the calling leg is a client leg, the caller ID is
+			// required" (https://www.twilio.com/docs/api/errors/13214),
+			// and Twilio fails the call.
+			c.warn("<Dial> from "+from+" to <Number>: a call from a client needs callerId", 13214)
+			return nil
+		}
 		number, ok := DialNumber(n.Number)
 		if !ok && number != "" {
 			c.warn("<Number>"+number+"</Number> is not an E.164 or US phone number; dialed as written", 13223)
