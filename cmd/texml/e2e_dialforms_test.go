@@ -201,10 +201,15 @@ func TestDialFormsSendDigits(t *testing.T) {
 		}
 		h.later = c.ReceivedDigits()
 		got <- h
+		// Then talks a while over the bridge, which comes once the
+		// last digit's event has ended, and hangs up: the Dial ends
+		// when the callee is done, not on the caller's timer.
+		c.Listen(time.Second)
+		_ = c.Hangup()
 	}})
 	fc := placeFormCall(t, map[string]string{
 		"/voice": `<Response><Dial action="/dialed"><Number sendDigits="1234">+15551230000</Number></Dial></Response>`,
-	}, trunkTo(callee.Addr()), 5*time.Second, nil)
+	}, trunkTo(callee.Addr()), 20*time.Second, nil)
 	select {
 	case h := <-got:
 		if h.atAnswer != "" {
@@ -239,13 +244,16 @@ func TestDialFormsSequential(t *testing.T) {
 			return
 		}
 		if c, err := in.Accept(); err == nil {
-			c.Listen(20 * time.Second)
+			// Hangs up itself: the Dial ends with the bridge, not with
+			// the caller's patience, however long the busy phone took.
+			c.Listen(time.Second)
+			_ = c.Hangup()
 		}
 	})
 	fc := placeFormCall(t, map[string]string{
 		"/voice": fmt.Sprintf(`<Response><Dial action="/dialed" sequential="true"><Sip>%s</Sip><Sip>%s</Sip></Dial></Response>`,
 			busy.URI("first"), answer.URI("second")),
-	}, nil, 2*time.Second, nil)
+	}, nil, 20*time.Second, nil)
 	select {
 	case code := <-firstCode:
 		if code != 486 {
