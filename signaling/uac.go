@@ -69,6 +69,11 @@ func (s *Server) destination(t interpreter.Target) (dest, error) {
 		}
 		if d.uri.Headers != nil {
 			for k, v := range d.uri.Headers.Items() {
+				if !uriHeaderAllowed(k) {
+					// Twilio warns (13252) and does not send it.
+					s.log.Warn("<Sip> URI header not sent: only X- headers and User-to-User, Remote-Party-ID, P-Preferred-Identity, P-Called-Party-ID are", "header", k, "uri", t.Addr)
+					continue
+				}
 				d.headers = append(d.headers, sip.NewHeader(k, v))
 			}
 			d.uri.Headers = nil
@@ -491,4 +496,23 @@ func (a *outCall) byeRaced(req *sip.Request, r *sip.Response) {
 	if err := d.bye(ctx); err != nil {
 		a.log.Debug("BYE after a raced answer", "err", err)
 	}
+}
+
+// uriHeaderAllowed reports whether a header in a <Sip> URI goes into the
+// INVITE. Twilio sends custom headers only with the x- prefix, and of the
+// standard ones only User-to-User, Remote-Party-ID, P-Preferred-Identity
+// and P-Called-Party-ID (https://www.twilio.com/docs/voice/twiml/sip,
+// "custom SIP headers ... such as UUI"; https://www.twilio.com/docs/api/errors/13252).
+// Anything else (a Via, a Contact, a made-up name) could break the INVITE
+// or impersonate texml's own headers.
+func uriHeaderAllowed(name string) bool {
+	if len(name) > 2 && strings.EqualFold(name[:2], "x-") {
+		return true
+	}
+	for _, ok := range []string{"User-to-User", "Remote-Party-ID", "P-Preferred-Identity", "P-Called-Party-ID"} {
+		if strings.EqualFold(name, ok) {
+			return true
+		}
+	}
+	return false
 }

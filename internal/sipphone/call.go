@@ -61,6 +61,7 @@ type Call struct {
 	final       int
 	err         error // why a placed call got no final response
 	provisional []int
+	progress    []*sip.Response // the provisional responses themselves
 	answerDelay time.Duration
 	answered    time.Time // ACK sent or received
 	ended       time.Time
@@ -151,6 +152,15 @@ func (c *Call) Provisional() []int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]int(nil), c.provisional...)
+}
+
+// ProvisionalResponses are the provisional responses to a placed call's
+// INVITE as received, in order (Provisional's codes, with their headers
+// and SDP); treat them as read only.
+func (c *Call) ProvisionalResponses() []*sip.Response {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*sip.Response(nil), c.progress...)
 }
 
 // Response is the final response to a placed call's INVITE; nil for a

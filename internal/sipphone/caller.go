@@ -146,6 +146,7 @@ func (c *Call) onResponse(r *sip.Response) error {
 	}
 	c.mu.Lock()
 	c.provisional = append(c.provisional, int(r.StatusCode))
+	c.progress = append(c.progress, r)
 	c.mu.Unlock()
 	if len(r.Body()) > 0 {
 		c.applyAnswer(r.Body())
