@@ -196,11 +196,12 @@ func waitRequest(t *testing.T, a *app, path string, within time.Duration) url.Va
 // TestDialFailuresNoLeak places 1,000 outbound legs of each failure kind
 // straight through the server's Dialer (the interpreter's seam) and checks
 // that goroutines, file descriptors and RTP ports come back to where they
-// were: a refused callee (SIPp answering 486 to every INVITE), a callee
-// that rings until we CANCEL, and a number no trunk allows.
+// were: a busy callee (SIPp answering 486 to every INVITE), one that is
+// not found (404: failed), a callee that rings until we CANCEL, and a
+// number no trunk allows.
 func TestDialFailuresNoLeak(t *testing.T) {
 	if testing.Short() {
-		t.Skip("3,000 dials")
+		t.Skip("4,000 dials")
 	}
 	needTool(t, "sipp")
 	const n = 1000
@@ -211,6 +212,7 @@ func TestDialFailuresNoLeak(t *testing.T) {
 		code           int
 	}{
 		{"busy", "callee_486.xml", 0, interpreter.Failed, 486},
+		{"not-found", "callee_404.xml", 0, interpreter.Failed, 404},
 		{"canceled", "callee_ring_cancel.xml", 20 * time.Millisecond, interpreter.Failed, 487},
 		{"no-route", "", 0, 0, 0},
 	}
