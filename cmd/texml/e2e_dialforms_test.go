@@ -387,3 +387,92 @@ func TestDialFormsWhisper(t *testing.T) {
 		t.Errorf("the whisper document's request: %v (made %v), want the outbound-dial leg's", w, ok)
 	}
 }
+
+// TestDialFormsTranscoded bridges a caller that speaks PCMU with a callee
+// that accepts only PCMA: each side's tone reaches the other through
+// texml's transcoding, and a key the caller presses reaches the callee
+// as an RFC 4733 event.
+func TestDialFormsTranscoded(t *testing.T) {
+	t.Parallel()
+	callee := sipphone.New(t)
+	type heard struct {
+		codec  sipphone.Codec
+		audio  []int16
+		digits string
+	}
+	got := make(chan heard, 1)
+	callee.Answer(sipphone.Behaviour{Codec: sipphone.PCMA, Then: func(c *sipphone.Call) {
+		c.Tone(1300, 4*time.Second)
+		got <- heard{codec: c.Codec(), audio: c.Audio(), digits: c.ReceivedDigits()}
+		_ = c.Hangup()
+	}})
+	fc := placeFormCall(t, map[string]string{
+		"/voice": `<Response><Dial action="/dialed"><Number>+15551230000</Number></Dial></Response>`,
+	}, trunkTo(callee.Addr()), 6*time.Second, func(c *sipphone.Call) {
+		c.Tone(880, 2*time.Second)
+		if err := c.DTMF("5"); err != nil {
+			t.Error(err)
+		}
+		c.Tone(880, time.Second)
+	})
+	if c := fc.caller.Codec(); c != sipphone.PCMU {
+		t.Fatalf("the caller's call is %s, want PCMU (texml answers with the offer's first codec)", c)
+	}
+	var h heard
+	select {
+	case h = <-got:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the callee never answered")
+	}
+	if h.codec != sipphone.PCMA {
+		t.Fatalf("the callee's call is %s, want PCMA", h.codec)
+	}
+	// A pure tone scores 2 (Goertzel's power of a sine is twice its mean
+	// square); one decoded in the wrong law keeps its pitch, and so
+	// passes toneFrames, but scores about 0.75.
+	for _, c := range []struct {
+		who   string
+		audio []int16
+		freq  float64
+	}{{"callee", h.audio, 880}, {"caller", fc.caller.Audio(), 1300}} {
+		if p := tonePurity(c.audio, c.freq); p < 1.8 {
+			t.Errorf("the %s heard the other's tone with purity %.2f, want about 2: not transcoded between PCMU and PCMA", c.who, p)
+		}
+	}
+	if n := toneFrames(h.audio, 880); n < 50 {
+		t.Errorf("the PCMA callee heard the PCMU caller's 880 Hz tone in %d frames, want most of the 150 sent", n)
+	}
+	if n := toneFrames(fc.caller.Audio(), 1300); n < 50 {
+		t.Errorf("the PCMU caller heard the PCMA callee's 1,300 Hz tone in %d frames, want most of the 200 sent", n)
+	}
+	if h.digits != "5" {
+		t.Errorf("the callee received the events %q, want 5 across the bridge", h.digits)
+	}
+	if p := waitRequest(t, fc.app, "/dialed", 10*time.Second); p.Get("DialCallStatus") != "completed" {
+		t.Errorf("DialCallStatus=%q, want completed", p.Get("DialCallStatus"))
+	}
+}
+
+// tonePurity is Goertzel's power at freq over the mean square, over the
+// frames where freq dominates: 2 for a tone heard as sent; a tone decoded
+// with the wrong G.711 law keeps its pitch but spreads into harmonics.
+func tonePurity(s []int16, freq float64) float64 {
+	var tone, all float64
+	for i := 0; i+160 <= len(s); i += 160 {
+		win := s[i : i+160]
+		var sum float64
+		for _, v := range win {
+			x := float64(v) / 32768
+			sum += x * x
+		}
+		ms := sum / 160
+		if g := sipphone.Goertzel(win, freq); ms > 1e-4 && g >= ms/2 {
+			tone += g
+			all += ms
+		}
+	}
+	if all == 0 {
+		return 0
+	}
+	return tone / all
+}
