@@ -134,7 +134,7 @@ func call(ctx context.Context, t *testing.T, ph *sipphone.Phone, addr, user stri
 
 // TestRedisRestartMidCall stops Redis while a caller and an agent talk
 // through a queue and three phones talk in a conference, and starts it
-// again (issue 7 §6):
+// again, as a node of a cluster must survive a store restart (README, "Several nodes"):
 //
 //   - the bridged and the mixed calls keep their media while Redis is
 //     down: their audio never goes through the store;

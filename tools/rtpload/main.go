@@ -45,8 +45,8 @@
 //
 // The targets checked: every call's gap within 20 ± 5 ms at p99 (99% of
 // its gaps in 15–25 ms), no packet missing, and (peak RSS − idle RSS) per
-// call ≤ 150 KB (issue 3), or per leg ≤ 100 KB with -callee (two legs a
-// call). With -echo (issue 9): at the callers whose app echoes, the gap
+// call ≤ 150 KB (the targets in docs/benchmarks.md), or per leg ≤ 100 KB with -callee (two legs a
+// call). With -echo (media streams): at the callers whose app echoes, the gap
 // p99 of all their packets ≤ 25 ms and nothing lost either way; the RSS
 // per stream is reported, with no target. The exit status is 1 when a call failed or a target was missed,
 // 2 on bad flags.
@@ -87,7 +87,7 @@ const (
 	ptime          = 20 * time.Millisecond
 	samplesPerPkt  = 160
 	tolerance      = 5 * time.Millisecond
-	targetRSSPerKB = 150 // per call, one leg each (issue 3)
+	targetRSSPerKB = 150 // per call, one leg each (docs/benchmarks.md)
 	// targetRSSPerLegKB is the bridged calls' target: two legs a call.
 	targetRSSPerLegKB = 100
 )
