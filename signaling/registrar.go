@@ -136,7 +136,7 @@ func (r *Registrar) Register(req *sip.Request) *sip.Response {
 	// Step 5: the address of record is the To header's; its user part
 	// is the identity, whatever the host (texml is the only domain).
 	aor := to.Address.User
-	if res := r.authenticate(req, aor, now); res != nil {
+	if res := r.authenticate(req, aor, now, registrarAuth); res != nil {
 		return res
 	}
 	u, res := r.update(req, now)
