@@ -7,8 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emiago/sipgo/sip"
+	"github.com/icholy/digest"
+
 	"github.com/texml/texml/fetcher"
 	"github.com/texml/texml/internal/sipphone"
+	"github.com/texml/texml/interpreter"
+	"github.com/texml/texml/verbs"
 )
 
 // paramsApp is the docs app that also hands over the parameters of every
@@ -176,4 +181,86 @@ func containsAll(s string, subs ...string) bool {
 		}
 	}
 	return true
+}
+
+// TestAuthenticateCaller: the edge cases of a client INVITE's proxy
+// authentication, on the registrar alone. Credentials answer a 407 only
+// in Proxy-Authorization (RFC 3261 §22.3), are bound to the method (a
+// REGISTER's do not pass for an INVITE), and on an old nonce get a stale
+// challenge; a From that is no identity is no client call.
+func TestAuthenticateCaller(t *testing.T) {
+	r, clk := newTestRegistrar(t, nil)
+	invite := func(from string, header, method string, chal *digest.Challenge) *sip.Request {
+		t.Helper()
+		raw := "INVITE sip:+15551230000@texml.test SIP/2.0\r\n" +
+			"Via: SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bKi1\r\n" +
+			"From: <sip:" + from + "@texml.test>;tag=t1\r\nTo: <sip:+15551230000@texml.test>\r\n" +
+			"Call-ID: c1\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n"
+		if chal != nil {
+			cred, err := digest.Digest(chal, digest.Options{Method: method, URI: "sip:+15551230000@texml.test",
+				Username: from, Password: from + "-pw", Count: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw += header + ": " + cred.String() + "\r\n"
+		}
+		m, err := sip.ParseMessage([]byte(raw + "Content-Length: 0\r\n\r\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.(*sip.Request)
+	}
+	if id, res := r.AuthenticateCaller(invite("carol", "", "", nil)); id != "" || res != nil {
+		t.Fatalf("carol (no client): %q %v, want no challenge", id, res)
+	}
+	_, res := r.AuthenticateCaller(invite("alice", "", "", nil))
+	if res == nil || res.StatusCode != 407 || res.GetHeader("Proxy-Authenticate") == nil || res.GetHeader("WWW-Authenticate") != nil {
+		t.Fatalf("alice without credentials: %v, want 407 with Proxy-Authenticate only", res)
+	}
+	chal, err := digest.ParseChallenge(res.GetHeader("Proxy-Authenticate").Value())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, header, method string
+		code                 int
+	}{
+		{"Authorization instead of Proxy-Authorization", "Authorization", "INVITE", 407},
+		{"a REGISTER's digest", "Proxy-Authorization", "REGISTER", 403},
+		{"right", "Proxy-Authorization", "INVITE", 0},
+	} {
+		id, res := r.AuthenticateCaller(invite("alice", tc.header, tc.method, chal))
+		switch {
+		case tc.code == 0 && (res != nil || id != "alice"):
+			t.Errorf("%s: %q %v, want alice", tc.name, id, res)
+		case tc.code != 0 && (res == nil || res.StatusCode != tc.code || id != ""):
+			t.Errorf("%s: %q %v, want %d", tc.name, id, res, tc.code)
+		}
+	}
+	clk.advance(nonceTTL + time.Second)
+	_, res = r.AuthenticateCaller(invite("alice", "Proxy-Authorization", "INVITE", chal))
+	if res == nil || res.StatusCode != 407 || !strings.Contains(res.GetHeader("Proxy-Authenticate").Value(), "stale=true") {
+		t.Errorf("an old nonce: %v, want 407 with stale=true", res)
+	}
+}
+
+// TestClientCallerDialect: a client call is From=client:IDENTITY for a
+// TwiML app only; a TeXML app keeps the SIP From, and a call that is no
+// client's is left alone.
+func TestClientCallerDialect(t *testing.T) {
+	for _, tc := range []struct {
+		dialect  verbs.Dialect
+		identity string
+		want     string
+	}{
+		{verbs.TwiML, "alice", "client:alice"},
+		{verbs.TeXML, "alice", "sip:alice@texml.test"},
+		{verbs.TwiML, "", "sip:alice@texml.test"},
+	} {
+		cfg := interpreter.Config{Dialect: tc.dialect, From: "sip:alice@texml.test"}
+		clientCaller(&cfg, tc.identity)
+		if cfg.From != tc.want {
+			t.Errorf("%v %q: From %q, want %q", tc.dialect, tc.identity, cfg.From, tc.want)
+		}
+	}
 }
