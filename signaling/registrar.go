@@ -12,9 +12,10 @@ import (
 	"github.com/emiago/sipgo/sip"
 )
 
-// Client is an identity that may register with texml and be dialed with
-// <Dial><Client>identity</Client></Dial> (the `clients:` of the config
-// file).
+// Client is an identity that may register with texml, be dialed with
+// <Dial><Client>identity</Client></Dial> and place calls that reach the
+// app From client:identity (the `clients:` of the config file;
+// clientcall.go).
 type Client struct {
 	// Identity is the user part of the address of record: a softphone
 	// registering sip:alice@<anything> is alice.
