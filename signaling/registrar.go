@@ -12,9 +12,10 @@ import (
 	"github.com/emiago/sipgo/sip"
 )
 
-// Client is an identity that may register with texml and be dialed with
-// <Dial><Client>identity</Client></Dial> (the `clients:` of the config
-// file).
+// Client is an identity that may register with texml, be dialed with
+// <Dial><Client>identity</Client></Dial> and place calls that reach the
+// app From client:identity (the `clients:` of the config file;
+// clientcall.go).
 type Client struct {
 	// Identity is the user part of the address of record: a softphone
 	// registering sip:alice@<anything> is alice.
@@ -136,7 +137,7 @@ func (r *Registrar) Register(req *sip.Request) *sip.Response {
 	// Step 5: the address of record is the To header's; its user part
 	// is the identity, whatever the host (texml is the only domain).
 	aor := to.Address.User
-	if res := r.authenticate(req, aor, now); res != nil {
+	if res := r.authenticate(req, aor, now, registrarAuth); res != nil {
 		return res
 	}
 	u, res := r.update(req, now)

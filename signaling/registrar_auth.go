@@ -51,56 +51,87 @@ func (n nonces) mac(ts []byte) []byte {
 	return m.Sum(nil)[:16]
 }
 
-// authenticate checks the REGISTER's digest credentials for aor (RFC 3261
-// §22.4, RFC 2617 with qop=auth): nil when they are good, else the
-// response to send: 401 with a challenge when there are none or the
-// nonce is stale or not ours, 403 for an unknown identity, a username
-// that is not the identity, or a wrong password (§10.3 steps 3 and 4).
-// An unknown identity is told apart only once the client answers a
-// challenge, so that probing without a password learns nothing.
-func (r *Registrar) authenticate(req *sip.Request, aor string, now time.Time) *sip.Response {
-	h := req.GetHeader("Authorization")
+// digestHeaders are the header names and status of one kind of digest
+// challenge: a registrar's (RFC 3261 §22.2: 401, WWW-Authenticate,
+// Authorization) or a proxy's (§22.3: 407, Proxy-Authenticate,
+// Proxy-Authorization). texml challenges a REGISTER as the registrar and
+// a client's INVITE as the proxy it plays for the call: a softphone
+// answers a 401 to an INVITE only with its credentials for the callee's
+// domain, and most keep its "proxy" credentials for 407.
+type digestHeaders struct {
+	code                     int
+	reason                   string
+	challenge, authorization string
+}
+
+var (
+	registrarAuth = digestHeaders{401, "Unauthorized", "WWW-Authenticate", "Authorization"}
+	proxyAuth     = digestHeaders{407, "Proxy Authentication Required", "Proxy-Authenticate", "Proxy-Authorization"}
+)
+
+// authenticate checks the request's digest credentials for identity
+// (RFC 3261 §22.4, RFC 2617 with qop=auth) in the headers of kind: nil
+// when they are good, else the response to send: a challenge (401 or
+// 407) when there are none or the nonce is stale or not ours, 403 for an
+// unknown identity, a username that is not the identity, or a wrong
+// password (§10.3 steps 3 and 4). An unknown identity is told apart only
+// once the client answers a challenge, so that probing without a
+// password learns nothing.
+func (r *Registrar) authenticate(req *sip.Request, identity string, now time.Time, kind digestHeaders) *sip.Response {
+	h := req.GetHeader(kind.authorization)
 	if h == nil {
-		return r.challenge(req, now, false)
+		return r.challenge(req, now, false, kind)
 	}
 	cred, err := digest.ParseCredentials(h.Value())
 	if err != nil || cred.Realm != r.realm {
-		return r.challenge(req, now, false)
+		return r.challenge(req, now, false, kind)
 	}
 	valid, fresh := r.nonces.check(cred.Nonce, now)
 	if !valid {
-		return r.challenge(req, now, false)
+		return r.challenge(req, now, false, kind)
 	}
-	password, known := r.clients[aor]
-	if !known || cred.Username != aor {
-		r.log.Info("REGISTER forbidden", "identity", aor, "username", cred.Username, "source", req.Source(), "known", known)
+	password, known := r.clients[identity]
+	if !known || cred.Username != identity {
+		r.log.Info(string(req.Method)+" forbidden", "identity", identity, "username", cred.Username,
+			"source", req.Source(), "known", known, "sip_call_id", callID(req))
 		return sip.NewResponseFromRequest(req, 403, "Forbidden", nil)
 	}
 	if alg := strings.ToUpper(cred.Algorithm); alg != "" && alg != "MD5" {
-		return r.challenge(req, now, false)
+		return r.challenge(req, now, false, kind)
 	}
 	chal := &digest.Challenge{Realm: r.realm, Nonce: cred.Nonce, Opaque: cred.Opaque, Algorithm: cred.Algorithm}
 	if cred.QOP != "" {
 		chal.QOP = []string{cred.QOP}
 	}
-	want, err := digest.Digest(chal, digest.Options{Method: string(sip.REGISTER), URI: cred.URI,
-		Username: aor, Password: password, Cnonce: cred.Cnonce, Count: cred.Nc})
+	// The digest covers the method (RFC 2617 §3.2.2.2, A2): credentials
+	// computed for a REGISTER do not pass for an INVITE.
+	want, err := digest.Digest(chal, digest.Options{Method: string(req.Method), URI: cred.URI,
+		Username: identity, Password: password, Cnonce: cred.Cnonce, Count: cred.Nc})
 	if err != nil || subtle.ConstantTimeCompare([]byte(want.Response), []byte(cred.Response)) != 1 {
-		r.log.Info("REGISTER forbidden: wrong password", "identity", aor, "source", req.Source())
+		r.log.Info(string(req.Method)+" forbidden: wrong password", "identity", identity,
+			"source", req.Source(), "sip_call_id", callID(req))
 		return sip.NewResponseFromRequest(req, 403, "Forbidden", nil)
 	}
 	if !fresh {
 		// The right password on an old nonce: a new one, no prompt.
-		return r.challenge(req, now, true)
+		return r.challenge(req, now, true, kind)
 	}
 	return nil
 }
 
-// challenge is a 401 with a fresh nonce (RFC 3261 §22.2, MD5 with
-// qop=auth, as every softphone supports).
-func (r *Registrar) challenge(req *sip.Request, now time.Time, stale bool) *sip.Response {
+// callID is the request's Call-ID, for logs.
+func callID(req *sip.Request) string {
+	if h := req.CallID(); h != nil {
+		return h.Value()
+	}
+	return ""
+}
+
+// challenge is a 401 or 407 with a fresh nonce (RFC 3261 §22.2, §22.3;
+// MD5 with qop=auth, as every softphone supports).
+func (r *Registrar) challenge(req *sip.Request, now time.Time, stale bool, kind digestHeaders) *sip.Response {
 	chal := digest.Challenge{Realm: r.realm, Nonce: r.nonces.issue(now), Algorithm: "MD5", QOP: []string{"auth"}, Stale: stale}
-	res := sip.NewResponseFromRequest(req, 401, "Unauthorized", nil)
-	res.AppendHeader(sip.NewHeader("WWW-Authenticate", chal.String()))
+	res := sip.NewResponseFromRequest(req, kind.code, kind.reason, nil)
+	res.AppendHeader(sip.NewHeader(kind.challenge, chal.String()))
 	return res
 }

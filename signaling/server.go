@@ -298,12 +298,19 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	var cfg interpreter.Config
 	if node == nil {
+		// A client's call is authenticated first: before the RTP port
+		// below, so that a challenge holds none (clientcall.go).
+		client, ok := s.authenticateClient(req, tx)
+		if !ok {
+			return
+		}
 		var err error
 		if cfg, err = s.cfg.Router.Route(req); err != nil {
 			s.cfg.Metrics.rejected("404")
 			respond(tx, req, 404, "Not Found")
 			return
 		}
+		clientCaller(&cfg, client)
 		codecParams(&cfg, offer)
 	}
 	sock, err := s.cfg.Media.Ports.Open()

@@ -176,6 +176,38 @@ func TestDialClientNotRegistered(t *testing.T) {
 	}
 }
 
+// TestClientPlacesCall: the test phone, registered as alice, calls a
+// number through texml. Its INVITE is challenged (407): with a wrong
+// password it gets 403 and the app hears nothing; with the right one the
+// app's request has From=client:alice and To the number, as a Twilio
+// Client call's does.
+func TestClientPlacesCall(t *testing.T) {
+	t.Parallel()
+	a := newApp(t, map[string]string{"/voice": `<Response><Say>Hello</Say></Response>`})
+	s := startServe(t, a.srv.URL+"/voice", clientsConfig(t)...)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ph := sipphone.New(t, sipphone.WithName("alice-softphone"))
+	registerPhone(ctx, t, ph, s.sipAddr, aliceCreds)
+
+	c := ph.Call(ctx, s.sipAddr, "+15551230000", sipphone.CallOptions{From: "alice", Username: "alice", Password: "nope"})
+	if c.FinalCode() != 403 {
+		t.Fatalf("a call with a wrong password: %d (%v), want 403", c.FinalCode(), c.Err())
+	}
+	if _, ok := a.request("/voice"); ok {
+		t.Fatal("the app was requested for a call with a wrong password")
+	}
+	c = ph.Call(ctx, s.sipAddr, "+15551230000", sipphone.CallOptions{From: "alice", Username: "alice", Password: "alice-pw"})
+	if c.FinalCode() != 200 {
+		t.Fatalf("a call with the right password: %d (%v), want 200", c.FinalCode(), c.Err())
+	}
+	_ = c.HangupAfter(time.Second)
+	p := waitRequest(t, a, "/voice", 5*time.Second)
+	if p.Get("From") != "client:alice" || p.Get("Caller") != "client:alice" || p.Get("To") != "+15551230000" {
+		t.Errorf("From=%q Caller=%q To=%q, want client:alice twice and +15551230000", p.Get("From"), p.Get("Caller"), p.Get("To"))
+	}
+}
+
 // TestDialClientBaresip: baresip, a real softphone, registers with
 // texml as alice (digest auth), auto-answers the Dial and plays a 660 Hz
 // sine (ausine) while recording what it hears (sndfile); the caller

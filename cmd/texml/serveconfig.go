@@ -181,7 +181,8 @@ type fileConfig struct {
 	Trunks []signaling.Trunk `yaml:"trunks"`
 	Deny   []string          `yaml:"deny"`
 	// Clients may REGISTER (digest auth in Realm, default the public
-	// IP) and are dialed with <Dial><Client>.
+	// IP), are dialed with <Dial><Client>, and place calls as
+	// client:IDENTITY once their INVITE passes the same digest (407).
 	Clients []signaling.Client `yaml:"clients"`
 	Realm   string             `yaml:"realm"`
 	// Accounts may use the REST API besides the main one (account_sid,
