@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -140,6 +141,11 @@ func (c *dialCheck) progress(p interpreter.Progress) {
 		c.overlaps.Add(1)
 	}
 	defer c.inCall.Add(-1)
+	// Stay in the callback a little, yielding, so that a call made
+	// meanwhile from another goroutine overlaps this one and is seen.
+	for range 100 {
+		runtime.Gosched()
+	}
 	ev := dialEvent{p, c.clk.Now().Sub(c.start)}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -448,6 +454,17 @@ var dialerCases = []dialerCase{
 			end := c.waitFinal(long)
 			c.failed(end, 487, "no-answer")
 			c.near(end, time.Second)
+			c.calleeGot("CANCEL")
+		}},
+	{"Cancel at once fails with 487", CalleeScript{},
+		func(c *dialCheck, att interpreter.Attempt) {
+			// Another fork answered, or the caller left, as the Dial
+			// began: on SIP the CANCEL waits for the callee's first
+			// provisional response (RFC 3261 §9.1).
+			att.Cancel()
+			end := c.waitFinal(long)
+			c.failed(end, 487, "no-answer")
+			c.near(end, 0)
 			c.calleeGot("CANCEL")
 		}},
 	{"Cancel after the answer ends the call", CalleeScript{Ring: 500 * time.Millisecond, Final: 200},
