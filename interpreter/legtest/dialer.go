@@ -409,6 +409,24 @@ func (c *dialCheck) ended(e dialEvent) {
 	}
 }
 
+// legGone checks that the answered leg of an ended attempt is gone for
+// the verbs that may still run on it (a Dial's whisper document): they
+// end with ErrHangup at once instead of playing to no one.
+func (c *dialCheck) legGone(leg interpreter.Leg) {
+	c.t.Helper()
+	if leg == nil {
+		return // wellFormed reports it
+	}
+	began := c.clk.Now()
+	_, err := leg.Pause(context.Background(), 2*time.Second, interpreter.Prompt{})
+	if !errors.Is(err, interpreter.ErrHangup) {
+		c.t.Errorf("a Pause on the leg after its attempt ended: %v, want ErrHangup", err)
+	}
+	if took := c.clk.Now().Sub(began); took > c.slack {
+		c.t.Errorf("the Pause took %v, want it to end at once", took)
+	}
+}
+
 // dialerCases are the contract, in the order RunDialer runs them.
 var dialerCases = []dialerCase{
 	{"a callee rings, answers and hangs up", CalleeScript{Ring: 2 * time.Second, Final: 200, HangUpAfter: time.Second},
@@ -425,6 +443,7 @@ var dialerCases = []dialerCase{
 			end := c.waitFinal(long)
 			c.ended(end)
 			c.near(end, 3*time.Second)
+			c.legGone(ans.Leg)
 			// Nothing happens to a bridged call until a side leaves.
 			if evs := c.snapshot(); finalIndex(evs) != index(evs, interpreter.Answered)+1 {
 				c.t.Errorf("events between the answer and the hang-up: %s", kinds(evs))
@@ -469,13 +488,14 @@ var dialerCases = []dialerCase{
 		}},
 	{"Cancel after the answer ends the call", CalleeScript{Ring: 500 * time.Millisecond, Final: 200},
 		func(c *dialCheck, att interpreter.Attempt) {
-			c.waitKind(interpreter.Answered, long)
+			ans := c.waitKind(interpreter.Answered, long)
 			c.until(time.Second)
 			att.Cancel()
 			end := c.waitFinal(long)
 			c.ended(end)
 			c.near(end, time.Second)
 			c.calleeGot("BYE")
+			c.legGone(ans.Leg)
 		}},
 	{"early media comes before the answer, on the answered leg", CalleeScript{Ring: time.Second, Final: 200, EarlyMedia: true, HangUpAfter: 500 * time.Millisecond},
 		func(c *dialCheck, att interpreter.Attempt) {
