@@ -59,8 +59,8 @@ type FarEnd interface {
 // same on a simulated and a real call. Every case also checks that the
 // progress is well formed: Trying, then Ringing or EarlyMedia, then
 // Answered and Ended or just Failed; exactly one final event, nothing
-// after it, and no two calls of the callback at once (the interpreter's
-// fork takes them in order, without locking).
+// after it, and no two calls of the callback at once (the Dial acts on
+// the events in the order they come, and two calls at once have none).
 func RunDialer(t *testing.T, h DialerHarness) {
 	for _, tc := range dialerCases {
 		t.Run(tc.name, func(t *testing.T) {
