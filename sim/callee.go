@@ -256,11 +256,13 @@ func (d *dialer) Dial(ctx context.Context, t interpreter.Target, progress func(i
 		return a, nil
 	}
 	a.emit(interpreter.Progress{Kind: interpreter.Trying, Code: 100})
-	ringKind, ringCode := interpreter.Ringing, 180
+	// Only early media carries the leg, as on SIP, where a 180 has no
+	// media to give (interpreter.Progress.Leg; legtest.RunDialer).
+	ring := interpreter.Progress{Kind: interpreter.Ringing, Code: 180}
 	if c.Early {
-		ringKind, ringCode = interpreter.EarlyMedia, 183
+		ring = interpreter.Progress{Kind: interpreter.EarlyMedia, Code: 183, Leg: a.leg}
 	}
-	a.emit(interpreter.Progress{Kind: ringKind, Code: ringCode, Leg: a.leg})
+	a.emit(ring)
 	if c.CallerLeaves {
 		a.at(0, func() { d.caller.hangUp("hangup while ringing") })
 	}
