@@ -30,6 +30,7 @@ type mediaStream struct {
 	url      string
 	st       *stream.Stream
 	stopLeg  func()
+	bidi     bool   // a <Connect><Stream>: the leg plays the app's audio
 	cb       string // statusCallback, resolved; "" for none
 	cbMethod string
 	// stop asks a <Start><Stream>'s goroutine to end it, for the reason
@@ -114,7 +115,7 @@ func (c *Call) newStream(doc *document, n *verbs.Stream, bidirectional bool, sid
 	for _, pr := range n.Params {
 		params[pr.Name] = pr.Value
 	}
-	ms := &mediaStream{c: c, name: n.StreamName, url: u, stop: make(chan struct{}), done: make(chan struct{})}
+	ms := &mediaStream{c: c, name: n.StreamName, url: u, bidi: bidirectional, stop: make(chan struct{}), done: make(chan struct{})}
 	if n.StatusCallback != "" {
 		if req := c.target(doc, "Stream", n.StatusCallback, n.StatusCallbackMethod); req.bad != nil {
 			c.fail(req.bad.Error(), 11100)
@@ -199,7 +200,21 @@ func (ms *mediaStream) connect(ctx context.Context) bool {
 // stream-error when the stream failed. why says who ended it, for the
 // trace.
 func (ms *mediaStream) end(ctx context.Context, why string) {
-	ms.stopLeg()
+	if ms.bidi {
+		// The leg stops playing the app's audio first, so that the
+		// counts below have all it played.
+		ms.stopLeg()
+	} else {
+		// A fork plays nothing: its leg is untapped once the end is
+		// reported. On a simulated call the tap is what holds the
+		// virtual clock to the wall clock (sim.Leg.Stream) while the
+		// fork's goroutine, which runs off the clock, closes the socket;
+		// untapped first, the call's time would run on meanwhile, and an
+		// app that closed its socket at 0.2 s would have its
+		// stream-stopped stamped wherever the call had got to, even
+		// after its hangup.
+		defer ms.stopLeg()
+	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), streamCloseTimeout)
 	defer cancel()
 	ended := ms.st.Err() // set when the app (or the socket) ended it first

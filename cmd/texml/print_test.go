@@ -6,6 +6,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/texml/texml/interpreter"
 )
 
 // TestCallTranscriptParallelDial pins the readable transcript of a Dial
@@ -95,5 +98,26 @@ func TestCallTranscriptMachineDetection(t *testing.T) {
 		if !strings.Contains(out, line) {
 			t.Errorf("the transcript lacks %q:\n%s", line, out)
 		}
+	}
+}
+
+// TestPrintStreamClear pins the transcript line of an app's clear on a
+// bidirectional stream, which drops the audio it had queued
+// (https://www.twilio.com/docs/voice/media-streams/websocket-messages#send-a-clear-message):
+// the README's Media streams section says a simulated call accounts
+// clears in virtual time. The event's fields are the interpreter's
+// (mediaStream.event: state clear, the stream's sid, dropped_ms); --trace
+// json keeps them as they are.
+func TestPrintStreamClear(t *testing.T) {
+	e := interpreter.Event{Name: "stream", T: 1500 * time.Millisecond,
+		Fields: map[string]any{"state": "clear", "sid": "MZ" + strings.Repeat("1", 32), "dropped_ms": int64(840)}}
+	var text, js strings.Builder
+	newPrinter(&text, false).Trace(e)
+	if got, want := text.String(), "[   1.50s] stream: clear drops 840 ms\n"; got != want {
+		t.Errorf("transcript line %q, want %q", got, want)
+	}
+	newPrinter(&js, true).Trace(e)
+	if got, want := js.String(), `{"dropped_ms":840,"event":"stream","sid":"MZ11111111111111111111111111111111","state":"clear","t_ms":1500}`+"\n"; got != want {
+		t.Errorf("json line %s, want %s", got, want)
 	}
 }
