@@ -42,14 +42,23 @@ func (s *Service) seatOf(name, callSid string) (*room, *seat, error) {
 	if r == nil {
 		return nil, nil, fmt.Errorf("conference %q: %w", name, ErrNotHere)
 	}
+	if st := r.live(callSid); st != nil {
+		return r, st, nil
+	}
+	return nil, nil, fmt.Errorf("conference %q: participant %s: %w", name, callSid, ErrNotHere)
+}
+
+// live is the seat of callSid in r that has not left, or nil. r.mu is not
+// held.
+func (r *room) live(callSid string) *seat {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, st := range r.seats {
 		if st.p.CallSid == callSid && !st.left {
-			return r, st, nil
+			return st
 		}
 	}
-	return nil, nil, fmt.Errorf("conference %q: participant %s: %w", name, callSid, ErrNotHere)
+	return nil
 }
 
 // UpdateParticipant mutes or unmutes a participant, puts it on hold (it

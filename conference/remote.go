@@ -211,10 +211,12 @@ func (s *Service) AcceptJoin(ctx context.Context, name string, p interpreter.Par
 		}
 	}
 	p.Leg = leg
-	// Changed may run on another goroutine as soon as sit has seated
-	// the guest (a participant leaving with endConferenceOnExit ends the
-	// room under the room's lock, then calls every seat's Changed), which
-	// can be before st below is assigned: it waits for that.
+	// Changed may run on another goroutine as soon as sit has released
+	// the room's lock, before st below is assigned: a Kick that found
+	// the room before this took s.mu finds the guest under the room's
+	// lock alone, and calls its Changed. (A room that ends calls the
+	// seats' Changed only after forget has taken s.mu, which this holds
+	// until st is assigned.) Changed waits for st.
 	seated := make(chan struct{})
 	p.Changed = func() {
 		<-seated

@@ -147,3 +147,93 @@ func TestGuestTalkingBeforeAnswer(t *testing.T) {
 		t.Errorf("the leg answered after talking: told %d times, want 2 (Enter again, with the leg)", changes.Load())
 	}
 }
+
+// answerLeg is a node leg that answers once wait is closed (its 200 OK
+// takes a round trip) and counts its hangups.
+type answerLeg struct {
+	interpreter.Leg // the rest: a room that never starts does not use them
+	wait            chan struct{}
+	hangups         atomic.Int32
+}
+
+func (l *answerLeg) Answer(context.Context) error {
+	select {
+	case <-l.wait:
+	case <-time.After(5 * time.Second): // the test fails on the kick's outcome
+	}
+	return nil
+}
+
+func (l *answerLeg) Hangup(context.Context) error { l.hangups.Add(1); return nil }
+
+// TestAcceptJoinKickedAsSeated: a Kick that found the room before the
+// home node seated a guest's node leg finds the guest as soon as sit
+// releases the room's lock, before AcceptJoin has its seat, and calls its
+// Changed from its own goroutine. That Changed must wait for the seat:
+// not read it unset (a data race, or a nil seat), nor be lost (the guest
+// would be served until its node hung up). AcceptJoin must hang the leg
+// up and return. The kicker is released by the guest's join event, which
+// sit sends under the room's lock, and the leg answers only once the kick
+// is done, so that nothing AcceptJoin does after seating the guest (its
+// State takes the room's lock) orders its seat before the kicker's
+// Changed: every iteration meets the window, and under -race the
+// detector reports an unguarded read.
+func TestAcceptJoinKickedAsSeated(t *testing.T) {
+	ctx := context.Background()
+	for i := range 200 {
+		st := memory.New()
+		joining := make(chan struct{})
+		post := func(_, _ string, p url.Values) {
+			if p.Get("StatusCallbackEvent") == "participant-join" && p.Get("CallSid") == "CAguest" {
+				close(joining)
+			}
+		}
+		s := New(st.Conferences, &fakeMixer{}, Options{Node: "home"})
+		cb := interpreter.StatusCallback{URL: "http://app/conf", Method: "POST", Events: []string{"join"}, Post: post}
+		host, err := s.Join(ctx, "room", interpreter.Participant{CallSid: "CAhost", StatusCallback: cb})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The guest's node joined it in the store before placing the leg.
+		if _, _, err := st.Conferences.Join(ctx, "room", store.Participant{CallSid: "CAguest", Node: "other"}, 0, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		s.mu.Lock()
+		r := s.rooms["room"] // as Kick's seatOf found it, before AcceptJoin took s.mu
+		s.mu.Unlock()
+		leg := &answerLeg{wait: make(chan struct{})}
+		kicked := make(chan bool, 1)
+		go func() {
+			defer close(leg.wait)
+			<-joining
+			g := r.live("CAguest") // waits for sit to release the room
+			if g != nil {
+				g.leave(ctx, true) // kickLocal's rest
+			}
+			kicked <- g != nil
+		}()
+		done := make(chan error, 1)
+		go func() {
+			done <- s.AcceptJoin(ctx, "room", interpreter.Participant{CallSid: "CAguest"}, "other", leg)
+		}()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("iteration %d: AcceptJoin: %v", i, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("iteration %d: AcceptJoin still serves a kicked guest: its Changed was lost", i)
+		}
+		if !<-kicked {
+			t.Fatalf("iteration %d: the kick did not find the seated guest", i)
+		}
+		if n := leg.hangups.Load(); n != 1 {
+			t.Fatalf("iteration %d: the kicked guest's leg hung up %d times, want once", i, n)
+		}
+		if c, err := st.Conferences.Get(ctx, "room"); err != nil || holds(c, "CAguest") || !holds(c, "CAhost") {
+			t.Fatalf("iteration %d: the store after the kick: %+v, %v; want the host alone", i, c, err)
+		}
+		host.Leave(ctx)
+		st.Close()
+	}
+}

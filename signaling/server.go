@@ -182,7 +182,7 @@ func (s *Server) ServeUDP(conn net.PacketConn) error {
 	// sipgo leaves a listener's socket to its owner (ours stays open
 	// until the caller closes it, which ends the read loop), so the
 	// writer ends here, with the loop.
-	out := newUDPOut(conn, s.cfg.Metrics.sipDrop, s.log)
+	out := newUDPOut(conn, s.cfg.Metrics.sipDrop, s.log, nil)
 	defer out.Close()
 	return s.srv.ServeUDP(out)
 }

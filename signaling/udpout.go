@@ -50,7 +50,8 @@ type udpOut struct {
 	failed  atomic.Uint64 // datagrams the kernel refused
 	onDrop  func(reason string)
 	log     *slog.Logger
-	logged  atomic.Int64 // unix nanoseconds of the last refusal logged
+	now     func() time.Time // spaces the refusal log lines: tests give a clock they set
+	logged  atomic.Int64     // unix nanoseconds of the last refusal logged
 }
 
 // outDatagram is one queued datagram; buf comes from outBufs.
@@ -82,16 +83,20 @@ const refusalLogEvery = time.Second
 
 // newUDPOut starts conn's writer; Close stops it and closes conn. onDrop,
 // if not nil, is called for each datagram dropped or refused, with its
-// reason; log, if not nil, gets a line for refused datagrams.
-func newUDPOut(conn net.PacketConn, onDrop func(reason string), log *slog.Logger) *udpOut {
+// reason; log, if not nil, gets a line for refused datagrams, at most one
+// per refusalLogEvery of now (nil: time.Now).
+func newUDPOut(conn net.PacketConn, onDrop func(reason string), log *slog.Logger, now func() time.Time) *udpOut {
 	if onDrop == nil {
 		onDrop = func(string) {}
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if now == nil {
+		now = time.Now
+	}
 	u := &udpOut{PacketConn: conn, q: make(chan outDatagram, udpOutQueue),
-		done: make(chan struct{}), stopped: make(chan struct{}), onDrop: onDrop, log: log}
+		done: make(chan struct{}), stopped: make(chan struct{}), onDrop: onDrop, log: log, now: now}
 	if _, ok := conn.(*net.UDPConn); ok {
 		u.batch = ipv4.NewPacketConn(conn)
 	}
@@ -211,7 +216,7 @@ func (u *udpOut) sendOne(m ipv4.Message) {
 	}
 	u.failed.Add(1)
 	u.onDrop(dropRefused)
-	now := time.Now().UnixNano()
+	now := u.now().UnixNano()
 	if last := u.logged.Load(); now-last >= int64(refusalLogEvery) && u.logged.CompareAndSwap(last, now) {
 		u.log.Warn("SIP datagram not sent", "to", m.Addr.String(), "err", err)
 	}

@@ -1,11 +1,16 @@
 package signaling
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
+	"runtime"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -30,7 +35,7 @@ func TestUDPOutSends(t *testing.T) {
 	}
 	var drops int
 	var dmu sync.Mutex
-	u := newUDPOut(listenUDP(t), func(string) { dmu.Lock(); drops++; dmu.Unlock() }, nil)
+	u := newUDPOut(listenUDP(t), func(string) { dmu.Lock(); drops++; dmu.Unlock() }, nil, nil)
 	defer u.Close()
 	if u.batch == nil {
 		t.Fatal("a *net.UDPConn should be written in batches")
@@ -109,7 +114,7 @@ func TestUDPOutFullQueueDrops(t *testing.T) {
 		dmu.Lock()
 		drops++
 		dmu.Unlock()
-	}, nil)
+	}, nil, nil)
 	if u.batch != nil {
 		t.Fatal("a conn that is not a *net.UDPConn must be written one datagram at a time")
 	}
@@ -174,7 +179,7 @@ func TestUDPOutRefused(t *testing.T) {
 	peer := listenUDP(t)
 	var reasons []string
 	var dmu sync.Mutex
-	u := newUDPOut(listenUDP(t), func(r string) { dmu.Lock(); reasons = append(reasons, r); dmu.Unlock() }, nil)
+	u := newUDPOut(listenUDP(t), func(r string) { dmu.Lock(); reasons = append(reasons, r); dmu.Unlock() }, nil, nil)
 	defer u.Close()
 	v6 := &net.UDPAddr{IP: net.ParseIP("2001:db8::1"), Port: 5060}
 	if _, err := u.WriteTo([]byte("x"), v6); !errors.Is(err, errFamily) {
@@ -208,7 +213,7 @@ func TestUDPOutRefused(t *testing.T) {
 // and that later writes fail as on a closed socket.
 func TestUDPOutClose(t *testing.T) {
 	c := listenUDP(t)
-	u := newUDPOut(c, nil, nil)
+	u := newUDPOut(c, nil, nil, nil)
 	if err := u.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +251,7 @@ func TestUDPOutDualStack(t *testing.T) {
 		t.Cleanup(func() { _ = p6.Close() })
 		peers = append(peers, p6)
 	}
-	u := newUDPOut(c, nil, nil)
+	u := newUDPOut(c, nil, nil, nil)
 	defer u.Close()
 	if u.family != 0 {
 		t.Fatalf("a wildcard socket taken for family %d only", u.family)
@@ -268,5 +273,191 @@ func TestUDPOutDualStack(t *testing.T) {
 	}
 	if f := u.failed.Load(); f != 0 {
 		t.Errorf("%d datagrams refused", f)
+	}
+}
+
+// lockedBuffer is a log's output, written by the writer goroutine and
+// read by the test.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// lines counts the log lines that report a refused datagram.
+func (l *lockedBuffer) lines() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Count(l.b.String(), "SIP datagram not sent")
+}
+
+// writerClock is a clock the test sets; the writer reads it from its own
+// goroutine.
+type writerClock struct{ ns atomic.Int64 }
+
+func (c *writerClock) set(t time.Time) { c.ns.Store(t.UnixNano()) }
+func (c *writerClock) now() time.Time  { return time.Unix(0, c.ns.Load()) }
+
+// TestUDPOutRefusalLogSpacing checks that refused datagrams are logged at
+// most once per refusalLogEvery of the writer's clock, while every one is
+// counted: a bad destination in a busy server must not flood the log,
+// and the metrics must still see each loss.
+func TestUDPOutRefusalLogSpacing(t *testing.T) {
+	cases := []struct {
+		name   string
+		at     []time.Duration // when each refusal happens
+		logged []int           // the refusals that get a log line
+	}{
+		{"a burst logs once", []time.Duration{0, 0, 300 * time.Millisecond, refusalLogEvery - 1}, []int{0}},
+		{"exactly the spacing logs again", []time.Duration{0, refusalLogEvery}, []int{0, 1}},
+		{"spaced from the last line logged", []time.Duration{0, 500 * time.Millisecond, time.Second, 1500 * time.Millisecond, 2500 * time.Millisecond}, []int{0, 2, 4}},
+	}
+	// A start far from the Unix epoch, as real time is: the writer has
+	// logged nothing yet, which it keeps as time 0.
+	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			peer := listenUDP(t)
+			var drops atomic.Int32
+			var out lockedBuffer
+			var clock writerClock
+			clock.set(start)
+			log := slog.New(slog.NewTextHandler(&out, nil))
+			u := newUDPOut(listenUDP(t), func(r string) {
+				if r != dropRefused {
+					t.Errorf("dropped for %q", r)
+				}
+				drops.Add(1)
+			}, log, clock.now)
+			defer u.Close()
+			port0 := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 0} // the kernel refuses it: EINVAL
+			b := make([]byte, 100)
+			want := 0
+			for i, at := range tc.at {
+				clock.set(start.Add(at))
+				if _, err := u.WriteTo([]byte("refused"), port0); err != nil {
+					t.Fatal(err)
+				}
+				// One writer sends in order: once this marker has
+				// arrived, the refusal before it was counted and
+				// logged, or not.
+				mark := fmt.Sprintf("mark%d", i)
+				if _, err := u.WriteTo([]byte(mark), peer.LocalAddr()); err != nil {
+					t.Fatal(err)
+				}
+				_ = peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+				n, _, err := peer.ReadFrom(b)
+				if err != nil || string(b[:n]) != mark {
+					t.Fatalf("after refusal %d: got %q, %v; want %q", i, b[:n], err, mark)
+				}
+				if slices.Contains(tc.logged, i) {
+					want++
+				}
+				if got := out.lines(); got != want {
+					t.Fatalf("after refusal %d at +%v: %d log lines, want %d", i, at, got, want)
+				}
+			}
+			if f, d := u.failed.Load(), drops.Load(); f != uint64(len(tc.at)) || d != int32(len(tc.at)) {
+				t.Errorf("failed %d, onDrop %d times; want %d each", f, d, len(tc.at))
+			}
+			if !strings.Contains(out.String(), "to="+port0.String()) {
+				t.Errorf("the log does not name the destination: %s", out.String())
+			}
+		})
+	}
+}
+
+// hideUDP hides a *net.UDPConn's type, so that udpOut writes it one
+// datagram at a time (sendOne) instead of in batches.
+type hideUDP struct{ net.PacketConn }
+
+// TestUDPOutAfterClose checks that nothing is sent, counted or logged as
+// refused once udpOut is closed, or once its socket is: ServeUDP's
+// caller closes the socket first (that ends sipgo's read loop) and the
+// writer, closed after, must not take the closed socket's errors for
+// refusals. Close must also end the writer goroutine.
+func TestUDPOutAfterClose(t *testing.T) {
+	cases := []struct {
+		name        string
+		batch       bool
+		ownerCloses bool // the socket is closed before udpOut is
+	}{
+		{"Close, batches", true, false},
+		{"Close, one at a time", false, false},
+		{"the owner closes the socket, batches", true, true},
+		{"the owner closes the socket, one at a time", false, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			peer := listenUDP(t)
+			var conn net.PacketConn = listenUDP(t)
+			if !tc.batch {
+				conn = hideUDP{conn}
+			}
+			var drops atomic.Int32
+			var out lockedBuffer
+			before := runtime.NumGoroutine()
+			u := newUDPOut(conn, func(string) { drops.Add(1) }, slog.New(slog.NewTextHandler(&out, nil)), nil)
+			if (u.batch != nil) != tc.batch {
+				t.Fatalf("batch writer %v, want %v", u.batch != nil, tc.batch)
+			}
+			port0 := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 0}
+			dests := []net.Addr{peer.LocalAddr(), port0, peer.LocalAddr()}
+			if tc.ownerCloses {
+				_ = conn.Close()
+				// The writer still runs: these are queued and it
+				// meets the closed socket.
+				for _, a := range dests {
+					if _, err := u.WriteTo([]byte("x"), a); err != nil {
+						t.Fatalf("WriteTo before udpOut's Close: %v", err)
+					}
+				}
+				// Close ends the writer between batches (run returns
+				// only at the top of its loop): once the queue is empty,
+				// Close returns after what was taken from it was tried.
+				deadline := time.Now().Add(5 * time.Second)
+				for len(u.q) > 0 {
+					if time.Now().After(deadline) {
+						t.Fatalf("%d datagrams still queued", len(u.q))
+					}
+					runtime.Gosched()
+				}
+				_ = u.Close() // the socket's second Close fails: nothing to check
+			} else {
+				if err := u.Close(); err != nil {
+					t.Fatal(err)
+				}
+				for _, a := range dests {
+					if _, err := u.WriteTo([]byte("x"), a); !errors.Is(err, net.ErrClosed) {
+						t.Errorf("WriteTo %s after Close: %v, want net.ErrClosed", a, err)
+					}
+				}
+				if n := len(u.q); n != 0 {
+					t.Errorf("%d datagrams queued after Close", n)
+				}
+			}
+			if f, d, l := u.failed.Load(), drops.Load(), out.lines(); f != 0 || d != 0 || l != 0 {
+				t.Errorf("failed %d, onDrop %d times, %d log lines; want none: %s", f, d, l, out.String())
+			}
+			deadline := time.Now().Add(2 * time.Second)
+			for runtime.NumGoroutine() > before {
+				if time.Now().After(deadline) {
+					buf := make([]byte, 1<<16)
+					t.Fatalf("%d goroutines, %d before newUDPOut:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+				}
+				runtime.Gosched()
+			}
+		})
 	}
 }
