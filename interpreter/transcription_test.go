@@ -88,3 +88,53 @@ func TestStartTranscription(t *testing.T) {
 		})
 	}
 }
+
+// transcribeSpecLeg records the TranscribeSpec the interpreter asks the leg for.
+type transcribeSpecLeg struct {
+	*sim.Leg
+	specs chan interpreter.TranscribeSpec
+}
+
+func (l transcribeSpecLeg) Transcribe(ctx context.Context, spec interpreter.TranscribeSpec) (func(), error) {
+	l.specs <- spec
+	return l.Leg.Transcribe(ctx, spec)
+}
+
+// TestStartTranscriptionSpec checks that <Transcription>'s languageCode,
+// hints, track and partialResults reach the recognizer the leg runs
+// (https://www.twilio.com/docs/voice/twiml/transcription#attributes).
+func TestStartTranscriptionSpec(t *testing.T) {
+	for _, tc := range []struct {
+		name, attrs       string
+		lang, hints       string
+		inbound, outbound bool
+		partial           bool
+	}{
+		// Both tracks by default, as Twilio's table gives.
+		{name: "defaults", lang: "en-US", inbound: true, outbound: true},
+		{name: "language and hints", attrs: `track="inbound_track" languageCode="es-ES" hints="uno, dos, tres"`, lang: "es-ES", hints: "uno, dos, tres", inbound: true},
+		{name: "partials", attrs: `partialResults="true"`, lang: "en-US", inbound: true, outbound: true, partial: true},
+		{name: "outbound", attrs: `track="outbound_track" languageCode="fr-FR"`, lang: "fr-FR", outbound: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeFetcher{docs: map[string]string{
+				"http://app.test/voice": `<Response><Start><Transcription ` + tc.attrs + `/></Start><Pause length="1"/></Response>`,
+			}}
+			s := sim.New(sim.Options{})
+			leg := transcribeSpecLeg{s, make(chan interpreter.TranscribeSpec, 4)}
+			d := interpreter.NewDispatcher(f, interpreter.DispatcherOptions{Queue: 100})
+			interpreter.New(leg, f, d, interpreter.Config{URL: "http://app.test/voice", Clock: s}).Run(s.Context(context.Background()))
+			if err := d.Close(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if len(leg.specs) != 1 {
+				t.Fatalf("the leg was asked for %d transcriptions, want 1", len(leg.specs))
+			}
+			got := <-leg.specs
+			if got.Language != tc.lang || got.Hints != tc.hints || got.Inbound != tc.inbound || got.Outbound != tc.outbound || (got.Partial != nil) != tc.partial {
+				t.Errorf("spec: language %q, hints %q, inbound %v, outbound %v, partials %v; want %q, %q, %v, %v, %v",
+					got.Language, got.Hints, got.Inbound, got.Outbound, got.Partial != nil, tc.lang, tc.hints, tc.inbound, tc.outbound, tc.partial)
+			}
+		})
+	}
+}
