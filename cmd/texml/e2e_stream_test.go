@@ -16,6 +16,7 @@ import (
 
 	"github.com/texml/texml/internal/sipphone"
 	"github.com/texml/texml/media"
+	"github.com/texml/texml/media/stt"
 )
 
 // wsMsg is a Media Streams message as an app reads it.
@@ -305,7 +306,8 @@ func TestCallStream(t *testing.T) {
 		mu     sync.Mutex
 		voiced time.Duration
 	)
-	var inbound []int16
+	needTool(t, "espeak-ng", "pocketsphinx_batch")
+	var inbound, heard []int16
 	url := wsApp(t, func(ctx context.Context, c *websocket.Conn) {
 		var sid string
 		answered := false
@@ -323,6 +325,7 @@ func TestCallStream(t *testing.T) {
 					answered = true
 					mu.Lock()
 					voiced = sipphone.VoicedTime(inbound)
+					heard = append([]int16(nil), inbound...)
 					mu.Unlock()
 					_ = sendJSON(ctx, c, map[string]any{"event": "media", "streamSid": sid, "media": map[string]any{"payload": appTone(300 * time.Millisecond)}})
 					_ = sendJSON(ctx, c, map[string]any{"event": "mark", "streamSid": sid, "mark": map[string]any{"name": "answer"}})
@@ -349,6 +352,16 @@ func TestCallStream(t *testing.T) {
 	defer mu.Unlock()
 	if voiced < 300*time.Millisecond {
 		t.Errorf("the app heard %v of the caller's speech, want the spoken words", voiced)
+	}
+	// The words are espeak-ng's speech, not noise as long as them: a
+	// recognizer told the phrases a caller might say picks them out.
+	sphinx, err := stt.NewSphinx(stt.SphinxOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := sphinx.Recognize(context.Background(), stt.Request{Samples: heard, Hints: "hello there, good morning, billing, support"})
+	if err != nil || r.Text != "hello there" {
+		t.Errorf("the app's audio was recognized as %q (%v), want the caller's words, hello there", r.Text, err)
 	}
 }
 
