@@ -320,3 +320,46 @@ func TestUACTrunkProxyAuth(t *testing.T) {
 		})
 	}
 }
+
+// TestUACTrunkFromDomain: a trunk's from_domain is the host of our From
+// in the INVITE it receives (carriers identify the customer by it); a
+// trunk without one gets our public IP. The caller ID is From's user.
+func TestUACTrunkFromDomain(t *testing.T) {
+	tests := []struct{ name, number, host string }{
+		{"from-domain", "+15551230000", "carrier.example.com"},
+		{"public-ip", "+442071230000", "127.0.0.1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			trace, messages := sippTrace(t)
+			callee, wait := sippCalleeN(t, "callee_answer.xml", 1, trace...)
+			s := uacServe(t, fmt.Sprintf(`trunks:
+  - name: carrier
+    match: ["+1555*"]
+    uri: sip:%[1]s
+    from_domain: carrier.example.com
+  - name: other
+    uri: sip:%[1]s
+`, callee))
+			l := uacDial(t, s, interpreter.Target{Kind: interpreter.NumberTarget, Addr: tc.number, From: "+15550001111"})
+			if p := l.outcome(t); p.Kind != interpreter.Answered {
+				t.Fatalf("the Dial got %v %d (%s), want answered", p.Kind, p.Code, p.Reason)
+			}
+			l.hangUp(t)
+			sippDone(t, "trunk", wait)
+			invites := requests(messages(), "INVITE")
+			if len(invites) != 1 {
+				t.Fatalf("SIPp got %d INVITEs, want 1", len(invites))
+			}
+			from := invites[0].get("From")
+			m := regexp.MustCompile(`sip:([^@>;]*)@([^>;:]+)`).FindStringSubmatch(from)
+			if m == nil || m[1] != "+15550001111" || m[2] != tc.host {
+				t.Errorf("From: %s, want sip:+15550001111@%s", from, tc.host)
+			}
+			if !strings.HasPrefix(invites[0].ruri(), "sip:"+tc.number+"@") {
+				t.Errorf("Request-URI %s, want the number %s at the trunk", invites[0].ruri(), tc.number)
+			}
+		})
+	}
+}
