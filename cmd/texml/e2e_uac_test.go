@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -361,5 +362,68 @@ func TestUACTrunkFromDomain(t *testing.T) {
 				t.Errorf("Request-URI %s, want the number %s at the trunk", invites[0].ruri(), tc.number)
 			}
 		})
+	}
+}
+
+// TestConfigDeny: the config file's top-level deny: patterns refuse a
+// number whatever trunk would carry it, --sip-trunk included, before any
+// INVITE; other numbers still route; a bad pattern stops the start.
+func TestConfigDeny(t *testing.T) {
+	const config = `deny: ["+1900*", "+449*"]
+trunks:
+  - name: carrier
+    match: ["+1*"]
+    uri: sip:127.0.0.1:9
+`
+	path := filepath.Join(t.TempDir(), "texml.yaml")
+	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := serveFlags{voiceURL: "http://app.test/voice", config: path, sipTrunk: "sip:127.0.0.1:19"}
+	if _, err := f.routes(); err != nil {
+		t.Fatal(err)
+	}
+	trunks, err := f.trunks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for number, want := range map[string]string{
+		"+19005551234":  "denied",      // the carrier's match, but denied
+		"+449091234567": "denied",      // only --sip-trunk matches: denied too
+		"+15551230000":  "carrier",     // allowed
+		"+447700900123": "--sip-trunk", // allowed, the fallback trunk
+	} {
+		tr, err := trunks.Route(number)
+		got := "denied"
+		switch {
+		case err != nil && !strings.Contains(err.Error(), "outbound deny list"):
+			got = err.Error()
+		case err == nil:
+			got = tr.Name
+		}
+		if got != want {
+			t.Errorf("%s: %s (err %v), want %s", number, got, err, want)
+		}
+	}
+
+	// A pattern path.Match cannot parse is refused by name at load time.
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte(`deny: ["+1[900"]`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f = serveFlags{voiceURL: "http://app.test/voice", config: bad}
+	if _, err := f.routes(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.trunks(); err == nil || !strings.Contains(err.Error(), "deny") {
+		t.Errorf("deny: [\"+1[900\"]: err %v, want a bad deny pattern", err)
+	}
+
+	// The running server refuses the Dial itself: no route, no INVITE.
+	s := uacServe(t, config)
+	_, err = s.sip.Dial(context.Background(), interpreter.Target{Kind: interpreter.NumberTarget, Addr: "+19005551234", From: "+15550001111"},
+		func(p interpreter.Progress) { t.Errorf("a denied Dial reported %v", p.Kind) })
+	if !errors.Is(err, interpreter.ErrNoRoute) || !strings.Contains(err.Error(), "deny") {
+		t.Errorf("Dial +19005551234: err %v, want ErrNoRoute from the deny list", err)
 	}
 }
