@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -55,5 +56,46 @@ func TestUACRedirect(t *testing.T) {
 				t.Errorf("the redirected INVITE's To is %s, want the new target", invites[0].get("To"))
 			}
 		})
+	}
+}
+
+// TestUACRecordRoute: the route set of our dialog is the 2xx's
+// Record-Route reversed (RFC 3261 §12.1.2); the ACK and the BYE carry it
+// as Route, near proxy first, go to that proxy (loose routing, §16.12),
+// and keep the callee's Contact as Request-URI. The callee's Contact is an
+// address nothing listens at: requests sent there never reach SIPp.
+func TestUACRecordRoute(t *testing.T) {
+	trace, messages := sippTrace(t)
+	callee, wait := sippCalleeN(t, "callee_record_route.xml", 1, trace...)
+	s := uacServe(t, "")
+	l := uacDial(t, s, sipTarget("sip:callee@"+callee))
+	if p := l.outcome(t); p.Kind != interpreter.Answered {
+		t.Fatalf("the Dial got %v %d (%s), want answered", p.Kind, p.Code, p.Reason)
+	}
+	l.hangUp(t)
+	sippDone(t, "callee", wait)
+	msgs := messages()
+	invites := requests(msgs, "INVITE")
+	if len(invites) != 1 {
+		t.Fatalf("SIPp got %d INVITEs, want 1", len(invites))
+	}
+	n, _ := invites[0].cseq()
+	want := []string{"<sip:near@" + callee + ";lr>", "<sip:far@192.0.2.1;lr>"}
+	for _, m := range []string{"ACK", "BYE"} {
+		reqs := requests(msgs, m)
+		if len(reqs) != 1 {
+			t.Errorf("SIPp got %d %ss, want 1", len(reqs), m)
+			continue
+		}
+		r := reqs[0]
+		if got := r.routes(); !slices.Equal(got, want) {
+			t.Errorf("%s Route %v, want %v (the Record-Route reversed)", m, got, want)
+		}
+		if r.ruri() != "sip:callee@192.0.2.2:5060" {
+			t.Errorf("%s Request-URI %s, want the callee's Contact sip:callee@192.0.2.2:5060", m, r.ruri())
+		}
+		if seq, method := r.cseq(); method != m || (m == "ACK") != (seq == n) || seq < n {
+			t.Errorf("%s CSeq %q after the INVITE's %d", m, r.get("CSeq"), n)
+		}
 	}
 }
