@@ -136,6 +136,21 @@ func requests(msgs []sippMsg, method string) []sippMsg {
 	return out
 }
 
+// distinct drops retransmissions: requests of one transaction share the
+// Via branch and CSeq.
+func distinct(reqs []sippMsg) []sippMsg {
+	var out []sippMsg
+	seen := map[string]bool{}
+	for _, r := range reqs {
+		k := r.param("Via", "branch") + " " + r.get("CSeq")
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // uacServe starts texml with config as its --config file (none when
 // empty); its app is never fetched: the tests dial through its Dialer.
 func uacServe(t *testing.T, config string) *service {
@@ -265,9 +280,9 @@ func TestUACTrunkProxyAuth(t *testing.T) {
 			}
 			sippDone(t, "trunk", wait)
 			msgs := messages()
-			invites, acks := requests(msgs, "INVITE"), requests(msgs, "ACK")
-			if len(invites) != 2 || len(acks) != 2 {
-				t.Fatalf("SIPp got %d INVITEs and %d ACKs, want 2 of each (the challenged one, the authenticated one)", len(invites), len(acks))
+			invites, acks := distinct(requests(msgs, "INVITE")), distinct(requests(msgs, "ACK"))
+			if len(invites) != 2 || len(acks) < 2 {
+				t.Fatalf("SIPp got %d INVITEs and %d ACKs, want 2 of each (the challenged one, the authenticated one; ACKs again of a 2xx retransmitted apart)", len(invites), len(acks))
 			}
 			first, second, ack := invites[0], invites[1], acks[0]
 			if first.get("Proxy-Authorization") != "" {
@@ -349,7 +364,7 @@ func TestUACTrunkFromDomain(t *testing.T) {
 			}
 			l.hangUp(t)
 			sippDone(t, "trunk", wait)
-			invites := requests(messages(), "INVITE")
+			invites := distinct(requests(messages(), "INVITE"))
 			if len(invites) != 1 {
 				t.Fatalf("SIPp got %d INVITEs, want 1", len(invites))
 			}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -48,7 +49,7 @@ func TestUACRedirect(t *testing.T) {
 			}
 			sippDone(t, "first callee", waitFirst)
 			sippDone(t, "second callee", waitSecond)
-			invites := requests(messages(), "INVITE")
+			invites := distinct(requests(messages(), "INVITE"))
 			if len(invites) != 1 || invites[0].ruri() != "sip:moved@"+second {
 				t.Fatalf("the redirect target got %d INVITEs (%v), want one to sip:moved@%s", len(invites), invites, second)
 			}
@@ -75,15 +76,19 @@ func TestUACRecordRoute(t *testing.T) {
 	l.hangUp(t)
 	sippDone(t, "callee", wait)
 	msgs := messages()
-	invites := requests(msgs, "INVITE")
+	invites := distinct(requests(msgs, "INVITE"))
 	if len(invites) != 1 {
 		t.Fatalf("SIPp got %d INVITEs, want 1", len(invites))
 	}
 	n, _ := invites[0].cseq()
 	want := []string{"<sip:near@" + callee + ";lr>", "<sip:far@192.0.2.1;lr>"}
 	for _, m := range []string{"ACK", "BYE"} {
+		// Our ACK again for a retransmitted 2xx is the same ACK.
 		reqs := requests(msgs, m)
-		if len(reqs) != 1 {
+		if m == "BYE" {
+			reqs = distinct(reqs)
+		}
+		if len(reqs) == 0 || (m == "BYE" && len(reqs) != 1) {
 			t.Errorf("SIPp got %d %ss, want 1", len(reqs), m)
 			continue
 		}
@@ -99,3 +104,91 @@ func TestUACRecordRoute(t *testing.T) {
 		}
 	}
 }
+
+// TestUACCancel: our CANCEL (RFC 3261 §9.1) against callees that make it
+// hard. A 200 that crosses the CANCEL is a call: it is ACKed and ended
+// with BYE, and the Dial still fails as canceled (487). A CANCEL decided
+// before any provisional response waits for one (§9.1: it would match
+// nothing yet); an answer that comes instead is ACKed and BYEd, with no
+// CANCEL at all.
+func TestUACCancel(t *testing.T) {
+	tests := []struct {
+		name, scenario string
+		early          bool // cancel at once, before any response; else on the 180
+		bye            bool // the callee's answer must be ACKed and BYEd
+	}{
+		{"answer-crosses-cancel", "callee_cancel_race.xml", false, true},
+		{"cancel-held-until-180", "callee_cancel_early.xml", true, false},
+		{"cancel-before-answer", "callee_answer_late.xml", true, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			trace, messages := sippTrace(t)
+			callee, wait := sippCalleeN(t, tc.scenario, 1, trace...)
+			s := uacServe(t, "")
+			l := uacDial(t, s, sipTarget("sip:callee@"+callee))
+			if !tc.early {
+				l.next(t, interpreter.Ringing)
+			}
+			l.att.Cancel()
+			p, _ := l.next(t, interpreter.Answered, interpreter.Failed, interpreter.Ended)
+			if p.Kind != interpreter.Failed || p.Code != 487 {
+				t.Errorf("the Dial got %v %d (%s), want failed 487", p.Kind, p.Code, p.Reason)
+			}
+			sippDone(t, "callee", wait)
+			msgs := messages()
+			// Without a 100 Trying the INVITE is retransmitted (Timer A):
+			// the same transaction.
+			invites := requests(msgs, "INVITE")
+			if len(invites) == 0 || len(distinct(invites)) != 1 {
+				t.Fatalf("SIPp got %d INVITEs in %d transactions, want 1", len(invites), len(distinct(invites)))
+			}
+			n, _ := invites[0].cseq()
+			cancels := requests(msgs, "CANCEL")
+			if tc.scenario == "callee_answer_late.xml" {
+				if len(cancels) != 0 {
+					t.Errorf("SIPp got a CANCEL before any provisional response")
+				}
+			} else if len(cancels) != 1 {
+				t.Errorf("SIPp got %d CANCELs, want 1", len(cancels))
+			} else if c := cancels[0]; c.param("Via", "branch") != invites[0].param("Via", "branch") || c.get("CSeq") != sippCSeq(n, "CANCEL") {
+				t.Errorf("the CANCEL (branch %s, CSeq %s) does not match the INVITE (branch %s, CSeq %d): §9.1",
+					c.param("Via", "branch"), c.get("CSeq"), invites[0].param("Via", "branch"), n)
+			}
+			if tc.early && len(cancels) == 1 {
+				// The CANCEL came after SIPp's 180, never before it.
+				ringing, canceled := -1, -1
+				for i, m := range msgs {
+					if m.sent && m.code() == 180 && ringing < 0 {
+						ringing = i
+					}
+					if !m.sent && m.method() == "CANCEL" && canceled < 0 {
+						canceled = i
+					}
+				}
+				if ringing < 0 || canceled < ringing {
+					t.Errorf("the CANCEL (message %d) went before the 180 (message %d)", canceled, ringing)
+				}
+			}
+			acks, byes := requests(msgs, "ACK"), requests(msgs, "BYE")
+			if !tc.bye {
+				return
+			}
+			// A 2xx retransmitted before our ACK arrived is ACKed again.
+			if len(acks) == 0 || len(distinct(byes)) != 1 {
+				t.Fatalf("SIPp got %d ACKs and %d BYEs for the answer that crossed our CANCEL, want 1 of each", len(acks), len(distinct(byes)))
+			}
+			for _, a := range acks {
+				if a.get("CSeq") != sippCSeq(n, "ACK") {
+					t.Errorf("the 2xx's ACK has CSeq %s, want %d ACK", a.get("CSeq"), n)
+				}
+			}
+			if seq, _ := byes[0].cseq(); seq <= n || byes[0].param("To", "tag") == "" || byes[0].get("Call-ID") != invites[0].get("Call-ID") {
+				t.Errorf("the BYE (CSeq %s, To %s, Call-ID %s) is not in the answered dialog", byes[0].get("CSeq"), byes[0].get("To"), byes[0].get("Call-ID"))
+			}
+		})
+	}
+}
+
+func sippCSeq(n int, method string) string { return strconv.Itoa(n) + " " + method }
