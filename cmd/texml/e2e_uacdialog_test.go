@@ -192,3 +192,30 @@ func TestUACCancel(t *testing.T) {
 }
 
 func sippCSeq(n int, method string) string { return strconv.Itoa(n) + " " + method }
+
+// TestUACManyProvisional: twelve provisional responses (180 and 183
+// without SDP) before the 200: the call is answered, each reported as
+// ringing. texml runs its own response loop: sipgo's WaitAnswer gives up
+// after ten.
+func TestUACManyProvisional(t *testing.T) {
+	callee, wait := sippCalleeN(t, "callee_many_provisional.xml", 1)
+	s := uacServe(t, "")
+	l := uacDial(t, s, sipTarget("sip:callee@"+callee))
+	p, before := l.next(t, interpreter.Answered, interpreter.Failed)
+	if p.Kind != interpreter.Answered {
+		t.Fatalf("the Dial got %v %d (%s) after %d events, want answered", p.Kind, p.Code, p.Reason, len(before))
+	}
+	var codes []int
+	for _, b := range before {
+		if b.Kind == interpreter.Ringing {
+			codes = append(codes, b.Code)
+		}
+	}
+	// Sent back to back over UDP, they may be read in another order.
+	slices.Sort(codes)
+	if want := []int{180, 180, 180, 180, 180, 180, 183, 183, 183, 183, 183, 183}; !slices.Equal(codes, want) {
+		t.Errorf("ringing reported with %v, want six 180s and six 183s", codes)
+	}
+	l.hangUp(t)
+	sippDone(t, "callee", wait)
+}
