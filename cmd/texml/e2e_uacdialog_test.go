@@ -1,10 +1,13 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/texml/texml/interpreter"
 )
@@ -114,21 +117,35 @@ func TestUACRecordRoute(t *testing.T) {
 func TestUACCancel(t *testing.T) {
 	tests := []struct {
 		name, scenario string
-		early          bool // cancel at once, before any response; else on the 180
+		early          bool // cancel before the INVITE has a provisional response; else on the 180
+		challenged     bool // the first INVITE gets 100 and 407: cancel once the authenticated one is out
 		bye            bool // the callee's answer must be ACKed and BYEd
 	}{
-		{"answer-crosses-cancel", "callee_cancel_race.xml", false, true},
-		{"cancel-held-until-180", "callee_cancel_early.xml", true, false},
-		{"cancel-before-answer", "callee_answer_late.xml", true, true},
+		{"answer-crosses-cancel", "callee_cancel_race.xml", false, false, true},
+		{"cancel-held-until-180", "callee_cancel_early.xml", true, false, false},
+		{"cancel-before-answer", "callee_answer_late.xml", true, false, true},
+		// The 100 of the challenged INVITE is no provisional response
+		// of the authenticated one, a new transaction.
+		{"cancel-held-after-407", "callee_proxy_auth_cancel.xml", true, true, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			trace, messages := sippTrace(t)
-			callee, wait := sippCalleeN(t, tc.scenario, 1, trace...)
+			marker := filepath.Join(t.TempDir(), "challenged")
+			callee, wait := sippCalleeN(t, tc.scenario, 1, append(trace, "-key", "marker", marker)...)
 			s := uacServe(t, "")
-			l := uacDial(t, s, sipTarget("sip:callee@"+callee))
-			if !tc.early {
+			target := sipTarget("sip:callee@" + callee)
+			if tc.challenged {
+				target.Username, target.Password = "alice", "secret"
+			}
+			l := uacDial(t, s, target)
+			switch {
+			case tc.challenged:
+				// SIPp touches the marker when the authenticated
+				// INVITE has come.
+				waitFile(t, marker)
+			case !tc.early:
 				l.next(t, interpreter.Ringing)
 			}
 			l.att.Cancel()
@@ -140,9 +157,12 @@ func TestUACCancel(t *testing.T) {
 			msgs := messages()
 			// Without a 100 Trying the INVITE is retransmitted (Timer A):
 			// the same transaction.
-			invites := requests(msgs, "INVITE")
-			if len(invites) == 0 || len(distinct(invites)) != 1 {
-				t.Fatalf("SIPp got %d INVITEs in %d transactions, want 1", len(invites), len(distinct(invites)))
+			invites := distinct(requests(msgs, "INVITE"))
+			if tc.challenged && len(invites) == 2 {
+				invites = invites[1:] // the one canceled
+			}
+			if len(invites) != 1 {
+				t.Fatalf("SIPp got INVITEs in %d transactions, want 1 (2 when challenged)", len(invites))
 			}
 			n, _ := invites[0].cseq()
 			cancels := requests(msgs, "CANCEL")
@@ -188,6 +208,21 @@ func TestUACCancel(t *testing.T) {
 				t.Errorf("the BYE (CSeq %s, To %s, Call-ID %s) is not in the answered dialog", byes[0].get("CSeq"), byes[0].get("To"), byes[0].get("Call-ID"))
 			}
 		})
+	}
+}
+
+// waitFile waits until path exists.
+func waitFile(t *testing.T, path string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not appear within 20 s", path)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
