@@ -260,9 +260,13 @@ func TestUACTrunkProxyAuth(t *testing.T) {
 		name, scenario, password string
 		want                     interpreter.ProgressKind
 		code                     int
+		invites                  int // INVITE transactions the trunk gets
 	}{
-		{"right-password", "callee_proxy_auth.xml", "secret", interpreter.Answered, 200},
-		{"wrong-password", "callee_proxy_auth_403.xml", "wrong", interpreter.Failed, 403},
+		{"right-password", "callee_proxy_auth.xml", "secret", interpreter.Answered, 200, 2},
+		{"wrong-password-403", "callee_proxy_auth_403.xml", "wrong", interpreter.Failed, 403, 2},
+		// A trunk that challenges again: once more (a stale nonce), then
+		// the Dial fails with the 407 rather than looping.
+		{"wrong-password-rechallenged", "callee_proxy_auth_loop.xml", "wrong", interpreter.Failed, 407, 3},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -280,57 +284,70 @@ func TestUACTrunkProxyAuth(t *testing.T) {
 			}
 			sippDone(t, "trunk", wait)
 			msgs := messages()
+			// ACKs again of a retransmitted 2xx are apart: at least one
+			// ACK per INVITE.
 			invites, acks := distinct(requests(msgs, "INVITE")), distinct(requests(msgs, "ACK"))
-			if len(invites) != 2 || len(acks) < 2 {
-				t.Fatalf("SIPp got %d INVITEs and %d ACKs, want 2 of each (the challenged one, the authenticated one; ACKs again of a 2xx retransmitted apart)", len(invites), len(acks))
+			if len(invites) != tc.invites || len(acks) < tc.invites {
+				t.Fatalf("SIPp got %d INVITEs and %d ACKs, want %d of each", len(invites), len(acks), tc.invites)
 			}
-			first, second, ack := invites[0], invites[1], acks[0]
+			first := invites[0]
 			if first.get("Proxy-Authorization") != "" {
 				t.Errorf("the first INVITE already has Proxy-Authorization: %s", first.get("Proxy-Authorization"))
 			}
-			// §17.1.1.3: the ACK of a non-2xx is part of the INVITE's
-			// transaction: same branch, Request-URI and CSeq number.
-			n1, _ := first.cseq()
-			if n, m := ack.cseq(); n != n1 || m != "ACK" {
-				t.Errorf("the 407's ACK has CSeq %q, want %d ACK", ack.get("CSeq"), n1)
-			}
-			if ack.param("Via", "branch") != first.param("Via", "branch") || ack.ruri() != first.ruri() {
-				t.Errorf("the 407's ACK (%s, branch %s) is not in the INVITE's transaction (%s, branch %s)",
-					ack.ruri(), ack.param("Via", "branch"), first.ruri(), first.param("Via", "branch"))
-			}
-			// §22.2: the request sent again with credentials takes the
-			// next CSeq; the same Call-ID and From tag keep it one call
-			// for the trunk (§8.1.3.5); it is a new transaction.
-			if n, m := second.cseq(); n != n1+1 || m != "INVITE" {
-				t.Errorf("the authenticated INVITE has CSeq %q, want %d INVITE", second.get("CSeq"), n1+1)
-			}
-			if second.get("Call-ID") != first.get("Call-ID") || second.param("From", "tag") != first.param("From", "tag") {
-				t.Errorf("the authenticated INVITE changed Call-ID or From tag: %q %q, then %q %q",
-					first.get("Call-ID"), first.param("From", "tag"), second.get("Call-ID"), second.param("From", "tag"))
-			}
-			if second.param("To", "tag") != "" {
-				t.Errorf("the authenticated INVITE's To has the 407's tag: %s", second.get("To"))
-			}
-			if second.param("Via", "branch") == first.param("Via", "branch") {
-				t.Errorf("the authenticated INVITE reuses the first one's branch %s", first.param("Via", "branch"))
-			}
-			if second.get("Authorization") != "" {
-				t.Errorf("a 407 is answered with Proxy-Authorization, not Authorization: %s", second.get("Authorization"))
-			}
-			d := digestParams(second.get("Proxy-Authorization"))
-			for k, want := range map[string]string{"username": "alice", "realm": "texml.test", "nonce": "texmlnonce407", "uri": second.ruri(), "qop": "auth"} {
-				if d[k] != want {
-					t.Errorf("Proxy-Authorization %s=%q, want %q (%s)", k, d[k], want, second.get("Proxy-Authorization"))
+			for i, inv := range invites {
+				// §17.1.1.3: the ACK of a non-2xx is part of the
+				// INVITE's transaction: same branch, Request-URI and
+				// CSeq number.
+				n, _ := inv.cseq()
+				if ack := acks[i]; p.Kind != interpreter.Answered || i < len(invites)-1 {
+					if m, method := ack.cseq(); m != n || method != "ACK" {
+						t.Errorf("INVITE %d: the ACK of its final response has CSeq %q, want %d ACK", i+1, ack.get("CSeq"), n)
+					}
+					if ack.param("Via", "branch") != inv.param("Via", "branch") || ack.ruri() != inv.ruri() {
+						t.Errorf("INVITE %d: its ACK (%s, branch %s) is not in its transaction (%s, branch %s)",
+							i+1, ack.ruri(), ack.param("Via", "branch"), inv.ruri(), inv.param("Via", "branch"))
+					}
+				}
+				if i == 0 {
+					continue
+				}
+				// §22.2: the request sent again with credentials takes
+				// the next CSeq; the same Call-ID and From tag keep it
+				// one call for the trunk (§8.1.3.5); it is a new
+				// transaction.
+				prev := invites[i-1]
+				if pn, _ := prev.cseq(); n != pn+1 {
+					t.Errorf("INVITE %d has CSeq %q after %q, want the next number", i+1, inv.get("CSeq"), prev.get("CSeq"))
+				}
+				if inv.get("Call-ID") != first.get("Call-ID") || inv.param("From", "tag") != first.param("From", "tag") {
+					t.Errorf("INVITE %d changed Call-ID or From tag: %q %q, then %q %q", i+1,
+						first.get("Call-ID"), first.param("From", "tag"), inv.get("Call-ID"), inv.param("From", "tag"))
+				}
+				if inv.param("To", "tag") != "" {
+					t.Errorf("INVITE %d's To has the 407's tag: %s", i+1, inv.get("To"))
+				}
+				if inv.param("Via", "branch") == prev.param("Via", "branch") {
+					t.Errorf("INVITE %d reuses the branch %s", i+1, prev.param("Via", "branch"))
+				}
+				if inv.get("Authorization") != "" {
+					t.Errorf("a 407 is answered with Proxy-Authorization, not Authorization: %s", inv.get("Authorization"))
+				}
+				d := digestParams(inv.get("Proxy-Authorization"))
+				for k, want := range map[string]string{"username": "alice", "realm": "texml.test", "nonce": "texmlnonce407", "uri": inv.ruri(), "qop": "auth"} {
+					if d[k] != want {
+						t.Errorf("INVITE %d: Proxy-Authorization %s=%q, want %q (%s)", i+1, k, d[k], want, inv.get("Proxy-Authorization"))
+					}
+				}
+				ha1 := md5hex("alice:texml.test:" + tc.password)
+				ha2 := md5hex("INVITE:" + d["uri"])
+				if want := md5hex(strings.Join([]string{ha1, d["nonce"], d["nc"], d["cnonce"], "auth", ha2}, ":")); d["response"] != want {
+					t.Errorf("INVITE %d: Proxy-Authorization response=%q, want %q: the digest of the trunk's password", i+1, d["response"], want)
 				}
 			}
-			ha1 := md5hex("alice:texml.test:" + tc.password)
-			ha2 := md5hex("INVITE:" + d["uri"])
-			if want := md5hex(strings.Join([]string{ha1, d["nonce"], d["nc"], d["cnonce"], "auth", ha2}, ":")); d["response"] != want {
-				t.Errorf("Proxy-Authorization response=%q, want %q: the digest of the trunk's password", d["response"], want)
-			}
-			if tc.want == interpreter.Answered {
-				if n, m := acks[1].cseq(); n != n1+1 || m != "ACK" {
-					t.Errorf("the 200's ACK has CSeq %q, want %d ACK", acks[1].get("CSeq"), n1+1)
+			if p.Kind == interpreter.Answered {
+				n, _ := invites[len(invites)-1].cseq()
+				if m, method := acks[len(invites)-1].cseq(); m != n || method != "ACK" {
+					t.Errorf("the 200's ACK has CSeq %q, want %d ACK", acks[len(invites)-1].get("CSeq"), n)
 				}
 			}
 		})
