@@ -335,6 +335,10 @@ func (a *outCall) invite(ctx context.Context) (int, string, *sip.Response, sip.C
 				if err != nil {
 					return 0, "digest auth: " + err.Error(), nil, nil
 				}
+				// A new transaction: the challenged one's 100 Trying is
+				// no provisional response of this one, and a CANCEL must
+				// wait for one of its own (RFC 3261 §9.1).
+				provisional = false
 			case r.IsRedirection() && !redirected && canceled == nil && r.Contact() != nil:
 				// 3xx: follow the first Contact once.
 				redirected = true
@@ -345,6 +349,7 @@ func (a *outCall) invite(ctx context.Context) (int, string, *sip.Response, sip.C
 				if tx, err = a.s.client.TransactionRequest(txCtx, req); err != nil {
 					return 0, "redirected INVITE: " + err.Error(), nil, nil
 				}
+				provisional = false // a new transaction, as after a challenge (§9.1)
 			default:
 				// A final failure: the transaction ACKs it and keeps
 				// absorbing retransmissions until Timer D.

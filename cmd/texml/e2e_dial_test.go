@@ -27,8 +27,9 @@ func sippCallee(t *testing.T, scenario string) (addr string, wait func() (string
 	return sippCalleeN(t, scenario, 1)
 }
 
-// sippCalleeN is sippCallee for calls calls.
-func sippCalleeN(t *testing.T, scenario string, calls int) (addr string, wait func() (string, error)) {
+// sippCalleeN is sippCallee for calls calls; extra are more SIPp
+// arguments (e.g. -key, or -trace_msg to check what texml sent).
+func sippCalleeN(t *testing.T, scenario string, calls int, extra ...string) (addr string, wait func() (string, error)) {
 	t.Helper()
 	needTool(t, "sipp")
 	port := freePort(t)
@@ -39,6 +40,7 @@ func sippCalleeN(t *testing.T, scenario string, calls int) (addr string, wait fu
 		"-m", strconv.Itoa(calls), "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-mp", strconv.Itoa(freePort(t)),
 		"-rtp_echo", "-timeout", "40s", "-timeout_error", "-nostdin",
 		"-trace_err", "-error_file", filepath.Join(dir, "errors.log"))
+	cmd.Args = append(cmd.Args, extra...)
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
