@@ -255,11 +255,11 @@ func (p *printer) describe(e interpreter.Event) string {
 			line += fmt.Sprintf(" failed: %v", errText)
 		}
 		return line
-	case "transcribe", "tts":
-		// The simulated leg's own record of a recognizer started and of
-		// an agent's words rendered: JSON traces have them; the
-		// transcript already tells the same step (the agent's line, the
-		// verb), so it leaves them out.
+	case "transcribe", "tts", "sent-digits":
+		// The simulated leg's own record of a recognizer started, of an
+		// agent's words rendered and of digits sent: JSON traces have
+		// them; the transcript already tells the same step (the agent's
+		// line, the verb's), so it leaves them out.
 		return ""
 	case "warning", "error":
 		line := e.Name + ": " + s("message")
