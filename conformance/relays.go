@@ -31,16 +31,21 @@ type RelayApp struct {
 }
 
 // RelaySend is one message of the app: a text token (Last: the
-// utterance's last), a play, digits to send, a language switch, an end
-// with handoff data, or any raw JSON text.
+// utterance's last; Lang: its text-to-speech language), a play, digits
+// to send, a language switch (Language: both languages, or either of
+// TTSLanguage and TranscriptionLanguage alone), an end with handoff
+// data, or any raw JSON text.
 type RelaySend struct {
 	Text          string `yaml:"text"`
 	Last          *bool  `yaml:"last"` // default true
+	Lang          string `yaml:"lang"`
 	Interruptible string `yaml:"interruptible"`
 	Preemptible   *bool  `yaml:"preemptible"`
 	Play          string `yaml:"play"`
 	Digits        string `yaml:"digits"`
 	Language      string `yaml:"language"`
+	TTSLanguage   string `yaml:"tts_language"`
+	STTLanguage   string `yaml:"transcription_language"`
 	End           string `yaml:"end"`
 	EndNow        bool   `yaml:"end_now"` // end without handoff data
 	Raw           string `yaml:"raw"`
@@ -54,6 +59,9 @@ type RelayExpect struct {
 	// Prompts are the final prompts' voicePrompt; Partials the interim.
 	Prompts  []string `yaml:"prompts"`
 	Partials []string `yaml:"partials"`
+	// Langs are the final prompts' lang, in order: the transcription
+	// language each was heard in.
+	Langs []string `yaml:"langs"`
 	// Interrupts are the interrupts' utteranceUntilInterrupt.
 	Interrupts []string `yaml:"interrupts"`
 	// DTMF is the digits received.
@@ -75,6 +83,7 @@ type relayLog struct {
 	types      []string
 	setup      map[string]any
 	prompts    []string
+	langs      []string
 	partials   []string
 	interrupts []string
 	dtmf       string
@@ -129,6 +138,7 @@ func (a *relayApps) serve(w http.ResponseWriter, r *http.Request) bool {
 				break
 			}
 			log.prompts = append(log.prompts, text)
+			log.langs = append(log.langs, fmt.Sprint(m["lang"]))
 			if prompts < len(app.OnPrompt) {
 				reply = app.OnPrompt[prompts]
 			}
@@ -173,8 +183,14 @@ func (s RelaySend) message() []byte {
 		v = map[string]any{"type": "play", "source": s.Play}
 	case s.Digits != "":
 		v = map[string]any{"type": "sendDigits", "digits": s.Digits}
-	case s.Language != "":
-		v = map[string]any{"type": "language", "ttsLanguage": s.Language, "transcriptionLanguage": s.Language}
+	case s.Language != "" || s.TTSLanguage != "" || s.STTLanguage != "":
+		v = map[string]any{"type": "language"}
+		if tts := or(s.TTSLanguage, s.Language); tts != "" {
+			v["ttsLanguage"] = tts
+		}
+		if stt := or(s.STTLanguage, s.Language); stt != "" {
+			v["transcriptionLanguage"] = stt
+		}
 	case s.End != "" || s.EndNow:
 		v = map[string]any{"type": "end"}
 		if s.End != "" {
@@ -182,6 +198,9 @@ func (s RelaySend) message() []byte {
 		}
 	default:
 		v = map[string]any{"type": "text", "token": s.Text, "last": s.Last == nil || *s.Last}
+		if s.Lang != "" {
+			v["lang"] = s.Lang
+		}
 	}
 	if s.Interruptible != "" {
 		v["interruptible"] = s.Interruptible
@@ -218,6 +237,7 @@ func checkRelays(want []RelayExpect, logs []*relayLog, callSid string, fail func
 		}
 		eq("types", got.types, w.Types)
 		eq("prompts", got.prompts, w.Prompts)
+		eq("prompt langs", got.langs, w.Langs)
 		eq("partials", got.partials, w.Partials)
 		eq("interrupts", got.interrupts, w.Interrupts)
 		eq("infos", got.infos, w.Infos)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http/httptest"
 	"runtime"
@@ -151,6 +152,54 @@ func TestRelayVoices(t *testing.T) {
 			defer v.mu.Unlock()
 			if len(v.got) != 1 || v.got[0].Text != "Hola" || v.got[0].Voice != tc.want || v.got[0].Language != tc.language {
 				t.Errorf("spoke %+v, want Hola in %s with %s", v.got, tc.language, tc.want)
+			}
+		})
+	}
+}
+
+// TestRelayProviderAttrsWarn: each provider-specific attribute, which
+// texml cannot honour (it has its own engines), is named with its value
+// in a warning of its own, and the session runs as without it: the
+// caller's speech is a prompt and the agent answers
+// (https://www.twilio.com/docs/voice/twiml/connect/conversationrelay#conversationrelay-attributes).
+func TestRelayProviderAttrsWarn(t *testing.T) {
+	for _, tc := range []struct{ name, value string }{
+		{"ttsProvider", "ElevenLabs"},
+		{"transcriptionProvider", "Deepgram"},
+		{"speechModel", "nova-3-general"},
+		{"intelligenceService", "GA00000000000000000000000000000000"},
+		{"profanityFilter", "false"},
+		{"elevenlabsTextNormalization", "on"},
+		{"backgroundNoiseReduction", "true"},
+		{"deepgramSmartFormat", "true"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // each call is paced in real time, and has its own clock and app
+			app := newEchoAgent(t)
+			f := &fakeFetcher{docs: map[string]string{"http://app.test/voice": `<Response><Connect><ConversationRelay url="` + app.url() +
+				`" ` + tc.name + `="` + tc.value + `"/></Connect></Response>`}}
+			rec := &interpreter.Recorder{}
+			leg := sim.New(sim.Options{Tracer: rec, Inputs: []sim.Input{speakAt("hello", 500), {Action: sim.Hangup, At: 3 * time.Second, Timed: true}}})
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			interpreter.New(leg, f, nil, interpreter.Config{URL: "http://app.test/voice", Clock: leg, Tracer: rec, Voice: sim.Voice{}}).Run(leg.Context(ctx))
+			var warnings []string
+			answered := false
+			for _, e := range rec.Events() {
+				switch {
+				case e.Name == "warning":
+					warnings = append(warnings, fmt.Sprint(e.Fields["message"]))
+				case e.Name == "relay" && e.Fields["state"] == "agent" && e.Fields["text"] == "You said hello":
+					answered = true
+				}
+			}
+			// The attribute's own warning, naming it and its value; no
+			// other (the parser accepts the attribute).
+			if attr := tc.name + `="` + tc.value + `"`; len(warnings) != 1 || !strings.Contains(warnings[0], attr) {
+				t.Errorf("warnings %q, want one naming %s", warnings, attr)
+			}
+			if app.got() != "hello" || !answered {
+				t.Errorf("prompts %q, agent answered %v: the session did not run on", app.got(), answered)
 			}
 		})
 	}

@@ -313,8 +313,12 @@ func (l *Leg) render(ctx context.Context, d time.Duration, p interpreter.Prompt)
 	return nil, l.advance(ctx, d)
 }
 
-// SendDigits implements interpreter.Leg.
+// SendDigits implements interpreter.Leg. The leg traces what it sends
+// ("sent-digits"), whoever asked (<Play digits>, sendDigits, a
+// ConversationRelay app), so that a scenario sees the digits reach the
+// leg and not only the step that asked for them.
 func (l *Leg) SendDigits(ctx context.Context, digits string) error {
+	l.trace("sent-digits", map[string]any{"digits": digits})
 	var d time.Duration
 	for _, r := range digits {
 		switch r {

@@ -27,6 +27,10 @@ func (l *Leg) Transcribe(ctx context.Context, spec interpreter.TranscribeSpec) (
 		return nil, interpreter.ErrHangup
 	}
 	t := &simTranscriber{spec: spec}
+	// The trace says what recognizer the leg was given and in which
+	// language: a call's events show a transcription start and, when a
+	// ConversationRelay app switches language, the restart in the new one.
+	l.trace("transcribe", map[string]any{"inbound": spec.Inbound, "outbound": spec.Outbound, "language": spec.Language})
 	l.tmu.Lock()
 	l.transcribers = append(l.transcribers, t)
 	l.tmu.Unlock()

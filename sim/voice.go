@@ -16,10 +16,18 @@ import (
 type Voice struct {
 	// PlayDuration is a sound's length; nil: the package's PlayDuration.
 	PlayDuration func(url string) time.Duration
+	// leg, when set (a World's call), traces what the voice is asked to
+	// say ("tts": text, voice, language), as the leg's <Say> does: the
+	// voice and language the agent's words get are seen where they are
+	// used, not only where the session chose them.
+	leg *Leg
 }
 
 // Speak implements interpreter.Voice.
-func (Voice) Speak(_ context.Context, s interpreter.Speech) ([]int16, error) {
+func (v Voice) Speak(_ context.Context, s interpreter.Speech) ([]int16, error) {
+	if v.leg != nil {
+		v.leg.trace("tts", map[string]any{"text": s.Text, "voice": s.Voice, "language": s.Language})
+	}
 	return silence(time.Duration(max(utf8.RuneCountInString(s.Text), 5)) * SpeechPerChar), nil
 }
 

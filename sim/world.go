@@ -252,7 +252,7 @@ func (w *World) prepare(ctx context.Context, p Party) func() Ended {
 	cfg.Clock, cfg.Dialer, cfg.Queues, cfg.Conferences, cfg.Tracer = w.clk, leg.Dialer(), w.queues, w.confs, t
 	cfg.Detach = w.detach
 	if cfg.Voice == nil {
-		cfg.Voice = Voice{PlayDuration: leg.o.PlayDuration}
+		cfg.Voice = Voice{PlayDuration: leg.o.PlayDuration, leg: leg}
 	}
 	var own interpreter.Leg = leg
 	if p.Place != nil {

@@ -23,6 +23,9 @@ type relayAgent struct {
 	replies []string
 	handoff string
 	long    string // said at setup when set (a barge-in test's speech)
+	// digits, when set, answer the first prompt: a sendDigits message,
+	// then end.
+	digits string
 
 	mu         sync.Mutex
 	setup      map[string]any
@@ -82,6 +85,9 @@ func (g *relayAgent) serve(ctx context.Context, c *websocket.Conn) {
 		switch {
 		case typ == "setup" && g.long != "":
 			say(g.long)
+		case typ == "prompt" && m["last"] == true && n == 0 && g.digits != "":
+			send(map[string]any{"type": "sendDigits", "digits": g.digits})
+			send(map[string]any{"type": "end", "handoffData": g.handoff})
 		case typ == "prompt" && m["last"] == true && n < len(g.replies):
 			say(g.replies[n])
 		case typ == "prompt" && m["last"] == true:
@@ -303,6 +309,38 @@ func TestConversationRelaySensitivityPhone(t *testing.T) {
 	}
 	if len(g.prompts) != 1 {
 		t.Errorf("prompts %q, want the phrase's alone (the word over the agent is not reported)", g.prompts)
+	}
+}
+
+// TestConversationRelaySendDigitsPhone: the agent answers the caller's
+// first prompt with sendDigits "12#" and the phone receives exactly those
+// keys as RFC 4733 events, after the prompt: the message reaches the
+// call's RTP, not only the session's trace
+// (https://www.twilio.com/docs/voice/conversationrelay/websocket-messages#send-digits-message).
+func TestConversationRelaySendDigitsPhone(t *testing.T) {
+	g := &relayAgent{digits: "12#", handoff: "x"}
+	var before string // the keys the phone had before it spoke: none
+	var got string
+	relayPhoneCall(t, g, ` hints="billing, support, sales"`, func(c *sipphone.Call) {
+		c.Silence(time.Second)
+		c.Talk(speak(t, "billing"))
+		before = c.ReceivedDigits()
+		// The end of speech, recognition, the prompt, then the keys (a
+		// few hundred milliseconds); texml hangs up after end.
+		deadline := time.Now().Add(10 * time.Second)
+		for c.ReceivedDigits() != g.digits && !c.Ended() && time.Now().Before(deadline) {
+			c.Silence(100 * time.Millisecond) // listens, as a phone does
+		}
+		c.Silence(500 * time.Millisecond) // no key beyond them
+		got = c.ReceivedDigits()
+	})
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.prompts) != 1 || g.prompts[0] != "billing" {
+		t.Fatalf("prompts %q, want [billing] (messages %v)", g.prompts, g.types)
+	}
+	if before != "" || got != g.digits {
+		t.Errorf("the phone received %q before speaking and %q in all, want none and %q", before, got, g.digits)
 	}
 }
 

@@ -255,6 +255,12 @@ func (p *printer) describe(e interpreter.Event) string {
 			line += fmt.Sprintf(" failed: %v", errText)
 		}
 		return line
+	case "transcribe", "tts", "sent-digits":
+		// The simulated leg's own record of a recognizer started, of an
+		// agent's words rendered and of digits sent: JSON traces have
+		// them; the transcript already tells the same step (the agent's
+		// line, the verb's), so it leaves them out.
+		return ""
 	case "warning", "error":
 		line := e.Name + ": " + s("message")
 		if c, ok := f["code"]; ok {
