@@ -97,6 +97,12 @@ const (
 	relaySustainLow    = time.Second
 )
 
+// relayProviderAttrs name a cloud provider's engine or its options, on
+// <ConversationRelay> or a <Language> child: texml speaks and listens
+// with the server's own engines, so they are warned of and ignored.
+var relayProviderAttrs = []string{"ttsProvider", "transcriptionProvider", "speechModel", "intelligenceService",
+	"profanityFilter", "elevenlabsTextNormalization", "backgroundNoiseReduction", "deepgramSmartFormat"}
+
 // connectRelay runs <Connect><ConversationRelay>: the caller talks with
 // the app's agent, the platform turning speech into prompt messages and
 // the app's text into speech, until the app sends end, closes its
@@ -150,10 +156,18 @@ func (c *Call) newRelay(doc *document, n *verbs.ConversationRelay) (*relaySessio
 	case "low":
 		r.sustain = relaySustainLow
 	}
-	for _, name := range []string{"ttsProvider", "transcriptionProvider", "speechModel", "intelligenceService",
-		"profanityFilter", "elevenlabsTextNormalization", "backgroundNoiseReduction", "deepgramSmartFormat"} {
+	for _, name := range relayProviderAttrs {
 		if a[name] != "" {
 			c.warn(fmt.Sprintf("<ConversationRelay %s=%q>: texml uses its own engines (the server's text-to-speech and recognizer); ignored", name, a[name]), 0)
+		}
+	}
+	for _, l := range n.Languages {
+		// A <Language> child may name providers for its language too;
+		// they are ignored as the element's own are.
+		for _, name := range relayProviderAttrs {
+			if l[name] != "" {
+				c.warn(fmt.Sprintf("<ConversationRelay><Language code=%q %s=%q>: texml uses its own engines; ignored", l["code"], name, l[name]), 0)
+			}
 		}
 	}
 	// debug and events name the same options; the parser kept the known

@@ -163,21 +163,34 @@ func TestRelayVoices(t *testing.T) {
 // caller's speech is a prompt and the agent answers
 // (https://www.twilio.com/docs/voice/twiml/connect/conversationrelay#conversationrelay-attributes).
 func TestRelayProviderAttrsWarn(t *testing.T) {
-	for _, tc := range []struct{ name, value string }{
-		{"ttsProvider", "ElevenLabs"},
-		{"transcriptionProvider", "Deepgram"},
-		{"speechModel", "nova-3-general"},
-		{"intelligenceService", "GA00000000000000000000000000000000"},
-		{"profanityFilter", "false"},
-		{"elevenlabsTextNormalization", "on"},
-		{"backgroundNoiseReduction", "true"},
-		{"deepgramSmartFormat", "true"},
+	for _, tc := range []struct {
+		name, value string
+		language    bool // on a <Language> child, not the element
+	}{
+		{"ttsProvider", "ElevenLabs", false},
+		{"transcriptionProvider", "Deepgram", false},
+		{"speechModel", "nova-3-general", false},
+		{"intelligenceService", "GA00000000000000000000000000000000", false},
+		{"profanityFilter", "false", false},
+		{"elevenlabsTextNormalization", "on", false},
+		{"backgroundNoiseReduction", "true", false},
+		{"deepgramSmartFormat", "true", false},
+		{"ttsProvider", "Amazon", true},
+		{"transcriptionProvider", "Google", true},
+		{"speechModel", "telephony", true},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
+		name := tc.name
+		if tc.language {
+			name = "Language/" + name
+		}
+		t.Run(name, func(t *testing.T) {
 			t.Parallel() // each call is paced in real time, and has its own clock and app
 			app := newEchoAgent(t)
-			f := &fakeFetcher{docs: map[string]string{"http://app.test/voice": `<Response><Connect><ConversationRelay url="` + app.url() +
-				`" ` + tc.name + `="` + tc.value + `"/></Connect></Response>`}}
+			doc := `<ConversationRelay url="` + app.url() + `" ` + tc.name + `="` + tc.value + `"/>`
+			if tc.language {
+				doc = `<ConversationRelay url="` + app.url() + `"><Language code="fr-FR" ` + tc.name + `="` + tc.value + `"/></ConversationRelay>`
+			}
+			f := &fakeFetcher{docs: map[string]string{"http://app.test/voice": `<Response><Connect>` + doc + `</Connect></Response>`}}
 			rec := &interpreter.Recorder{}
 			leg := sim.New(sim.Options{Tracer: rec, Inputs: []sim.Input{speakAt("hello", 500), {Action: sim.Hangup, At: 3 * time.Second, Timed: true}}})
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
