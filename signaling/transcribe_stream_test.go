@@ -216,13 +216,8 @@ func TestStreamEndpointing(t *testing.T) {
 			if len(starts) != 1 {
 				t.Fatalf("%d streams opened, want 1", len(starts))
 			}
-			switch got := starts[0].EndpointingMs; {
-			case tc.wantMs == 0 && got != nil:
-				t.Errorf("endpointing_ms %d sent, want it absent", *got)
-			case tc.wantMs != 0 && got == nil:
-				t.Errorf("endpointing_ms absent, want %d", tc.wantMs)
-			case tc.wantMs != 0 && *got != tc.wantMs:
-				t.Errorf("endpointing_ms %d, want %d", *got, tc.wantMs)
+			if got, want := starts[0].Endpointing(), stttest.EndpointingText(tc.wantMs); got != want {
+				t.Errorf("endpointing_ms %s, want %s (- is none sent)", got, want)
 			}
 		})
 	}

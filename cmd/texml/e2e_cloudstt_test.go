@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -80,11 +79,7 @@ func TestCloudSTT(t *testing.T) {
 		if st.Authorization != "Bearer sekret" || st.SampleRate != 8000 {
 			t.Errorf("start %+v", st)
 		}
-		if st.EndpointingMs == nil {
-			pauses = append(pauses, "-")
-		} else {
-			pauses = append(pauses, strconv.Itoa(*st.EndpointingMs))
-		}
+		pauses = append(pauses, st.Endpointing())
 	}
 	// The transcription has no pause to give; the Gather's speechTimeout="1" is 1000.
 	if slices.Sort(pauses); strings.Join(pauses, " ") != "- 1000" {

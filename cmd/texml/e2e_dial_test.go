@@ -165,6 +165,14 @@ func TestDialSIPpCallee(t *testing.T) {
 // power is mostly at freq.
 func toneFrames(s []int16, freq float64) int {
 	n := 0
+	toneWindows(s, freq, func(float64, float64) { n++ })
+	return n
+}
+
+// toneWindows calls f with Goertzel's power at freq and the mean square
+// of each 20 ms frame of s that is not silent and whose power is mostly
+// at freq.
+func toneWindows(s []int16, freq float64, f func(g, ms float64)) {
 	for i := 0; i+160 <= len(s); i += 160 {
 		win := s[i : i+160]
 		var sum float64
@@ -172,11 +180,10 @@ func toneFrames(s []int16, freq float64) int {
 			x := float64(v) / 32768
 			sum += x * x
 		}
-		if ms := sum / 160; ms > 1e-4 && sipphone.Goertzel(win, freq) >= ms/2 {
-			n++
+		if ms, g := sum/160, sipphone.Goertzel(win, freq); ms > 1e-4 && g >= ms/2 {
+			f(g, ms)
 		}
 	}
-	return n
 }
 
 // waitRequest waits until the app received path and returns its params.

@@ -458,19 +458,7 @@ func TestDialFormsTranscoded(t *testing.T) {
 // with the wrong G.711 law keeps its pitch but spreads into harmonics.
 func tonePurity(s []int16, freq float64) float64 {
 	var tone, all float64
-	for i := 0; i+160 <= len(s); i += 160 {
-		win := s[i : i+160]
-		var sum float64
-		for _, v := range win {
-			x := float64(v) / 32768
-			sum += x * x
-		}
-		ms := sum / 160
-		if g := sipphone.Goertzel(win, freq); ms > 1e-4 && g >= ms/2 {
-			tone += g
-			all += ms
-		}
-	}
+	toneWindows(s, freq, func(g, ms float64) { tone, all = tone+g, all+ms })
 	if all == 0 {
 		return 0
 	}

@@ -209,13 +209,8 @@ func TestWebSocketEndpointing(t *testing.T) {
 			if len(st) != 1 {
 				t.Fatalf("starts %+v", st)
 			}
-			switch got := st[0].EndpointingMs; {
-			case tc.wantMs == 0 && got != nil:
-				t.Errorf("endpointing_ms %d sent, want it absent", *got)
-			case tc.wantMs != 0 && got == nil:
-				t.Errorf("endpointing_ms absent, want %d", tc.wantMs)
-			case tc.wantMs != 0 && *got != tc.wantMs:
-				t.Errorf("endpointing_ms %d, want %d", *got, tc.wantMs)
+			if got, want := st[0].Endpointing(), stttest.EndpointingText(tc.wantMs); got != want {
+				t.Errorf("endpointing_ms %s, want %s (- is none sent)", got, want)
 			}
 			if strings.Join(finals, "|") != strings.Join(tc.wantFinals, "|") {
 				t.Errorf("finals %q, want %q", finals, tc.wantFinals)

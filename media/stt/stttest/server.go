@@ -15,6 +15,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -72,6 +73,23 @@ type Start struct {
 	// a test can tell "not sent" from a value.
 	EndpointingMs *int   `json:"endpointing_ms"`
 	Authorization string `json:"-"`
+}
+
+// Endpointing is the start's endpointing_ms as text, "-" when it had
+// none, for a test to compare with EndpointingText of what it expects.
+func (s Start) Endpointing() string {
+	if s.EndpointingMs == nil {
+		return "-"
+	}
+	return strconv.Itoa(*s.EndpointingMs)
+}
+
+// EndpointingText is how Endpointing writes ms; 0 is "none sent".
+func EndpointingText(ms int) string {
+	if ms == 0 {
+		return "-"
+	}
+	return strconv.Itoa(ms)
 }
 
 // Server is a running fake provider.
