@@ -71,6 +71,8 @@ func TestDialSIPpCallee(t *testing.T) {
 		answerAfter          time.Duration // the caller's 200 OK comes no sooner (answerOnBridge)
 		status, sipCode      string
 		minDuration          int
+		maxDuration          int  // when set, DialCallDuration is at most this (timeLimit)
+		whisper              bool // the noun's url runs /whisper on SIPp's leg before the bridge
 	}{
 		{name: "answer-pcmu", scenario: "callee_answer.xml", hold: 4 * time.Second, tone: true, status: "completed", sipCode: "200", minDuration: 2},
 		{name: "answer-pcma-transcoded", scenario: "callee_answer_pcma.xml", hold: 4 * time.Second, tone: true, status: "completed", sipCode: "200", minDuration: 2},
@@ -85,6 +87,8 @@ func TestDialSIPpCallee(t *testing.T) {
 		{name: "caller-hangs-up-while-ringing", scenario: "callee_ring_cancel.xml", attrs: ` timeout="20"`, hold: 2 * time.Second, status: "canceled"},
 		{name: "answer-on-bridge", scenario: "callee_183_answer.xml", attrs: ` answerOnBridge="true"`, hold: 4 * time.Second, tone: true, status: "completed", sipCode: "200", minDuration: 1, answerAfter: 1800 * time.Millisecond},
 		{name: "hangup-on-star", scenario: "callee_answer.xml", attrs: ` hangupOnStar="true"`, hold: 10 * time.Second, star: true, status: "completed", sipCode: "200", minDuration: 1},
+		{name: "time-limit", scenario: "callee_answer.xml", attrs: ` timeLimit="2"`, hold: 10 * time.Second, status: "completed", sipCode: "200", minDuration: 2, maxDuration: 3},
+		{name: "whisper", scenario: "callee_answer.xml", noun: `<Sip url="/whisper">sip:callee@%s</Sip>`, hold: 5 * time.Second, status: "completed", sipCode: "200", minDuration: 1, whisper: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -100,8 +104,9 @@ func TestDialSIPpCallee(t *testing.T) {
 				noun = fmt.Sprintf(tc.noun, callee)
 			}
 			a := newApp(t, map[string]string{
-				"/voice":  `<Response><Dial action="/dialed"` + tc.attrs + `>` + noun + `</Dial></Response>`,
-				"/dialed": `<Response><Hangup/></Response>`,
+				"/voice":   `<Response><Dial action="/dialed"` + tc.attrs + `>` + noun + `</Dial></Response>`,
+				"/dialed":  `<Response><Hangup/></Response>`,
+				"/whisper": `<Response><Say>A call for you.</Say></Response>`,
 			})
 			s := startServe(t, a.srv.URL+"/voice", extra...)
 			ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
@@ -144,8 +149,11 @@ func TestDialSIPpCallee(t *testing.T) {
 			if tc.scenario == "callee_486.xml" && p.Get("DialSipHeader_X-Reason") != "busy-test" {
 				t.Errorf("DialSipHeader_X-Reason=%q, want the callee's X-Reason header busy-test", p.Get("DialSipHeader_X-Reason"))
 			}
-			if d, _ := strconv.Atoi(p.Get("DialCallDuration")); d < tc.minDuration {
-				t.Errorf("DialCallDuration=%q, want at least %d", p.Get("DialCallDuration"), tc.minDuration)
+			if d, _ := strconv.Atoi(p.Get("DialCallDuration")); d < tc.minDuration || tc.maxDuration > 0 && d > tc.maxDuration {
+				t.Errorf("DialCallDuration=%q, want at least %d (and at most %d)", p.Get("DialCallDuration"), tc.minDuration, tc.maxDuration)
+			}
+			if w, ok := a.request("/whisper"); ok != tc.whisper || tc.whisper && w.Get("Direction") != "outbound-dial" {
+				t.Errorf("whisper requested %v (%v), want %v, on the dialed leg", ok, w, tc.whisper)
 			}
 			if tc.tone {
 				// The caller also hears ringback before the bridge: count
