@@ -103,7 +103,16 @@ func (d *uacDialog) bye(ctx context.Context) error {
 		return nil
 	}
 	d.end()
-	res, err := d.c.Do(ctx, d.request(sip.BYE), sipgo.ClientRequestAddVia)
+	req := d.request(sip.BYE)
+	res, err := d.c.Do(ctx, req, sipgo.ClientRequestAddVia)
+	if err == nil && (res.StatusCode == 401 || res.StatusCode == 407) && d.pass != "" {
+		// Challenged as our INVITE was (RFC 3261 §22.2): once more with
+		// the same credentials, or a trunk that challenges every request
+		// keeps the call up (and billed). sipgo gives the retry the next
+		// CSeq; the dialog's counter moves past it.
+		d.cseq.Add(1)
+		res, err = d.c.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: d.user, Password: d.pass})
+	}
 	if err != nil {
 		return fmt.Errorf("BYE: %w", err)
 	}

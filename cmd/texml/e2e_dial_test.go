@@ -83,6 +83,7 @@ func TestDialSIPpCallee(t *testing.T) {
 		{name: "ring-timeout-cancel", scenario: "callee_ring_cancel.xml", attrs: ` timeout="5"`, hold: 15 * time.Second, status: "no-answer", sipCode: "487"},
 		{name: "early-media-then-answer", scenario: "callee_183_answer.xml", hold: 5 * time.Second, tone: true, status: "completed", sipCode: "200", minDuration: 2},
 		{name: "digest-auth", scenario: "callee_auth.xml", noun: `<Sip username="alice" password="secret">sip:callee@%s</Sip>`, hold: 3 * time.Second, status: "completed", sipCode: "200", minDuration: 1},
+		{name: "digest-auth-bye", scenario: "callee_auth_bye.xml", noun: `<Sip username="alice" password="secret">sip:callee@%s</Sip>`, hold: 3 * time.Second, status: "completed", sipCode: "200", minDuration: 1},
 		{name: "number-via-trunk", scenario: "callee_answer.xml", noun: "trunk", hold: 3 * time.Second, status: "completed", minDuration: 1},
 		{name: "caller-hangs-up-while-ringing", scenario: "callee_ring_cancel.xml", attrs: ` timeout="20"`, hold: 2 * time.Second, status: "canceled"},
 		{name: "answer-on-bridge", scenario: "callee_183_answer.xml", attrs: ` answerOnBridge="true"`, hold: 4 * time.Second, tone: true, status: "completed", sipCode: "200", minDuration: 1, answerAfter: 1800 * time.Millisecond},
