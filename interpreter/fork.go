@@ -267,18 +267,24 @@ func (c *Call) cancelForks(group []*fork, keep *fork, status string) {
 		if f.att != nil {
 			f.att.Cancel()
 		}
-		code, st, reason := 0, status, ""
-		switch {
-		case status == "no-answer" && !f.heard:
-			// Nothing came back, not even 100 Trying, in the whole ring
-			// time: the target is unreachable, which DialStatus counts
-			// as failed, not as a callee who let it ring.
-			st, reason = "failed", "no response (unreachable)"
-		case status == "no-answer":
-			code = 487 // our CANCEL ended it: Request Terminated
+		if status == "no-answer" {
+			f.end(ringTimedOut(f.heard))
+			continue
 		}
-		f.end(st, code, reason)
+		f.end(status, 0, "")
 	}
+}
+
+// ringTimedOut is how an attempt ends at its ring timeout, for a Dial's
+// fork and a placed call alike: no-answer (our CANCEL ended it, 487
+// Request Terminated) when anything came back; failed, with no SIP code,
+// when nothing did, not even 100 Trying, since then the target is
+// unreachable rather than a callee who let it ring.
+func ringTimedOut(heard bool) (status string, code int, reason string) {
+	if !heard {
+		return "failed", 0, "no response (unreachable)"
+	}
+	return "no-answer", 487, "ring timeout"
 }
 
 // answer takes a fork that answered: the callee gets sendDigits and the

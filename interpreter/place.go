@@ -92,12 +92,7 @@ func (c *Call) Place(ctx context.Context, p Placement) Result {
 			return r
 		case !ok:
 			att.Cancel()
-			if !heard {
-				// Not even 100 Trying in the whole ring time: unreachable
-				// (failed), as a Dial's fork (cancelForks).
-				return c.unanswered("failed", 0, "no response (unreachable)")
-			}
-			return c.unanswered("no-answer", 487, "ring timeout")
+			return c.unanswered(ringTimedOut(heard))
 		}
 		heard = true
 		switch pr := ev.p; pr.Kind {

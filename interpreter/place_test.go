@@ -52,6 +52,9 @@ func TestPlace(t *testing.T) {
 		{"reject 480 is no-answer", "+15550001111=reject:480", 0, "no-answer", []string{"queued", "ringing", "no-answer"}, false},
 		{"ring timeout", "+15550001111=no-answer", 15 * time.Second, "no-answer", []string{"queued", "ringing", "no-answer"}, false},
 		{"answers after the timeout", "+15550001111=ring:20,answer", 15 * time.Second, "no-answer", []string{"queued", "ringing", "no-answer"}, false},
+		// Nothing at all comes back: unreachable, failed (no ringing).
+		{"unreachable at the ring timeout", "+15550001111=unreachable", 15 * time.Second, "failed", []string{"queued", "failed"}, false},
+		{"unreachable at Timer B", "+15550001111=unreachable", 60 * time.Second, "failed", []string{"queued", "failed"}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
